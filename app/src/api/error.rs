@@ -1,0 +1,37 @@
+//! The one error type server functions return to the browser.
+
+use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use serde::{Deserialize, Serialize};
+
+/// An error a person can read. It never carries SQL, stack traces or internal detail: those are
+/// logged on the server under the reference given here.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum AppError {
+    /// Nobody is signed in.
+    #[error("please sign in")]
+    Unauthenticated,
+    /// Signed in, but the role does not allow this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// A value was rejected; `field` names it.
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    /// The thing asked for does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// Something failed on the server; the text is safe to show.
+    #[error("{0}")]
+    Internal(String),
+    /// The request did not reach the server or its answer could not be read.
+    #[error("request failed: {0}")]
+    Transport(String),
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        AppError::Transport(value.to_string())
+    }
+}

@@ -1,0 +1,4 @@
+//! Pieces that pages share: the theme switch, banners, tables, badges.
+
+pub mod banner;
+pub mod theme;

@@ -1,0 +1,288 @@
+//! Typed configuration from the environment.
+//!
+//! Every variable is optional and has a default that runs the demo. A bad value is rejected
+//! once, here, with an error that names the variable; past this point every value is valid.
+
+use std::str::FromStr;
+
+use chrono_tz::Tz;
+use iso_currency::Currency;
+use secrecy::SecretString;
+use url::Url;
+
+/// The SQLite file used when `DATABASE_URL` is not set.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/billing.db";
+
+/// The largest simulated provider latency accepted, in milliseconds.
+const MAX_SIM_LATENCY_MS: u64 = 60_000;
+
+/// A configuration value that could not be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{variable}: {message}")]
+pub struct ConfigError {
+    /// The environment variable at fault.
+    pub variable: &'static str,
+    /// What is wrong with it and what would be accepted.
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(variable: &'static str, message: impl Into<String>) -> Self {
+        Self { variable, message: message.into() }
+    }
+}
+
+/// Where the data lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Sqlite,
+    Postgres,
+}
+
+/// A validated `DATABASE_URL`.
+#[derive(Clone, Debug)]
+pub struct DatabaseUrl {
+    kind: DatabaseKind,
+    url: SecretString,
+}
+
+impl DatabaseUrl {
+    /// Accepts `sqlite:…` and `postgres://…` / `postgresql://…` URLs that sqlx can use.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        use sqlx::postgres::PgConnectOptions;
+        use sqlx::sqlite::SqliteConnectOptions;
+        let kind = if raw.starts_with("sqlite:") {
+            SqliteConnectOptions::from_str(raw).map_err(|e| format!("not a valid SQLite URL: {e}"))?;
+            DatabaseKind::Sqlite
+        } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            PgConnectOptions::from_str(raw)
+                .map_err(|e| format!("not a valid PostgreSQL URL: {}", redact_url_error(&e.to_string())))?;
+            DatabaseKind::Postgres
+        } else {
+            return Err(
+                "must start with sqlite: or postgres:// (for example sqlite://data/billing.db)".into()
+            );
+        };
+        Ok(Self { kind, url: SecretString::from(raw.to_owned()) })
+    }
+
+    /// Which database the URL selects.
+    pub fn kind(&self) -> &DatabaseKind {
+        &self.kind
+    }
+
+    /// The URL itself, which may hold a password: never log it.
+    pub fn expose(&self) -> &str {
+        use secrecy::ExposeSecret;
+        self.url.expose_secret()
+    }
+}
+
+/// Errors from URL parsers may echo the URL; keep only the first clause.
+fn redact_url_error(message: &str) -> String {
+    message.split(':').next().unwrap_or(message).trim().to_string()
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The payment provider the product talks to.
+#[derive(Clone, Debug)]
+pub struct ProviderConfig {
+    /// `None`: the simulator, in process.
+    pub url: Option<Url>,
+    /// The secret API key (`sk_test_…` or `sk_live_…`).
+    pub api_key: SecretString,
+    /// The in-process simulator's latency.
+    pub sim_latency_ms: u64,
+}
+
+/// Everything `billing` reads from its environment.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub database: DatabaseUrl,
+    pub provider: ProviderConfig,
+    /// The IANA zone billing weeks are cut in.
+    pub time_zone: Tz,
+    /// The currency everything is billed in.
+    pub currency: Currency,
+    pub log_format: LogFormat,
+    /// A tracing filter directive such as `info,server=debug`.
+    pub log_filter: String,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup` (the environment, or a map in tests).
+    /// An empty value counts as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+
+        let database = match get("DATABASE_URL") {
+            Some(raw) => DatabaseUrl::parse(raw.trim()).map_err(|m| ConfigError::new("DATABASE_URL", m))?,
+            None => DatabaseUrl::parse(DEFAULT_DATABASE_URL).expect("the default database URL is valid"),
+        };
+
+        let provider_url = get("PSP_URL")
+            .map(|raw| parse_provider_url(raw.trim()))
+            .transpose()
+            .map_err(|m| ConfigError::new("PSP_URL", m))?;
+        let api_key = get("PSP_API_KEY").unwrap_or_else(|| "sk_test_simulator".into());
+        if !(api_key.starts_with("sk_test_") || api_key.starts_with("sk_live_")) || api_key.len() < 9 {
+            return Err(ConfigError::new(
+                "PSP_API_KEY",
+                "must be a secret key starting with sk_test_ or sk_live_",
+            ));
+        }
+        let sim_latency_ms = match get("PSP_SIM_LATENCY_MS") {
+            None => 0,
+            Some(raw) => {
+                raw.trim().parse::<u64>().ok().filter(|ms| *ms <= MAX_SIM_LATENCY_MS).ok_or_else(|| {
+                    ConfigError::new(
+                        "PSP_SIM_LATENCY_MS",
+                        format!(
+                            "{raw:?} is not a whole number of milliseconds from 0 to {MAX_SIM_LATENCY_MS}"
+                        ),
+                    )
+                })?
+            }
+        };
+
+        let time_zone = match get("BILLING_TZ") {
+            None => Tz::UTC,
+            Some(raw) => raw.trim().parse::<Tz>().map_err(|_| {
+                ConfigError::new(
+                    "BILLING_TZ",
+                    format!("{raw:?} is not an IANA time zone (for example Europe/Paris)"),
+                )
+            })?,
+        };
+
+        let currency = match get("BILLING_CURRENCY") {
+            None => Currency::USD,
+            Some(raw) => Currency::from_code(raw.trim()).ok_or_else(|| {
+                ConfigError::new(
+                    "BILLING_CURRENCY",
+                    format!("{raw:?} is not an ISO 4217 currency code (for example USD or EUR)"),
+                )
+            })?,
+        };
+
+        let log_format = match get("LOG_FORMAT").as_deref().map(str::trim) {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(ConfigError::new("LOG_FORMAT", format!("{other:?} is not one of text, json")));
+            }
+        };
+
+        let log_filter = get("RUST_LOG").unwrap_or_else(|| "info".into());
+        tracing_subscriber::EnvFilter::try_new(&log_filter)
+            .map_err(|e| ConfigError::new("RUST_LOG", format!("{log_filter:?} is not a log filter: {e}")))?;
+
+        Ok(Config {
+            database,
+            provider: ProviderConfig {
+                url: provider_url,
+                api_key: SecretString::from(api_key),
+                sim_latency_ms,
+            },
+            time_zone,
+            currency,
+            log_format,
+            log_filter,
+        })
+    }
+}
+
+fn parse_provider_url(raw: &str) -> Result<Url, String> {
+    let url = Url::parse(raw).map_err(|e| format!("{raw:?} is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(format!("{raw:?} must be an http:// or https:// URL with a host"));
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_run_the_demo() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.database.kind(), &DatabaseKind::Sqlite);
+        assert_eq!(c.database.expose(), DEFAULT_DATABASE_URL);
+        assert_eq!(c.time_zone, Tz::UTC);
+        assert_eq!(c.currency, Currency::USD);
+        assert_eq!(c.log_format, LogFormat::Text);
+        assert!(c.provider.url.is_none());
+        assert_eq!(c.provider.sim_latency_ms, 0);
+    }
+
+    #[test]
+    fn good_values_are_taken() {
+        let c = config(&[
+            ("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/billing"),
+            ("PSP_URL", "http://127.0.0.1:12111"),
+            ("PSP_API_KEY", "sk_test_abc"),
+            ("PSP_SIM_LATENCY_MS", "200"),
+            ("BILLING_TZ", "Europe/Paris"),
+            ("BILLING_CURRENCY", "JPY"),
+            ("LOG_FORMAT", "json"),
+            ("RUST_LOG", "warn,server=debug"),
+        ])
+        .unwrap();
+        assert_eq!(c.database.kind(), &DatabaseKind::Postgres);
+        assert_eq!(c.time_zone, chrono_tz::Europe::Paris);
+        assert_eq!(c.currency, Currency::JPY);
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(c.provider.sim_latency_ms, 200);
+        assert_eq!(c.provider.url.unwrap().port(), Some(12111));
+    }
+
+    #[test]
+    fn each_bad_value_names_its_variable() {
+        let cases = [
+            ("DATABASE_URL", "mysql://localhost/db"),
+            ("PSP_URL", "not a url"),
+            ("PSP_URL", "ftp://example.com"),
+            ("PSP_API_KEY", "pk_test_123"),
+            ("PSP_SIM_LATENCY_MS", "-5"),
+            ("PSP_SIM_LATENCY_MS", "1e3"),
+            ("PSP_SIM_LATENCY_MS", "600000"),
+            ("BILLING_TZ", "Mars/Olympus_Mons"),
+            ("BILLING_CURRENCY", "XYZ"),
+            ("LOG_FORMAT", "yaml"),
+            ("RUST_LOG", "info,[[["),
+        ];
+        for (variable, value) in cases {
+            let error = config(&[(variable, value)]).expect_err(variable);
+            assert_eq!(error.variable, variable, "{value}");
+            assert!(error.to_string().starts_with(variable), "{error}");
+        }
+    }
+
+    #[test]
+    fn the_database_password_is_not_shown() {
+        let c = config(&[("DATABASE_URL", "postgres://u:hunter2@db/billing")]).unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+        let error = config(&[("DATABASE_URL", "postgres://u:hunter2@db:notaport/billing")]).unwrap_err();
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+    }
+}

@@ -1,0 +1,101 @@
+//! Storage: every SQL statement of the product lives under this module.
+//!
+//! One code base serves SQLite and PostgreSQL. [`Db`] holds the pool of whichever the
+//! configuration selected; queries are written once in the SQL both understand (numbered `$1`
+//! parameters, `ON CONFLICT`, `RETURNING`) and run through [`with_pool!`], which type-checks the
+//! same body against each driver. Where the dialects really differ (DDL, `FOR UPDATE SKIP LOCKED`,
+//! catalog queries) the function matches on the variant and says why.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::config::{DatabaseKind, DatabaseUrl};
+use app::model::system::DatabaseBackend;
+
+pub mod migrations;
+pub mod settings;
+
+/// Runs `$body` with `$pool` bound to the concrete pool, for either backend. The body is
+/// compiled once per driver, so a query that does not suit one of them fails to build.
+#[macro_export]
+macro_rules! with_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite($pool) => $body,
+            $crate::db::Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// A connection pool to the product's database.
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// How long a statement waits for SQLite's write lock before giving up.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a request waits for a free connection.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Db {
+    /// Opens a pool. SQLite: creates the file (and its folder) if missing, write-ahead log,
+    /// foreign keys enforced, a busy timeout, and `synchronous=FULL` so a committed transaction
+    /// survives a power cut.
+    pub async fn connect(url: &DatabaseUrl) -> Result<Db, sqlx::Error> {
+        match url.kind() {
+            DatabaseKind::Sqlite => {
+                let options = SqliteConnectOptions::from_str(url.expose())?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Full)
+                    .foreign_keys(true)
+                    .busy_timeout(SQLITE_BUSY_TIMEOUT);
+                if let Some(folder) = options.get_filename().parent() {
+                    if !folder.as_os_str().is_empty() {
+                        std::fs::create_dir_all(folder)?;
+                    }
+                }
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .connect_with(options)
+                    .await?;
+                Ok(Db::Sqlite(pool))
+            }
+            DatabaseKind::Postgres => {
+                let options = PgConnectOptions::from_str(url.expose())?.application_name("billing");
+                let pool = PgPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .connect_with(options)
+                    .await?;
+                Ok(Db::Postgres(pool))
+            }
+        }
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> DatabaseBackend {
+        match self {
+            Db::Sqlite(_) => DatabaseBackend::Sqlite,
+            Db::Postgres(_) => DatabaseBackend::Postgres,
+        }
+    }
+
+    /// Answers when the database can run a query.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        with_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))
+    }
+
+    /// Closes every connection, waiting for those in use to be returned.
+    pub async fn close(&self) {
+        with_pool!(self, pool => pool.close().await)
+    }
+}

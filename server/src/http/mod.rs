@@ -1,0 +1,10 @@
+//! The HTTP side of `billing serve`: router, shared state, health, metrics.
+
+pub mod health;
+pub mod metrics;
+pub mod router;
+pub mod security;
+pub mod state;
+
+pub use router::router;
+pub use state::AppState;

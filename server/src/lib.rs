@@ -1,0 +1,8 @@
+//! The `billing` server: dashboard, JSON API and the weekly run, over SQLite or PostgreSQL.
+
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod serve;
+pub mod telemetry;

@@ -1,0 +1,5 @@
+//! `billing`: see `billing --help`.
+
+fn main() -> std::process::ExitCode {
+    server::cli::main()
+}

@@ -1,0 +1,110 @@
+//! `billing serve` and `billing migrate`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use leptos::config::{Env, LeptosOptions};
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::http::{metrics, router, AppState};
+
+/// Where the dashboard's compiled assets (WebAssembly, JavaScript, CSS) are, by default.
+const DEFAULT_SITE_ROOT: &str = "target/site";
+
+/// Applies pending migrations and reports what it did.
+pub async fn migrate(config: Config) -> anyhow::Result<()> {
+    let db = Db::connect(&config.database).await.context("cannot open the database")?;
+    let before = db.migration_state().await.context("cannot read the migration state")?;
+    db.migrate().await.context("migration failed")?;
+    let after = db.migration_state().await.context("cannot read the migration state")?;
+    println!(
+        "{}: {} migration(s) applied now, {} of {} in place",
+        db.backend().label(),
+        after.applied.saturating_sub(before.applied),
+        after.applied,
+        after.known
+    );
+    db.close().await;
+    Ok(())
+}
+
+/// Serves until SIGTERM or Ctrl-C, then lets requests in flight finish.
+pub async fn serve(config: Config, addr: SocketAddr) -> anyhow::Result<()> {
+    let db = Db::connect(&config.database).await.context("cannot open the database")?;
+    let migrations = db.migration_state().await.context("cannot read the migration state")?;
+    if !migrations.is_current() {
+        tracing::warn!(
+            pending = migrations.pending.len(),
+            unexpected = migrations.unexpected.len(),
+            "the database schema is not this build's: run `billing migrate`; /readyz answers 503 until then"
+        );
+    }
+
+    let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    let state = AppState { db: db.clone(), config: Arc::new(config), leptos: leptos_options(local) };
+    warn_if_assets_missing(&state.leptos);
+
+    let metrics_handle = metrics::handle();
+    let upkeep = tokio::spawn(metrics::run_upkeep_forever(metrics_handle));
+
+    println!("Carpool Billing is serving http://{local} ({})", db.backend().label());
+    tracing::info!(%local, backend = db.backend().label(), "serving");
+    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("the HTTP server failed")?;
+
+    upkeep.abort();
+    db.close().await;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+/// Leptos's settings, built here rather than read from Cargo.toml so the binary runs anywhere.
+fn leptos_options(addr: SocketAddr) -> LeptosOptions {
+    let site_root = std::env::var("LEPTOS_SITE_ROOT").unwrap_or_else(|_| DEFAULT_SITE_ROOT.into());
+    LeptosOptions::builder()
+        .output_name("billing")
+        .site_root(site_root)
+        .site_pkg_dir("pkg")
+        .site_addr(addr)
+        .env(Env::PROD)
+        .build()
+}
+
+fn warn_if_assets_missing(options: &LeptosOptions) {
+    let wasm = std::path::Path::new(options.site_root.as_ref()).join("pkg").join("billing.wasm");
+    if !wasm.exists() {
+        tracing::warn!(
+            path = %wasm.display(),
+            "the dashboard's WebAssembly is missing: pages render but stay static; build with `cargo leptos build`"
+        );
+    }
+}
+
+/// Resolves on SIGTERM (what service managers send) or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown requested: finishing requests in flight");
+}

@@ -1,0 +1,104 @@
+//! `billing serve` as a separate process, on each database: readiness, health, metrics,
+//! security headers, errors that reveal nothing, and a graceful stop.
+
+mod support;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use support::{Kind, ServerProcess, TestDb};
+
+on_both_databases! {
+    async fn readyz_reports_ready_once_migrated(kind: Kind) {
+        let test_db = TestDb::empty(kind).await;
+        let server = ServerProcess::start(&test_db.url).await;
+        let client = reqwest::Client::new();
+
+        let response = client.get(server.url("/readyz")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["status"], "not_ready");
+        assert!(body["reason"].as_str().unwrap().contains("billing migrate"), "{body}");
+
+        let output = support::billing().arg("migrate").env("DATABASE_URL", &test_db.url).output().await.unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+
+        let response = client.get(server.url("/readyz")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["status"], "ready");
+        assert_eq!(body["database"], match kind { Kind::Sqlite => "sqlite", Kind::Postgres => "postgres" });
+        assert_eq!(body["migrations"]["pending"], Value::Array(vec![]));
+
+        assert!(server.terminate().await.success(), "SIGTERM ends serve with exit 0");
+    }
+
+    async fn overview_is_rendered_on_the_server(kind: Kind) {
+        let (test_db, _db) = TestDb::migrated(kind).await;
+        let server = ServerProcess::start(&test_db.url).await;
+        let response = reqwest::get(server.url("/")).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let html = response.text().await.unwrap();
+        let backend = match kind { Kind::Sqlite => "SQLite", Kind::Postgres => "PostgreSQL" };
+        assert!(html.contains(backend), "the overview names the backend");
+        assert!(html.contains("migrations applied"), "the overview shows the migration state");
+        assert!(html.contains(env!("CARGO_PKG_VERSION")));
+    }
+}
+
+#[tokio::test]
+async fn health_metrics_headers_and_errors() {
+    let (test_db, _db) = TestDb::migrated(Kind::Sqlite).await;
+    let server = ServerProcess::start(&test_db.url).await;
+    let client = reqwest::Client::new();
+
+    let health = client.get(server.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "strict-origin-when-cross-origin"),
+    ] {
+        assert_eq!(health.headers().get(name).and_then(|v| v.to_str().ok()), Some(value), "{name}");
+    }
+    assert!(health.headers().contains_key("x-request-id"));
+
+    let missing = client.get(server.url("/no/such/page")).send().await.unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert!(missing.text().await.unwrap().contains("Page not found"));
+
+    // A server function with a body over the limit is refused before it is read.
+    let huge = vec![b'a'; 2 * 1024 * 1024];
+    let refused = client.post(server.url("/api/fn/overview")).body(huge).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    // The overview's server function answers JSON.
+    let overview = client.post(server.url("/api/fn/overview")).send().await.unwrap();
+    assert_eq!(overview.status(), StatusCode::OK);
+    let body: Value = overview.json().await.unwrap();
+    assert_eq!(body["backend"], "sqlite");
+    assert_eq!(body["time_zone"], "UTC");
+
+    let metrics = client.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("http_requests_total"), "{metrics}");
+    assert!(metrics.contains(r#"route="/healthz""#), "{metrics}");
+    assert!(metrics.contains(r#"route="unmatched""#), "unknown paths share one label: {metrics}");
+    assert!(metrics.contains("http_request_duration_seconds_bucket"), "{metrics}");
+}
+
+#[tokio::test]
+async fn the_business_clock_follows_billing_tz() {
+    let (test_db, _db) = TestDb::migrated(Kind::Sqlite).await;
+    let mut command = support::billing();
+    command.env("BILLING_TZ", "Asia/Tokyo");
+    let server = ServerProcess::start_with(command, &test_db.url).await;
+    let body: Value = reqwest::Client::new()
+        .post(server.url("/api/fn/overview"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["time_zone"], "Asia/Tokyo");
+    assert!(body["local_time"].as_str().unwrap().ends_with("+09:00"), "{body}");
+}

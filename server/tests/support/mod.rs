@@ -1,0 +1,189 @@
+//! Test helpers: a fresh database of each kind per test, and the `billing` binary as a process.
+#![allow(dead_code)]
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use server::config::DatabaseUrl;
+use server::db::Db;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// The PostgreSQL server tests create their databases on: `TEST_DATABASE_URL`, else the one on
+/// this machine's standard port. A test that cannot reach it fails; it never skips.
+pub fn postgres_admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// Which database a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+/// A database that exists only for one test, removed when dropped.
+pub struct TestDb {
+    pub kind: Kind,
+    /// What to put in `DATABASE_URL` for a `billing` process.
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    pg_name: Option<String>,
+}
+
+impl TestDb {
+    /// An empty database (no migrations applied).
+    pub async fn empty(kind: Kind) -> TestDb {
+        match kind {
+            Kind::Sqlite => {
+                let dir = tempfile::tempdir().expect("temporary folder");
+                let url = format!("sqlite://{}", dir.path().join("billing.db").display());
+                TestDb { kind, url, _dir: Some(dir), pg_name: None }
+            }
+            Kind::Postgres => {
+                let admin = postgres_admin_url();
+                let name = format!("billing_test_{}", uuid::Uuid::new_v4().simple());
+                let admin_db = connect(&admin).await.unwrap_or_else(|e| {
+                    panic!(
+                        "PostgreSQL tests need a server: none answered at {admin} ({e}). \
+                         Set TEST_DATABASE_URL or run the tests with `make test`, which starts one."
+                    )
+                });
+                let Db::Postgres(pool) = &admin_db else { unreachable!() };
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(pool)
+                    .await
+                    .expect("create test database");
+                admin_db.close().await;
+                let mut url = url::Url::parse(&admin).expect("TEST_DATABASE_URL is a URL");
+                url.set_path(&name);
+                TestDb { kind, url: url.to_string(), _dir: None, pg_name: Some(name) }
+            }
+        }
+    }
+
+    /// A database with every migration applied.
+    pub async fn migrated(kind: Kind) -> (TestDb, Db) {
+        let test_db = TestDb::empty(kind).await;
+        let db = test_db.connect().await;
+        db.migrate().await.expect("migrations apply");
+        (test_db, db)
+    }
+
+    /// A new pool on this database.
+    pub async fn connect(&self) -> Db {
+        connect(&self.url).await.expect("connect to the test database")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(name) = self.pg_name.take() else { return };
+        // Drop runs outside async: use a short-lived runtime on its own thread.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            runtime.block_on(async {
+                let db = connect(&postgres_admin_url()).await.ok()?;
+                if let Db::Postgres(pool) = &db {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(pool)
+                        .await;
+                }
+                db.close().await;
+                Some(())
+            })
+        })
+        .join();
+    }
+}
+
+async fn connect(url: &str) -> Result<Db, String> {
+    let url = DatabaseUrl::parse(url)?;
+    Db::connect(&url).await.map_err(|e| e.to_string())
+}
+
+/// Runs each test body once on SQLite and once on PostgreSQL, as `name::sqlite` and
+/// `name::postgres`.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($(async fn $name:ident($kind:ident: Kind) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+                async fn body($kind: $crate::support::Kind) $body
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() { body($crate::support::Kind::Sqlite).await }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() { body($crate::support::Kind::Postgres).await }
+            }
+        )*
+    };
+}
+
+/// The `billing` binary built for these tests.
+pub fn billing() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_billing"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .stdin(Stdio::null());
+    command
+}
+
+/// A running `billing serve`, stopped when dropped.
+pub struct ServerProcess {
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+}
+
+impl ServerProcess {
+    /// Starts `billing serve --addr 127.0.0.1:0` on `database_url` and waits for its address.
+    pub async fn start(database_url: &str) -> ServerProcess {
+        Self::start_with(billing(), database_url).await
+    }
+
+    /// As [`ServerProcess::start`], from a prepared command (extra environment, say).
+    pub async fn start_with(mut command: Command, database_url: &str) -> ServerProcess {
+        let mut child = command
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .env("DATABASE_URL", database_url)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start billing serve");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut lines = BufReader::new(stdout).lines();
+        let base = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await.expect("read stdout") {
+                if let Some(rest) = line.split("serving ").nth(1) {
+                    return rest.split_whitespace().next().expect("an address").to_string();
+                }
+            }
+            panic!("billing serve exited before printing its address")
+        })
+        .await
+        .expect("billing serve printed its address within 30 s");
+        ServerProcess { child, base }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub async fn terminate(mut self) -> std::process::ExitStatus {
+        use nix::sys::signal::{kill, Signal};
+        use nix::unistd::Pid;
+        let pid = self.child.id().expect("still running") as i32;
+        kill(Pid::from_raw(pid), Signal::SIGTERM).expect("send SIGTERM");
+        tokio::time::timeout(Duration::from_secs(15), self.child.wait())
+            .await
+            .expect("billing serve stopped within 15 s of SIGTERM")
+            .expect("wait for billing serve")
+    }
+}
