@@ -1,0 +1,102 @@
+// Shared pieces of the browser suite: a real `billing serve` on a fresh SQLite database, and
+// Debian's Chromium driven by playwright-core. Everything started here is stopped by `stop()`.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '../..');
+
+/** Where screenshots and traces go (ignored by git). */
+export const outputDir = path.join(root, 'tests/output');
+mkdirSync(outputDir, { recursive: true });
+
+const billingBin = process.env.BILLING_BIN ?? path.join(root, 'target/debug/billing');
+const siteRoot = process.env.LEPTOS_SITE_ROOT ?? path.join(root, 'target/site');
+
+/** Flags that let Chromium run as root on a machine with no outside network. */
+const chromiumArgs = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+
+/** Starts a migrated `billing serve` on port 0 and Chromium; returns handles and `stop`. */
+export async function start({ env = {} } = {}) {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'billing-browser-'));
+  const childEnv = {
+    PATH: process.env.PATH,
+    DATABASE_URL: `sqlite://${dataDir}/billing.db`,
+    LEPTOS_SITE_ROOT: siteRoot,
+    RUST_LOG: 'warn',
+    ...env,
+  };
+  execFileSync(billingBin, ['migrate'], { env: childEnv, stdio: ['ignore', 'ignore', 'inherit'] });
+  const server = spawn(billingBin, ['serve', '--addr', '127.0.0.1:0'], {
+    env: childEnv,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const base = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('billing serve did not print its address in 30 s')), 30_000);
+    server.on('exit', (code) => reject(new Error(`billing serve exited early with ${code}`)));
+    createInterface({ input: server.stdout }).on('line', (line) => {
+      const match = line.match(/serving (http:\/\/\S+)/);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    });
+  });
+  const stopServer = async () => {
+    if (server.exitCode === null && server.signalCode === null) {
+      const exited = new Promise((resolve) => server.on('exit', resolve));
+      server.kill('SIGTERM');
+      await exited;
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  let browser;
+  try {
+    // Playwright gives each launch a fresh temporary profile (the --user-data-dir of the recipe).
+    browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+      args: chromiumArgs,
+      timeout: 30_000,
+    });
+  } catch (error) {
+    await stopServer();
+    throw error;
+  }
+  const stop = async () => {
+    await browser.close().catch(() => {});
+    await stopServer();
+  };
+  return { base, browser, server, stop };
+}
+
+/** A page that records console errors and uncaught exceptions, to assert there were none. */
+export async function openPage(browser, url, { colorScheme = 'light' } = {}) {
+  const context = await browser.newContext({ colorScheme, viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error') errors.push(message.text());
+  });
+  page.on('pageerror', (error) => errors.push(String(error)));
+  await page.goto(url, { waitUntil: 'load' });
+  return { context, page, errors };
+}
+
+/** Clicks `selector` until `done()` holds: clicks before the WebAssembly loads do nothing. */
+export async function clickUntil(page, selector, done, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    await page.click(selector);
+    await page.waitForTimeout(150);
+    if (await done()) return;
+  }
+  throw new Error(`clicking ${selector} had no effect within ${timeoutMs} ms: did the page hydrate?`);
+}

@@ -1,0 +1,55 @@
+// The overview page in a real browser: server-rendered facts, hydration (the theme switch only
+// works once the WebAssembly runs), the theme remembered across reloads, no console errors.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { start, openPage, clickUntil, outputDir } from './harness.mjs';
+
+test('overview renders, hydrates, and switches theme', async () => {
+  const app = await start({ env: { BILLING_TZ: 'Europe/Paris' } });
+  try {
+    const { context, page, errors } = await openPage(app.browser, app.base + '/');
+
+    await page.waitForSelector('[data-testid="backend"]');
+    assert.equal(await page.textContent('[data-testid="backend"]'), 'SQLite');
+    assert.match(await page.textContent('[data-testid="migrations"]'), /up to date\s+1 of 1 migrations applied/);
+    assert.equal(await page.textContent('[data-testid="time-zone"]'), 'Europe/Paris');
+    assert.match(await page.textContent('[data-testid="local-time"]'), /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+0[12]:00$/);
+    assert.equal(await page.title(), 'Overview · Carpool Billing');
+    await page.screenshot({ path: path.join(outputDir, 'overview-light.png'), fullPage: true });
+
+    const theme = () => page.evaluate(() => document.documentElement.dataset.theme ?? null);
+    const background = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    assert.equal(await theme(), null, 'no theme chosen yet: the system preference (light) applies');
+    const lightBackground = await background();
+
+    await clickUntil(page, '[data-testid="theme-toggle"]', async () => (await theme()) === 'dark');
+    assert.notEqual(await background(), lightBackground, 'the dark theme changes the colours');
+    await page.screenshot({ path: path.join(outputDir, 'overview-dark.png'), fullPage: true });
+
+    // The choice is remembered: the server renders the next page dark, before any script runs.
+    const response = await page.reload({ waitUntil: 'load' });
+    assert.match(await response.text(), /<html[^>]*data-theme="dark"/);
+    assert.equal(await theme(), 'dark');
+
+    assert.deepEqual(errors, [], 'no console errors');
+    await context.close();
+  } finally {
+    await app.stop();
+  }
+});
+
+test('an unknown address shows a 404 page with the way back', async () => {
+  const app = await start();
+  try {
+    const { context, page } = await openPage(app.browser, app.base + '/');
+    const response = await page.goto(app.base + '/nowhere');
+    assert.equal(response.status(), 404);
+    await page.click('text=Back to the overview');
+    await page.waitForSelector('[data-testid="backend"]');
+    assert.equal(new URL(page.url()).pathname, '/');
+    await context.close();
+  } finally {
+    await app.stop();
+  }
+});
