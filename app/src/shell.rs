@@ -7,8 +7,13 @@ use leptos_router::{
     StaticSegment,
 };
 
+use crate::api::overview::whoami;
+use crate::auth::Action;
 use crate::components::theme::{initial_theme, ThemeToggle};
-use crate::pages::{not_found::NotFound, overview::OverviewPage};
+use crate::model::staff::Principal;
+use crate::pages::{
+    audit::AuditLogPage, login::LoginPage, not_found::NotFound, overview::OverviewPage, staff::StaffPage,
+};
 
 /// The whole HTML document the server renders around the app.
 ///
@@ -38,6 +43,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    let me = Resource::new(|| (), |_| whoami());
     view! {
         <Stylesheet id="leptos" href="/pkg/billing.css" />
         <Title formatter=|page: String| {
@@ -49,16 +55,44 @@ pub fn App() -> impl IntoView {
                     <span class="brand-mark" aria-hidden="true">"◆"</span>
                     "Carpool Billing"
                 </a>
-                <nav class="nav" aria-label="Main">
-                    <A href="/" exact=true>"Overview"</A>
-                </nav>
+                <Transition fallback=|| view! { <nav class="nav"></nav> }>
+                    {move || me.get().map(|me| view! { <Navigation me=me.ok().flatten() /> })}
+                </Transition>
                 <ThemeToggle />
             </header>
             <main class="page">
                 <Routes fallback=NotFound>
                     <Route path=StaticSegment("") view=OverviewPage />
+                    <Route path=StaticSegment("login") view=LoginPage />
+                    <Route path=StaticSegment("audit") view=AuditLogPage />
+                    <Route path=StaticSegment("staff") view=StaffPage />
                 </Routes>
             </main>
         </Router>
     }
+}
+
+/// The links the signed-in staff member's role can use, and who they are. Nothing but the
+/// brand for someone not signed in.
+#[component]
+fn Navigation(me: Option<Principal>) -> impl IntoView {
+    let Some(me) = me else {
+        return view! { <nav class="nav" aria-label="Main"></nav> }.into_any();
+    };
+    let role = me.staff.role;
+    view! {
+        <nav class="nav" aria-label="Main" data-testid="nav">
+            <A href="/" exact=true>"Overview"</A>
+            {role.can(Action::ViewAudit).then(|| view! { <A href="/audit">"Audit log"</A> })}
+            {role.can(Action::ManageStaff).then(|| view! { <A href="/staff">"Staff"</A> })}
+        </nav>
+        <div class="user" data-testid="user">
+            <span class="user-email">{me.staff.email.clone()}</span>
+            <span class="badge badge-info" data-testid="role">{role.as_str()}</span>
+            <form method="post" action="/logout">
+                <button type="submit" class="btn btn-ghost" data-testid="sign-out">"Sign out"</button>
+            </form>
+        </div>
+    }
+    .into_any()
 }

@@ -24,7 +24,8 @@ pub const EXIT_USAGE: u8 = 2;
         BILLING_TZ         IANA zone billing weeks are cut in (default UTC)\n  \
         BILLING_CURRENCY   ISO 4217 code (default USD)\n  \
         LOG_FORMAT         text | json (default text)\n  \
-        RUST_LOG           log filter (default info)\n\n\
+        RUST_LOG           log filter (default info)\n  \
+        PUBLIC_URL         the dashboard's public address behind a proxy (https:// makes cookies Secure)\n\n\
         A bad value stops the command with exit code 2 and names the variable."
 )]
 struct Cli {
@@ -43,11 +44,42 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:3000", value_name = "ADDR")]
         addr: SocketAddr,
     },
+    /// Staff accounts: add one, issue a personal access token, seed the demo accounts.
+    #[command(subcommand)]
+    Staff(StaffCommand),
     /// Apply every pending migration to DATABASE_URL, then exit.
     ///
     /// Creates the SQLite file (and its folder) if needed. Safe to run again, and from several
     /// processes at once.
     Migrate,
+}
+
+#[derive(Debug, Subcommand)]
+enum StaffCommand {
+    /// Add a staff account. The password is read from stdin (one line), never from the command
+    /// line; on a terminal it is asked for without echo.
+    Add {
+        /// The person's email; it is their sign-in name.
+        #[arg(long)]
+        email: String,
+        /// admin, finance or support.
+        #[arg(long)]
+        role: String,
+    },
+    /// Issue a personal access token for the staff JSON API. The token is printed once.
+    Token {
+        #[arg(long)]
+        email: String,
+        /// A label to recognise the token by.
+        #[arg(long, default_value = "cli")]
+        name: String,
+        /// Days until the token expires (1 to 366).
+        #[arg(long, default_value_t = 90)]
+        days: u16,
+    },
+    /// Create one demo account per role, with random passwords printed once, only when the
+    /// database has no staff yet.
+    Demo,
 }
 
 /// Runs the command line and returns the process's exit code.
@@ -73,6 +105,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Serve { addr } => crate::serve::serve(config, addr).await,
             Command::Migrate => crate::serve::migrate(config).await,
+            Command::Staff(command) => staff(config, command).await,
         }
     });
     match result {
@@ -81,5 +114,91 @@ pub fn main() -> ExitCode {
             eprintln!("billing: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+async fn staff(config: Config, command: StaffCommand) -> anyhow::Result<()> {
+    use anyhow::{bail, Context};
+    use app::model::staff::Role;
+
+    use crate::db::audit::Actor;
+
+    let db = crate::db::Db::connect(&config.database).await.context("cannot open the database")?;
+    if !db.migration_state().await?.is_current() {
+        bail!("the database is not migrated: run `billing migrate` first");
+    }
+    let actor = Actor::cli();
+    let result = match command {
+        StaffCommand::Add { email, role } => {
+            let role = Role::parse(&role).map_err(|m| anyhow::anyhow!("--role: {m}"))?;
+            let password = read_password()?;
+            let staff = crate::staff::add(&db, &actor, &email, role, password).await.map_err(field_error)?;
+            println!("added {} ({}), id {}", staff.email, staff.role, staff.id);
+            Ok(())
+        }
+        StaffCommand::Token { email, name, days } => {
+            if !(1..=366).contains(&days) {
+                bail!("--days: must be from 1 to 366");
+            }
+            let email =
+                app::model::staff::parse_email(&email).map_err(|m| anyhow::anyhow!("--email: {m}"))?;
+            let staff = db
+                .staff_credentials(&email)
+                .await?
+                .map(|c| c.staff)
+                .filter(|s| s.disabled_at.is_none())
+                .with_context(|| format!("--email: no active staff account {email}"))?;
+            let token = crate::auth::token::generate(crate::auth::token::STAFF_TOKEN_PREFIX);
+            let expires = chrono::Utc::now() + chrono::Duration::days(i64::from(days));
+            db.add_staff_token(&actor, staff.id, name.trim(), &token.hash, &token.prefix, expires).await?;
+            println!("{}", token.secret);
+            eprintln!(
+                "token for {} ({}), expires {}: shown once, keep it secret",
+                staff.email,
+                staff.role,
+                expires.format("%Y-%m-%d")
+            );
+            Ok(())
+        }
+        StaffCommand::Demo => seed_demo_staff(&db, &actor).await,
+    };
+    db.close().await;
+    result
+}
+
+/// One account per role with a random password, printed once; nothing when staff exist.
+async fn seed_demo_staff(db: &crate::db::Db, actor: &crate::db::audit::Actor) -> anyhow::Result<()> {
+    use app::model::staff::Role;
+    if db.staff_count().await? > 0 {
+        println!("staff accounts exist already: no demo accounts created");
+        return Ok(());
+    }
+    println!("Demo sign-ins (shown once; they are stored only as hashes):");
+    for role in [Role::Admin, Role::Finance, Role::Support] {
+        let email = format!("{role}@demo.carpool.test");
+        let password = uuid::Uuid::new_v4().simple().to_string()[..16].to_owned();
+        crate::staff::add(db, actor, &email, role, password.clone()).await.map_err(field_error)?;
+        println!("  {:<8} {email:<28} {password}", role.as_str());
+    }
+    Ok(())
+}
+
+/// The password for a new account: one line from stdin, asked for without echo on a terminal.
+fn read_password() -> anyhow::Result<String> {
+    use std::io::{BufRead, IsTerminal};
+    let line = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password("Password (at least 12 characters): ")?
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        line
+    };
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+fn field_error(error: app::api::AppError) -> anyhow::Error {
+    match error {
+        app::api::AppError::Invalid { field, message } => anyhow::anyhow!("--{field}: {message}"),
+        other => anyhow::anyhow!("{other}"),
     }
 }

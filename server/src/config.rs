@@ -113,6 +113,22 @@ pub struct Config {
     pub log_format: LogFormat,
     /// A tracing filter directive such as `info,server=debug`.
     pub log_filter: String,
+    /// The address people reach the dashboard at, when it is not the one `billing serve`
+    /// listens on (behind a proxy). With `https://`, session cookies are marked Secure.
+    pub public_url: Option<Url>,
+}
+
+impl Config {
+    /// `scheme://host[:port]` of [`Config::public_url`], the only origin allowed to make
+    /// cookie-authenticated changes when set.
+    pub fn public_origin(&self) -> Option<String> {
+        self.public_url.as_ref().map(|u| u.origin().ascii_serialization())
+    }
+
+    /// Whether cookies must only travel over https.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.as_ref().is_some_and(|u| u.scheme() == "https")
+    }
 }
 
 impl Config {
@@ -132,7 +148,7 @@ impl Config {
         };
 
         let provider_url = get("PSP_URL")
-            .map(|raw| parse_provider_url(raw.trim()))
+            .map(|raw| parse_http_url(raw.trim()))
             .transpose()
             .map_err(|m| ConfigError::new("PSP_URL", m))?;
         let api_key = get("PSP_API_KEY").unwrap_or_else(|| "sk_test_simulator".into());
@@ -188,7 +204,13 @@ impl Config {
         tracing_subscriber::EnvFilter::try_new(&log_filter)
             .map_err(|e| ConfigError::new("RUST_LOG", format!("{log_filter:?} is not a log filter: {e}")))?;
 
+        let public_url = get("PUBLIC_URL")
+            .map(|raw| parse_http_url(raw.trim()))
+            .transpose()
+            .map_err(|m| ConfigError::new("PUBLIC_URL", m))?;
+
         Ok(Config {
+            public_url,
             database,
             provider: ProviderConfig {
                 url: provider_url,
@@ -203,7 +225,7 @@ impl Config {
     }
 }
 
-fn parse_provider_url(raw: &str) -> Result<Url, String> {
+fn parse_http_url(raw: &str) -> Result<Url, String> {
     let url = Url::parse(raw).map_err(|e| format!("{raw:?} is not a URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(format!("{raw:?} must be an http:// or https:// URL with a host"));
@@ -270,6 +292,7 @@ mod tests {
             ("BILLING_CURRENCY", "XYZ"),
             ("LOG_FORMAT", "yaml"),
             ("RUST_LOG", "info,[[["),
+            ("PUBLIC_URL", "billing.example.com"),
         ];
         for (variable, value) in cases {
             let error = config(&[(variable, value)]).expect_err(variable);

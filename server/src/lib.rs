@@ -1,8 +1,10 @@
 //! The `billing` server: dashboard, JSON API and the weekly run, over SQLite or PostgreSQL.
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod http;
 pub mod serve;
+pub mod staff;
 pub mod telemetry;

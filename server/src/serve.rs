@@ -1,12 +1,12 @@
 //! `billing serve` and `billing migrate`.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use anyhow::Context;
 use leptos::config::{Env, LeptosOptions};
 use tokio::net::TcpListener;
 
+use crate::auth::session::Store;
 use crate::config::Config;
 use crate::db::Db;
 use crate::http::{metrics, router, AppState};
@@ -45,11 +45,14 @@ pub async fn serve(config: Config, addr: SocketAddr) -> anyhow::Result<()> {
 
     let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
-    let state = AppState { db: db.clone(), config: Arc::new(config), leptos: leptos_options(local) };
+    let state = AppState::new(db.clone(), config, leptos_options(local));
     warn_if_assets_missing(&state.leptos);
 
-    let metrics_handle = metrics::handle();
-    let upkeep = tokio::spawn(metrics::run_upkeep_forever(metrics_handle));
+    let background = [
+        tokio::spawn(metrics::run_upkeep_forever(metrics::handle())),
+        tokio::spawn(state.login_throttle.clone().clean_forever()),
+        tokio::spawn(delete_expired_sessions(Store::new(&db))),
+    ];
 
     println!("Carpool Billing is serving http://{local} ({})", db.backend().label());
     tracing::info!(%local, backend = db.backend().label(), "serving");
@@ -58,7 +61,7 @@ pub async fn serve(config: Config, addr: SocketAddr) -> anyhow::Result<()> {
         .await
         .context("the HTTP server failed")?;
 
-    upkeep.abort();
+    background.iter().for_each(|task| task.abort());
     db.close().await;
     tracing::info!("stopped cleanly");
     Ok(())
@@ -107,4 +110,16 @@ async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutdown requested: finishing requests in flight");
+}
+
+/// Removes expired sessions from the database every five minutes.
+async fn delete_expired_sessions(store: Store) {
+    use tower_sessions::session_store::ExpiredDeletion;
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(300));
+    loop {
+        tick.tick().await;
+        if let Err(error) = store.delete_expired().await {
+            tracing::warn!(%error, "could not delete expired sessions");
+        }
+    }
 }

@@ -3,9 +3,10 @@
 
 mod support;
 
+use app::model::staff::Role;
 use reqwest::StatusCode;
 use serde_json::Value;
-use support::{Kind, ServerProcess, TestDb};
+use support::{email_of, Kind, ServerProcess, StaffedServer, TestDb};
 
 on_both_databases! {
     async fn readyz_reports_ready_once_migrated(kind: Kind) {
@@ -33,11 +34,14 @@ on_both_databases! {
     }
 
     async fn overview_is_rendered_on_the_server(kind: Kind) {
-        let (test_db, _db) = TestDb::migrated(kind).await;
-        let server = ServerProcess::start(&test_db.url).await;
-        let response = reqwest::get(server.url("/")).await.unwrap();
+        let app = StaffedServer::start(kind).await;
+        let client = app.signed_in(&email_of(Role::Support)).await;
+        let response = client.get(app.url("/")).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
+        let csp = response.headers()["content-security-policy"].to_str().unwrap().to_owned();
         let html = response.text().await.unwrap();
+        let nonce = csp.split("'nonce-").nth(1).and_then(|rest| rest.split('\'').next()).expect("a nonce in the CSP");
+        assert!(html.contains(&format!("nonce=\"{nonce}\"")), "the hydration script carries the response's nonce");
         let backend = match kind { Kind::Sqlite => "SQLite", Kind::Postgres => "PostgreSQL" };
         assert!(html.contains(backend), "the overview names the backend");
         assert!(html.contains("migrations applied"), "the overview shows the migration state");
@@ -47,9 +51,9 @@ on_both_databases! {
 
 #[tokio::test]
 async fn health_metrics_headers_and_errors() {
-    let (test_db, _db) = TestDb::migrated(Kind::Sqlite).await;
-    let server = ServerProcess::start(&test_db.url).await;
-    let client = reqwest::Client::new();
+    let app = StaffedServer::start(Kind::Sqlite).await;
+    let server = &app.server;
+    let client = app.signed_in(&email_of(Role::Finance)).await;
 
     let health = client.get(server.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
@@ -61,15 +65,22 @@ async fn health_metrics_headers_and_errors() {
         assert_eq!(health.headers().get(name).and_then(|v| v.to_str().ok()), Some(value), "{name}");
     }
     assert!(health.headers().contains_key("x-request-id"));
+    let csp = health.headers()["content-security-policy"].to_str().unwrap();
+    for directive in
+        ["script-src 'self' 'nonce-", "'wasm-unsafe-eval'", "frame-ancestors 'none'", "object-src 'none'"]
+    {
+        assert!(csp.contains(directive), "{csp}");
+    }
 
     let missing = client.get(server.url("/no/such/page")).send().await.unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     assert!(missing.text().await.unwrap().contains("Page not found"));
 
-    // A server function with a body over the limit is refused before it is read.
-    let huge = vec![b'a'; 2 * 1024 * 1024];
-    let refused = client.post(server.url("/api/fn/overview")).body(huge).send().await.unwrap();
-    assert_eq!(refused.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // A body over the limit is refused before it is read.
+    assert_eq!(
+        support::status_of_oversized_post(&server.base, "/api/fn/overview", 2 * 1024 * 1024).await,
+        413
+    );
 
     // The overview's server function answers JSON.
     let overview = client.post(server.url("/api/fn/overview")).send().await.unwrap();
@@ -87,12 +98,11 @@ async fn health_metrics_headers_and_errors() {
 
 #[tokio::test]
 async fn the_business_clock_follows_billing_tz() {
-    let (test_db, _db) = TestDb::migrated(Kind::Sqlite).await;
-    let mut command = support::billing();
-    command.env("BILLING_TZ", "Asia/Tokyo");
-    let server = ServerProcess::start_with(command, &test_db.url).await;
-    let body: Value = reqwest::Client::new()
-        .post(server.url("/api/fn/overview"))
+    let app = StaffedServer::start_with_env(Kind::Sqlite, &[("BILLING_TZ", "Asia/Tokyo")]).await;
+    let body: Value = app
+        .signed_in(&email_of(Role::Support))
+        .await
+        .post(app.url("/api/fn/overview"))
         .send()
         .await
         .unwrap()

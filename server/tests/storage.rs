@@ -2,7 +2,9 @@
 
 mod support;
 
+use app::model::audit::AuditQuery;
 use serde_json::json;
+use server::db::audit::{Actor, NewAuditEntry};
 use server::db::migrations::{POSTGRES, SQLITE};
 use support::{Kind, TestDb};
 
@@ -81,5 +83,60 @@ on_both_databases! {
         });
         assert!(result.is_err(), "an empty key is refused by the schema");
         assert_eq!(db.setting("kept").await.unwrap().unwrap().value, json!(1));
+    }
+
+    async fn the_audit_log_refuses_changes(kind: Kind) {
+        let (_guard, db) = TestDb::migrated(kind).await;
+        db.audit(&NewAuditEntry::new(&Actor::cli(), "test.event", "thing", 1)).await.unwrap();
+        for sql in ["UPDATE audit_log SET actor = 'someone else'", "DELETE FROM audit_log"] {
+            let result = server::with_pool!(&db, pool => sqlx::query(sql).execute(pool).await.map(|_| ()));
+            let error = result.expect_err(sql).to_string();
+            assert!(error.contains("append-only"), "{sql}: {error}");
+        }
+        let page = db.audit_page(&AuditQuery::default()).await.unwrap();
+        assert_eq!(page.entries.len(), 1);
+        assert_eq!(page.entries[0].actor, Actor::cli().name);
+        assert_eq!(page.entries[0].actor_kind, "cli");
+    }
+
+    async fn audit_pages_are_keyset_paged_and_filtered(kind: Kind) {
+        let (_guard, db) = TestDb::migrated(kind).await;
+        let ana = Actor { kind: "staff", name: "ana@example.com".into(), staff_id: Some(1), source: "10.0.0.1".into() };
+        let bob = Actor { kind: "staff", name: "bob@example.com".into(), staff_id: Some(2), source: "10.0.0.2".into() };
+        for i in 0..120 {
+            let (actor, action) = if i % 3 == 0 { (&bob, "refund.create") } else { (&ana, "staff.add") };
+            let mut entry = NewAuditEntry::new(actor, action, "thing", i);
+            entry.after = Some(json!({ "n": i }));
+            db.audit(&entry).await.unwrap();
+        }
+        let mut seen = Vec::new();
+        let mut query = AuditQuery { limit: Some(50), ..Default::default() };
+        loop {
+            let page = db.audit_page(&query).await.unwrap();
+            seen.extend(page.entries.iter().map(|e| e.object_id.clone().unwrap().parse::<i32>().unwrap()));
+            match page.next {
+                Some(next) => query.before_id = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(seen, (0..120).rev().collect::<Vec<_>>(), "every entry once, newest first");
+
+        let bobs = db.audit_page(&AuditQuery { actor: Some("bob@example.com".into()), limit: Some(200), ..Default::default() }).await.unwrap();
+        assert_eq!(bobs.entries.len(), 40);
+        assert!(bobs.entries.iter().all(|e| e.action == "refund.create" && e.source == "10.0.0.2"));
+        let prefixed = db.audit_page(&AuditQuery { action: Some("staff.".into()), limit: Some(200), ..Default::default() }).await.unwrap();
+        assert_eq!(prefixed.entries.len(), 80);
+        let one = db.audit_page(&AuditQuery { object_type: Some("thing".into()), object_id: Some("7".into()), ..Default::default() }).await.unwrap();
+        assert_eq!(one.entries.len(), 1);
+        assert_eq!(one.entries[0].after.as_deref().map(|a| serde_json::from_str::<serde_json::Value>(a).unwrap()), Some(json!({ "n": 7 })));
+        let future = db.audit_page(&AuditQuery { since: Some("2999-01-01".into()), ..Default::default() }).await.unwrap();
+        assert!(future.entries.is_empty());
+        let past = db.audit_page(&AuditQuery { until: Some("2000-01-01T00:00:00Z".into()), ..Default::default() }).await.unwrap();
+        assert!(past.entries.is_empty());
+        let all_today = db.audit_page(&AuditQuery { since: Some("2000-01-01".into()), limit: Some(200), ..Default::default() }).await.unwrap();
+        assert_eq!(all_today.entries.len(), 120);
+        for bad in [AuditQuery { limit: Some(0), ..Default::default() }, AuditQuery { since: Some("soon".into()), ..Default::default() }] {
+            assert!(matches!(db.audit_page(&bad).await, Err(app::api::AppError::Invalid { .. })));
+        }
     }
 }

@@ -5,18 +5,56 @@ use std::sync::Arc;
 use leptos::prelude::use_context;
 
 use super::AppError;
+use crate::model::audit::{AuditPage, AuditQuery};
+use crate::model::staff::{Principal, Role, Staff};
 use crate::model::system::Overview;
 
 /// What the server offers the dashboard. The `server` crate implements it and provides an
-/// `Arc<dyn Backend>` as Leptos context for every request.
+/// `Arc<dyn Backend>` as Leptos context for every request. Methods that act on behalf of
+/// someone take the [`Principal`], for the audit log.
 #[async_trait::async_trait]
 pub trait Backend: Send + Sync + 'static {
     /// Facts about the running server for the overview page.
     async fn overview(&self) -> Result<Overview, AppError>;
+    /// A page of the audit log, newest first.
+    async fn audit(&self, caller: &Principal, query: AuditQuery) -> Result<AuditPage, AppError>;
+    /// Every staff account.
+    async fn list_staff(&self, caller: &Principal) -> Result<Vec<Staff>, AppError>;
+    /// Adds a staff account.
+    async fn add_staff(
+        &self,
+        caller: &Principal,
+        email: String,
+        role: Role,
+        password: String,
+    ) -> Result<Staff, AppError>;
+    /// Disables a staff account: its sessions and tokens stop working at once.
+    async fn disable_staff(&self, caller: &Principal, staff_id: i64) -> Result<Staff, AppError>;
 }
 
 /// The backend of the current request.
 pub fn backend() -> Result<Arc<dyn Backend>, AppError> {
     use_context::<Arc<dyn Backend>>()
         .ok_or_else(|| AppError::Internal("the server provided no backend".into()))
+}
+
+/// The signed-in staff member making this request (the server has already checked that their
+/// role allows this server function).
+pub fn caller() -> Result<Principal, AppError> {
+    use_context::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<Principal>().cloned())
+        .ok_or(AppError::Unauthenticated)
+}
+
+/// Sets the response's HTTP status from the error (401, 403, 404, 422, 500), so that server
+/// functions answer like the JSON API does; every server function ends with it.
+pub fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {
+    if let Err(error) = &result {
+        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+            response.set_status(
+                http::StatusCode::from_u16(error.status()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR),
+            );
+        }
+    }
+    result
 }

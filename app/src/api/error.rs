@@ -35,3 +35,22 @@ impl FromServerFnError for AppError {
         AppError::Transport(value.to_string())
     }
 }
+
+impl AppError {
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> u16 {
+        match self {
+            AppError::Unauthenticated => 401,
+            AppError::Forbidden(_) => 403,
+            AppError::Invalid { .. } => 422,
+            AppError::NotFound(_) => 404,
+            AppError::Internal(_) => 500,
+            AppError::Transport(_) => 502,
+        }
+    }
+
+    /// A rejected value: `field` names it.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        AppError::Invalid { field: field.to_owned(), message: message.into() }
+    }
+}

@@ -1,4 +1,5 @@
 //! Pieces that pages share: the theme switch, banners, tables, badges.
 
+pub mod access;
 pub mod banner;
 pub mod theme;

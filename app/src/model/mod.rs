@@ -1,3 +1,5 @@
 //! Billing and system types shared by the server and the browser (serde on all of them).
 
+pub mod audit;
+pub mod staff;
 pub mod system;

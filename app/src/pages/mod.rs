@@ -1,4 +1,7 @@
 //! One file per routed screen.
 
+pub mod audit;
+pub mod login;
 pub mod not_found;
 pub mod overview;
+pub mod staff;

@@ -17,8 +17,11 @@ use sqlx::sqlite::{
 use crate::config::{DatabaseKind, DatabaseUrl};
 use app::model::system::DatabaseBackend;
 
+pub mod audit;
 pub mod migrations;
 pub mod settings;
+pub mod staff;
+pub mod tokens;
 
 /// Runs `$body` with `$pool` bound to the concrete pool, for either backend. The body is
 /// compiled once per driver, so a query that does not suit one of them fails to build.

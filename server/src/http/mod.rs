@@ -1,5 +1,7 @@
 //! The HTTP side of `billing serve`: router, shared state, health, metrics.
 
+pub mod api;
+pub mod csp;
 pub mod health;
 pub mod metrics;
 pub mod router;

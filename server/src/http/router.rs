@@ -3,9 +3,10 @@
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{middleware, Router};
-use leptos::prelude::provide_context;
+use leptos::nonce::Nonce;
+use leptos::prelude::{provide_context, use_context};
 use leptos_axum::{file_and_error_handler_with_context, generate_route_list, LeptosRoutes};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -14,24 +15,40 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use super::{health, metrics, security, AppState};
+use super::{api, csp, health, metrics, security, AppState};
+use crate::auth::{login, middleware::authenticate, session};
 use app::api::Backend;
 use app::{shell, App};
 
 /// The application, ready to serve. Tests bind it to port 0.
 pub fn router(state: AppState) -> Router {
     let backend: Arc<dyn Backend> = Arc::new(state.clone());
-    let context = move || provide_context(backend.clone());
+    let context = move || {
+        provide_context(backend.clone());
+        // The nonce the CSP middleware put on the response, for Leptos's scripts.
+        if let Some(nonce) =
+            use_context::<axum::http::request::Parts>().and_then(|p| p.extensions.get::<Nonce>().cloned())
+        {
+            provide_context(nonce);
+        }
+    };
     let leptos = state.leptos.clone();
+    let sessions = session::Store::new(&state.db).layer(state.config.secure_cookies());
 
     let mut router = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::render))
+        .route("/login", post(login::login))
+        .route("/logout", post(login::logout))
+        .merge(api::routes())
         .leptos_routes_with_context(&state, generate_route_list(App), context.clone(), move || {
             shell(leptos.clone())
         })
         .fallback(file_and_error_handler_with_context::<AppState, _>(context, shell))
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .layer(sessions)
+        .layer(middleware::from_fn(csp::content_security_policy))
         .layer(middleware::from_fn(metrics::track));
     for (name, value) in security::headers() {
         router = router.layer(SetResponseHeaderLayer::if_not_present(name, value));

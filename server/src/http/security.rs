@@ -12,18 +12,13 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// The longest a request may take before it is answered with 408.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Headers set on every response unless the handler set them itself.
-pub fn headers() -> [(HeaderName, HeaderValue); 5] {
+/// Headers set on every response unless the handler set them itself (the Content-Security-Policy
+/// comes from `csp.rs`, with its nonce).
+pub fn headers() -> [(HeaderName, HeaderValue); 4] {
     [
         (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
         (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
         (header::REFERRER_POLICY, HeaderValue::from_static("strict-origin-when-cross-origin")),
-        (
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(
-                "frame-ancestors 'none'; base-uri 'self'; object-src 'none'; form-action 'self'",
-            ),
-        ),
         (
             HeaderName::from_static("permissions-policy"),
             HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=()"),

@@ -6,9 +6,13 @@ use axum::extract::FromRef;
 use chrono::{SecondsFormat, Utc};
 use leptos::config::LeptosOptions;
 
+use crate::auth::throttle::LoginThrottle;
 use crate::config::Config;
+use crate::db::audit::Actor;
 use crate::db::Db;
 use app::api::{AppError, Backend};
+use app::model::audit::{AuditPage, AuditQuery};
+use app::model::staff::{Principal, Role, Staff};
 use app::model::system::Overview;
 
 /// Shared by every handler, cheap to clone.
@@ -17,6 +21,23 @@ pub struct AppState {
     pub db: Db,
     pub config: Arc<Config>,
     pub leptos: LeptosOptions,
+    /// Sign-in attempt counters of this process.
+    pub login_throttle: LoginThrottle,
+    /// The configured public origin (`PUBLIC_URL`), if any.
+    pub public_origin: Option<Arc<str>>,
+}
+
+impl AppState {
+    /// The state for a server on `db` with `config`.
+    pub fn new(db: Db, config: Config, leptos: LeptosOptions) -> AppState {
+        AppState {
+            db,
+            public_origin: config.public_origin().map(Arc::from),
+            config: Arc::new(config),
+            leptos,
+            login_throttle: LoginThrottle::default(),
+        }
+    }
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -47,5 +68,27 @@ impl Backend for AppState {
             local_time: now.to_rfc3339_opts(SecondsFormat::Millis, false),
             currency: self.config.currency.code().to_string(),
         })
+    }
+
+    async fn audit(&self, _caller: &Principal, query: AuditQuery) -> Result<AuditPage, AppError> {
+        self.db.audit_page(&query).await
+    }
+
+    async fn list_staff(&self, _caller: &Principal) -> Result<Vec<Staff>, AppError> {
+        self.db.list_staff().await.map_err(|e| internal_error("listing staff", e))
+    }
+
+    async fn add_staff(
+        &self,
+        caller: &Principal,
+        email: String,
+        role: Role,
+        password: String,
+    ) -> Result<Staff, AppError> {
+        crate::staff::add(&self.db, &Actor::staff(caller), &email, role, password).await
+    }
+
+    async fn disable_staff(&self, caller: &Principal, staff_id: i64) -> Result<Staff, AppError> {
+        crate::staff::disable(&self.db, &Actor::staff(caller), staff_id).await
     }
 }

@@ -187,3 +187,109 @@ impl ServerProcess {
             .expect("wait for billing serve")
     }
 }
+
+/// The password every test account gets.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// The email of the test account with `role`.
+pub fn email_of(role: app::model::staff::Role) -> String {
+    format!("{role}@test.example")
+}
+
+/// A migrated database with one account per role, and a `billing serve` on it.
+pub struct StaffedServer {
+    pub test_db: TestDb,
+    pub db: Db,
+    pub server: ServerProcess,
+}
+
+impl StaffedServer {
+    pub async fn start(kind: Kind) -> StaffedServer {
+        Self::start_with_env(kind, &[]).await
+    }
+
+    /// As [`StaffedServer::start`], with extra environment for `billing serve`.
+    pub async fn start_with_env(kind: Kind, env: &[(&str, &str)]) -> StaffedServer {
+        let (test_db, db) = TestDb::migrated(kind).await;
+        let actor = server::db::audit::Actor::cli();
+        for role in app::model::staff::Role::ALL {
+            server::staff::add(&db, &actor, &email_of(role), role, PASSWORD.into()).await.expect("add staff");
+        }
+        let mut command = billing();
+        command.envs(env.iter().copied());
+        let server = ServerProcess::start_with(command, &test_db.url).await;
+        StaffedServer { test_db, db, server }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        self.server.url(path)
+    }
+
+    /// A client that keeps cookies, sends this site's Origin (as a browser would) and does not
+    /// follow redirects.
+    pub fn browser(&self) -> reqwest::Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::ORIGIN, self.server.base.parse().unwrap());
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .default_headers(headers)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    /// A browser-like client signed in as `email`; panics if the sign-in fails.
+    pub async fn signed_in(&self, email: &str) -> reqwest::Client {
+        let client = self.browser();
+        let response = self.login(&client, email, PASSWORD).await;
+        assert_eq!(response.status(), 303);
+        let location = response.headers()["location"].to_str().unwrap().to_owned();
+        assert_eq!(location, "/", "signing in as {email} should succeed");
+        client
+    }
+
+    /// Posts the sign-in form.
+    pub async fn login(&self, client: &reqwest::Client, email: &str, password: &str) -> reqwest::Response {
+        client
+            .post(self.url("/login"))
+            .form(&[("email", email), ("password", password), ("next", "/")])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A personal access token for `email`, issued through the CLI.
+    pub async fn token_for(&self, email: &str) -> String {
+        let output = billing()
+            .args(["staff", "token", "--email", email, "--name", "test"])
+            .env("DATABASE_URL", &self.test_db.url)
+            .output()
+            .await
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    }
+}
+
+/// Announces a body of `bytes` bytes to `path` without sending it and returns the HTTP status:
+/// a server that enforces its size limit answers before reading (a real client sending the
+/// whole body could see the connection closed mid-send instead).
+pub async fn status_of_oversized_post(base: &str, path: &str, bytes: usize) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nOrigin: {base}\r\nContent-Type: application/json\r\nContent-Length: {bytes}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.expect("send headers");
+    let mut answer = vec![0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut answer))
+        .await
+        .expect("an answer")
+        .expect("read");
+    let line = String::from_utf8_lossy(&answer[..n]);
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {line:?}"))
+}

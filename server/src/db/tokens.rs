@@ -1,0 +1,101 @@
+//! Access tokens: staff personal access tokens and ride-ingestion keys. Only a SHA-256 of each
+//! secret is stored.
+
+use chrono::{DateTime, SubsecRound, Utc};
+use serde_json::json;
+
+use super::audit::{Actor, NewAuditEntry};
+use super::Db;
+use crate::with_pool;
+
+/// A token as listed (never its secret).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenInfo {
+    pub id: i64,
+    pub name: String,
+    /// The first characters of the secret, to recognise it.
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl Db {
+    /// Stores a staff member's personal access token (its hash) and audits it.
+    pub async fn add_staff_token(
+        &self,
+        actor: &Actor,
+        staff_id: i64,
+        name: &str,
+        token_hash: &str,
+        prefix: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<i64, sqlx::Error> {
+        let created_at = Utc::now().trunc_subsecs(6);
+        let expires_at = expires_at.trunc_subsecs(6);
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO access_tokens (kind, staff_id, name, token_hash, prefix, created_at, expires_at) \
+                 VALUES ('staff', $1, $2, $3, $4, $5, $6) RETURNING id",
+            )
+            .bind(staff_id)
+            .bind(name)
+            .bind(token_hash)
+            .bind(prefix)
+            .bind(created_at)
+            .bind(expires_at)
+            .fetch_one(&mut *tx)
+            .await?;
+            let mut entry = NewAuditEntry::new(actor, "token.create", "access_token", id);
+            entry.after = Some(json!({ "staff_id": staff_id, "name": name, "prefix": prefix, "expires_at": expires_at }));
+            crate::audit_insert!(self, &entry).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(id)
+        })
+    }
+
+    /// The active staff member a live (not revoked, not expired) personal access token belongs
+    /// to, recording its use.
+    pub async fn staff_for_token(&self, token_hash: &str) -> Result<Option<i64>, sqlx::Error> {
+        let now = Utc::now().trunc_subsecs(6);
+        let staff_id: Option<i64> = with_pool!(self, pool => {
+            sqlx::query_scalar(
+                "UPDATE access_tokens SET last_used_at = $1 \
+                 WHERE token_hash = $2 AND kind = 'staff' AND revoked_at IS NULL \
+                   AND (expires_at IS NULL OR expires_at > $1) \
+                 RETURNING staff_id",
+            )
+            .bind(now)
+            .bind(token_hash)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(staff_id)
+    }
+
+    /// A staff member's tokens, newest first.
+    pub async fn staff_tokens(&self, staff_id: i64) -> Result<Vec<TokenInfo>, sqlx::Error> {
+        type Row = (i64, String, String, DateTime<Utc>, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+        let rows: Vec<Row> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, name, prefix, created_at, expires_at, revoked_at FROM access_tokens \
+                 WHERE staff_id = $1 ORDER BY id DESC",
+            )
+            .bind(staff_id)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(id, name, prefix, created_at, expires_at, revoked_at)| TokenInfo {
+                id,
+                name,
+                prefix,
+                created_at,
+                expires_at,
+                revoked_at,
+            })
+            .collect())
+    }
+}

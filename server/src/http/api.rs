@@ -1,0 +1,124 @@
+//! The staff JSON API under `/api/v1`: personal access tokens (or the dashboard session, with
+//! CSRF protection), the same role table as the dashboard, JSON errors that name the field.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+use crate::auth::middleware::json_error;
+use crate::db::audit::Actor;
+use app::api::AppError;
+use app::auth::{authorize, Action};
+use app::model::staff::{Principal, Role};
+
+/// The `/api/v1` routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/me", get(me))
+        .route("/api/v1/staff", get(list_staff).post(add_staff))
+        .route("/api/v1/staff/{id}/disable", post(disable_staff))
+}
+
+/// An error answered as `{"error": "...", "field": "..."}`.
+pub enum ApiError {
+    App(AppError),
+    /// A body that is not JSON (400), not the expected shape (422) or not labelled JSON (415).
+    Body(JsonRejection),
+}
+
+impl From<AppError> for ApiError {
+    fn from(error: AppError) -> Self {
+        ApiError::App(error)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            ApiError::App(error) => json_error(&error, &error.to_string()),
+            ApiError::Body(rejection) => {
+                (rejection.status(), Json(json!({ "error": rejection.body_text(), "field": "body" })))
+                    .into_response()
+            }
+        }
+    }
+}
+
+/// The authenticated caller; 401 when there is none.
+pub struct Caller(pub Principal);
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .map(Caller)
+            .ok_or(ApiError::App(AppError::Unauthenticated))
+    }
+}
+
+impl Caller {
+    /// The role check, the same one server functions go through.
+    fn may(&self, action: Action) -> Result<&Principal, ApiError> {
+        authorize(Some(&self.0), action).map_err(ApiError::App)
+    }
+}
+
+/// A JSON body, or a 400 that says what is wrong with it.
+fn body<T>(payload: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    payload.map(|Json(v)| v).map_err(ApiError::Body)
+}
+
+/// `GET /api/v1/me`: who the token belongs to, and the role.
+async fn me(caller: Caller) -> Json<serde_json::Value> {
+    let p = caller.0;
+    Json(json!({ "id": p.staff.id, "email": p.staff.email, "role": p.staff.role, "auth": p.method }))
+}
+
+async fn list_staff(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    caller.may(Action::ManageStaff)?;
+    let staff = state.db.list_staff().await.map_err(|e| super::state::internal_error("listing staff", e))?;
+    Ok(Json(json!({ "staff": staff })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewStaff {
+    email: String,
+    role: String,
+    password: String,
+}
+
+async fn add_staff(
+    State(state): State<AppState>,
+    caller: Caller,
+    payload: Result<Json<NewStaff>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let principal = caller.may(Action::ManageStaff)?;
+    let new = body(payload)?;
+    let role = Role::parse(&new.role).map_err(|m| AppError::invalid("role", m))?;
+    let staff =
+        crate::staff::add(&state.db, &Actor::staff(principal), &new.email, role, new.password).await?;
+    Ok((StatusCode::CREATED, Json(staff)).into_response())
+}
+
+async fn disable_staff(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let principal = caller.may(Action::ManageStaff)?;
+    let id: i64 = id.parse().map_err(|_| AppError::invalid("id", format!("{id:?} is not a staff id")))?;
+    let staff = crate::staff::disable(&state.db, &Actor::staff(principal), id).await?;
+    Ok(Json(staff).into_response())
+}

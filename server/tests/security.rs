@@ -1,0 +1,319 @@
+//! Staff access over real HTTP against a running `billing serve`: the role table for every
+//! server function and API call, sign-in failures, sessions, CSRF, injection and bad input.
+//! Each test runs on SQLite and on PostgreSQL.
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use app::api::{Access, ACCESS};
+use app::model::staff::Role;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use support::{email_of, StaffedServer, PASSWORD};
+
+/// A valid request body for each server function: (path, content type, body).
+fn sample_call(path: &str) -> (&'static str, String) {
+    const FORM: &str = "application/x-www-form-urlencoded";
+    match path {
+        "/api/fn/whoami" | "/api/fn/overview" | "/api/fn/staff/list" => (FORM, String::new()),
+        "/api/fn/audit" => ("application/json", json!({ "query": {} }).to_string()),
+        "/api/fn/staff/add" => (
+            FORM,
+            format!(
+                "email=new-{}%40test.example&role=support&password=a+long+enough+password",
+                uuid::Uuid::new_v4().simple()
+            ),
+        ),
+        "/api/fn/staff/disable" => (FORM, "staff_id=999999".into()),
+        other => {
+            panic!("{other} has no sample call in this test: add one, with its entry in app::api::ACCESS")
+        }
+    }
+}
+
+#[test]
+fn every_server_function_is_in_the_role_table() {
+    let registered: BTreeSet<&str> =
+        leptos::server_fn::axum::server_fn_paths().map(|(path, _)| path).collect();
+    assert!(
+        registered.contains("/api/fn/overview"),
+        "server functions are linked into this test: {registered:?}"
+    );
+    let listed: BTreeSet<&str> = ACCESS.iter().map(|(path, _)| *path).collect();
+    assert_eq!(
+        registered, listed,
+        "every server function needs an entry in app::api::ACCESS (and no stale ones)"
+    );
+    for path in &registered {
+        sample_call(path);
+    }
+}
+
+on_both_databases! {
+    async fn every_role_against_every_server_function(kind: Kind) {
+        let app = StaffedServer::start(kind).await;
+        let anonymous = app.browser();
+        for (path, access) in ACCESS {
+            let (content_type, body) = sample_call(path);
+            let status = anonymous.post(app.url(path)).header("content-type", content_type).body(body).send().await.unwrap().status();
+            let expected = if *access == Access::Public { StatusCode::OK } else { StatusCode::UNAUTHORIZED };
+            assert_eq!(status, expected, "anonymous {path}");
+        }
+        for role in Role::ALL {
+            let client = app.signed_in(&email_of(role)).await;
+            for (path, access) in ACCESS {
+                let (content_type, body) = sample_call(path);
+                let response = client.post(app.url(path)).header("content-type", content_type).body(body).send().await.unwrap();
+                let status = response.status();
+                match access {
+                    Access::Requires(action) if !role.can(*action) => {
+                        assert_eq!(status, StatusCode::FORBIDDEN, "{role} {path}");
+                        let text = response.text().await.unwrap();
+                        assert!(text.contains(&format!("the {role} role may not")), "{role} {path}: {text}");
+                    }
+                    _ => assert!(
+                        status != StatusCode::FORBIDDEN && status != StatusCode::UNAUTHORIZED,
+                        "{role} {path}: {status} {}", response.text().await.unwrap()
+                    ),
+                }
+            }
+        }
+    }
+
+    async fn pages_and_api_refuse_anonymous_callers(kind: Kind) {
+        let app = StaffedServer::start(kind).await;
+        let client = app.browser();
+        for page in ["/", "/audit", "/staff"] {
+            let response = client.get(app.url(page)).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::SEE_OTHER, "{page}");
+            let location = response.headers()["location"].to_str().unwrap();
+            assert!(location.starts_with("/login?next="), "{page}: {location}");
+        }
+        let login = client.get(app.url("/login")).send().await.unwrap();
+        assert_eq!(login.status(), StatusCode::OK);
+        for api in ["/api/v1/me", "/api/v1/staff"] {
+            let response = client.get(app.url(api)).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{api}");
+            let body: Value = response.json().await.unwrap();
+            assert!(body["error"].is_string());
+        }
+    }
+
+    async fn the_api_applies_the_same_roles_to_tokens(kind: Kind) {
+        let app = StaffedServer::start(kind).await;
+        let http = reqwest::Client::new();
+        for role in Role::ALL {
+            let token = app.token_for(&email_of(role)).await;
+            assert!(token.starts_with("cbpat_"));
+            let me: Value = http.get(app.url("/api/v1/me")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+            assert_eq!(me["email"], email_of(role));
+            assert_eq!(me["role"], role.as_str());
+            let staff = http.get(app.url("/api/v1/staff")).bearer_auth(&token).send().await.unwrap();
+            let expected = if role == Role::Admin { StatusCode::OK } else { StatusCode::FORBIDDEN };
+            assert_eq!(staff.status(), expected, "{role}");
+        }
+        let wrong = http.get(app.url("/api/v1/me")).bearer_auth("cbpat_not_a_real_token").send().await.unwrap();
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    async fn staff_management_over_the_api(kind: Kind) {
+        let app = StaffedServer::start(kind).await;
+        let http = reqwest::Client::new();
+        let admin = app.token_for(&email_of(Role::Admin)).await;
+        let post = |body: Value| http.post(app.url("/api/v1/staff")).bearer_auth(&admin).json(&body).send();
+
+        let created = post(json!({"email": "Nina@Test.Example", "role": "finance", "password": "twelve chars ok"})).await.unwrap();
+        assert_eq!(created.status(), StatusCode::CREATED);
+        let nina: Value = created.json().await.unwrap();
+        assert_eq!(nina["email"], "nina@test.example");
+
+        for (body, field) in [
+            (json!({"email": "nina@test.example", "role": "finance", "password": "twelve chars ok"}), "email"),
+            (json!({"email": "not-an-email", "role": "finance", "password": "twelve chars ok"}), "email"),
+            (json!({"email": "x@test.example", "role": "root", "password": "twelve chars ok"}), "role"),
+            (json!({"email": "x@test.example", "role": "support", "password": "short"}), "password"),
+        ] {
+            let response = post(body.clone()).await.unwrap();
+            assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+            let error: Value = response.json().await.unwrap();
+            assert_eq!(error["field"], field, "{error}");
+        }
+        let listed: Value = http.get(app.url("/api/v1/staff")).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
+        assert_eq!(listed["staff"].as_array().unwrap().len(), 4, "rejected requests stored nothing");
+
+        // A disabled account's session and tokens stop working at once.
+        let nina_token = app.token_for("nina@test.example").await;
+        let nina_browser = app.browser();
+        let signed_in = app.login(&nina_browser, "nina@test.example", "twelve chars ok").await;
+        assert_eq!(signed_in.headers()["location"], "/");
+        let id = nina["id"].as_i64().unwrap();
+        let disabled = http.post(app.url(&format!("/api/v1/staff/{id}/disable"))).bearer_auth(&admin).send().await.unwrap();
+        assert_eq!(disabled.status(), StatusCode::OK);
+        let me = http.get(app.url("/api/v1/me")).bearer_auth(&nina_token).send().await.unwrap();
+        assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
+        let page = nina_browser.get(app.url("/")).send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::SEE_OTHER);
+        let relogin = app.login(&app.browser(), "nina@test.example", "twelve chars ok").await;
+        assert!(relogin.headers()["location"].to_str().unwrap().contains("error=invalid"));
+
+        // Nobody disables themselves.
+        let admin_id = app.db.staff_credentials(&email_of(Role::Admin)).await.unwrap().unwrap().staff.id;
+        let own = http.post(app.url(&format!("/api/v1/staff/{admin_id}/disable"))).bearer_auth(&admin).send().await.unwrap();
+        assert_eq!(own.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+        // Everything above is in the audit log, with the actor.
+        let page = app.db.audit_page(&app::model::audit::AuditQuery { action: Some("staff.".into()), ..Default::default() }).await.unwrap();
+        let actions: Vec<(&str, &str)> = page.entries.iter().map(|e| (e.action.as_str(), e.actor_kind.as_str())).collect();
+        assert_eq!(actions[0], ("staff.disable", "token"));
+        assert_eq!(actions[1], ("staff.add", "token"));
+        assert!(actions[2..].iter().all(|(a, k)| *a == "staff.add" && *k == "cli"), "{actions:?}");
+    }
+
+    async fn sign_in_failures_and_sessions(kind: Kind) {
+        let app = StaffedServer::start(kind).await;
+        let admin = email_of(Role::Admin);
+
+        for (email, password) in [(admin.as_str(), "wrong password!"), ("nobody@test.example", PASSWORD)] {
+            let client = app.browser();
+            let response = app.login(&client, email, password).await;
+            assert!(response.headers()["location"].to_str().unwrap().starts_with("/login?error=invalid"), "{email}");
+            assert_eq!(client.get(app.url("/")).send().await.unwrap().status(), StatusCode::SEE_OTHER, "no session for {email}");
+        }
+
+        // A tampered cookie is nobody.
+        let client = app.signed_in(&admin).await;
+        assert_eq!(client.get(app.url("/")).send().await.unwrap().status(), StatusCode::OK);
+        let tampered = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let response = tampered.get(app.url("/")).header("cookie", "billing_session=AAAAAAAAAAAAAAAAAAAAAA").send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+
+        // The session id changes at sign-in (no fixation) and a logged-out cookie is worthless.
+        let fresh = app.browser();
+        let first = session_cookie(&app.login(&fresh, &admin, PASSWORD).await);
+        let second = session_cookie(&app.login(&fresh, &admin, PASSWORD).await);
+        assert_ne!(first, second, "the session id is rotated at sign-in");
+        let raw = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let with_cookie = |c: &str| raw.post(app.url("/api/fn/overview")).header("cookie", format!("billing_session={c}")).header("origin", &app.server.base).send();
+        assert_eq!(with_cookie(&second).await.unwrap().status(), StatusCode::OK);
+        let logout = fresh.post(app.url("/logout")).send().await.unwrap();
+        assert_eq!(logout.headers()["location"], "/login");
+        assert_eq!(with_cookie(&second).await.unwrap().status(), StatusCode::UNAUTHORIZED, "replayed logout cookie");
+
+        // An expired session (the store's expiry passed) is nobody.
+        let client = app.signed_in(&admin).await;
+        server::with_pool!(&app.db, pool => {
+            sqlx::query("UPDATE staff_sessions SET expiry_date = $1").bind(chrono::Utc::now() - chrono::Duration::hours(1)).execute(pool).await.map(|_| ()).unwrap()
+        });
+        assert_eq!(client.post(app.url("/api/fn/overview")).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+
+        let failed = app.db.audit_page(&app::model::audit::AuditQuery { action: Some("auth.login_failed".into()), ..Default::default() }).await.unwrap();
+        assert_eq!(failed.entries.len(), 2);
+        assert!(failed.entries.iter().all(|e| e.actor_kind == "anonymous" && e.source == "127.0.0.1"));
+    }
+
+    async fn sign_in_is_throttled_per_account(kind: Kind) {
+        let app = StaffedServer::start(kind).await;
+        let email = email_of(Role::Support);
+        let client = app.browser();
+        for _ in 0..5 {
+            let response = app.login(&client, &email, "wrong password!").await;
+            assert!(response.headers()["location"].to_str().unwrap().contains("error=invalid"));
+        }
+        let throttled = app.login(&client, &email, PASSWORD).await;
+        assert!(throttled.headers()["location"].to_str().unwrap().contains("error=throttled_account"), "even the right password waits");
+        // Another account from the same address is not affected.
+        app.signed_in(&email_of(Role::Finance)).await;
+        let page = client.get(app.url("/login?error=throttled_account")).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("Too many sign-in attempts for this account"));
+    }
+
+    async fn cross_site_state_changes_are_refused(kind: Kind) {
+        let app = StaffedServer::start(kind).await;
+        let client = app.signed_in(&email_of(Role::Admin)).await;
+        let cookie = client.get(app.url("/")).send().await.unwrap();
+        assert_eq!(cookie.status(), StatusCode::OK);
+        let cases: [(&str, Option<&str>, Option<&str>); 3] = [
+            ("missing Origin", None, None),
+            ("foreign Origin", Some("https://evil.example"), None),
+            ("cross-site fetch", Some("https://evil.example"), Some("cross-site")),
+        ];
+        for (case, origin, fetch_site) in cases {
+            let mut request = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap()
+                .post(app.url("/api/fn/staff/add"))
+                .header("cookie", copy_session_cookie(&client, &app).await)
+                .form(&[("email", "csrf@test.example"), ("role", "admin"), ("password", "a long enough password")]);
+            if let Some(origin) = origin {
+                request = request.header("origin", origin);
+            }
+            if let Some(site) = fetch_site {
+                request = request.header("sec-fetch-site", site);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::FORBIDDEN, "{case}");
+            assert!(response.text().await.unwrap().contains("CSRF"), "{case}");
+        }
+        assert!(app.db.staff_credentials("csrf@test.example").await.unwrap().is_none(), "nothing was created");
+    }
+
+    async fn injection_is_inert_and_bad_input_is_refused(kind: Kind) {
+        let app = StaffedServer::start(kind).await;
+        let admin = app.signed_in(&email_of(Role::Admin)).await;
+
+        // Hostile text goes into the audit log through a failed sign-in ...
+        let hostile = "<script>alert(1)</script>'--@x.example";
+        app.login(&app.browser(), hostile, "whatever password").await;
+        // ... and comes out escaped on the audit page.
+        let html = admin.get(app.url("/audit?action=auth.login_failed")).send().await.unwrap().text().await.unwrap();
+        assert!(!html.contains("<script>alert(1)</script>"), "raw HTML must not reach the page");
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "the text is shown, escaped");
+
+        // SQL in every filter is only a value to compare with.
+        for field in ["actor", "action", "object_type", "object_id"] {
+            let body = json!({ "query": { field: "x' OR '1'='1'; DROP TABLE staff; --" } });
+            let response = admin.post(app.url("/api/fn/audit")).json(&body).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{field}");
+            let page: Value = response.json().await.unwrap();
+            assert_eq!(page["entries"], json!([]), "{field}");
+        }
+        assert_eq!(app.db.staff_count().await.unwrap(), 3);
+
+        let bad_date = admin.post(app.url("/api/fn/audit")).json(&json!({"query": {"since": "yesterday"}})).send().await.unwrap();
+        assert_eq!(bad_date.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(bad_date.text().await.unwrap().contains("since"));
+
+        let token = app.token_for(&email_of(Role::Admin)).await;
+        let http = reqwest::Client::new();
+        let malformed = http.post(app.url("/api/v1/staff")).bearer_auth(&token).header("content-type", "application/json").body("{\"email\": ").send().await.unwrap();
+        assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
+        let error: Value = malformed.json().await.unwrap();
+        assert_eq!(error["field"], "body");
+        let unknown_field = http.post(app.url("/api/v1/staff")).bearer_auth(&token).json(&json!({"email": "a@b.example", "role": "admin", "password": "long enough pw!", "is_root": true})).send().await.unwrap();
+        assert_eq!(unknown_field.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(unknown_field.text().await.unwrap().contains("is_root"), "the message names the field");
+        for path in ["/api/v1/staff", "/api/fn/staff/add", "/login"] {
+            assert_eq!(support::status_of_oversized_post(&app.server.base, path, 2 * 1024 * 1024).await, 413, "{path}");
+        }
+        assert_eq!(http.get(app.url("/healthz")).send().await.unwrap().status(), StatusCode::OK, "still serving");
+    }
+}
+
+fn session_cookie(response: &reqwest::Response) -> String {
+    response
+        .cookies()
+        .find(|c| c.name() == "billing_session")
+        .map(|c| c.value().to_owned())
+        .expect("the sign-in sets the session cookie")
+}
+
+/// The signed-in client's session cookie as a `Cookie` header value.
+async fn copy_session_cookie(client: &reqwest::Client, app: &StaffedServer) -> String {
+    // Sign in again on a throwaway client to read a cookie value; the original stays valid.
+    let _ = client;
+    let fresh = app.browser();
+    let response = app.login(&fresh, &email_of(Role::Admin), PASSWORD).await;
+    format!("billing_session={}", session_cookie(&response))
+}
