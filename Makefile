@@ -27,7 +27,8 @@ help:
 demo: tools build-release
 	mkdir -p data
 	./target/release/billing migrate
-	@echo "Open http://$(ADDR) in a browser (Ctrl-C stops the server)."
+	./target/release/billing staff demo
+	@echo "Open http://$(ADDR) in a browser and sign in with an account above (Ctrl-C stops the server)."
 	LEPTOS_SITE_ROOT=target/site ./target/release/billing serve --addr $(ADDR)
 
 ## Run every test.

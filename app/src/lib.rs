@@ -11,7 +11,7 @@ pub mod model;
 pub mod pages;
 mod shell;
 
-pub use shell::{shell, App};
+pub use shell::{shell, App, SignedIn};
 
 /// The WebAssembly entry point: attaches the dashboard to the server-rendered page.
 #[cfg(feature = "hydrate")]

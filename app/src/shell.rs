@@ -44,6 +44,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     let me = Resource::new(|| (), |_| whoami());
+    provide_context(SignedIn(me));
     view! {
         <Stylesheet id="leptos" href="/pkg/billing.css" />
         <Title formatter=|page: String| {
@@ -69,6 +70,17 @@ pub fn App() -> impl IntoView {
                 </Routes>
             </main>
         </Router>
+    }
+}
+
+/// Who is signed in, for pages that adapt to it (the staff page hides "Disable" on one's own row).
+#[derive(Clone, Copy)]
+pub struct SignedIn(pub Resource<Result<Option<Principal>, crate::api::AppError>>);
+
+impl SignedIn {
+    /// The signed-in staff member's id, once known.
+    pub fn staff_id() -> Option<i64> {
+        use_context::<SignedIn>()?.0.get()?.ok()??.staff.id.into()
     }
 }
 

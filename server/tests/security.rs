@@ -81,6 +81,23 @@ on_both_databases! {
         }
     }
 
+    async fn server_rendered_pages_show_only_what_the_role_may_see(kind: Kind) {
+        let app = StaffedServer::start(kind).await;
+        for (role, page, marker) in [(Role::Support, "/audit", "audit-table"), (Role::Finance, "/staff", "staff-table"), (Role::Support, "/staff", "staff-table")] {
+            let client = app.signed_in(&email_of(role)).await;
+            let response = client.get(app.url(page)).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::FORBIDDEN, "{role} {page}");
+            let html = response.text().await.unwrap();
+            assert!(!html.contains(marker), "{role} must not get {page}'s data");
+            assert!(html.contains(&format!("the {role} role may not")), "{role} {page} says why");
+        }
+        let admin = app.signed_in(&email_of(Role::Admin)).await;
+        for (page, marker) in [("/audit", "audit-table"), ("/staff", "staff-table")] {
+            let html = admin.get(app.url(page)).send().await.unwrap().text().await.unwrap();
+            assert!(html.contains(marker), "admin sees {page}");
+        }
+    }
+
     async fn pages_and_api_refuse_anonymous_callers(kind: Kind) {
         let app = StaffedServer::start(kind).await;
         let client = app.browser();

@@ -18,6 +18,11 @@ mkdirSync(outputDir, { recursive: true });
 const billingBin = process.env.BILLING_BIN ?? path.join(root, 'target/debug/billing');
 const siteRoot = process.env.LEPTOS_SITE_ROOT ?? path.join(root, 'target/site');
 
+/** One account per role, created through `billing staff add` with this password. */
+export const ROLES = ['support', 'finance', 'admin'];
+export const PASSWORD = 'browser suite password';
+export const emailOf = (role) => `${role}@browser.test`;
+
 /** Flags that let Chromium run as root on a machine with no outside network. */
 const chromiumArgs = [
   '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -35,6 +40,13 @@ export async function start({ env = {} } = {}) {
     ...env,
   };
   execFileSync(billingBin, ['migrate'], { env: childEnv, stdio: ['ignore', 'ignore', 'inherit'] });
+  for (const role of ROLES) {
+    execFileSync(billingBin, ['staff', 'add', '--email', emailOf(role), '--role', role], {
+      env: childEnv,
+      input: PASSWORD + '\n',
+      stdio: ['pipe', 'ignore', 'inherit'],
+    });
+  }
   const server = spawn(billingBin, ['serve', '--addr', '127.0.0.1:0'], {
     env: childEnv,
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -99,4 +111,13 @@ export async function clickUntil(page, selector, done, timeoutMs = 20_000) {
     if (await done()) return;
   }
   throw new Error(`clicking ${selector} had no effect within ${timeoutMs} ms: did the page hydrate?`);
+}
+
+/** Signs in through the login form (a plain form post: works before the WebAssembly loads). */
+export async function signIn(page, base, role) {
+  await page.goto(base + '/login');
+  await page.fill('input[name="email"]', emailOf(role));
+  await page.fill('input[name="password"]', PASSWORD);
+  await Promise.all([page.waitForURL(base + '/'), page.click('button[type="submit"]')]);
+  await page.waitForSelector('[data-testid="role"]');
 }

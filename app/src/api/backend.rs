@@ -38,12 +38,25 @@ pub fn backend() -> Result<Arc<dyn Backend>, AppError> {
         .ok_or_else(|| AppError::Internal("the server provided no backend".into()))
 }
 
-/// The signed-in staff member making this request (the server has already checked that their
-/// role allows this server function).
-pub fn caller() -> Result<Principal, AppError> {
-    use_context::<http::request::Parts>()
-        .and_then(|parts| parts.extensions.get::<Principal>().cloned())
-        .ok_or(AppError::Unauthenticated)
+/// The signed-in staff member making this request, if any.
+fn principal() -> Option<Principal> {
+    use_context::<http::request::Parts>().and_then(|parts| parts.extensions.get::<Principal>().cloned())
+}
+
+/// The role check every server function starts with, by its own path (`<Fn as ServerFn>::PATH`):
+/// the function's entry in [`super::ACCESS`] decides. It runs inside the function because
+/// server-side rendering calls server functions directly, not over HTTP (the HTTP middleware
+/// checks the same table too, before the body is read). Returns the caller, `None` only for a
+/// public function called anonymously.
+pub fn caller(path: &str) -> Result<Option<Principal>, AppError> {
+    let principal = principal();
+    super::check_access(path, principal.as_ref())?;
+    Ok(principal)
+}
+
+/// As [`caller`], for functions that need a signed-in caller.
+pub fn staff_caller(path: &str) -> Result<Principal, AppError> {
+    caller(path)?.ok_or(AppError::Unauthenticated)
 }
 
 /// Sets the response's HTTP status from the error (401, 403, 404, 422, 500), so that server

@@ -1,6 +1,7 @@
-//! Server functions, one file per feature. Access to each is declared in [`ACCESS`] and checked
-//! by the server before the function runs (an unlisted function is refused); inside, a function
-//! asks for the [`caller`], calls the backend and maps the result.
+//! Server functions, one file per feature. Access to each is declared in [`ACCESS`]; a function
+//! starts with `caller(Self::PATH)` (the role check), calls the backend and ends with
+//! `respond` (the HTTP status). The server also checks the table before the body is read and
+//! refuses any function missing from it.
 
 pub mod audit;
 pub mod error;
@@ -14,7 +15,7 @@ use crate::auth::Action;
 #[cfg(feature = "ssr")]
 mod backend;
 #[cfg(feature = "ssr")]
-pub use backend::{backend, caller, respond, Backend};
+pub use backend::{backend, caller, respond, staff_caller, Backend};
 
 /// Who may call a server function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,4 +41,14 @@ pub const ACCESS: &[(&str, Access)] = &[
 /// The access rule of the server function at `path`, if it has one.
 pub fn access(path: &str) -> Option<Access> {
     ACCESS.iter().find(|(p, _)| *p == path).map(|(_, a)| *a)
+}
+
+/// Whether `principal` may call the server function at `path`: refused when the function is
+/// not in [`ACCESS`], else as the role table says.
+pub fn check_access(path: &str, principal: Option<&crate::model::staff::Principal>) -> Result<(), AppError> {
+    match access(path) {
+        None => Err(AppError::Forbidden("this server function has no entry in the role table".into())),
+        Some(Access::Public) => Ok(()),
+        Some(Access::Requires(action)) => crate::auth::authorize(principal, action).map(|_| ()),
+    }
 }

@@ -1,6 +1,8 @@
 //! Staff management (admin).
 
 use leptos::prelude::*;
+#[cfg(feature = "ssr")]
+use leptos::server_fn::ServerFn;
 
 use super::AppError;
 #[cfg(feature = "ssr")]
@@ -10,7 +12,10 @@ use crate::model::staff::Staff;
 /// Every staff account, active ones first.
 #[server(prefix = "/api/fn", endpoint = "staff/list")]
 pub async fn list_staff() -> Result<Vec<Staff>, AppError> {
-    super::respond(async { super::backend()?.list_staff(&super::caller()?).await }.await)
+    super::respond(
+        async { super::backend()?.list_staff(&super::staff_caller(<ListStaff as ServerFn>::PATH)?).await }
+            .await,
+    )
 }
 
 /// Adds a staff account with an initial password.
@@ -18,8 +23,9 @@ pub async fn list_staff() -> Result<Vec<Staff>, AppError> {
 pub async fn add_staff(email: String, role: String, password: String) -> Result<Staff, AppError> {
     super::respond(
         async {
+            let caller = super::staff_caller(<AddStaff as ServerFn>::PATH)?;
             let role = Role::parse(&role).map_err(|m| AppError::invalid("role", m))?;
-            super::backend()?.add_staff(&super::caller()?, email, role, password).await
+            super::backend()?.add_staff(&caller, email, role, password).await
         }
         .await,
     )
@@ -28,5 +34,12 @@ pub async fn add_staff(email: String, role: String, password: String) -> Result<
 /// Disables a staff account.
 #[server(prefix = "/api/fn", endpoint = "staff/disable")]
 pub async fn disable_staff(staff_id: i64) -> Result<Staff, AppError> {
-    super::respond(async { super::backend()?.disable_staff(&super::caller()?, staff_id).await }.await)
+    super::respond(
+        async {
+            super::backend()?
+                .disable_staff(&super::staff_caller(<DisableStaff as ServerFn>::PATH)?, staff_id)
+                .await
+        }
+        .await,
+    )
 }

@@ -67,6 +67,7 @@ fn StaffTable(list: Vec<Staff>, disable: ServerAction<DisableStaff>) -> impl Int
             <tbody>
                 {list.into_iter().map(|s| {
                     let active = s.disabled_at.is_none();
+                    let is_me = move || crate::SignedIn::staff_id() == Some(s.id);
                     view! {
                         <tr>
                             <td>{s.email.clone()}</td>
@@ -77,12 +78,18 @@ fn StaffTable(list: Vec<Staff>, disable: ServerAction<DisableStaff>) -> impl Int
                                 view! { <span class="badge badge-danger">"disabled"</span> }.into_any()
                             }}</td>
                             <td>{s.created_at.get(..10).unwrap_or_default().to_string()}</td>
-                            <td>{active.then(|| view! {
-                                <ActionForm action=disable>
-                                    <input type="hidden" name="staff_id" value=s.id />
-                                    <button type="submit" class="btn btn-danger">"Disable"</button>
-                                </ActionForm>
-                            })}</td>
+                            <td>{move || if is_me() {
+                                view! { <span class="muted">"you"</span> }.into_any()
+                            } else if active {
+                                view! {
+                                    <ActionForm action=disable>
+                                        <input type="hidden" name="staff_id" value=s.id />
+                                        <button type="submit" class="btn btn-danger">"Disable"</button>
+                                    </ActionForm>
+                                }.into_any()
+                            } else {
+                                ().into_any()
+                            }}</td>
                         </tr>
                     }
                 }).collect_view()}

@@ -15,7 +15,7 @@ use super::session::{
     ABSOLUTE_TIMEOUT_HOURS, IDLE_TIMEOUT_MINUTES, LOGIN_AT, SEEN_AT, STAFF_ID, TOUCH_EVERY_SECONDS,
 };
 use crate::http::AppState;
-use app::api::{Access, AppError};
+use app::api::AppError;
 use app::model::staff::{AuthMethod, Principal};
 
 /// Paths anyone may load: health, metrics, the dashboard's assets and the sign-in page.
@@ -73,12 +73,8 @@ pub async fn authenticate(
     }
 
     if path.starts_with("/api/fn/") {
-        let checked = match app::api::access(&path) {
-            None => Err(AppError::Forbidden("this server function has no entry in the role table".into())),
-            Some(Access::Public) => Ok(()),
-            Some(Access::Requires(action)) => app::auth::authorize(principal.as_ref(), action).map(|_| ()),
-        };
-        if let Err(error) = checked {
+        // Checked here too, before the body is read (the function checks again when SSR calls it).
+        if let Err(error) = app::api::check_access(&path, principal.as_ref()) {
             return server_fn_error(&error);
         }
     } else if principal.is_none() && is_page_view(&request, &path) && !is_open(&path) {
