@@ -112,13 +112,28 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("billing: {error:#}");
-            ExitCode::FAILURE
+            if error.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
 
+/// A value given on the command line (or stdin) was refused; the message names the option.
+/// Exits with code 2, like a configuration error.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct UsageError(String);
+
+fn usage(message: impl Into<String>) -> anyhow::Error {
+    UsageError(message.into()).into()
+}
+
 async fn staff(config: Config, command: StaffCommand) -> anyhow::Result<()> {
     use anyhow::{bail, Context};
+
     use app::model::staff::Role;
 
     use crate::db::audit::Actor;
@@ -130,7 +145,7 @@ async fn staff(config: Config, command: StaffCommand) -> anyhow::Result<()> {
     let actor = Actor::cli();
     let result = match command {
         StaffCommand::Add { email, role } => {
-            let role = Role::parse(&role).map_err(|m| anyhow::anyhow!("--role: {m}"))?;
+            let role = Role::parse(&role).map_err(|m| usage(format!("--role: {m}")))?;
             let password = read_password()?;
             let staff = crate::staff::add(&db, &actor, &email, role, password).await.map_err(field_error)?;
             println!("added {} ({}), id {}", staff.email, staff.role, staff.id);
@@ -138,16 +153,18 @@ async fn staff(config: Config, command: StaffCommand) -> anyhow::Result<()> {
         }
         StaffCommand::Token { email, name, days } => {
             if !(1..=366).contains(&days) {
-                bail!("--days: must be from 1 to 366");
+                return Err(usage("--days: must be from 1 to 366"));
             }
-            let email =
-                app::model::staff::parse_email(&email).map_err(|m| anyhow::anyhow!("--email: {m}"))?;
+            if name.trim().is_empty() || name.trim().chars().count() > 100 {
+                return Err(usage("--name: must be 1 to 100 characters"));
+            }
+            let email = app::model::staff::parse_email(&email).map_err(|m| usage(format!("--email: {m}")))?;
             let staff = db
                 .staff_credentials(&email)
                 .await?
                 .map(|c| c.staff)
                 .filter(|s| s.disabled_at.is_none())
-                .with_context(|| format!("--email: no active staff account {email}"))?;
+                .ok_or_else(|| usage(format!("--email: no active staff account {email}")))?;
             let token = crate::auth::token::generate(crate::auth::token::STAFF_TOKEN_PREFIX);
             let expires = chrono::Utc::now() + chrono::Duration::days(i64::from(days));
             db.add_staff_token(&actor, staff.id, name.trim(), &token.hash, &token.prefix, expires).await?;
@@ -198,7 +215,7 @@ fn read_password() -> anyhow::Result<String> {
 
 fn field_error(error: app::api::AppError) -> anyhow::Error {
     match error {
-        app::api::AppError::Invalid { field, message } => anyhow::anyhow!("--{field}: {message}"),
+        app::api::AppError::Invalid { field, message } => usage(format!("--{field}: {message}")),
         other => anyhow::anyhow!("{other}"),
     }
 }

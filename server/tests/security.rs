@@ -187,6 +187,41 @@ on_both_databases! {
         assert!(actions[2..].iter().all(|(a, k)| *a == "staff.add" && *k == "cli"), "{actions:?}");
     }
 
+    async fn ride_ingestion_keys_are_admin_only_hashed_and_revocable(kind: Kind) {
+        let app = StaffedServer::start(kind).await;
+        let http = reqwest::Client::new();
+        let admin = app.token_for(&email_of(Role::Admin)).await;
+        let finance = app.token_for(&email_of(Role::Finance)).await;
+
+        let refused = http.post(app.url("/api/v1/api-keys")).bearer_auth(&finance).json(&json!({"name": "app"})).send().await.unwrap();
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+        let unnamed = http.post(app.url("/api/v1/api-keys")).bearer_auth(&admin).json(&json!({"name": "  "})).send().await.unwrap();
+        assert_eq!(unnamed.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(unnamed.json::<Value>().await.unwrap()["field"], "name");
+
+        let created = http.post(app.url("/api/v1/api-keys")).bearer_auth(&admin).json(&json!({"name": "carpool app"})).send().await.unwrap();
+        assert_eq!(created.status(), StatusCode::CREATED);
+        let created: Value = created.json().await.unwrap();
+        let key = created["key"].as_str().unwrap().to_owned();
+        assert!(key.starts_with("cbkey_") && key.len() > 60, "{key}");
+        let hash = server::auth::token::hash(&key);
+        assert_eq!(app.db.ingest_key(&hash).await.unwrap(), created["id"].as_i64());
+
+        let listed = http.get(app.url("/api/v1/api-keys")).bearer_auth(&admin).send().await.unwrap().text().await.unwrap();
+        assert!(listed.contains("carpool app") && !listed.contains(&key), "the secret is shown once, never listed");
+        // A ride-ingestion key is not a staff token.
+        assert_eq!(http.get(app.url("/api/v1/me")).bearer_auth(&key).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+
+        let revoke = |id: i64| http.post(app.url(&format!("/api/v1/api-keys/{id}/revoke"))).bearer_auth(&admin).send();
+        let id = created["id"].as_i64().unwrap();
+        assert_eq!(revoke(id).await.unwrap().status(), StatusCode::OK);
+        assert_eq!(app.db.ingest_key(&hash).await.unwrap(), None);
+        assert_eq!(revoke(id).await.unwrap().status(), StatusCode::NOT_FOUND);
+        let audit = app.db.audit_page(&app::model::audit::AuditQuery { action: Some("api_key.".into()), ..Default::default() }).await.unwrap();
+        let actions: Vec<&str> = audit.entries.iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(actions, ["api_key.revoke", "api_key.create"]);
+    }
+
     async fn sign_in_failures_and_sessions(kind: Kind) {
         let app = StaffedServer::start(kind).await;
         let admin = email_of(Role::Admin);

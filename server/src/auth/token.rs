@@ -5,6 +5,9 @@ use sha2::{Digest, Sha256};
 /// The start of every staff personal access token, so leaked ones are easy to scan for.
 pub const STAFF_TOKEN_PREFIX: &str = "cbpat_";
 
+/// The start of every ride-ingestion API key.
+pub const INGEST_KEY_PREFIX: &str = "cbkey_";
+
 /// A fresh secret and what is stored of it.
 pub struct NewToken {
     /// Shown once to its owner, never stored.

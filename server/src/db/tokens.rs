@@ -99,3 +99,98 @@ impl Db {
             .collect())
     }
 }
+
+impl Db {
+    /// Stores a ride-ingestion API key (its hash) and audits it.
+    pub async fn add_ingest_key(
+        &self,
+        actor: &Actor,
+        name: &str,
+        key_hash: &str,
+        prefix: &str,
+    ) -> Result<i64, sqlx::Error> {
+        let created_at = Utc::now().trunc_subsecs(6);
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO access_tokens (kind, name, token_hash, prefix, created_at) \
+                 VALUES ('ingest', $1, $2, $3, $4) RETURNING id",
+            )
+            .bind(name)
+            .bind(key_hash)
+            .bind(prefix)
+            .bind(created_at)
+            .fetch_one(&mut *tx)
+            .await?;
+            let mut entry = NewAuditEntry::new(actor, "api_key.create", "access_token", id);
+            entry.after = Some(json!({ "name": name, "prefix": prefix }));
+            crate::audit_insert!(self, &entry).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(id)
+        })
+    }
+
+    /// Every ride-ingestion key, newest first.
+    pub async fn ingest_keys(&self) -> Result<Vec<TokenInfo>, sqlx::Error> {
+        type Row = (i64, String, String, DateTime<Utc>, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+        let rows: Vec<Row> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, name, prefix, created_at, expires_at, revoked_at FROM access_tokens \
+                 WHERE kind = 'ingest' ORDER BY id DESC",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(id, name, prefix, created_at, expires_at, revoked_at)| TokenInfo {
+                id,
+                name,
+                prefix,
+                created_at,
+                expires_at,
+                revoked_at,
+            })
+            .collect())
+    }
+
+    /// Revokes a ride-ingestion key; `false` when there is no such live key.
+    pub async fn revoke_ingest_key(&self, actor: &Actor, id: i64) -> Result<bool, sqlx::Error> {
+        let at = Utc::now().trunc_subsecs(6);
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let done = sqlx::query(
+                "UPDATE access_tokens SET revoked_at = $1 WHERE id = $2 AND kind = 'ingest' AND revoked_at IS NULL",
+            )
+            .bind(at)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if done {
+                let mut entry = NewAuditEntry::new(actor, "api_key.revoke", "access_token", id);
+                entry.before = Some(json!({ "revoked": false }));
+                entry.after = Some(json!({ "revoked": true }));
+                crate::audit_insert!(self, &entry).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(done)
+        })
+    }
+
+    /// The id of the live ride-ingestion key with this hash, recording its use.
+    pub async fn ingest_key(&self, key_hash: &str) -> Result<Option<i64>, sqlx::Error> {
+        let now = Utc::now().trunc_subsecs(6);
+        with_pool!(self, pool => {
+            sqlx::query_scalar(
+                "UPDATE access_tokens SET last_used_at = $1 \
+                 WHERE token_hash = $2 AND kind = 'ingest' AND revoked_at IS NULL RETURNING id",
+            )
+            .bind(now)
+            .bind(key_hash)
+            .fetch_optional(pool)
+            .await
+        })
+    }
+}

@@ -24,6 +24,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/me", get(me))
         .route("/api/v1/staff", get(list_staff).post(add_staff))
         .route("/api/v1/staff/{id}/disable", post(disable_staff))
+        .route("/api/v1/api-keys", get(list_api_keys).post(create_api_key))
+        .route("/api/v1/api-keys/{id}/revoke", post(revoke_api_key))
 }
 
 /// An error answered as `{"error": "...", "field": "..."}`.
@@ -112,13 +114,77 @@ async fn add_staff(
     Ok((StatusCode::CREATED, Json(staff)).into_response())
 }
 
+/// A path id, or a 422 naming `id`.
+fn path_id(id: &str) -> Result<i64, ApiError> {
+    id.parse().map_err(|_| ApiError::App(AppError::invalid("id", format!("{id:?} is not an id"))))
+}
+
+async fn list_api_keys(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    caller.may(Action::ManageSettings)?;
+    let keys =
+        state.db.ingest_keys().await.map_err(|e| super::state::internal_error("listing API keys", e))?;
+    let keys: Vec<_> = keys
+        .into_iter()
+        .map(|k| json!({ "id": k.id, "name": k.name, "prefix": k.prefix, "created_at": k.created_at, "revoked_at": k.revoked_at }))
+        .collect();
+    Ok(Json(json!({ "api_keys": keys })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewApiKey {
+    name: String,
+}
+
+/// Creates a ride-ingestion key; the answer is the only time the secret is shown.
+async fn create_api_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    payload: Result<Json<NewApiKey>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let principal = caller.may(Action::ManageSettings)?;
+    let name = body(payload)?.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(AppError::invalid("name", "must be 1 to 100 characters").into());
+    }
+    let key = crate::auth::token::generate(crate::auth::token::INGEST_KEY_PREFIX);
+    let id = state
+        .db
+        .add_ingest_key(&Actor::staff(principal), &name, &key.hash, &key.prefix)
+        .await
+        .map_err(|e| super::state::internal_error("creating an API key", e))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "id": id, "name": name, "key": key.secret, "prefix": key.prefix })),
+    )
+        .into_response())
+}
+
+async fn revoke_api_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let principal = caller.may(Action::ManageSettings)?;
+    let id = path_id(&id)?;
+    let revoked = state
+        .db
+        .revoke_ingest_key(&Actor::staff(principal), id)
+        .await
+        .map_err(|e| super::state::internal_error("revoking an API key", e))?;
+    if !revoked {
+        return Err(AppError::NotFound(format!("live API key {id}")).into());
+    }
+    Ok(Json(json!({ "id": id, "revoked": true })).into_response())
+}
+
 async fn disable_staff(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let principal = caller.may(Action::ManageStaff)?;
-    let id: i64 = id.parse().map_err(|_| AppError::invalid("id", format!("{id:?} is not a staff id")))?;
+    let id = path_id(&id)?;
     let staff = crate::staff::disable(&state.db, &Actor::staff(principal), id).await?;
     Ok(Json(staff).into_response())
 }
