@@ -9,7 +9,7 @@ use super::Db;
 use crate::with_pool;
 
 /// A token as listed (never its secret).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct TokenInfo {
     pub id: i64,
     pub name: String,
@@ -74,33 +74,6 @@ impl Db {
         Ok(staff_id)
     }
 
-    /// A staff member's tokens, newest first.
-    pub async fn staff_tokens(&self, staff_id: i64) -> Result<Vec<TokenInfo>, sqlx::Error> {
-        type Row = (i64, String, String, DateTime<Utc>, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
-        let rows: Vec<Row> = with_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT id, name, prefix, created_at, expires_at, revoked_at FROM access_tokens \
-                 WHERE staff_id = $1 ORDER BY id DESC",
-            )
-            .bind(staff_id)
-            .fetch_all(pool)
-            .await?
-        });
-        Ok(rows
-            .into_iter()
-            .map(|(id, name, prefix, created_at, expires_at, revoked_at)| TokenInfo {
-                id,
-                name,
-                prefix,
-                created_at,
-                expires_at,
-                revoked_at,
-            })
-            .collect())
-    }
-}
-
-impl Db {
     /// Stores a ride-ingestion API key (its hash) and audits it.
     pub async fn add_ingest_key(
         &self,
@@ -132,26 +105,14 @@ impl Db {
 
     /// Every ride-ingestion key, newest first.
     pub async fn ingest_keys(&self) -> Result<Vec<TokenInfo>, sqlx::Error> {
-        type Row = (i64, String, String, DateTime<Utc>, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
-        let rows: Vec<Row> = with_pool!(self, pool => {
+        with_pool!(self, pool => {
             sqlx::query_as(
                 "SELECT id, name, prefix, created_at, expires_at, revoked_at FROM access_tokens \
                  WHERE kind = 'ingest' ORDER BY id DESC",
             )
             .fetch_all(pool)
-            .await?
-        });
-        Ok(rows
-            .into_iter()
-            .map(|(id, name, prefix, created_at, expires_at, revoked_at)| TokenInfo {
-                id,
-                name,
-                prefix,
-                created_at,
-                expires_at,
-                revoked_at,
-            })
-            .collect())
+            .await
+        })
     }
 
     /// Revokes a ride-ingestion key; `false` when there is no such live key.
