@@ -12,7 +12,8 @@ use crate::auth::Action;
 use crate::components::theme::{initial_theme, ThemeToggle};
 use crate::model::staff::Principal;
 use crate::pages::{
-    audit::AuditLogPage, login::LoginPage, not_found::NotFound, overview::OverviewPage, staff::StaffPage,
+    audit::AuditLogPage, login::LoginPage, not_found::NotFound, overview::OverviewPage, profile::ProfilePage,
+    staff::StaffPage,
 };
 
 /// The whole HTML document the server renders around the app.
@@ -67,6 +68,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("login") view=LoginPage />
                     <Route path=StaticSegment("audit") view=AuditLogPage />
                     <Route path=StaticSegment("staff") view=StaffPage />
+                    <Route path=StaticSegment("profile") view=ProfilePage />
                 </Routes>
             </main>
         </Router>
@@ -99,7 +101,7 @@ fn Navigation(me: Option<Principal>) -> impl IntoView {
             {role.can(Action::ManageStaff).then(|| view! { <A href="/staff">"Staff"</A> })}
         </nav>
         <div class="user" data-testid="user">
-            <span class="user-email">{me.staff.email.clone()}</span>
+            <a class="user-email" href="/profile" data-testid="profile-link">{me.staff.email.clone()}</a>
             <span class="badge badge-info" data-testid="role">{role.as_str()}</span>
             <form method="post" action="/logout">
                 <button type="submit" class="btn btn-ghost" data-testid="sign-out">"Sign out"</button>

@@ -16,7 +16,11 @@ use support::{email_of, StaffedServer, PASSWORD};
 fn sample_call(path: &str) -> (&'static str, String) {
     const FORM: &str = "application/x-www-form-urlencoded";
     match path {
-        "/api/fn/whoami" | "/api/fn/overview" | "/api/fn/staff/list" => (FORM, String::new()),
+        "/api/fn/whoami" | "/api/fn/overview" | "/api/fn/staff/list" | "/api/fn/tokens/list" => {
+            (FORM, String::new())
+        }
+        "/api/fn/tokens/create" => (FORM, "name=matrix&days=30".into()),
+        "/api/fn/tokens/revoke" => (FORM, "token_id=999999".into()),
         "/api/fn/audit" => ("application/json", json!({ "query": {} }).to_string()),
         "/api/fn/staff/add" => (
             FORM,
@@ -132,6 +136,38 @@ on_both_databases! {
         }
         let wrong = http.get(app.url("/api/v1/me")).bearer_auth("cbpat_not_a_real_token").send().await.unwrap();
         assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    async fn staff_manage_their_own_tokens_only(kind: Kind) {
+        let app = StaffedServer::start(kind).await;
+        let support = app.signed_in(&email_of(Role::Support)).await;
+        let created = support.post(app.url("/api/fn/tokens/create")).form(&[("name", "export script"), ("days", "30")]).send().await.unwrap();
+        assert_eq!(created.status(), StatusCode::OK);
+        let created: Value = created.json().await.unwrap();
+        let secret = created["secret"].as_str().unwrap().to_owned();
+        let http = reqwest::Client::new();
+        let me: Value = http.get(app.url("/api/v1/me")).bearer_auth(&secret).send().await.unwrap().json().await.unwrap();
+        assert_eq!(me["role"], "support");
+
+        let listed = support.post(app.url("/api/fn/tokens/list")).send().await.unwrap().text().await.unwrap();
+        assert!(listed.contains("export script") && !listed.contains(&secret), "listed, never with its secret");
+
+        for (field, body) in [("name", [("name", " "), ("days", "30")]), ("days", [("name", "x"), ("days", "400")])] {
+            let refused = support.post(app.url("/api/fn/tokens/create")).form(&body).send().await.unwrap();
+            assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY, "{field}");
+            assert!(refused.text().await.unwrap().contains(field));
+        }
+
+        // Someone else's token cannot be revoked: it looks like no token at all.
+        let id = created["token"]["id"].as_i64().unwrap();
+        let other = app.signed_in(&email_of(Role::Admin)).await;
+        let theirs = other.post(app.url("/api/fn/tokens/revoke")).form(&[("token_id", id.to_string())]).send().await.unwrap();
+        assert_eq!(theirs.status(), StatusCode::NOT_FOUND);
+        assert_eq!(http.get(app.url("/api/v1/me")).bearer_auth(&secret).send().await.unwrap().status(), StatusCode::OK);
+
+        let revoked = support.post(app.url("/api/fn/tokens/revoke")).form(&[("token_id", id.to_string())]).send().await.unwrap();
+        assert_eq!(revoked.status(), StatusCode::OK);
+        assert_eq!(http.get(app.url("/api/v1/me")).bearer_auth(&secret).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
     }
 
     async fn staff_management_over_the_api(kind: Kind) {

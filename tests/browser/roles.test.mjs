@@ -130,3 +130,38 @@ test('the admin adds a staff member, who can sign in, then disables them', async
     await app.stop();
   }
 });
+
+test('a staff member creates a token on the profile page, sees it once, and revokes it', async () => {
+  const app = await start();
+  try {
+    const { context, page, errors } = await openPage(app.browser, app.base + '/login');
+    await signIn(page, app.base, 'support');
+    await page.click('[data-testid="profile-link"]');
+    await page.waitForSelector('[data-testid="no-tokens"]');
+    const theme = () => page.evaluate(() => document.documentElement.dataset.theme ?? null);
+    await clickUntil(page, '[data-testid="theme-toggle"]', async () => (await theme()) === 'dark');
+
+    const form = page.locator('[data-testid="create-token-form"]');
+    await form.locator('input[name="name"]').fill('weekly export');
+    await form.locator('button[type="submit"]').click();
+    const secret = (await page.textContent('[data-testid="new-token"]')).trim();
+    assert.match(secret, /^cbpat_[0-9a-f]{64}$/);
+    const row = page.locator('[data-testid="token-table"] tr', { hasText: 'weekly export' });
+    await row.locator('text=active').waitFor();
+    await page.screenshot({ path: path.join(outputDir, 'profile-token.png'), fullPage: true });
+
+    const me = await fetch(app.base + '/api/v1/me', { headers: { authorization: `Bearer ${secret}` } });
+    assert.equal((await me.json()).role, 'support');
+
+    await row.locator('button', { hasText: 'Revoke' }).click();
+    await row.locator('text=revoked').waitFor();
+    const after = await fetch(app.base + '/api/v1/me', { headers: { authorization: `Bearer ${secret}` } });
+    assert.equal(after.status, 401);
+    await page.reload();
+    assert.equal(await page.locator('[data-testid="new-token"]').count(), 0, 'the secret is not shown again');
+    assert.deepEqual(errors, [], 'no console errors');
+    await context.close();
+  } finally {
+    await app.stop();
+  }
+});

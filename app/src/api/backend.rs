@@ -6,7 +6,7 @@ use leptos::prelude::use_context;
 
 use super::AppError;
 use crate::model::audit::{AuditPage, AuditQuery};
-use crate::model::staff::{Principal, Role, Staff};
+use crate::model::staff::{AccessToken, NewAccessToken, Principal, Role, Staff};
 use crate::model::system::Overview;
 
 /// What the server offers the dashboard. The `server` crate implements it and provides an
@@ -30,6 +30,17 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<Staff, AppError>;
     /// Disables a staff account: its sessions and tokens stop working at once.
     async fn disable_staff(&self, caller: &Principal, staff_id: i64) -> Result<Staff, AppError>;
+    /// The caller's own personal access tokens, newest first.
+    async fn my_tokens(&self, caller: &Principal) -> Result<Vec<AccessToken>, AppError>;
+    /// A new personal access token for the caller, valid `days` days.
+    async fn create_my_token(
+        &self,
+        caller: &Principal,
+        name: String,
+        days: u16,
+    ) -> Result<NewAccessToken, AppError>;
+    /// Revokes one of the caller's own tokens.
+    async fn revoke_my_token(&self, caller: &Principal, token_id: i64) -> Result<AccessToken, AppError>;
 }
 
 /// The backend of the current request.

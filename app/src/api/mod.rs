@@ -7,6 +7,7 @@ pub mod audit;
 pub mod error;
 pub mod overview;
 pub mod staff;
+pub mod tokens;
 
 pub use error::AppError;
 
@@ -36,6 +37,9 @@ pub const ACCESS: &[(&str, Access)] = &[
     ("/api/fn/staff/list",      Access::Requires(Action::ManageStaff)),
     ("/api/fn/staff/add",       Access::Requires(Action::ManageStaff)),
     ("/api/fn/staff/disable",   Access::Requires(Action::ManageStaff)),
+    ("/api/fn/tokens/list",     Access::Requires(Action::ManageOwnTokens)),
+    ("/api/fn/tokens/create",   Access::Requires(Action::ManageOwnTokens)),
+    ("/api/fn/tokens/revoke",   Access::Requires(Action::ManageOwnTokens)),
 ];
 
 /// The access rule of the server function at `path`, if it has one.

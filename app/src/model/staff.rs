@@ -77,6 +77,28 @@ pub struct Principal {
     pub source: String,
 }
 
+/// A personal access token as its owner sees it (never the secret, which is shown once).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessToken {
+    pub id: i64,
+    pub name: String,
+    /// The secret's first characters, to recognise it.
+    pub prefix: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub expires_at: Option<String>,
+    /// RFC 3339; `None` while the token works.
+    pub revoked_at: Option<String>,
+}
+
+/// A token just created: the only moment its secret is known.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewAccessToken {
+    pub token: AccessToken,
+    pub secret: String,
+}
+
 /// Normalises and checks an email address: trimmed, lower case, one `@` with text on both
 /// sides, no spaces, at most 254 characters.
 pub fn parse_email(value: &str) -> Result<String, String> {

@@ -4,4 +4,5 @@ pub mod audit;
 pub mod login;
 pub mod not_found;
 pub mod overview;
+pub mod profile;
 pub mod staff;

@@ -74,6 +74,50 @@ impl Db {
         Ok(staff_id)
     }
 
+    /// A staff member's personal access tokens, newest first.
+    pub async fn staff_tokens(&self, staff_id: i64) -> Result<Vec<TokenInfo>, sqlx::Error> {
+        with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, name, prefix, created_at, expires_at, revoked_at FROM access_tokens \
+                 WHERE kind = 'staff' AND staff_id = $1 ORDER BY id DESC",
+            )
+            .bind(staff_id)
+            .fetch_all(pool)
+            .await
+        })
+    }
+
+    /// Revokes a staff member's own token; `None` when they have no such live token.
+    pub async fn revoke_staff_token(
+        &self,
+        actor: &Actor,
+        staff_id: i64,
+        id: i64,
+    ) -> Result<Option<TokenInfo>, sqlx::Error> {
+        let at = Utc::now().trunc_subsecs(6);
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let token: Option<TokenInfo> = sqlx::query_as(
+                "UPDATE access_tokens SET revoked_at = $1 \
+                 WHERE id = $2 AND staff_id = $3 AND kind = 'staff' AND revoked_at IS NULL \
+                 RETURNING id, name, prefix, created_at, expires_at, revoked_at",
+            )
+            .bind(at)
+            .bind(id)
+            .bind(staff_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if token.is_some() {
+                let mut entry = NewAuditEntry::new(actor, "token.revoke", "access_token", id);
+                entry.before = Some(json!({ "revoked": false }));
+                entry.after = Some(json!({ "revoked": true }));
+                crate::audit_insert!(self, &entry).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(token)
+        })
+    }
+
     /// Stores a ride-ingestion API key (its hash) and audits it.
     pub async fn add_ingest_key(
         &self,

@@ -12,7 +12,7 @@ use crate::db::audit::Actor;
 use crate::db::Db;
 use app::api::{AppError, Backend};
 use app::model::audit::{AuditPage, AuditQuery};
-use app::model::staff::{Principal, Role, Staff};
+use app::model::staff::{AccessToken, NewAccessToken, Principal, Role, Staff};
 use app::model::system::Overview;
 
 /// Shared by every handler, cheap to clone.
@@ -90,5 +90,70 @@ impl Backend for AppState {
 
     async fn disable_staff(&self, caller: &Principal, staff_id: i64) -> Result<Staff, AppError> {
         crate::staff::disable(&self.db, &Actor::staff(caller), staff_id).await
+    }
+
+    async fn my_tokens(&self, caller: &Principal) -> Result<Vec<AccessToken>, AppError> {
+        let tokens =
+            self.db.staff_tokens(caller.staff.id).await.map_err(|e| internal_error("listing tokens", e))?;
+        Ok(tokens.into_iter().map(token_view).collect())
+    }
+
+    async fn create_my_token(
+        &self,
+        caller: &Principal,
+        name: String,
+        days: u16,
+    ) -> Result<NewAccessToken, AppError> {
+        let name = name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(AppError::invalid("name", "must be 1 to 100 characters"));
+        }
+        if !(1..=366).contains(&days) {
+            return Err(AppError::invalid("days", "must be from 1 to 366"));
+        }
+        let token = crate::auth::token::generate(crate::auth::token::STAFF_TOKEN_PREFIX);
+        let expires = Utc::now() + chrono::Duration::days(i64::from(days));
+        let id = self
+            .db
+            .add_staff_token(
+                &Actor::staff(caller),
+                caller.staff.id,
+                &name,
+                &token.hash,
+                &token.prefix,
+                expires,
+            )
+            .await
+            .map_err(|e| internal_error("creating a token", e))?;
+        let created = self
+            .db
+            .staff_tokens(caller.staff.id)
+            .await
+            .map_err(|e| internal_error("reading the new token", e))?
+            .into_iter()
+            .find(|t| t.id == id)
+            .ok_or_else(|| AppError::Internal("the new token could not be read back".into()))?;
+        Ok(NewAccessToken { token: token_view(created), secret: token.secret })
+    }
+
+    async fn revoke_my_token(&self, caller: &Principal, token_id: i64) -> Result<AccessToken, AppError> {
+        self.db
+            .revoke_staff_token(&Actor::staff(caller), caller.staff.id, token_id)
+            .await
+            .map_err(|e| internal_error("revoking a token", e))?
+            .map(token_view)
+            .ok_or_else(|| AppError::NotFound(format!("active token {token_id} of yours")))
+    }
+}
+
+fn token_view(t: crate::db::tokens::TokenInfo) -> AccessToken {
+    let time = |t: chrono::DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+    AccessToken {
+        id: t.id,
+        name: t.name,
+        prefix: t.prefix,
+        created_at: time(t.created_at),
+        expires_at: t.expires_at.map(time),
+        revoked_at: t.revoked_at.map(time),
     }
 }
