@@ -32,7 +32,7 @@ demo: tools build-release
 	LEPTOS_SITE_ROOT=target/site ./target/release/billing serve --addr $(ADDR)
 
 ## Run every test.
-test: tools test-tools lint build-debug rust-tests browser-tests
+test: tools test-tools lint build-debug browser-tests rust-tests
 
 build-release:
 	cargo leptos build --release
