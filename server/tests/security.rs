@@ -152,6 +152,13 @@ on_both_databases! {
         let listed = support.post(app.url("/api/fn/tokens/list")).send().await.unwrap().text().await.unwrap();
         assert!(listed.contains("export script") && !listed.contains(&secret), "listed, never with its secret");
 
+        // A hostile token name is shown as text on the profile page.
+        let hostile = support.post(app.url("/api/fn/tokens/create")).form(&[("name", "<img src=x onerror=alert(1)>"), ("days", "1")]).send().await.unwrap();
+        assert_eq!(hostile.status(), StatusCode::OK);
+        let profile = support.get(app.url("/profile")).send().await.unwrap().text().await.unwrap();
+        assert!(!profile.contains("<img src=x"), "no markup from a token name");
+        assert!(profile.contains("&lt;img src=x onerror=alert(1)&gt;"));
+
         for (field, body) in [("name", [("name", " "), ("days", "30")]), ("days", [("name", "x"), ("days", "400")])] {
             let refused = support.post(app.url("/api/fn/tokens/create")).form(&body).send().await.unwrap();
             assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY, "{field}");
@@ -300,7 +307,7 @@ on_both_databases! {
         assert!(failed.entries.iter().all(|e| e.actor_kind == "anonymous" && e.source == "127.0.0.1"));
     }
 
-    async fn sign_in_is_throttled_per_account(kind: Kind) {
+    async fn sign_in_is_throttled_per_account_and_address(kind: Kind) {
         let app = StaffedServer::start(kind).await;
         let email = email_of(Role::Support);
         let client = app.browser();
@@ -314,6 +321,18 @@ on_both_databases! {
         app.signed_in(&email_of(Role::Finance)).await;
         let page = client.get(app.url("/login?error=throttled_account")).send().await.unwrap().text().await.unwrap();
         assert!(page.contains("Too many sign-in attempts for this account"));
+
+        // One address guessing across many accounts is stopped too.
+        let mut throttled_after = None;
+        for i in 0..40 {
+            let response = app.login(&client, &format!("guess{i}@test.example"), "wrong password!").await;
+            if response.headers()["location"].to_str().unwrap().contains("error=throttled_address") {
+                throttled_after = Some(i);
+                break;
+            }
+        }
+        let attempts = throttled_after.expect("the address is throttled");
+        assert!(attempts <= 30, "at most 30 attempts a minute from one address, got {attempts} more");
     }
 
     async fn cross_site_state_changes_are_refused(kind: Kind) {

@@ -18,10 +18,15 @@ use crate::http::AppState;
 use app::api::AppError;
 use app::model::staff::{AuthMethod, Principal};
 
-/// Paths anyone may load: health, metrics, the dashboard's assets and the sign-in page.
+/// Paths that need no identity at all: health, metrics and the dashboard's static assets (no
+/// session is read for them, so they cost no database query).
+fn is_static_or_probe(path: &str) -> bool {
+    matches!(path, "/healthz" | "/readyz" | "/metrics" | "/favicon.svg") || path.starts_with("/pkg/")
+}
+
+/// Pages anyone may load.
 fn is_open(path: &str) -> bool {
-    matches!(path, "/healthz" | "/readyz" | "/metrics" | "/login" | "/logout" | "/favicon.svg")
-        || path.starts_with("/pkg/")
+    matches!(path, "/login" | "/logout") || is_static_or_probe(path)
 }
 
 /// The client's address as this server sees it (the peer; proxies' headers are not trusted).
@@ -37,9 +42,12 @@ pub async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
+    let path = request.uri().path().to_owned();
+    if is_static_or_probe(&path) && request.method() == Method::GET {
+        return next.run(request).await;
+    }
     let source = client_address(&request).map(|a| a.ip().to_string()).unwrap_or_else(|| "unknown".into());
     let bearer = bearer_token(request.headers());
-    let path = request.uri().path().to_owned();
 
     let principal = match &bearer {
         Some(token) => match principal_from_token(&state, token, &source).await {
