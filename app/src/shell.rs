@@ -82,7 +82,8 @@ pub struct SignedIn(pub Resource<Result<Option<Principal>, crate::api::AppError>
 impl SignedIn {
     /// The signed-in staff member's id, once known.
     pub fn staff_id() -> Option<i64> {
-        use_context::<SignedIn>()?.0.get()?.ok()??.staff.id.into()
+        let principal = use_context::<SignedIn>()?.0.get()?.ok()??;
+        Some(principal.staff.id)
     }
 }
 

@@ -5,8 +5,8 @@
 
 use std::str::FromStr;
 
+use app::model::money::BillingCurrency;
 use chrono_tz::Tz;
-use iso_currency::Currency;
 use secrecy::SecretString;
 use url::Url;
 
@@ -108,8 +108,8 @@ pub struct Config {
     pub provider: ProviderConfig,
     /// The IANA zone billing weeks are cut in.
     pub time_zone: Tz,
-    /// The currency everything is billed in.
-    pub currency: Currency,
+    /// The currency everything is billed in (one with a minor unit).
+    pub currency: BillingCurrency,
     pub log_format: LogFormat,
     /// A tracing filter directive such as `info,server=debug`.
     pub log_filter: String,
@@ -182,15 +182,8 @@ impl Config {
             })?,
         };
 
-        let currency = match get("BILLING_CURRENCY") {
-            None => Currency::USD,
-            Some(raw) => Currency::from_code(raw.trim()).ok_or_else(|| {
-                ConfigError::new(
-                    "BILLING_CURRENCY",
-                    format!("{raw:?} is not an ISO 4217 currency code (for example USD or EUR)"),
-                )
-            })?,
-        };
+        let currency = BillingCurrency::from_code(get("BILLING_CURRENCY").as_deref().unwrap_or("USD"))
+            .map_err(|e| ConfigError::new("BILLING_CURRENCY", format!("{e} (for example USD or EUR)")))?;
 
         let log_format = match get("LOG_FORMAT").as_deref().map(str::trim) {
             None | Some("text") => LogFormat::Text,
@@ -251,7 +244,7 @@ mod tests {
         assert_eq!(c.database.kind(), &DatabaseKind::Sqlite);
         assert_eq!(c.database.expose(), DEFAULT_DATABASE_URL);
         assert_eq!(c.time_zone, Tz::UTC);
-        assert_eq!(c.currency, Currency::USD);
+        assert_eq!(c.currency.code(), "USD");
         assert_eq!(c.log_format, LogFormat::Text);
         assert!(c.provider.url.is_none());
         assert_eq!(c.provider.sim_latency_ms, 0);
@@ -272,7 +265,8 @@ mod tests {
         .unwrap();
         assert_eq!(c.database.kind(), &DatabaseKind::Postgres);
         assert_eq!(c.time_zone, chrono_tz::Europe::Paris);
-        assert_eq!(c.currency, Currency::JPY);
+        assert_eq!(c.currency.code(), "JPY");
+        assert_eq!(c.currency.exponent(), 0);
         assert_eq!(c.log_format, LogFormat::Json);
         assert_eq!(c.provider.sim_latency_ms, 200);
         assert_eq!(c.provider.url.unwrap().port(), Some(12111));
@@ -290,6 +284,7 @@ mod tests {
             ("PSP_SIM_LATENCY_MS", "600000"),
             ("BILLING_TZ", "Mars/Olympus_Mons"),
             ("BILLING_CURRENCY", "XYZ"),
+            ("BILLING_CURRENCY", "XAU"),
             ("LOG_FORMAT", "yaml"),
             ("RUST_LOG", "info,[[["),
             ("PUBLIC_URL", "billing.example.com"),

@@ -1,5 +1,7 @@
 //! Billing and system types shared by the server and the browser (serde on all of them).
 
 pub mod audit;
+pub mod money;
 pub mod staff;
 pub mod system;
+pub mod week;
