@@ -55,3 +55,30 @@ test('an unknown address shows a 404 page with the way back', async () => {
     await app.stop();
   }
 });
+
+test('what is typed into the sign-in form before the WebAssembly loads is kept', async () => {
+  const app = await start();
+  try {
+    const context = await app.browser.newContext();
+    const page = await context.newPage();
+    // Hold the WebAssembly back until the form is filled, as on a slow connection.
+    let release;
+    const released = new Promise((resolve) => (release = resolve));
+    await page.route('**/pkg/*.wasm', async (route) => {
+      await released;
+      await route.continue();
+    });
+    await page.goto(app.base + '/login');
+    await page.fill('input[name="email"]', 'finance@browser.test');
+    await page.fill('input[name="password"]', 'browser suite password');
+    release();
+    const theme = () => page.evaluate(() => document.documentElement.dataset.theme ?? null);
+    await clickUntil(page, '[data-testid="theme-toggle"]', async () => (await theme()) === 'dark');
+    assert.equal(await page.inputValue('input[name="email"]'), 'finance@browser.test', 'hydration kept the email');
+    assert.equal(await page.inputValue('input[name="password"]'), 'browser suite password');
+    await Promise.all([page.waitForURL(app.base + '/'), page.click('button[type="submit"]')]);
+    await context.close();
+  } finally {
+    await app.stop();
+  }
+});

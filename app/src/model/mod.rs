@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod money;
+pub mod pricing;
 pub mod staff;
 pub mod system;
 pub mod week;

@@ -72,12 +72,12 @@ pub fn AuditLogPage() -> impl IntoView {
             <h1>"Audit log"</h1>
         </div>
         <form method="get" action="/audit" class="card filters" data-testid="audit-filters">
-            <label>"Staff or actor" <input name="actor" prop:value=value("actor") placeholder="ana@example.com" /></label>
-            <label>"Action" <input name="action" prop:value=value("action") placeholder="staff. or auth.login" /></label>
-            <label>"Object type" <input name="object_type" prop:value=value("object_type") placeholder="staff" /></label>
-            <label>"Object id" <input name="object_id" prop:value=value("object_id") /></label>
-            <label>"From" <input name="since" type="date" prop:value=value("since") /></label>
-            <label>"Before" <input name="until" type="date" prop:value=value("until") /></label>
+            <label>"Staff or actor" <input name="actor" value=value("actor") placeholder="ana@example.com" /></label>
+            <label>"Action" <input name="action" value=value("action") placeholder="staff. or auth.login" /></label>
+            <label>"Object type" <input name="object_type" value=value("object_type") placeholder="staff" /></label>
+            <label>"Object id" <input name="object_id" value=value("object_id") /></label>
+            <label>"From" <input name="since" type="date" value=value("since") /></label>
+            <label>"Before" <input name="until" type="date" value=value("until") /></label>
             <div class="filter-actions">
                 <button type="submit" class="btn btn-primary">"Filter"</button>
                 <a class="btn" href="/audit">"Clear"</a>

@@ -34,10 +34,10 @@ pub fn LoginPage() -> impl IntoView {
             <p class="muted">"Carpool Billing is for staff. Your administrator creates your account."</p>
             {move || error().map(|code| view! { <Banner tone=Tone::Danger>{login_error_message(&code)}</Banner> })}
             <form method="post" action="/login" class="form" data-testid="login-form">
-                <input type="hidden" name="next" prop:value=next />
+                <input type="hidden" name="next" value=next />
                 <label>
                     "Email"
-                    <input type="email" name="email" autocomplete="username" required prop:value=email />
+                    <input type="email" name="email" autocomplete="username" required value=email />
                 </label>
                 <label>
                     "Password"

@@ -55,14 +55,18 @@ pub fn split_even(total_minor: i64, parts: usize) -> Result<Vec<i64>, SplitError
 /// `amount_minor × basis_points / 10 000`, rounded half to even: the platform's fee on an amount
 /// (1 500 basis points = 15 %). The driver gets `amount - fee`, so the two always add up.
 pub fn fee_minor(amount_minor: i64, basis_points: u32) -> i64 {
-    let exact = i128::from(amount_minor) * i128::from(basis_points);
-    let (quotient, remainder) = (exact.div_euclid(10_000), exact.rem_euclid(10_000));
-    let rounded = match remainder.cmp(&5_000) {
+    // |amount × bps / 10 000| ≤ |amount|, so the result fits.
+    round_half_even_div(i128::from(amount_minor) * i128::from(basis_points), 10_000) as i64
+}
+
+/// `numerator / denominator` rounded half to even (banker's rounding); `denominator > 0`.
+pub fn round_half_even_div(numerator: i128, denominator: i128) -> i128 {
+    let (quotient, remainder) = (numerator.div_euclid(denominator), numerator.rem_euclid(denominator));
+    match (2 * remainder).cmp(&denominator) {
         std::cmp::Ordering::Less => quotient,
         std::cmp::Ordering::Greater => quotient + 1,
         std::cmp::Ordering::Equal => quotient + (quotient & 1),
-    };
-    rounded as i64
+    }
 }
 
 #[cfg(test)]
