@@ -1,6 +1,7 @@
 //! Billing and system types shared by the server and the browser (serde on all of them).
 
 pub mod audit;
+pub mod billing;
 pub mod money;
 pub mod pricing;
 pub mod staff;

@@ -1,0 +1,307 @@
+//! Planning a week: the rides to bill become one invoice per passenger and one payout per
+//! driver, priced by [`super::pricing::price_trip`]. Pure: the preview and the run both call it,
+//! so what staff approve is what is charged.
+
+use std::collections::BTreeMap;
+
+use chrono_tz::Tz;
+
+use super::pricing::{price_trip, PricingError};
+use app::model::billing::{Invoice, InvoiceLine, Payout, PayoutLine, Ride, WeekTotals};
+use app::model::money::{Money, MoneyError};
+use app::model::pricing::{Attendance, FeePolicy};
+use app::model::week::BillingWeek;
+
+/// A week's invoices and payouts, in user-id and driver-id order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WeekPlan {
+    pub week: BillingWeek,
+    pub invoices: Vec<Invoice>,
+    pub payouts: Vec<Payout>,
+    pub totals: WeekTotals,
+}
+
+/// Why a ride was refused; the message starts with the field.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RideError {
+    #[error("ride_id: must be 1 to 100 characters")]
+    RideId,
+    #[error("driver_id: must be 1 to 100 characters")]
+    DriverId,
+    #[error("distance_m: must be from 0 to 2,000,000 metres")]
+    Distance,
+    #[error("ended_at: the ride ends before it starts")]
+    EndsBeforeStart,
+    #[error("seats: a ride needs at least one passenger")]
+    NoSeats,
+    #[error("seats[{0}].passenger_id: must be 1 to 100 characters")]
+    PassengerId(usize),
+    #[error("seats[{0}].passenger_id: the driver cannot be a passenger of their own ride")]
+    DriverAsPassenger(usize),
+    #[error("seats[{0}].passenger_id: {1} is already on this ride")]
+    DuplicatePassenger(usize, String),
+}
+
+/// The longest plausible ride.
+pub const MAX_DISTANCE_M: i64 = 2_000_000;
+
+fn valid_id(id: &str) -> bool {
+    !id.trim().is_empty() && id.chars().count() <= 100
+}
+
+/// Checks a ride before it is stored or billed.
+pub fn validate_ride(ride: &Ride) -> Result<(), RideError> {
+    if !valid_id(&ride.ride_id) {
+        return Err(RideError::RideId);
+    }
+    if !valid_id(&ride.driver_id) {
+        return Err(RideError::DriverId);
+    }
+    if !(0..=MAX_DISTANCE_M).contains(&ride.distance_m) {
+        return Err(RideError::Distance);
+    }
+    if ride.ended_at < ride.started_at {
+        return Err(RideError::EndsBeforeStart);
+    }
+    if ride.seats.is_empty() {
+        return Err(RideError::NoSeats);
+    }
+    for (i, seat) in ride.seats.iter().enumerate() {
+        if !valid_id(&seat.passenger_id) {
+            return Err(RideError::PassengerId(i));
+        }
+        if seat.passenger_id == ride.driver_id {
+            return Err(RideError::DriverAsPassenger(i));
+        }
+        if ride.seats[..i].iter().any(|s| s.passenger_id == seat.passenger_id) {
+            return Err(RideError::DuplicatePassenger(i, seat.passenger_id.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// Why a week could not be planned.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("ride {0}: {1}")]
+    Ride(String, RideError),
+    #[error("ride {0}: ended in {1}, after the week being planned")]
+    FromTheFuture(String, BillingWeek),
+    #[error("ride {0}: {1}")]
+    Pricing(String, PricingError),
+    #[error(transparent)]
+    Money(#[from] MoneyError),
+}
+
+/// Plans `week` from `rides`: the rides that ended in it, and unbilled rides of earlier
+/// (frozen) weeks, which become late lines. Seats are priced in passenger-id order, so the
+/// leftover minor units of a split always go to the same passengers. Cancelled seats are free
+/// and make no line; an invoice or payout of zero is not made.
+pub fn plan_week(
+    policy: &FeePolicy,
+    week: BillingWeek,
+    tz: Tz,
+    rides: &[Ride],
+) -> Result<WeekPlan, PlanError> {
+    let currency = policy.base.currency();
+    let mut invoices: BTreeMap<String, Vec<InvoiceLine>> = BTreeMap::new();
+    let mut payouts: BTreeMap<String, Vec<PayoutLine>> = BTreeMap::new();
+    let mut rides: Vec<&Ride> = rides.iter().collect();
+    rides.sort_by(|a, b| (a.ended_at, &a.ride_id).cmp(&(b.ended_at, &b.ride_id)));
+
+    for ride in rides {
+        validate_ride(ride).map_err(|e| PlanError::Ride(ride.ride_id.clone(), e))?;
+        let ride_week = BillingWeek::containing(ride.ended_at, tz);
+        if ride_week > week {
+            return Err(PlanError::FromTheFuture(ride.ride_id.clone(), ride_week));
+        }
+        let late = ride_week < week;
+        let mut seats: Vec<_> = ride.seats.iter().collect();
+        seats.sort_by(|a, b| a.passenger_id.cmp(&b.passenger_id));
+        let attendance: Vec<Attendance> = seats.iter().map(|s| s.attendance).collect();
+        let price = price_trip(policy, ride.distance_m, &attendance)
+            .map_err(|e| PlanError::Pricing(ride.ride_id.clone(), e))?;
+        for (seat, amount) in seats.iter().zip(&price.shares) {
+            if seat.attendance == Attendance::Cancelled || amount.minor() == 0 {
+                continue;
+            }
+            invoices.entry(seat.passenger_id.clone()).or_default().push(InvoiceLine {
+                ride_id: ride.ride_id.clone(),
+                amount: *amount,
+                attendance: seat.attendance,
+                ended_at: ride.ended_at,
+                late,
+            });
+        }
+        let gross = price.total()?;
+        if gross.minor() > 0 {
+            payouts.entry(ride.driver_id.clone()).or_default().push(PayoutLine {
+                ride_id: ride.ride_id.clone(),
+                gross,
+                fee: price.fee,
+                net: price.payout,
+                late,
+            });
+        }
+    }
+
+    let invoices = invoices
+        .into_iter()
+        .map(|(user_id, lines)| {
+            let total = Money::sum(currency, lines.iter().map(|l| l.amount))?;
+            Ok(Invoice { user_id, week, lines, total })
+        })
+        .collect::<Result<Vec<_>, MoneyError>>()?;
+    let payouts = payouts
+        .into_iter()
+        .map(|(driver_id, lines)| {
+            let total = Money::sum(currency, lines.iter().map(|l| l.net))?;
+            Ok(Payout { driver_id, week, lines, total })
+        })
+        .collect::<Result<Vec<_>, MoneyError>>()?;
+    let charged = Money::sum(currency, invoices.iter().map(|i| i.total))?;
+    let fees = Money::sum(currency, payouts.iter().flat_map(|p| p.lines.iter().map(|l| l.fee)))?;
+    let paid_out = Money::sum(currency, payouts.iter().map(|p| p.total))?;
+    let totals = WeekTotals { invoices: invoices.len() as u64, charged, fees, payouts: paid_out };
+    Ok(WeekPlan { week, invoices, payouts, totals })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use app::model::billing::Seat;
+    use app::model::money::BillingCurrency;
+    use chrono::{DateTime, Duration, Utc};
+    use proptest::prelude::*;
+
+    fn usd(minor: i64) -> Money {
+        Money::from_minor(minor, BillingCurrency::from_code("USD").unwrap())
+    }
+
+    fn policy() -> FeePolicy {
+        FeePolicy { base: usd(200), per_km: usd(35), platform_fee_bps: 1500, no_show_fee: usd(300) }
+    }
+
+    fn week() -> BillingWeek {
+        BillingWeek::parse("2026-W48").unwrap()
+    }
+
+    fn ride(id: &str, driver: &str, km: i64, ended: DateTime<Utc>, seats: &[(&str, Attendance)]) -> Ride {
+        Ride {
+            ride_id: id.into(),
+            driver_id: driver.into(),
+            distance_m: km * 1000,
+            started_at: ended - Duration::minutes(30),
+            ended_at: ended,
+            seats: seats.iter().map(|(p, a)| Seat { passenger_id: (*p).into(), attendance: *a }).collect(),
+        }
+    }
+
+    fn in_week(hours: i64) -> DateTime<Utc> {
+        week().start(Tz::UTC) + Duration::hours(hours)
+    }
+
+    #[test]
+    fn a_small_week() {
+        use Attendance::*;
+        let rides = [
+            ride("r1", "dana", 10, in_week(8), &[("ana", Completed), ("bo", Completed), ("cy", Cancelled)]),
+            ride("r2", "dana", 4, in_week(32), &[("ana", NoShow)]),
+            ride("r0", "eve", 20, in_week(-24), &[("bo", Completed)]),
+        ];
+        let plan = plan_week(&policy(), week(), Tz::UTC, &rides).unwrap();
+        // r1: 2.00 + 3.50 = 5.50, split 2.75 / 2.75; r2: no-show 3.00; r0 (last week, late): 9.00.
+        let by_user: Vec<(&str, i64)> =
+            plan.invoices.iter().map(|i| (i.user_id.as_str(), i.total.minor())).collect();
+        assert_eq!(by_user, [("ana", 575), ("bo", 1175)]);
+        let late: Vec<bool> = plan.invoices[1].lines.iter().map(|l| l.late).collect();
+        assert_eq!(late, [true, false], "bo's ride of the previous week is a late line, listed first");
+        assert_eq!(plan.totals.charged, usd(1750));
+        assert_eq!(plan.totals.fees.checked_add(plan.totals.payouts).unwrap(), plan.totals.charged);
+        assert_eq!(plan.totals.invoices, 2, "a cancelled seat makes no invoice");
+        let drivers: Vec<&str> = plan.payouts.iter().map(|p| p.driver_id.as_str()).collect();
+        assert_eq!(drivers, ["dana", "eve"]);
+    }
+
+    #[test]
+    fn bad_rides_are_refused_naming_the_field() {
+        use Attendance::*;
+        let good = ride("r", "dana", 5, in_week(1), &[("ana", Completed)]);
+        let cases: Vec<(Ride, &str)> = vec![
+            (Ride { distance_m: -1, ..good.clone() }, "distance_m"),
+            (Ride { distance_m: MAX_DISTANCE_M + 1, ..good.clone() }, "distance_m"),
+            (Ride { started_at: good.ended_at + Duration::minutes(1), ..good.clone() }, "ended_at"),
+            (Ride { seats: vec![], ..good.clone() }, "seats"),
+            (ride("r", "dana", 5, in_week(1), &[("dana", Completed)]), "seats[0].passenger_id"),
+            (
+                ride("r", "dana", 5, in_week(1), &[("ana", Completed), ("ana", NoShow)]),
+                "seats[1].passenger_id",
+            ),
+            (Ride { ride_id: " ".into(), ..good.clone() }, "ride_id"),
+            (Ride { driver_id: String::new(), ..good.clone() }, "driver_id"),
+        ];
+        for (bad, field) in cases {
+            let error = validate_ride(&bad).unwrap_err().to_string();
+            assert!(error.starts_with(field), "{field}: {error}");
+        }
+        let future = ride("f", "dana", 5, in_week(24 * 7 + 1), &[("ana", Completed)]);
+        assert!(matches!(
+            plan_week(&policy(), week(), Tz::UTC, &[future]),
+            Err(PlanError::FromTheFuture(..))
+        ));
+    }
+
+    fn arbitrary_ride(index: usize) -> impl Strategy<Value = Ride> {
+        let attendance = prop_oneof![4 => Just(Attendance::Completed), 1 => Just(Attendance::Cancelled), 1 => Just(Attendance::NoShow)];
+        (
+            0usize..6,
+            0i64..300_000,
+            -200i64..168,
+            prop::collection::btree_set(0usize..30, 1..5),
+            prop::collection::vec(attendance, 4),
+        )
+            .prop_map(move |(driver, distance_m, hour, passengers, attendance)| {
+                let driver_id = format!("driver{driver}");
+                let ended_at = in_week(hour);
+                Ride {
+                    ride_id: format!("ride{index}"),
+                    driver_id,
+                    distance_m,
+                    started_at: ended_at - Duration::minutes(20),
+                    ended_at,
+                    seats: passengers
+                        .into_iter()
+                        .zip(attendance)
+                        .map(|(p, attendance)| Seat { passenger_id: format!("user{p}"), attendance })
+                        .collect(),
+                }
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn the_totals_add_up_to_the_minor_unit(
+            rides in (1usize..60).prop_flat_map(|n| (0..n).map(arbitrary_ride).collect::<Vec<_>>()),
+            bps in 0u32..=10_000,
+        ) {
+            let policy = FeePolicy { platform_fee_bps: bps, ..policy() };
+            let plan = plan_week(&policy, week(), Tz::UTC, &rides).unwrap();
+            let lines: i64 = plan.invoices.iter().flat_map(|i| &i.lines).map(|l| l.amount.minor()).sum();
+            prop_assert_eq!(plan.totals.charged.minor(), lines);
+            prop_assert_eq!(plan.totals.charged.minor(), plan.invoices.iter().map(|i| i.total.minor()).sum::<i64>());
+            prop_assert_eq!(plan.totals.fees.minor() + plan.totals.payouts.minor(), plan.totals.charged.minor());
+            let gross: i64 = plan.payouts.iter().flat_map(|p| &p.lines).map(|l| l.gross.minor()).sum();
+            prop_assert_eq!(gross, plan.totals.charged.minor(), "every charged unit is in a payout line");
+            prop_assert!(plan.invoices.iter().all(|i| i.total.minor() > 0));
+            for payout in &plan.payouts {
+                for line in &payout.lines {
+                    prop_assert_eq!(line.fee.minor() + line.net.minor(), line.gross.minor());
+                }
+            }
+            // Order of arrival does not change the plan.
+            let mut reversed = rides.clone();
+            reversed.reverse();
+            prop_assert_eq!(plan_week(&policy, week(), Tz::UTC, &reversed).unwrap(), plan);
+        }
+    }
+}
