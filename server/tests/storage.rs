@@ -3,8 +3,30 @@
 mod support;
 
 use app::model::audit::AuditQuery;
+use app::model::billing::{Ride, Seat};
+use app::model::pricing::Attendance;
 use serde_json::json;
 use server::db::audit::{Actor, NewAuditEntry};
+use server::db::rides::{NewUser, StoreRideError, Stored};
+
+fn user(id: &str) -> NewUser {
+    NewUser { id: id.into(), name: format!("User {id}"), email: None, phone: None, language: "en".into() }
+}
+
+fn sample_ride(id: &str) -> Ride {
+    let ended_at = chrono::DateTime::parse_from_rfc3339("2026-11-24T08:30:00.123456Z").unwrap().to_utc();
+    Ride {
+        ride_id: id.into(),
+        driver_id: "dana".into(),
+        distance_m: 12_345,
+        started_at: ended_at - chrono::Duration::minutes(25),
+        ended_at,
+        seats: vec![
+            Seat { passenger_id: "bo".into(), attendance: Attendance::Completed },
+            Seat { passenger_id: "ana".into(), attendance: Attendance::NoShow },
+        ],
+    }
+}
 use server::db::migrations::{POSTGRES, SQLITE};
 use support::{Kind, TestDb};
 
@@ -138,5 +160,56 @@ on_both_databases! {
         for bad in [AuditQuery { limit: Some(0), ..Default::default() }, AuditQuery { since: Some("soon".into()), ..Default::default() }] {
             assert!(matches!(db.audit_page(&bad).await, Err(app::api::AppError::Invalid { .. })));
         }
+    }
+
+    async fn a_ride_is_stored_once_and_a_different_one_under_its_id_is_refused(kind: Kind) {
+        let (_guard, db) = TestDb::migrated(kind).await;
+        assert_eq!(db.add_users(&[user("dana"), user("ana"), user("bo")]).await.unwrap(), 3);
+        assert_eq!(db.add_users(&[user("dana")]).await.unwrap(), 0, "known users are not added twice");
+
+        let ride = sample_ride("r1");
+        assert_eq!(db.store_ride(&ride).await.unwrap(), Stored::Created);
+        let mut reordered = ride.clone();
+        reordered.seats.reverse();
+        assert_eq!(db.store_ride(&reordered).await.unwrap(), Stored::AlreadyStored, "a resend, seats in another order");
+        let stored = db.ride("r1").await.unwrap().unwrap();
+        assert_eq!(stored.seats[0].passenger_id, "ana");
+        assert_eq!(stored.ended_at, ride.ended_at);
+
+        let mut changed = ride.clone();
+        changed.distance_m += 1;
+        match db.store_ride(&changed).await {
+            Err(StoreRideError::Conflict { stored }) => assert_eq!(stored.distance_m, 12_345),
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+        assert_eq!(db.ride("r1").await.unwrap().unwrap().distance_m, 12_345, "the stored ride is unchanged");
+
+        let mut stranger = sample_ride("r2");
+        stranger.seats[1].passenger_id = "nobody".into();
+        let error = db.store_ride(&stranger).await.unwrap_err().to_string();
+        assert_eq!(error, "seats[1].passenger_id: no user nobody");
+        let mut no_driver = sample_ride("r3");
+        no_driver.driver_id = "ghost".into();
+        assert_eq!(db.store_ride(&no_driver).await.unwrap_err().to_string(), "driver_id: no user ghost");
+        let mut invalid = sample_ride("r4");
+        invalid.distance_m = -5;
+        assert!(db.store_ride(&invalid).await.unwrap_err().to_string().starts_with("distance_m"));
+        assert_eq!(db.ride_count().await.unwrap(), 1, "refused rides left nothing behind");
+    }
+
+    async fn concurrent_senders_store_a_ride_once(kind: Kind) {
+        let (test_db, db) = TestDb::migrated(kind).await;
+        db.add_users(&[user("dana"), user("ana"), user("bo")]).await.unwrap();
+        let mut senders = Vec::new();
+        for _ in 0..8 {
+            let db = test_db.connect().await;
+            senders.push(tokio::spawn(async move { db.store_ride(&sample_ride("r1")).await.unwrap() }));
+        }
+        let mut outcomes = Vec::new();
+        for sender in senders {
+            outcomes.push(sender.await.unwrap());
+        }
+        assert_eq!(outcomes.iter().filter(|o| **o == Stored::Created).count(), 1, "{outcomes:?}");
+        assert_eq!(db.ride_count().await.unwrap(), 1);
     }
 }

@@ -1,0 +1,207 @@
+//! Users and rides: each ride id stored once, a resend recognised by its content hash, a
+//! different ride under a known id refused, unknown users named.
+
+use chrono::{DateTime, SubsecRound, Utc};
+use sha2::{Digest, Sha256};
+
+use super::Db;
+use crate::billing::plan::{validate_ride, RideError};
+use crate::with_pool;
+use app::model::billing::{Ride, Seat};
+use app::model::pricing::Attendance;
+
+/// A passenger or driver as the carpool app knows them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewUser {
+    pub id: String,
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    /// `en` or `es` so far.
+    pub language: String,
+}
+
+/// What storing a ride did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stored {
+    /// The ride is new and is now stored.
+    Created,
+    /// The same ride was stored before; nothing changed.
+    AlreadyStored,
+}
+
+/// Why a ride was not stored. Nothing already stored is changed by any of these.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreRideError {
+    #[error(transparent)]
+    Invalid(#[from] RideError),
+    #[error("ride_id: another ride was already stored under this id")]
+    Conflict { stored: Box<Ride> },
+    #[error("{field}: no user {id}")]
+    UnknownUser { field: String, id: String },
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+fn attendance_str(a: Attendance) -> &'static str {
+    match a {
+        Attendance::Completed => "completed",
+        Attendance::Cancelled => "cancelled",
+        Attendance::NoShow => "no_show",
+    }
+}
+
+fn attendance_from(s: &str) -> Result<Attendance, sqlx::Error> {
+    match s {
+        "completed" => Ok(Attendance::Completed),
+        "cancelled" => Ok(Attendance::Cancelled),
+        "no_show" => Ok(Attendance::NoShow),
+        other => Err(sqlx::Error::Decode(format!("unknown attendance {other:?}").into())),
+    }
+}
+
+/// The ride as stored: timestamps to the microsecond, seats in passenger-id order.
+fn canonical(ride: &Ride) -> Ride {
+    let mut ride = ride.clone();
+    ride.started_at = ride.started_at.trunc_subsecs(6);
+    ride.ended_at = ride.ended_at.trunc_subsecs(6);
+    ride.seats.sort_by(|a, b| a.passenger_id.cmp(&b.passenger_id));
+    ride
+}
+
+/// SHA-256 of the canonical ride's JSON: equal for a resend, different for any change.
+pub fn content_hash(ride: &Ride) -> String {
+    let json = serde_json::to_vec(&canonical(ride)).expect("a ride serialises");
+    format!("{:x}", Sha256::digest(json))
+}
+
+impl Db {
+    /// Adds users that are not known yet (by id); returns how many were added.
+    pub async fn add_users(&self, users: &[NewUser]) -> Result<u64, sqlx::Error> {
+        let now = Utc::now().trunc_subsecs(6);
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let mut added = 0;
+            for user in users {
+                added += sqlx::query(
+                    "INSERT INTO users (id, name, email, phone, language, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(&user.id)
+                .bind(&user.name)
+                .bind(&user.email)
+                .bind(&user.phone)
+                .bind(&user.language)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            }
+            tx.commit().await?;
+            Ok(added)
+        })
+    }
+
+    /// Stores a ride once. A resend of the same ride is [`Stored::AlreadyStored`]; a different
+    /// ride under a stored id is a [`StoreRideError::Conflict`] carrying the stored one. The
+    /// primary key decides, so concurrent senders cannot store a ride twice.
+    pub async fn store_ride(&self, ride: &Ride) -> Result<Stored, StoreRideError> {
+        validate_ride(ride)?;
+        let ride = canonical(ride);
+        let hash = content_hash(&ride);
+        let now = Utc::now().trunc_subsecs(6);
+        let inserted: Result<bool, sqlx::Error> = with_pool!(self, pool => {
+            async {
+                // The first statement writes, so SQLite takes its write lock at once (no
+                // read-then-write upgrade that could fail under contention).
+                let mut tx = pool.begin().await?;
+                let created: Option<String> = sqlx::query_scalar(
+                    "INSERT INTO rides (ride_id, driver_id, distance_m, started_at, ended_at, content_hash, received_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (ride_id) DO NOTHING RETURNING ride_id",
+                )
+                .bind(&ride.ride_id)
+                .bind(&ride.driver_id)
+                .bind(ride.distance_m)
+                .bind(ride.started_at)
+                .bind(ride.ended_at)
+                .bind(&hash)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if created.is_none() {
+                    return Ok(false);
+                }
+                for seat in &ride.seats {
+                    sqlx::query("INSERT INTO ride_seats (ride_id, passenger_id, attendance) VALUES ($1, $2, $3)")
+                        .bind(&ride.ride_id)
+                        .bind(&seat.passenger_id)
+                        .bind(attendance_str(seat.attendance))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+            .await
+        });
+        match inserted {
+            Ok(true) => Ok(Stored::Created),
+            Ok(false) => {
+                let stored = self.ride(&ride.ride_id).await?.ok_or(sqlx::Error::RowNotFound)?;
+                if content_hash(&stored) == hash {
+                    Ok(Stored::AlreadyStored)
+                } else {
+                    Err(StoreRideError::Conflict { stored: Box::new(stored) })
+                }
+            }
+            Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
+                Err(self.missing_user(&ride).await?)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Names the first user of `ride` that does not exist.
+    async fn missing_user(&self, ride: &Ride) -> Result<StoreRideError, sqlx::Error> {
+        let fields = std::iter::once(("driver_id".to_owned(), &ride.driver_id)).chain(
+            ride.seats.iter().enumerate().map(|(i, s)| (format!("seats[{i}].passenger_id"), &s.passenger_id)),
+        );
+        for (field, id) in fields {
+            let exists: bool = with_pool!(self, pool => {
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)").bind(id).fetch_one(pool).await?
+            });
+            if !exists {
+                return Ok(StoreRideError::UnknownUser { field, id: id.clone() });
+            }
+        }
+        Err(sqlx::Error::Protocol("a foreign key failed but every user exists".into()))
+    }
+
+    /// The stored ride with this id.
+    pub async fn ride(&self, ride_id: &str) -> Result<Option<Ride>, sqlx::Error> {
+        type Row = (String, String, i64, DateTime<Utc>, DateTime<Utc>);
+        let row: Option<Row> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT ride_id, driver_id, distance_m, started_at, ended_at FROM rides WHERE ride_id = $1")
+                .bind(ride_id)
+                .fetch_optional(pool)
+                .await?
+        });
+        let Some((ride_id, driver_id, distance_m, started_at, ended_at)) = row else { return Ok(None) };
+        let seats: Vec<(String, String)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT passenger_id, attendance FROM ride_seats WHERE ride_id = $1 ORDER BY passenger_id")
+                .bind(&ride_id)
+                .fetch_all(pool)
+                .await?
+        });
+        let seats = seats
+            .into_iter()
+            .map(|(passenger_id, a)| Ok(Seat { passenger_id, attendance: attendance_from(&a)? }))
+            .collect::<Result<_, sqlx::Error>>()?;
+        Ok(Some(Ride { ride_id, driver_id, distance_m, started_at, ended_at, seats }))
+    }
+
+    /// How many rides are stored.
+    pub async fn ride_count(&self) -> Result<i64, sqlx::Error> {
+        with_pool!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM rides").fetch_one(pool).await)
+    }
+}
