@@ -18,6 +18,11 @@ use crate::http::AppState;
 use app::api::AppError;
 use app::model::staff::{AuthMethod, Principal};
 
+/// A ride-ingestion API key that authenticated this request (its id), put in the request's
+/// extensions. It opens only `POST /api/v1/rides`; staff endpoints still need a [`Principal`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IngestKey(pub i64);
+
 /// Paths that need no identity at all: health, metrics and the dashboard's static assets (no
 /// session is read for them, so they cost no database query).
 fn is_static_or_probe(path: &str) -> bool {
@@ -50,6 +55,21 @@ pub async fn authenticate(
     let bearer = bearer_token(request.headers());
 
     let principal = match &bearer {
+        Some(key) if key.starts_with(super::token::INGEST_KEY_PREFIX) => {
+            match state.db.ingest_key(&super::token::hash(key)).await {
+                Ok(Some(id)) => {
+                    request.extensions_mut().insert(IngestKey(id));
+                    None
+                }
+                Ok(None) => {
+                    return json_error(&AppError::Unauthenticated, "the API key is unknown or revoked")
+                }
+                Err(e) => {
+                    let error = crate::http::state::internal_error("checking the API key", e);
+                    return json_error(&error, &error.to_string());
+                }
+            }
+        }
         Some(token) => match principal_from_token(&state, token, &source).await {
             Ok(Some(p)) => Some(p),
             Ok(None) => {
@@ -71,8 +91,12 @@ pub async fn authenticate(
         },
     };
 
-    // CSRF: a state change carried by a cookie must come from this site's own pages.
-    if is_state_changing(request.method()) && bearer.is_none() {
+    // CSRF: a state change carried by a cookie (or signing in, which sets one) must come from
+    // this site's own pages. Requests with neither a cookie nor a bearer token fall through to
+    // the 401 of the handler.
+    let carries_cookie =
+        request.headers().contains_key(header::COOKIE) || matches!(path.as_str(), "/login" | "/logout");
+    if is_state_changing(request.method()) && bearer.is_none() && carries_cookie {
         if let Err(reason) = same_origin(request.headers(), state.public_origin.as_deref()) {
             let error =
                 AppError::Forbidden(format!("cross-site request refused (CSRF protection): {reason}"));

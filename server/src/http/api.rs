@@ -26,6 +26,11 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/staff/{id}/disable", post(disable_staff))
         .route("/api/v1/api-keys", get(list_api_keys).post(create_api_key))
         .route("/api/v1/api-keys/{id}/revoke", post(revoke_api_key))
+        .route(
+            "/api/v1/rides",
+            post(super::rides::ingest)
+                .layer(axum::extract::DefaultBodyLimit::max(super::security::MAX_RIDES_BODY_BYTES)),
+        )
 }
 
 /// An error answered as `{"error": "...", "field": "..."}`.

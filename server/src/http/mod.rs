@@ -4,6 +4,7 @@ pub mod api;
 pub mod csp;
 pub mod health;
 pub mod metrics;
+pub mod rides;
 pub mod router;
 pub mod security;
 pub mod state;

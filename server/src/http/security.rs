@@ -9,6 +9,8 @@ use axum::http::{header, HeaderName, HeaderValue, Response, StatusCode};
 
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// The largest body of `POST /api/v1/rides` (a batch of up to 10,000 rides).
+pub const MAX_RIDES_BODY_BYTES: usize = 16 * 1024 * 1024;
 /// The longest a request may take before it is answered with 408.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -39,4 +41,23 @@ pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response<Body> {
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(r#"{"error":"internal error"}"#))
         .expect("a static response is valid")
+}
+
+/// Refuses bodies over the limit of their route with 413, before reading them when the length is
+/// announced, and stops reading at the limit when it is not.
+pub async fn limit_body(request: axum::extract::Request, next: axum::middleware::Next) -> Response<Body> {
+    let limit = if request.uri().path() == "/api/v1/rides" { MAX_RIDES_BODY_BYTES } else { MAX_BODY_BYTES };
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|length| length > limit as u64) {
+        return Response::builder()
+            .status(StatusCode::PAYLOAD_TOO_LARGE)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(format!(r#"{{"error":"the body is larger than {limit} bytes"}}"#)))
+            .expect("a static response is valid");
+    }
+    next.run(request.map(|body| Body::new(http_body_util::Limited::new(body, limit)))).await
 }

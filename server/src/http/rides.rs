@@ -1,0 +1,140 @@
+//! `POST /api/v1/rides`: the carpool app reports rides, one or a batch of up to 10,000, with a
+//! ride-ingestion API key. Each ride is validated and stored once by its id; every refused ride
+//! comes back with its index, field and reason, and the others are stored anyway.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde_json::{json, Value};
+
+use super::AppState;
+use crate::auth::middleware::IngestKey;
+use crate::db::rides::{StoreRideError, Stored};
+use app::model::billing::Ride;
+
+/// The most rides one request may carry.
+pub const MAX_BATCH: usize = 10_000;
+
+fn error(status: StatusCode, field: &str, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into(), "field": field }))).into_response()
+}
+
+/// The outcome of one ride, as the answer reports it.
+enum Outcome {
+    Stored(Stored),
+    Refused { status: StatusCode, field: String, reason: String, stored: Option<Ride> },
+}
+
+async fn ingest_one(state: &AppState, value: Value) -> (Option<String>, Outcome) {
+    let ride_id = value.get("ride_id").and_then(Value::as_str).map(str::to_owned);
+    let ride: Ride = match serde_path_to_error::deserialize(value) {
+        Ok(ride) => ride,
+        Err(e) => {
+            let field = e.path().to_string();
+            let reason = e.into_inner().to_string();
+            let field = if field == "." { "ride".to_owned() } else { field };
+            return (
+                ride_id,
+                Outcome::Refused { status: StatusCode::UNPROCESSABLE_ENTITY, field, reason, stored: None },
+            );
+        }
+    };
+    let outcome = match state.db.store_ride(&ride).await {
+        Ok(stored) => Outcome::Stored(stored),
+        Err(StoreRideError::Conflict { stored }) => Outcome::Refused {
+            status: StatusCode::CONFLICT,
+            field: "ride_id".into(),
+            reason: "another ride was already stored under this id".into(),
+            stored: Some(*stored),
+        },
+        Err(StoreRideError::Database(e)) => {
+            let error = super::state::internal_error("storing a ride", e);
+            Outcome::Refused {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                field: "ride".into(),
+                reason: error.to_string(),
+                stored: None,
+            }
+        }
+        Err(refused) => {
+            let message = refused.to_string();
+            let (field, reason) = message.split_once(": ").unwrap_or(("ride", &message));
+            Outcome::Refused {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                field: field.to_owned(),
+                reason: reason.to_owned(),
+                stored: None,
+            }
+        }
+    };
+    (Some(ride.ride_id), outcome)
+}
+
+/// One ride object, or `{"rides": [...]}`.
+pub async fn ingest(
+    State(state): State<AppState>,
+    key: Option<Extension<IngestKey>>,
+    body: Bytes,
+) -> Response {
+    if key.is_none() {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "authorization",
+            "a ride-ingestion API key is required (Bearer cbkey_…)",
+        );
+    }
+    let value: Value = match serde_json::from_slice(&body) {
+        Ok(value) => value,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "body", format!("not JSON: {e}")),
+    };
+    let batch = match value {
+        Value::Object(mut object) if object.contains_key("rides") => match object.remove("rides") {
+            Some(Value::Array(rides)) => rides,
+            _ => return error(StatusCode::UNPROCESSABLE_ENTITY, "rides", "must be an array of rides"),
+        },
+        single @ Value::Object(_) => return answer_single(&state, single).await,
+        _ => return error(StatusCode::UNPROCESSABLE_ENTITY, "body", "must be a ride or {\"rides\": [...]}"),
+    };
+    if batch.len() > MAX_BATCH {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "rides",
+            format!("at most {MAX_BATCH} rides per request"),
+        );
+    }
+    let (mut created, mut duplicates, mut rejected) = (0u64, 0u64, Vec::new());
+    for (index, value) in batch.into_iter().enumerate() {
+        match ingest_one(&state, value).await {
+            (_, Outcome::Stored(Stored::Created)) => created += 1,
+            (_, Outcome::Stored(Stored::AlreadyStored)) => duplicates += 1,
+            (ride_id, Outcome::Refused { status, field, reason, stored }) => rejected.push(json!({
+                "index": index,
+                "ride_id": ride_id,
+                "status": status.as_u16(),
+                "field": field,
+                "reason": reason,
+                "stored": stored,
+            })),
+        }
+    }
+    Json(json!({ "created": created, "duplicates": duplicates, "rejected": rejected })).into_response()
+}
+
+async fn answer_single(state: &AppState, value: Value) -> Response {
+    let received = value.clone();
+    match ingest_one(state, value).await {
+        (ride_id, Outcome::Stored(Stored::Created)) => {
+            (StatusCode::CREATED, Json(json!({ "ride_id": ride_id, "stored": "created" }))).into_response()
+        }
+        (ride_id, Outcome::Stored(Stored::AlreadyStored)) => {
+            (StatusCode::OK, Json(json!({ "ride_id": ride_id, "stored": "already" }))).into_response()
+        }
+        (ride_id, Outcome::Refused { status, field, reason, stored }) => (
+            status,
+            Json(json!({ "ride_id": ride_id, "error": reason, "field": field, "stored": stored, "received": stored.as_ref().map(|_| received) })),
+        )
+            .into_response(),
+    }
+}
