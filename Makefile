@@ -28,6 +28,7 @@ demo: tools build-release
 	mkdir -p data
 	./target/release/billing migrate
 	./target/release/billing staff demo
+	./target/release/billing demo-data --passengers 200 --drivers 20 --weeks 4
 	@echo "Open http://$(ADDR) in a browser and sign in with an account above (Ctrl-C stops the server)."
 	LEPTOS_SITE_ROOT=target/site ./target/release/billing serve --addr $(ADDR)
 

@@ -47,11 +47,39 @@ enum Command {
     /// Staff accounts: add one, issue a personal access token, seed the demo accounts.
     #[command(subcommand)]
     Staff(StaffCommand),
+    /// Add deterministic synthetic riders, drivers and rides (the same arguments always make the
+    /// same data; running again adds nothing).
+    DemoData {
+        #[arg(long, default_value_t = 1000)]
+        passengers: u32,
+        #[arg(long, default_value_t = 100)]
+        drivers: u32,
+        /// Complete weeks before the current one; the current week so far is added too.
+        #[arg(long, default_value_t = 4)]
+        weeks: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// The week's invoices and payouts exactly as the run would charge and pay them.
+    Preview {
+        /// An ISO week such as 2026-W48, in BILLING_TZ.
+        #[arg(long, value_name = "YYYY-Www")]
+        week: String,
+        #[arg(long, value_enum, default_value_t = PreviewFormat::Table)]
+        format: PreviewFormat,
+    },
     /// Apply every pending migration to DATABASE_URL, then exit.
     ///
     /// Creates the SQLite file (and its folder) if needed. Safe to run again, and from several
     /// processes at once.
     Migrate,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum PreviewFormat {
+    Table,
+    Json,
+    Csv,
 }
 
 #[derive(Debug, Subcommand)]
@@ -106,6 +134,11 @@ pub fn main() -> ExitCode {
             Command::Serve { addr } => crate::serve::serve(config, addr).await,
             Command::Migrate => crate::serve::migrate(config).await,
             Command::Staff(command) => staff(config, command).await,
+            Command::DemoData { passengers, drivers, weeks, seed } => {
+                let size = crate::demo::DemoSize { passengers, drivers, weeks, seed };
+                demo_data(config, size).await
+            }
+            Command::Preview { week, format } => preview(config, &week, format).await,
         }
     });
     match result {
@@ -218,4 +251,68 @@ fn field_error(error: app::api::AppError) -> anyhow::Error {
         app::api::AppError::Invalid { field, message } => usage(format!("--{field}: {message}")),
         other => anyhow::anyhow!("{other}"),
     }
+}
+
+async fn open_migrated(config: &Config) -> anyhow::Result<crate::db::Db> {
+    use anyhow::Context;
+    let db = crate::db::Db::connect(&config.database).await.context("cannot open the database")?;
+    if !db.migration_state().await?.is_current() {
+        anyhow::bail!("the database is not migrated: run `billing migrate` first");
+    }
+    Ok(db)
+}
+
+async fn demo_data(config: Config, size: crate::demo::DemoSize) -> anyhow::Result<()> {
+    if size.passengers == 0 || size.drivers == 0 {
+        return Err(usage("--passengers and --drivers: at least 1"));
+    }
+    let db = open_migrated(&config).await?;
+    let report = crate::demo::generate(&db, config.time_zone, size).await?;
+    println!(
+        "demo data: {} users added, {} rides added, {} already there",
+        report.users_added, report.rides_added, report.rides_already_there
+    );
+    db.close().await;
+    Ok(())
+}
+
+async fn preview(config: Config, week: &str, format: PreviewFormat) -> anyhow::Result<()> {
+    use crate::preview::PreviewError;
+    let week = app::model::week::BillingWeek::parse(week).map_err(|m| usage(format!("--week: {m}")))?;
+    let db = open_migrated(&config).await?;
+    let plan = match crate::preview::preview(&db, &config, week).await {
+        Ok(plan) => plan,
+        Err(e @ PreviewError::Future(_)) => return Err(usage(e.to_string())),
+        Err(e) => return Err(e.into()),
+    };
+    db.close().await;
+    match format {
+        PreviewFormat::Json => println!("{}", crate::preview::to_json(&plan, config.currency)),
+        PreviewFormat::Csv => {
+            println!("invoice_id,user_id,lines,total,currency");
+            for i in &plan.invoices {
+                println!(
+                    "{}/{},{},{},{},{}",
+                    plan.week,
+                    i.user_id,
+                    i.user_id,
+                    i.lines.len(),
+                    i.total,
+                    config.currency
+                );
+            }
+        }
+        PreviewFormat::Table => {
+            let t = &plan.totals;
+            println!(
+                "{} ({}): {} invoices, charged {} {}, fees {}, payouts {}",
+                plan.week, config.time_zone, t.invoices, t.charged, config.currency, t.fees, t.payouts
+            );
+            println!("{:<20} {:>6} {:>12}", "user", "lines", "total");
+            for i in &plan.invoices {
+                println!("{:<20} {:>6} {:>12}", i.user_id, i.lines.len(), i.total.to_string());
+            }
+        }
+    }
+    Ok(())
 }

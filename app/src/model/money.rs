@@ -111,6 +111,16 @@ impl Money {
         Ok(Money::from_minor(minor, currency))
     }
 
+    /// `amount` (major units) rounded half to even to the currency's minor unit: for defaults
+    /// written once for every currency (0.35 is 0.35 USD, 0 JPY, 0.350 KWD).
+    pub fn from_decimal_rounded(amount: Decimal, currency: BillingCurrency) -> Result<Money, MoneyError> {
+        let rounded = amount
+            .round_dp_with_strategy(currency.exponent, rust_decimal::RoundingStrategy::MidpointNearestEven);
+        let scaled =
+            rounded.checked_mul(Decimal::from(10i64.pow(currency.exponent))).ok_or(MoneyError::Overflow)?;
+        Ok(Money::from_minor(scaled.trunc().try_into().map_err(|_| MoneyError::Overflow)?, currency))
+    }
+
     /// The amount in minor units.
     pub fn minor(self) -> i64 {
         self.minor

@@ -205,3 +205,41 @@ impl Db {
         with_pool!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM rides").fetch_one(pool).await)
     }
 }
+
+impl Db {
+    /// Every ride that ended in `[start, end)`, with its seats, oldest first.
+    pub async fn rides_ended_between(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Vec<Ride>, sqlx::Error> {
+        type Row = (String, String, i64, DateTime<Utc>, DateTime<Utc>, String, String);
+        let rows: Vec<Row> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT r.ride_id, r.driver_id, r.distance_m, r.started_at, r.ended_at, s.passenger_id, s.attendance \
+                 FROM rides r JOIN ride_seats s ON s.ride_id = r.ride_id \
+                 WHERE r.ended_at >= $1 AND r.ended_at < $2 ORDER BY r.ended_at, r.ride_id, s.passenger_id",
+            )
+            .bind(start)
+            .bind(end)
+            .fetch_all(pool)
+            .await?
+        });
+        let mut rides: Vec<Ride> = Vec::new();
+        for (ride_id, driver_id, distance_m, started_at, ended_at, passenger_id, attendance) in rows {
+            let seat = Seat { passenger_id, attendance: attendance_from(&attendance)? };
+            match rides.last_mut() {
+                Some(last) if last.ride_id == ride_id => last.seats.push(seat),
+                _ => rides.push(Ride {
+                    ride_id,
+                    driver_id,
+                    distance_m,
+                    started_at,
+                    ended_at,
+                    seats: vec![seat],
+                }),
+            }
+        }
+        Ok(rides)
+    }
+}

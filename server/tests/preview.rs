@@ -1,0 +1,68 @@
+//! `billing demo-data` and `billing preview` as processes, on each database.
+
+mod support;
+
+use serde_json::Value;
+use support::{billing, Kind, TestDb};
+
+async fn run(url: &str, args: &[&str]) -> std::process::Output {
+    billing().args(args).env("DATABASE_URL", url).output().await.unwrap()
+}
+
+fn money(v: &Value) -> i64 {
+    // Amounts are strings in major units with exactly two decimals (USD).
+    let s = v.as_str().unwrap();
+    let (whole, cents) = s.split_once('.').expect("two decimals");
+    assert_eq!(cents.len(), 2, "{s}");
+    whole.parse::<i64>().unwrap() * 100 + cents.parse::<i64>().unwrap()
+}
+
+on_both_databases! {
+    async fn demo_data_is_deterministic_and_the_preview_adds_up(kind: Kind) {
+        let (test_db, db) = TestDb::migrated(kind).await;
+        let args = ["demo-data", "--passengers", "40", "--drivers", "6", "--weeks", "1", "--seed", "7"];
+        let first = run(&test_db.url, &args).await;
+        assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+        let rides = db.ride_count().await.unwrap();
+        assert!(rides > 40, "about five rides per passenger: {rides}");
+        let second = run(&test_db.url, &args).await;
+        let said = String::from_utf8_lossy(&second.stdout);
+        assert!(said.contains("0 users added, 0 rides added"), "{said}");
+        assert_eq!(db.ride_count().await.unwrap(), rides, "running again adds nothing");
+
+        let week = app::model::week::BillingWeek::containing(chrono::Utc::now(), chrono_tz::Tz::UTC).previous().to_string();
+        let output = run(&test_db.url, &["preview", "--week", &week, "--format", "json"]).await;
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let preview: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(preview["week"], week.as_str());
+        assert_eq!(preview["currency"], "USD");
+        let invoices = preview["invoices"].as_array().unwrap();
+        assert!(!invoices.is_empty());
+        assert_eq!(preview["totals"]["invoices"].as_u64().unwrap(), invoices.len() as u64);
+        let sum: i64 = invoices.iter().map(|i| money(&i["total"])).sum();
+        assert_eq!(money(&preview["totals"]["charged"]), sum, "charged is the sum of the invoices");
+        for invoice in invoices {
+            let lines: i64 = invoice["lines"].as_array().unwrap().iter().map(|l| money(&l["amount"])).sum();
+            assert_eq!(money(&invoice["total"]), lines);
+        }
+        assert_eq!(money(&preview["totals"]["fees"]) + money(&preview["totals"]["payouts"]), sum);
+        let payouts: i64 = preview["payouts"].as_array().unwrap().iter().map(|p| money(&p["total"])).sum();
+        assert_eq!(money(&preview["totals"]["payouts"]), payouts);
+
+        let csv = run(&test_db.url, &["preview", "--week", &week, "--format", "csv"]).await;
+        let csv = String::from_utf8(csv.stdout).unwrap();
+        assert_eq!(csv.lines().count(), invoices.len() + 1, "a header and a row per invoice");
+        assert!(csv.starts_with("invoice_id,user_id,lines,total,currency"));
+    }
+}
+
+#[tokio::test]
+async fn preview_refuses_bad_and_future_weeks() {
+    let (test_db, _db) = TestDb::migrated(Kind::Sqlite).await;
+    for (week, says) in [("2026-48", "--week"), ("2021-W53", "no week 53"), ("2999-W01", "has not started")] {
+        let output = run(&test_db.url, &["preview", "--week", week]).await;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{week}: {stderr}");
+        assert!(stderr.contains(says) && stderr.contains("--week"), "{week}: {stderr}");
+    }
+}
