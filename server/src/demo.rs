@@ -38,7 +38,7 @@ fn users(size: DemoSize) -> Vec<NewUser> {
         name: format!("{} {}", names[i as usize % names.len()], id.to_uppercase()),
         email: Some(format!("{id}@riders.example")),
         phone: Some(format!("+1555{:07}", i)),
-        language: if i % 5 == 0 { "es".into() } else { "en".into() },
+        language: if i.is_multiple_of(5) { "es".into() } else { "en".into() },
         id,
     };
     (1..=size.passengers)
@@ -61,7 +61,7 @@ fn rides_of(
             ^ (u64::from(week.monday().num_days_from_ce() as u32) << 32)
             ^ u64::from(passenger),
     );
-    let heavy = passenger % 50 == 0;
+    let heavy = passenger.is_multiple_of(50);
     let count = if heavy { rng.random_range(10..15) } else { rng.random_range(2..7) };
     let start = week.start(tz);
     let mut rides = Vec::new();
