@@ -170,17 +170,10 @@ pub fn plan_week(
 mod tests {
     use super::*;
     use app::model::billing::Seat;
-    use app::model::money::BillingCurrency;
     use chrono::{DateTime, Duration, Utc};
     use proptest::prelude::*;
 
-    fn usd(minor: i64) -> Money {
-        Money::from_minor(minor, BillingCurrency::from_code("USD").unwrap())
-    }
-
-    fn policy() -> FeePolicy {
-        FeePolicy { base: usd(200), per_km: usd(35), platform_fee_bps: 1500, no_show_fee: usd(300) }
-    }
+    use crate::billing::fixtures::{policy, usd};
 
     fn week() -> BillingWeek {
         BillingWeek::parse("2026-W48").unwrap()

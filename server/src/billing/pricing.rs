@@ -81,16 +81,9 @@ pub fn price_trip(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use app::model::money::BillingCurrency;
     use proptest::prelude::*;
 
-    fn usd(minor: i64) -> Money {
-        Money::from_minor(minor, BillingCurrency::from_code("USD").unwrap())
-    }
-
-    fn policy() -> FeePolicy {
-        FeePolicy { base: usd(200), per_km: usd(35), platform_fee_bps: 1500, no_show_fee: usd(300) }
-    }
+    use crate::billing::fixtures::{policy, usd};
 
     #[test]
     fn a_shared_trip() {
