@@ -24,6 +24,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/me", get(me))
         .route("/api/v1/staff", get(list_staff).post(add_staff))
         .route("/api/v1/staff/{id}/disable", post(disable_staff))
+        .route("/api/v1/weeks/{week}/preview", get(week_preview))
         .route("/api/v1/api-keys", get(list_api_keys).post(create_api_key))
         .route("/api/v1/api-keys/{id}/revoke", post(revoke_api_key))
         .route(
@@ -117,6 +118,23 @@ async fn add_staff(
     let staff =
         crate::staff::add(&state.db, &Actor::staff(principal), &new.email, role, new.password).await?;
     Ok((StatusCode::CREATED, Json(staff)).into_response())
+}
+
+/// `GET /api/v1/weeks/:week/preview`: the same JSON as `billing preview --format json`.
+async fn week_preview(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(week): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.may(Action::PreviewWeek)?;
+    let week = app::model::week::BillingWeek::parse(&week).map_err(|m| AppError::invalid("week", m))?;
+    let plan = crate::preview::preview(&state.db, &state.config, week).await.map_err(|e| match e {
+        crate::preview::PreviewError::Future(w) => {
+            AppError::invalid("week", format!("{w} has not started yet"))
+        }
+        other => super::state::internal_error("previewing a week", other),
+    })?;
+    Ok(Json(crate::preview::to_json(&plan, state.config.currency)).into_response())
 }
 
 /// A path id, or a 422 naming `id`.
