@@ -143,4 +143,33 @@ on_both_databases! {
         assert_eq!(not_json.status(), StatusCode::BAD_REQUEST);
         assert_eq!(support::status_of_oversized_post(&app.server.base, "/api/v1/rides", 17 * 1024 * 1024).await, 413);
     }
+
+    async fn the_carpool_app_adds_its_users(kind: Kind) {
+        let app = StaffedServer::start(kind).await;
+        let key = with_key_and_users(&app).await;
+        let body = json!({ "users": [
+            {"id": "u1", "name": "Uma", "email": "Uma@Example.com", "language": "es"},
+            {"id": "ana", "name": "Ana again"},
+            {"id": "", "name": "No id"},
+            {"id": "u2", "name": "Bad mail", "email": "not-an-email"},
+            {"id": "u3", "name": "Klingon", "language": "tlh"},
+            {"id": "u4", "name": "Extra", "admin": true},
+            {"id": "u5", "name": "<script>alert(1)</script>'; DROP TABLE users; --"},
+        ]});
+        let http = reqwest::Client::new();
+        let response = http.post(app.url("/api/v1/users")).bearer_auth(&key).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(answer["created"], 2, "{answer}");
+        assert_eq!(answer["existing"], 1, "{answer}");
+        let fields: Vec<(u64, &str)> = answer["rejected"].as_array().unwrap().iter().map(|r| (r["index"].as_u64().unwrap(), r["field"].as_str().unwrap())).collect();
+        assert_eq!(fields, [(2, "id"), (3, "email"), (4, "language"), (5, "admin")], "the unknown field is named: {answer}");
+        // The new users can now ride.
+        let mut ride = ride("u-ride", 3);
+        ride["seats"] = json!([{"passenger_id": "u1", "attendance": "completed"}, {"passenger_id": "u5", "attendance": "completed"}]);
+        let stored = http.post(app.url("/api/v1/rides")).bearer_auth(&key).json(&ride).send().await.unwrap();
+        assert_eq!(stored.status(), StatusCode::CREATED);
+        let without_key = http.post(app.url("/api/v1/users")).json(&body).send().await.unwrap();
+        assert_eq!(without_key.status(), StatusCode::UNAUTHORIZED);
+    }
 }

@@ -25,6 +25,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/staff", get(list_staff).post(add_staff))
         .route("/api/v1/staff/{id}/disable", post(disable_staff))
         .route("/api/v1/weeks/{week}/preview", get(week_preview))
+        .route("/api/v1/users", post(super::rides::add_users))
         .route("/api/v1/api-keys", get(list_api_keys).post(create_api_key))
         .route("/api/v1/api-keys/{id}/revoke", post(revoke_api_key))
         .route(

@@ -138,3 +138,90 @@ async fn answer_single(state: &AppState, value: Value) -> Response {
             .into_response(),
     }
 }
+
+/// A user as the carpool app sends it.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserIn {
+    id: String,
+    name: String,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    phone: Option<String>,
+    #[serde(default)]
+    language: Option<String>,
+}
+
+fn check_user(user: UserIn) -> Result<crate::db::rides::NewUser, (&'static str, String)> {
+    let id = user.id.trim().to_owned();
+    if id.is_empty() || id.chars().count() > 100 {
+        return Err(("id", "must be 1 to 100 characters".into()));
+    }
+    let name = user.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(("name", "must be 1 to 200 characters".into()));
+    }
+    let email =
+        user.email.map(|e| app::model::staff::parse_email(&e)).transpose().map_err(|m| ("email", m))?;
+    let language = user.language.unwrap_or_else(|| "en".into());
+    if !matches!(language.as_str(), "en" | "es") {
+        return Err(("language", format!("{language:?} is not one of en, es")));
+    }
+    Ok(crate::db::rides::NewUser { id, name, email, phone: user.phone, language })
+}
+
+/// `POST /api/v1/users` (ingestion key): `{"users": [...]}`, up to 10,000. Adds the users not
+/// known yet (known ids are left as they are); each refused user comes back with its index,
+/// field and reason, and the others are added.
+pub async fn add_users(
+    State(state): State<AppState>,
+    key: Option<Extension<IngestKey>>,
+    body: Bytes,
+) -> Response {
+    if key.is_none() {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "authorization",
+            "a ride-ingestion API key is required (Bearer cbkey_…)",
+        );
+    }
+    let value: Value = match serde_json::from_slice(&body) {
+        Ok(value) => value,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "body", format!("not JSON: {e}")),
+    };
+    let Some(Value::Array(batch)) = value.get("users").cloned() else {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "users", "must be an array of users");
+    };
+    if batch.len() > MAX_BATCH {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "users",
+            format!("at most {MAX_BATCH} users per request"),
+        );
+    }
+    let (mut good, mut rejected) = (Vec::new(), Vec::new());
+    for (index, value) in batch.into_iter().enumerate() {
+        let checked = serde_path_to_error::deserialize::<_, UserIn>(value)
+            .map_err(|e| (e.path().to_string(), e.into_inner().to_string()))
+            .and_then(|user| check_user(user).map_err(|(field, reason)| (field.to_owned(), reason)));
+        match checked {
+            Ok(user) => good.push(user),
+            Err((field, reason)) => {
+                rejected.push(json!({ "index": index, "field": field, "reason": reason }))
+            }
+        }
+    }
+    match state.db.add_users(&good).await {
+        Ok(created) => Json(json!({
+            "created": created,
+            "existing": good.len() as u64 - created,
+            "rejected": rejected,
+        }))
+        .into_response(),
+        Err(e) => {
+            let error = super::state::internal_error("adding users", e);
+            crate::auth::middleware::json_error(&error, &error.to_string())
+        }
+    }
+}
