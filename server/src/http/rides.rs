@@ -72,22 +72,28 @@ async fn ingest_one(state: &AppState, value: Value) -> (Option<String>, Outcome)
     (Some(ride.ride_id), outcome)
 }
 
+/// The body as JSON, once an ingestion key authenticated the request; else the error to answer
+/// with: 401 without a key, 400 when the body is not JSON.
+fn keyed_json(
+    key: Option<Extension<IngestKey>>,
+    body: &[u8],
+) -> Result<Value, (StatusCode, &'static str, String)> {
+    if key.is_none() {
+        let message = "a ride-ingestion API key is required (Bearer cbkey_…)";
+        return Err((StatusCode::UNAUTHORIZED, "authorization", message.into()));
+    }
+    serde_json::from_slice(body).map_err(|e| (StatusCode::BAD_REQUEST, "body", format!("not JSON: {e}")))
+}
+
 /// One ride object, or `{"rides": [...]}`.
 pub async fn ingest(
     State(state): State<AppState>,
     key: Option<Extension<IngestKey>>,
     body: Bytes,
 ) -> Response {
-    if key.is_none() {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "authorization",
-            "a ride-ingestion API key is required (Bearer cbkey_…)",
-        );
-    }
-    let value: Value = match serde_json::from_slice(&body) {
+    let value = match keyed_json(key, &body) {
         Ok(value) => value,
-        Err(e) => return error(StatusCode::BAD_REQUEST, "body", format!("not JSON: {e}")),
+        Err((status, field, message)) => return error(status, field, message),
     };
     let batch = match value {
         Value::Object(mut object) if object.contains_key("rides") => match object.remove("rides") {
@@ -179,16 +185,9 @@ pub async fn add_users(
     key: Option<Extension<IngestKey>>,
     body: Bytes,
 ) -> Response {
-    if key.is_none() {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "authorization",
-            "a ride-ingestion API key is required (Bearer cbkey_…)",
-        );
-    }
-    let value: Value = match serde_json::from_slice(&body) {
+    let value = match keyed_json(key, &body) {
         Ok(value) => value,
-        Err(e) => return error(StatusCode::BAD_REQUEST, "body", format!("not JSON: {e}")),
+        Err((status, field, message)) => return error(status, field, message),
     };
     let Some(Value::Array(batch)) = value.get("users").cloned() else {
         return error(StatusCode::UNPROCESSABLE_ENTITY, "users", "must be an array of users");
