@@ -185,12 +185,8 @@ async fn staff(config: Config, command: StaffCommand) -> anyhow::Result<()> {
             Ok(())
         }
         StaffCommand::Token { email, name, days } => {
-            if !(1..=366).contains(&days) {
-                return Err(usage("--days: must be from 1 to 366"));
-            }
-            if name.trim().is_empty() || name.trim().chars().count() > 100 {
-                return Err(usage("--name: must be 1 to 100 characters"));
-            }
+            crate::auth::token::check_days(days).map_err(|m| usage(format!("--days: {m}")))?;
+            let name = crate::auth::token::parse_name(&name).map_err(|m| usage(format!("--name: {m}")))?;
             let email = app::model::staff::parse_email(&email).map_err(|m| usage(format!("--email: {m}")))?;
             let staff = db
                 .staff_credentials(&email)
@@ -200,7 +196,7 @@ async fn staff(config: Config, command: StaffCommand) -> anyhow::Result<()> {
                 .ok_or_else(|| usage(format!("--email: no active staff account {email}")))?;
             let token = crate::auth::token::generate(crate::auth::token::STAFF_TOKEN_PREFIX);
             let expires = chrono::Utc::now() + chrono::Duration::days(i64::from(days));
-            db.add_staff_token(&actor, staff.id, name.trim(), &token.hash, &token.prefix, expires).await?;
+            db.add_staff_token(&actor, staff.id, &name, &token.hash, &token.prefix, expires).await?;
             println!("{}", token.secret);
             eprintln!(
                 "token for {} ({}), expires {}: shown once, keep it secret",

@@ -24,6 +24,27 @@ pub fn generate(prefix: &str) -> NewToken {
     NewToken { hash: hash(&secret), prefix: secret[..prefix.len() + 6].to_owned(), secret }
 }
 
+/// The longest a personal access token may live, in days.
+pub const MAX_TOKEN_DAYS: u16 = 366;
+
+/// A token's or key's label: trimmed, 1 to 100 characters.
+pub fn parse_name(name: &str) -> Result<String, String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err("must be 1 to 100 characters".into());
+    }
+    Ok(name.to_owned())
+}
+
+/// A token's lifetime: 1 to [`MAX_TOKEN_DAYS`] days.
+pub fn check_days(days: u16) -> Result<(), String> {
+    if (1..=MAX_TOKEN_DAYS).contains(&days) {
+        Ok(())
+    } else {
+        Err(format!("must be from 1 to {MAX_TOKEN_DAYS}"))
+    }
+}
+
 /// The stored form of a secret.
 pub fn hash(secret: &str) -> String {
     format!("{:x}", Sha256::digest(secret.as_bytes()))

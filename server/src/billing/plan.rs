@@ -45,7 +45,8 @@ pub enum RideError {
 /// The longest plausible ride.
 pub const MAX_DISTANCE_M: i64 = 2_000_000;
 
-fn valid_id(id: &str) -> bool {
+/// An id from the carpool app (ride, driver, passenger): not blank, at most 100 characters.
+pub fn valid_id(id: &str) -> bool {
     !id.trim().is_empty() && id.chars().count() <= 100
 }
 

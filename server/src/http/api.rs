@@ -167,10 +167,8 @@ async fn create_api_key(
     payload: Result<Json<NewApiKey>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let principal = caller.may(Action::ManageSettings)?;
-    let name = body(payload)?.name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(AppError::invalid("name", "must be 1 to 100 characters").into());
-    }
+    let name =
+        crate::auth::token::parse_name(&body(payload)?.name).map_err(|m| AppError::invalid("name", m))?;
     let key = crate::auth::token::generate(crate::auth::token::INGEST_KEY_PREFIX);
     let id = state
         .db

@@ -161,7 +161,7 @@ struct UserIn {
 
 fn check_user(user: UserIn) -> Result<crate::db::rides::NewUser, (&'static str, String)> {
     let id = user.id.trim().to_owned();
-    if id.is_empty() || id.chars().count() > 100 {
+    if !crate::billing::plan::valid_id(&id) {
         return Err(("id", "must be 1 to 100 characters".into()));
     }
     let name = user.name.trim().to_owned();

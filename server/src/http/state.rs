@@ -104,13 +104,8 @@ impl Backend for AppState {
         name: String,
         days: u16,
     ) -> Result<NewAccessToken, AppError> {
-        let name = name.trim().to_owned();
-        if name.is_empty() || name.chars().count() > 100 {
-            return Err(AppError::invalid("name", "must be 1 to 100 characters"));
-        }
-        if !(1..=366).contains(&days) {
-            return Err(AppError::invalid("days", "must be from 1 to 366"));
-        }
+        let name = crate::auth::token::parse_name(&name).map_err(|m| AppError::invalid("name", m))?;
+        crate::auth::token::check_days(days).map_err(|m| AppError::invalid("days", m))?;
         let token = crate::auth::token::generate(crate::auth::token::STAFF_TOKEN_PREFIX);
         let expires = Utc::now() + chrono::Duration::days(i64::from(days));
         let id = self
