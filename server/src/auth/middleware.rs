@@ -222,15 +222,7 @@ fn same_origin(headers: &HeaderMap, public_origin: Option<&str>) -> Result<(), &
 /// `/path?query`, percent-encoded for a `next=` parameter.
 fn encode_next(request: &Request) -> String {
     let target = request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    target
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    url::form_urlencoded::byte_serialize(target.as_bytes()).collect()
 }
 
 /// An error for a server function, in the encoding its client reads (JSON of [`AppError`]).
