@@ -276,34 +276,46 @@ async fn preview(config: Config, week: &str, format: PreviewFormat) -> anyhow::R
     use crate::preview::PreviewError;
     let week = app::model::week::BillingWeek::parse(week).map_err(|m| usage(format!("--week: {m}")))?;
     let db = open_migrated(&config).await?;
-    let plan = match crate::preview::preview(&db, &config, week).await {
-        Ok(plan) => plan,
-        Err(e @ PreviewError::Future(_)) => return Err(usage(e.to_string())),
+    let (stored, plan) = match crate::preview::preview(&db, &config, week).await {
+        Ok(found) => found,
+        Err(e @ PreviewError::Future(_)) => return Err(usage(format!("--{e}"))),
         Err(e) => return Err(e.into()),
     };
     db.close().await;
     match format {
-        PreviewFormat::Json => println!("{}", crate::preview::to_json(&plan, config.currency)),
+        PreviewFormat::Json => println!("{}", crate::preview::to_json(&stored, &plan)),
         PreviewFormat::Csv => {
-            println!("invoice_id,user_id,lines,total,currency");
+            let mut out = csv::Writer::from_writer(std::io::stdout().lock());
+            out.write_record(["invoice_id", "user_id", "lines", "late_lines", "total", "currency"])?;
             for i in &plan.invoices {
-                println!(
-                    "{}/{},{},{},{},{}",
-                    plan.week,
-                    i.user_id,
-                    i.user_id,
-                    i.lines.len(),
-                    i.total,
-                    config.currency
-                );
+                out.write_record([
+                    format!("{}/{}", plan.week, i.user_id),
+                    i.user_id.clone(),
+                    i.lines.len().to_string(),
+                    i.lines.iter().filter(|l| l.late).count().to_string(),
+                    i.total.to_string(),
+                    config.currency.to_string(),
+                ])?;
             }
+            out.flush()?;
         }
         PreviewFormat::Table => {
             let t = &plan.totals;
             println!(
-                "{} ({}): {} invoices, charged {} {}, fees {}, payouts {}",
-                plan.week, config.time_zone, t.invoices, t.charged, config.currency, t.fees, t.payouts
+                "{} ({}), {}: {} invoices, charged {} {}, fees {}, payouts {}",
+                plan.week,
+                config.time_zone,
+                stored.status.as_str(),
+                t.invoices,
+                t.charged,
+                config.currency,
+                t.fees,
+                t.payouts
             );
+            println!("content hash {}", stored.content_hash);
+            for anomaly in &stored.anomalies {
+                println!("anomaly: {}", anomaly.detail);
+            }
             println!("{:<20} {:>6} {:>12}", "user", "lines", "total");
             for i in &plan.invoices {
                 println!("{:<20} {:>6} {:>12}", i.user_id, i.lines.len(), i.total.to_string());

@@ -1,15 +1,21 @@
 //! The week's preview: the stored rides of a week planned with the fee policy, exactly as the
-//! run will charge and pay them.
+//! run will charge and pay them, stored so that staff can page through it, and frozen by an
+//! approval.
 
+use app::api::AppError;
 use app::model::money::{BillingCurrency, Money, MoneyError};
+use app::model::preview::{AnomalyThresholds, WeekStatus};
 use app::model::pricing::FeePolicy;
 use app::model::week::BillingWeek;
-use chrono::Utc;
+use chrono::{SecondsFormat, Utc};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
+use crate::billing::anomalies;
 use crate::billing::plan::{plan_week, PlanError, WeekPlan};
 use crate::config::Config;
+use crate::db::audit::Actor;
+use crate::db::weeks::{inputs_hash, ApproveError, Approved, StoredWeek};
 use crate::db::Db;
 
 /// The fee policy until staff set one: 2.00 per trip, 0.35 per km, 15 % platform fee, 3.00 per
@@ -19,11 +25,15 @@ pub fn default_policy(currency: BillingCurrency) -> Result<FeePolicy, MoneyError
     Ok(FeePolicy { base: money(200)?, per_km: money(35)?, platform_fee_bps: 1500, no_show_fee: money(300)? })
 }
 
-/// Why a preview could not be made.
+/// Why a preview could not be made or approved.
 #[derive(Debug, thiserror::Error)]
 pub enum PreviewError {
-    #[error("--week: {0} has not started yet")]
+    #[error("week: {0} has not started yet")]
     Future(BillingWeek),
+    #[error("week: {0} has not ended yet; approve it once it has")]
+    NotEnded(BillingWeek),
+    #[error(transparent)]
+    Approve(#[from] ApproveError),
     #[error(transparent)]
     Plan(#[from] PlanError),
     #[error(transparent)]
@@ -32,30 +42,124 @@ pub enum PreviewError {
     Database(#[from] sqlx::Error),
 }
 
-/// Plans `week` from its stored rides.
-pub async fn preview(db: &Db, config: &Config, week: BillingWeek) -> Result<WeekPlan, PreviewError> {
-    let tz = config.time_zone;
-    if week.start(tz) > Utc::now() {
-        return Err(PreviewError::Future(week));
+impl PreviewError {
+    /// The error for an API caller: bad weeks are 422, a changed preview 409.
+    pub fn into_app_error(self) -> AppError {
+        match self {
+            e @ (PreviewError::Future(_) | PreviewError::NotEnded(_)) => {
+                AppError::invalid("week", e.to_string().trim_start_matches("week: "))
+            }
+            PreviewError::Approve(e @ ApproveError::NotPreviewed(_)) => {
+                AppError::conflict("week", e.to_string().trim_start_matches("week: "))
+            }
+            PreviewError::Approve(e @ (ApproveError::Stale(_) | ApproveError::AlreadyBilled { .. })) => {
+                AppError::conflict("week", e.to_string().trim_start_matches("week: "))
+            }
+            PreviewError::Approve(e @ ApproveError::Changed { .. }) => {
+                AppError::conflict("content_hash", e.to_string().trim_start_matches("content_hash: "))
+            }
+            other => crate::http::state::internal_error("previewing a week", other),
+        }
     }
-    let rides = db.rides_ended_between(week.start(tz), week.end(tz)).await?;
-    let policy = default_policy(config.currency)?;
-    Ok(plan_week(&policy, week, tz, &rides)?)
 }
 
-/// The contract's JSON shape of a preview.
-pub fn to_json(plan: &WeekPlan, currency: BillingCurrency) -> Value {
+/// The pricing settings in force: the fee policy and the anomaly thresholds.
+pub async fn settings(db: &Db, config: &Config) -> Result<(FeePolicy, AnomalyThresholds), PreviewError> {
+    let thresholds = match db.setting(AnomalyThresholds::KEY).await? {
+        Some(s) => serde_json::from_value(s.value).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        None => AnomalyThresholds::default(),
+    };
+    Ok((default_policy(config.currency)?, thresholds))
+}
+
+/// What a draft depends on besides rides: a change recomputes it.
+fn settings_key(policy: &FeePolicy, thresholds: &AnomalyThresholds) -> String {
+    json!({ "policy": policy, "thresholds": thresholds }).to_string()
+}
+
+/// Makes sure `week` has a stored preview made from its current rides, recomputing it if its
+/// inputs changed, and returns it. An approved week is returned as frozen, never recomputed.
+pub async fn refresh(db: &Db, config: &Config, week: BillingWeek) -> Result<StoredWeek, PreviewError> {
+    let tz = config.time_zone;
+    let (start, end) = (week.start(tz), week.end(tz));
+    if start > Utc::now() {
+        return Err(PreviewError::Future(week));
+    }
+    let (policy, thresholds) = settings(db, config).await?;
+    let key = settings_key(&policy, &thresholds);
+    let (count, late_ids) = db.week_fingerprint(start, end).await?;
+    if let Some(stored) = db.stored_week(week).await? {
+        if stored.status == WeekStatus::Approved || stored.inputs_hash == inputs_hash(&key, count, &late_ids)
+        {
+            return Ok(stored);
+        }
+    }
+    // The fingerprint is taken from the rides actually planned, so it names exactly them.
+    let mut rides = db.late_rides_before(start).await?;
+    let late: Vec<String> = {
+        let mut ids: Vec<String> = rides.iter().map(|r| r.ride_id.clone()).collect();
+        ids.sort();
+        ids
+    };
+    let own = db.rides_ended_between(start, end).await?;
+    let inputs = inputs_hash(&key, own.len() as i64, &late);
+    rides.extend(own);
+    let plan = plan_week(&policy, week, tz, &rides)?;
+    let history = db.history(week, thresholds.lookback_weeks).await?;
+    let found = anomalies::find(&plan, &rides, &history, &thresholds);
+    db.store_preview(&plan, start, end, &inputs, &found).await?;
+    // Stored, or approved by someone meanwhile: either way the stored week is the answer.
+    Ok(db.stored_week(week).await?.ok_or(sqlx::Error::RowNotFound)?)
+}
+
+/// The week's preview with every invoice and payout.
+pub async fn preview(
+    db: &Db,
+    config: &Config,
+    week: BillingWeek,
+) -> Result<(StoredWeek, WeekPlan), PreviewError> {
+    let stored = refresh(db, config, week).await?;
+    let plan = db.stored_plan(&stored).await?;
+    Ok((stored, plan))
+}
+
+/// Approves (freezes) the week's preview whose content hash is `content_hash`: the one the
+/// approver looked at. Approving the same content again changes nothing.
+pub async fn approve(
+    db: &Db,
+    config: &Config,
+    actor: &Actor,
+    week: BillingWeek,
+    content_hash: &str,
+) -> Result<Approved, PreviewError> {
+    let tz = config.time_zone;
+    if week.end(tz) > Utc::now() {
+        return Err(PreviewError::NotEnded(week));
+    }
+    let (policy, thresholds) = settings(db, config).await?;
+    let key = settings_key(&policy, &thresholds);
+    Ok(db.approve_week(actor, week, week.start(tz), week.end(tz), &key, content_hash).await?)
+}
+
+/// The contract's JSON shape of a preview, with the stored week's status and hash.
+pub fn to_json(stored: &StoredWeek, plan: &WeekPlan) -> Value {
     let week = plan.week.to_string();
+    let currency = stored.currency;
     json!({
         "week": week,
         "currency": currency.code(),
-        "status": "open",
+        "status": stored.status.as_str(),
+        "content_hash": stored.content_hash,
+        "computed_at": stored.computed_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+        "approved_at": stored.approved_at.map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true)),
+        "approved_by": stored.approved_by,
         "totals": {
             "invoices": plan.totals.invoices,
             "charged": plan.totals.charged.to_string(),
             "fees": plan.totals.fees.to_string(),
             "payouts": plan.totals.payouts.to_string(),
         },
+        "anomalies": stored.anomalies,
         "invoices": plan.invoices.iter().map(|i| json!({
             "invoice_id": format!("{week}/{}", i.user_id),
             "user_id": i.user_id,
@@ -64,7 +168,7 @@ pub fn to_json(plan: &WeekPlan, currency: BillingCurrency) -> Value {
                 "ride_id": l.ride_id,
                 "amount": l.amount.to_string(),
                 "attendance": l.attendance,
-                "ended_at": l.ended_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "ended_at": l.ended_at.to_rfc3339_opts(SecondsFormat::Millis, true),
                 "late": l.late,
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),

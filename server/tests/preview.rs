@@ -52,7 +52,7 @@ on_both_databases! {
         let csv = run(&test_db.url, &["preview", "--week", &week, "--format", "csv"]).await;
         let csv = String::from_utf8(csv.stdout).unwrap();
         assert_eq!(csv.lines().count(), invoices.len() + 1, "a header and a row per invoice");
-        assert!(csv.starts_with("invoice_id,user_id,lines,total,currency"));
+        assert!(csv.starts_with("invoice_id,user_id,lines,late_lines,total,currency"));
     }
 }
 
@@ -91,5 +91,45 @@ async fn preview_refuses_bad_and_future_weeks() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{week}: {stderr}");
         assert!(stderr.contains(says) && stderr.contains("--week"), "{week}: {stderr}");
+    }
+}
+
+on_both_databases! {
+    async fn finance_approves_the_reviewed_preview_over_the_api(kind: Kind) {
+        let app = support::StaffedServer::start(kind).await;
+        let out = run(&app.test_db.url, &["demo-data", "--passengers", "8", "--drivers", "2", "--weeks", "1"]).await;
+        assert!(out.status.success());
+        let week = app::model::week::BillingWeek::containing(chrono::Utc::now(), chrono_tz::Tz::UTC).previous().to_string();
+        let http = reqwest::Client::new();
+        let finance = app.token_for(&support::email_of(app::model::staff::Role::Finance)).await;
+        let support_token = app.token_for(&support::email_of(app::model::staff::Role::Support)).await;
+        let preview: Value = http.get(app.url(&format!("/api/v1/weeks/{week}/preview"))).bearer_auth(&finance).send().await.unwrap().json().await.unwrap();
+        assert_eq!(preview["status"], "previewed");
+        let hash = preview["content_hash"].as_str().unwrap().to_owned();
+        let approve = |token: &str, body: Value, week: &str| {
+            http.post(app.url(&format!("/api/v1/weeks/{week}/approve"))).bearer_auth(token).json(&body).send()
+        };
+        use reqwest::StatusCode;
+        assert_eq!(approve(&support_token, serde_json::json!({"content_hash": hash}), &week).await.unwrap().status(), StatusCode::FORBIDDEN);
+        let wrong = approve(&finance, serde_json::json!({"content_hash": "0".repeat(64)}), &week).await.unwrap();
+        assert_eq!(wrong.status(), StatusCode::CONFLICT);
+        assert_eq!(wrong.json::<Value>().await.unwrap()["field"], "content_hash");
+        let missing = approve(&finance, serde_json::json!({}), &week).await.unwrap();
+        assert_eq!(missing.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let current = app::model::week::BillingWeek::containing(chrono::Utc::now(), chrono_tz::Tz::UTC).to_string();
+        let early = approve(&finance, serde_json::json!({"content_hash": hash}), &current).await.unwrap();
+        assert_eq!(early.status(), StatusCode::UNPROCESSABLE_ENTITY, "a week still running cannot be approved");
+
+        let done = approve(&finance, serde_json::json!({"content_hash": hash}), &week).await.unwrap();
+        assert_eq!(done.status(), StatusCode::CREATED);
+        let done: Value = done.json().await.unwrap();
+        assert_eq!((done["status"].as_str(), done["approved_by"].as_str()), (Some("approved"), Some(support::email_of(app::model::staff::Role::Finance).as_str())));
+        let again = approve(&finance, serde_json::json!({"content_hash": hash}), &week).await.unwrap();
+        assert_eq!(again.status(), StatusCode::OK, "approving the same content again is one approval");
+        let frozen: Value = http.get(app.url(&format!("/api/v1/weeks/{week}/preview"))).bearer_auth(&finance).send().await.unwrap().json().await.unwrap();
+        assert_eq!(frozen["status"], "approved");
+        assert_eq!(frozen["invoices"], preview["invoices"], "the frozen week is what was reviewed");
+        let audit = app.db.audit_page(&Default::default()).await.unwrap();
+        assert!(audit.entries.iter().any(|e| e.action == "week.approve" && e.object_id.as_deref() == Some(week.as_str())));
     }
 }

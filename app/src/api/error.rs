@@ -17,6 +17,10 @@ pub enum AppError {
     /// A value was rejected; `field` names it.
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
+    /// The request is valid but the state changed under it (someone else acted first, or what
+    /// it refers to is out of date); `field` names what to look at again.
+    #[error("{field}: {message}")]
+    Conflict { field: String, message: String },
     /// The thing asked for does not exist.
     #[error("{0} not found")]
     NotFound(String),
@@ -44,9 +48,15 @@ impl AppError {
             AppError::Forbidden(_) => 403,
             AppError::Invalid { .. } => 422,
             AppError::NotFound(_) => 404,
+            AppError::Conflict { .. } => 409,
             AppError::Internal(_) => 500,
             AppError::Transport(_) => 502,
         }
+    }
+
+    /// A conflict with the current state: `field` names what to look at again.
+    pub fn conflict(field: &str, message: impl Into<String>) -> Self {
+        AppError::Conflict { field: field.to_owned(), message: message.into() }
     }
 
     /// A rejected value: `field` names it.

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod billing;
 pub mod money;
+pub mod preview;
 pub mod pricing;
 pub mod staff;
 pub mod system;

@@ -18,7 +18,7 @@ pub struct FeePolicy {
 }
 
 /// What became of one passenger's seat on a trip.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Attendance {
     /// Rode: shares the trip's cost.

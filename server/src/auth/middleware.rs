@@ -236,7 +236,7 @@ fn server_fn_error(error: &AppError) -> Response {
 pub fn json_error(error: &AppError, message: &str) -> Response {
     let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut body = serde_json::json!({ "error": message });
-    if let AppError::Invalid { field, .. } = error {
+    if let AppError::Invalid { field, .. } | AppError::Conflict { field, .. } = error {
         body["field"] = serde_json::Value::String(field.clone());
     }
     (status, axum::Json(body)).into_response()

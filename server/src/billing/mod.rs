@@ -1,6 +1,7 @@
-//! Pure billing rules: no I/O, unit and property tests. Pricing and splitting so far; the
-//! invoice planning and the run's guards will join them.
+//! Pure billing rules: no I/O, unit and property tests: pricing, splitting, planning a week and
+//! finding its anomalies.
 
+pub mod anomalies;
 pub mod plan;
 pub mod pricing;
 pub mod split;

@@ -167,6 +167,57 @@ pub fn plan_week(
     Ok(WeekPlan { week, invoices, payouts, totals })
 }
 
+/// SHA-256 of `value`'s JSON, in hex.
+fn sha256_json(value: &impl serde::Serialize) -> String {
+    use sha2::{Digest, Sha256};
+    format!("{:x}", Sha256::digest(serde_json::to_vec(value).expect("plain data serialises")))
+}
+
+/// The content hash of an invoice: its week, passenger, currency, total and every line (ride,
+/// amount in minor units, attendance, late), lines taken in ride-id order. Frozen with the
+/// invoice; the run recomputes it from the stored lines and refuses a mismatch.
+pub fn invoice_hash(invoice: &Invoice) -> String {
+    let mut lines: Vec<_> =
+        invoice.lines.iter().map(|l| (l.ride_id.as_str(), l.amount.minor(), l.attendance, l.late)).collect();
+    lines.sort();
+    sha256_json(&(
+        "invoice/1",
+        invoice.week,
+        &invoice.user_id,
+        invoice.total.currency().code(),
+        invoice.total.minor(),
+        lines,
+    ))
+}
+
+/// The content hash of a payout, as [`invoice_hash`].
+pub fn payout_hash(payout: &Payout) -> String {
+    let mut lines: Vec<_> = payout
+        .lines
+        .iter()
+        .map(|l| (l.ride_id.as_str(), l.gross.minor(), l.fee.minor(), l.net.minor(), l.late))
+        .collect();
+    lines.sort();
+    sha256_json(&(
+        "payout/1",
+        payout.week,
+        &payout.driver_id,
+        payout.total.currency().code(),
+        payout.total.minor(),
+        lines,
+    ))
+}
+
+/// The hash of a whole week: every invoice's and payout's hash, in user-id and driver-id order.
+/// What an approval names, so that staff approve exactly the set they looked at.
+pub fn plan_hash(plan: &WeekPlan) -> String {
+    let mut invoices: Vec<_> = plan.invoices.iter().map(|i| (i.user_id.as_str(), invoice_hash(i))).collect();
+    invoices.sort();
+    let mut payouts: Vec<_> = plan.payouts.iter().map(|p| (p.driver_id.as_str(), payout_hash(p))).collect();
+    payouts.sort();
+    sha256_json(&("week/1", plan.week, plan.totals.charged.currency().code(), invoices, payouts))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,6 +266,41 @@ mod tests {
         assert_eq!(plan.totals.invoices, 2, "a cancelled seat makes no invoice");
         let drivers: Vec<&str> = plan.payouts.iter().map(|p| p.driver_id.as_str()).collect();
         assert_eq!(drivers, ["dana", "eve"]);
+    }
+
+    #[test]
+    fn any_change_to_an_invoice_changes_its_hash() {
+        use Attendance::*;
+        let rides = [
+            ride("r1", "dana", 10, in_week(8), &[("ana", Completed)]),
+            ride("r2", "dana", 4, in_week(9), &[("ana", NoShow)]),
+        ];
+        let plan = plan_week(&policy(), week(), Tz::UTC, &rides).unwrap();
+        let invoice = &plan.invoices[0];
+        let hash = invoice_hash(invoice);
+        let mut reordered = invoice.clone();
+        reordered.lines.reverse();
+        assert_eq!(invoice_hash(&reordered), hash, "the order lines are read in does not matter");
+        let mut changes = vec![];
+        let mut c = invoice.clone();
+        c.lines[0].amount = usd(c.lines[0].amount.minor() + 1);
+        changes.push(c);
+        let mut c = invoice.clone();
+        c.lines[1].late = true;
+        changes.push(c);
+        let mut c = invoice.clone();
+        c.lines.pop();
+        changes.push(c);
+        let mut c = invoice.clone();
+        c.user_id = "bo".into();
+        changes.push(c);
+        let mut c = invoice.clone();
+        c.total = usd(c.total.minor() + 1);
+        changes.push(c);
+        for changed in changes {
+            assert_ne!(invoice_hash(&changed), hash, "{changed:?}");
+        }
+        assert_eq!(plan_hash(&plan), plan_hash(&plan.clone()));
     }
 
     #[test]
@@ -295,7 +381,9 @@ mod tests {
             // Order of arrival does not change the plan.
             let mut reversed = rides.clone();
             reversed.reverse();
-            prop_assert_eq!(plan_week(&policy, week(), Tz::UTC, &reversed).unwrap(), plan);
+            let again = plan_week(&policy, week(), Tz::UTC, &reversed).unwrap();
+            prop_assert_eq!(plan_hash(&again), plan_hash(&plan));
+            prop_assert_eq!(again, plan);
         }
     }
 }

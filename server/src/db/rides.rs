@@ -43,7 +43,7 @@ pub enum StoreRideError {
     Database(#[from] sqlx::Error),
 }
 
-fn attendance_str(a: Attendance) -> &'static str {
+pub(crate) fn attendance_str(a: Attendance) -> &'static str {
     match a {
         Attendance::Completed => "completed",
         Attendance::Cancelled => "cancelled",
@@ -51,7 +51,7 @@ fn attendance_str(a: Attendance) -> &'static str {
     }
 }
 
-fn attendance_from(s: &str) -> Result<Attendance, sqlx::Error> {
+pub(crate) fn attendance_from(s: &str) -> Result<Attendance, sqlx::Error> {
     match s {
         "completed" => Ok(Attendance::Completed),
         "cancelled" => Ok(Attendance::Cancelled),
@@ -69,6 +69,11 @@ fn canonical(ride: &Ride) -> Ride {
     ride
 }
 
+/// What name search compares a prefix with: the name in Unicode lowercase.
+pub fn name_key(name: &str) -> String {
+    name.trim().to_lowercase()
+}
+
 /// SHA-256 of the canonical ride's JSON: equal for a resend, different for any change.
 pub fn content_hash(ride: &Ride) -> String {
     let json = serde_json::to_vec(&canonical(ride)).expect("a ride serialises");
@@ -84,11 +89,12 @@ impl Db {
             let mut added = 0;
             for user in users {
                 added += sqlx::query(
-                    "INSERT INTO users (id, name, email, phone, language, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
-                     ON CONFLICT (id) DO NOTHING",
+                    "INSERT INTO users (id, name, name_key, email, phone, language, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
                 )
                 .bind(&user.id)
                 .bind(&user.name)
+                .bind(name_key(&user.name))
                 .bind(&user.email)
                 .bind(&user.phone)
                 .bind(&user.language)
@@ -113,8 +119,10 @@ impl Db {
         let inserted: Result<bool, sqlx::Error> = with_pool!(self, pool => {
             async {
                 // The first statement writes, so SQLite takes its write lock at once (no
-                // read-then-write upgrade that could fail under contention).
+                // read-then-write upgrade that could fail under contention). On PostgreSQL the
+                // shared freeze lock orders this ride with any approval of its week.
                 let mut tx = pool.begin().await?;
+                super::weeks::share_freeze_lock!(self, &mut *tx);
                 let created: Option<String> = sqlx::query_scalar(
                     "INSERT INTO rides (ride_id, driver_id, distance_m, started_at, ended_at, content_hash, received_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (ride_id) DO NOTHING RETURNING ride_id",
@@ -139,6 +147,18 @@ impl Db {
                         .execute(&mut *tx)
                         .await?;
                 }
+                // A ride whose week is already approved waits for the next approval, as a late
+                // line. The approval holds the freeze lock (see `super::weeks`), so this check
+                // and the approval cannot miss each other.
+                sqlx::query(
+                    "INSERT INTO late_rides (ride_id, ended_at, queued_at) SELECT $1, $2, $3 \
+                     WHERE EXISTS (SELECT 1 FROM weeks WHERE status = 'approved' AND starts_at <= $2 AND ends_at > $2)",
+                )
+                .bind(&ride.ride_id)
+                .bind(ride.ended_at)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
                 tx.commit().await?;
                 Ok(true)
             }
@@ -213,8 +233,7 @@ impl Db {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Result<Vec<Ride>, sqlx::Error> {
-        type Row = (String, String, i64, DateTime<Utc>, DateTime<Utc>, String, String);
-        let rows: Vec<Row> = with_pool!(self, pool => {
+        let rows: Vec<RideRow> = with_pool!(self, pool => {
             sqlx::query_as(
                 "SELECT r.ride_id, r.driver_id, r.distance_m, r.started_at, r.ended_at, s.passenger_id, s.attendance \
                  FROM rides r JOIN ride_seats s ON s.ride_id = r.ride_id \
@@ -225,21 +244,22 @@ impl Db {
             .fetch_all(pool)
             .await?
         });
-        let mut rides: Vec<Ride> = Vec::new();
-        for (ride_id, driver_id, distance_m, started_at, ended_at, passenger_id, attendance) in rows {
-            let seat = Seat { passenger_id, attendance: attendance_from(&attendance)? };
-            match rides.last_mut() {
-                Some(last) if last.ride_id == ride_id => last.seats.push(seat),
-                _ => rides.push(Ride {
-                    ride_id,
-                    driver_id,
-                    distance_m,
-                    started_at,
-                    ended_at,
-                    seats: vec![seat],
-                }),
-            }
-        }
-        Ok(rides)
+        group_rides(rows)
     }
+}
+
+/// A ride joined with one of its seats.
+pub(crate) type RideRow = (String, String, i64, DateTime<Utc>, DateTime<Utc>, String, String);
+
+/// Rides from rows of a ride joined with its seats, ordered by ride.
+pub(crate) fn group_rides(rows: Vec<RideRow>) -> Result<Vec<Ride>, sqlx::Error> {
+    let mut rides: Vec<Ride> = Vec::new();
+    for (ride_id, driver_id, distance_m, started_at, ended_at, passenger_id, attendance) in rows {
+        let seat = Seat { passenger_id, attendance: attendance_from(&attendance)? };
+        match rides.last_mut() {
+            Some(last) if last.ride_id == ride_id => last.seats.push(seat),
+            _ => rides.push(Ride { ride_id, driver_id, distance_m, started_at, ended_at, seats: vec![seat] }),
+        }
+    }
+    Ok(rides)
 }

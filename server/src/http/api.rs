@@ -25,6 +25,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/staff", get(list_staff).post(add_staff))
         .route("/api/v1/staff/{id}/disable", post(disable_staff))
         .route("/api/v1/weeks/{week}/preview", get(week_preview))
+        .route("/api/v1/weeks/{week}/approve", post(approve_week))
         .route("/api/v1/users", post(super::rides::add_users))
         .route("/api/v1/api-keys", get(list_api_keys).post(create_api_key))
         .route("/api/v1/api-keys/{id}/revoke", post(revoke_api_key))
@@ -121,6 +122,11 @@ async fn add_staff(
     Ok((StatusCode::CREATED, Json(staff)).into_response())
 }
 
+/// A week in a path, or a 422 naming `week`.
+fn path_week(week: &str) -> Result<app::model::week::BillingWeek, ApiError> {
+    app::model::week::BillingWeek::parse(week).map_err(|m| ApiError::App(AppError::invalid("week", m)))
+}
+
 /// `GET /api/v1/weeks/:week/preview`: the same JSON as `billing preview --format json`.
 async fn week_preview(
     State(state): State<AppState>,
@@ -128,14 +134,59 @@ async fn week_preview(
     Path(week): Path<String>,
 ) -> Result<Response, ApiError> {
     caller.may(Action::PreviewWeek)?;
-    let week = app::model::week::BillingWeek::parse(&week).map_err(|m| AppError::invalid("week", m))?;
-    let plan = crate::preview::preview(&state.db, &state.config, week).await.map_err(|e| match e {
-        crate::preview::PreviewError::Future(w) => {
-            AppError::invalid("week", format!("{w} has not started yet"))
-        }
-        other => super::state::internal_error("previewing a week", other),
-    })?;
-    Ok(Json(crate::preview::to_json(&plan, state.config.currency)).into_response())
+    let week = path_week(&week)?;
+    let (stored, plan) = crate::preview::preview(&state.db, &state.config, week)
+        .await
+        .map_err(crate::preview::PreviewError::into_app_error)?;
+    Ok(Json(crate::preview::to_json(&stored, &plan)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Approval {
+    /// The `content_hash` of the preview the approver reviewed.
+    content_hash: String,
+}
+
+/// `POST /api/v1/weeks/:week/approve` `{"content_hash"}`: freezes the week's invoices and
+/// payouts. 201 when this call approved it, 200 when the same content was approved before, 409
+/// when the preview changed since it was reviewed.
+async fn approve_week(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(week): Path<String>,
+    payload: Result<Json<Approval>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let principal = caller.may(Action::ApproveRun)?;
+    let week = path_week(&week)?;
+    let approval = body(payload)?;
+    let approved = crate::preview::approve(
+        &state.db,
+        &state.config,
+        &Actor::staff(principal),
+        week,
+        &approval.content_hash,
+    )
+    .await
+    .map_err(crate::preview::PreviewError::into_app_error)?;
+    let (status, stored) = match approved {
+        crate::db::weeks::Approved::Now(s) => (StatusCode::CREATED, s),
+        crate::db::weeks::Approved::Before(s) => (StatusCode::OK, s),
+    };
+    Ok((
+        status,
+        Json(json!({
+            "week": stored.week,
+            "status": stored.status.as_str(),
+            "content_hash": stored.content_hash,
+            "approved_at": stored.approved_at,
+            "approved_by": stored.approved_by,
+            "invoices": stored.totals.invoices,
+            "charged": stored.totals.charged.to_string(),
+            "currency": stored.currency.code(),
+        })),
+    )
+        .into_response())
 }
 
 /// A path id, or a 422 naming `id`.

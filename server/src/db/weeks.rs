@@ -1,0 +1,767 @@
+//! A week's stored preview and its approval.
+//!
+//! The preview of a week is stored (`weeks`, `invoices`, `payouts` and their lines) with a hash of
+//! what it was computed from (`inputs_hash`: the number of the week's rides, which are only ever
+//! added, the ids of the late rides waiting, and the pricing settings) and a hash of its content.
+//! A draft is replaced whenever its inputs change. Approving freezes it, in one transaction that
+//! holds the freeze lock, checks the inputs are still the ones the draft was made from and that
+//! the approver saw this content, records every billed ride once (`billed_rides`' primary key)
+//! and empties the late rides it took.
+//!
+//! The freeze lock: on SQLite the approval's `BEGIN IMMEDIATE` (the single writer); on PostgreSQL
+//! an advisory lock, exclusive for the approval and shared by every ride being stored, so a ride
+//! is either in the approved set or queued as late, never neither.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use serde_json::json;
+use sqlx::QueryBuilder;
+
+use super::audit::{Actor, NewAuditEntry};
+use super::rides::{attendance_from, attendance_str};
+use super::Db;
+use crate::billing::anomalies::Anomalies;
+use crate::billing::plan::{invoice_hash, payout_hash, plan_hash, WeekPlan};
+use crate::with_pool;
+use app::model::billing::{Invoice, InvoiceLine, Payout, PayoutLine, Ride, WeekTotals};
+use app::model::money::{BillingCurrency, Money};
+use app::model::preview::{
+    Anomaly, InvoiceDetail, InvoiceLineView, InvoicePage, InvoiceQuery, InvoiceRow, PayoutPage, PayoutRow,
+    WeekStatus, DEFAULT_PAGE, MAX_PAGE,
+};
+use app::model::week::BillingWeek;
+
+/// The PostgreSQL advisory lock key of the freeze ("billfrz").
+pub const FREEZE_LOCK: i64 = 0x0062_696c_6c66_727a;
+
+/// Takes the freeze lock in shared mode for the rest of the transaction (PostgreSQL; SQLite's
+/// single writer already orders a ride with an approval).
+macro_rules! share_freeze_lock {
+    ($db:expr, $conn:expr) => {
+        if let $crate::db::Db::Postgres(_) = $db {
+            sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
+                .bind($crate::db::weeks::FREEZE_LOCK)
+                .execute($conn)
+                .await?;
+        }
+    };
+}
+pub(crate) use share_freeze_lock;
+
+/// The statement that opens a transaction that writes: on SQLite it takes the write lock at
+/// once, so no other writer commits between its reads and its writes.
+fn begin_writing(db: &Db) -> &'static str {
+    match db {
+        Db::Sqlite(_) => "BEGIN IMMEDIATE",
+        Db::Postgres(_) => "BEGIN",
+    }
+}
+
+const COUNT_RIDES: &str = "SELECT COUNT(*) FROM rides WHERE ended_at >= $1 AND ended_at < $2";
+const LATE_IDS: &str = "SELECT ride_id FROM late_rides WHERE ended_at < $1 ORDER BY ride_id";
+/// Rows per multi-row INSERT (SQLite allows 32,766 parameters per statement).
+const CHUNK: usize = 500;
+
+/// What a draft was computed from. Rides are never changed or deleted, so their number says
+/// which rides of the week there were.
+pub fn inputs_hash(settings_key: &str, rides: i64, late: &[String]) -> String {
+    use sha2::{Digest, Sha256};
+    let json = serde_json::to_vec(&("inputs/1", settings_key, rides, late)).expect("plain data serialises");
+    format!("{:x}", Sha256::digest(json))
+}
+
+/// A week's stored preview, without its rows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredWeek {
+    pub week: BillingWeek,
+    pub currency: BillingCurrency,
+    pub status: WeekStatus,
+    pub inputs_hash: String,
+    pub content_hash: String,
+    pub totals: WeekTotals,
+    pub payouts: u64,
+    pub late_lines: u64,
+    pub flagged: u64,
+    pub anomalies: Vec<Anomaly>,
+    pub computed_at: DateTime<Utc>,
+    pub approved_at: Option<DateTime<Utc>>,
+    pub approved_by: Option<String>,
+}
+
+/// Why a week was not approved. Nothing is changed by any of these.
+#[derive(Debug, thiserror::Error)]
+pub enum ApproveError {
+    #[error("week: {0} has no preview to approve; open its preview first")]
+    NotPreviewed(BillingWeek),
+    #[error("week: rides of {0} changed since this preview was made; review the new preview")]
+    Stale(BillingWeek),
+    #[error("content_hash: the preview of {week} is now {current}, not the one approved; review it again")]
+    Changed { week: BillingWeek, current: String },
+    #[error("week: ride {ride_id} is already billed in {billed_in}")]
+    AlreadyBilled { ride_id: String, billed_in: String },
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// What an approval did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Approved {
+    /// This call froze the week.
+    Now(StoredWeek),
+    /// It was frozen before, with this same content.
+    Before(StoredWeek),
+}
+
+type WeekRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    String,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+    Option<String>,
+);
+
+fn decode<E: std::error::Error + Send + Sync + 'static>(e: E) -> sqlx::Error {
+    sqlx::Error::Decode(Box::new(e))
+}
+
+fn decode_msg(message: impl Into<String>) -> sqlx::Error {
+    sqlx::Error::Decode(message.into().into())
+}
+
+fn currency_of(code: &str) -> Result<BillingCurrency, sqlx::Error> {
+    BillingCurrency::from_code(code).map_err(decode)
+}
+
+fn anomalies_of(json: &str) -> Result<Vec<Anomaly>, sqlx::Error> {
+    serde_json::from_str(json).map_err(decode)
+}
+
+/// `prefix` and the first string after every string that starts with it, for an indexed
+/// prefix search (`x >= low AND x < high`) that compares bytes, as both databases do here.
+fn prefix_range(prefix: &str) -> (String, String) {
+    (prefix.to_owned(), format!("{prefix}{}", char::MAX))
+}
+
+impl Db {
+    /// The fingerprint of a week's inputs now: the number of its rides, and the late rides of
+    /// earlier weeks waiting for an approval.
+    pub async fn week_fingerprint(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<(i64, Vec<String>), sqlx::Error> {
+        with_pool!(self, pool => {
+            let rides: i64 = sqlx::query_scalar(COUNT_RIDES).bind(start).bind(end).fetch_one(pool).await?;
+            let late: Vec<String> = sqlx::query_scalar(LATE_IDS).bind(start).fetch_all(pool).await?;
+            Ok((rides, late))
+        })
+    }
+
+    /// The rides that arrived after their own (approved) week, ended before `before`.
+    pub async fn late_rides_before(&self, before: DateTime<Utc>) -> Result<Vec<Ride>, sqlx::Error> {
+        let rows: Vec<super::rides::RideRow> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT r.ride_id, r.driver_id, r.distance_m, r.started_at, r.ended_at, s.passenger_id, s.attendance \
+                 FROM late_rides l JOIN rides r ON r.ride_id = l.ride_id JOIN ride_seats s ON s.ride_id = r.ride_id \
+                 WHERE l.ended_at < $1 ORDER BY r.ended_at, r.ride_id, s.passenger_id",
+            )
+            .bind(before)
+            .fetch_all(pool)
+            .await?
+        });
+        super::rides::group_rides(rows)
+    }
+
+    /// The recent weeks before `week` with a stored preview: their totals, and per passenger
+    /// the sum of their invoices and the number of weeks they had one.
+    pub async fn history(
+        &self,
+        week: BillingWeek,
+        weeks: u32,
+    ) -> Result<crate::billing::anomalies::History, sqlx::Error> {
+        let week_text = week.to_string();
+        let recent: Vec<(String, i64)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT week, charged_minor FROM weeks WHERE week < $1 ORDER BY week DESC LIMIT $2")
+                .bind(&week_text)
+                .bind(i64::from(weeks))
+                .fetch_all(pool)
+                .await?
+        });
+        let Some(oldest) = recent.last().map(|(w, _)| w.clone()) else {
+            return Ok(Default::default());
+        };
+        let users: Vec<(String, i64, i64)> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT user_id, CAST(SUM(total_minor) AS BIGINT), COUNT(*) FROM invoices WHERE week >= $1 AND week < $2 GROUP BY user_id",
+            )
+            .bind(&oldest)
+            .bind(&week_text)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(crate::billing::anomalies::History {
+            users: users.into_iter().map(|(u, sum, n)| (u, (sum, n as u32))).collect(),
+            week_totals: recent.into_iter().map(|(_, total)| total).collect(),
+        })
+    }
+
+    /// Stores `plan` as the week's draft preview, replacing the previous draft. Returns false,
+    /// changing nothing, when the week was approved meanwhile.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn store_preview(
+        &self,
+        plan: &WeekPlan,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        inputs_hash: &str,
+        anomalies: &Anomalies,
+    ) -> Result<bool, sqlx::Error> {
+        let week = plan.week.to_string();
+        let currency = plan.totals.charged.currency().code();
+        let now = Utc::now().trunc_subsecs(6);
+        let late_lines = plan.invoices.iter().flat_map(|i| &i.lines).filter(|l| l.late).count() as i64;
+        let week_anomalies = serde_json::to_string(&anomalies.week).expect("anomalies serialise");
+        let content_hash = plan_hash(plan);
+        with_pool!(self, pool => {
+            let mut tx = pool.begin_with(begin_writing(self)).await?;
+            let stored = sqlx::query(
+                "INSERT INTO weeks (week, starts_at, ends_at, currency, status, inputs_hash, content_hash, invoices, \
+                 payouts, charged_minor, fees_minor, payouts_minor, late_lines, anomalies, computed_at) \
+                 VALUES ($1, $2, $3, $4, 'previewed', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+                 ON CONFLICT (week) DO UPDATE SET currency = excluded.currency, inputs_hash = excluded.inputs_hash, \
+                 content_hash = excluded.content_hash, invoices = excluded.invoices, payouts = excluded.payouts, \
+                 charged_minor = excluded.charged_minor, fees_minor = excluded.fees_minor, \
+                 payouts_minor = excluded.payouts_minor, late_lines = excluded.late_lines, \
+                 anomalies = excluded.anomalies, computed_at = excluded.computed_at \
+                 WHERE weeks.status = 'previewed'",
+            )
+            .bind(&week)
+            .bind(start)
+            .bind(end)
+            .bind(currency)
+            .bind(inputs_hash)
+            .bind(&content_hash)
+            .bind(plan.invoices.len() as i64)
+            .bind(plan.payouts.len() as i64)
+            .bind(plan.totals.charged.minor())
+            .bind(plan.totals.fees.minor())
+            .bind(plan.totals.payouts.minor())
+            .bind(late_lines)
+            .bind(&week_anomalies)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if stored == 0 {
+                return Ok(false);
+            }
+            sqlx::query("DELETE FROM invoices WHERE week = $1").bind(&week).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM payouts WHERE week = $1").bind(&week).execute(&mut *tx).await?;
+
+            let mut invoice_ids: HashMap<String, i64> = HashMap::with_capacity(plan.invoices.len());
+            for chunk in plan.invoices.chunks(CHUNK) {
+                let mut insert = QueryBuilder::new(
+                    "INSERT INTO invoices (week, user_id, currency, total_minor, lines, late_lines, content_hash, anomalies, flagged) ",
+                );
+                insert.push_values(chunk, |mut row, invoice| {
+                    let found = anomalies.invoices.get(&invoice.user_id);
+                    row.push_bind(&week)
+                        .push_bind(&invoice.user_id)
+                        .push_bind(currency)
+                        .push_bind(invoice.total.minor())
+                        .push_bind(invoice.lines.len() as i64)
+                        .push_bind(invoice.lines.iter().filter(|l| l.late).count() as i64)
+                        .push_bind(invoice_hash(invoice))
+                        .push_bind(serde_json::to_string(&found.cloned().unwrap_or_default()).expect("anomalies serialise"))
+                        .push_bind(found.is_some());
+                });
+                insert.push(" RETURNING id, user_id");
+                let ids: Vec<(i64, String)> = insert.build_query_as().fetch_all(&mut *tx).await?;
+                invoice_ids.extend(ids.into_iter().map(|(id, user)| (user, id)));
+            }
+            let lines: Vec<(i64, &InvoiceLine)> = plan
+                .invoices
+                .iter()
+                .flat_map(|i| i.lines.iter().map(|l| (invoice_ids[&i.user_id], l)))
+                .collect();
+            for chunk in lines.chunks(CHUNK) {
+                let mut insert = QueryBuilder::new(
+                    "INSERT INTO invoice_lines (invoice_id, ride_id, amount_minor, attendance, ended_at, late) ",
+                );
+                insert.push_values(chunk, |mut row, (id, line)| {
+                    row.push_bind(*id)
+                        .push_bind(&line.ride_id)
+                        .push_bind(line.amount.minor())
+                        .push_bind(attendance_str(line.attendance))
+                        .push_bind(line.ended_at)
+                        .push_bind(line.late);
+                });
+                insert.build().execute(&mut *tx).await?;
+            }
+
+            let mut payout_ids: HashMap<String, i64> = HashMap::with_capacity(plan.payouts.len());
+            for chunk in plan.payouts.chunks(CHUNK) {
+                let mut insert = QueryBuilder::new(
+                    "INSERT INTO payouts (week, driver_id, currency, gross_minor, fees_minor, total_minor, rides, content_hash) ",
+                );
+                insert.push_values(chunk, |mut row, payout| {
+                    row.push_bind(&week)
+                        .push_bind(&payout.driver_id)
+                        .push_bind(currency)
+                        .push_bind(payout.lines.iter().map(|l| l.gross.minor()).sum::<i64>())
+                        .push_bind(payout.lines.iter().map(|l| l.fee.minor()).sum::<i64>())
+                        .push_bind(payout.total.minor())
+                        .push_bind(payout.lines.len() as i64)
+                        .push_bind(payout_hash(payout));
+                });
+                insert.push(" RETURNING id, driver_id");
+                let ids: Vec<(i64, String)> = insert.build_query_as().fetch_all(&mut *tx).await?;
+                payout_ids.extend(ids.into_iter().map(|(id, driver)| (driver, id)));
+            }
+            let lines: Vec<(i64, &PayoutLine)> = plan
+                .payouts
+                .iter()
+                .flat_map(|p| p.lines.iter().map(|l| (payout_ids[&p.driver_id], l)))
+                .collect();
+            for chunk in lines.chunks(CHUNK) {
+                let mut insert = QueryBuilder::new(
+                    "INSERT INTO payout_lines (payout_id, ride_id, gross_minor, fee_minor, net_minor, late) ",
+                );
+                insert.push_values(chunk, |mut row, (id, line)| {
+                    row.push_bind(*id)
+                        .push_bind(&line.ride_id)
+                        .push_bind(line.gross.minor())
+                        .push_bind(line.fee.minor())
+                        .push_bind(line.net.minor())
+                        .push_bind(line.late);
+                });
+                insert.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// The week's stored preview, if it has one.
+    pub async fn stored_week(&self, week: BillingWeek) -> Result<Option<StoredWeek>, sqlx::Error> {
+        let text = week.to_string();
+        let row: Option<WeekRow> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT week, currency, status, inputs_hash, content_hash, invoices, payouts, charged_minor, \
+                 fees_minor, payouts_minor, late_lines, anomalies, computed_at, approved_at, approved_by \
+                 FROM weeks WHERE week = $1",
+            )
+            .bind(&text)
+            .fetch_optional(pool)
+            .await?
+        });
+        let Some(row) = row else { return Ok(None) };
+        let flagged: i64 = with_pool!(self, pool => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM invoices WHERE week = $1 AND flagged")
+                .bind(&text)
+                .fetch_one(pool)
+                .await?
+        });
+        let (
+            _,
+            currency,
+            status,
+            inputs_hash,
+            content_hash,
+            invoices,
+            payouts,
+            charged,
+            fees,
+            paid,
+            late,
+            anomalies,
+            computed_at,
+            approved_at,
+            approved_by,
+        ) = row;
+        let currency = currency_of(&currency)?;
+        let money = |minor| Money::from_minor(minor, currency);
+        Ok(Some(StoredWeek {
+            week,
+            currency,
+            status: WeekStatus::parse(&status)
+                .ok_or_else(|| decode_msg(format!("week status {status:?}")))?,
+            inputs_hash,
+            content_hash,
+            totals: WeekTotals {
+                invoices: invoices as u64,
+                charged: money(charged),
+                fees: money(fees),
+                payouts: money(paid),
+            },
+            payouts: payouts as u64,
+            late_lines: late as u64,
+            flagged: flagged as u64,
+            anomalies: anomalies_of(&anomalies)?,
+            computed_at,
+            approved_at,
+            approved_by,
+        }))
+    }
+
+    /// Freezes the week's draft, if it is still made from the week's current inputs (computed
+    /// with `settings_key`) and its content is `expected_hash`. See the module's comment.
+    pub async fn approve_week(
+        &self,
+        actor: &Actor,
+        week: BillingWeek,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        settings_key: &str,
+        expected_hash: &str,
+    ) -> Result<Approved, ApproveError> {
+        let text = week.to_string();
+        let now = Utc::now().trunc_subsecs(6);
+        let outcome: Result<Option<()>, ApproveError> = with_pool!(self, pool => {
+            async {
+                let mut tx = pool.begin_with(begin_writing(self)).await?;
+                if let Db::Postgres(_) = self {
+                    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(FREEZE_LOCK).execute(&mut *tx).await?;
+                }
+                let row: Option<(String, String, String)> =
+                    sqlx::query_as("SELECT status, content_hash, inputs_hash FROM weeks WHERE week = $1")
+                        .bind(&text)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let Some((status, content_hash, stored_inputs)) = row else {
+                    return Err(ApproveError::NotPreviewed(week));
+                };
+                if content_hash != expected_hash {
+                    return Err(ApproveError::Changed { week, current: content_hash });
+                }
+                if status == WeekStatus::Approved.as_str() {
+                    return Ok(None);
+                }
+                let rides: i64 = sqlx::query_scalar(COUNT_RIDES).bind(start).bind(end).fetch_one(&mut *tx).await?;
+                let late: Vec<String> = sqlx::query_scalar(LATE_IDS).bind(start).fetch_all(&mut *tx).await?;
+                if inputs_hash(settings_key, rides, &late) != stored_inputs {
+                    return Err(ApproveError::Stale(week));
+                }
+                let updated = sqlx::query(
+                    "UPDATE weeks SET status = 'approved', approved_at = $2, approved_by = $3 \
+                     WHERE week = $1 AND status = 'previewed' AND content_hash = $4",
+                )
+                .bind(&text)
+                .bind(now)
+                .bind(&actor.name)
+                .bind(expected_hash)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if updated != 1 {
+                    return Err(ApproveError::Stale(week));
+                }
+                let billed = sqlx::query(
+                    "INSERT INTO billed_rides (ride_id, week) \
+                     SELECT pl.ride_id, $1 FROM payout_lines pl JOIN payouts p ON p.id = pl.payout_id WHERE p.week = $1 \
+                     UNION SELECT il.ride_id, $1 FROM invoice_lines il JOIN invoices i ON i.id = il.invoice_id WHERE i.week = $1",
+                )
+                .bind(&text)
+                .execute(&mut *tx)
+                .await;
+                if let Err(sqlx::Error::Database(e)) = &billed {
+                    if e.is_unique_violation() {
+                        drop(tx);
+                        return Err(self.already_billed(&text).await?);
+                    }
+                }
+                billed?;
+                sqlx::query("DELETE FROM late_rides WHERE ended_at < $1").bind(start).execute(&mut *tx).await?;
+                let mut entry = NewAuditEntry::new(actor, "week.approve", "week", &text);
+                entry.after = Some(json!({ "content_hash": expected_hash, "inputs_hash": stored_inputs }));
+                crate::audit_insert!(self, &entry).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(Some(()))
+            }
+            .await
+        });
+        let stored = self.stored_week(week).await?.ok_or(ApproveError::NotPreviewed(week))?;
+        Ok(match outcome? {
+            Some(_) => Approved::Now(stored),
+            None => Approved::Before(stored),
+        })
+    }
+
+    /// The first ride of `week`'s draft that another week already billed.
+    async fn already_billed(&self, week: &str) -> Result<ApproveError, sqlx::Error> {
+        let row: Option<(String, String)> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT b.ride_id, b.week FROM billed_rides b JOIN payout_lines pl ON pl.ride_id = b.ride_id \
+                 JOIN payouts p ON p.id = pl.payout_id WHERE p.week = $1 AND b.week <> $1 ORDER BY b.ride_id LIMIT 1",
+            )
+            .bind(week)
+            .fetch_optional(pool)
+            .await?
+        });
+        let (ride_id, billed_in) =
+            row.ok_or_else(|| decode_msg("a ride was billed twice but none is found"))?;
+        Ok(ApproveError::AlreadyBilled { ride_id, billed_in })
+    }
+
+    /// A page of the week's invoices: user id or name starting with `q` (case-insensitive for
+    /// names), after the user id `after`, in user-id order. Two indexed queries (by id, by
+    /// name) merged, so a page costs the same at a million invoices as at ten.
+    pub async fn invoice_page(&self, query: &InvoiceQuery) -> Result<InvoicePage, sqlx::Error> {
+        let limit = query.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+        let after = query.after.clone().unwrap_or_default();
+        let q = query.q.trim();
+        let flagged = if query.flagged_only { " AND i.flagged" } else { "" };
+        let select =
+            "SELECT i.id, i.user_id, u.name, i.currency, i.total_minor, i.lines, i.late_lines, i.anomalies \
+                      FROM invoices i JOIN users u ON u.id = i.user_id WHERE i.week = $1 AND i.user_id > $2";
+        type Row = (i64, String, String, String, i64, i64, i64, String);
+        let mut rows: Vec<Row> = Vec::new();
+        let searches: Vec<(String, (String, String))> = if q.is_empty() {
+            vec![(format!("{select}{flagged} ORDER BY i.user_id LIMIT $3"), (String::new(), String::new()))]
+        } else {
+            vec![
+                (
+                    format!("{select}{flagged} AND i.user_id >= $4 AND i.user_id < $5 ORDER BY i.user_id LIMIT $3"),
+                    prefix_range(q),
+                ),
+                (
+                    format!("{select}{flagged} AND u.name_key >= $4 AND u.name_key < $5 ORDER BY i.user_id LIMIT $3"),
+                    prefix_range(&super::rides::name_key(q)),
+                ),
+            ]
+        };
+        for (sql, (low, high)) in &searches {
+            let found: Vec<Row> = with_pool!(self, pool => {
+                let mut statement = sqlx::query_as(sql).bind(&query.week).bind(&after).bind(i64::from(limit) + 1);
+                if !q.is_empty() {
+                    statement = statement.bind(low).bind(high);
+                }
+                statement.fetch_all(pool).await?
+            });
+            rows.extend(found);
+        }
+        rows.sort_by(|a, b| a.1.cmp(&b.1));
+        rows.dedup_by(|a, b| a.0 == b.0);
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let next_after = if more { rows.last().map(|r| r.1.clone()) } else { None };
+        let rows = rows
+            .into_iter()
+            .map(|(id, user_id, user_name, currency, total, lines, late, anomalies)| {
+                Ok(InvoiceRow {
+                    id,
+                    user_id,
+                    user_name,
+                    total: Money::from_minor(total, currency_of(&currency)?),
+                    lines: lines as u32,
+                    late_lines: late as u32,
+                    anomalies: anomalies_of(&anomalies)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?;
+        Ok(InvoicePage { rows, next_after })
+    }
+
+    /// One invoice with its lines (and each line's ride), in the order the rides ended.
+    pub async fn invoice_detail(&self, id: i64) -> Result<Option<InvoiceDetail>, sqlx::Error> {
+        type Head = (String, String, String, String, i64, String, String, String);
+        let head: Option<Head> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT i.week, w.status, i.user_id, u.name, i.total_minor, i.currency, i.content_hash, i.anomalies \
+                 FROM invoices i JOIN users u ON u.id = i.user_id JOIN weeks w ON w.week = i.week WHERE i.id = $1",
+            )
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+        });
+        let Some((week, status, user_id, user_name, total, currency, content_hash, anomalies)) = head else {
+            return Ok(None);
+        };
+        let currency = currency_of(&currency)?;
+        type Line = (String, String, i64, String, DateTime<Utc>, DateTime<Utc>, i64, bool);
+        let lines: Vec<Line> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT l.ride_id, r.driver_id, l.amount_minor, l.attendance, r.started_at, r.ended_at, r.distance_m, l.late \
+                 FROM invoice_lines l JOIN rides r ON r.ride_id = l.ride_id WHERE l.invoice_id = $1 \
+                 ORDER BY r.ended_at, l.ride_id",
+            )
+            .bind(id)
+            .fetch_all(pool)
+            .await?
+        });
+        let lines = lines
+            .into_iter()
+            .map(|(ride_id, driver_id, amount, attendance, started_at, ended_at, distance_m, late)| {
+                Ok(InvoiceLineView {
+                    ride_id,
+                    driver_id,
+                    amount: Money::from_minor(amount, currency),
+                    attendance: attendance_from(&attendance)?,
+                    started_at,
+                    ended_at,
+                    distance_m,
+                    late,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?;
+        Ok(Some(InvoiceDetail {
+            id,
+            week: BillingWeek::parse(&week).map_err(decode_msg)?,
+            status: WeekStatus::parse(&status)
+                .ok_or_else(|| decode_msg(format!("week status {status:?}")))?,
+            user_id,
+            user_name,
+            total: Money::from_minor(total, currency),
+            content_hash,
+            lines,
+            anomalies: anomalies_of(&anomalies)?,
+        }))
+    }
+
+    /// A page of the week's payouts after the driver id `after`, in driver-id order.
+    pub async fn payout_page(
+        &self,
+        week: BillingWeek,
+        after: &str,
+        limit: u32,
+    ) -> Result<PayoutPage, sqlx::Error> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        type Row = (i64, String, String, String, i64, i64, i64, i64);
+        let mut rows: Vec<Row> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT p.id, p.driver_id, u.name, p.currency, p.gross_minor, p.fees_minor, p.total_minor, p.rides \
+                 FROM payouts p JOIN users u ON u.id = p.driver_id WHERE p.week = $1 AND p.driver_id > $2 \
+                 ORDER BY p.driver_id LIMIT $3",
+            )
+            .bind(week.to_string())
+            .bind(after)
+            .bind(i64::from(limit) + 1)
+            .fetch_all(pool)
+            .await?
+        });
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let next_after = if more { rows.last().map(|r| r.1.clone()) } else { None };
+        let rows = rows
+            .into_iter()
+            .map(|(id, driver_id, driver_name, currency, gross, fees, total, rides)| {
+                let currency = currency_of(&currency)?;
+                Ok(PayoutRow {
+                    id,
+                    driver_id,
+                    driver_name,
+                    gross: Money::from_minor(gross, currency),
+                    fees: Money::from_minor(fees, currency),
+                    total: Money::from_minor(total, currency),
+                    rides: rides as u32,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?;
+        Ok(PayoutPage { rows, next_after })
+    }
+
+    /// The stored invoices and payouts of a week, as a plan (for the CLI and the JSON API).
+    pub async fn stored_plan(&self, stored: &StoredWeek) -> Result<WeekPlan, sqlx::Error> {
+        let week = stored.week;
+        let text = week.to_string();
+        let money = |minor| Money::from_minor(minor, stored.currency);
+        type InvoiceLineRow = (String, String, i64, String, DateTime<Utc>, bool);
+        let rows: Vec<InvoiceLineRow> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT i.user_id, l.ride_id, l.amount_minor, l.attendance, l.ended_at, l.late \
+                 FROM invoices i JOIN invoice_lines l ON l.invoice_id = i.id WHERE i.week = $1 \
+                 ORDER BY i.user_id, l.ended_at, l.ride_id",
+            )
+            .bind(&text)
+            .fetch_all(pool)
+            .await?
+        });
+        let mut invoices: Vec<Invoice> = Vec::new();
+        for (user_id, ride_id, amount, attendance, ended_at, late) in rows {
+            let line = InvoiceLine {
+                ride_id,
+                amount: money(amount),
+                attendance: attendance_from(&attendance)?,
+                ended_at,
+                late,
+            };
+            match invoices.last_mut() {
+                Some(last) if last.user_id == user_id => last.lines.push(line),
+                _ => invoices.push(Invoice { user_id, week, lines: vec![line], total: money(0) }),
+            }
+        }
+        for invoice in &mut invoices {
+            invoice.total = money(invoice.lines.iter().map(|l| l.amount.minor()).sum());
+        }
+        type PayoutLineRow = (String, String, i64, i64, i64, bool);
+        let rows: Vec<PayoutLineRow> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT p.driver_id, l.ride_id, l.gross_minor, l.fee_minor, l.net_minor, l.late \
+                 FROM payouts p JOIN payout_lines l ON l.payout_id = p.id JOIN rides r ON r.ride_id = l.ride_id \
+                 WHERE p.week = $1 ORDER BY p.driver_id, r.ended_at, l.ride_id",
+            )
+            .bind(&text)
+            .fetch_all(pool)
+            .await?
+        });
+        let mut payouts: Vec<Payout> = Vec::new();
+        for (driver_id, ride_id, gross, fee, net, late) in rows {
+            let line = PayoutLine { ride_id, gross: money(gross), fee: money(fee), net: money(net), late };
+            match payouts.last_mut() {
+                Some(last) if last.driver_id == driver_id => last.lines.push(line),
+                _ => payouts.push(Payout { driver_id, week, lines: vec![line], total: money(0) }),
+            }
+        }
+        for payout in &mut payouts {
+            payout.total = money(payout.lines.iter().map(|l| l.net.minor()).sum());
+        }
+        Ok(WeekPlan { week, invoices, payouts, totals: stored.totals.clone() })
+    }
+
+    /// Checks a stored invoice against its content hash, recomputed from its stored lines: the
+    /// run calls this before it charges. `Ok(false)` when the content no longer matches.
+    pub async fn invoice_matches_hash(&self, id: i64) -> Result<bool, sqlx::Error> {
+        type Head = (String, String, String, i64, String);
+        let head: Option<Head> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT week, user_id, currency, total_minor, content_hash FROM invoices WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        });
+        let (week, user_id, currency, total, hash) = head.ok_or(sqlx::Error::RowNotFound)?;
+        let currency = currency_of(&currency)?;
+        let rows: Vec<(String, i64, String, DateTime<Utc>, bool)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT ride_id, amount_minor, attendance, ended_at, late FROM invoice_lines WHERE invoice_id = $1")
+                .bind(id)
+                .fetch_all(pool)
+                .await?
+        });
+        let lines = rows
+            .into_iter()
+            .map(|(ride_id, amount, attendance, ended_at, late)| {
+                Ok(InvoiceLine {
+                    ride_id,
+                    amount: Money::from_minor(amount, currency),
+                    attendance: attendance_from(&attendance)?,
+                    ended_at,
+                    late,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let week = BillingWeek::parse(&week).map_err(decode_msg)?;
+        let invoice = Invoice { user_id, week, lines, total: Money::from_minor(total, currency) };
+        let sum: i64 = invoice.lines.iter().map(|l| l.amount.minor()).sum();
+        Ok(sum == total && invoice_hash(&invoice) == hash)
+    }
+}
