@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes, A},
-    StaticSegment,
+    ParamSegment, StaticSegment,
 };
 
 use crate::api::overview::whoami;
@@ -13,7 +13,7 @@ use crate::components::theme::{initial_theme, ThemeToggle};
 use crate::model::staff::Principal;
 use crate::pages::{
     audit::AuditLogPage, login::LoginPage, not_found::NotFound, overview::OverviewPage, profile::ProfilePage,
-    staff::StaffPage,
+    staff::StaffPage, week::WeekPage,
 };
 
 /// The whole HTML document the server renders around the app.
@@ -69,6 +69,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("audit") view=AuditLogPage />
                     <Route path=StaticSegment("staff") view=StaffPage />
                     <Route path=StaticSegment("profile") view=ProfilePage />
+                    <Route path=(StaticSegment("weeks"), ParamSegment("week")) view=WeekPage />
                 </Routes>
             </main>
         </Router>
@@ -98,6 +99,8 @@ fn Navigation(me: Option<Principal>) -> impl IntoView {
     view! {
         <nav class="nav" aria-label="Main" data-testid="nav">
             <A href="/" exact=true>"Overview"</A>
+            // `/weeks` is answered by the server (it redirects to the last complete week).
+            {role.can(Action::PreviewWeek).then(|| view! { <a href="/weeks" rel="external" data-testid="nav-weeks">"Weeks"</a> })}
             {role.can(Action::ViewAudit).then(|| view! { <A href="/audit">"Audit log"</A> })}
             {role.can(Action::ManageStaff).then(|| view! { <A href="/staff">"Staff"</A> })}
         </nav>

@@ -30,6 +30,14 @@ fn sample_call(path: &str) -> (&'static str, String) {
             ),
         ),
         "/api/fn/staff/disable" => (FORM, "staff_id=999999".into()),
+        "/api/fn/weeks/summary" => (FORM, "week=2026-W01".into()),
+        "/api/fn/weeks/invoices" => {
+            ("application/json", json!({ "query": { "week": "2026-W01" } }).to_string())
+        }
+        "/api/fn/weeks/invoice" => (FORM, "week=2026-W01&user_id=nobody".into()),
+        "/api/fn/weeks/payouts" => (FORM, "week=2026-W01&after=".into()),
+        // A hash no preview has: refused with 409 for the roles that may approve.
+        "/api/fn/weeks/approve" => (FORM, "week=2026-W01&content_hash=not-the-reviewed-one".into()),
         other => {
             panic!("{other} has no sample call in this test: add one, with its entry in app::api::ACCESS")
         }
@@ -87,7 +95,7 @@ on_both_databases! {
 
     async fn server_rendered_pages_show_only_what_the_role_may_see(kind: Kind) {
         let app = StaffedServer::start(kind).await;
-        for (role, page, marker) in [(Role::Support, "/audit", "audit-table"), (Role::Finance, "/staff", "staff-table"), (Role::Support, "/staff", "staff-table")] {
+        for (role, page, marker) in [(Role::Support, "/audit", "audit-table"), (Role::Finance, "/staff", "staff-table"), (Role::Support, "/staff", "staff-table"), (Role::Support, "/weeks/2026-W01", "week-totals")] {
             let client = app.signed_in(&email_of(role)).await;
             let response = client.get(app.url(page)).send().await.unwrap();
             assert_eq!(response.status(), StatusCode::FORBIDDEN, "{role} {page}");
@@ -96,7 +104,7 @@ on_both_databases! {
             assert!(html.contains(&format!("the {role} role may not")), "{role} {page} says why");
         }
         let admin = app.signed_in(&email_of(Role::Admin)).await;
-        for (page, marker) in [("/audit", "audit-table"), ("/staff", "staff-table")] {
+        for (page, marker) in [("/audit", "audit-table"), ("/staff", "staff-table"), ("/weeks/2026-W01", "week-totals")] {
             let html = admin.get(app.url(page)).send().await.unwrap().text().await.unwrap();
             assert!(html.contains(marker), "admin sees {page}");
         }

@@ -6,8 +6,10 @@ use leptos::prelude::use_context;
 
 use super::AppError;
 use crate::model::audit::{AuditPage, AuditQuery};
+use crate::model::preview::{InvoiceDetail, InvoicePage, InvoiceQuery, PayoutPage, WeekSummary};
 use crate::model::staff::{AccessToken, NewAccessToken, Principal, Role, Staff};
 use crate::model::system::Overview;
+use crate::model::week::BillingWeek;
 
 /// What the server offers the dashboard. The `server` crate implements it and provides an
 /// `Arc<dyn Backend>` as Leptos context for every request. Methods that act on behalf of
@@ -41,6 +43,31 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<NewAccessToken, AppError>;
     /// Revokes one of the caller's own tokens.
     async fn revoke_my_token(&self, caller: &Principal, token_id: i64) -> Result<AccessToken, AppError>;
+    /// The week's preview head, recomputed first if its rides changed (never once approved).
+    async fn week_summary(&self, caller: &Principal, week: BillingWeek) -> Result<WeekSummary, AppError>;
+    /// A page of the week's stored invoices.
+    async fn week_invoices(&self, caller: &Principal, query: InvoiceQuery) -> Result<InvoicePage, AppError>;
+    /// One passenger's invoice of the week.
+    async fn week_invoice(
+        &self,
+        caller: &Principal,
+        week: BillingWeek,
+        user_id: String,
+    ) -> Result<InvoiceDetail, AppError>;
+    /// A page of the week's payouts.
+    async fn week_payouts(
+        &self,
+        caller: &Principal,
+        week: BillingWeek,
+        after: String,
+    ) -> Result<PayoutPage, AppError>;
+    /// Freezes the week's preview with this content hash.
+    async fn approve_week(
+        &self,
+        caller: &Principal,
+        week: BillingWeek,
+        content_hash: String,
+    ) -> Result<WeekSummary, AppError>;
 }
 
 /// The backend of the current request.

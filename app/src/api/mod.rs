@@ -8,6 +8,7 @@ pub mod error;
 pub mod overview;
 pub mod staff;
 pub mod tokens;
+pub mod weeks;
 
 pub use error::AppError;
 
@@ -40,6 +41,11 @@ pub const ACCESS: &[(&str, Access)] = &[
     ("/api/fn/tokens/list",     Access::Requires(Action::ManageOwnTokens)),
     ("/api/fn/tokens/create",   Access::Requires(Action::ManageOwnTokens)),
     ("/api/fn/tokens/revoke",   Access::Requires(Action::ManageOwnTokens)),
+    ("/api/fn/weeks/summary",   Access::Requires(Action::PreviewWeek)),
+    ("/api/fn/weeks/invoices",  Access::Requires(Action::PreviewWeek)),
+    ("/api/fn/weeks/invoice",   Access::Requires(Action::PreviewWeek)),
+    ("/api/fn/weeks/payouts",   Access::Requires(Action::PreviewWeek)),
+    ("/api/fn/weeks/approve",   Access::Requires(Action::ApproveRun)),
 ];
 
 /// The access rule of the server function at `path`, if it has one.

@@ -2,4 +2,5 @@
 
 pub mod access;
 pub mod banner;
+pub mod link;
 pub mod theme;

@@ -198,6 +198,8 @@ pub struct InvoiceLineView {
     pub attendance: Attendance,
     pub started_at: DateTime<Utc>,
     pub ended_at: DateTime<Utc>,
+    /// `ended_at` in the business time zone, for people.
+    pub ended_local: String,
     pub distance_m: i64,
     pub late: bool,
 }

@@ -29,34 +29,19 @@ fn query_from(q: &ParamsMap) -> AuditQuery {
 
 /// The link to the next page: the same filters, older entries.
 fn next_link(query: &AuditQuery, next: i64) -> String {
-    let mut pairs: Vec<(&str, String)> = Vec::new();
-    for (name, value) in [
-        ("actor", &query.actor),
-        ("action", &query.action),
-        ("object_type", &query.object_type),
-        ("object_id", &query.object_id),
-        ("since", &query.since),
-        ("until", &query.until),
-    ] {
-        if let Some(v) = value {
-            pairs.push((name, v.clone()));
-        }
-    }
-    pairs.push(("before_id", next.to_string()));
-    let encoded: Vec<String> = pairs.into_iter().map(|(k, v)| format!("{k}={}", encode(&v))).collect();
-    format!("/audit?{}", encoded.join("&"))
-}
-
-fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'@' | b':' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    let value = |v: &Option<String>| v.clone().unwrap_or_default();
+    let next = next.to_string();
+    let pairs = [
+        ("actor", value(&query.actor)),
+        ("action", value(&query.action)),
+        ("object_type", value(&query.object_type)),
+        ("object_id", value(&query.object_id)),
+        ("since", value(&query.since)),
+        ("until", value(&query.until)),
+        ("before_id", next),
+    ];
+    let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    crate::components::link::with_query("/audit", &pairs)
 }
 
 /// The audit log with its filters.

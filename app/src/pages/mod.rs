@@ -6,3 +6,4 @@ pub mod not_found;
 pub mod overview;
 pub mod profile;
 pub mod staff;
+pub mod week;

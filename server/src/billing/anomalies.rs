@@ -221,7 +221,11 @@ mod tests {
             History { users: [("ana".to_string(), (2 * 550, 2))].into(), week_totals: vec![550, 550] };
         let found = anomalies(&many, &history);
         assert_eq!(found.invoices["ana"][0].kind, AnomalyKind::HighInvoice);
-        assert!(found.invoices["ana"][0].detail.contains("is 10× the average of 5.50"), "{}", found.invoices["ana"][0].detail);
+        assert!(
+            found.invoices["ana"][0].detail.contains("is 10× the average of 5.50"),
+            "{}",
+            found.invoices["ana"][0].detail
+        );
         assert_eq!(found.week[0].kind, AnomalyKind::WeekTotal);
         assert!(found.week[0].detail.contains("900% above the average of 5.50"), "{}", found.week[0].detail);
     }

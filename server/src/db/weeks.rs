@@ -573,6 +573,17 @@ impl Db {
         Ok(InvoicePage { rows, next_after })
     }
 
+    /// The id of `user_id`'s invoice of `week`, if there is one.
+    pub async fn invoice_id(&self, week: BillingWeek, user_id: &str) -> Result<Option<i64>, sqlx::Error> {
+        with_pool!(self, pool => {
+            sqlx::query_scalar("SELECT id FROM invoices WHERE week = $1 AND user_id = $2")
+                .bind(week.to_string())
+                .bind(user_id)
+                .fetch_optional(pool)
+                .await
+        })
+    }
+
     /// One invoice with its lines (and each line's ride), in the order the rides ended.
     pub async fn invoice_detail(&self, id: i64) -> Result<Option<InvoiceDetail>, sqlx::Error> {
         type Head = (String, String, String, String, i64, String, String, String);
@@ -610,6 +621,7 @@ impl Db {
                     attendance: attendance_from(&attendance)?,
                     started_at,
                     ended_at,
+                    ended_local: String::new(),
                     distance_m,
                     late,
                 })

@@ -19,6 +19,13 @@ use crate::auth::{login, middleware::authenticate, session};
 use app::api::Backend;
 use app::{shell, App};
 
+/// `/weeks`: the last complete week's preview, the one finance reviews next.
+async fn last_week(axum::extract::State(state): axum::extract::State<AppState>) -> axum::response::Redirect {
+    let week =
+        app::model::week::BillingWeek::containing(chrono::Utc::now(), state.config.time_zone).previous();
+    axum::response::Redirect::to(&format!("/weeks/{week}"))
+}
+
 /// The application, ready to serve. Tests bind it to port 0.
 pub fn router(state: AppState) -> Router {
     let backend: Arc<dyn Backend> = Arc::new(state.clone());
@@ -40,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::render))
         .route("/login", post(login::login))
         .route("/logout", post(login::logout))
+        .route("/weeks", get(last_week))
         .merge(api::routes())
         .leptos_routes_with_context(&state, generate_route_list(App), context.clone(), move || {
             shell(leptos.clone())

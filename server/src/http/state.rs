@@ -12,8 +12,10 @@ use crate::db::audit::Actor;
 use crate::db::Db;
 use app::api::{AppError, Backend};
 use app::model::audit::{AuditPage, AuditQuery};
+use app::model::preview::{InvoiceDetail, InvoicePage, InvoiceQuery, PayoutPage, WeekSummary};
 use app::model::staff::{AccessToken, NewAccessToken, Principal, Role, Staff};
 use app::model::system::Overview;
+use app::model::week::BillingWeek;
 
 /// Shared by every handler, cheap to clone.
 #[derive(Clone)]
@@ -138,6 +140,101 @@ impl Backend for AppState {
             .map_err(|e| internal_error("revoking a token", e))?
             .map(token_view)
             .ok_or_else(|| AppError::NotFound(format!("active token {token_id} of yours")))
+    }
+
+    async fn week_summary(&self, _caller: &Principal, week: BillingWeek) -> Result<WeekSummary, AppError> {
+        let stored = crate::preview::refresh(&self.db, &self.config, week)
+            .await
+            .map_err(crate::preview::PreviewError::into_app_error)?;
+        self.summary_of(stored).await
+    }
+
+    async fn week_invoices(&self, _caller: &Principal, query: InvoiceQuery) -> Result<InvoicePage, AppError> {
+        self.db.invoice_page(&query).await.map_err(|e| internal_error("listing invoices", e))
+    }
+
+    async fn week_invoice(
+        &self,
+        _caller: &Principal,
+        week: BillingWeek,
+        user_id: String,
+    ) -> Result<InvoiceDetail, AppError> {
+        let not_found = || AppError::NotFound(format!("the invoice of {user_id} for {week}"));
+        let id = self
+            .db
+            .invoice_id(week, &user_id)
+            .await
+            .map_err(|e| internal_error("finding an invoice", e))?
+            .ok_or_else(not_found)?;
+        let mut invoice = self
+            .db
+            .invoice_detail(id)
+            .await
+            .map_err(|e| internal_error("reading an invoice", e))?
+            .ok_or_else(not_found)?;
+        for line in &mut invoice.lines {
+            line.ended_local =
+                line.ended_at.with_timezone(&self.config.time_zone).format("%a %-d %b %H:%M").to_string();
+        }
+        Ok(invoice)
+    }
+
+    async fn week_payouts(
+        &self,
+        _caller: &Principal,
+        week: BillingWeek,
+        after: String,
+    ) -> Result<PayoutPage, AppError> {
+        self.db
+            .payout_page(week, &after, app::model::preview::DEFAULT_PAGE)
+            .await
+            .map_err(|e| internal_error("listing payouts", e))
+    }
+
+    async fn approve_week(
+        &self,
+        caller: &Principal,
+        week: BillingWeek,
+        content_hash: String,
+    ) -> Result<WeekSummary, AppError> {
+        let approved =
+            crate::preview::approve(&self.db, &self.config, &Actor::staff(caller), week, &content_hash)
+                .await
+                .map_err(crate::preview::PreviewError::into_app_error)?;
+        let (crate::db::weeks::Approved::Now(stored) | crate::db::weeks::Approved::Before(stored)) = approved;
+        self.summary_of(stored).await
+    }
+}
+
+impl AppState {
+    /// The page's head for a stored week: its days in the business time zone, the thresholds.
+    async fn summary_of(&self, stored: crate::db::weeks::StoredWeek) -> Result<WeekSummary, AppError> {
+        let tz = self.config.time_zone;
+        let week = stored.week;
+        let (_, thresholds) = crate::preview::settings(&self.db, &self.config)
+            .await
+            .map_err(crate::preview::PreviewError::into_app_error)?;
+        let now = Utc::now();
+        Ok(WeekSummary {
+            week,
+            currency: stored.currency.code().to_string(),
+            status: stored.status,
+            first_day: week.monday().format("%a %-d %b %Y").to_string(),
+            last_day: (week.monday() + chrono::Duration::days(6)).format("%a %-d %b %Y").to_string(),
+            time_zone: tz.name().to_string(),
+            ended: week.end(tz) <= now,
+            totals: stored.totals,
+            payouts: stored.payouts,
+            late_lines: stored.late_lines,
+            flagged: stored.flagged,
+            content_hash: stored.content_hash,
+            computed_at: stored.computed_at,
+            approved_at: stored.approved_at,
+            approved_by: stored.approved_by,
+            anomalies: stored.anomalies,
+            thresholds,
+            next: Some(week.next()).filter(|next| next.start(tz) <= now),
+        })
     }
 }
 
