@@ -133,3 +133,34 @@ on_both_databases! {
         assert!(audit.entries.iter().any(|e| e.action == "week.approve" && e.object_id.as_deref() == Some(week.as_str())));
     }
 }
+
+on_both_databases! {
+    async fn anomaly_thresholds_are_an_admin_setting_checked_field_by_field(kind: Kind) {
+        use reqwest::StatusCode;
+        use serde_json::json;
+        let app = support::StaffedServer::start(kind).await;
+        let http = reqwest::Client::new();
+        let admin = app.token_for(&support::email_of(app::model::staff::Role::Admin)).await;
+        let finance = app.token_for(&support::email_of(app::model::staff::Role::Finance)).await;
+        let url = app.url("/api/v1/settings/anomaly-thresholds");
+        let defaults: Value = http.get(&url).bearer_auth(&finance).send().await.unwrap().json().await.unwrap();
+        assert_eq!(defaults["lookback_weeks"], 4);
+        let mut changed = defaults.clone();
+        changed["max_distance_km"] = json!(150);
+        assert_eq!(http.put(&url).bearer_auth(&finance).json(&changed).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+        let mut bad = changed.clone();
+        bad["lookback_weeks"] = json!(0);
+        let refused = http.put(&url).bearer_auth(&admin).json(&bad).send().await.unwrap();
+        assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(refused.json::<Value>().await.unwrap()["field"], "lookback_weeks");
+        let unknown = http.put(&url).bearer_auth(&admin).json(&json!({"max_km": 1})).send().await.unwrap();
+        assert_eq!(unknown.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let now: Value = http.get(&url).bearer_auth(&finance).send().await.unwrap().json().await.unwrap();
+        assert_eq!(now, defaults, "a refused change stores nothing");
+        assert_eq!(http.put(&url).bearer_auth(&admin).json(&changed).send().await.unwrap().status(), StatusCode::OK);
+        let now: Value = http.get(&url).bearer_auth(&finance).send().await.unwrap().json().await.unwrap();
+        assert_eq!(now["max_distance_km"], 150);
+        let audit = app.db.audit_page(&Default::default()).await.unwrap();
+        assert!(audit.entries.iter().any(|e| e.action == "setting.change"));
+    }
+}

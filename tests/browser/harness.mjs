@@ -29,8 +29,11 @@ const chromiumArgs = [
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
 ];
 
-/** Starts a migrated `billing serve` on port 0 and Chromium; returns handles and `stop`. */
-export async function start({ env = {} } = {}) {
+/**
+ * Starts a migrated `billing serve` on port 0 and Chromium; returns handles and `stop`.
+ * `demoData`: arguments for `billing demo-data`, run before the server starts.
+ */
+export async function start({ env = {}, demoData = null } = {}) {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'billing-browser-'));
   const childEnv = {
     PATH: process.env.PATH,
@@ -46,6 +49,9 @@ export async function start({ env = {} } = {}) {
       input: PASSWORD + '\n',
       stdio: ['pipe', 'ignore', 'inherit'],
     });
+  }
+  if (demoData) {
+    execFileSync(billingBin, ['demo-data', ...demoData], { env: childEnv, stdio: ['ignore', 'ignore', 'inherit'] });
   }
   const server = spawn(billingBin, ['serve', '--addr', '127.0.0.1:0'], {
     env: childEnv,

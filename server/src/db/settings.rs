@@ -3,6 +3,7 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::Value;
 
+use super::audit::{Actor, NewAuditEntry};
 use super::Db;
 use crate::with_pool;
 
@@ -54,6 +55,32 @@ impl Db {
             value: value.clone(),
             updated_at: now,
             updated_by: actor.to_owned(),
+        })
+    }
+
+    /// Stores `value` under `key` on behalf of a staff member, with an audit entry holding the
+    /// value before and after, in one transaction.
+    pub async fn change_setting(&self, actor: &Actor, key: &str, value: &Value) -> Result<(), sqlx::Error> {
+        let before = self.setting(key).await?.map(|s| s.value);
+        let now = Utc::now().trunc_subsecs(6);
+        let text = value.to_string();
+        with_pool!(self, pool => {
+            let sql = match self {
+                Db::Sqlite(_) => "INSERT INTO settings (key, value, updated_at, updated_by) VALUES ($1, $2, $3, $4) \
+                    ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at, \
+                    updated_by = excluded.updated_by",
+                Db::Postgres(_) => "INSERT INTO settings (key, value, updated_at, updated_by) VALUES ($1, $2::jsonb, $3, $4) \
+                    ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at, \
+                    updated_by = excluded.updated_by",
+            };
+            let mut tx = pool.begin().await?;
+            sqlx::query(sql).bind(key).bind(&text).bind(now).bind(&actor.name).execute(&mut *tx).await?;
+            let mut entry = NewAuditEntry::new(actor, "setting.change", "setting", key);
+            entry.before = before;
+            entry.after = Some(value.clone());
+            crate::audit_insert!(self, &entry).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(())
         })
     }
 }

@@ -26,6 +26,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/staff/{id}/disable", post(disable_staff))
         .route("/api/v1/weeks/{week}/preview", get(week_preview))
         .route("/api/v1/weeks/{week}/approve", post(approve_week))
+        .route("/api/v1/settings/anomaly-thresholds", get(anomaly_thresholds).put(set_anomaly_thresholds))
         .route("/api/v1/users", post(super::rides::add_users))
         .route("/api/v1/api-keys", get(list_api_keys).post(create_api_key))
         .route("/api/v1/api-keys/{id}/revoke", post(revoke_api_key))
@@ -187,6 +188,34 @@ async fn approve_week(
         })),
     )
         .into_response())
+}
+
+/// `GET /api/v1/settings/anomaly-thresholds`: when the preview flags an invoice or a week.
+async fn anomaly_thresholds(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    caller.may(Action::PreviewWeek)?;
+    let (_, thresholds) = crate::preview::settings(&state.db, &state.config)
+        .await
+        .map_err(crate::preview::PreviewError::into_app_error)?;
+    Ok(Json(thresholds).into_response())
+}
+
+/// `PUT /api/v1/settings/anomaly-thresholds` (admin): every field, each checked; drafts are
+/// recomputed with the new thresholds the next time they are opened.
+async fn set_anomaly_thresholds(
+    State(state): State<AppState>,
+    caller: Caller,
+    payload: Result<Json<app::model::preview::AnomalyThresholds>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let principal = caller.may(Action::ManageSettings)?;
+    let thresholds = body(payload)?;
+    thresholds.validate().map_err(|(field, message)| AppError::invalid(field, message))?;
+    let value = serde_json::to_value(thresholds).expect("thresholds serialise");
+    state
+        .db
+        .change_setting(&Actor::staff(principal), app::model::preview::AnomalyThresholds::KEY, &value)
+        .await
+        .map_err(|e| super::state::internal_error("changing a setting", e))?;
+    Ok(Json(value).into_response())
 }
 
 /// A path id, or a 422 naming `id`.
