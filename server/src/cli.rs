@@ -9,6 +9,8 @@ use crate::config::Config;
 
 /// Exit code for a configuration or usage error.
 pub const EXIT_USAGE: u8 = 2;
+/// Exit code of `billing run` when the run is paused, halted or aborted.
+pub const EXIT_STOPPED: u8 = 3;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -68,11 +70,75 @@ enum Command {
         #[arg(long, value_enum, default_value_t = PreviewFormat::Table)]
         format: PreviewFormat,
     },
+    /// Start, resume or join the week's billing run, and stay until it ends.
+    ///
+    /// The week must be approved (or pass --approve). Any number of `billing run` and `billing
+    /// serve` processes may work one run at once. Exit 0 when the run completed; 3 when it is
+    /// paused, halted by a guard or aborted; any other non-zero code is an error.
+    Run {
+        /// An ISO week such as 2026-W48, in BILLING_TZ.
+        #[arg(long, value_name = "YYYY-Www")]
+        week: String,
+        /// Approve the week's current preview first, as the operating-system user.
+        #[arg(long)]
+        approve: bool,
+        /// Concurrent workers in this process (default: the run settings').
+        #[arg(long, value_name = "N")]
+        workers: Option<usize>,
+    },
+    /// The kill switch: no new provider call is made by any worker within a second; calls in
+    /// flight finish and are recorded.
+    Pause(ControlArgs),
+    /// Let a paused or halted run go on.
+    Resume(ControlArgs),
+    /// Stop a run for good: nothing more is charged or paid by it.
+    Abort(ControlArgs),
     /// Apply every pending migration to DATABASE_URL, then exit.
     ///
     /// Creates the SQLite file (and its folder) if needed. Safe to run again, and from several
     /// processes at once.
     Migrate,
+    /// The Stripe-shaped payment-provider simulator as its own process, until SIGTERM or Ctrl-C.
+    ///
+    /// Prints `psp-sim listening on http://HOST:PORT` once it accepts connections. State lives in
+    /// memory; GET /sim/ledger lists every money movement it made. Faults are rolled with --seed.
+    PspSim(PspSimArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ControlArgs {
+    /// The week whose run to control, such as 2026-W48.
+    #[arg(long, value_name = "YYYY-Www")]
+    week: String,
+    /// Why, for the run's events and the audit log.
+    #[arg(long, default_value = "from the command line", value_name = "TEXT")]
+    reason: String,
+}
+
+#[derive(Debug, clap::Args)]
+struct PspSimArgs {
+    /// Address to listen on; port 0 picks a free port (the address is printed).
+    #[arg(long, default_value = "127.0.0.1:4242", value_name = "ADDR")]
+    addr: SocketAddr,
+    /// Milliseconds the simulator takes to handle each request.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    latency_ms: u64,
+    /// Probability (0 to 1) that a payment, refund or transfer is made but its answer is held
+    /// for --hang-ms, so the client times out.
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    timeout_after_charge: f64,
+    /// Probability that a POST fails before doing anything (500 api_error or 429 rate_limit_error).
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    error_rate: f64,
+    /// Probability that a payment with a good card is declined anyway.
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    decline_rate: f64,
+    /// Seed of the fault rolls: the same seed and the same requests give the same faults.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Milliseconds an answer is held by --timeout-after-charge.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    hang_ms: u64,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -139,6 +205,11 @@ pub fn main() -> ExitCode {
                 demo_data(config, size).await
             }
             Command::Preview { week, format } => preview(config, &week, format).await,
+            Command::PspSim(args) => psp_sim(args).await,
+            Command::Run { week, approve, workers } => run(config, &week, approve, workers).await,
+            Command::Pause(args) => control(config, args, "paused").await,
+            Command::Resume(args) => control(config, args, "running").await,
+            Command::Abort(args) => control(config, args, "aborted").await,
         }
     });
     match result {
@@ -147,6 +218,8 @@ pub fn main() -> ExitCode {
             eprintln!("billing: {error:#}");
             if error.downcast_ref::<UsageError>().is_some() {
                 ExitCode::from(EXIT_USAGE)
+            } else if error.downcast_ref::<RunStopped>().is_some() {
+                ExitCode::from(EXIT_STOPPED)
             } else {
                 ExitCode::FAILURE
             }
@@ -162,6 +235,142 @@ struct UsageError(String);
 
 fn usage(message: impl Into<String>) -> anyhow::Error {
     UsageError(message.into()).into()
+}
+
+/// The run did not complete: it is paused, halted or aborted. Exits with code 3.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct RunStopped(String);
+
+async fn open_week(
+    config: &Config,
+    week: &str,
+) -> anyhow::Result<(crate::db::Db, app::model::week::BillingWeek)> {
+    let week = app::model::week::BillingWeek::parse(week).map_err(|m| usage(format!("--week: {m}")))?;
+    Ok((open_migrated(config).await?, week))
+}
+
+async fn run(config: Config, week: &str, approve: bool, workers: Option<usize>) -> anyhow::Result<()> {
+    use crate::db::audit::Actor;
+    use crate::db::runs::StartError;
+    let (db, week) = open_week(&config, week).await?;
+    let actor = Actor::cli();
+    if approve {
+        let stored = crate::preview::refresh(&db, &config, week).await.map_err(|e| match e {
+            e @ (crate::preview::PreviewError::Future(_) | crate::preview::PreviewError::NotEnded(_)) => {
+                usage(format!("--{e}"))
+            }
+            other => other.into(),
+        })?;
+        match crate::preview::approve(&db, &config, &actor, week, &stored.content_hash).await {
+            Ok(_) => eprintln!(
+                "approved {week}: {} invoices, {} {}",
+                stored.totals.invoices, stored.totals.charged, config.currency
+            ),
+            Err(e @ crate::preview::PreviewError::NotEnded(_)) => return Err(usage(format!("--{e}"))),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let mut settings = crate::run::RunSettings::load(&db).await?;
+    if let Some(workers) = workers {
+        if !(1..=256).contains(&workers) {
+            return Err(usage(format!("--workers: from 1 to 256, not {workers}")));
+        }
+        settings.workers = workers;
+    }
+    let run = match db.start_run(week, &actor.name, settings.canary_size).await {
+        Ok(run) => run,
+        Err(e @ StartError::NotApproved(_)) => return Err(usage(format!("--{e}"))),
+        Err(e) => return Err(e.into()),
+    };
+    if run.phase == "completed" {
+        eprintln!("the run of {week} (id {}) completed before", run.id);
+        return Ok(());
+    }
+    if run.control != "running" {
+        let reason = run.reason.clone().unwrap_or_default();
+        return Err(RunStopped(format!(
+            "the run of {week} is {}: {reason}; `billing resume --week {week}` lets it go on",
+            run.control
+        ))
+        .into());
+    }
+    eprintln!("working the run of {week} (id {}) with {} workers", run.id, settings.workers);
+    let timeout = std::time::Duration::from_secs(settings.provider_timeout_seconds);
+    let (client, _sim) = crate::run::provider::connect(&config, timeout).await?;
+    let progress = tokio::spawn(report_progress(db.clone(), run.id, run.canary_size));
+    let finished = crate::run::work_run(&db, &client, &settings, run).await;
+    progress.abort();
+    let finished = finished?;
+    let counts = db.run_counts(finished.id, finished.canary_size).await?;
+    eprintln!(
+        "run {}: {} / {}; {} charged, {} declined, {} uncollectible, {} of {} drivers paid",
+        finished.id,
+        finished.phase,
+        finished.control,
+        counts.charged,
+        counts.declined,
+        counts.uncollectible,
+        counts.paid,
+        counts.transfers
+    );
+    db.close().await;
+    if finished.phase == "completed" {
+        Ok(())
+    } else {
+        let reason = finished.reason.unwrap_or_default();
+        Err(RunStopped(format!("the run of {week} is {}: {reason}", finished.control)).into())
+    }
+}
+
+/// One line a second on stderr while a run is worked from the terminal.
+async fn report_progress(db: crate::db::Db, run_id: i64, canary: i64) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        if let (Ok(Some(run)), Ok(c)) = (db.run(run_id).await, db.run_counts(run_id, canary).await) {
+            eprintln!(
+                "{} {}: charged {}/{} ({} declined, {} pending), paid {}/{}",
+                run.phase, run.control, c.charged, c.invoices, c.declined, c.pending, c.paid, c.transfers
+            );
+        }
+    }
+}
+
+async fn control(config: Config, args: ControlArgs, to: &str) -> anyhow::Result<()> {
+    let (db, week) = open_week(&config, &args.week).await?;
+    let run = db
+        .run_of_week(&week.to_string())
+        .await?
+        .ok_or_else(|| usage(format!("--week: {week} has no run")))?;
+    let from: &[&str] = match to {
+        "paused" => &["running"],
+        "running" => &["paused", "halted"],
+        _ => &["running", "paused", "halted"],
+    };
+    let actor = crate::db::audit::Actor::cli();
+    if db.set_control(run.id, from, to, &args.reason, Some(&actor)).await? {
+        println!("run {} of {week}: {to}", run.id);
+        Ok(())
+    } else {
+        Err(usage(format!(
+            "--week: the run of {week} is {} ({}), it cannot become {to}",
+            run.control, run.phase
+        )))
+    }
+}
+
+async fn psp_sim(args: PspSimArgs) -> anyhow::Result<()> {
+    use crate::psp::sim::SimConfig;
+    let config = SimConfig {
+        latency_ms: args.latency_ms,
+        timeout_after_charge: args.timeout_after_charge,
+        error_rate: args.error_rate,
+        decline_rate: args.decline_rate,
+        seed: args.seed,
+        hang_ms: args.hang_ms,
+    };
+    config.validate().map_err(|e| usage(format!("{}: {}", e.option(), e.message)))?;
+    crate::psp::sim::run(args.addr, config).await
 }
 
 async fn staff(config: Config, command: StaffCommand) -> anyhow::Result<()> {

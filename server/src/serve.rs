@@ -90,7 +90,7 @@ fn warn_if_assets_missing(options: &LeptosOptions) {
 }
 
 /// Resolves on SIGTERM (what service managers send) or Ctrl-C.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

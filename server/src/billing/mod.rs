@@ -2,6 +2,7 @@
 //! finding its anomalies.
 
 pub mod anomalies;
+pub mod ledger;
 pub mod plan;
 pub mod pricing;
 pub mod split;

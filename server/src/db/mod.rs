@@ -20,6 +20,7 @@ use app::model::system::DatabaseBackend;
 pub mod audit;
 pub mod migrations;
 pub mod rides;
+pub mod runs;
 pub mod settings;
 pub mod staff;
 pub mod tokens;

@@ -293,3 +293,49 @@ pub async fn status_of_oversized_post(base: &str, path: &str, bytes: usize) -> u
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no status in {line:?}"))
 }
+
+/// A running `billing psp-sim`, killed when dropped.
+pub struct PspSim {
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+}
+
+/// The test-mode key the product uses against the simulator in tests.
+pub const SIM_KEY: &str = "sk_test_product";
+
+impl PspSim {
+    /// Starts `billing psp-sim --addr 127.0.0.1:0 ARGS…` and waits for its address.
+    pub async fn start(args: &[&str]) -> PspSim {
+        let mut child = billing()
+            .args(["psp-sim", "--addr", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start billing psp-sim");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("psp-sim printed its address within 30 s")
+            .expect("read stdout")
+            .expect("a line");
+        let base = line.strip_prefix("psp-sim listening on ").expect("the address line").to_owned();
+        PspSim { child, base }
+    }
+
+    /// Every money movement the simulator made, in order.
+    pub async fn ledger(&self) -> Vec<serde_json::Value> {
+        let body: serde_json::Value =
+            reqwest::get(format!("{}/sim/ledger", self.base)).await.unwrap().json().await.unwrap();
+        body["entries"].as_array().unwrap().clone()
+    }
+
+    /// A `billing` command that talks to this simulator and `database_url`.
+    pub fn billing(&self, database_url: &str) -> Command {
+        let mut command = billing();
+        command.env("DATABASE_URL", database_url).env("PSP_URL", &self.base).env("PSP_API_KEY", SIM_KEY);
+        command
+    }
+}

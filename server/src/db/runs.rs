@@ -1,0 +1,776 @@
+//! The weekly run's storage: the run of a week, the charging and transfer rows claimed under
+//! leases, the attempts written before each provider call, the provider's objects per user, and
+//! the double-entry ledger.
+//!
+//! Exactly-once is the database's job here: one run per week (unique week), one charging row per
+//! invoice (primary key), one attempt per idempotency key (unique), at most one successful attempt
+//! per invoice or payout (partial unique indexes), one ledger transaction per cause (unique kind
+//! and reference). Claims are atomic: one UPDATE of rows chosen by a subquery that, on
+//! PostgreSQL, skips rows other workers hold (`FOR UPDATE SKIP LOCKED`); SQLite has one writer.
+
+use chrono::{DateTime, Duration, SubsecRound, Utc};
+
+use super::audit::{Actor, NewAuditEntry};
+use super::Db;
+use crate::billing::ledger::{Account, Posting, Transaction};
+use crate::with_pool;
+use app::model::week::BillingWeek;
+
+/// A run as stored.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct RunRow {
+    pub id: i64,
+    pub week: String,
+    pub phase: String,
+    pub control: String,
+    pub reason: Option<String>,
+    pub currency: String,
+    pub canary_size: i64,
+    pub expected_minor: i64,
+    pub started_at: DateTime<Utc>,
+    pub started_by: String,
+    pub updated_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// Work claimed by a worker: an invoice to charge or a payout to transfer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claimed {
+    /// The invoice or payout id.
+    pub id: i64,
+    /// The passenger or driver.
+    pub user_id: String,
+    pub amount_minor: i64,
+    /// Attempts already finished with a final answer.
+    pub attempts: i64,
+}
+
+/// What the charging and transfer rows of a run add up to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunCounts {
+    pub invoices: i64,
+    pub pending: i64,
+    pub charged: i64,
+    pub declined: i64,
+    pub uncollectible: i64,
+    pub charged_minor: i64,
+    pub canary_open: i64,
+    pub transfers: i64,
+    pub transfers_pending: i64,
+    pub paid: i64,
+    pub paid_minor: i64,
+    pub attempts: i64,
+    pub unknown_attempts: i64,
+    pub failed_attempts: i64,
+}
+
+/// The attempt to make for a claimed item: its number and idempotency key, reused when an
+/// earlier attempt never got a final answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attempt {
+    pub number: i64,
+    pub key: String,
+    /// True when this attempt was written before (a retry of an unknown outcome).
+    pub resumed: bool,
+}
+
+/// The two kinds of work, which differ only in their tables and words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Work {
+    Charge,
+    Transfer,
+}
+
+impl Work {
+    fn table(self) -> &'static str {
+        match self {
+            Work::Charge => "charges",
+            Work::Transfer => "transfers",
+        }
+    }
+    fn attempts(self) -> &'static str {
+        match self {
+            Work::Charge => "charge_attempts",
+            Work::Transfer => "transfer_attempts",
+        }
+    }
+    fn id(self) -> &'static str {
+        match self {
+            Work::Charge => "invoice_id",
+            Work::Transfer => "payout_id",
+        }
+    }
+    fn user(self) -> &'static str {
+        match self {
+            Work::Charge => "user_id",
+            Work::Transfer => "driver_id",
+        }
+    }
+    /// The key of attempt `number` on item `id` of `week`: derived, so a lost attempt record
+    /// is recreated with the same key.
+    pub fn key(self, week: &str, id: i64, number: i64) -> String {
+        match self {
+            Work::Charge => format!("charge:{week}:invoice-{id}:attempt-{number}"),
+            Work::Transfer => format!("transfer:{week}:payout-{id}:attempt-{number}"),
+        }
+    }
+}
+
+/// Why a run could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("week: {0} is not approved; approve its preview first")]
+    NotApproved(BillingWeek),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+impl Db {
+    /// The run of `week`, created (with its charging and transfer rows and the ledger's freeze
+    /// transaction) if it has none: starting twice joins the same run.
+    pub async fn start_run(
+        &self,
+        week: BillingWeek,
+        started_by: &str,
+        canary_size: i64,
+    ) -> Result<RunRow, StartError> {
+        let text = week.to_string();
+        if let Some(run) = self.run_of_week(&text).await? {
+            return Ok(run);
+        }
+        let approved: Option<(String, String, i64, i64)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT status, currency, charged_minor, fees_minor FROM weeks WHERE week = $1")
+                .bind(&text)
+                .fetch_optional(pool)
+                .await?
+        });
+        let Some((status, currency, charged, fees)) = approved.filter(|(s, ..)| s == "approved") else {
+            return Err(StartError::NotApproved(week));
+        };
+        let _ = status;
+        let freeze = self.freeze_transaction(&text, &currency, fees).await?;
+        let at = now();
+        let created: Result<(), sqlx::Error> = with_pool!(self, pool => {
+            async {
+                let mut tx = pool.begin().await?;
+                let id: Option<i64> = sqlx::query_scalar(
+                    "INSERT INTO runs (week, phase, control, currency, canary_size, expected_minor, started_at, started_by, updated_at) \
+                     VALUES ($1, 'canary', 'running', $2, $3, $4, $5, $6, $5) ON CONFLICT (week) DO NOTHING RETURNING id",
+                )
+                .bind(&text)
+                .bind(&currency)
+                .bind(canary_size)
+                .bind(charged)
+                .bind(at)
+                .bind(started_by)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(id) = id else { return Ok(()) };
+                sqlx::query(
+                    "INSERT INTO charges (invoice_id, run_id, seq, user_id, amount_minor, state, next_at) \
+                     SELECT id, $1, ROW_NUMBER() OVER (ORDER BY user_id), user_id, total_minor, 'pending', $2 \
+                     FROM invoices WHERE week = $3",
+                )
+                .bind(id)
+                .bind(at)
+                .bind(&text)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO transfers (payout_id, run_id, seq, driver_id, amount_minor, state, next_at) \
+                     SELECT id, $1, ROW_NUMBER() OVER (ORDER BY driver_id), driver_id, total_minor, 'pending', $2 \
+                     FROM payouts WHERE week = $3",
+                )
+                .bind(id)
+                .bind(at)
+                .bind(&text)
+                .execute(&mut *tx)
+                .await?;
+                if let Some(freeze) = &freeze {
+                    crate::ledger_insert!(self, &mut tx, freeze, at);
+                }
+                sqlx::query("INSERT INTO run_events (run_id, at, kind, message) VALUES ($1, $2, 'started', $3)")
+                    .bind(id)
+                    .bind(at)
+                    .bind(format!("run of {text} started by {started_by}"))
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+            .await
+        });
+        created?;
+        Ok(self.run_of_week(&text).await?.ok_or(sqlx::Error::RowNotFound)?)
+    }
+
+    /// The ledger transaction that issues a frozen week: each passenger owes their invoice,
+    /// each driver is owed their payout, the platform earns its fees.
+    async fn freeze_transaction(
+        &self,
+        week: &str,
+        currency: &str,
+        fees: i64,
+    ) -> Result<Option<Transaction>, sqlx::Error> {
+        let invoices: Vec<(String, i64)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT user_id, total_minor FROM invoices WHERE week = $1").bind(week).fetch_all(pool).await?
+        });
+        let payouts: Vec<(String, i64)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT driver_id, total_minor FROM payouts WHERE week = $1 AND total_minor > 0")
+                .bind(week)
+                .fetch_all(pool)
+                .await?
+        });
+        let mut postings: Vec<Posting> =
+            invoices
+                .into_iter()
+                .map(|(user, minor)| Posting { account: Account::PassengerReceivable(user), minor })
+                .chain(payouts.into_iter().map(|(driver, minor)| Posting {
+                    account: Account::DriverPayable(driver),
+                    minor: -minor,
+                }))
+                .collect();
+        if fees > 0 {
+            postings.push(Posting { account: Account::PlatformFees, minor: -fees });
+        }
+        if postings.is_empty() {
+            return Ok(None);
+        }
+        let currency = app::model::money::BillingCurrency::from_code(currency)
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+        Transaction::new("week.freeze", week, currency, postings)
+            .map(Some)
+            .map_err(|e| sqlx::Error::Protocol(format!("the frozen week {week} does not balance: {e}")))
+    }
+
+    /// The run of a week, if it has one.
+    pub async fn run_of_week(&self, week: &str) -> Result<Option<RunRow>, sqlx::Error> {
+        with_pool!(self, pool => {
+            sqlx::query_as("SELECT * FROM runs WHERE week = $1").bind(week).fetch_optional(pool).await
+        })
+    }
+
+    /// A run by id.
+    pub async fn run(&self, id: i64) -> Result<Option<RunRow>, sqlx::Error> {
+        with_pool!(self, pool => sqlx::query_as("SELECT * FROM runs WHERE id = $1").bind(id).fetch_optional(pool).await)
+    }
+
+    /// Runs that still have work and may make calls: not completed, not aborted.
+    pub async fn active_runs(&self) -> Result<Vec<RunRow>, sqlx::Error> {
+        with_pool!(self, pool => {
+            sqlx::query_as("SELECT * FROM runs WHERE phase <> 'completed' AND control <> 'aborted' ORDER BY id")
+                .fetch_all(pool)
+                .await
+        })
+    }
+
+    /// Sets a run's control (pause, resume, halt, abort) with its reason, an event and, for a
+    /// person's action, an audit entry, in one transaction; `from` lists the controls it may
+    /// change from. Returns false (changing nothing) when the run was in none of them.
+    pub async fn set_control(
+        &self,
+        run_id: i64,
+        from: &[&str],
+        to: &str,
+        reason: &str,
+        actor: Option<&Actor>,
+    ) -> Result<bool, sqlx::Error> {
+        let at = now();
+        let allowed = from.iter().map(|c| format!("'{c}'")).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "UPDATE runs SET control = $1, reason = $2, updated_at = $3 WHERE id = $4 AND control IN ({allowed}) \
+             AND phase <> 'completed'"
+        );
+        let by = actor.map(|a| format!(" by {}", a.name)).unwrap_or_default();
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let changed = sqlx::query(&sql).bind(to).bind(reason).bind(at).bind(run_id).execute(&mut *tx).await?.rows_affected();
+            if changed == 1 {
+                sqlx::query("INSERT INTO run_events (run_id, at, kind, message) VALUES ($1, $2, $3, $4)")
+                    .bind(run_id)
+                    .bind(at)
+                    .bind(to)
+                    .bind(format!("{to}{by}: {reason}"))
+                    .execute(&mut *tx)
+                    .await?;
+                if let Some(actor) = actor {
+                    let action = match to {
+                        "paused" => "run.pause",
+                        "running" => "run.resume",
+                        "aborted" => "run.abort",
+                        _ => "run.control",
+                    };
+                    let mut entry = NewAuditEntry::new(actor, action, "run", run_id);
+                    entry.after = Some(serde_json::json!({ "control": to }));
+                    entry.detail = Some(reason.to_owned());
+                    crate::audit_insert!(self, &entry).execute(&mut *tx).await?;
+                }
+            }
+            tx.commit().await?;
+            Ok(changed == 1)
+        })
+    }
+
+    /// Moves a run from phase `from` to `to` (once, whoever asks first).
+    pub async fn advance_phase(&self, run_id: i64, from: &str, to: &str) -> Result<bool, sqlx::Error> {
+        let at = now();
+        let completed = (to == "completed").then_some(at);
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let changed = sqlx::query(
+                "UPDATE runs SET phase = $1, updated_at = $2, completed_at = COALESCE($3, completed_at) \
+                 WHERE id = $4 AND phase = $5 AND control = 'running'",
+            )
+            .bind(to)
+            .bind(at)
+            .bind(completed)
+            .bind(run_id)
+            .bind(from)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if changed == 1 {
+                sqlx::query("INSERT INTO run_events (run_id, at, kind, message) VALUES ($1, $2, 'phase', $3)")
+                    .bind(run_id)
+                    .bind(at)
+                    .bind(format!("{from} → {to}"))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(changed == 1)
+        })
+    }
+
+    /// Claims up to `limit` items of `work` that are due, in order, for `lease` (only the first
+    /// `max_seq` for the canary). Rows another worker holds under a live lease are skipped.
+    pub async fn claim(
+        &self,
+        work: Work,
+        run_id: i64,
+        worker: &str,
+        max_seq: i64,
+        limit: i64,
+        lease: Duration,
+    ) -> Result<Vec<Claimed>, sqlx::Error> {
+        let at = now();
+        let due = match work {
+            // Declined invoices come back when their retry is due.
+            Work::Charge => "state IN ('pending', 'declined')",
+            Work::Transfer => "state = 'pending'",
+        };
+        let lock = match self {
+            Db::Sqlite(_) => "",
+            Db::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+        };
+        let (table, id, user) = (work.table(), work.id(), work.user());
+        let sql = format!(
+            "UPDATE {table} SET lease_owner = $1, lease_until = $2 WHERE {id} IN (\
+             SELECT {id} FROM {table} WHERE run_id = $3 AND seq <= $4 AND {due} AND next_at <= $5 \
+             AND (lease_until IS NULL OR lease_until < $5) ORDER BY seq LIMIT $6{lock}) \
+             RETURNING {id}, {user}, amount_minor, attempts"
+        );
+        let rows: Vec<(i64, String, i64, i64)> = with_pool!(self, pool => {
+            sqlx::query_as(&sql)
+                .bind(worker)
+                .bind(at + lease)
+                .bind(run_id)
+                .bind(max_seq)
+                .bind(at)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(id, user_id, amount_minor, attempts)| Claimed { id, user_id, amount_minor, attempts })
+            .collect())
+    }
+
+    /// Gives a claimed item back untouched (the run was paused under the worker).
+    pub async fn release(&self, work: Work, id: i64, worker: &str) -> Result<(), sqlx::Error> {
+        let sql = format!(
+            "UPDATE {} SET lease_owner = NULL, lease_until = NULL WHERE {} = $1 AND lease_owner = $2",
+            work.table(),
+            work.id()
+        );
+        with_pool!(self, pool => sqlx::query(&sql).bind(id).bind(worker).execute(pool).await.map(|_| ()))
+    }
+
+    /// The attempt to make now for item `id`, written and committed before the provider is
+    /// called: the unfinished one if there is one (same key), else the next number.
+    pub async fn begin_attempt(
+        &self,
+        work: Work,
+        week: &str,
+        id: i64,
+        amount_minor: i64,
+        worker: &str,
+    ) -> Result<Attempt, sqlx::Error> {
+        let attempts = work.attempts();
+        let item = work.id();
+        let open_sql = format!(
+            "SELECT attempt, idempotency_key FROM {attempts} WHERE {item} = $1 AND outcome IN ('started', 'unknown') \
+             ORDER BY attempt DESC LIMIT 1"
+        );
+        let open: Option<(i64, String)> = with_pool!(self, pool => {
+            sqlx::query_as(&open_sql).bind(id).fetch_optional(pool).await?
+        });
+        if let Some((number, key)) = open {
+            return Ok(Attempt { number, key, resumed: true });
+        }
+        let next_sql = format!("SELECT COALESCE(MAX(attempt), 0) + 1 FROM {attempts} WHERE {item} = $1");
+        let number: i64 =
+            with_pool!(self, pool => sqlx::query_scalar(&next_sql).bind(id).fetch_one(pool).await?);
+        let key = work.key(week, id, number);
+        let insert = format!(
+            "INSERT INTO {attempts} ({item}, attempt, idempotency_key, amount_minor, outcome, worker, started_at) \
+             VALUES ($1, $2, $3, $4, 'started', $5, $6) ON CONFLICT (idempotency_key) DO NOTHING"
+        );
+        with_pool!(self, pool => {
+            sqlx::query(&insert).bind(id).bind(number).bind(&key).bind(amount_minor).bind(worker).bind(now()).execute(pool).await?;
+        });
+        Ok(Attempt { number, key, resumed: false })
+    }
+
+    /// Records a successful attempt, the item's new state and its ledger transaction in one
+    /// transaction. Returns false when the database refused a second success for the item (the
+    /// provider moved money twice under different keys: the guard halts the run).
+    pub async fn record_success(
+        &self,
+        work: Work,
+        id: i64,
+        key: &str,
+        provider_id: &str,
+        ledger: Option<&Transaction>,
+    ) -> Result<bool, sqlx::Error> {
+        let at = now();
+        let (attempts, table, item) = (work.attempts(), work.table(), work.id());
+        let done = match work {
+            Work::Charge => "charged",
+            Work::Transfer => "paid",
+        };
+        let attempt_sql = format!(
+            "UPDATE {attempts} SET outcome = 'succeeded', provider_id = $1, finished_at = $2 WHERE idempotency_key = $3"
+        );
+        let item_sql = format!(
+            "UPDATE {table} SET state = '{done}', lease_owner = NULL, lease_until = NULL WHERE {item} = $1"
+        );
+        let outcome: Result<(), sqlx::Error> = with_pool!(self, pool => {
+            async {
+                let mut tx = pool.begin().await?;
+                sqlx::query(&attempt_sql).bind(provider_id).bind(at).bind(key).execute(&mut *tx).await?;
+                sqlx::query(&item_sql).bind(id).execute(&mut *tx).await?;
+                if let Some(ledger) = ledger {
+                    crate::ledger_insert_once!(self, &mut tx, ledger, at);
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+            .await
+        });
+        match outcome {
+            Ok(()) => Ok(true),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Records a final refusal of an attempt (a decline, or a request the provider refused):
+    /// the item is tried again at `retry_at`, or given up when it has had `max_attempts`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn record_refusal(
+        &self,
+        work: Work,
+        id: i64,
+        key: &str,
+        outcome: &str,
+        detail: &str,
+        retry_at: DateTime<Utc>,
+        max_attempts: i64,
+    ) -> Result<String, sqlx::Error> {
+        let at = now();
+        let (attempts, table, item) = (work.attempts(), work.table(), work.id());
+        let (retry, give_up) = match work {
+            Work::Charge => ("declined", "uncollectible"),
+            Work::Transfer => ("pending", "failed"),
+        };
+        let attempt_sql = format!(
+            "UPDATE {attempts} SET outcome = $1, detail = $2, finished_at = $3 WHERE idempotency_key = $4"
+        );
+        let item_sql = format!(
+            "UPDATE {table} SET attempts = attempts + 1, \
+             state = CASE WHEN attempts + 1 >= $1 THEN '{give_up}' ELSE '{retry}' END, \
+             next_at = $2, lease_owner = NULL, lease_until = NULL WHERE {item} = $3 RETURNING state"
+        );
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(&attempt_sql).bind(outcome).bind(detail).bind(at).bind(key).execute(&mut *tx).await?;
+            let state: String = sqlx::query_scalar(&item_sql).bind(max_attempts).bind(retry_at).bind(id).fetch_one(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(state)
+        })
+    }
+
+    /// Records an attempt whose outcome is unknown (timeout, 5xx, 429): it stays open, so the
+    /// next try asks again with the same key, at `retry_at`.
+    pub async fn record_unknown(
+        &self,
+        work: Work,
+        id: i64,
+        key: &str,
+        detail: &str,
+        retry_at: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        let (attempts, table, item) = (work.attempts(), work.table(), work.id());
+        let attempt_sql =
+            format!("UPDATE {attempts} SET outcome = 'unknown', detail = $1 WHERE idempotency_key = $2");
+        let item_sql = format!(
+            "UPDATE {table} SET next_at = $1, lease_owner = NULL, lease_until = NULL WHERE {item} = $2"
+        );
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(&attempt_sql).bind(detail).bind(key).execute(&mut *tx).await?;
+            sqlx::query(&item_sql).bind(retry_at).bind(id).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// The counts the phases and guards decide on.
+    pub async fn run_counts(&self, run_id: i64, canary_size: i64) -> Result<RunCounts, sqlx::Error> {
+        type ChargeRow = (i64, i64, i64, i64, i64, i64, i64);
+        let c: ChargeRow = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT COUNT(*), \
+                 COALESCE(SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END), 0), \
+                 COALESCE(SUM(CASE WHEN state = 'charged' THEN 1 ELSE 0 END), 0), \
+                 COALESCE(SUM(CASE WHEN state = 'declined' THEN 1 ELSE 0 END), 0), \
+                 COALESCE(SUM(CASE WHEN state = 'uncollectible' THEN 1 ELSE 0 END), 0), \
+                 CAST(COALESCE(SUM(CASE WHEN state = 'charged' THEN amount_minor ELSE 0 END), 0) AS BIGINT), \
+                 COALESCE(SUM(CASE WHEN state = 'pending' AND seq <= $2 THEN 1 ELSE 0 END), 0) \
+                 FROM charges WHERE run_id = $1",
+            )
+            .bind(run_id)
+            .bind(canary_size)
+            .fetch_one(pool)
+            .await?
+        });
+        let t: (i64, i64, i64, i64) = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT COUNT(*), COALESCE(SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END), 0), \
+                 COALESCE(SUM(CASE WHEN state = 'paid' THEN 1 ELSE 0 END), 0), \
+                 CAST(COALESCE(SUM(CASE WHEN state = 'paid' THEN amount_minor ELSE 0 END), 0) AS BIGINT) \
+                 FROM transfers WHERE run_id = $1",
+            )
+            .bind(run_id)
+            .fetch_one(pool)
+            .await?
+        });
+        let a: (i64, i64, i64) = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT COUNT(*), COALESCE(SUM(CASE WHEN a.outcome = 'unknown' THEN 1 ELSE 0 END), 0), \
+                 COALESCE(SUM(CASE WHEN a.outcome = 'failed' THEN 1 ELSE 0 END), 0) \
+                 FROM charge_attempts a JOIN charges c ON c.invoice_id = a.invoice_id WHERE c.run_id = $1",
+            )
+            .bind(run_id)
+            .fetch_one(pool)
+            .await?
+        });
+        Ok(RunCounts {
+            invoices: c.0,
+            pending: c.1,
+            charged: c.2,
+            declined: c.3,
+            uncollectible: c.4,
+            charged_minor: c.5,
+            canary_open: c.6,
+            transfers: t.0,
+            transfers_pending: t.1,
+            paid: t.2,
+            paid_minor: t.3,
+            attempts: a.0,
+            unknown_attempts: a.1,
+            failed_attempts: a.2,
+        })
+    }
+
+    /// The largest sum charged to one passenger in the run, and who.
+    pub async fn top_charged_user(&self, run_id: i64) -> Result<Option<(String, i64)>, sqlx::Error> {
+        with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT c.user_id, CAST(SUM(a.amount_minor) AS BIGINT) FROM charge_attempts a \
+                 JOIN charges c ON c.invoice_id = a.invoice_id WHERE c.run_id = $1 AND a.outcome = 'succeeded' \
+                 GROUP BY c.user_id ORDER BY 2 DESC LIMIT 1",
+            )
+            .bind(run_id)
+            .fetch_optional(pool)
+            .await
+        })
+    }
+
+    /// The provider's customer and card for a user, if made.
+    pub async fn provider_customer(&self, user_id: &str) -> Result<Option<(String, String)>, sqlx::Error> {
+        let row: Option<(Option<String>, Option<String>)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT customer_id, payment_method FROM provider_accounts WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.and_then(|(c, p)| c.zip(p)))
+    }
+
+    /// The provider's connected account for a driver, if made.
+    pub async fn provider_account(&self, user_id: &str) -> Result<Option<String>, sqlx::Error> {
+        let row: Option<Option<String>> = with_pool!(self, pool => {
+            sqlx::query_scalar("SELECT account_id FROM provider_accounts WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.flatten())
+    }
+
+    /// Remembers a user's provider customer and card (the first writer wins; made with the same
+    /// idempotency keys, they are the same objects anyway).
+    pub async fn save_provider_customer(
+        &self,
+        user_id: &str,
+        customer: &str,
+        card: &str,
+    ) -> Result<(), sqlx::Error> {
+        with_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO provider_accounts (user_id, customer_id, payment_method) VALUES ($1, $2, $3) \
+                 ON CONFLICT (user_id) DO UPDATE SET customer_id = COALESCE(provider_accounts.customer_id, excluded.customer_id), \
+                 payment_method = COALESCE(provider_accounts.payment_method, excluded.payment_method)",
+            )
+            .bind(user_id)
+            .bind(customer)
+            .bind(card)
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })
+    }
+
+    /// Remembers a driver's connected account.
+    pub async fn save_provider_account(&self, user_id: &str, account: &str) -> Result<(), sqlx::Error> {
+        with_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO provider_accounts (user_id, account_id) VALUES ($1, $2) \
+                 ON CONFLICT (user_id) DO UPDATE SET account_id = COALESCE(provider_accounts.account_id, excluded.account_id)",
+            )
+            .bind(user_id)
+            .bind(account)
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })
+    }
+
+    /// Records a ledger transaction once (by its kind and reference).
+    pub async fn record_ledger(&self, ledger: &Transaction) -> Result<(), sqlx::Error> {
+        let at = now();
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            crate::ledger_insert_once!(self, &mut tx, ledger, at);
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// A user's name and email, for the provider's customer record.
+    pub async fn user_contact(&self, user_id: &str) -> Result<Option<(String, Option<String>)>, sqlx::Error> {
+        with_pool!(self, pool => {
+            sqlx::query_as("SELECT name, email FROM users WHERE id = $1").bind(user_id).fetch_optional(pool).await
+        })
+    }
+
+    /// Appends an event to a run's log.
+    pub async fn run_event(&self, run_id: i64, kind: &str, message: &str) -> Result<(), sqlx::Error> {
+        with_pool!(self, pool => {
+            sqlx::query("INSERT INTO run_events (run_id, at, kind, message) VALUES ($1, $2, $3, $4)")
+                .bind(run_id)
+                .bind(now())
+                .bind(kind)
+                .bind(message)
+                .execute(pool)
+                .await
+                .map(|_| ())
+        })
+    }
+
+    /// Ledger transactions whose postings do not sum to zero (there must be none), and the
+    /// number of transactions.
+    pub async fn ledger_check(&self) -> Result<(i64, Vec<i64>), sqlx::Error> {
+        let count: i64 = with_pool!(self, pool => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM ledger_transactions").fetch_one(pool).await?
+        });
+        let bad: Vec<i64> = with_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT transaction_id FROM ledger_postings GROUP BY transaction_id HAVING SUM(amount_minor) <> 0",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        Ok((count, bad))
+    }
+
+    /// An account's balance (debits positive).
+    pub async fn ledger_balance(&self, account: &Account) -> Result<i64, sqlx::Error> {
+        with_pool!(self, pool => {
+            sqlx::query_scalar("SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM ledger_postings WHERE account = $1")
+                .bind(account.to_string())
+                .fetch_one(pool)
+                .await
+        })
+    }
+}
+
+/// Inserts a [`Transaction`] and its postings inside an open transaction `$tx` of either driver.
+#[macro_export]
+macro_rules! ledger_insert {
+    ($db:expr, $tx:expr, $ledger:expr, $at:expr) => {{
+        let ledger: &$crate::billing::ledger::Transaction = $ledger;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO ledger_transactions (kind, reference, currency, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(ledger.kind)
+        .bind(&ledger.reference)
+        .bind(ledger.currency.code())
+        .bind($at)
+        .fetch_one(&mut **$tx)
+        .await?;
+        for chunk in ledger.postings.chunks(500) {
+            let mut insert = sqlx::QueryBuilder::new("INSERT INTO ledger_postings (transaction_id, account, amount_minor) ");
+            insert.push_values(chunk, |mut row, posting| {
+                row.push_bind(id).push_bind(posting.account.to_string()).push_bind(posting.minor);
+            });
+            insert.build().execute(&mut **$tx).await?;
+        }
+    }};
+}
+
+/// As [`ledger_insert!`], unless a transaction of the same kind and reference exists: recording
+/// a movement again (a retried worker, say) records it once.
+#[macro_export]
+macro_rules! ledger_insert_once {
+    ($db:expr, $tx:expr, $ledger:expr, $at:expr) => {{
+        let ledger: &$crate::billing::ledger::Transaction = $ledger;
+        let exists: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM ledger_transactions WHERE kind = $1 AND reference = $2)",
+        )
+        .bind(ledger.kind)
+        .bind(&ledger.reference)
+        .fetch_one(&mut **$tx)
+        .await?;
+        if !exists {
+            $crate::ledger_insert!($db, $tx, ledger, $at);
+        }
+    }};
+}

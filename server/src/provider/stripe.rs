@@ -1,0 +1,199 @@
+//! A small typed client of Stripe's HTTP API over reqwest: form-encoded requests with Stripe's
+//! bracket keys, the API version header, an `Idempotency-Key` on every mutating call, Stripe's
+//! error shapes mapped to [`ProviderError`] and [`ChargeOutcome`], and a timeout that makes an
+//! unanswered call an unknown outcome (resolved by asking again with the same key).
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+
+use super::{ChargeOutcome, ChargeRequest, Metadata, ProviderError, TransferRequest};
+
+/// The API version the client is written against.
+pub const STRIPE_VERSION: &str = "2024-06-20";
+
+/// A Stripe (or Stripe-shaped) endpoint and its secret key.
+#[derive(Clone, Debug)]
+pub struct StripeClient {
+    http: reqwest::Client,
+    base: String,
+    key: SecretString,
+}
+
+fn with_metadata(mut form: Vec<(String, String)>, metadata: &Metadata) -> Vec<(String, String)> {
+    form.extend(metadata.iter().map(|(k, v)| (format!("metadata[{k}]"), v.clone())));
+    form
+}
+
+/// The `id` of an object, or of an expanded object (Stripe answers `latest_charge` either way).
+fn id_of(value: &Value) -> Option<String> {
+    match value {
+        Value::String(id) => Some(id.clone()),
+        Value::Object(object) => object.get("id").and_then(Value::as_str).map(str::to_owned),
+        _ => None,
+    }
+}
+
+impl StripeClient {
+    /// A client of `base` (`https://api.stripe.com` or a simulator) with `key`; a call with no
+    /// answer after `timeout` is an unknown outcome.
+    pub fn new(base: &str, key: SecretString, timeout: Duration) -> Result<StripeClient, reqwest::Error> {
+        let http = reqwest::Client::builder().timeout(timeout).connect_timeout(timeout).build()?;
+        Ok(StripeClient { http, base: base.trim_end_matches('/').to_owned(), key })
+    }
+
+    /// Whether the key is a test-mode key (`sk_test_…`): only then are customers and cards made
+    /// for users who have none.
+    pub fn test_mode(&self) -> bool {
+        self.key.expose_secret().starts_with("sk_test_")
+    }
+
+    /// POSTs `form` to `path` with `key`; the answer's JSON, or the error it stands for. A 402
+    /// is returned as `Ok` with its status so the caller can read the decline.
+    async fn post(
+        &self,
+        path: &str,
+        form: &[(String, String)],
+        idempotency_key: &str,
+    ) -> Result<(StatusCode, Value), ProviderError> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(self.key.expose_secret())
+            .header("Stripe-Version", STRIPE_VERSION)
+            .header("Idempotency-Key", idempotency_key)
+            .form(form)
+            .send()
+            .await
+            .map_err(|e| ProviderError::Unknown(format!("POST {path}: {e}")))?;
+        let status = response.status();
+        let body: Value = response
+            .json()
+            .await
+            .map_err(|e| ProviderError::Unknown(format!("POST {path}: unreadable answer ({status}): {e}")))?;
+        let message = || {
+            let error = &body["error"];
+            format!(
+                "POST {path}: {status} {} {}",
+                error["type"].as_str().unwrap_or("-"),
+                error["message"].as_str().unwrap_or("")
+            )
+        };
+        match status {
+            s if s.is_success() || s == StatusCode::PAYMENT_REQUIRED => Ok((status, body)),
+            StatusCode::TOO_MANY_REQUESTS => Err(ProviderError::RateLimited(message())),
+            // The same key still running elsewhere: ask again later, with the same key.
+            StatusCode::CONFLICT => Err(ProviderError::Server(message())),
+            s if s.is_server_error() => Err(ProviderError::Server(message())),
+            _ => Err(ProviderError::Refused(message())),
+        }
+    }
+
+    /// The `id` of the created object.
+    fn created_id(path: &str, body: &Value) -> Result<String, ProviderError> {
+        body.get("id")
+            .and_then(id_of)
+            .ok_or_else(|| ProviderError::Unknown(format!("POST {path}: no id in {body}")))
+    }
+
+    /// Creates a customer.
+    pub async fn create_customer(
+        &self,
+        email: Option<&str>,
+        name: &str,
+        metadata: &Metadata,
+        idempotency_key: &str,
+    ) -> Result<String, ProviderError> {
+        let mut form = vec![("name".to_owned(), name.to_owned())];
+        if let Some(email) = email {
+            form.push(("email".into(), email.into()));
+        }
+        let (_, body) = self.post("/v1/customers", &with_metadata(form, metadata), idempotency_key).await?;
+        Self::created_id("/v1/customers", &body)
+    }
+
+    /// Creates a card payment method from a test token and attaches it to `customer`.
+    pub async fn attach_test_card(
+        &self,
+        customer: &str,
+        token: &str,
+        idempotency_key: &str,
+    ) -> Result<String, ProviderError> {
+        let form = vec![("type".to_owned(), "card".to_owned()), ("card[token]".to_owned(), token.to_owned())];
+        let (_, body) = self.post("/v1/payment_methods", &form, &format!("{idempotency_key}-pm")).await?;
+        let pm = Self::created_id("/v1/payment_methods", &body)?;
+        let path = format!("/v1/payment_methods/{pm}/attach");
+        self.post(
+            &path,
+            &[("customer".to_owned(), customer.to_owned())],
+            &format!("{idempotency_key}-attach"),
+        )
+        .await?;
+        Ok(pm)
+    }
+
+    /// Creates a connected account (a driver's, to receive transfers).
+    pub async fn create_account(
+        &self,
+        email: Option<&str>,
+        metadata: &Metadata,
+        idempotency_key: &str,
+    ) -> Result<String, ProviderError> {
+        let mut form = vec![("type".to_owned(), "express".to_owned())];
+        if let Some(email) = email {
+            form.push(("email".into(), email.into()));
+        }
+        let (_, body) = self.post("/v1/accounts", &with_metadata(form, metadata), idempotency_key).await?;
+        Self::created_id("/v1/accounts", &body)
+    }
+
+    /// Creates and confirms a payment intent off-session.
+    pub async fn charge(&self, request: &ChargeRequest) -> Result<ChargeOutcome, ProviderError> {
+        let form = vec![
+            ("amount".to_owned(), request.amount_minor.to_string()),
+            ("currency".to_owned(), request.currency.to_lowercase()),
+            ("customer".to_owned(), request.customer.clone()),
+            ("payment_method".to_owned(), request.payment_method.clone()),
+            ("confirm".to_owned(), "true".to_owned()),
+            ("off_session".to_owned(), "true".to_owned()),
+        ];
+        let path = "/v1/payment_intents";
+        let (status, body) =
+            self.post(path, &with_metadata(form, &request.metadata), &request.idempotency_key).await?;
+        if status == StatusCode::PAYMENT_REQUIRED {
+            let error = &body["error"];
+            return Ok(ChargeOutcome::Declined {
+                code: error["code"].as_str().unwrap_or("card_declined").to_owned(),
+                decline_code: error["decline_code"].as_str().map(str::to_owned),
+                message: error["message"].as_str().unwrap_or_default().to_owned(),
+            });
+        }
+        let intent = Self::created_id(path, &body)?;
+        match body["status"].as_str() {
+            Some("succeeded") => {
+                let charge = body.get("latest_charge").and_then(id_of).ok_or_else(|| {
+                    ProviderError::Unknown(format!("POST {path}: succeeded without latest_charge"))
+                })?;
+                Ok(ChargeOutcome::Succeeded { intent, charge })
+            }
+            other => {
+                Err(ProviderError::Unknown(format!("POST {path}: payment intent {intent} is {other:?}")))
+            }
+        }
+    }
+
+    /// Transfers to a connected account.
+    pub async fn transfer(&self, request: &TransferRequest) -> Result<String, ProviderError> {
+        let form = vec![
+            ("amount".to_owned(), request.amount_minor.to_string()),
+            ("currency".to_owned(), request.currency.to_lowercase()),
+            ("destination".to_owned(), request.destination.clone()),
+        ];
+        let path = "/v1/transfers";
+        let (_, body) =
+            self.post(path, &with_metadata(form, &request.metadata), &request.idempotency_key).await?;
+        Self::created_id(path, &body)
+    }
+}

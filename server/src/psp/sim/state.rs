@@ -1,0 +1,217 @@
+//! The simulator's shared state: the store, the idempotency keys, and the fault dice.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Deserialize;
+use tokio::sync::watch;
+
+use super::error::StripeError;
+use super::idempotency::{Keys, Saved, Scope};
+use super::store::Store;
+use super::{SimConfig, SimConfigError};
+
+/// One simulated provider. Clones share it; everything lives in memory, for this process only.
+#[derive(Clone)]
+pub(crate) struct Sim {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    /// One lock for everything, held only between awaits: each request executes whole, and the
+    /// ledger's order is the order in which requests executed.
+    state: Mutex<State>,
+    /// The faults the simulator started with, restored by `POST /sim/reset`.
+    initial: SimConfig,
+    /// Turns `true` when the server shuts down, to release answers held by a fault.
+    stopping: watch::Sender<bool>,
+}
+
+pub(crate) struct State {
+    pub store: Store,
+    pub keys: Keys,
+    pub faults: Faults,
+}
+
+impl Sim {
+    pub fn new(config: SimConfig) -> Self {
+        let state =
+            State { store: Store::default(), keys: Keys::default(), faults: Faults::new(config.clone()) };
+        let (stopping, _) = watch::channel(false);
+        Self { shared: Arc::new(Shared { state: Mutex::new(state), initial: config, stopping }) }
+    }
+
+    /// The state, for the span of one synchronous step (never across an await). A panic in an
+    /// earlier request does not wedge the simulator: every step leaves the state consistent.
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.shared.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Forgets every object, movement and key, and restores the starting faults and seed.
+    pub fn reset(&self) {
+        let mut state = self.lock();
+        state.store = Store::default();
+        state.keys = Keys::default();
+        state.faults = Faults::new(self.shared.initial.clone());
+    }
+
+    /// Ends every pause now and makes later ones return at once, so shutdown is not held up by
+    /// answers a fault is sitting on.
+    pub fn stop(&self) {
+        self.shared.stopping.send_replace(true);
+    }
+
+    /// Sleeps for `ms`, or less if the server shuts down meanwhile.
+    pub async fn pause(&self, ms: u64) {
+        if ms == 0 {
+            return;
+        }
+        let mut stopping = self.shared.stopping.subscribe();
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(ms)) => {}
+            _ = stopping.wait_for(|stopped| *stopped) => {}
+        }
+    }
+}
+
+/// The fault settings and the seeded dice they are rolled with. Every executing POST rolls the
+/// same dice in the same order, so one seed and one sequence of requests give the same faults.
+pub(crate) struct Faults {
+    pub config: SimConfig,
+    rng: ChaCha8Rng,
+}
+
+impl Faults {
+    fn new(config: SimConfig) -> Self {
+        let rng = ChaCha8Rng::seed_from_u64(config.seed);
+        Self { config, rng }
+    }
+
+    fn roll(&mut self, probability: f64) -> bool {
+        self.rng.random::<f64>() < probability
+    }
+
+    /// `error_rate`: the request fails before doing anything, two times in three with a 500
+    /// `api_error`, otherwise with a 429 `rate_limit_error`.
+    pub fn injected_error(&mut self) -> Option<StripeError> {
+        if !self.roll(self.config.error_rate) {
+            return None;
+        }
+        Some(if self.rng.random_range(0..3) == 0 {
+            StripeError::rate_limited()
+        } else {
+            StripeError::api_error()
+        })
+    }
+
+    /// `decline_rate`: a payment with a good card is declined anyway.
+    pub fn declines(&mut self) -> bool {
+        self.roll(self.config.decline_rate)
+    }
+
+    /// `timeout_after_charge`: how long to hold the answer of a request that moved money.
+    pub fn holds_answer(&mut self) -> Option<u64> {
+        self.roll(self.config.timeout_after_charge).then_some(self.config.hang_ms)
+    }
+
+    /// Applies `PUT /sim/faults`; a new `seed` restarts the dice.
+    pub fn update(&mut self, update: FaultsUpdate) -> Result<(), SimConfigError> {
+        let mut config = self.config.clone();
+        config.latency_ms = update.latency_ms.unwrap_or(config.latency_ms);
+        config.timeout_after_charge = update.timeout_after_charge.unwrap_or(config.timeout_after_charge);
+        config.error_rate = update.error_rate.unwrap_or(config.error_rate);
+        config.decline_rate = update.decline_rate.unwrap_or(config.decline_rate);
+        config.hang_ms = update.hang_ms.unwrap_or(config.hang_ms);
+        config.validate()?;
+        if let Some(seed) = update.seed {
+            config.seed = seed;
+            self.rng = ChaCha8Rng::seed_from_u64(seed);
+        }
+        self.config = config;
+        Ok(())
+    }
+}
+
+/// The body of `PUT /sim/faults`: any of the knobs; those left out keep their value.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FaultsUpdate {
+    pub latency_ms: Option<u64>,
+    pub timeout_after_charge: Option<f64>,
+    pub error_rate: Option<f64>,
+    pub decline_rate: Option<f64>,
+    pub seed: Option<u64>,
+    pub hang_ms: Option<u64>,
+}
+
+/// An idempotency key reserved by a running request. The request saves its answer or frees
+/// the key; if it never gets to (a panic), dropping the reservation frees the key, so a
+/// retry is not refused as "in use" forever.
+pub(crate) struct Reservation {
+    sim: Sim,
+    scope: Scope,
+    settled: bool,
+}
+
+impl Reservation {
+    pub fn new(sim: Sim, scope: Scope) -> Self {
+        Self { sim, scope, settled: false }
+    }
+
+    pub fn save(mut self, keys: &mut Keys, saved: Saved) {
+        keys.save(&self.scope, saved);
+        self.settled = true;
+    }
+
+    pub fn release(mut self, keys: &mut Keys) {
+        keys.release(&self.scope);
+        self.settled = true;
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.sim.lock().keys.release(&self.scope);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rolls(seed: u64) -> Vec<bool> {
+        let config = SimConfig { error_rate: 0.5, seed, ..SimConfig::default() };
+        let mut faults = Faults::new(config);
+        (0..32).map(|_| faults.injected_error().is_some()).collect()
+    }
+
+    #[test]
+    fn one_seed_gives_the_same_faults() {
+        assert_eq!(rolls(7), rolls(7));
+        assert_ne!(rolls(7), rolls(8));
+    }
+
+    #[test]
+    fn certain_and_impossible_faults() {
+        let mut faults = Faults::new(SimConfig { error_rate: 1.0, ..SimConfig::default() });
+        assert!((0..100).all(|_| faults.injected_error().is_some()));
+        assert!((0..100).all(|_| !faults.declines()));
+        let mut faults =
+            Faults::new(SimConfig { timeout_after_charge: 1.0, hang_ms: 5, ..SimConfig::default() });
+        assert_eq!(faults.holds_answer(), Some(5));
+    }
+
+    #[test]
+    fn an_update_is_checked_whole() {
+        let mut faults = Faults::new(SimConfig::default());
+        let bad = FaultsUpdate { error_rate: Some(0.5), decline_rate: Some(2.0), ..FaultsUpdate::default() };
+        assert_eq!(faults.update(bad).expect_err("out of range").field, "decline_rate");
+        assert_eq!(faults.config.error_rate, 0.0, "nothing applied");
+        faults.update(FaultsUpdate { error_rate: Some(0.5), ..FaultsUpdate::default() }).expect("valid");
+        assert_eq!(faults.config.error_rate, 0.5);
+    }
+}

@@ -1,0 +1,569 @@
+//! The weekly run: workers that charge each frozen invoice and pay each frozen payout exactly
+//! once, a control switch they obey within a fraction of a second, and guards that halt the run
+//! by themselves when its numbers look wrong.
+//!
+//! A process works a run with [`work_run`]: a poller reads the run's phase and control every
+//! [`CONTROL_POLL`] and publishes them; worker tasks claim due items under a lease, check the
+//! control before every provider call, write each attempt (with its idempotency key) before the
+//! call and record its outcome after; a coordinator moves the phases (canary → charging →
+//! paying out → completed) and checks the guards. Any number of processes may work one run at
+//! once: the database decides who holds what (see `crate::db::runs`).
+
+pub mod provider;
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::{Duration, Utc};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use crate::billing::ledger::{Account, Transaction};
+use crate::db::runs::{Claimed, RunRow, Work};
+use crate::db::Db;
+use crate::provider::stripe::StripeClient;
+use crate::provider::{ChargeOutcome, ChargeRequest, Metadata, ProviderError, TransferRequest};
+use app::model::money::{BillingCurrency, Money};
+
+/// How often every process reads the run's control: a pause reaches all workers within this.
+pub const CONTROL_POLL: StdDuration = StdDuration::from_millis(200);
+
+/// How a run works; stored as the `run_settings` setting, defaults otherwise.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunSettings {
+    /// Invoices charged and checked before the rest.
+    pub canary_size: i64,
+    /// Concurrent workers per process.
+    pub workers: usize,
+    /// Items a worker claims at once.
+    pub batch: i64,
+    /// Provider calls per second, per process (a token bucket).
+    pub rate_per_second: u32,
+    /// Attempts before an invoice is uncollectible (or a transfer failed).
+    pub max_attempts: i64,
+    /// Seconds before a declined invoice is tried again.
+    pub decline_retry_seconds: i64,
+    /// Seconds before an unknown outcome is asked again (same key).
+    pub unknown_retry_seconds: i64,
+    /// Seconds a claim holds an item; a crashed worker's items come back after it.
+    pub lease_seconds: i64,
+    /// Seconds a provider call may take before its outcome counts as unknown.
+    pub provider_timeout_seconds: u64,
+    /// Guard: the most one passenger may be charged in a run, in minor units.
+    pub user_cap_minor: i64,
+    /// Guard: the run halts when unknown and failed attempts exceed this percentage…
+    pub failure_rate_pct: i64,
+    /// …of at least this many attempts.
+    pub failure_min_attempts: i64,
+}
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        RunSettings {
+            canary_size: 20,
+            workers: 8,
+            batch: 8,
+            rate_per_second: 100,
+            max_attempts: 3,
+            decline_retry_seconds: 24 * 3600,
+            unknown_retry_seconds: 2,
+            lease_seconds: 30,
+            provider_timeout_seconds: 10,
+            user_cap_minor: 100_000,
+            failure_rate_pct: 20,
+            failure_min_attempts: 20,
+        }
+    }
+}
+
+impl RunSettings {
+    /// The setting's key.
+    pub const KEY: &'static str = "run_settings";
+
+    /// The stored settings, or the defaults.
+    pub async fn load(db: &Db) -> Result<RunSettings, sqlx::Error> {
+        match db.setting(Self::KEY).await? {
+            Some(s) => serde_json::from_value(s.value).map_err(|e| sqlx::Error::Decode(Box::new(e))),
+            None => Ok(RunSettings::default()),
+        }
+    }
+}
+
+/// The run's phase and control as last read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    pub phase: String,
+    pub control: String,
+    pub reason: Option<String>,
+}
+
+impl Status {
+    fn of(run: &RunRow) -> Status {
+        Status { phase: run.phase.clone(), control: run.control.clone(), reason: run.reason.clone() }
+    }
+
+    /// Whether the run is over for workers: completed, or stopped by a person or a guard.
+    pub fn finished(&self) -> bool {
+        self.phase == "completed" || self.control != "running"
+    }
+}
+
+/// What one process's workers share.
+struct Shared {
+    db: Db,
+    client: StripeClient,
+    settings: RunSettings,
+    run: RunRow,
+    currency: BillingCurrency,
+    status: watch::Receiver<Status>,
+    limiter: DefaultDirectRateLimiter,
+}
+
+/// A name for this process's workers in attempts and leases: host, process id, task.
+pub fn worker_name(task: usize) -> String {
+    let host = nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default();
+    format!("{host}:{}:{task}", std::process::id())
+}
+
+/// Works `run` with `settings.workers` workers until it completes or is paused, halted or
+/// aborted; returns the run as it then is.
+pub async fn work_run(
+    db: &Db,
+    client: &StripeClient,
+    settings: &RunSettings,
+    run: RunRow,
+) -> anyhow::Result<RunRow> {
+    let currency = BillingCurrency::from_code(&run.currency)?;
+    let (publish, status) = watch::channel(Status::of(&run));
+    let rate = NonZeroU32::new(settings.rate_per_second.max(1)).expect("at least one");
+    let run_id = run.id;
+    let shared = Arc::new(Shared {
+        db: db.clone(),
+        client: client.clone(),
+        settings: settings.clone(),
+        run,
+        currency,
+        status,
+        limiter: RateLimiter::direct(Quota::per_second(rate)),
+    });
+
+    let poller = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            loop {
+                match db.run(run_id).await {
+                    Ok(Some(row)) => {
+                        let now = Status::of(&row);
+                        let done = now.finished();
+                        publish.send_if_modified(|old| {
+                            let changed = *old != now;
+                            *old = now.clone();
+                            changed
+                        });
+                        if done {
+                            return;
+                        }
+                    }
+                    Ok(None) => return,
+                    Err(e) => tracing::warn!(error = %e, "reading the run's control failed"),
+                }
+                tokio::time::sleep(CONTROL_POLL).await;
+            }
+        })
+    };
+    let coordinator = {
+        let shared = shared.clone();
+        tokio::spawn(async move { coordinate(shared).await })
+    };
+    let workers: Vec<_> = (0..settings.workers.max(1))
+        .map(|task| {
+            let shared = shared.clone();
+            tokio::spawn(async move { work(shared, worker_name(task)).await })
+        })
+        .collect();
+    for worker in workers {
+        if let Err(e) = worker.await? {
+            tracing::error!(error = %e, "a run worker failed");
+        }
+    }
+    coordinator.abort();
+    poller.abort();
+    db.run(run_id).await?.ok_or_else(|| anyhow::anyhow!("run {run_id} vanished"))
+}
+
+/// One worker: claim due items of the current phase, process them, until the run is over.
+async fn work(shared: Arc<Shared>, worker: String) -> anyhow::Result<()> {
+    let mut status = shared.status.clone();
+    let lease = Duration::seconds(shared.settings.lease_seconds);
+    loop {
+        let now = status.borrow_and_update().clone();
+        if now.finished() {
+            return Ok(());
+        }
+        let (work, max_seq) = match now.phase.as_str() {
+            "canary" => (Work::Charge, shared.run.canary_size),
+            "charging" => (Work::Charge, i64::MAX),
+            _ => (Work::Transfer, i64::MAX),
+        };
+        let items =
+            shared.db.claim(work, shared.run.id, &worker, max_seq, shared.settings.batch, lease).await?;
+        if items.is_empty() {
+            // Nothing due: wait for a change of phase or control, or a short while.
+            let _ = tokio::time::timeout(StdDuration::from_millis(100), status.changed()).await;
+            continue;
+        }
+        let mut items = items.into_iter();
+        while let Some(item) = items.next() {
+            shared.limiter.until_ready().await;
+            if status.borrow().finished() {
+                // Stopped: give back what was not started. Calls in flight (none here) finish.
+                shared.db.release(work, item.id, &worker).await?;
+                for rest in items.by_ref() {
+                    shared.db.release(work, rest.id, &worker).await?;
+                }
+                break;
+            }
+            match work {
+                Work::Charge => charge(&shared, &worker, item).await?,
+                Work::Transfer => transfer(&shared, &worker, item).await?,
+            }
+        }
+    }
+}
+
+fn metadata(pairs: [(&'static str, String); 3]) -> Metadata {
+    pairs.into_iter().collect()
+}
+
+/// Halts the run with `reason` (once; later halts keep the first reason).
+async fn halt(shared: &Shared, reason: &str) -> anyhow::Result<()> {
+    if shared.db.set_control(shared.run.id, &["running"], "halted", reason, None).await? {
+        tracing::error!(run = shared.run.id, reason, "run halted by a guard");
+    }
+    Ok(())
+}
+
+/// The provider's customer and card for a passenger, made on first use in test mode.
+async fn customer_of(shared: &Shared, user_id: &str) -> Result<Option<(String, String)>, anyhow::Error> {
+    if let Some(found) = shared.db.provider_customer(user_id).await? {
+        return Ok(Some(found));
+    }
+    if !shared.client.test_mode() {
+        return Ok(None);
+    }
+    let (name, email) = shared.db.user_contact(user_id).await?.unwrap_or_else(|| (user_id.to_owned(), None));
+    let meta: Metadata = [("user_id", user_id.to_owned())].into_iter().collect();
+    let customer =
+        shared.client.create_customer(email.as_deref(), &name, &meta, &format!("customer:{user_id}")).await?;
+    let card = shared.client.attach_test_card(&customer, "tok_visa", &format!("card:{user_id}")).await?;
+    shared.db.save_provider_customer(user_id, &customer, &card).await?;
+    Ok(shared.db.provider_customer(user_id).await?)
+}
+
+/// The provider's connected account for a driver, made on first use in test mode.
+async fn account_of(shared: &Shared, driver_id: &str) -> Result<Option<String>, anyhow::Error> {
+    if let Some(found) = shared.db.provider_account(driver_id).await? {
+        return Ok(Some(found));
+    }
+    if !shared.client.test_mode() {
+        return Ok(None);
+    }
+    let (_, email) = shared.db.user_contact(driver_id).await?.unwrap_or_else(|| (driver_id.to_owned(), None));
+    let meta: Metadata = [("driver_id", driver_id.to_owned())].into_iter().collect();
+    let account =
+        shared.client.create_account(email.as_deref(), &meta, &format!("account:{driver_id}")).await?;
+    shared.db.save_provider_account(driver_id, &account).await?;
+    Ok(shared.db.provider_account(driver_id).await?)
+}
+
+fn seconds_from_now(seconds: i64) -> chrono::DateTime<Utc> {
+    Utc::now() + Duration::seconds(seconds)
+}
+
+/// Charges one invoice: the attempt is written before the call, the outcome after.
+async fn charge(shared: &Shared, worker: &str, item: Claimed) -> anyhow::Result<()> {
+    let s = &shared.settings;
+    if !shared.db.invoice_matches_hash(item.id).await? {
+        shared.db.release(Work::Charge, item.id, worker).await?;
+        return halt(shared, &format!("invoice {} no longer matches the content approved", item.id)).await;
+    }
+    let customer = match customer_of(shared, &item.user_id).await {
+        Ok(Some(customer)) => customer,
+        Ok(None) => {
+            let attempt = shared
+                .db
+                .begin_attempt(Work::Charge, &shared.run.week, item.id, item.amount_minor, worker)
+                .await?;
+            let detail = format!("{} has no card at the provider", item.user_id);
+            shared
+                .db
+                .record_refusal(
+                    Work::Charge,
+                    item.id,
+                    &attempt.key,
+                    "failed",
+                    &detail,
+                    seconds_from_now(s.decline_retry_seconds),
+                    s.max_attempts,
+                )
+                .await?;
+            return Ok(());
+        }
+        Err(e) => {
+            // Could not reach the provider to set the customer up: try again soon.
+            tracing::warn!(error = %e, user = %item.user_id, "setting up the provider customer failed");
+            shared.db.release(Work::Charge, item.id, worker).await?;
+            tokio::time::sleep(StdDuration::from_millis(200)).await;
+            return Ok(());
+        }
+    };
+    let attempt =
+        shared.db.begin_attempt(Work::Charge, &shared.run.week, item.id, item.amount_minor, worker).await?;
+    let request = ChargeRequest {
+        amount_minor: item.amount_minor,
+        currency: shared.run.currency.clone(),
+        customer: customer.0,
+        payment_method: customer.1,
+        metadata: metadata([
+            ("invoice_id", item.id.to_string()),
+            ("user_id", item.user_id.clone()),
+            ("week", shared.run.week.clone()),
+        ]),
+        idempotency_key: attempt.key.clone(),
+    };
+    match shared.client.charge(&request).await {
+        Ok(ChargeOutcome::Succeeded { intent, .. }) => {
+            let amount = Money::from_minor(item.amount_minor, shared.currency);
+            let ledger = Transaction::transfer(
+                "charge",
+                format!("invoice-{}", item.id),
+                Account::ProviderClearing,
+                Account::PassengerReceivable(item.user_id.clone()),
+                amount,
+            )?;
+            if !shared.db.record_success(Work::Charge, item.id, &attempt.key, &intent, Some(&ledger)).await? {
+                halt(shared, &format!("invoice {}: a second successful charge ({intent})", item.id)).await?;
+            }
+        }
+        Ok(ChargeOutcome::Declined { code, decline_code, message }) => {
+            let detail = format!("{code} {} {message}", decline_code.unwrap_or_default());
+            let state = shared
+                .db
+                .record_refusal(
+                    Work::Charge,
+                    item.id,
+                    &attempt.key,
+                    "declined",
+                    detail.trim(),
+                    seconds_from_now(s.decline_retry_seconds),
+                    s.max_attempts,
+                )
+                .await?;
+            if state == "uncollectible" {
+                let amount = Money::from_minor(item.amount_minor, shared.currency);
+                let write_off = Transaction::transfer(
+                    "write_off",
+                    format!("invoice-{}", item.id),
+                    Account::BadDebt,
+                    Account::PassengerReceivable(item.user_id.clone()),
+                    amount,
+                )?;
+                shared.db.record_ledger(&write_off).await?;
+            }
+        }
+        Err(ProviderError::Refused(message)) => {
+            shared
+                .db
+                .record_refusal(
+                    Work::Charge,
+                    item.id,
+                    &attempt.key,
+                    "failed",
+                    &message,
+                    seconds_from_now(s.decline_retry_seconds),
+                    s.max_attempts,
+                )
+                .await?;
+        }
+        Err(e) => {
+            shared
+                .db
+                .record_unknown(
+                    Work::Charge,
+                    item.id,
+                    &attempt.key,
+                    &e.to_string(),
+                    seconds_from_now(s.unknown_retry_seconds),
+                )
+                .await?;
+            if matches!(e, ProviderError::RateLimited(_)) {
+                tokio::time::sleep(StdDuration::from_secs(1)).await;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Pays one driver: as [`charge`], with a transfer to their connected account.
+async fn transfer(shared: &Shared, worker: &str, item: Claimed) -> anyhow::Result<()> {
+    let s = &shared.settings;
+    let attempt =
+        shared.db.begin_attempt(Work::Transfer, &shared.run.week, item.id, item.amount_minor, worker).await?;
+    if item.amount_minor == 0 {
+        // Nothing to move (the platform kept the whole fare): paid, no call, no ledger.
+        shared.db.record_success(Work::Transfer, item.id, &attempt.key, "none", None).await?;
+        return Ok(());
+    }
+    let destination = match account_of(shared, &item.user_id).await {
+        Ok(Some(account)) => account,
+        Ok(None) => {
+            let detail = format!("{} has no connected account at the provider", item.user_id);
+            shared
+                .db
+                .record_refusal(
+                    Work::Transfer,
+                    item.id,
+                    &attempt.key,
+                    "failed",
+                    &detail,
+                    seconds_from_now(s.decline_retry_seconds),
+                    s.max_attempts,
+                )
+                .await?;
+            return Ok(());
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, driver = %item.user_id, "setting up the connected account failed");
+            shared.db.release(Work::Transfer, item.id, worker).await?;
+            tokio::time::sleep(StdDuration::from_millis(200)).await;
+            return Ok(());
+        }
+    };
+    let request = TransferRequest {
+        amount_minor: item.amount_minor,
+        currency: shared.run.currency.clone(),
+        destination,
+        metadata: metadata([
+            ("payout_id", item.id.to_string()),
+            ("driver_id", item.user_id.clone()),
+            ("week", shared.run.week.clone()),
+        ]),
+        idempotency_key: attempt.key.clone(),
+    };
+    match shared.client.transfer(&request).await {
+        Ok(id) => {
+            let amount = Money::from_minor(item.amount_minor, shared.currency);
+            let ledger = Transaction::transfer(
+                "transfer",
+                format!("payout-{}", item.id),
+                Account::DriverPayable(item.user_id.clone()),
+                Account::ProviderClearing,
+                amount,
+            )?;
+            if !shared.db.record_success(Work::Transfer, item.id, &attempt.key, &id, Some(&ledger)).await? {
+                halt(shared, &format!("payout {}: a second successful transfer ({id})", item.id)).await?;
+            }
+        }
+        Err(ProviderError::Refused(message)) => {
+            shared
+                .db
+                .record_refusal(
+                    Work::Transfer,
+                    item.id,
+                    &attempt.key,
+                    "failed",
+                    &message,
+                    seconds_from_now(s.unknown_retry_seconds),
+                    s.max_attempts,
+                )
+                .await?;
+        }
+        Err(e) => {
+            shared
+                .db
+                .record_unknown(
+                    Work::Transfer,
+                    item.id,
+                    &attempt.key,
+                    &e.to_string(),
+                    seconds_from_now(s.unknown_retry_seconds),
+                )
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Moves the phases and checks the guards, a few times a second, until the run is over.
+async fn coordinate(shared: Arc<Shared>) -> anyhow::Result<()> {
+    let s = &shared.settings;
+    let run = &shared.run;
+    loop {
+        let status = shared.status.borrow().clone();
+        if status.finished() {
+            return Ok(());
+        }
+        let counts = shared.db.run_counts(run.id, run.canary_size).await?;
+        // Guards first: a wrong run must not move on.
+        if counts.charged_minor > run.expected_minor {
+            halt(
+                &shared,
+                &format!(
+                    "charged {} minor units, above the approved total {}",
+                    counts.charged_minor, run.expected_minor
+                ),
+            )
+            .await?;
+        } else if let Some((user, total)) =
+            shared.db.top_charged_user(run.id).await?.filter(|(_, t)| *t > s.user_cap_minor)
+        {
+            halt(
+                &shared,
+                &format!(
+                    "{user} was charged {total} minor units in this run, above the cap {}",
+                    s.user_cap_minor
+                ),
+            )
+            .await?;
+        } else if counts.attempts >= s.failure_min_attempts
+            && (counts.unknown_attempts + counts.failed_attempts) * 100 > counts.attempts * s.failure_rate_pct
+        {
+            halt(
+                &shared,
+                &format!(
+                    "{} of {} attempts failed or have no known outcome, above {}%",
+                    counts.unknown_attempts + counts.failed_attempts,
+                    counts.attempts,
+                    s.failure_rate_pct
+                ),
+            )
+            .await?;
+        } else {
+            match status.phase.as_str() {
+                "canary" if counts.canary_open == 0 => {
+                    let (_, unbalanced) = shared.db.ledger_check().await?;
+                    if unbalanced.is_empty() {
+                        shared.db.advance_phase(run.id, "canary", "charging").await?;
+                    } else {
+                        halt(
+                            &shared,
+                            &format!("the canary left unbalanced ledger transactions {unbalanced:?}"),
+                        )
+                        .await?;
+                    }
+                }
+                "charging" if counts.pending == 0 => {
+                    shared.db.advance_phase(run.id, "charging", "paying_out").await?;
+                }
+                "paying_out" if counts.transfers_pending == 0 => {
+                    shared.db.advance_phase(run.id, "paying_out", "completed").await?;
+                }
+                _ => {}
+            }
+        }
+        tokio::time::sleep(StdDuration::from_millis(250)).await;
+    }
+}

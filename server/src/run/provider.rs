@@ -1,0 +1,41 @@
+//! The provider a run talks to: `PSP_URL`, or the simulator started inside this process (the
+//! demo default: each process then has its own simulator, so several processes sharing one run
+//! need a shared `PSP_URL`, such as `billing psp-sim`).
+
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use tokio::sync::oneshot;
+
+use crate::config::Config;
+use crate::provider::stripe::StripeClient;
+
+/// Keeps the in-process simulator running; dropping it stops the simulator.
+pub struct InProcessSim {
+    _stop: oneshot::Sender<()>,
+    pub url: String,
+}
+
+/// A client of the configured provider, and the in-process simulator when it is the one.
+pub async fn connect(
+    config: &Config,
+    timeout: Duration,
+) -> anyhow::Result<(StripeClient, Option<InProcessSim>)> {
+    let key = secrecy::SecretString::from(config.provider.api_key.expose_secret().to_owned());
+    if let Some(url) = &config.provider.url {
+        return Ok((StripeClient::new(url.as_str(), key, timeout)?, None));
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let sim = crate::psp::sim::SimConfig { latency_ms: config.provider.sim_latency_ms, ..Default::default() };
+    tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        if let Err(e) = crate::psp::sim::serve(listener, sim, shutdown).await {
+            tracing::error!(error = %e, "the in-process simulator stopped");
+        }
+    });
+    Ok((StripeClient::new(&url, key, timeout)?, Some(InProcessSim { _stop: stop, url })))
+}

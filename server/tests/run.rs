@@ -1,0 +1,191 @@
+//! The weekly run as processes, on each database, against `billing psp-sim` over real HTTP: every
+//! invoice charged once for exactly its amount, every driver paid once, the product's ledger
+//! balanced and equal to the provider's; a killed run resumed without a second charge; the kill
+//! switch stopping new provider calls within a second.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use server::db::Db;
+use support::{Kind, PspSim, TestDb};
+
+fn last_week() -> String {
+    app::model::week::BillingWeek::containing(chrono::Utc::now(), chrono_tz::Tz::UTC).previous().to_string()
+}
+
+/// A migrated database with demo data, and a simulator.
+async fn setup(kind: Kind, passengers: &str, sim_args: &[&str]) -> (TestDb, Db, PspSim) {
+    let (test_db, db) = TestDb::migrated(kind).await;
+    let sim = PspSim::start(sim_args).await;
+    let out = sim
+        .billing(&test_db.url)
+        .args(["demo-data", "--passengers", passengers, "--drivers", "4", "--weeks", "1", "--seed", "5"])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    (test_db, db, sim)
+}
+
+/// Stores run settings (short leases so a killed worker's items come back quickly).
+async fn settings(db: &Db, json: Value) {
+    db.put_setting("run_settings", &json, "test").await.unwrap();
+}
+
+/// The week's frozen invoices and payouts: id → (user, amount).
+async fn frozen(db: &Db, week: &str) -> (BTreeMap<i64, (String, i64)>, BTreeMap<i64, (String, i64)>) {
+    let q1 = "SELECT id, user_id, total_minor FROM invoices WHERE week = $1";
+    let q2 = "SELECT id, driver_id, total_minor FROM payouts WHERE week = $1 AND total_minor > 0";
+    type Rows = Vec<(i64, String, i64)>;
+    let (invoices, payouts): (Rows, Rows) = match db {
+        Db::Sqlite(p) => (
+            sqlx::query_as(q1).bind(week).fetch_all(p).await.unwrap(),
+            sqlx::query_as(q2).bind(week).fetch_all(p).await.unwrap(),
+        ),
+        Db::Postgres(p) => (
+            sqlx::query_as(q1).bind(week).fetch_all(p).await.unwrap(),
+            sqlx::query_as(q2).bind(week).fetch_all(p).await.unwrap(),
+        ),
+    };
+    let map = |rows: Rows| rows.into_iter().map(|(id, u, a)| (id, (u, a))).collect();
+    (map(invoices), map(payouts))
+}
+
+/// Checks the provider's ledger against the frozen week: each invoice charged exactly once for
+/// its amount, each driver paid exactly once; and the product's ledger balanced and agreeing.
+async fn assert_exactly_once(db: &Db, sim: &PspSim, week: &str) {
+    let (invoices, payouts) = frozen(db, week).await;
+    let entries = sim.ledger().await;
+    let mut charges: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    let mut transfers: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for e in &entries {
+        let amount = e["amount"].as_i64().unwrap();
+        match e["kind"].as_str().unwrap() {
+            "charge" => {
+                assert_eq!(e["metadata"]["week"], week);
+                let id: i64 = e["metadata"]["invoice_id"].as_str().unwrap().parse().unwrap();
+                charges.entry(id).or_default().push(amount);
+            }
+            "transfer" => {
+                let id: i64 = e["metadata"]["payout_id"].as_str().unwrap().parse().unwrap();
+                transfers.entry(id).or_default().push(amount);
+            }
+            _ => {}
+        }
+    }
+    for (id, (user, amount)) in &invoices {
+        assert_eq!(
+            charges.get(id),
+            Some(&vec![*amount]),
+            "invoice {id} of {user}: charged exactly once, exactly its amount"
+        );
+    }
+    assert_eq!(charges.len(), invoices.len(), "no charge for anything but the week's invoices");
+    for (id, (driver, amount)) in &payouts {
+        assert_eq!(transfers.get(id), Some(&vec![*amount]), "payout {id} of {driver}: paid exactly once");
+    }
+    assert_eq!(transfers.len(), payouts.len());
+    let (count, unbalanced) = db.ledger_check().await.unwrap();
+    assert!(count > 0);
+    assert!(unbalanced.is_empty(), "every ledger transaction sums to zero: {unbalanced:?}");
+    let charged: i64 = invoices.values().map(|(_, a)| a).sum();
+    let paid: i64 = payouts.values().map(|(_, a)| a).sum();
+    let clearing = db.ledger_balance(&server::billing::ledger::Account::ProviderClearing).await.unwrap();
+    assert_eq!(clearing, charged - paid, "what the provider holds for us is the fees");
+    let fees = db.ledger_balance(&server::billing::ledger::Account::PlatformFees).await.unwrap();
+    assert_eq!(-fees, charged - paid);
+}
+
+on_both_databases! {
+    async fn a_run_charges_every_invoice_once_and_pays_every_driver(kind: Kind) {
+        let (test_db, db, sim) = setup(kind, "30", &[]).await;
+        let week = last_week();
+        let out = sim.billing(&test_db.url).args(["run", "--week", &week, "--approve", "--workers", "4"]).output().await.unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_exactly_once(&db, &sim, &week).await;
+        let run = db.run_of_week(&week).await.unwrap().unwrap();
+        assert_eq!((run.phase.as_str(), run.control.as_str()), ("completed", "running"));
+
+        // Running it again joins the completed run: nothing more moves.
+        let before = sim.ledger().await.len();
+        let again = sim.billing(&test_db.url).args(["run", "--week", &week]).output().await.unwrap();
+        assert!(again.status.success());
+        assert_eq!(sim.ledger().await.len(), before);
+    }
+
+    async fn a_killed_run_resumes_without_charging_twice(kind: Kind) {
+        let (test_db, db, sim) = setup(kind, "40", &["--latency-ms", "20"]).await;
+        settings(&db, serde_json::json!({ "lease_seconds": 1, "canary_size": 5 })).await;
+        let week = last_week();
+        let mut first = sim.billing(&test_db.url).args(["run", "--week", &week, "--approve", "--workers", "4"]).spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while sim.ledger().await.iter().filter(|e| e["kind"] == "charge").count() < 8 {
+            assert!(Instant::now() < deadline, "the run made no progress");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        first.kill().await.unwrap();
+        // Two processes pick it up at once.
+        let a = sim.billing(&test_db.url).args(["run", "--week", &week, "--workers", "3"]).output();
+        let b = sim.billing(&test_db.url).args(["run", "--week", &week, "--workers", "3"]).output();
+        let (a, b) = tokio::join!(a, b);
+        for out in [a.unwrap(), b.unwrap()] {
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        }
+        assert_exactly_once(&db, &sim, &week).await;
+    }
+}
+
+/// The kill switch from the terminal: after `billing pause` returns, no new provider call
+/// starts later than a second, the working process exits 3, and a resumed run completes with
+/// every invoice charged once.
+#[tokio::test]
+async fn pausing_stops_new_provider_calls_within_a_second() {
+    let (test_db, db, sim) = setup(Kind::Sqlite, "60", &["--latency-ms", "40"]).await;
+    settings(&db, serde_json::json!({ "canary_size": 5 })).await;
+    let week = last_week();
+    let mut worker = sim
+        .billing(&test_db.url)
+        .args(["run", "--week", &week, "--approve", "--workers", "4"])
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sim.ledger().await.iter().filter(|e| e["kind"] == "charge").count() < 10 {
+        assert!(Instant::now() < deadline, "the run made no progress");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let paused = sim
+        .billing(&test_db.url)
+        .args(["pause", "--week", &week, "--reason", "test"])
+        .output()
+        .await
+        .unwrap();
+    assert!(paused.status.success(), "{}", String::from_utf8_lossy(&paused.stderr));
+    let paused_at = chrono::Utc::now();
+    let status = tokio::time::timeout(Duration::from_secs(10), worker.wait())
+        .await
+        .expect("the worker stops")
+        .unwrap();
+    assert_eq!(status.code(), Some(3), "a paused run exits 3");
+    let entries = sim.ledger().await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(sim.ledger().await.len(), entries.len(), "nothing moves while paused");
+    let last = entries
+        .iter()
+        .filter_map(|e| chrono::DateTime::parse_from_rfc3339(e["created_at"].as_str()?).ok())
+        .max()
+        .unwrap();
+    let after = (last.with_timezone(&chrono::Utc) - paused_at).num_milliseconds();
+    println!("kill switch: the last provider movement was {after} ms after `billing pause` returned");
+    assert!(after < 1000, "the last movement came {after} ms after the pause");
+
+    let resumed = sim.billing(&test_db.url).args(["resume", "--week", &week]).output().await.unwrap();
+    assert!(resumed.status.success());
+    let out = sim.billing(&test_db.url).args(["run", "--week", &week]).output().await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_exactly_once(&db, &sim, &week).await;
+    let audit = db.audit_page(&Default::default()).await.unwrap();
+    assert!(audit.entries.iter().any(|e| e.action == "run.pause"));
+}
