@@ -141,9 +141,9 @@ fn WeekView(
         })}
         <div class="stats" data-testid="week-totals">
             <Stat label="Invoices" value=t.invoices.to_string() testid="total-invoices" />
-            <Stat label="Charged" value=money(t.charged) testid="total-charged" />
-            <Stat label="Platform fees" value=money(t.fees) testid="total-fees" />
-            <Stat label="Driver payouts" value=money(t.payouts) testid="total-payouts" />
+            <Stat label="Charged" value=t.charged.to_string() unit=summary.currency.clone() testid="total-charged" />
+            <Stat label="Platform fees" value=t.fees.to_string() unit=summary.currency.clone() testid="total-fees" />
+            <Stat label="Driver payouts" value=t.payouts.to_string() unit=summary.currency.clone() testid="total-payouts" />
             <Stat label="Drivers paid" value=summary.payouts.to_string() testid="total-drivers" />
             <Stat label="Late lines" value=summary.late_lines.to_string() testid="total-late" />
             <Stat label="Flagged invoices" value=summary.flagged.to_string() testid="total-flagged" />
@@ -168,12 +168,21 @@ fn WeekView(
     }
 }
 
+/// A figure with its label; money figures carry their currency as a smaller unit.
 #[component]
-fn Stat(label: &'static str, value: String, testid: &'static str) -> impl IntoView {
+fn Stat(
+    label: &'static str,
+    value: String,
+    testid: &'static str,
+    #[prop(optional)] unit: String,
+) -> impl IntoView {
     view! {
         <div class="stat">
             <div class="stat-label">{label}</div>
-            <div class="stat-value num" data-testid=testid>{value}</div>
+            <div class="stat-value num">
+                <span data-testid=testid>{value}</span>
+                {(!unit.is_empty()).then(|| view! { " " <span class="stat-unit">{unit}</span> })}
+            </div>
         </div>
     }
 }
