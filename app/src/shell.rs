@@ -12,8 +12,14 @@ use crate::auth::Action;
 use crate::components::theme::{initial_theme, ThemeToggle};
 use crate::model::staff::Principal;
 use crate::pages::{
-    audit::AuditLogPage, login::LoginPage, not_found::NotFound, overview::OverviewPage, profile::ProfilePage,
-    staff::StaffPage, week::WeekPage,
+    audit::AuditLogPage,
+    login::LoginPage,
+    not_found::NotFound,
+    overview::OverviewPage,
+    profile::ProfilePage,
+    runs::{RunPage, RunsPage},
+    staff::StaffPage,
+    week::WeekPage,
 };
 
 /// The whole HTML document the server renders around the app.
@@ -63,6 +69,7 @@ pub fn App() -> impl IntoView {
                 <ThemeToggle />
             </header>
             <main class="page">
+                <HaltedBanner />
                 <Routes fallback=NotFound>
                     <Route path=StaticSegment("") view=OverviewPage />
                     <Route path=StaticSegment("login") view=LoginPage />
@@ -70,6 +77,8 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("staff") view=StaffPage />
                     <Route path=StaticSegment("profile") view=ProfilePage />
                     <Route path=(StaticSegment("weeks"), ParamSegment("week")) view=WeekPage />
+                    <Route path=StaticSegment("runs") view=RunsPage />
+                    <Route path=(StaticSegment("runs"), ParamSegment("id")) view=RunPage />
                 </Routes>
             </main>
         </Router>
@@ -101,6 +110,7 @@ fn Navigation(me: Option<Principal>) -> impl IntoView {
             <A href="/" exact=true>"Overview"</A>
             // `/weeks` is answered by the server (it redirects to the last complete week).
             {role.can(Action::PreviewWeek).then(|| view! { <a href="/weeks" rel="external" data-testid="nav-weeks">"Weeks"</a> })}
+            <A href="/runs">"Runs"</A>
             {role.can(Action::ViewAudit).then(|| view! { <A href="/audit">"Audit log"</A> })}
             {role.can(Action::ManageStaff).then(|| view! { <A href="/staff">"Staff"</A> })}
         </nav>
@@ -113,4 +123,35 @@ fn Navigation(me: Option<Principal>) -> impl IntoView {
         </div>
     }
     .into_any()
+}
+
+/// A red banner on every page while a run is halted by a guard, checked every five seconds.
+#[component]
+fn HaltedBanner() -> impl IntoView {
+    let tick = RwSignal::new(0u32);
+    #[cfg(feature = "hydrate")]
+    {
+        let handle =
+            set_interval_with_handle(move || tick.update(|t| *t += 1), std::time::Duration::from_secs(5));
+        on_cleanup(move || {
+            if let Ok(handle) = handle {
+                handle.clear();
+            }
+        });
+    }
+    let halted = Resource::new(move || tick.get(), |_| crate::api::runs::halted_runs());
+    view! {
+        <Transition fallback=|| ()>
+            {move || halted.get().and_then(Result::ok).filter(|runs| !runs.is_empty()).map(|runs| view! {
+                <div class="banner banner-danger halted-banner" role="alert" data-testid="halted-banner">
+                    {runs.into_iter().map(|r| view! {
+                        <div>
+                            <strong>"Run " <a href=format!("/runs/{}", r.id)>"#" {r.id}</a> " (week " {r.week} ") is halted: "</strong>
+                            {r.reason}
+                        </div>
+                    }).collect_view()}
+                </div>
+            })}
+        </Transition>
+    }
 }

@@ -111,7 +111,7 @@ struct ControlArgs {
     #[arg(long, value_name = "YYYY-Www")]
     week: String,
     /// Why, for the run's events and the audit log.
-    #[arg(long, default_value = "from the command line", value_name = "TEXT")]
+    #[arg(long, default_value = "", value_name = "TEXT")]
     reason: String,
 }
 
@@ -342,20 +342,19 @@ async fn control(config: Config, args: ControlArgs, to: &str) -> anyhow::Result<
         .run_of_week(&week.to_string())
         .await?
         .ok_or_else(|| usage(format!("--week: {week} has no run")))?;
-    let from: &[&str] = match to {
-        "paused" => &["running"],
-        "running" => &["paused", "halted"],
-        _ => &["running", "paused", "halted"],
+    let action = match to {
+        "paused" => "pause",
+        "running" => "resume",
+        _ => "abort",
     };
-    let actor = crate::db::audit::Actor::cli();
-    if db.set_control(run.id, from, to, &args.reason, Some(&actor)).await? {
-        println!("run {} of {week}: {to}", run.id);
-        Ok(())
-    } else {
-        Err(usage(format!(
-            "--week: the run of {week} is {} ({}), it cannot become {to}",
-            run.control, run.phase
-        )))
+    match crate::run::apply_control(&db, &crate::db::audit::Actor::cli(), run.id, action, &args.reason).await
+    {
+        Ok(run) => {
+            println!("run {} of {week}: {}", run.id, run.control);
+            Ok(())
+        }
+        Err(app::api::AppError::Conflict { message, .. }) => Err(usage(format!("--week: {message}"))),
+        Err(e) => Err(anyhow::anyhow!("{e}")),
     }
 }
 

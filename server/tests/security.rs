@@ -31,6 +31,11 @@ fn sample_call(path: &str) -> (&'static str, String) {
         ),
         "/api/fn/staff/disable" => (FORM, "staff_id=999999".into()),
         "/api/fn/weeks/summary" => (FORM, "week=2026-W01".into()),
+        "/api/fn/runs/list" | "/api/fn/runs/halted" => (FORM, String::new()),
+        "/api/fn/runs/get" => (FORM, "id=999999".into()),
+        // Not approved: 409 for the roles that may start runs.
+        "/api/fn/runs/start" => (FORM, "week=2026-W01".into()),
+        "/api/fn/runs/control" => (FORM, "id=999999&action=pause&reason=".into()),
         "/api/fn/weeks/invoices" => {
             ("application/json", json!({ "query": { "week": "2026-W01" } }).to_string())
         }

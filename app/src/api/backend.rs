@@ -7,6 +7,7 @@ use leptos::prelude::use_context;
 use super::AppError;
 use crate::model::audit::{AuditPage, AuditQuery};
 use crate::model::preview::{InvoiceDetail, InvoicePage, InvoiceQuery, PayoutPage, WeekSummary};
+use crate::model::run::{HaltedRun, RunView};
 use crate::model::staff::{AccessToken, NewAccessToken, Principal, Role, Staff};
 use crate::model::system::Overview;
 use crate::model::week::BillingWeek;
@@ -61,6 +62,22 @@ pub trait Backend: Send + Sync + 'static {
         week: BillingWeek,
         after: String,
     ) -> Result<PayoutPage, AppError>;
+    /// The latest runs, newest first.
+    async fn list_runs(&self, caller: &Principal) -> Result<Vec<RunView>, AppError>;
+    /// One run.
+    async fn run(&self, caller: &Principal, id: i64) -> Result<RunView, AppError>;
+    /// Starts or joins the run of an approved week.
+    async fn start_run(&self, caller: &Principal, week: BillingWeek) -> Result<RunView, AppError>;
+    /// `pause`, `resume` or `abort` a run, with a reason.
+    async fn control_run(
+        &self,
+        caller: &Principal,
+        id: i64,
+        action: String,
+        reason: String,
+    ) -> Result<RunView, AppError>;
+    /// Runs halted by a guard.
+    async fn halted_runs(&self, caller: &Principal) -> Result<Vec<HaltedRun>, AppError>;
     /// Freezes the week's preview with this content hash.
     async fn approve_week(
         &self,

@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod error;
 pub mod overview;
+pub mod runs;
 pub mod staff;
 pub mod tokens;
 pub mod weeks;
@@ -46,6 +47,11 @@ pub const ACCESS: &[(&str, Access)] = &[
     ("/api/fn/weeks/invoice",   Access::Requires(Action::PreviewWeek)),
     ("/api/fn/weeks/payouts",   Access::Requires(Action::PreviewWeek)),
     ("/api/fn/weeks/approve",   Access::Requires(Action::ApproveRun)),
+    ("/api/fn/runs/list",       Access::Requires(Action::ViewOverview)),
+    ("/api/fn/runs/get",        Access::Requires(Action::ViewOverview)),
+    ("/api/fn/runs/start",      Access::Requires(Action::ApproveRun)),
+    ("/api/fn/runs/control",    Access::Requires(Action::PauseRun)),
+    ("/api/fn/runs/halted",     Access::Public),
 ];
 
 /// The access rule of the server function at `path`, if it has one.

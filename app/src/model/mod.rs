@@ -5,6 +5,7 @@ pub mod billing;
 pub mod money;
 pub mod preview;
 pub mod pricing;
+pub mod run;
 pub mod staff;
 pub mod system;
 pub mod week;

@@ -149,6 +149,8 @@ pub struct WeekSummary {
     pub thresholds: AnomalyThresholds,
     /// The week after, when it has started.
     pub next: Option<BillingWeek>,
+    /// The week's run, once one was started.
+    pub run_id: Option<i64>,
 }
 
 /// Which invoices to list: a prefix of the user's id or name, after a user id (keyset paging).

@@ -5,5 +5,6 @@ pub mod login;
 pub mod not_found;
 pub mod overview;
 pub mod profile;
+pub mod runs;
 pub mod staff;
 pub mod week;

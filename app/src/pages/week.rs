@@ -10,6 +10,7 @@ use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 use leptos_router::params::ParamsMap;
 use leptos_router::NavigateOptions;
 
+use crate::api::runs::StartRun;
 use crate::api::weeks::{get_week_summary, week_invoice, week_invoices, week_payouts, ApproveWeek};
 use crate::auth::Action;
 use crate::components::access::ErrorNotice;
@@ -206,7 +207,7 @@ fn ApprovePanel(summary: WeekSummary, approve: ServerAction<ApproveWeek>) -> imp
         })
     };
     if summary.status == WeekStatus::Approved {
-        return view! { {result} }.into_any();
+        return view! { {result} <RunPanel summary=summary.clone() /> }.into_any();
     }
     view! {
         {result}
@@ -215,6 +216,42 @@ fn ApprovePanel(summary: WeekSummary, approve: ServerAction<ApproveWeek>) -> imp
         </Show>
     }
     .into_any()
+}
+
+/// On an approved week: its run, or the button that starts it (finance and admin).
+#[component]
+fn RunPanel(summary: WeekSummary) -> impl IntoView {
+    let start = ServerAction::<StartRun>::new();
+    let can_start = move || {
+        use_context::<crate::SignedIn>()
+            .and_then(|s| s.0.get())
+            .and_then(|r| r.ok().flatten())
+            .is_some_and(|p| p.staff.role.can(Action::ApproveRun))
+    };
+    let week_value = StoredValue::new(summary.week.to_string());
+    let started = move || start.value().get().and_then(Result::ok).map(|run| run.id);
+    let error =
+        move || start.value().get().and_then(Result::err).map(|error| view! { <ErrorNotice error /> });
+    let existing = summary.run_id;
+    view! {
+        <section class="card approve" data-testid="run-panel">
+            <h2>"The run"</h2>
+            {error}
+            {move || match existing.or_else(started) {
+                Some(id) => view! {
+                    <p>"This week's run is " <a href=format!("/runs/{id}") data-testid="run-link">"run #" {id}</a> "."</p>
+                }.into_any(),
+                None if can_start() => view! {
+                    <ActionForm action=start attr:class="form form-inline" attr:data-testid="start-run-form">
+                        <input type="hidden" name="week" value=week_value.get_value() />
+                        <p>"Starting charges a canary slice first, then every invoice, then pays the drivers; it can be paused at any moment."</p>
+                        <button type="submit" class="btn btn-primary" data-testid="start-run">"Start the run"</button>
+                    </ActionForm>
+                }.into_any(),
+                None => view! { <p class="muted">"Not started yet."</p> }.into_any(),
+            }}
+        </section>
+    }
 }
 
 #[component]

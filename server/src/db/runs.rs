@@ -691,6 +691,51 @@ impl Db {
         })
     }
 
+    /// The latest `limit` events of a run, newest first.
+    pub async fn run_events(
+        &self,
+        run_id: i64,
+        limit: i64,
+    ) -> Result<Vec<(DateTime<Utc>, String, String)>, sqlx::Error> {
+        with_pool!(self, pool => {
+            sqlx::query_as("SELECT at, kind, message FROM run_events WHERE run_id = $1 ORDER BY id DESC LIMIT $2")
+                .bind(run_id)
+                .bind(limit)
+                .fetch_all(pool)
+                .await
+        })
+    }
+
+    /// When each successful charge or transfer of a run finished, since `since`.
+    pub async fn run_successes_since(
+        &self,
+        run_id: i64,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<DateTime<Utc>>, sqlx::Error> {
+        with_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT a.finished_at FROM charge_attempts a JOIN charges c ON c.invoice_id = a.invoice_id \
+                 WHERE c.run_id = $1 AND a.outcome = 'succeeded' AND a.finished_at >= $2 \
+                 UNION ALL SELECT a.finished_at FROM transfer_attempts a JOIN transfers t ON t.payout_id = a.payout_id \
+                 WHERE t.run_id = $1 AND a.outcome = 'succeeded' AND a.finished_at >= $2",
+            )
+            .bind(run_id)
+            .bind(since)
+            .fetch_all(pool)
+            .await
+        })
+    }
+
+    /// The latest runs, newest first.
+    pub async fn recent_runs(&self, limit: i64) -> Result<Vec<RunRow>, sqlx::Error> {
+        with_pool!(self, pool => sqlx::query_as("SELECT * FROM runs ORDER BY id DESC LIMIT $1").bind(limit).fetch_all(pool).await)
+    }
+
+    /// Runs halted by a guard.
+    pub async fn halted_runs(&self) -> Result<Vec<RunRow>, sqlx::Error> {
+        with_pool!(self, pool => sqlx::query_as("SELECT * FROM runs WHERE control = 'halted' ORDER BY id").fetch_all(pool).await)
+    }
+
     /// Appends an event to a run's log.
     pub async fn run_event(&self, run_id: i64, kind: &str, message: &str) -> Result<(), sqlx::Error> {
         with_pool!(self, pool => {

@@ -26,6 +26,9 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/staff/{id}/disable", post(disable_staff))
         .route("/api/v1/weeks/{week}/preview", get(week_preview))
         .route("/api/v1/weeks/{week}/approve", post(approve_week))
+        .route("/api/v1/runs/{id}", get(run_status))
+        .route("/api/v1/runs/{id}/stream", get(run_stream))
+        .route("/api/v1/runs/{id}/{action}", post(control_run))
         .route("/api/v1/settings/anomaly-thresholds", get(anomaly_thresholds).put(set_anomaly_thresholds))
         .route("/api/v1/users", post(super::rides::add_users))
         .route("/api/v1/api-keys", get(list_api_keys).post(create_api_key))
@@ -216,6 +219,97 @@ async fn set_anomaly_thresholds(
         .await
         .map_err(|e| super::state::internal_error("changing a setting", e))?;
     Ok(Json(value).into_response())
+}
+
+/// A run with its counts, as the API and the run page show it.
+async fn run_json(state: &AppState, run: crate::db::runs::RunRow) -> Result<serde_json::Value, ApiError> {
+    let view = crate::run::view::view(&state.db, run)
+        .await
+        .map_err(|e| super::state::internal_error("reading a run", e))?;
+    Ok(serde_json::to_value(view).expect("a run view serialises"))
+}
+
+/// `GET /api/v1/runs/:id/stream`: the run as server-sent events, a `run` event with the
+/// run's JSON whenever it changes (checked every 500 ms), until it is over.
+async fn run_stream(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    caller.may(Action::ViewOverview)?;
+    let id = path_id(&id)?;
+    let db = state.db.clone();
+    let stream = futures::stream::unfold((db, None::<String>, false), move |(db, last, done)| async move {
+        if done {
+            return None;
+        }
+        let mut last = last;
+        loop {
+            let run = match db.run(id).await {
+                Ok(Some(run)) => run,
+                _ => return None,
+            };
+            let over = run.phase == "completed" || run.control == "aborted";
+            let view = match crate::run::view::view(&db, run).await {
+                Ok(view) => view,
+                Err(_) => return None,
+            };
+            let json = serde_json::to_string(&view).expect("a run view serialises");
+            if last.as_deref() != Some(json.as_str()) {
+                last = Some(json.clone());
+                let event =
+                    Event::default().event("run").retry(std::time::Duration::from_millis(500)).data(json);
+                return Some((Ok::<_, std::convert::Infallible>(event), (db, last, over)));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
+}
+
+/// `GET /api/v1/runs/:id`: the run's phase, control and counts.
+async fn run_status(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.may(Action::ViewOverview)?;
+    let id = path_id(&id)?;
+    let run = state
+        .db
+        .run(id)
+        .await
+        .map_err(|e| super::state::internal_error("reading a run", e))?
+        .ok_or_else(|| AppError::NotFound(format!("run {id}")))?;
+    Ok(Json(run_json(&state, run).await?).into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ControlBody {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// `POST /api/v1/runs/:id/pause|resume|abort` `{"reason"}`: the kill switch. Pausing is open to
+/// everyone on call; resuming and aborting to finance and admin. 200 with the run; 409 when the
+/// run is not in a state the action applies to.
+async fn control_run(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, action)): Path<(String, String)>,
+    payload: Option<Json<ControlBody>>,
+) -> Result<Response, ApiError> {
+    let needs = if action == "pause" { Action::PauseRun } else { Action::ResumeOrAbortRun };
+    let principal = caller.may(needs)?;
+    let id = path_id(&id)?;
+    if !["pause", "resume", "abort"].contains(&action.as_str()) {
+        return Err(AppError::NotFound(format!("run action {action:?}")).into());
+    }
+    let reason = payload.and_then(|Json(b)| b.reason).unwrap_or_default();
+    let run = crate::run::apply_control(&state.db, &Actor::staff(principal), id, &action, &reason).await?;
+    Ok(Json(run_json(&state, run).await?).into_response())
 }
 
 /// A path id, or a 422 naming `id`.

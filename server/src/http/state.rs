@@ -13,6 +13,7 @@ use crate::db::Db;
 use app::api::{AppError, Backend};
 use app::model::audit::{AuditPage, AuditQuery};
 use app::model::preview::{InvoiceDetail, InvoicePage, InvoiceQuery, PayoutPage, WeekSummary};
+use app::model::run::{HaltedRun, RunView};
 use app::model::staff::{AccessToken, NewAccessToken, Principal, Role, Staff};
 use app::model::system::Overview;
 use app::model::week::BillingWeek;
@@ -191,6 +192,66 @@ impl Backend for AppState {
             .map_err(|e| internal_error("listing payouts", e))
     }
 
+    async fn list_runs(&self, _caller: &Principal) -> Result<Vec<RunView>, AppError> {
+        let runs = self.db.recent_runs(20).await.map_err(|e| internal_error("listing runs", e))?;
+        let mut views = Vec::with_capacity(runs.len());
+        for run in runs {
+            views.push(
+                crate::run::view::view(&self.db, run)
+                    .await
+                    .map_err(|e| internal_error("reading a run", e))?,
+            );
+        }
+        Ok(views)
+    }
+
+    async fn run(&self, _caller: &Principal, id: i64) -> Result<RunView, AppError> {
+        let run = self
+            .db
+            .run(id)
+            .await
+            .map_err(|e| internal_error("reading a run", e))?
+            .ok_or_else(|| AppError::NotFound(format!("run {id}")))?;
+        crate::run::view::view(&self.db, run).await.map_err(|e| internal_error("reading a run", e))
+    }
+
+    async fn start_run(&self, caller: &Principal, week: BillingWeek) -> Result<RunView, AppError> {
+        let settings = crate::run::RunSettings::load(&self.db)
+            .await
+            .map_err(|e| internal_error("reading the run settings", e))?;
+        let run = match self.db.start_run(week, &caller.staff.email, settings.canary_size).await {
+            Ok(run) => run,
+            Err(e @ crate::db::runs::StartError::NotApproved(_)) => {
+                return Err(AppError::conflict("week", e.to_string().trim_start_matches("week: ")));
+            }
+            Err(crate::db::runs::StartError::Database(e)) => return Err(internal_error("starting a run", e)),
+        };
+        let mut entry =
+            crate::db::audit::NewAuditEntry::new(&Actor::staff(caller), "run.start", "run", run.id);
+        entry.detail = Some(format!("week {week}"));
+        self.db.audit(&entry).await.map_err(|e| internal_error("auditing a run start", e))?;
+        crate::run::view::view(&self.db, run).await.map_err(|e| internal_error("reading a run", e))
+    }
+
+    async fn control_run(
+        &self,
+        caller: &Principal,
+        id: i64,
+        action: String,
+        reason: String,
+    ) -> Result<RunView, AppError> {
+        let run = crate::run::apply_control(&self.db, &Actor::staff(caller), id, &action, &reason).await?;
+        crate::run::view::view(&self.db, run).await.map_err(|e| internal_error("reading a run", e))
+    }
+
+    async fn halted_runs(&self, _caller: &Principal) -> Result<Vec<HaltedRun>, AppError> {
+        let runs = self.db.halted_runs().await.map_err(|e| internal_error("listing halted runs", e))?;
+        Ok(runs
+            .into_iter()
+            .map(|r| HaltedRun { id: r.id, week: r.week, reason: r.reason.unwrap_or_default() })
+            .collect())
+    }
+
     async fn approve_week(
         &self,
         caller: &Principal,
@@ -234,6 +295,12 @@ impl AppState {
             anomalies: stored.anomalies,
             thresholds,
             next: Some(week.next()).filter(|next| next.start(tz) <= now),
+            run_id: self
+                .db
+                .run_of_week(&week.to_string())
+                .await
+                .map_err(|e| internal_error("finding the week's run", e))?
+                .map(|run| run.id),
         })
     }
 }

@@ -10,6 +10,7 @@
 //! once: the database decides who holds what (see `crate::db::runs`).
 
 pub mod provider;
+pub mod view;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -566,4 +567,93 @@ async fn coordinate(shared: Arc<Shared>) -> anyhow::Result<()> {
         }
         tokio::time::sleep(StdDuration::from_millis(250)).await;
     }
+}
+
+/// What `billing serve` does beside serving: every second, looks for runs that are running and
+/// not completed, and works each one this process is not working yet. Several serve and run
+/// processes share the work through the database.
+pub async fn work_active_runs(db: Db, config: crate::config::Config) {
+    let working: Arc<std::sync::Mutex<std::collections::HashSet<i64>>> = Default::default();
+    let mut provider: Option<(StripeClient, Option<provider::InProcessSim>)> = None;
+    loop {
+        tokio::time::sleep(StdDuration::from_secs(1)).await;
+        let runs = match db.active_runs().await {
+            Ok(runs) => runs,
+            Err(e) => {
+                tracing::debug!(error = %e, "looking for active runs failed");
+                continue;
+            }
+        };
+        for run in runs.into_iter().filter(|r| r.control == "running") {
+            if !working.lock().expect("not poisoned").insert(run.id) {
+                continue;
+            }
+            let settings = match RunSettings::load(&db).await {
+                Ok(settings) => settings,
+                Err(e) => {
+                    tracing::error!(error = %e, "reading the run settings failed");
+                    working.lock().expect("not poisoned").remove(&run.id);
+                    continue;
+                }
+            };
+            if provider.is_none() {
+                let timeout = StdDuration::from_secs(settings.provider_timeout_seconds);
+                match provider::connect(&config, timeout).await {
+                    Ok(connected) => provider = Some(connected),
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot reach the payment provider");
+                        working.lock().expect("not poisoned").remove(&run.id);
+                        continue;
+                    }
+                }
+            }
+            let client = provider.as_ref().expect("connected above").0.clone();
+            let (db, working) = (db.clone(), working.clone());
+            tokio::spawn(async move {
+                let id = run.id;
+                tracing::info!(run = id, week = %run.week, "working a run");
+                match work_run(&db, &client, &settings, run).await {
+                    Ok(done) => {
+                        tracing::info!(run = id, phase = %done.phase, control = %done.control, "stopped working a run")
+                    }
+                    Err(e) => tracing::error!(run = id, error = %e, "working a run failed"),
+                }
+                working.lock().expect("not poisoned").remove(&id);
+            });
+        }
+    }
+}
+
+/// The kill switch's one rule, for the dashboard, the JSON API and the CLI: `pause` a running
+/// run, `resume` a paused or halted one, `abort` any that is not over; with a reason (at most
+/// 500 characters) and an audit entry. Returns the run after the change.
+pub async fn apply_control(
+    db: &Db,
+    actor: &crate::db::audit::Actor,
+    run_id: i64,
+    action: &str,
+    reason: &str,
+) -> Result<RunRow, app::api::AppError> {
+    use app::api::AppError;
+    let (to, from): (&str, &[&str]) = match action {
+        "pause" => ("paused", &["running"]),
+        "resume" => ("running", &["paused", "halted"]),
+        "abort" => ("aborted", &["running", "paused", "halted"]),
+        other => return Err(AppError::invalid("action", format!("{other:?} is not pause, resume or abort"))),
+    };
+    let reason = reason.trim();
+    if reason.chars().count() > 500 {
+        return Err(AppError::invalid("reason", "at most 500 characters"));
+    }
+    let reason = if reason.is_empty() { format!("{action} by {}", actor.name) } else { reason.to_owned() };
+    let internal = |e: sqlx::Error| crate::http::state::internal_error("controlling a run", e);
+    let run =
+        db.run(run_id).await.map_err(internal)?.ok_or_else(|| AppError::NotFound(format!("run {run_id}")))?;
+    if !db.set_control(run_id, from, to, &reason, Some(actor)).await.map_err(internal)? {
+        return Err(AppError::conflict(
+            "action",
+            format!("run {run_id} is {} ({}); it cannot {action}", run.control, run.phase),
+        ));
+    }
+    db.run(run_id).await.map_err(internal)?.ok_or_else(|| AppError::NotFound(format!("run {run_id}")))
 }

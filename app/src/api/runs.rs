@@ -1,0 +1,70 @@
+//! The weekly run from the dashboard: list, one run, start, pause, resume, abort, and the runs
+//! halted by a guard (for the banner on every page).
+
+use leptos::prelude::*;
+#[cfg(feature = "ssr")]
+use leptos::server_fn::ServerFn;
+
+use super::AppError;
+use crate::model::run::{HaltedRun, RunView};
+
+/// The latest runs, newest first.
+#[server(prefix = "/api/fn", endpoint = "runs/list")]
+pub async fn list_runs() -> Result<Vec<RunView>, AppError> {
+    super::respond(
+        async { super::backend()?.list_runs(&super::staff_caller(<ListRuns as ServerFn>::PATH)?).await }
+            .await,
+    )
+}
+
+/// One run.
+#[server(prefix = "/api/fn", endpoint = "runs/get")]
+pub async fn get_run(id: i64) -> Result<RunView, AppError> {
+    super::respond(
+        async { super::backend()?.run(&super::staff_caller(<GetRun as ServerFn>::PATH)?, id).await }.await,
+    )
+}
+
+/// Starts (or joins) the run of an approved week; `billing serve` works it.
+#[server(prefix = "/api/fn", endpoint = "runs/start")]
+pub async fn start_run(week: String) -> Result<RunView, AppError> {
+    super::respond(
+        async {
+            let caller = super::staff_caller(<StartRun as ServerFn>::PATH)?;
+            let week =
+                crate::model::week::BillingWeek::parse(&week).map_err(|m| AppError::invalid("week", m))?;
+            super::backend()?.start_run(&caller, week).await
+        }
+        .await,
+    )
+}
+
+/// Pauses, resumes or aborts a run. Pausing is open to every role; resuming and aborting need
+/// the right to (checked by the backend too).
+#[server(prefix = "/api/fn", endpoint = "runs/control")]
+pub async fn control_run(id: i64, action: String, reason: String) -> Result<RunView, AppError> {
+    super::respond(
+        async {
+            let caller = super::staff_caller(<ControlRun as ServerFn>::PATH)?;
+            if action != "pause" {
+                crate::auth::authorize(Some(&caller), crate::auth::Action::ResumeOrAbortRun)?;
+            }
+            super::backend()?.control_run(&caller, id, action, reason).await
+        }
+        .await,
+    )
+}
+
+/// Runs halted by a guard, for the red banner on every page. Public so that pages rendered for
+/// someone not signed in (the sign-in page) can ask: they get an empty list.
+#[server(prefix = "/api/fn", endpoint = "runs/halted")]
+pub async fn halted_runs() -> Result<Vec<HaltedRun>, AppError> {
+    super::respond(
+        async {
+            let Some(caller) = super::caller(<HaltedRuns as ServerFn>::PATH)? else { return Ok(Vec::new()) };
+            crate::auth::authorize(Some(&caller), crate::auth::Action::ViewOverview)?;
+            super::backend()?.halted_runs(&caller).await
+        }
+        .await,
+    )
+}

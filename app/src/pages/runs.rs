@@ -1,0 +1,267 @@
+//! `/runs` and `/runs/:id`: the weekly runs, and one run live. The run page is rendered on the
+//! server, then follows the run through server-sent events (`/api/v1/runs/:id/stream`): phase,
+//! progress, counts, amounts, throughput and events change on screen within a second of the
+//! change, with no reload. Pause is one click for everyone on call; resume and abort are for
+//! finance and admin.
+
+use leptos::form::ActionForm;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+use crate::api::runs::{get_run, list_runs, ControlRun};
+use crate::auth::Action;
+use crate::components::access::ErrorNotice;
+use crate::components::banner::{Banner, Tone};
+use crate::model::run::RunView;
+
+fn money(m: crate::model::money::Money) -> String {
+    format!("{m} {}", m.currency().code())
+}
+
+/// The badge of a run's control and phase.
+fn state_badge(run: &RunView) -> impl IntoView {
+    let (class, text) = match (run.control.as_str(), run.phase.as_str()) {
+        ("halted", _) => ("badge badge-danger", "halted".to_string()),
+        ("aborted", _) => ("badge", "aborted".to_string()),
+        ("paused", phase) => ("badge badge-warning", format!("paused · {phase}")),
+        (_, "completed") => ("badge badge-success", "completed".to_string()),
+        (_, phase) => ("badge badge-info", phase.replace('_', " ")),
+    };
+    view! { <span class=class data-testid="run-state">{text}</span> }
+}
+
+/// `/runs`: the latest runs.
+#[component]
+pub fn RunsPage() -> impl IntoView {
+    let runs = Resource::new(|| (), |_| list_runs());
+    view! {
+        <Title text="Runs" />
+        <div class="page-header"><h1>"Runs"</h1></div>
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || runs.get().map(|result| match result {
+                Ok(runs) if runs.is_empty() => view! {
+                    <p class="card muted">"No run yet. Approve a week's preview, then start its run from the week's page."</p>
+                }.into_any(),
+                Ok(runs) => view! {
+                    <div class="table-wrap">
+                        <table class="table" data-testid="runs-table">
+                            <thead><tr><th>"Run"</th><th>"Week"</th><th>"State"</th><th class="num">"Charged"</th><th class="num">"Invoices"</th><th>"Started"</th></tr></thead>
+                            <tbody>
+                                {runs.into_iter().map(|run| view! {
+                                    <tr>
+                                        <td><a href=format!("/runs/{}", run.id)>"#" {run.id}</a></td>
+                                        <td><a href=format!("/weeks/{}", run.week)>{run.week.clone()}</a></td>
+                                        <td>{state_badge(&run)}</td>
+                                        <td class="num">{money(run.charged)}</td>
+                                        <td class="num">{run.charged_count} " / " {run.invoices}</td>
+                                        <td class="nowrap">{run.started_at.format("%Y-%m-%d %H:%M UTC").to_string()} " · " {run.started_by.clone()}</td>
+                                    </tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    </div>
+                }.into_any(),
+                Err(error) => view! { <ErrorNotice error /> }.into_any(),
+            })}
+        </Transition>
+    }
+}
+
+/// `/runs/:id`: one run, live.
+#[component]
+pub fn RunPage() -> impl IntoView {
+    let params = use_params_map();
+    let id =
+        Memo::new(move |_| params.with(|p| p.get("id").and_then(|v| v.parse::<i64>().ok()).unwrap_or(0)));
+    let control = ServerAction::<ControlRun>::new();
+    let initial = Resource::new(move || (id.get(), control.version().get()), |(id, _)| get_run(id));
+    // The newest view from the stream; it wins over the server-rendered one once it arrives.
+    let live: RwSignal<Option<RunView>> = RwSignal::new(None);
+    follow(id, live);
+    Effect::new(move |_| {
+        if let Some(Ok(view)) = control.value().get() {
+            live.set(Some(view));
+        }
+    });
+    view! {
+        <Title text=move || format!("Run #{}", id.get()) />
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || initial.get().map(|result| match result {
+                Ok(first) => {
+                    let current = Signal::derive(move || live.get().filter(|v| v.id == first.id).unwrap_or_else(|| first.clone()));
+                    view! { <RunDetail run=current control /> }.into_any()
+                }
+                Err(error) => view! {
+                    <div class="page-header"><h1>"Run #" {id.get()}</h1></div>
+                    <ErrorNotice error />
+                }.into_any(),
+            })}
+        </Transition>
+    }
+}
+
+/// Subscribes to the run's event stream in the browser and puts every view into `live`.
+#[cfg(feature = "hydrate")]
+fn follow(id: Memo<i64>, live: RwSignal<Option<RunView>>) {
+    use leptos::wasm_bindgen::prelude::Closure;
+    use leptos::wasm_bindgen::JsCast;
+    let source: StoredValue<Option<web_sys::EventSource>, LocalStorage> = StoredValue::new_local(None);
+    Effect::new(move |_| {
+        let id = id.get();
+        if let Some(old) = source.get_value() {
+            old.close();
+        }
+        let Ok(es) = web_sys::EventSource::new(&format!("/api/v1/runs/{id}/stream")) else { return };
+        let on_run = Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
+            if let Some(text) = event.data().as_string() {
+                if let Ok(view) = serde_json::from_str::<RunView>(&text) {
+                    live.set(Some(view));
+                }
+            }
+        });
+        let _ = es.add_event_listener_with_callback("run", on_run.as_ref().unchecked_ref());
+        on_run.forget();
+        source.set_value(Some(es));
+    });
+    on_cleanup(move || {
+        if let Some(es) = source.try_get_value().flatten() {
+            es.close();
+        }
+    });
+}
+
+/// On the server there is nothing to follow: the page renders the run as it is.
+#[cfg(not(feature = "hydrate"))]
+fn follow(_id: Memo<i64>, _live: RwSignal<Option<RunView>>) {}
+
+/// A small line chart of the last two minutes' successful calls.
+fn sparkline(points: &[i64]) -> impl IntoView {
+    let max = points.iter().copied().max().unwrap_or(0).max(1);
+    let step = if points.len() > 1 { 200 / (points.len() as i64 - 1) } else { 200 };
+    let path: Vec<String> = points
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("{},{}", i as i64 * step, 40 - p * 36 / max))
+        .collect();
+    view! {
+        <svg class="sparkline" viewBox="0 0 200 42" width="200" height="42" role="img" aria-label="successful calls, last two minutes">
+            <polyline points=path.join(" ") fill="none" stroke="currentColor" stroke-width="2" />
+        </svg>
+    }
+}
+
+#[component]
+fn RunDetail(run: Signal<RunView>, control: ServerAction<ControlRun>) -> impl IntoView {
+    let can = move |action: Action| {
+        use_context::<crate::SignedIn>()
+            .and_then(|s| s.0.get())
+            .and_then(|r| r.ok().flatten())
+            .is_some_and(|p| p.staff.role.can(action))
+    };
+    let controls = Memo::new(move |_| {
+        let r = run.get();
+        (r.id, r.running(), r.control.clone(), r.phase.clone())
+    });
+    view! {
+        {move || {
+            let r = run.get();
+            let reason = r.reason.clone().unwrap_or_default();
+            let halted = (r.control == "halted").then(|| reason.clone());
+            let paused = (r.control == "paused").then(|| reason.clone());
+            let per_mille = r.progress_per_mille();
+            view! {
+                <div class="page-header">
+                    <div>
+                        <h1>"Run #" {r.id} " · week " <a href=format!("/weeks/{}", r.week)>{r.week.clone()}</a> " " {state_badge(&r)}</h1>
+                        <p class="muted">
+                            "Started " {r.started_at.format("%Y-%m-%d %H:%M:%S UTC").to_string()} " by " {r.started_by.clone()}
+                            {r.completed_at.map(|t| format!(" · completed {}", t.format("%H:%M:%S UTC")))}
+                        </p>
+                    </div>
+                </div>
+                {halted.map(|reason| view! {
+                    <Banner tone=Tone::Danger>
+                        <strong>"Halted by a guard: "</strong> <span data-testid="halt-reason">{reason}</span>
+                        " No provider call is made until a person resumes or aborts the run."
+                    </Banner>
+                })}
+                {paused.map(|reason| view! {
+                    <Banner tone=Tone::Warning>"Paused: " {reason}</Banner>
+                })}
+                <section class="card">
+                    // An SVG bar: the page's Content-Security-Policy allows no inline styles.
+                    <svg class="progress-bar" class:progress-danger=r.control == "halted" viewBox="0 0 1000 10"
+                        preserveAspectRatio="none" role="progressbar" aria-valuemin="0" aria-valuemax="1000"
+                        aria-valuenow=per_mille data-testid="run-progress">
+                        <rect class="progress-track" width="1000" height="10" />
+                        <rect class="progress-fill" width=per_mille height="10" />
+                    </svg>
+                    <div class="run-progress-row">
+                        <p class="muted" data-testid="run-progress-text">
+                            {r.invoices - r.pending} " of " {r.invoices} " invoices settled · "
+                            {r.paid_count} " of " {r.payouts} " drivers paid"
+                        </p>
+                        <div class="throughput">
+                            <span data-testid="run-rate"><strong>{format!("{}.{}", r.rate_x10 / 10, r.rate_x10 % 10)}</strong> " calls/s"</span>
+                            {r.eta_seconds.map(|s| format!(" · about {}:{:02} to go", s / 60, s % 60))}
+                            {sparkline(&r.sparkline)}
+                        </div>
+                    </div>
+                </section>
+                <div class="stats">
+                    <div class="stat"><div class="stat-label">"Charged"</div><div class="stat-value" data-testid="run-charged">{r.charged.to_string()} " " <span class="stat-unit">"of " {r.expected.to_string()}</span></div></div>
+                    <div class="stat"><div class="stat-label">"Charges"</div><div class="stat-value" data-testid="run-charged-count">{r.charged_count}</div></div>
+                    <div class="stat"><div class="stat-label">"Declined"</div><div class="stat-value">{r.declined}</div></div>
+                    <div class="stat"><div class="stat-label">"Uncollectible"</div><div class="stat-value">{r.uncollectible}</div></div>
+                    <div class="stat"><div class="stat-label">"Unknown outcomes"</div><div class="stat-value">{r.unknown_attempts}</div></div>
+                    <div class="stat"><div class="stat-label">"Paid to drivers"</div><div class="stat-value">{r.paid.to_string()}</div></div>
+                </div>
+            }
+        }}
+        <section class="card run-controls" data-testid="run-controls">
+            <h2>"Kill switch"</h2>
+            {move || control.value().get().and_then(|r| r.err()).map(|error| view! { <ErrorNotice error /> })}
+            {move || {
+                // Only a change of state redraws the forms, so a reason being typed survives the
+                // live updates.
+                let (id, running, control_state, phase) = controls.get();
+                let reason = view! { <label>"Reason" <input name="reason" maxlength="500" placeholder="why (for the log)" /></label> };
+                let pause = (running && can(Action::PauseRun)).then(|| view! {
+                    <ActionForm action=control attr:class="form form-inline" attr:data-testid="pause-form">
+                        <input type="hidden" name="id" value=id />
+                        <input type="hidden" name="action" value="pause" />
+                        {reason}
+                        <button type="submit" class="btn btn-danger" data-testid="pause-button">"Pause the run"</button>
+                    </ActionForm>
+                });
+                let resume = (matches!(control_state.as_str(), "paused" | "halted") && can(Action::ResumeOrAbortRun)).then(|| view! {
+                    <ActionForm action=control attr:class="form form-inline" attr:data-testid="resume-form">
+                        <input type="hidden" name="id" value=id />
+                        <input type="hidden" name="action" value="resume" />
+                        <input type="hidden" name="reason" value="" />
+                        <button type="submit" class="btn btn-primary" data-testid="resume-button">"Resume"</button>
+                    </ActionForm>
+                    <ActionForm action=control attr:class="form form-inline" attr:data-testid="abort-form">
+                        <input type="hidden" name="id" value=id />
+                        <input type="hidden" name="action" value="abort" />
+                        <input type="hidden" name="reason" value="" />
+                        <button type="submit" class="btn" data-testid="abort-button">"Abort for good"</button>
+                    </ActionForm>
+                });
+                let over = (!running && pause.is_none() && resume.is_none()).then(|| view! {
+                    <p class="muted">{if phase == "completed" { "The run is complete." } else { "Nothing to control." }}</p>
+                });
+                view! { {pause} {resume} {over} }
+            }}
+        </section>
+        <section class="card">
+            <h2>"Events"</h2>
+            <ul class="plain-list events" data-testid="run-events">
+                {move || run.get().events.into_iter().map(|e| view! {
+                    <li><span class="muted nowrap">{e.at.format("%H:%M:%S").to_string()}</span> " " <span class="badge">{e.kind}</span> " " {e.message}</li>
+                }).collect_view()}
+            </ul>
+        </section>
+    }
+}

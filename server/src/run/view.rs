@@ -1,0 +1,63 @@
+//! A run as the dashboard and the JSON API show it.
+
+use chrono::{Duration, Utc};
+
+use crate::db::runs::RunRow;
+use crate::db::Db;
+use app::model::money::{BillingCurrency, Money};
+use app::model::run::{RunEvent, RunView};
+
+/// Slots of the throughput sparkline, and their length in seconds.
+const SLOTS: i64 = 24;
+const SLOT_SECONDS: i64 = 5;
+
+/// The view of `run`: counts, amounts, throughput, ETA and the latest events.
+pub async fn view(db: &Db, run: RunRow) -> anyhow::Result<RunView> {
+    let counts = db.run_counts(run.id, run.canary_size).await?;
+    let currency = BillingCurrency::from_code(&run.currency)?;
+    let money = |minor| Money::from_minor(minor, currency);
+    let now = Utc::now();
+    let since = now - Duration::seconds(SLOTS * SLOT_SECONDS);
+    let successes = db.run_successes_since(run.id, since).await?;
+    let mut sparkline = vec![0i64; SLOTS as usize];
+    for at in &successes {
+        let slot = ((*at - since).num_seconds() / SLOT_SECONDS).clamp(0, SLOTS - 1);
+        sparkline[slot as usize] += 1;
+    }
+    let recent = successes.iter().filter(|at| now - **at <= Duration::seconds(10)).count() as i64;
+    let rate_x10 = recent; // successes in ten seconds = per second × 10
+    let remaining = counts.pending + (counts.transfers - counts.paid);
+    let eta_seconds = (rate_x10 > 0 && remaining > 0).then(|| remaining * 10 / rate_x10);
+    let events = db
+        .run_events(run.id, 20)
+        .await?
+        .into_iter()
+        .map(|(at, kind, message)| RunEvent { at, kind, message })
+        .collect();
+    Ok(RunView {
+        id: run.id,
+        week: run.week,
+        phase: run.phase,
+        control: run.control,
+        reason: run.reason,
+        started_at: run.started_at,
+        started_by: run.started_by,
+        completed_at: run.completed_at,
+        expected: money(run.expected_minor),
+        charged: money(counts.charged_minor),
+        paid: money(counts.paid_minor),
+        invoices: counts.invoices,
+        charged_count: counts.charged,
+        declined: counts.declined,
+        uncollectible: counts.uncollectible,
+        pending: counts.pending,
+        payouts: counts.transfers,
+        paid_count: counts.paid,
+        attempts: counts.attempts,
+        unknown_attempts: counts.unknown_attempts,
+        sparkline,
+        rate_x10,
+        eta_seconds,
+        events,
+    })
+}

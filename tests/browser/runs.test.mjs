@@ -1,0 +1,60 @@
+// The weekly run in a real browser: finance approves a week of demo data, starts its run, watches
+// it progress live (server-sent events, no reload), pauses it, resumes it and sees it complete.
+// `billing serve` works the run against its in-process simulator, slowed down to be watchable.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { start, openPage, signIn, outputDir } from './harness.mjs';
+
+const count = async (page) => Number(await page.textContent('[data-testid="run-charged-count"]'));
+
+test('finance starts a run, watches it live, pauses, resumes and sees it complete', async () => {
+  const app = await start({
+    env: { PSP_SIM_LATENCY_MS: '200' },
+    demoData: ['--passengers', '120', '--drivers', '6', '--weeks', '1', '--seed', '4'],
+  });
+  try {
+    const { context, page, errors } = await openPage(app.browser, app.base + '/login');
+    await signIn(page, app.base, 'finance');
+    await Promise.all([page.waitForURL(/\/weeks\/\d{4}-W\d\d$/), page.click('[data-testid="nav-weeks"]')]);
+    await page.waitForSelector('[data-testid="approve-form"]');
+    await page.click('[data-testid="approve-reviewed"]');
+    await page.click('[data-testid="approve-button"]');
+    await page.waitForSelector('[data-testid="start-run"]');
+    await page.click('[data-testid="start-run"]');
+    await page.waitForSelector('[data-testid="run-link"]');
+    await Promise.all([page.waitForURL(/\/runs\/\d+$/), page.click('[data-testid="run-link"]')]);
+    await page.waitForSelector('[data-testid="run-controls"]');
+
+    // Live: the figures change on their own; a marker set on the page survives (no reload).
+    await page.evaluate(() => { window.__sameDocument = true; });
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid="run-charged-count"]')?.textContent) >= 10, null, { timeout: 60_000 });
+    const first = await count(page);
+    await page.waitForFunction((n) => Number(document.querySelector('[data-testid="run-charged-count"]').textContent) > n, first, { timeout: 10_000 });
+    assert.equal(await page.evaluate(() => window.__sameDocument), true, 'updated without a reload');
+    assert.match(await page.textContent('[data-testid="run-state"]'), /canary|charging/);
+    await page.screenshot({ path: path.join(outputDir, 'run-live.png'), fullPage: true });
+
+    // The kill switch.
+    await page.fill('[data-testid="pause-form"] input[name="reason"]', 'checking a customer complaint');
+    await page.click('[data-testid="pause-button"]');
+    await page.waitForFunction(() => document.querySelector('[data-testid="run-state"]')?.textContent.startsWith('paused'));
+    await page.waitForTimeout(1500); // calls in flight finish and are recorded
+    const paused = await count(page);
+    await page.waitForTimeout(2000);
+    assert.equal(await count(page), paused, 'nothing is charged while paused');
+    const events = await page.textContent('[data-testid="run-events"]');
+    assert.match(events, /paused by finance@browser\.test: checking a customer complaint/);
+
+    await page.click('[data-testid="resume-button"]');
+    await page.waitForFunction(() => document.querySelector('[data-testid="run-state"]')?.textContent === 'completed', null, { timeout: 90_000 });
+    assert.match(await page.textContent('[data-testid="run-progress-text"]'), /^120 of 120 invoices settled · 6 of 6 drivers paid$/);
+    assert.equal(await page.evaluate(() => window.__sameDocument), true, 'followed to the end without a reload');
+    await page.screenshot({ path: path.join(outputDir, 'run-completed.png'), fullPage: true });
+
+    assert.deepEqual(errors, [], 'no console errors');
+    await context.close();
+  } finally {
+    await app.stop();
+  }
+});
