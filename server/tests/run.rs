@@ -189,3 +189,63 @@ async fn pausing_stops_new_provider_calls_within_a_second() {
     let audit = db.audit_page(&Default::default()).await.unwrap();
     assert!(audit.entries.iter().any(|e| e.action == "run.pause"));
 }
+
+fn config_for(url: &str) -> server::config::Config {
+    let url = url.to_owned();
+    server::config::Config::from_lookup(move |name| (name == "DATABASE_URL").then(|| url.clone())).unwrap()
+}
+
+/// Approves last week's preview in process, as finance would.
+async fn approve(test_db: &TestDb, db: &Db) -> String {
+    let config = config_for(&test_db.url);
+    let week = app::model::week::BillingWeek::parse(&last_week()).unwrap();
+    let stored = server::preview::refresh(db, &config, week).await.unwrap();
+    let actor = server::db::audit::Actor {
+        kind: "staff",
+        name: "fin@example.com".into(),
+        staff_id: None,
+        source: "test".into(),
+    };
+    server::preview::approve(db, &config, &actor, week, &stored.content_hash).await.unwrap();
+    week.to_string()
+}
+
+on_both_databases! {
+    async fn an_invoice_changed_after_approval_halts_the_run_before_it_is_charged(kind: Kind) {
+        let (test_db, db, sim) = setup(kind, "20", &[]).await;
+        settings(&db, serde_json::json!({ "canary_size": 50 })).await;
+        let week = approve(&test_db, &db).await;
+        let (invoices, _) = frozen(&db, &week).await;
+        let (&victim, _) = invoices.iter().nth(7).unwrap();
+        let tamper = "UPDATE invoice_lines SET amount_minor = amount_minor + 100 WHERE invoice_id = $1";
+        match &db {
+            Db::Sqlite(p) => sqlx::query(tamper).bind(victim).execute(p).await.unwrap().rows_affected(),
+            Db::Postgres(p) => sqlx::query(tamper).bind(victim).execute(p).await.unwrap().rows_affected(),
+        };
+        let out = sim.billing(&test_db.url).args(["run", "--week", &week, "--workers", "2"]).output().await.unwrap();
+        assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+        let run = db.run_of_week(&week).await.unwrap().unwrap();
+        assert_eq!(run.control, "halted");
+        assert!(run.reason.as_deref().unwrap().contains(&format!("invoice {victim} no longer matches")), "{:?}", run.reason);
+        let charged_victim = sim.ledger().await.iter().any(|e| e["metadata"]["invoice_id"] == victim.to_string());
+        assert!(!charged_victim, "the changed invoice is never charged");
+    }
+
+    async fn a_passenger_charged_above_the_cap_halts_the_run_within_a_second(kind: Kind) {
+        let (test_db, db, sim) = setup(kind, "40", &["--latency-ms", "10"]).await;
+        // Every demo invoice is above 5.00: the first charge breaks the cap.
+        settings(&db, serde_json::json!({ "user_cap_minor": 500, "workers": 4 })).await;
+        let week = approve(&test_db, &db).await;
+        let started = Instant::now();
+        let out = sim.billing(&test_db.url).args(["run", "--week", &week]).output().await.unwrap();
+        assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+        let run = db.run_of_week(&week).await.unwrap().unwrap();
+        assert_eq!(run.control, "halted");
+        assert!(run.reason.as_deref().unwrap().contains("above the cap 500"), "{:?}", run.reason);
+        let charges = sim.ledger().await.iter().filter(|e| e["kind"] == "charge").count();
+        println!("user-cap guard: halted after {charges} charges, {} ms after the run started", started.elapsed().as_millis());
+        assert!(charges < 40, "the guard stopped the run before it charged everyone: {charges}");
+        // The banner's source: the run is listed as halted.
+        assert_eq!(db.halted_runs().await.unwrap().len(), 1);
+    }
+}
