@@ -37,6 +37,7 @@ CREATE TABLE charges (
     UNIQUE (run_id, seq)
 );
 CREATE INDEX charges_work ON charges (run_id, state, next_at);
+CREATE INDEX charges_user ON charges (run_id, user_id);
 
 -- Every call to the provider to charge an invoice, written before the call.
 CREATE TABLE charge_attempts (

@@ -227,11 +227,12 @@ on_both_databases! {
         let run = db.run_of_week(&week).await.unwrap().unwrap();
         assert_eq!(run.control, "halted");
         assert!(run.reason.as_deref().unwrap().contains(&format!("invoice {victim} no longer matches")), "{:?}", run.reason);
-        let charged_victim = sim.ledger().await.iter().any(|e| e["metadata"]["invoice_id"] == victim.to_string());
+        let victim_id = victim.to_string();
+        let charged_victim = sim.ledger().await.iter().any(|e| e["metadata"]["invoice_id"] == victim_id.as_str());
         assert!(!charged_victim, "the changed invoice is never charged");
     }
 
-    async fn a_passenger_charged_above_the_cap_halts_the_run_within_a_second(kind: Kind) {
+    async fn a_passenger_charged_above_the_cap_halts_the_run_before_the_charge(kind: Kind) {
         let (test_db, db, sim) = setup(kind, "40", &["--latency-ms", "10"]).await;
         // Every demo invoice is above 5.00: the first charge breaks the cap.
         settings(&db, serde_json::json!({ "user_cap_minor": 500, "workers": 4 })).await;
@@ -244,7 +245,7 @@ on_both_databases! {
         assert!(run.reason.as_deref().unwrap().contains("above the cap 500"), "{:?}", run.reason);
         let charges = sim.ledger().await.iter().filter(|e| e["kind"] == "charge").count();
         println!("user-cap guard: halted after {charges} charges, {} ms after the run started", started.elapsed().as_millis());
-        assert!(charges < 40, "the guard stopped the run before it charged everyone: {charges}");
+        assert_eq!(charges, 0, "an invoice above the cap is refused before the provider is called");
         // The banner's source: the run is listed as halted.
         assert_eq!(db.halted_runs().await.unwrap().len(), 1);
     }

@@ -599,6 +599,21 @@ impl Db {
         })
     }
 
+    /// What a passenger was charged in a run so far (successful attempts).
+    pub async fn user_charged_in_run(&self, run_id: i64, user_id: &str) -> Result<i64, sqlx::Error> {
+        with_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT CAST(COALESCE(SUM(a.amount_minor), 0) AS BIGINT) FROM charge_attempts a \
+                 JOIN charges c ON c.invoice_id = a.invoice_id \
+                 WHERE c.run_id = $1 AND c.user_id = $2 AND a.outcome = 'succeeded'",
+            )
+            .bind(run_id)
+            .bind(user_id)
+            .fetch_one(pool)
+            .await
+        })
+    }
+
     /// The largest sum charged to one passenger in the run, and who.
     pub async fn top_charged_user(&self, run_id: i64) -> Result<Option<(String, i64)>, sqlx::Error> {
         with_pool!(self, pool => {

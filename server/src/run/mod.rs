@@ -291,6 +291,19 @@ async fn charge(shared: &Shared, worker: &str, item: Claimed) -> anyhow::Result<
         shared.db.release(Work::Charge, item.id, worker).await?;
         return halt(shared, &format!("invoice {} no longer matches the content approved", item.id)).await;
     }
+    // The cap is checked before the call: what the passenger was charged in this run plus this
+    // invoice. (One invoice per passenger and week, so only a duplicate or a huge invoice trips it.)
+    let already = shared.db.user_charged_in_run(shared.run.id, &item.user_id).await?;
+    if already + item.amount_minor > s.user_cap_minor {
+        shared.db.release(Work::Charge, item.id, worker).await?;
+        let reason = format!(
+            "{} would be charged {} minor units in this run, above the cap {}",
+            item.user_id,
+            already + item.amount_minor,
+            s.user_cap_minor
+        );
+        return halt(shared, &reason).await;
+    }
     let customer = match customer_of(shared, &item.user_id).await {
         Ok(Some(customer)) => customer,
         Ok(None) => {
