@@ -391,6 +391,31 @@ impl Db {
             .collect())
     }
 
+    /// Renews this worker's claim on an item just before its provider call: true only if the
+    /// item is still this worker's and still due. A worker whose lease ran out while it was busy
+    /// with other items must not act on it: another worker may have taken it over meanwhile.
+    pub async fn renew_lease(
+        &self,
+        work: Work,
+        id: i64,
+        worker: &str,
+        lease: Duration,
+    ) -> Result<bool, sqlx::Error> {
+        let due = match work {
+            Work::Charge => "state IN ('pending', 'declined')",
+            Work::Transfer => "state = 'pending'",
+        };
+        let sql = format!(
+            "UPDATE {} SET lease_until = $1 WHERE {} = $2 AND lease_owner = $3 AND {due}",
+            work.table(),
+            work.id()
+        );
+        let renewed = with_pool!(self, pool => {
+            sqlx::query(&sql).bind(now() + lease).bind(id).bind(worker).execute(pool).await?.rows_affected()
+        });
+        Ok(renewed == 1)
+    }
+
     /// Gives a claimed item back untouched (the run was paused under the worker).
     pub async fn release(&self, work: Work, id: i64, worker: &str) -> Result<(), sqlx::Error> {
         let sql = format!(
@@ -505,15 +530,22 @@ impl Db {
         let item_sql = format!(
             "UPDATE {table} SET attempts = attempts + 1, \
              state = CASE WHEN attempts + 1 >= $1 THEN '{give_up}' ELSE '{retry}' END, \
-             next_at = $2, lease_owner = NULL, lease_until = NULL WHERE {item} = $3 RETURNING state"
+             next_at = $2, lease_owner = NULL, lease_until = NULL WHERE {item} = $3 \
+             AND state IN ('pending', '{retry}') RETURNING state"
         );
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            sqlx::query(&attempt_sql).bind(outcome).bind(detail).bind(at).bind(key).execute(&mut *tx).await?;
-            let state: String = sqlx::query_scalar(&item_sql).bind(max_attempts).bind(retry_at).bind(id).fetch_one(&mut *tx).await?;
-            tx.commit().await?;
-            Ok(state)
-        })
+                    let mut tx = pool.begin().await?;
+                    sqlx::query(&attempt_sql).bind(outcome).bind(detail).bind(at).bind(key).execute(&mut *tx).await?;
+        // No row: the item was settled meanwhile (by the same key's success); that stays.
+                    let state: Option<String> = sqlx::query_scalar(&item_sql)
+                        .bind(max_attempts)
+                        .bind(retry_at)
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    Ok(state.unwrap_or_else(|| "settled".to_owned()))
+                })
     }
 
     /// Records an attempt whose outcome is unknown (timeout, 5xx, 429): it stays open, so the
@@ -530,7 +562,8 @@ impl Db {
         let attempt_sql =
             format!("UPDATE {attempts} SET outcome = 'unknown', detail = $1 WHERE idempotency_key = $2");
         let item_sql = format!(
-            "UPDATE {table} SET next_at = $1, lease_owner = NULL, lease_until = NULL WHERE {item} = $2"
+            "UPDATE {table} SET next_at = $1, lease_owner = NULL, lease_until = NULL WHERE {item} = $2 \
+             AND state IN ('pending', 'declined')"
         );
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;

@@ -198,7 +198,7 @@ pub async fn work_run(
 /// One worker: claim due items of the current phase, process them, until the run is over.
 async fn work(shared: Arc<Shared>, worker: String) -> anyhow::Result<()> {
     let mut status = shared.status.clone();
-    let lease = Duration::seconds(shared.settings.lease_seconds);
+    let lease = lease(&shared.settings);
     loop {
         let now = status.borrow_and_update().clone();
         if now.finished() {
@@ -280,6 +280,12 @@ async fn account_of(shared: &Shared, driver_id: &str) -> Result<Option<String>, 
     Ok(shared.db.provider_account(driver_id).await?)
 }
 
+/// How long a claim lasts: the setting, and never less than a provider call's timeout plus a
+/// margin, so a worker's call always ends before anyone else may take its item.
+fn lease(s: &RunSettings) -> Duration {
+    Duration::seconds(s.lease_seconds.max(s.provider_timeout_seconds as i64 + 1))
+}
+
 fn seconds_from_now(seconds: i64) -> chrono::DateTime<Utc> {
     Utc::now() + Duration::seconds(seconds)
 }
@@ -334,6 +340,9 @@ async fn charge(shared: &Shared, worker: &str, item: Claimed) -> anyhow::Result<
             return Ok(());
         }
     };
+    if !shared.db.renew_lease(Work::Charge, item.id, worker, lease(s)).await? {
+        return Ok(()); // taken over by another worker while this one was busy
+    }
     let attempt =
         shared.db.begin_attempt(Work::Charge, &shared.run.week, item.id, item.amount_minor, worker).await?;
     let request = ChargeRequest {
@@ -424,6 +433,9 @@ async fn charge(shared: &Shared, worker: &str, item: Claimed) -> anyhow::Result<
 /// Pays one driver: as [`charge`], with a transfer to their connected account.
 async fn transfer(shared: &Shared, worker: &str, item: Claimed) -> anyhow::Result<()> {
     let s = &shared.settings;
+    if !shared.db.renew_lease(Work::Transfer, item.id, worker, lease(s)).await? {
+        return Ok(());
+    }
     let attempt =
         shared.db.begin_attempt(Work::Transfer, &shared.run.week, item.id, item.amount_minor, worker).await?;
     if item.amount_minor == 0 {
