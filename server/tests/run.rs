@@ -250,3 +250,36 @@ on_both_databases! {
         assert_eq!(db.halted_runs().await.unwrap().len(), 1);
     }
 }
+
+/// The incident, reintroduced on purpose (test builds only): every invoice gets a duplicated
+/// job that charges it under a key of its own, with nothing written before the call. The
+/// database refuses the second success, the run halts by itself, and the test reports how many
+/// wrongful charges reached the provider before it did.
+#[tokio::test]
+async fn the_incident_reintroduced_is_halted_by_the_guards() {
+    let (test_db, db, sim) = setup(Kind::Sqlite, "200", &["--latency-ms", "20"]).await;
+    settings(&db, serde_json::json!({ "incident_duplicate_jobs": true, "workers": 8, "canary_size": 20 }))
+        .await;
+    let week = approve(&test_db, &db).await;
+    let started = Instant::now();
+    let out = sim.billing(&test_db.url).args(["run", "--week", &week]).output().await.unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let run = db.run_of_week(&week).await.unwrap().unwrap();
+    assert_eq!(run.control, "halted");
+    assert!(run.reason.as_deref().unwrap().contains("a second successful charge"), "{:?}", run.reason);
+    let mut per_invoice: BTreeMap<String, usize> = BTreeMap::new();
+    for e in sim.ledger().await.iter().filter(|e| e["kind"] == "charge") {
+        *per_invoice.entry(e["metadata"]["invoice_id"].as_str().unwrap().to_owned()).or_default() += 1;
+    }
+    let wrongful: usize = per_invoice.values().map(|n| n - 1).sum();
+    let (invoices, _) = frozen(&db, &week).await;
+    println!(
+        "incident reintroduced: halted after {} ms; {} of {} invoices charged, {wrongful} wrongful charges reached the provider before the halt",
+        started.elapsed().as_millis(),
+        per_invoice.len(),
+        invoices.len()
+    );
+    assert!(wrongful >= 1, "the bug really charged twice");
+    assert!(per_invoice.len() < invoices.len(), "the run stopped before charging everyone");
+    assert!(wrongful <= 16, "at most one duplicate per worker got through: {wrongful}");
+}

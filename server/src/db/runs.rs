@@ -452,14 +452,31 @@ impl Db {
         let number: i64 =
             with_pool!(self, pool => sqlx::query_scalar(&next_sql).bind(id).fetch_one(pool).await?);
         let key = work.key(week, id, number);
+        self.insert_attempt(work, id, number, &key, amount_minor, worker).await?;
+        Ok(Attempt { number, key, resumed: false })
+    }
+
+    /// Writes attempt `number` of item `id` with `key` (once: a second write of the key does
+    /// nothing), committed before the provider is called.
+    pub async fn insert_attempt(
+        &self,
+        work: Work,
+        id: i64,
+        number: i64,
+        key: &str,
+        amount_minor: i64,
+        worker: &str,
+    ) -> Result<(), sqlx::Error> {
         let insert = format!(
-            "INSERT INTO {attempts} ({item}, attempt, idempotency_key, amount_minor, outcome, worker, started_at) \
-             VALUES ($1, $2, $3, $4, 'started', $5, $6) ON CONFLICT (idempotency_key) DO NOTHING"
+            "INSERT INTO {} ({}, attempt, idempotency_key, amount_minor, outcome, worker, started_at) \
+             VALUES ($1, $2, $3, $4, 'started', $5, $6) ON CONFLICT (idempotency_key) DO NOTHING",
+            work.attempts(),
+            work.id()
         );
         with_pool!(self, pool => {
-            sqlx::query(&insert).bind(id).bind(number).bind(&key).bind(amount_minor).bind(worker).bind(now()).execute(pool).await?;
+            sqlx::query(&insert).bind(id).bind(number).bind(key).bind(amount_minor).bind(worker).bind(now()).execute(pool).await?;
         });
-        Ok(Attempt { number, key, resumed: false })
+        Ok(())
     }
 
     /// Records a successful attempt, the item's new state and its ledger transaction in one

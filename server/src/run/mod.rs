@@ -59,6 +59,12 @@ pub struct RunSettings {
     pub failure_rate_pct: i64,
     /// …of at least this many attempts.
     pub failure_min_attempts: i64,
+    /// Test builds only: reintroduce the incident's bug on purpose. Every invoice is charged by
+    /// a second, duplicated job that makes up its own idempotency key, so the provider charges
+    /// twice; the guards must halt the run. Absent from release builds (a stored setting naming
+    /// it is refused there as an unknown field).
+    #[cfg(debug_assertions)]
+    pub incident_duplicate_jobs: bool,
 }
 
 impl Default for RunSettings {
@@ -76,6 +82,8 @@ impl Default for RunSettings {
             user_cap_minor: 100_000,
             failure_rate_pct: 20,
             failure_min_attempts: 20,
+            #[cfg(debug_assertions)]
+            incident_duplicate_jobs: false,
         }
     }
 }
@@ -228,6 +236,13 @@ async fn work(shared: Arc<Shared>, worker: String) -> anyhow::Result<()> {
                 break;
             }
             match work {
+                #[cfg(debug_assertions)]
+                Work::Charge if shared.settings.incident_duplicate_jobs => {
+                    let duplicate = incident_duplicate(&shared, &worker, item.clone());
+                    let (a, b) = tokio::join!(charge(&shared, &worker, item), duplicate);
+                    a?;
+                    b?;
+                }
                 Work::Charge => charge(&shared, &worker, item).await?,
                 Work::Transfer => transfer(&shared, &worker, item).await?,
             }
@@ -425,6 +440,48 @@ async fn charge(shared: &Shared, worker: &str, item: Claimed) -> anyhow::Result<
             if matches!(e, ProviderError::RateLimited(_)) {
                 tokio::time::sleep(StdDuration::from_secs(1)).await;
             }
+        }
+    }
+    Ok(())
+}
+
+/// The incident's bug, for the test that reintroduces it: a second job charges the same invoice
+/// under a key of its own, skipping the claim and the idempotency the real path has. Its success
+/// is recorded through the same path, where the database refuses a second success and the run
+/// halts.
+#[cfg(debug_assertions)]
+async fn incident_duplicate(shared: &Shared, worker: &str, item: Claimed) -> anyhow::Result<()> {
+    if shared.status.borrow().finished() {
+        return Ok(());
+    }
+    let Some((customer, payment_method)) = customer_of(shared, &item.user_id).await? else { return Ok(()) };
+    let number = 1_000 + rand::random_range(0..1_000_000i64);
+    let key = format!("incident:{}:{number}", item.id);
+    let request = ChargeRequest {
+        amount_minor: item.amount_minor,
+        currency: shared.run.currency.clone(),
+        customer,
+        payment_method,
+        metadata: metadata([
+            ("invoice_id", item.id.to_string()),
+            ("user_id", item.user_id.clone()),
+            ("week", shared.run.week.clone()),
+        ]),
+        idempotency_key: key.clone(),
+    };
+    // As in the incident, nothing is written before the call.
+    if let Ok(ChargeOutcome::Succeeded { intent, .. }) = shared.client.charge(&request).await {
+        shared.db.insert_attempt(Work::Charge, item.id, number, &key, item.amount_minor, worker).await?;
+        let amount = Money::from_minor(item.amount_minor, shared.currency);
+        let ledger = Transaction::transfer(
+            "charge",
+            format!("invoice-{}", item.id),
+            Account::ProviderClearing,
+            Account::PassengerReceivable(item.user_id.clone()),
+            amount,
+        )?;
+        if !shared.db.record_success(Work::Charge, item.id, &key, &intent, Some(&ledger)).await? {
+            halt(shared, &format!("invoice {}: a second successful charge ({intent})", item.id)).await?;
         }
     }
     Ok(())
