@@ -323,16 +323,37 @@ async fn run(config: Config, week: &str, approve: bool, workers: Option<usize>) 
     }
 }
 
-/// One line a second on stderr while a run is worked from the terminal.
+/// The run's progress on stderr: a progress bar on a terminal (indicatif), a line every five
+/// seconds otherwise (logs, CI).
 async fn report_progress(db: crate::db::Db, run_id: i64, canary: i64) {
+    use std::io::IsTerminal;
+    let terminal = std::io::stderr().is_terminal();
+    let bar = indicatif::ProgressBar::new(0);
+    if terminal {
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {msg:28} [{bar:40.cyan/blue}] {pos}/{len} {per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+    } else {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let mut tick = 0u64;
     loop {
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         if let (Ok(Some(run)), Ok(c)) = (db.run(run_id).await, db.run_counts(run_id, canary).await) {
-            eprintln!(
-                "{} {}: charged {}/{} ({} declined, {} pending), paid {}/{}",
-                run.phase, run.control, c.charged, c.invoices, c.declined, c.pending, c.paid, c.transfers
-            );
+            bar.set_length((c.invoices + c.transfers) as u64);
+            bar.set_position(((c.invoices - c.pending) + c.paid) as u64);
+            bar.set_message(format!("{} {} ({} declined)", run.phase, run.control, c.declined));
+            if !terminal && tick.is_multiple_of(10) {
+                eprintln!(
+                    "{} {}: charged {}/{} ({} declined, {} pending), paid {}/{}",
+                    run.phase, run.control, c.charged, c.invoices, c.declined, c.pending, c.paid, c.transfers
+                );
+            }
         }
+        tick += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
 }
 
