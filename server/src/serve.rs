@@ -46,6 +46,7 @@ pub async fn serve(config: Config, addr: SocketAddr) -> anyhow::Result<()> {
     let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
     let runs = tokio::spawn(crate::run::work_active_runs(db.clone(), config.clone()));
+    let schedule = tokio::spawn(crate::run::schedule::run_forever(db.clone(), config.clone()));
     let state = AppState::new(db.clone(), config, leptos_options(local));
     warn_if_assets_missing(&state.leptos);
 
@@ -66,6 +67,7 @@ pub async fn serve(config: Config, addr: SocketAddr) -> anyhow::Result<()> {
     // Workers stop between provider calls: an attempt in flight is resolved by whoever works
     // the run next, with the same idempotency key.
     runs.abort();
+    schedule.abort();
     db.close().await;
     tracing::info!("stopped cleanly");
     Ok(())

@@ -283,3 +283,28 @@ async fn the_incident_reintroduced_is_halted_by_the_guards() {
     assert!(per_invoice.len() < invoices.len(), "the run stopped before charging everyone");
     assert!(wrongful <= 16, "at most one duplicate per worker got through: {wrongful}");
 }
+
+on_both_databases! {
+    async fn a_scheduled_run_waits_at_the_approval_gate_unless_auto_approval_is_on(kind: Kind) {
+        let (test_db, db, _sim) = setup(kind, "10", &[]).await;
+        let config = config_for(&test_db.url);
+        let week = last_week();
+        // Due since midnight today (UTC), whatever day this runs on.
+        let today = chrono::Utc::now().format("%a").to_string().to_lowercase();
+        let mut schedule = serde_json::json!({ "enabled": true, "weekday": today, "time": "00:00", "auto_approve": false });
+        db.put_setting("run_schedule", &schedule, "test").await.unwrap();
+        assert_eq!(server::run::schedule::tick(&db, &config).await.unwrap(), None, "no approval: the run waits");
+        let stored = db.stored_week(app::model::week::BillingWeek::parse(&week).unwrap()).await.unwrap().unwrap();
+        assert_eq!(stored.status.as_str(), "previewed", "the preview is ready for the people at the gate");
+        assert!(db.run_of_week(&week).await.unwrap().is_none());
+
+        schedule["auto_approve"] = serde_json::json!(true);
+        db.put_setting("run_schedule", &schedule, "test").await.unwrap();
+        let started = server::run::schedule::tick(&db, &config).await.unwrap();
+        assert!(started.is_some());
+        let stored = db.stored_week(app::model::week::BillingWeek::parse(&week).unwrap()).await.unwrap().unwrap();
+        assert_eq!((stored.status.as_str(), stored.approved_by.as_deref()), ("approved", Some("scheduler")));
+        assert_eq!(server::run::schedule::tick(&db, &config).await.unwrap(), None, "one run per week");
+        assert_eq!(db.run_of_week(&week).await.unwrap().unwrap().id, started.unwrap());
+    }
+}

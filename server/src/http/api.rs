@@ -29,6 +29,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/runs/{id}", get(run_status))
         .route("/api/v1/runs/{id}/stream", get(run_stream))
         .route("/api/v1/runs/{id}/{action}", post(control_run))
+        .route("/api/v1/settings/run-schedule", get(run_schedule).put(set_run_schedule))
         .route("/api/v1/settings/anomaly-thresholds", get(anomaly_thresholds).put(set_anomaly_thresholds))
         .route("/api/v1/users", post(super::rides::add_users))
         .route("/api/v1/api-keys", get(list_api_keys).post(create_api_key))
@@ -310,6 +311,33 @@ async fn control_run(
     let reason = payload.and_then(|Json(b)| b.reason).unwrap_or_default();
     let run = crate::run::apply_control(&state.db, &Actor::staff(principal), id, &action, &reason).await?;
     Ok(Json(run_json(&state, run).await?).into_response())
+}
+
+/// `GET /api/v1/settings/run-schedule`: when the weekly run is due.
+async fn run_schedule(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    caller.may(Action::PreviewWeek)?;
+    let schedule = crate::run::schedule::RunSchedule::load(&state.db)
+        .await
+        .map_err(|e| super::state::internal_error("reading the run schedule", e))?;
+    Ok(Json(schedule).into_response())
+}
+
+/// `PUT /api/v1/settings/run-schedule` (admin) `{"enabled","weekday","time","auto_approve"}`.
+async fn set_run_schedule(
+    State(state): State<AppState>,
+    caller: Caller,
+    payload: Result<Json<crate::run::schedule::RunSchedule>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let principal = caller.may(Action::ManageSettings)?;
+    let schedule = body(payload)?;
+    schedule.parse().map_err(|(field, message)| AppError::invalid(field, message))?;
+    let value = serde_json::to_value(&schedule).expect("a schedule serialises");
+    state
+        .db
+        .change_setting(&Actor::staff(principal), crate::run::schedule::RunSchedule::KEY, &value)
+        .await
+        .map_err(|e| super::state::internal_error("changing a setting", e))?;
+    Ok(Json(value).into_response())
 }
 
 /// A path id, or a 422 naming `id`.

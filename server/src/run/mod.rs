@@ -10,6 +10,7 @@
 //! once: the database decides who holds what (see `crate::db::runs`).
 
 pub mod provider;
+pub mod schedule;
 pub mod view;
 
 use std::num::NonZeroU32;
