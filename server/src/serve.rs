@@ -56,10 +56,11 @@ pub async fn serve(config: Config, addr: SocketAddr) -> anyhow::Result<()> {
         tokio::spawn(delete_expired_sessions(Store::new(&db))),
     ];
 
+    let shutdown = shutdown_signal();
     println!("Carpool Billing is serving http://{local} ({})", db.backend().label());
     tracing::info!(%local, backend = db.backend().label(), "serving");
     axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await
         .context("the HTTP server failed")?;
 
@@ -95,27 +96,33 @@ fn warn_if_assets_missing(options: &LeptosOptions) {
     }
 }
 
-/// Resolves on SIGTERM (what service managers send) or Ctrl-C.
-pub(crate) async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGTERM (what service managers send) or Ctrl-C. The SIGTERM handler is installed
+/// when this is called, not when the future is first polled, so a signal that arrives while the
+/// server is still starting is not lost (the default action would kill the process).
+pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        let ctrl_c = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        #[cfg(unix)]
+        let terminate = async move {
+            match terminate {
+                Some(mut signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = terminate => {},
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
+        tracing::info!("shutdown requested: finishing requests in flight");
     }
-    tracing::info!("shutdown requested: finishing requests in flight");
 }
 
 /// Removes expired sessions from the database every five minutes.

@@ -185,15 +185,15 @@ pub async fn serve(
 pub async fn run(addr: SocketAddr, config: SimConfig) -> anyhow::Result<()> {
     let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
+    // Installed before the address is printed: whoever starts the simulator may stop it at once.
+    let shutdown = crate::serve::shutdown_signal();
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "psp-sim listening on http://{local}")?;
         out.flush()?;
     }
     tracing::info!(%local, ?config, "psp-sim serving");
-    serve(listener, config, crate::serve::shutdown_signal())
-        .await
-        .context("the simulator's HTTP server failed")?;
+    serve(listener, config, shutdown).await.context("the simulator's HTTP server failed")?;
     tracing::info!("psp-sim stopped cleanly");
     Ok(())
 }
