@@ -8,7 +8,6 @@ pub mod db;
 pub mod demo;
 pub mod http;
 pub mod preview;
-pub mod provider;
 pub mod psp;
 pub mod run;
 pub mod serve;

@@ -112,3 +112,29 @@ async fn the_business_clock_follows_billing_tz() {
     assert_eq!(body["time_zone"], "Asia/Tokyo");
     assert!(body["local_time"].as_str().unwrap().ends_with("+09:00"), "{body}");
 }
+
+/// The OpenAPI description is served to anyone and lists every route of the JSON API.
+#[tokio::test]
+async fn the_openapi_description_lists_every_api_route() {
+    let (test_db, _db) = TestDb::migrated(Kind::Sqlite).await;
+    let server = ServerProcess::start(&test_db.url).await;
+    let response = reqwest::get(server.url("/api/v1/openapi.json")).await.unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    let doc: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().unwrap();
+    let source = include_str!("../src/http/api.rs");
+    let routes: Vec<&str> = source
+        .split(".route(")
+        .skip(1)
+        .map(|rest| rest.trim_start().trim_start_matches('"').split('"').next().unwrap())
+        .collect();
+    assert!(routes.len() >= 15, "routes found in api.rs: {routes:?}");
+    for route in &routes {
+        assert!(paths.contains_key(*route), "{route} is missing from openapi.json");
+    }
+    for path in paths.keys() {
+        assert!(routes.contains(&path.as_str()), "openapi.json lists {path}, which is not a route");
+    }
+    server.terminate().await;
+}

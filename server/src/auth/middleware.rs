@@ -23,10 +23,11 @@ use app::model::staff::{AuthMethod, Principal};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IngestKey(pub i64);
 
-/// Paths that need no identity at all: health, metrics and the dashboard's static assets (no
-/// session is read for them, so they cost no database query).
+/// Paths that need no identity at all: health, metrics, the API description and the dashboard's
+/// static assets (no session is read for them, so they cost no database query).
 fn is_static_or_probe(path: &str) -> bool {
-    matches!(path, "/healthz" | "/readyz" | "/metrics" | "/favicon.svg") || path.starts_with("/pkg/")
+    matches!(path, "/healthz" | "/readyz" | "/metrics" | "/favicon.svg" | "/api/v1/openapi.json")
+        || path.starts_with("/pkg/")
 }
 
 /// Pages anyone may load.

@@ -21,6 +21,7 @@ use app::model::staff::{Principal, Role};
 /// The `/api/v1` routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/me", get(me))
         .route("/api/v1/staff", get(list_staff).post(add_staff))
         .route("/api/v1/staff/{id}/disable", post(disable_staff))
@@ -92,6 +93,15 @@ impl Caller {
 /// A JSON body, or a 400 that says what is wrong with it.
 fn body<T>(payload: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     payload.map(|Json(v)| v).map_err(ApiError::Body)
+}
+
+/// The OpenAPI description of this API, kept by hand beside the routes (a test checks that it
+/// lists every route of this file).
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// `GET /api/v1/openapi.json`: public, like any API description.
+async fn openapi() -> Response {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
 /// `GET /api/v1/me`: who the token belongs to, and the role.

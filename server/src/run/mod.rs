@@ -25,8 +25,8 @@ use tokio::sync::watch;
 use crate::billing::ledger::{Account, Transaction};
 use crate::db::runs::{Claimed, RunRow, Work};
 use crate::db::Db;
-use crate::provider::stripe::StripeClient;
-use crate::provider::{ChargeOutcome, ChargeRequest, Metadata, ProviderError, TransferRequest};
+use crate::psp::stripe::StripeClient;
+use crate::psp::{ChargeOutcome, ChargeRequest, Metadata, ProviderError, TransferRequest};
 use app::model::money::{BillingCurrency, Money};
 
 /// How often every process reads the run's control: a pause reaches all workers within this.

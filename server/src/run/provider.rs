@@ -8,7 +8,7 @@ use secrecy::ExposeSecret;
 use tokio::sync::oneshot;
 
 use crate::config::Config;
-use crate::provider::stripe::StripeClient;
+use crate::psp::stripe::StripeClient;
 
 /// Keeps the in-process simulator running; dropping it stops the simulator.
 pub struct InProcessSim {
