@@ -52,6 +52,14 @@ test('finance starts a run, watches it live, pauses, resumes and sees it complet
     assert.equal(await page.evaluate(() => window.__sameDocument), true, 'followed to the end without a reload');
     await page.screenshot({ path: path.join(outputDir, 'run-completed.png'), fullPage: true });
 
+    // The week's page now shows what was charged, not a recomputation.
+    await page.click('h1 a');
+    await page.waitForSelector('[data-testid="charge-state"]');
+    const states = await page.$$eval('[data-testid="charge-state"]', (spans) => spans.map((s) => s.textContent));
+    assert.equal(states.length, 50);
+    assert.ok(states.every((s) => s === 'charged'), `${states}`);
+    assert.equal(await page.locator('[data-testid="run-link"]').count(), 1, 'the week links to its run');
+
     assert.deepEqual(errors, [], 'no console errors');
     await context.close();
   } finally {

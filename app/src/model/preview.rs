@@ -182,6 +182,8 @@ pub struct InvoiceRow {
     pub lines: u32,
     pub late_lines: u32,
     pub anomalies: Vec<Anomaly>,
+    /// Once the week's run has it: `pending`, `charged`, `declined` or `uncollectible`.
+    pub charge: Option<String>,
 }
 
 /// A page of invoices; `next_after` continues it.
@@ -230,6 +232,8 @@ pub struct PayoutRow {
     pub fees: Money,
     pub total: Money,
     pub rides: u32,
+    /// Once the week's run has it: `pending`, `paid` or `failed`.
+    pub transfer: Option<String>,
 }
 
 /// A page of payouts; `next_after` continues it.

@@ -393,6 +393,7 @@ fn InvoiceTable(week: String, page: InvoicePage, view_state: Memo<View>) -> impl
                         <th class="num">"Rides"</th>
                         <th class="num">"Late"</th>
                         <th class="num">"Total"</th>
+                        <th>"Charge"</th>
                         <th>"Anomalies"</th>
                     </tr>
                 </thead>
@@ -407,6 +408,7 @@ fn InvoiceTable(week: String, page: InvoicePage, view_state: Memo<View>) -> impl
                                 <td class="num">{row.lines}</td>
                                 <td class="num">{(row.late_lines > 0).then(|| view! { <span class="badge badge-info">{row.late_lines}</span> })}</td>
                                 <td class="num">{money(row.total)}</td>
+                                <td>{row.charge.map(|state| { let class = state_class(&state); view! { <span class=class data-testid="charge-state">{state}</span> } })}</td>
                                 <td><AnomalyBadges anomalies=row.anomalies /></td>
                             </tr>
                         }
@@ -420,6 +422,16 @@ fn InvoiceTable(week: String, page: InvoicePage, view_state: Memo<View>) -> impl
         </div>
     }
     .into_any()
+}
+
+/// The badge colour of a charge's or a transfer's state.
+fn state_class(state: &str) -> &'static str {
+    match state {
+        "charged" | "paid" => "badge badge-success",
+        "declined" => "badge badge-warning",
+        "uncollectible" | "failed" => "badge badge-danger",
+        _ => "badge",
+    }
 }
 
 fn attendance_label(a: Attendance) -> &'static str {
@@ -533,6 +545,7 @@ fn PayoutTable(week: String, page: PayoutPage, view_state: Memo<View>) -> impl I
                         <th class="num">"Passengers paid"</th>
                         <th class="num">"Platform fee"</th>
                         <th class="num">"Payout"</th>
+                        <th>"Transfer"</th>
                     </tr>
                 </thead>
                 <tbody>
@@ -544,6 +557,7 @@ fn PayoutTable(week: String, page: PayoutPage, view_state: Memo<View>) -> impl I
                             <td class="num">{money(p.gross)}</td>
                             <td class="num">{money(p.fees)}</td>
                             <td class="num"><strong>{money(p.total)}</strong></td>
+                            <td>{p.transfer.map(|state| { let class = state_class(&state); view! { <span class=class>{state}</span> } })}</td>
                         </tr>
                     }).collect_view()}
                 </tbody>

@@ -522,10 +522,10 @@ impl Db {
         let after = query.after.clone().unwrap_or_default();
         let q = query.q.trim();
         let flagged = if query.flagged_only { " AND i.flagged" } else { "" };
-        let select =
-            "SELECT i.id, i.user_id, u.name, i.currency, i.total_minor, i.lines, i.late_lines, i.anomalies \
-                      FROM invoices i JOIN users u ON u.id = i.user_id WHERE i.week = $1 AND i.user_id > $2";
-        type Row = (i64, String, String, String, i64, i64, i64, String);
+        let select = "SELECT i.id, i.user_id, u.name, i.currency, i.total_minor, i.lines, i.late_lines, \
+                      i.anomalies, c.state FROM invoices i JOIN users u ON u.id = i.user_id \
+                      LEFT JOIN charges c ON c.invoice_id = i.id WHERE i.week = $1 AND i.user_id > $2";
+        type Row = (i64, String, String, String, i64, i64, i64, String, Option<String>);
         let mut rows: Vec<Row> = Vec::new();
         let searches: Vec<(String, (String, String))> = if q.is_empty() {
             vec![(format!("{select}{flagged} ORDER BY i.user_id LIMIT $3"), (String::new(), String::new()))]
@@ -558,7 +558,7 @@ impl Db {
         let next_after = if more { rows.last().map(|r| r.1.clone()) } else { None };
         let rows = rows
             .into_iter()
-            .map(|(id, user_id, user_name, currency, total, lines, late, anomalies)| {
+            .map(|(id, user_id, user_name, currency, total, lines, late, anomalies, charge)| {
                 Ok(InvoiceRow {
                     id,
                     user_id,
@@ -567,6 +567,7 @@ impl Db {
                     lines: lines as u32,
                     late_lines: late as u32,
                     anomalies: anomalies_of(&anomalies)?,
+                    charge,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()?;
@@ -649,11 +650,12 @@ impl Db {
         limit: u32,
     ) -> Result<PayoutPage, sqlx::Error> {
         let limit = limit.clamp(1, MAX_PAGE);
-        type Row = (i64, String, String, String, i64, i64, i64, i64);
+        type Row = (i64, String, String, String, i64, i64, i64, i64, Option<String>);
         let mut rows: Vec<Row> = with_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT p.id, p.driver_id, u.name, p.currency, p.gross_minor, p.fees_minor, p.total_minor, p.rides \
-                 FROM payouts p JOIN users u ON u.id = p.driver_id WHERE p.week = $1 AND p.driver_id > $2 \
+                "SELECT p.id, p.driver_id, u.name, p.currency, p.gross_minor, p.fees_minor, p.total_minor, p.rides, \
+                 t.state FROM payouts p JOIN users u ON u.id = p.driver_id \
+                 LEFT JOIN transfers t ON t.payout_id = p.id WHERE p.week = $1 AND p.driver_id > $2 \
                  ORDER BY p.driver_id LIMIT $3",
             )
             .bind(week.to_string())
@@ -667,7 +669,7 @@ impl Db {
         let next_after = if more { rows.last().map(|r| r.1.clone()) } else { None };
         let rows = rows
             .into_iter()
-            .map(|(id, driver_id, driver_name, currency, gross, fees, total, rides)| {
+            .map(|(id, driver_id, driver_name, currency, gross, fees, total, rides, transfer)| {
                 let currency = currency_of(&currency)?;
                 Ok(PayoutRow {
                     id,
@@ -677,6 +679,7 @@ impl Db {
                     fees: Money::from_minor(fees, currency),
                     total: Money::from_minor(total, currency),
                     rides: rides as u32,
+                    transfer,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()?;
