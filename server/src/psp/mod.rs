@@ -12,8 +12,9 @@ use std::collections::BTreeMap;
 /// What a charge call came to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ChargeOutcome {
-    /// The money moved: the payment intent and charge ids.
-    Succeeded { intent: String, charge: String },
+    /// The money moved: the payment intent and charge ids, and the amount the provider says it
+    /// took (minor units), which the run checks against the invoice.
+    Succeeded { intent: String, charge: String, amount_minor: i64 },
     /// The card was declined: final for this attempt.
     Declined { code: String, decline_code: Option<String>, message: String },
 }

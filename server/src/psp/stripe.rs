@@ -176,7 +176,11 @@ impl StripeClient {
                 let charge = body.get("latest_charge").and_then(id_of).ok_or_else(|| {
                     ProviderError::Unknown(format!("POST {path}: succeeded without latest_charge"))
                 })?;
-                Ok(ChargeOutcome::Succeeded { intent, charge })
+                let amount_minor =
+                    body["amount_received"].as_i64().or_else(|| body["amount"].as_i64()).ok_or_else(
+                        || ProviderError::Unknown(format!("POST {path}: succeeded without an amount")),
+                    )?;
+                Ok(ChargeOutcome::Succeeded { intent, charge, amount_minor })
             }
             other => {
                 Err(ProviderError::Unknown(format!("POST {path}: payment intent {intent} is {other:?}")))

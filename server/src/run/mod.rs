@@ -374,8 +374,9 @@ async fn charge(shared: &Shared, worker: &str, item: Claimed) -> anyhow::Result<
         idempotency_key: attempt.key.clone(),
     };
     match shared.client.charge(&request).await {
-        Ok(ChargeOutcome::Succeeded { intent, .. }) => {
-            let amount = Money::from_minor(item.amount_minor, shared.currency);
+        Ok(ChargeOutcome::Succeeded { intent, amount_minor, .. }) => {
+            // The ledger records what the provider says it took; a difference halts the run.
+            let amount = Money::from_minor(amount_minor, shared.currency);
             let ledger = Transaction::transfer(
                 "charge",
                 format!("invoice-{}", item.id),
@@ -385,6 +386,12 @@ async fn charge(shared: &Shared, worker: &str, item: Claimed) -> anyhow::Result<
             )?;
             if !shared.db.record_success(Work::Charge, item.id, &attempt.key, &intent, Some(&ledger)).await? {
                 halt(shared, &format!("invoice {}: a second successful charge ({intent})", item.id)).await?;
+            } else if amount_minor != item.amount_minor {
+                let reason = format!(
+                    "invoice {}: the provider took {amount_minor} minor units for an invoice of {} ({intent})",
+                    item.id, item.amount_minor
+                );
+                halt(shared, &reason).await?;
             }
         }
         Ok(ChargeOutcome::Declined { code, decline_code, message }) => {
