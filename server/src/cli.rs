@@ -285,6 +285,14 @@ async fn run(config: Config, week: &str, approve: bool, workers: Option<usize>) 
     };
     if run.phase == "completed" {
         eprintln!("the run of {week} (id {}) completed before", run.id);
+        if run.control == "running" {
+            let timeout = std::time::Duration::from_secs(settings.provider_timeout_seconds);
+            let (client, _sim) = crate::run::provider::connect(&config, timeout).await?;
+            let tried = crate::run::retry_declined(&db, &client, &settings, run).await?;
+            if tried > 0 {
+                eprintln!("tried {tried} declined invoice(s) again");
+            }
+        }
         return Ok(());
     }
     if run.control != "running" {

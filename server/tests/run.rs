@@ -308,3 +308,27 @@ on_both_databases! {
         assert_eq!(db.run_of_week(&week).await.unwrap().unwrap().id, started.unwrap());
     }
 }
+
+on_both_databases! {
+    async fn declined_invoices_are_retried_after_the_run_and_charged_once(kind: Kind) {
+        let (test_db, db, sim) = setup(kind, "10", &["--decline-rate", "1"]).await;
+        settings(&db, serde_json::json!({ "decline_retry_seconds": 2, "max_attempts": 5 })).await;
+        let week = approve(&test_db, &db).await;
+        let out = sim.billing(&test_db.url).args(["run", "--week", &week]).output().await.unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let run = db.run_of_week(&week).await.unwrap().unwrap();
+        let counts = db.run_counts(run.id, run.canary_size).await.unwrap();
+        assert_eq!((run.phase.as_str(), counts.charged, counts.declined), ("completed", 0, counts.invoices), "every card declined");
+        assert_eq!(counts.paid, counts.transfers, "drivers are paid all the same");
+
+        // The cards work again; once the retry is due, running again charges every invoice once.
+        let faults = reqwest::Client::new().put(format!("{}/sim/faults", sim.base)).json(&serde_json::json!({ "decline_rate": 0.0 })).send().await.unwrap();
+        assert!(faults.status().is_success());
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        let out = sim.billing(&test_db.url).args(["run", "--week", &week]).output().await.unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let counts = db.run_counts(run.id, run.canary_size).await.unwrap();
+        assert_eq!((counts.charged, counts.declined), (counts.invoices, 0));
+        assert_exactly_once(&db, &sim, &week).await;
+    }
+}

@@ -796,6 +796,19 @@ impl Db {
         with_pool!(self, pool => sqlx::query_as("SELECT * FROM runs ORDER BY id DESC LIMIT $1").bind(limit).fetch_all(pool).await)
     }
 
+    /// Completed runs (still under control `running`) with a declined invoice whose retry is due.
+    pub async fn runs_with_due_retries(&self) -> Result<Vec<RunRow>, sqlx::Error> {
+        with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT * FROM runs r WHERE r.phase = 'completed' AND r.control = 'running' AND EXISTS \
+                 (SELECT 1 FROM charges c WHERE c.run_id = r.id AND c.state = 'declined' AND c.next_at <= $1) ORDER BY r.id",
+            )
+            .bind(now())
+            .fetch_all(pool)
+            .await
+        })
+    }
+
     /// Runs halted by a guard.
     pub async fn halted_runs(&self) -> Result<Vec<RunRow>, sqlx::Error> {
         with_pool!(self, pool => sqlx::query_as("SELECT * FROM runs WHERE control = 'halted' ORDER BY id").fetch_all(pool).await)

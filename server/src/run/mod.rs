@@ -204,6 +204,48 @@ pub async fn work_run(
     db.run(run_id).await?.ok_or_else(|| anyhow::anyhow!("run {run_id} vanished"))
 }
 
+/// Tries again the declined invoices of a run whose retry is due, after its charging phase (a
+/// completed run keeps its declined invoices until they are charged or uncollectible). Stops when
+/// none is due or the run is not running. Returns how many were tried.
+pub async fn retry_declined(
+    db: &Db,
+    client: &StripeClient,
+    settings: &RunSettings,
+    run: RunRow,
+) -> anyhow::Result<usize> {
+    let currency = BillingCurrency::from_code(&run.currency)?;
+    let (_publish, status) = watch::channel(Status::of(&run));
+    let rate = NonZeroU32::new(settings.rate_per_second.max(1)).expect("at least one");
+    let run_id = run.id;
+    let shared = Shared {
+        db: db.clone(),
+        client: client.clone(),
+        settings: settings.clone(),
+        run,
+        currency,
+        status,
+        limiter: RateLimiter::direct(Quota::per_second(rate)),
+    };
+    let worker = worker_name(1000);
+    let mut tried = 0;
+    loop {
+        match db.run(run_id).await? {
+            Some(row) if row.control == "running" => {}
+            _ => return Ok(tried),
+        }
+        let items =
+            db.claim(Work::Charge, run_id, &worker, i64::MAX, settings.batch, lease(settings)).await?;
+        if items.is_empty() {
+            return Ok(tried);
+        }
+        for item in items {
+            shared.limiter.until_ready().await;
+            charge(&shared, &worker, item).await?;
+            tried += 1;
+        }
+    }
+}
+
 /// One worker: claim due items of the current phase, process them, until the run is over.
 async fn work(shared: Arc<Shared>, worker: String) -> anyhow::Result<()> {
     let mut status = shared.status.clone();
@@ -218,8 +260,17 @@ async fn work(shared: Arc<Shared>, worker: String) -> anyhow::Result<()> {
             "charging" => (Work::Charge, i64::MAX),
             _ => (Work::Transfer, i64::MAX),
         };
-        let items =
+        let mut items =
             shared.db.claim(work, shared.run.id, &worker, max_seq, shared.settings.batch, lease).await?;
+        let mut work = work;
+        if items.is_empty() && work == Work::Transfer {
+            // While drivers are paid, declined invoices whose retry is due are tried again.
+            items = shared
+                .db
+                .claim(Work::Charge, shared.run.id, &worker, i64::MAX, shared.settings.batch, lease)
+                .await?;
+            work = Work::Charge;
+        }
         if items.is_empty() {
             // Nothing due: wait for a change of phase or control, or a short while.
             let _ = tokio::time::timeout(StdDuration::from_millis(100), status.changed()).await;
@@ -674,7 +725,14 @@ pub async fn work_active_runs(db: Db, config: crate::config::Config) {
                 continue;
             }
         };
-        for run in runs.into_iter().filter(|r| r.control == "running") {
+        let retries = match db.runs_with_due_retries().await {
+            Ok(runs) => runs,
+            Err(e) => {
+                tracing::debug!(error = %e, "looking for due retries failed");
+                Vec::new()
+            }
+        };
+        for run in runs.into_iter().filter(|r| r.control == "running").chain(retries) {
             if !working.lock().expect("not poisoned").insert(run.id) {
                 continue;
             }
@@ -701,12 +759,19 @@ pub async fn work_active_runs(db: Db, config: crate::config::Config) {
             let (db, working) = (db.clone(), working.clone());
             tokio::spawn(async move {
                 let id = run.id;
-                tracing::info!(run = id, week = %run.week, "working a run");
-                match work_run(&db, &client, &settings, run).await {
-                    Ok(done) => {
-                        tracing::info!(run = id, phase = %done.phase, control = %done.control, "stopped working a run")
+                tracing::info!(run = id, week = %run.week, phase = %run.phase, "working a run");
+                if run.phase == "completed" {
+                    match retry_declined(&db, &client, &settings, run).await {
+                        Ok(tried) => tracing::info!(run = id, tried, "retried declined invoices"),
+                        Err(e) => tracing::error!(run = id, error = %e, "retrying declined invoices failed"),
                     }
-                    Err(e) => tracing::error!(run = id, error = %e, "working a run failed"),
+                } else {
+                    match work_run(&db, &client, &settings, run).await {
+                        Ok(done) => {
+                            tracing::info!(run = id, phase = %done.phase, control = %done.control, "stopped working a run")
+                        }
+                        Err(e) => tracing::error!(run = id, error = %e, "working a run failed"),
+                    }
                 }
                 working.lock().expect("not poisoned").remove(&id);
             });
