@@ -396,6 +396,8 @@ async fn psp_sim(args: PspSimArgs) -> anyhow::Result<()> {
         decline_rate: args.decline_rate,
         seed: args.seed,
         hang_ms: args.hang_ms,
+        // A misbehaving provider is for tests only: set it with PUT /sim/faults.
+        overcharge_minor: 0,
     };
     config.validate().map_err(|e| usage(format!("{}: {}", e.option(), e.message)))?;
     crate::psp::sim::run(args.addr, config).await

@@ -332,3 +332,34 @@ on_both_databases! {
         assert_exactly_once(&db, &sim, &week).await;
     }
 }
+
+/// A provider that takes more than asked (the simulator's `overcharge_minor` fault) halts the
+/// run at the first such charge, and the ledger records what it really took.
+#[tokio::test]
+async fn a_provider_taking_another_amount_halts_the_run() {
+    let (test_db, db, sim) = setup(Kind::Sqlite, "20", &[]).await;
+    let faults = reqwest::Client::new()
+        .put(format!("{}/sim/faults", sim.base))
+        .json(&serde_json::json!({ "overcharge_minor": 1 }))
+        .send()
+        .await
+        .unwrap();
+    assert!(faults.status().is_success(), "{}", faults.text().await.unwrap());
+    settings(&db, serde_json::json!({ "workers": 1, "batch": 1 })).await;
+    let week = approve(&test_db, &db).await;
+    let out = sim.billing(&test_db.url).args(["run", "--week", &week]).output().await.unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let run = db.run_of_week(&week).await.unwrap().unwrap();
+    assert_eq!(run.control, "halted");
+    assert!(run.reason.as_deref().unwrap().contains("the provider took"), "{:?}", run.reason);
+    let charges: Vec<i64> = sim
+        .ledger()
+        .await
+        .iter()
+        .filter(|e| e["kind"] == "charge")
+        .map(|e| e["amount"].as_i64().unwrap())
+        .collect();
+    assert_eq!(charges.len(), 1, "one worker, halted at the first wrong charge");
+    let clearing = db.ledger_balance(&server::billing::ledger::Account::ProviderClearing).await.unwrap();
+    assert_eq!(clearing, charges[0], "the ledger holds what the provider took");
+}

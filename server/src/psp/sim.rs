@@ -90,6 +90,9 @@ pub struct SimConfig {
     pub error_rate: f64,
     /// A payment with a good card is declined anyway (`generic_decline`), and saved as such.
     pub decline_rate: f64,
+    /// A misbehaving provider: every successful payment takes this many minor units more than
+    /// asked (and reports it), so that the product's amount guard can be tested. Zero by default.
+    pub overcharge_minor: i64,
     /// Seeds the fault rolls (not the object ids, which are unique across runs).
     pub seed: u64,
     /// How long `timeout_after_charge` holds an answer, in milliseconds (cut short at shutdown).
@@ -104,6 +107,7 @@ impl Default for SimConfig {
             timeout_after_charge: 0.0,
             error_rate: 0.0,
             decline_rate: 0.0,
+            overcharge_minor: 0,
             seed: 0,
             hang_ms: 10_000,
         }
@@ -142,6 +146,12 @@ impl SimConfig {
                     message: format!("must be a probability from 0 to 1, not {p}"),
                 });
             }
+        }
+        if !(0..=1_000_000).contains(&self.overcharge_minor) {
+            return Err(SimConfigError {
+                field: "overcharge_minor",
+                message: format!("from 0 to 1000000 minor units, not {}", self.overcharge_minor),
+            });
         }
         for (field, ms, max) in
             [("latency_ms", self.latency_ms, MAX_LATENCY_MS), ("hang_ms", self.hang_ms, MAX_HANG_MS)]

@@ -129,6 +129,9 @@ struct Shared {
     run: RunRow,
     currency: BillingCurrency,
     status: watch::Receiver<Status>,
+    /// Where this process publishes the run's status: the poller, and a halt decided here (so
+    /// this process's workers stop at once, not at the next poll).
+    publish: Arc<watch::Sender<Status>>,
     limiter: DefaultDirectRateLimiter,
 }
 
@@ -148,6 +151,7 @@ pub async fn work_run(
 ) -> anyhow::Result<RunRow> {
     let currency = BillingCurrency::from_code(&run.currency)?;
     let (publish, status) = watch::channel(Status::of(&run));
+    let publish = Arc::new(publish);
     let rate = NonZeroU32::new(settings.rate_per_second.max(1)).expect("at least one");
     let run_id = run.id;
     let shared = Arc::new(Shared {
@@ -157,6 +161,7 @@ pub async fn work_run(
         run,
         currency,
         status,
+        publish: publish.clone(),
         limiter: RateLimiter::direct(Quota::per_second(rate)),
     });
 
@@ -169,6 +174,11 @@ pub async fn work_run(
                         let now = Status::of(&row);
                         let done = now.finished();
                         publish.send_if_modified(|old| {
+                            // A halt published by this process is final for it: a read made
+                            // just before the halt was written must not undo it.
+                            if old.finished() {
+                                return false;
+                            }
                             let changed = *old != now;
                             *old = now.clone();
                             changed
@@ -214,7 +224,8 @@ pub async fn retry_declined(
     run: RunRow,
 ) -> anyhow::Result<usize> {
     let currency = BillingCurrency::from_code(&run.currency)?;
-    let (_publish, status) = watch::channel(Status::of(&run));
+    let (publish, status) = watch::channel(Status::of(&run));
+    let publish = Arc::new(publish);
     let rate = NonZeroU32::new(settings.rate_per_second.max(1)).expect("at least one");
     let run_id = run.id;
     let shared = Shared {
@@ -224,6 +235,7 @@ pub async fn retry_declined(
         run,
         currency,
         status,
+        publish,
         limiter: RateLimiter::direct(Quota::per_second(rate)),
     };
     let worker = worker_name(1000);
@@ -311,6 +323,11 @@ async fn halt(shared: &Shared, reason: &str) -> anyhow::Result<()> {
     if shared.db.set_control(shared.run.id, &["running"], "halted", reason, None).await? {
         tracing::error!(run = shared.run.id, reason, "run halted by a guard");
     }
+    // This process's workers stop before their next call; the others at their next poll.
+    shared.publish.send_modify(|status| {
+        status.control = "halted".into();
+        status.reason = Some(reason.to_owned());
+    });
     Ok(())
 }
 

@@ -147,7 +147,9 @@ async fn run(sim: Sim, job: Job, request_id: String) -> Answer {
         None => {
             let force_decline =
                 matches!(mutation, Mutation::CreatePaymentIntent(_)) && state.faults.declines();
-            let ctx = Context { now: Utc::now(), idempotency_key: key.as_deref(), force_decline };
+            let overcharge_minor = state.faults.overcharge_minor();
+            let ctx =
+                Context { now: Utc::now(), idempotency_key: key.as_deref(), force_decline, overcharge_minor };
             state.store.execute(mutation, &ctx)
         }
     };

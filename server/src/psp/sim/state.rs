@@ -106,6 +106,11 @@ impl Faults {
         })
     }
 
+    /// `overcharge_minor`: what a successful payment takes beyond what was asked.
+    pub fn overcharge_minor(&self) -> i64 {
+        self.config.overcharge_minor
+    }
+
     /// `decline_rate`: a payment with a good card is declined anyway.
     pub fn declines(&mut self) -> bool {
         self.roll(self.config.decline_rate)
@@ -124,6 +129,7 @@ impl Faults {
         config.error_rate = update.error_rate.unwrap_or(config.error_rate);
         config.decline_rate = update.decline_rate.unwrap_or(config.decline_rate);
         config.hang_ms = update.hang_ms.unwrap_or(config.hang_ms);
+        config.overcharge_minor = update.overcharge_minor.unwrap_or(config.overcharge_minor);
         config.validate()?;
         if let Some(seed) = update.seed {
             config.seed = seed;
@@ -144,6 +150,7 @@ pub(crate) struct FaultsUpdate {
     pub decline_rate: Option<f64>,
     pub seed: Option<u64>,
     pub hang_ms: Option<u64>,
+    pub overcharge_minor: Option<i64>,
 }
 
 /// An idempotency key reserved by a running request. The request saves its answer or frees

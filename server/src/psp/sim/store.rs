@@ -76,6 +76,8 @@ pub(crate) struct Context<'a> {
     pub idempotency_key: Option<&'a str>,
     /// The fault `decline_rate` fell on this request: a good card declines anyway.
     pub force_decline: bool,
+    /// The fault `overcharge_minor`: a successful payment takes this much more than asked.
+    pub overcharge_minor: i64,
 }
 
 /// A request that executed: its answer (saved under its idempotency key), and whether it
@@ -241,8 +243,8 @@ impl Store {
             id: new_id("ch"),
             object: "charge",
             created,
-            amount: intent.amount,
-            amount_captured: if decline.is_some() { 0 } else { intent.amount },
+            amount: intent.amount + if decline.is_some() { 0 } else { ctx.overcharge_minor },
+            amount_captured: if decline.is_some() { 0 } else { intent.amount + ctx.overcharge_minor },
             amount_refunded: 0,
             currency: intent.currency.clone(),
             customer: intent.customer.clone(),
@@ -274,7 +276,7 @@ impl Store {
         let executed = match decline {
             None => {
                 intent.status = "succeeded";
-                intent.amount_received = intent.amount;
+                intent.amount_received = intent.amount + ctx.overcharge_minor;
                 Executed::ok(json_of(&intent), true)
             }
             Some((code, message)) => {
