@@ -16,6 +16,22 @@ pub struct Setting {
     pub updated_by: String,
 }
 
+/// Stores a setting, replacing the one there (PostgreSQL casts the JSON text to JSONB).
+fn upsert_sql(db: &Db) -> &'static str {
+    match db {
+        Db::Sqlite(_) => {
+            "INSERT INTO settings (key, value, updated_at, updated_by) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at, \
+             updated_by = excluded.updated_by"
+        }
+        Db::Postgres(_) => {
+            "INSERT INTO settings (key, value, updated_at, updated_by) VALUES ($1, $2::jsonb, $3, $4) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at, \
+             updated_by = excluded.updated_by"
+        }
+    }
+}
+
 impl Db {
     /// The setting under `key`, if one was ever stored.
     pub async fn setting(&self, key: &str) -> Result<Option<Setting>, sqlx::Error> {
@@ -40,14 +56,7 @@ impl Db {
         let now = Utc::now().trunc_subsecs(6);
         let text = value.to_string();
         with_pool!(self, pool => {
-            let sql = match self {
-                Db::Sqlite(_) => "INSERT INTO settings (key, value, updated_at, updated_by) VALUES ($1, $2, $3, $4) \
-                    ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at, \
-                    updated_by = excluded.updated_by",
-                Db::Postgres(_) => "INSERT INTO settings (key, value, updated_at, updated_by) VALUES ($1, $2::jsonb, $3, $4) \
-                    ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at, \
-                    updated_by = excluded.updated_by",
-            };
+            let sql = upsert_sql(self);
             sqlx::query(sql).bind(key).bind(&text).bind(now).bind(actor).execute(pool).await.map(|_| ())?
         });
         Ok(Setting {
@@ -65,14 +74,7 @@ impl Db {
         let now = Utc::now().trunc_subsecs(6);
         let text = value.to_string();
         with_pool!(self, pool => {
-            let sql = match self {
-                Db::Sqlite(_) => "INSERT INTO settings (key, value, updated_at, updated_by) VALUES ($1, $2, $3, $4) \
-                    ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at, \
-                    updated_by = excluded.updated_by",
-                Db::Postgres(_) => "INSERT INTO settings (key, value, updated_at, updated_by) VALUES ($1, $2::jsonb, $3, $4) \
-                    ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at, \
-                    updated_by = excluded.updated_by",
-            };
+            let sql = upsert_sql(self);
             let mut tx = pool.begin().await?;
             sqlx::query(sql).bind(key).bind(&text).bind(now).bind(&actor.name).execute(&mut *tx).await?;
             let mut entry = NewAuditEntry::new(actor, "setting.change", "setting", key);

@@ -370,8 +370,70 @@ fn lease(s: &RunSettings) -> Duration {
     Duration::seconds(s.lease_seconds.max(s.provider_timeout_seconds as i64 + 1))
 }
 
+/// Records a final refusal of attempt `key` on item `id`, tried again `retry_seconds` later (or
+/// given up after `max_attempts`); returns the item's new state.
+async fn refuse(
+    shared: &Shared,
+    work: Work,
+    id: i64,
+    key: &str,
+    outcome: &str,
+    detail: &str,
+    retry_seconds: i64,
+) -> anyhow::Result<String> {
+    let retry_at = seconds_from_now(retry_seconds);
+    Ok(shared
+        .db
+        .record_refusal(work, id, key, outcome, detail, retry_at, shared.settings.max_attempts)
+        .await?)
+}
+
+/// The provider could not be reached to set up a user's customer or account: the item goes back,
+/// to be tried again soon.
+async fn set_up_failed(
+    shared: &Shared,
+    work: Work,
+    item: &Claimed,
+    worker: &str,
+    what: &str,
+    error: anyhow::Error,
+) -> anyhow::Result<()> {
+    tracing::warn!(error = %error, user = %item.user_id, "{what}");
+    shared.db.release(work, item.id, worker).await?;
+    tokio::time::sleep(StdDuration::from_millis(200)).await;
+    Ok(())
+}
+
 fn seconds_from_now(seconds: i64) -> chrono::DateTime<Utc> {
     Utc::now() + Duration::seconds(seconds)
+}
+
+/// The payment intent for one invoice under `key`, with the contract's metadata.
+fn charge_request(shared: &Shared, item: &Claimed, customer: (String, String), key: &str) -> ChargeRequest {
+    ChargeRequest {
+        amount_minor: item.amount_minor,
+        currency: shared.run.currency.clone(),
+        customer: customer.0,
+        payment_method: customer.1,
+        metadata: metadata([
+            ("invoice_id", item.id.to_string()),
+            ("user_id", item.user_id.clone()),
+            ("week", shared.run.week.clone()),
+        ]),
+        idempotency_key: key.to_owned(),
+    }
+}
+
+/// The ledger transaction of a charge of `amount_minor` for `item`: the provider holds it, the
+/// passenger owes it no more.
+fn charge_ledger(shared: &Shared, item: &Claimed, amount_minor: i64) -> anyhow::Result<Transaction> {
+    Ok(Transaction::transfer(
+        "charge",
+        format!("invoice-{}", item.id),
+        Account::ProviderClearing,
+        Account::PassengerReceivable(item.user_id.clone()),
+        Money::from_minor(amount_minor, shared.currency),
+    )?)
 }
 
 /// Charges one invoice: the attempt is written before the call, the outcome after.
@@ -402,26 +464,20 @@ async fn charge(shared: &Shared, worker: &str, item: Claimed) -> anyhow::Result<
                 .begin_attempt(Work::Charge, &shared.run.week, item.id, item.amount_minor, worker)
                 .await?;
             let detail = format!("{} has no card at the provider", item.user_id);
-            shared
-                .db
-                .record_refusal(
-                    Work::Charge,
-                    item.id,
-                    &attempt.key,
-                    "failed",
-                    &detail,
-                    seconds_from_now(s.decline_retry_seconds),
-                    s.max_attempts,
-                )
+            refuse(shared, Work::Charge, item.id, &attempt.key, "failed", &detail, s.decline_retry_seconds)
                 .await?;
             return Ok(());
         }
         Err(e) => {
-            // Could not reach the provider to set the customer up: try again soon.
-            tracing::warn!(error = %e, user = %item.user_id, "setting up the provider customer failed");
-            shared.db.release(Work::Charge, item.id, worker).await?;
-            tokio::time::sleep(StdDuration::from_millis(200)).await;
-            return Ok(());
+            return set_up_failed(
+                shared,
+                Work::Charge,
+                &item,
+                worker,
+                "setting up the provider customer failed",
+                e,
+            )
+            .await
         }
     };
     if !shared.db.renew_lease(Work::Charge, item.id, worker, lease(s)).await? {
@@ -429,29 +485,11 @@ async fn charge(shared: &Shared, worker: &str, item: Claimed) -> anyhow::Result<
     }
     let attempt =
         shared.db.begin_attempt(Work::Charge, &shared.run.week, item.id, item.amount_minor, worker).await?;
-    let request = ChargeRequest {
-        amount_minor: item.amount_minor,
-        currency: shared.run.currency.clone(),
-        customer: customer.0,
-        payment_method: customer.1,
-        metadata: metadata([
-            ("invoice_id", item.id.to_string()),
-            ("user_id", item.user_id.clone()),
-            ("week", shared.run.week.clone()),
-        ]),
-        idempotency_key: attempt.key.clone(),
-    };
+    let request = charge_request(shared, &item, customer, &attempt.key);
     match shared.client.charge(&request).await {
         Ok(ChargeOutcome::Succeeded { intent, amount_minor, .. }) => {
             // The ledger records what the provider says it took; a difference halts the run.
-            let amount = Money::from_minor(amount_minor, shared.currency);
-            let ledger = Transaction::transfer(
-                "charge",
-                format!("invoice-{}", item.id),
-                Account::ProviderClearing,
-                Account::PassengerReceivable(item.user_id.clone()),
-                amount,
-            )?;
+            let ledger = charge_ledger(shared, &item, amount_minor)?;
             if !shared.db.record_success(Work::Charge, item.id, &attempt.key, &intent, Some(&ledger)).await? {
                 halt(shared, &format!("invoice {}: a second successful charge ({intent})", item.id)).await?;
             } else if amount_minor != item.amount_minor {
@@ -464,18 +502,16 @@ async fn charge(shared: &Shared, worker: &str, item: Claimed) -> anyhow::Result<
         }
         Ok(ChargeOutcome::Declined { code, decline_code, message }) => {
             let detail = format!("{code} {} {message}", decline_code.unwrap_or_default());
-            let state = shared
-                .db
-                .record_refusal(
-                    Work::Charge,
-                    item.id,
-                    &attempt.key,
-                    "declined",
-                    detail.trim(),
-                    seconds_from_now(s.decline_retry_seconds),
-                    s.max_attempts,
-                )
-                .await?;
+            let state = refuse(
+                shared,
+                Work::Charge,
+                item.id,
+                &attempt.key,
+                "declined",
+                detail.trim(),
+                s.decline_retry_seconds,
+            )
+            .await?;
             if state == "uncollectible" {
                 let amount = Money::from_minor(item.amount_minor, shared.currency);
                 let write_off = Transaction::transfer(
@@ -489,17 +525,7 @@ async fn charge(shared: &Shared, worker: &str, item: Claimed) -> anyhow::Result<
             }
         }
         Err(ProviderError::Refused(message)) => {
-            shared
-                .db
-                .record_refusal(
-                    Work::Charge,
-                    item.id,
-                    &attempt.key,
-                    "failed",
-                    &message,
-                    seconds_from_now(s.decline_retry_seconds),
-                    s.max_attempts,
-                )
+            refuse(shared, Work::Charge, item.id, &attempt.key, "failed", &message, s.decline_retry_seconds)
                 .await?;
         }
         Err(e) => {
@@ -533,29 +559,11 @@ async fn incident_duplicate(shared: &Shared, worker: &str, item: Claimed) -> any
     let Some((customer, payment_method)) = customer_of(shared, &item.user_id).await? else { return Ok(()) };
     let number = 1_000 + rand::random_range(0..1_000_000i64);
     let key = format!("incident:{}:{number}", item.id);
-    let request = ChargeRequest {
-        amount_minor: item.amount_minor,
-        currency: shared.run.currency.clone(),
-        customer,
-        payment_method,
-        metadata: metadata([
-            ("invoice_id", item.id.to_string()),
-            ("user_id", item.user_id.clone()),
-            ("week", shared.run.week.clone()),
-        ]),
-        idempotency_key: key.clone(),
-    };
+    let request = charge_request(shared, &item, (customer, payment_method), &key);
     // As in the incident, nothing is written before the call.
     if let Ok(ChargeOutcome::Succeeded { intent, .. }) = shared.client.charge(&request).await {
         shared.db.insert_attempt(Work::Charge, item.id, number, &key, item.amount_minor, worker).await?;
-        let amount = Money::from_minor(item.amount_minor, shared.currency);
-        let ledger = Transaction::transfer(
-            "charge",
-            format!("invoice-{}", item.id),
-            Account::ProviderClearing,
-            Account::PassengerReceivable(item.user_id.clone()),
-            amount,
-        )?;
+        let ledger = charge_ledger(shared, &item, item.amount_minor)?;
         if !shared.db.record_success(Work::Charge, item.id, &key, &intent, Some(&ledger)).await? {
             halt(shared, &format!("invoice {}: a second successful charge ({intent})", item.id)).await?;
         }
@@ -580,25 +588,20 @@ async fn transfer(shared: &Shared, worker: &str, item: Claimed) -> anyhow::Resul
         Ok(Some(account)) => account,
         Ok(None) => {
             let detail = format!("{} has no connected account at the provider", item.user_id);
-            shared
-                .db
-                .record_refusal(
-                    Work::Transfer,
-                    item.id,
-                    &attempt.key,
-                    "failed",
-                    &detail,
-                    seconds_from_now(s.decline_retry_seconds),
-                    s.max_attempts,
-                )
+            refuse(shared, Work::Transfer, item.id, &attempt.key, "failed", &detail, s.decline_retry_seconds)
                 .await?;
             return Ok(());
         }
         Err(e) => {
-            tracing::warn!(error = %e, driver = %item.user_id, "setting up the connected account failed");
-            shared.db.release(Work::Transfer, item.id, worker).await?;
-            tokio::time::sleep(StdDuration::from_millis(200)).await;
-            return Ok(());
+            return set_up_failed(
+                shared,
+                Work::Transfer,
+                &item,
+                worker,
+                "setting up the connected account failed",
+                e,
+            )
+            .await
         }
     };
     let request = TransferRequest {
@@ -627,18 +630,16 @@ async fn transfer(shared: &Shared, worker: &str, item: Claimed) -> anyhow::Resul
             }
         }
         Err(ProviderError::Refused(message)) => {
-            shared
-                .db
-                .record_refusal(
-                    Work::Transfer,
-                    item.id,
-                    &attempt.key,
-                    "failed",
-                    &message,
-                    seconds_from_now(s.unknown_retry_seconds),
-                    s.max_attempts,
-                )
-                .await?;
+            refuse(
+                shared,
+                Work::Transfer,
+                item.id,
+                &attempt.key,
+                "failed",
+                &message,
+                s.unknown_retry_seconds,
+            )
+            .await?;
         }
         Err(e) => {
             shared
