@@ -363,3 +363,62 @@ async fn a_provider_taking_another_amount_halts_the_run() {
     let clearing = db.ledger_balance(&server::billing::ledger::Account::ProviderClearing).await.unwrap();
     assert_eq!(clearing, charges[0], "the ledger holds what the provider took");
 }
+
+/// The canary is checked against the provider's own records: a charge the ledger does not
+/// explain (made outside the product, on the first passenger's customer, for their invoice)
+/// halts the run before the rest of the week is charged.
+#[tokio::test]
+async fn a_charge_the_ledger_does_not_explain_halts_the_run_at_the_canary() {
+    let (test_db, db, sim) = setup(Kind::Sqlite, "30", &[]).await;
+    settings(&db, serde_json::json!({ "canary_size": 3, "workers": 1, "batch": 1 })).await;
+    let week = approve(&test_db, &db).await;
+    let (invoices, _) = frozen(&db, &week).await;
+    let (&first_id, (first_user, first_amount)) =
+        invoices.iter().min_by_key(|(_, (user, _))| user.clone()).unwrap();
+    // The passenger's customer and card exist before the run, and someone charged them already.
+    let http = reqwest::Client::new();
+    let post = |path: &str, form: Vec<(&str, String)>| {
+        http.post(format!("{}{path}", sim.base)).bearer_auth(support::SIM_KEY).form(&form).send()
+    };
+    let customer: Value =
+        post("/v1/customers", vec![("name", first_user.clone())]).await.unwrap().json().await.unwrap();
+    let customer = customer["id"].as_str().unwrap().to_owned();
+    let pm: Value =
+        post("/v1/payment_methods", vec![("type", "card".into()), ("card[token]", "tok_visa".into())])
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    let pm = pm["id"].as_str().unwrap().to_owned();
+    post(&format!("/v1/payment_methods/{pm}/attach"), vec![("customer", customer.clone())]).await.unwrap();
+    let stray = post(
+        "/v1/payment_intents",
+        vec![
+            ("amount", first_amount.to_string()),
+            ("currency", "usd".into()),
+            ("customer", customer.clone()),
+            ("payment_method", pm.clone()),
+            ("confirm", "true".into()),
+            ("off_session", "true".into()),
+            ("metadata[invoice_id]", first_id.to_string()),
+            ("metadata[week]", week.clone()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert!(stray.status().is_success());
+    db.save_provider_customer(first_user, &customer, &pm).await.unwrap();
+
+    let out = sim.billing(&test_db.url).args(["run", "--week", &week]).output().await.unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let run = db.run_of_week(&week).await.unwrap().unwrap();
+    assert_eq!((run.control.as_str(), run.phase.as_str()), ("halted", "canary"));
+    let reason = run.reason.unwrap();
+    assert!(
+        reason.contains(&format!("invoice {first_id}: the provider holds 2 successful charges")),
+        "{reason}"
+    );
+    let charges = sim.ledger().await.iter().filter(|e| e["kind"] == "charge").count();
+    assert!(charges <= 4, "only the canary (and the stray charge) reached the provider: {charges}");
+}

@@ -809,6 +809,27 @@ impl Db {
         })
     }
 
+    /// The canary's charged invoices: invoice id, amount, the provider's payment intent and the
+    /// passenger's provider customer.
+    pub async fn canary_charges(
+        &self,
+        run_id: i64,
+        canary_size: i64,
+    ) -> Result<Vec<(i64, i64, String, String)>, sqlx::Error> {
+        with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT c.invoice_id, c.amount_minor, a.provider_id, p.customer_id FROM charges c \
+                 JOIN charge_attempts a ON a.invoice_id = c.invoice_id AND a.outcome = 'succeeded' \
+                 JOIN provider_accounts p ON p.user_id = c.user_id \
+                 WHERE c.run_id = $1 AND c.seq <= $2 AND c.state = 'charged' AND p.customer_id IS NOT NULL ORDER BY c.seq",
+            )
+            .bind(run_id)
+            .bind(canary_size)
+            .fetch_all(pool)
+            .await
+        })
+    }
+
     /// Runs halted by a guard.
     pub async fn halted_runs(&self) -> Result<Vec<RunRow>, sqlx::Error> {
         with_pool!(self, pool => sqlx::query_as("SELECT * FROM runs WHERE control = 'halted' ORDER BY id").fetch_all(pool).await)

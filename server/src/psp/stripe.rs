@@ -91,6 +91,53 @@ impl StripeClient {
         }
     }
 
+    /// GETs `path` (with its query); the JSON, or the error it stands for.
+    async fn get(&self, path: &str) -> Result<Value, ProviderError> {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(self.key.expose_secret())
+            .header("Stripe-Version", STRIPE_VERSION)
+            .send()
+            .await
+            .map_err(|e| ProviderError::Unknown(format!("GET {path}: {e}")))?;
+        let status = response.status();
+        let body: Value = response
+            .json()
+            .await
+            .map_err(|e| ProviderError::Unknown(format!("GET {path}: unreadable answer: {e}")))?;
+        match status {
+            s if s.is_success() => Ok(body),
+            StatusCode::TOO_MANY_REQUESTS => Err(ProviderError::RateLimited(format!("GET {path}"))),
+            s if s.is_server_error() => Err(ProviderError::Server(format!("GET {path}: {s}"))),
+            s => Err(ProviderError::Refused(format!("GET {path}: {s} {}", body["error"]["message"]))),
+        }
+    }
+
+    /// A payment intent as the provider has it.
+    pub async fn payment_intent(&self, id: &str) -> Result<Value, ProviderError> {
+        self.get(&format!("/v1/payment_intents/{id}")).await
+    }
+
+    /// Every charge of a customer, newest first, following the list's pages.
+    pub async fn charges_of(&self, customer: &str) -> Result<Vec<Value>, ProviderError> {
+        let mut charges = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut path = format!("/v1/charges?customer={customer}&limit=100");
+            if let Some(after) = &after {
+                path.push_str(&format!("&starting_after={after}"));
+            }
+            let page = self.get(&path).await?;
+            let data = page["data"].as_array().cloned().unwrap_or_default();
+            after = data.last().and_then(|c| c["id"].as_str()).map(str::to_owned);
+            charges.extend(data);
+            if !page["has_more"].as_bool().unwrap_or(false) || after.is_none() {
+                return Ok(charges);
+            }
+        }
+    }
+
     /// The `id` of the created object.
     fn created_id(path: &str, body: &Value) -> Result<String, ProviderError> {
         body.get("id")

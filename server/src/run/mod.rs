@@ -657,75 +657,125 @@ async fn transfer(shared: &Shared, worker: &str, item: Claimed) -> anyhow::Resul
     Ok(())
 }
 
+/// Checks the canary's charges against the provider's own records before the rest is charged:
+/// each payment intent succeeded for exactly the invoice's amount, and the passenger's customer
+/// holds exactly one successful charge for that invoice. `Some(problem)` when they disagree; an
+/// error when the provider cannot be asked right now (the next check asks again).
+async fn verify_canary(shared: &Shared) -> anyhow::Result<Option<String>> {
+    let run = &shared.run;
+    for (invoice, amount, intent, customer) in shared.db.canary_charges(run.id, run.canary_size).await? {
+        let found = match shared.client.payment_intent(&intent).await {
+            Ok(found) => found,
+            Err(e) if e.retryable() => return Err(anyhow::anyhow!("verifying the canary: {e}")),
+            Err(e) => return Ok(Some(format!("invoice {invoice}: payment intent {intent}: {e}"))),
+        };
+        let took = found["amount_received"].as_i64().unwrap_or(0);
+        if found["status"] != "succeeded" || took != amount {
+            return Ok(Some(format!(
+                "invoice {invoice}: the provider has {intent} as {} for {took}, the ledger {amount}",
+                found["status"]
+            )));
+        }
+        let charges = shared
+            .client
+            .charges_of(&customer)
+            .await
+            .map_err(|e| anyhow::anyhow!("verifying the canary: {e}"))?;
+        let invoice_id = invoice.to_string();
+        let for_invoice = charges
+            .iter()
+            .filter(|c| c["status"] == "succeeded")
+            .filter(|c| {
+                c["metadata"]["invoice_id"] == invoice_id.as_str()
+                    && c["metadata"]["week"] == run.week.as_str()
+            })
+            .count();
+        if for_invoice != 1 {
+            return Ok(Some(format!(
+                "invoice {invoice}: the provider holds {for_invoice} successful charges for it, the ledger one"
+            )));
+        }
+    }
+    Ok(None)
+}
+
 /// Moves the phases and checks the guards, a few times a second, until the run is over.
 async fn coordinate(shared: Arc<Shared>) -> anyhow::Result<()> {
-    let s = &shared.settings;
-    let run = &shared.run;
     loop {
-        let status = shared.status.borrow().clone();
-        if status.finished() {
+        if shared.status.borrow().finished() {
             return Ok(());
         }
-        let counts = shared.db.run_counts(run.id, run.canary_size).await?;
-        // Guards first: a wrong run must not move on.
-        if counts.charged_minor > run.expected_minor {
-            halt(
-                &shared,
-                &format!(
-                    "charged {} minor units, above the approved total {}",
-                    counts.charged_minor, run.expected_minor
-                ),
-            )
-            .await?;
-        } else if let Some((user, total)) =
-            shared.db.top_charged_user(run.id).await?.filter(|(_, t)| *t > s.user_cap_minor)
-        {
-            halt(
-                &shared,
-                &format!(
-                    "{user} was charged {total} minor units in this run, above the cap {}",
-                    s.user_cap_minor
-                ),
-            )
-            .await?;
-        } else if counts.attempts >= s.failure_min_attempts
-            && (counts.unknown_attempts + counts.failed_attempts) * 100 > counts.attempts * s.failure_rate_pct
-        {
-            halt(
-                &shared,
-                &format!(
-                    "{} of {} attempts failed or have no known outcome, above {}%",
-                    counts.unknown_attempts + counts.failed_attempts,
-                    counts.attempts,
-                    s.failure_rate_pct
-                ),
-            )
-            .await?;
-        } else {
-            match status.phase.as_str() {
-                "canary" if counts.canary_open == 0 => {
-                    let (_, unbalanced) = shared.db.ledger_check().await?;
-                    if unbalanced.is_empty() {
-                        shared.db.advance_phase(run.id, "canary", "charging").await?;
-                    } else {
-                        halt(
-                            &shared,
-                            &format!("the canary left unbalanced ledger transactions {unbalanced:?}"),
-                        )
-                        .await?;
-                    }
-                }
-                "charging" if counts.pending == 0 => {
-                    shared.db.advance_phase(run.id, "charging", "paying_out").await?;
-                }
-                "paying_out" if counts.transfers_pending == 0 => {
-                    shared.db.advance_phase(run.id, "paying_out", "completed").await?;
-                }
-                _ => {}
-            }
+        // A failed step (the database or the provider not answering) is tried again.
+        if let Err(e) = coordinate_step(&shared).await {
+            tracing::warn!(run = shared.run.id, error = %e, "a coordination step failed");
         }
         tokio::time::sleep(StdDuration::from_millis(250)).await;
     }
+}
+
+/// One look at the run: the guards, then the next phase if the current one is done.
+async fn coordinate_step(shared: &Arc<Shared>) -> anyhow::Result<()> {
+    let s = &shared.settings;
+    let run = &shared.run;
+    let status = shared.status.borrow().clone();
+    let counts = shared.db.run_counts(run.id, run.canary_size).await?;
+    // Guards first: a wrong run must not move on.
+    if counts.charged_minor > run.expected_minor {
+        halt(
+            shared,
+            &format!(
+                "charged {} minor units, above the approved total {}",
+                counts.charged_minor, run.expected_minor
+            ),
+        )
+        .await?;
+    } else if let Some((user, total)) =
+        shared.db.top_charged_user(run.id).await?.filter(|(_, t)| *t > s.user_cap_minor)
+    {
+        halt(
+            shared,
+            &format!(
+                "{user} was charged {total} minor units in this run, above the cap {}",
+                s.user_cap_minor
+            ),
+        )
+        .await?;
+    } else if counts.attempts >= s.failure_min_attempts
+        && (counts.unknown_attempts + counts.failed_attempts) * 100 > counts.attempts * s.failure_rate_pct
+    {
+        halt(
+            shared,
+            &format!(
+                "{} of {} attempts failed or have no known outcome, above {}%",
+                counts.unknown_attempts + counts.failed_attempts,
+                counts.attempts,
+                s.failure_rate_pct
+            ),
+        )
+        .await?;
+    } else {
+        match status.phase.as_str() {
+            "canary" if counts.canary_open == 0 => {
+                let (_, unbalanced) = shared.db.ledger_check().await?;
+                if !unbalanced.is_empty() {
+                    let reason = format!("the canary left unbalanced ledger transactions {unbalanced:?}");
+                    halt(shared, &reason).await?;
+                } else if let Some(problem) = verify_canary(shared).await? {
+                    halt(shared, &format!("canary: {problem}")).await?;
+                } else {
+                    shared.db.advance_phase(run.id, "canary", "charging").await?;
+                }
+            }
+            "charging" if counts.pending == 0 => {
+                shared.db.advance_phase(run.id, "charging", "paying_out").await?;
+            }
+            "paying_out" if counts.transfers_pending == 0 => {
+                shared.db.advance_phase(run.id, "paying_out", "completed").await?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// What `billing serve` does beside serving: every second, looks for runs that are running and
