@@ -809,22 +809,26 @@ impl Db {
         })
     }
 
-    /// The canary's charged invoices: invoice id, amount, the provider's payment intent and the
-    /// passenger's provider customer.
-    pub async fn canary_charges(
+    /// Charged invoices of a run to check against the provider: invoice id, amount, the
+    /// provider's payment intent and the passenger's provider customer. The canary's (`seq` up
+    /// to `max_seq`), or the latest `limit` charged.
+    pub async fn charges_to_verify(
         &self,
         run_id: i64,
-        canary_size: i64,
+        max_seq: i64,
+        limit: i64,
     ) -> Result<Vec<(i64, i64, String, String)>, sqlx::Error> {
         with_pool!(self, pool => {
             sqlx::query_as(
                 "SELECT c.invoice_id, c.amount_minor, a.provider_id, p.customer_id FROM charges c \
                  JOIN charge_attempts a ON a.invoice_id = c.invoice_id AND a.outcome = 'succeeded' \
                  JOIN provider_accounts p ON p.user_id = c.user_id \
-                 WHERE c.run_id = $1 AND c.seq <= $2 AND c.state = 'charged' AND p.customer_id IS NOT NULL ORDER BY c.seq",
+                 WHERE c.run_id = $1 AND c.seq <= $2 AND c.state = 'charged' AND p.customer_id IS NOT NULL \
+                 ORDER BY a.finished_at DESC LIMIT $3",
             )
             .bind(run_id)
-            .bind(canary_size)
+            .bind(max_seq)
+            .bind(limit)
             .fetch_all(pool)
             .await
         })

@@ -657,13 +657,14 @@ async fn transfer(shared: &Shared, worker: &str, item: Claimed) -> anyhow::Resul
     Ok(())
 }
 
-/// Checks the canary's charges against the provider's own records before the rest is charged:
-/// each payment intent succeeded for exactly the invoice's amount, and the passenger's customer
-/// holds exactly one successful charge for that invoice. `Some(problem)` when they disagree; an
-/// error when the provider cannot be asked right now (the next check asks again).
-async fn verify_canary(shared: &Shared) -> anyhow::Result<Option<String>> {
+/// Checks charges against the provider's own records: each payment intent succeeded for exactly
+/// the invoice's amount, and the passenger's customer holds exactly one successful charge for
+/// that invoice. All of the canary's before the rest is charged; while charging, the latest few
+/// every few seconds. `Some(problem)` when they disagree; an error when the provider cannot be
+/// asked right now (the next check asks again).
+async fn verify_charges(shared: &Shared, max_seq: i64, limit: i64) -> anyhow::Result<Option<String>> {
     let run = &shared.run;
-    for (invoice, amount, intent, customer) in shared.db.canary_charges(run.id, run.canary_size).await? {
+    for (invoice, amount, intent, customer) in shared.db.charges_to_verify(run.id, max_seq, limit).await? {
         let found = match shared.client.payment_intent(&intent).await {
             Ok(found) => found,
             Err(e) if e.retryable() => return Err(anyhow::anyhow!("verifying the canary: {e}")),
@@ -760,7 +761,7 @@ async fn coordinate_step(shared: &Arc<Shared>) -> anyhow::Result<()> {
                 if !unbalanced.is_empty() {
                     let reason = format!("the canary left unbalanced ledger transactions {unbalanced:?}");
                     halt(shared, &reason).await?;
-                } else if let Some(problem) = verify_canary(shared).await? {
+                } else if let Some(problem) = verify_charges(shared, run.canary_size, i64::MAX).await? {
                     halt(shared, &format!("canary: {problem}")).await?;
                 } else {
                     shared.db.advance_phase(run.id, "canary", "charging").await?;
@@ -768,6 +769,12 @@ async fn coordinate_step(shared: &Arc<Shared>) -> anyhow::Result<()> {
             }
             "charging" if counts.pending == 0 => {
                 shared.db.advance_phase(run.id, "charging", "paying_out").await?;
+            }
+            "charging" if Utc::now().timestamp() % 5 == 0 => {
+                // The latest few charges, every few seconds.
+                if let Some(problem) = verify_charges(shared, i64::MAX, 5).await? {
+                    halt(shared, &problem).await?;
+                }
             }
             "paying_out" if counts.transfers_pending == 0 => {
                 shared.db.advance_phase(run.id, "paying_out", "completed").await?;
