@@ -32,7 +32,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/runs/{id}/{action}", post(control_run))
         .route("/api/v1/settings/run-schedule", get(run_schedule).put(set_run_schedule))
         .route("/api/v1/settings/anomaly-thresholds", get(anomaly_thresholds).put(set_anomaly_thresholds))
-        .route("/api/v1/users", post(super::rides::add_users))
+        .route("/api/v1/users", get(search_users).post(super::rides::add_users))
         .route("/api/v1/api-keys", get(list_api_keys).post(create_api_key))
         .route("/api/v1/api-keys/{id}/revoke", post(revoke_api_key))
         .route(
@@ -348,6 +348,41 @@ async fn set_run_schedule(
         .await
         .map_err(|e| super::state::internal_error("changing a setting", e))?;
     Ok(Json(value).into_response())
+}
+
+#[derive(Deserialize)]
+struct UserSearch {
+    q: Option<String>,
+    limit: Option<i64>,
+}
+
+/// `GET /api/v1/users?q=&limit=`: users whose id, name, email or phone starts with `q` (every
+/// role; each search is in the audit log: who looked for whom).
+async fn search_users(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Query(search): axum::extract::Query<UserSearch>,
+) -> Result<Response, ApiError> {
+    let principal = caller.may(Action::LookupUsers)?;
+    let q = search.q.unwrap_or_default();
+    let q = q.trim();
+    if q.is_empty() || q.chars().count() > 100 {
+        return Err(AppError::invalid("q", "1 to 100 characters of an id, name, email or phone").into());
+    }
+    let limit = search.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(AppError::invalid("limit", "from 1 to 100").into());
+    }
+    let users = state
+        .db
+        .search_users(q, limit)
+        .await
+        .map_err(|e| super::state::internal_error("searching users", e))?;
+    let mut entry =
+        crate::db::audit::NewAuditEntry::new(&Actor::staff(principal), "user.search", "user_search", q);
+    entry.detail = Some(format!("{} found", users.len()));
+    state.db.audit(&entry).await.map_err(|e| super::state::internal_error("auditing a search", e))?;
+    Ok(Json(json!({ "users": users })).into_response())
 }
 
 /// A path id, or a 422 naming `id`.
