@@ -135,6 +135,26 @@ struct Shared {
     limiter: DefaultDirectRateLimiter,
 }
 
+impl Shared {
+    /// What the workers of one process share for `run`: the status they read (published by
+    /// the poller or by a halt decided here) and one rate limiter.
+    fn new(db: &Db, client: &StripeClient, settings: &RunSettings, run: RunRow) -> anyhow::Result<Shared> {
+        let currency = BillingCurrency::from_code(&run.currency)?;
+        let (publish, status) = watch::channel(Status::of(&run));
+        let rate = NonZeroU32::new(settings.rate_per_second.max(1)).expect("at least one");
+        Ok(Shared {
+            db: db.clone(),
+            client: client.clone(),
+            settings: settings.clone(),
+            run,
+            currency,
+            status,
+            publish: Arc::new(publish),
+            limiter: RateLimiter::direct(Quota::per_second(rate)),
+        })
+    }
+}
+
 /// A name for this process's workers in attempts and leases: host, process id, task.
 pub fn worker_name(task: usize) -> String {
     let host = nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default();
@@ -149,21 +169,9 @@ pub async fn work_run(
     settings: &RunSettings,
     run: RunRow,
 ) -> anyhow::Result<RunRow> {
-    let currency = BillingCurrency::from_code(&run.currency)?;
-    let (publish, status) = watch::channel(Status::of(&run));
-    let publish = Arc::new(publish);
-    let rate = NonZeroU32::new(settings.rate_per_second.max(1)).expect("at least one");
     let run_id = run.id;
-    let shared = Arc::new(Shared {
-        db: db.clone(),
-        client: client.clone(),
-        settings: settings.clone(),
-        run,
-        currency,
-        status,
-        publish: publish.clone(),
-        limiter: RateLimiter::direct(Quota::per_second(rate)),
-    });
+    let shared = Arc::new(Shared::new(db, client, settings, run)?);
+    let publish = shared.publish.clone();
 
     let poller = {
         let db = db.clone();
@@ -223,21 +231,8 @@ pub async fn retry_declined(
     settings: &RunSettings,
     run: RunRow,
 ) -> anyhow::Result<usize> {
-    let currency = BillingCurrency::from_code(&run.currency)?;
-    let (publish, status) = watch::channel(Status::of(&run));
-    let publish = Arc::new(publish);
-    let rate = NonZeroU32::new(settings.rate_per_second.max(1)).expect("at least one");
     let run_id = run.id;
-    let shared = Shared {
-        db: db.clone(),
-        client: client.clone(),
-        settings: settings.clone(),
-        run,
-        currency,
-        status,
-        publish,
-        limiter: RateLimiter::direct(Quota::per_second(rate)),
-    };
+    let shared = Shared::new(db, client, settings, run)?;
     let worker = worker_name(1000);
     let mut tried = 0;
     loop {
