@@ -65,10 +65,7 @@ impl PreviewError {
 
 /// The pricing settings in force: the fee policy and the anomaly thresholds.
 pub async fn settings(db: &Db, config: &Config) -> Result<(FeePolicy, AnomalyThresholds), PreviewError> {
-    let thresholds = match db.setting(AnomalyThresholds::KEY).await? {
-        Some(s) => serde_json::from_value(s.value).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-        None => AnomalyThresholds::default(),
-    };
+    let thresholds: AnomalyThresholds = db.setting_or_default(AnomalyThresholds::KEY).await?;
     Ok((default_policy(config.currency)?, thresholds))
 }
 

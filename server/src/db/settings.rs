@@ -50,6 +50,17 @@ impl Db {
         .transpose()
     }
 
+    /// The setting under `key` read as `T`, or `T`'s default when none was ever stored.
+    pub async fn setting_or_default<T: serde::de::DeserializeOwned + Default>(
+        &self,
+        key: &str,
+    ) -> Result<T, sqlx::Error> {
+        match self.setting(key).await? {
+            Some(s) => serde_json::from_value(s.value).map_err(|e| sqlx::Error::Decode(Box::new(e))),
+            None => Ok(T::default()),
+        }
+    }
+
     /// Stores `value` under `key`, replacing what was there, in one statement.
     pub async fn put_setting(&self, key: &str, value: &Value, actor: &str) -> Result<Setting, sqlx::Error> {
         // Microseconds: what PostgreSQL keeps, so the returned value equals the stored one.

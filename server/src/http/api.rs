@@ -204,6 +204,22 @@ async fn approve_week(
         .into_response())
 }
 
+/// Stores a checked setting on behalf of `principal` (audited) and answers it.
+async fn save_setting(
+    state: &AppState,
+    principal: &Principal,
+    key: &str,
+    value: &impl serde::Serialize,
+) -> Result<Response, ApiError> {
+    let value = serde_json::to_value(value).expect("a setting serialises");
+    state
+        .db
+        .change_setting(&Actor::staff(principal), key, &value)
+        .await
+        .map_err(|e| super::state::internal_error("changing a setting", e))?;
+    Ok(Json(value).into_response())
+}
+
 /// `GET /api/v1/settings/anomaly-thresholds`: when the preview flags an invoice or a week.
 async fn anomaly_thresholds(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     caller.may(Action::PreviewWeek)?;
@@ -223,13 +239,7 @@ async fn set_anomaly_thresholds(
     let principal = caller.may(Action::ManageSettings)?;
     let thresholds = body(payload)?;
     thresholds.validate().map_err(|(field, message)| AppError::invalid(field, message))?;
-    let value = serde_json::to_value(thresholds).expect("thresholds serialise");
-    state
-        .db
-        .change_setting(&Actor::staff(principal), app::model::preview::AnomalyThresholds::KEY, &value)
-        .await
-        .map_err(|e| super::state::internal_error("changing a setting", e))?;
-    Ok(Json(value).into_response())
+    save_setting(&state, principal, app::model::preview::AnomalyThresholds::KEY, &thresholds).await
 }
 
 /// A run with its counts, as the API and the run page show it.
@@ -341,13 +351,7 @@ async fn set_run_schedule(
     let principal = caller.may(Action::ManageSettings)?;
     let schedule = body(payload)?;
     schedule.parse().map_err(|(field, message)| AppError::invalid(field, message))?;
-    let value = serde_json::to_value(&schedule).expect("a schedule serialises");
-    state
-        .db
-        .change_setting(&Actor::staff(principal), crate::run::schedule::RunSchedule::KEY, &value)
-        .await
-        .map_err(|e| super::state::internal_error("changing a setting", e))?;
-    Ok(Json(value).into_response())
+    save_setting(&state, principal, crate::run::schedule::RunSchedule::KEY, &schedule).await
 }
 
 #[derive(Deserialize)]

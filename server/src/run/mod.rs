@@ -95,10 +95,7 @@ impl RunSettings {
 
     /// The stored settings, or the defaults.
     pub async fn load(db: &Db) -> Result<RunSettings, sqlx::Error> {
-        match db.setting(Self::KEY).await? {
-            Some(s) => serde_json::from_value(s.value).map_err(|e| sqlx::Error::Decode(Box::new(e))),
-            None => Ok(RunSettings::default()),
-        }
+        db.setting_or_default(Self::KEY).await
     }
 }
 

@@ -47,10 +47,7 @@ impl RunSchedule {
 
     /// The stored schedule, or the default (off).
     pub async fn load(db: &Db) -> Result<RunSchedule, sqlx::Error> {
-        match db.setting(Self::KEY).await? {
-            Some(s) => serde_json::from_value(s.value).map_err(|e| sqlx::Error::Decode(Box::new(e))),
-            None => Ok(RunSchedule::default()),
-        }
+        db.setting_or_default(Self::KEY).await
     }
 }
 
