@@ -45,9 +45,18 @@ pub async fn serve(config: Config, addr: SocketAddr) -> anyhow::Result<()> {
 
     let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
-    let runs = tokio::spawn(crate::run::work_active_runs(db.clone(), config.clone()));
+    // One provider for the runs and the refunds of this process (with the in-process simulator,
+    // a refund must reach the simulator that made the charge).
+    let settings = crate::run::RunSettings::load(&db).await.unwrap_or_default();
+    let timeout = std::time::Duration::from_secs(settings.provider_timeout_seconds);
+    let (client, _in_process_sim) = crate::run::provider::connect(&config, timeout)
+        .await
+        .context("cannot set up the payment provider")?;
+    let runs = tokio::spawn(crate::run::work_active_runs(db.clone(), client.clone()));
+    let refunds = tokio::spawn(crate::refunds::work_forever(db.clone(), client.clone()));
     let schedule = tokio::spawn(crate::run::schedule::run_forever(db.clone(), config.clone()));
-    let state = AppState::new(db.clone(), config, leptos_options(local));
+    let mut state = AppState::new(db.clone(), config, leptos_options(local));
+    state.provider = Some(client);
     warn_if_assets_missing(&state.leptos);
 
     let background = [
@@ -68,6 +77,7 @@ pub async fn serve(config: Config, addr: SocketAddr) -> anyhow::Result<()> {
     // Workers stop between provider calls: an attempt in flight is resolved by whoever works
     // the run next, with the same idempotency key.
     runs.abort();
+    refunds.abort();
     schedule.abort();
     db.close().await;
     tracing::info!("stopped cleanly");

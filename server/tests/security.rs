@@ -43,6 +43,16 @@ fn sample_call(path: &str) -> (&'static str, String) {
         "/api/fn/weeks/payouts" => (FORM, "week=2026-W01&after=".into()),
         // A hash no preview has: refused with 409 for the roles that may approve.
         "/api/fn/weeks/approve" => (FORM, "week=2026-W01&content_hash=not-the-reviewed-one".into()),
+        "/api/fn/users/search" => (FORM, "q=nobody".into()),
+        "/api/fn/users/profile" => (FORM, "id=nobody".into()),
+        "/api/fn/users/activity" => (FORM, "id=nobody&section=rides&before=".into()),
+        "/api/fn/invoices/get" => (FORM, "id=999999".into()),
+        // No such invoice: 404 for the roles that may refund.
+        "/api/fn/refunds/create" => {
+            (FORM, "invoice_id=999999&amount=1.00&reason=duplicate&request_id=matrix&note=&lines=".into())
+        }
+        "/api/fn/refunds/decide" => (FORM, "refund_id=999999&decision=approve&note=".into()),
+        "/api/fn/refunds/awaiting" => (FORM, String::new()),
         other => {
             panic!("{other} has no sample call in this test: add one, with its entry in app::api::ACCESS")
         }

@@ -6,7 +6,9 @@ use leptos::prelude::use_context;
 
 use super::AppError;
 use crate::model::audit::{AuditPage, AuditQuery};
+use crate::model::customer::{ActivityPage, CustomerProfile, Section, UserHit};
 use crate::model::preview::{InvoiceDetail, InvoicePage, InvoiceQuery, PayoutPage, WeekSummary};
+use crate::model::refund::{InvoiceRecord, NewRefund, RefundAnswer, RefundView};
 use crate::model::run::{HaltedRun, RunView};
 use crate::model::staff::{AccessToken, NewAccessToken, Principal, Role, Staff};
 use crate::model::system::Overview;
@@ -85,6 +87,37 @@ pub trait Backend: Send + Sync + 'static {
         week: BillingWeek,
         content_hash: String,
     ) -> Result<WeekSummary, AppError>;
+    /// Customers whose id, name, email or phone starts with `q` (audited).
+    async fn search_users(&self, caller: &Principal, q: String) -> Result<Vec<UserHit>, AppError>;
+    /// A customer's profile and last twelve weeks (audited).
+    async fn customer_profile(&self, caller: &Principal, id: String) -> Result<CustomerProfile, AppError>;
+    /// A page of one of a customer's lists, before the cursor `before` (empty: the newest).
+    async fn customer_activity(
+        &self,
+        caller: &Principal,
+        id: String,
+        section: Section,
+        before: String,
+    ) -> Result<ActivityPage, AppError>;
+    /// One invoice with everything that happened to it (audited).
+    async fn invoice_record(&self, caller: &Principal, id: i64) -> Result<InvoiceRecord, AppError>;
+    /// Refunds (part of) an invoice, once per request id.
+    async fn request_refund(
+        &self,
+        caller: &Principal,
+        invoice_id: i64,
+        refund: NewRefund,
+    ) -> Result<RefundAnswer, AppError>;
+    /// Approves or rejects a refund waiting for approval.
+    async fn decide_refund(
+        &self,
+        caller: &Principal,
+        refund_id: i64,
+        approve: bool,
+        note: String,
+    ) -> Result<RefundView, AppError>;
+    /// Refunds waiting for approval, oldest first.
+    async fn refunds_awaiting(&self, caller: &Principal) -> Result<Vec<RefundView>, AppError>;
 }
 
 /// The backend of the current request.

@@ -4,6 +4,7 @@
 //! refuses any function missing from it.
 
 pub mod audit;
+pub mod customers;
 pub mod error;
 pub mod overview;
 pub mod runs;
@@ -52,6 +53,13 @@ pub const ACCESS: &[(&str, Access)] = &[
     ("/api/fn/runs/start",      Access::Requires(Action::ApproveRun)),
     ("/api/fn/runs/control",    Access::Requires(Action::PauseRun)),
     ("/api/fn/runs/halted",     Access::Public),
+    ("/api/fn/users/search",    Access::Requires(Action::LookupUsers)),
+    ("/api/fn/users/profile",   Access::Requires(Action::LookupUsers)),
+    ("/api/fn/users/activity",  Access::Requires(Action::LookupUsers)),
+    ("/api/fn/invoices/get",    Access::Requires(Action::LookupUsers)),
+    ("/api/fn/refunds/create",  Access::Requires(Action::Refund)),
+    ("/api/fn/refunds/decide",  Access::Requires(Action::ApproveRefund)),
+    ("/api/fn/refunds/awaiting", Access::Requires(Action::ApproveRefund)),
 ];
 
 /// The access rule of the server function at `path`, if it has one.

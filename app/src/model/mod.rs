@@ -2,9 +2,11 @@
 
 pub mod audit;
 pub mod billing;
+pub mod customer;
 pub mod money;
 pub mod preview;
 pub mod pricing;
+pub mod refund;
 pub mod run;
 pub mod staff;
 pub mod system;

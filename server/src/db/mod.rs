@@ -18,7 +18,9 @@ use crate::config::{DatabaseKind, DatabaseUrl};
 use app::model::system::DatabaseBackend;
 
 pub mod audit;
+pub mod customers;
 pub mod migrations;
+pub mod refunds;
 pub mod rides;
 pub mod runs;
 pub mod settings;
@@ -36,6 +38,11 @@ macro_rules! with_pool {
             $crate::db::Db::Postgres($pool) => $body,
         }
     };
+}
+
+/// A stored time as the contract writes it: RFC 3339, milliseconds, `Z`.
+pub fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// A connection pool to the product's database.

@@ -90,14 +90,7 @@ pub fn content_hash(ride: &Ride) -> String {
     format!("{:x}", Sha256::digest(json))
 }
 
-/// A user found by a search.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
-pub struct UserHit {
-    pub id: String,
-    pub name: String,
-    pub email: Option<String>,
-    pub phone: Option<String>,
-}
+pub use app::model::customer::UserHit;
 
 impl Db {
     /// Users whose id, name, email or phone starts with `q` (ignoring case; a phone by its
@@ -124,10 +117,10 @@ impl Db {
                 "SELECT id, name, email, phone FROM users WHERE {column} >= $1 AND {column} < $2 ORDER BY {column} LIMIT $3"
             );
             let upper = format!("{prefix}{}", char::MAX);
-            let found: Vec<UserHit> = with_pool!(self, pool => {
+            let found: Vec<(String, String, Option<String>, Option<String>)> = with_pool!(self, pool => {
                 sqlx::query_as(&sql).bind(&prefix).bind(&upper).bind(limit).fetch_all(pool).await?
             });
-            hits.extend(found);
+            hits.extend(found.into_iter().map(|(id, name, email, phone)| UserHit { id, name, email, phone }));
         }
         hits.sort_by(|a, b| a.id.cmp(&b.id));
         hits.dedup_by(|a, b| a.id == b.id);

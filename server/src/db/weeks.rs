@@ -135,11 +135,11 @@ fn decode<E: std::error::Error + Send + Sync + 'static>(e: E) -> sqlx::Error {
     sqlx::Error::Decode(Box::new(e))
 }
 
-fn decode_msg(message: impl Into<String>) -> sqlx::Error {
+pub(crate) fn decode_msg(message: impl Into<String>) -> sqlx::Error {
     sqlx::Error::Decode(message.into().into())
 }
 
-fn currency_of(code: &str) -> Result<BillingCurrency, sqlx::Error> {
+pub(crate) fn currency_of(code: &str) -> Result<BillingCurrency, sqlx::Error> {
     BillingCurrency::from_code(code).map_err(decode)
 }
 

@@ -33,6 +33,13 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/settings/run-schedule", get(run_schedule).put(set_run_schedule))
         .route("/api/v1/settings/anomaly-thresholds", get(anomaly_thresholds).put(set_anomaly_thresholds))
         .route("/api/v1/users", get(search_users).post(super::rides::add_users))
+        .route("/api/v1/users/{id}", get(customer))
+        .route("/api/v1/users/{id}/charges", get(customer_charges))
+        .route("/api/v1/invoices/{id}", get(invoice))
+        .route("/api/v1/invoices/{id}/refunds", post(refund_invoice))
+        .route("/api/v1/refunds", get(list_refunds))
+        .route("/api/v1/refunds/{id}/{decision}", post(decide_refund))
+        .route("/api/v1/settings/refund-limits", get(refund_limits).put(set_refund_limits))
         .route("/api/v1/api-keys", get(list_api_keys).post(create_api_key))
         .route("/api/v1/api-keys/{id}/revoke", post(revoke_api_key))
         .route(
@@ -368,25 +375,174 @@ async fn search_users(
     axum::extract::Query(search): axum::extract::Query<UserSearch>,
 ) -> Result<Response, ApiError> {
     let principal = caller.may(Action::LookupUsers)?;
-    let q = search.q.unwrap_or_default();
-    let q = q.trim();
-    if q.is_empty() || q.chars().count() > 100 {
-        return Err(AppError::invalid("q", "1 to 100 characters of an id, name, email or phone").into());
-    }
-    let limit = search.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(AppError::invalid("limit", "from 1 to 100").into());
-    }
-    let users = state
-        .db
-        .search_users(q, limit)
-        .await
-        .map_err(|e| super::state::internal_error("searching users", e))?;
-    let mut entry =
-        crate::db::audit::NewAuditEntry::new(&Actor::staff(principal), "user.search", "user_search", q);
-    entry.detail = Some(format!("{} found", users.len()));
-    state.db.audit(&entry).await.map_err(|e| super::state::internal_error("auditing a search", e))?;
+    let users = crate::customers::search(
+        &state.db,
+        principal,
+        &search.q.unwrap_or_default(),
+        search.limit.unwrap_or(20),
+    )
+    .await?;
     Ok(Json(json!({ "users": users })).into_response())
+}
+
+/// `GET /api/v1/users/:id`: a customer's profile and last twelve weeks (audited).
+async fn customer(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let principal = caller.may(Action::LookupUsers)?;
+    let profile = crate::customers::profile(&state.db, &state.config, principal, &id).await?;
+    Ok(Json(profile).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChargesQuery {
+    /// `invoices` (the default), `attempts` or `refunds`.
+    section: Option<String>,
+    /// The `next` of the previous page.
+    before: Option<String>,
+}
+
+/// `GET /api/v1/users/:id/charges?section=&before=`: a customer's invoices with their charge
+/// state and refunds (or every charge attempt, or every refund), newest first, paged.
+async fn customer_charges(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<ChargesQuery>,
+) -> Result<Response, ApiError> {
+    use app::model::customer::Section;
+    let principal = caller.may(Action::LookupUsers)?;
+    let section = match query.section.as_deref().unwrap_or("invoices") {
+        "invoices" => Section::Invoices,
+        "attempts" => Section::Attempts,
+        "refunds" => Section::Refunds,
+        other => {
+            return Err(
+                AppError::invalid("section", format!("{other:?}: use invoices, attempts or refunds")).into()
+            )
+        }
+    };
+    let page = crate::customers::activity(
+        &state.db,
+        &state.config,
+        principal,
+        &id,
+        section,
+        query.before.as_deref(),
+    )
+    .await?;
+    if query.before.is_none() {
+        let mut entry =
+            crate::db::audit::NewAuditEntry::new(&Actor::staff(principal), "user.view", "user", &id);
+        entry.detail = Some(format!("{} over the API", section.as_str()));
+        state.db.audit(&entry).await.map_err(|e| super::state::internal_error("auditing a lookup", e))?;
+    }
+    Ok(Json(json!({ "user_id": id, "section": section.as_str(), "rows": page.rows, "next": page.next }))
+        .into_response())
+}
+
+/// `GET /api/v1/invoices/:id`: the invoice with its lines, attempts, refunds, ledger entries
+/// and audit trail (audited).
+async fn invoice(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let principal = caller.may(Action::LookupUsers)?;
+    let record = crate::customers::invoice(&state.db, &state.config, principal, path_id(&id)?).await?;
+    Ok(Json(record).into_response())
+}
+
+/// `POST /api/v1/invoices/:id/refunds` `{"amount","reason","request_id","note"}` (and optional
+/// `lines`, `user_id`): 201 when the refund is made, 202 when it waits for approval, 200 when
+/// this `request_id` made it before; 422 naming the field otherwise, nothing changed.
+async fn refund_invoice(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    payload: Result<Json<app::model::refund::NewRefund>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let principal = caller.may(Action::Refund)?;
+    let id = path_id(&id)?;
+    let new = body(payload)?;
+    let answer =
+        crate::refunds::request(&state.db, &state.config, state.provider.as_ref(), principal, id, new)
+            .await?;
+    let status = StatusCode::from_u16(answer.status()).unwrap_or(StatusCode::OK);
+    Ok((status, Json(answer)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefundsQuery {
+    state: Option<String>,
+}
+
+/// `GET /api/v1/refunds?state=awaiting_approval`: refunds waiting for a decision (finance, admin).
+async fn list_refunds(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Query(query): axum::extract::Query<RefundsQuery>,
+) -> Result<Response, ApiError> {
+    caller.may(Action::ApproveRefund)?;
+    if query.state.as_deref().is_some_and(|s| s != "awaiting_approval") {
+        return Err(AppError::invalid("state", "only awaiting_approval can be listed").into());
+    }
+    let rows = state
+        .db
+        .refunds_awaiting_approval(200)
+        .await
+        .map_err(|e| super::state::internal_error("listing refunds", e))?;
+    let refunds = rows.iter().map(crate::refunds::view).collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(json!({ "refunds": refunds })).into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Decision {
+    #[serde(default)]
+    note: Option<String>,
+}
+
+/// `POST /api/v1/refunds/:id/approve|reject` `{"note"}`: finance or admin, never the requester.
+async fn decide_refund(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, decision)): Path<(String, String)>,
+    payload: Option<Json<Decision>>,
+) -> Result<Response, ApiError> {
+    let principal = caller.may(Action::ApproveRefund)?;
+    let id = path_id(&id)?;
+    let approve = match decision.as_str() {
+        "approve" => true,
+        "reject" => false,
+        other => return Err(AppError::NotFound(format!("refund action {other:?}")).into()),
+    };
+    let note = payload.map(|Json(d)| d.note.unwrap_or_default()).unwrap_or_default();
+    let refund =
+        crate::refunds::decide(&state.db, state.provider.as_ref(), principal, id, approve, &note).await?;
+    Ok(Json(refund).into_response())
+}
+
+/// `GET /api/v1/settings/refund-limits`: what support refunds without a second person.
+async fn refund_limits(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    caller.may(Action::LookupUsers)?;
+    Ok(Json(crate::refunds::limits(&state.db, state.config.currency).await?).into_response())
+}
+
+/// `PUT /api/v1/settings/refund-limits` (admin): both limits, in major units.
+async fn set_refund_limits(
+    State(state): State<AppState>,
+    caller: Caller,
+    payload: Result<Json<app::model::refund::RefundLimits>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let principal = caller.may(Action::ManageSettings)?;
+    let limits = body(payload)?;
+    limits.parse(state.config.currency).map_err(|(field, message)| AppError::invalid(field, message))?;
+    save_setting(&state, principal, app::model::refund::RefundLimits::KEY, &limits).await
 }
 
 /// A path id, or a 422 naming `id`.

@@ -12,7 +12,9 @@ use crate::db::audit::Actor;
 use crate::db::Db;
 use app::api::{AppError, Backend};
 use app::model::audit::{AuditPage, AuditQuery};
+use app::model::customer::{ActivityPage, CustomerProfile, Section, UserHit};
 use app::model::preview::{InvoiceDetail, InvoicePage, InvoiceQuery, PayoutPage, WeekSummary};
+use app::model::refund::{InvoiceRecord, NewRefund, RefundAnswer, RefundView};
 use app::model::run::{HaltedRun, RunView};
 use app::model::staff::{AccessToken, NewAccessToken, Principal, Role, Staff};
 use app::model::system::Overview;
@@ -28,6 +30,8 @@ pub struct AppState {
     pub login_throttle: LoginThrottle,
     /// The configured public origin (`PUBLIC_URL`), if any.
     pub public_origin: Option<Arc<str>>,
+    /// The payment provider refunds are sent to at once; without one they wait for a worker.
+    pub provider: Option<crate::psp::stripe::StripeClient>,
 }
 
 impl AppState {
@@ -39,6 +43,7 @@ impl AppState {
             config: Arc::new(config),
             leptos,
             login_throttle: LoginThrottle::default(),
+            provider: None,
         }
     }
 }
@@ -265,9 +270,61 @@ impl Backend for AppState {
         let (crate::db::weeks::Approved::Now(stored) | crate::db::weeks::Approved::Before(stored)) = approved;
         self.summary_of(stored).await
     }
+
+    async fn search_users(&self, caller: &Principal, q: String) -> Result<Vec<UserHit>, AppError> {
+        crate::customers::search(&self.db, caller, &q, 20).await
+    }
+
+    async fn customer_profile(&self, caller: &Principal, id: String) -> Result<CustomerProfile, AppError> {
+        crate::customers::profile(&self.db, &self.config, caller, &id).await
+    }
+
+    async fn customer_activity(
+        &self,
+        caller: &Principal,
+        id: String,
+        section: Section,
+        before: String,
+    ) -> Result<ActivityPage, AppError> {
+        crate::customers::activity(&self.db, &self.config, caller, &id, section, Some(&before)).await
+    }
+
+    async fn invoice_record(&self, caller: &Principal, id: i64) -> Result<InvoiceRecord, AppError> {
+        crate::customers::invoice(&self.db, &self.config, caller, id).await
+    }
+
+    async fn request_refund(
+        &self,
+        caller: &Principal,
+        invoice_id: i64,
+        refund: NewRefund,
+    ) -> Result<RefundAnswer, AppError> {
+        crate::refunds::request(&self.db, &self.config, self.provider(), caller, invoice_id, refund).await
+    }
+
+    async fn decide_refund(
+        &self,
+        caller: &Principal,
+        refund_id: i64,
+        approve: bool,
+        note: String,
+    ) -> Result<RefundView, AppError> {
+        crate::refunds::decide(&self.db, self.provider(), caller, refund_id, approve, &note).await
+    }
+
+    async fn refunds_awaiting(&self, _caller: &Principal) -> Result<Vec<RefundView>, AppError> {
+        let rows =
+            self.db.refunds_awaiting_approval(200).await.map_err(|e| internal_error("listing refunds", e))?;
+        rows.iter().map(crate::refunds::view).collect()
+    }
 }
 
 impl AppState {
+    /// The payment provider, when this process has one (`billing serve` always does).
+    fn provider(&self) -> Option<&crate::psp::stripe::StripeClient> {
+        self.provider.as_ref()
+    }
+
     /// The page's head for a stored week: its days in the business time zone, the thresholds.
     async fn summary_of(&self, stored: crate::db::weeks::StoredWeek) -> Result<WeekSummary, AppError> {
         let tz = self.config.time_zone;

@@ -68,3 +68,14 @@ pub struct TransferRequest {
     pub metadata: Metadata,
     pub idempotency_key: String,
 }
+
+/// A refund of (part of) a payment intent's charge.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefundRequest {
+    pub payment_intent: String,
+    pub amount_minor: i64,
+    /// One of Stripe's reasons, where ours has one.
+    pub reason: Option<&'static str>,
+    pub metadata: Metadata,
+    pub idempotency_key: String,
+}

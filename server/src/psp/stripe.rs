@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
-use super::{ChargeOutcome, ChargeRequest, Metadata, ProviderError, TransferRequest};
+use super::{ChargeOutcome, ChargeRequest, Metadata, ProviderError, RefundRequest, TransferRequest};
 
 /// The API version the client is written against.
 pub const STRIPE_VERSION: &str = "2024-06-20";
@@ -246,5 +246,29 @@ impl StripeClient {
         let (_, body) =
             self.post(path, &with_metadata(form, &request.metadata), &request.idempotency_key).await?;
         Self::created_id(path, &body)
+    }
+
+    /// Refunds part or all of a payment intent's charge; the refund's id once the provider says
+    /// it succeeded. A refund the provider still has pending is an unknown outcome for now (asked
+    /// again later with the same key); one it failed or cancelled is refused.
+    pub async fn refund(&self, request: &RefundRequest) -> Result<String, ProviderError> {
+        let mut form = vec![
+            ("payment_intent".to_owned(), request.payment_intent.clone()),
+            ("amount".to_owned(), request.amount_minor.to_string()),
+        ];
+        if let Some(reason) = request.reason {
+            form.push(("reason".to_owned(), reason.to_owned()));
+        }
+        let path = "/v1/refunds";
+        let (_, body) =
+            self.post(path, &with_metadata(form, &request.metadata), &request.idempotency_key).await?;
+        let id = Self::created_id(path, &body)?;
+        match body["status"].as_str() {
+            Some("succeeded") => Ok(id),
+            Some(status @ ("failed" | "canceled")) => {
+                Err(ProviderError::Refused(format!("POST {path}: refund {id} is {status}")))
+            }
+            other => Err(ProviderError::Unknown(format!("POST {path}: refund {id} is {other:?}"))),
+        }
     }
 }

@@ -780,9 +780,8 @@ async fn coordinate_step(shared: &Arc<Shared>) -> anyhow::Result<()> {
 /// What `billing serve` does beside serving: every second, looks for runs that are running and
 /// not completed, and works each one this process is not working yet. Several serve and run
 /// processes share the work through the database.
-pub async fn work_active_runs(db: Db, config: crate::config::Config) {
+pub async fn work_active_runs(db: Db, client: StripeClient) {
     let working: Arc<std::sync::Mutex<std::collections::HashSet<i64>>> = Default::default();
-    let mut provider: Option<(StripeClient, Option<provider::InProcessSim>)> = None;
     loop {
         tokio::time::sleep(StdDuration::from_secs(1)).await;
         let runs = match db.active_runs().await {
@@ -811,18 +810,7 @@ pub async fn work_active_runs(db: Db, config: crate::config::Config) {
                     continue;
                 }
             };
-            if provider.is_none() {
-                let timeout = StdDuration::from_secs(settings.provider_timeout_seconds);
-                match provider::connect(&config, timeout).await {
-                    Ok(connected) => provider = Some(connected),
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot reach the payment provider");
-                        working.lock().expect("not poisoned").remove(&run.id);
-                        continue;
-                    }
-                }
-            }
-            let client = provider.as_ref().expect("connected above").0.clone();
+            let client = client.clone();
             let (db, working) = (db.clone(), working.clone());
             tokio::spawn(async move {
                 let id = run.id;

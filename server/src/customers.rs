@@ -1,0 +1,302 @@
+//! Looking up customers for support, shared by the dashboard and the JSON API: the search, a
+//! customer's profile and lists, and one invoice with everything that happened to it. Every
+//! lookup of a person's data is written to the audit log (who looked at whom).
+
+use chrono::{DateTime, Utc};
+
+use crate::config::Config;
+use crate::db::audit::{Actor, NewAuditEntry};
+use crate::db::Db;
+use crate::http::state::internal_error;
+use app::api::AppError;
+use app::model::audit::AuditQuery;
+use app::model::customer::{ActivityPage, ActivityRows, CustomerProfile, Section, UserHit, WeekCharges};
+use app::model::money::Money;
+use app::model::refund::InvoiceRecord;
+use app::model::staff::Principal;
+use app::model::week::BillingWeek;
+
+/// Rows per page of a customer's lists.
+pub const PAGE: i64 = 20;
+
+fn failed(context: &'static str) -> impl Fn(sqlx::Error) -> AppError {
+    move |e| internal_error(context, e)
+}
+
+/// Writes who looked at what.
+async fn audit_lookup(
+    db: &Db,
+    principal: &Principal,
+    action: &'static str,
+    object_type: &'static str,
+    object_id: &str,
+    detail: String,
+) -> Result<(), AppError> {
+    let mut entry = NewAuditEntry::new(&Actor::staff(principal), action, object_type, object_id);
+    entry.detail = Some(detail);
+    db.audit(&entry).await.map_err(failed("auditing a lookup"))
+}
+
+/// Users whose id, name, email or phone starts with `q`; audited as `user.search`.
+pub async fn search(db: &Db, principal: &Principal, q: &str, limit: i64) -> Result<Vec<UserHit>, AppError> {
+    let q = q.trim();
+    if q.is_empty() || q.chars().count() > 100 {
+        return Err(AppError::invalid("q", "1 to 100 characters of an id, name, email or phone"));
+    }
+    if !(1..=100).contains(&limit) {
+        return Err(AppError::invalid("limit", "from 1 to 100"));
+    }
+    let users = db.search_users(q, limit).await.map_err(failed("searching users"))?;
+    audit_lookup(db, principal, "user.search", "user_search", q, format!("{} found", users.len())).await?;
+    Ok(users)
+}
+
+/// A customer's profile and last twelve weeks; audited as `user.view`.
+pub async fn profile(
+    db: &Db,
+    config: &Config,
+    principal: &Principal,
+    id: &str,
+) -> Result<CustomerProfile, AppError> {
+    let user = db
+        .user(id)
+        .await
+        .map_err(failed("reading a user"))?
+        .ok_or_else(|| AppError::NotFound(format!("user {id}")))?;
+    let currency = config.currency;
+    let money = |minor: i64| Money::from_minor(minor, currency);
+    let last = BillingWeek::containing(Utc::now(), config.time_zone).previous();
+    let mut first = last;
+    for _ in 0..11 {
+        first = first.previous();
+    }
+    let rows = db
+        .user_weeks(id, &first.to_string(), &last.to_string())
+        .await
+        .map_err(failed("reading a user's weeks"))?;
+    let mut weeks = Vec::with_capacity(12);
+    let mut week = first;
+    loop {
+        let text = week.to_string();
+        let found = rows.iter().find(|r| r.0 == text);
+        weeks.push(match found {
+            Some((_, invoice, total, state, refunded)) => WeekCharges {
+                week: text,
+                invoiced: money(*total),
+                charged: money(if state.as_deref() == Some("charged") { *total } else { 0 }),
+                refunded: money(*refunded),
+                state: state.clone().unwrap_or_else(|| "not run".into()),
+                invoice_id: Some(*invoice),
+            },
+            None => WeekCharges {
+                week: text,
+                invoiced: money(0),
+                charged: money(0),
+                refunded: money(0),
+                state: "none".into(),
+                invoice_id: None,
+            },
+        });
+        if week == last {
+            break;
+        }
+        week = week.next();
+    }
+    let (charged, refunded, open) = db.user_totals(id).await.map_err(failed("reading a user's totals"))?;
+    let is_driver = db.is_driver(id).await.map_err(failed("reading a user"))?;
+    audit_lookup(db, principal, "user.view", "user", id, format!("{} ({})", user.name, user.id)).await?;
+    Ok(CustomerProfile {
+        id: user.id,
+        name: user.name,
+        email: user.email,
+        phone: user.phone,
+        language: user.language,
+        created_at: crate::db::rfc3339(user.created_at),
+        is_driver,
+        currency: currency.code().to_owned(),
+        weeks,
+        charged_total: money(charged),
+        refunded_total: money(refunded),
+        open_refunds: open,
+    })
+}
+
+/// An id cursor (`before`), or the start.
+fn id_cursor(before: Option<&str>) -> Result<i64, AppError> {
+    match before.map(str::trim).filter(|b| !b.is_empty()) {
+        None => Ok(i64::MAX),
+        Some(b) => b
+            .parse()
+            .map_err(|_| AppError::invalid("before", format!("{b:?} is not a cursor from a previous page"))),
+    }
+}
+
+/// One page of one of a customer's lists, newest first; audited as `user.view` with the list.
+pub async fn activity(
+    db: &Db,
+    config: &Config,
+    principal: &Principal,
+    id: &str,
+    section: Section,
+    before: Option<&str>,
+) -> Result<ActivityPage, AppError> {
+    if db.user(id).await.map_err(failed("reading a user"))?.is_none() {
+        return Err(AppError::NotFound(format!("user {id}")));
+    }
+    let more = |n: usize| n as i64 > PAGE;
+    let (rows, next) = match section {
+        Section::Invoices => {
+            let mut rows = db
+                .user_invoices(id, id_cursor(before)?, PAGE + 1)
+                .await
+                .map_err(failed("reading invoices"))?;
+            let next = more(rows.len()).then(|| rows[PAGE as usize - 1].id.to_string());
+            rows.truncate(PAGE as usize);
+            (ActivityRows::Invoices(rows), next)
+        }
+        Section::Attempts => {
+            let mut rows = db
+                .user_charge_attempts(id, id_cursor(before)?, PAGE + 1)
+                .await
+                .map_err(failed("reading attempts"))?;
+            let next = more(rows.len()).then(|| rows[PAGE as usize - 1].0.to_string());
+            rows.truncate(PAGE as usize);
+            (ActivityRows::Attempts(rows.into_iter().map(|(_, a)| a).collect()), next)
+        }
+        Section::Refunds => {
+            let mut rows = db
+                .refunds_of_user(id, id_cursor(before)?, PAGE + 1)
+                .await
+                .map_err(failed("reading refunds"))?;
+            let next = more(rows.len()).then(|| rows[PAGE as usize - 1].id.to_string());
+            rows.truncate(PAGE as usize);
+            let views = rows.iter().map(crate::refunds::view).collect::<Result<_, _>>()?;
+            (ActivityRows::Refunds(views), next)
+        }
+        Section::Rides => {
+            let cursor = match before.map(str::trim).filter(|b| !b.is_empty()) {
+                None => None,
+                Some(b) => Some(crate::db::customers::ride_cursor(b).map_err(|_| {
+                    AppError::invalid("before", format!("{b:?} is not a cursor from a previous page"))
+                })?),
+            };
+            let mut rows = db
+                .user_rides(id, cursor, PAGE + 1, config.currency)
+                .await
+                .map_err(failed("reading rides"))?;
+            let next = more(rows.len()).then(|| {
+                let (at, ride) = &rows[PAGE as usize - 1];
+                format!("{}|{}", crate::db::rfc3339(*at), ride.ride_id)
+            });
+            rows.truncate(PAGE as usize);
+            let tz = config.time_zone;
+            let rides = rows
+                .into_iter()
+                .map(|(at, mut ride)| {
+                    ride.ended_local = local(at, tz);
+                    ride
+                })
+                .collect();
+            (ActivityRows::Rides(rides), next)
+        }
+        Section::Payouts => {
+            let mut rows =
+                db.user_payouts(id, id_cursor(before)?, PAGE + 1).await.map_err(failed("reading payouts"))?;
+            let next = more(rows.len()).then(|| rows[PAGE as usize - 1].id.to_string());
+            rows.truncate(PAGE as usize);
+            (ActivityRows::Payouts(rows), next)
+        }
+    };
+    if before.is_some_and(|b| !b.trim().is_empty()) {
+        audit_lookup(
+            db,
+            principal,
+            "user.view",
+            "user",
+            id,
+            format!("{} page before {}", section.as_str(), before.unwrap_or_default()),
+        )
+        .await?;
+    }
+    Ok(ActivityPage { rows, next })
+}
+
+fn local(at: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
+    at.with_timezone(&tz).format("%a %-d %b %Y %H:%M").to_string()
+}
+
+/// One invoice with its lines, charge attempts, refunds, ledger entries and audit trail;
+/// audited as `invoice.view`.
+pub async fn invoice(
+    db: &Db,
+    config: &Config,
+    principal: &Principal,
+    id: i64,
+) -> Result<InvoiceRecord, AppError> {
+    let mut detail = db
+        .invoice_detail(id)
+        .await
+        .map_err(failed("reading an invoice"))?
+        .ok_or_else(|| AppError::NotFound(format!("invoice {id}")))?;
+    let refundable = db
+        .refundable(id)
+        .await
+        .map_err(failed("reading an invoice"))?
+        .ok_or_else(|| AppError::NotFound(format!("invoice {id}")))?;
+    let currency = detail.total.currency();
+    let money = |minor: i64| Money::from_minor(minor, currency);
+    for line in &mut detail.lines {
+        line.ended_local = local(line.ended_at, config.time_zone);
+    }
+    let refunds = db.refunds_of_invoice(id).await.map_err(failed("reading refunds"))?;
+    let refunded: i64 = refunds.iter().filter(|r| r.state == "succeeded").map(|r| r.amount_minor).sum();
+    let charged =
+        if refundable.charge_state.as_deref() == Some("charged") { refundable.total_minor } else { 0 };
+    let user = db.user(&detail.user_id).await.map_err(failed("reading a user"))?;
+    let mut trail = db
+        .audit_page(&AuditQuery {
+            object_type: Some("invoice".into()),
+            object_id: Some(id.to_string()),
+            limit: Some(100),
+            ..Default::default()
+        })
+        .await?
+        .entries;
+    trail.retain(|e| e.action != "invoice.view");
+    let caller_limit = crate::refunds::limits_of(db, config, principal.staff.role)
+        .await?
+        .map(|(per_refund, _)| money(per_refund));
+    let record = InvoiceRecord {
+        id,
+        week: detail.week.to_string(),
+        user_id: detail.user_id.clone(),
+        user_name: detail.user_name.clone(),
+        user_email: user.and_then(|u| u.email),
+        total: detail.total,
+        charge: refundable.charge_state.clone(),
+        charged: money(charged),
+        refunded: money(refunded),
+        refundable: money((charged - refundable.reserved_minor).max(0)),
+        lines: detail.lines,
+        attempts: db.invoice_charge_attempts(id).await.map_err(failed("reading attempts"))?,
+        refunds: refunds.iter().map(crate::refunds::view).collect::<Result<_, _>>()?,
+        refund_attempts: db
+            .refund_attempts_of_invoice(id)
+            .await
+            .map_err(failed("reading refund attempts"))?,
+        ledger: db.invoice_ledger(id).await.map_err(failed("reading the ledger"))?,
+        audit: trail,
+        new_request_id: uuid::Uuid::new_v4().to_string(),
+        caller_limit,
+    };
+    audit_lookup(
+        db,
+        principal,
+        "invoice.view",
+        "invoice",
+        &id.to_string(),
+        format!("invoice of {}", record.user_id),
+    )
+    .await?;
+    Ok(record)
+}

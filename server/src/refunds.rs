@@ -1,0 +1,423 @@
+//! Refunds: the one path every refund takes, from the dashboard, the JSON API or a repair.
+//!
+//! A request is checked field by field (nothing is written when one is wrong), then written once
+//! per request id with its amount reserved against the invoice's charge (see `db::refunds`).
+//! Finance and admin refunds, and support refunds within their limits, go to the provider at once;
+//! support refunds above the limits wait for a finance or admin approval by someone else. The
+//! provider is called with the refund's own idempotency key, written before the first call and
+//! reused by every retry; a call without an answer, or refused, is asked again later by the
+//! refund worker of `billing serve`, so a refund is never dropped.
+
+use std::time::Duration as StdDuration;
+
+use chrono::{Duration, NaiveTime, TimeZone, Utc};
+
+use crate::billing::ledger::{Account, Transaction};
+use crate::config::Config;
+use crate::db::audit::{Actor, NewAuditEntry};
+use crate::db::refunds::{Inserted, RefundInsert, RefundRow};
+use crate::db::Db;
+use crate::http::state::internal_error;
+use crate::psp::stripe::StripeClient;
+use crate::psp::{Metadata, ProviderError, RefundRequest};
+use app::api::AppError;
+use app::auth::Action;
+use app::model::money::{BillingCurrency, Money};
+use app::model::refund::{NewRefund, RefundAnswer, RefundLimits, RefundReason, RefundState, RefundView};
+use app::model::staff::{Principal, Role};
+
+/// How long a worker holds a refund for one provider call.
+const LEASE: StdDuration = StdDuration::from_secs(60);
+/// The longest a note may be.
+const MAX_NOTE: usize = 1000;
+/// The longest request id.
+const MAX_REQUEST_ID: usize = 100;
+
+/// The refund as the pages and the API show it.
+pub fn view(row: &RefundRow) -> Result<RefundView, AppError> {
+    let currency =
+        BillingCurrency::from_code(&row.currency).map_err(|e| internal_error("reading a refund", e))?;
+    Ok(RefundView {
+        id: row.id,
+        request_id: row.request_id.clone(),
+        invoice_id: row.invoice_id,
+        user_id: row.user_id.clone(),
+        week: row.week.clone(),
+        amount: Money::from_minor(row.amount_minor, currency),
+        reason: RefundReason::parse(&row.reason).map_err(|e| internal_error("reading a refund", e))?,
+        note: row.note.clone(),
+        lines: row.lines.split(',').filter(|l| !l.is_empty()).map(str::to_owned).collect(),
+        state: RefundState::parse(&row.state)
+            .ok_or_else(|| internal_error("reading a refund", format!("state {:?}", row.state)))?,
+        requested_by: row.requested_by.clone(),
+        requested_at: crate::db::rfc3339(row.requested_at),
+        decided_by: row.decided_by.clone(),
+        decided_at: row.decided_at.map(crate::db::rfc3339),
+        decision_note: row.decision_note.clone(),
+        idempotency_key: row.idempotency_key.clone(),
+        attempts: row.attempts,
+        provider_id: row.provider_id.clone(),
+        detail: row.detail.clone(),
+    })
+}
+
+/// The stored limits, or the defaults (50 and 200 of the currency).
+pub async fn limits(db: &Db, currency: BillingCurrency) -> Result<RefundLimits, AppError> {
+    let stored =
+        db.setting(RefundLimits::KEY).await.map_err(|e| internal_error("reading the refund limits", e))?;
+    match stored {
+        Some(s) => {
+            serde_json::from_value(s.value).map_err(|e| internal_error("reading the refund limits", e))
+        }
+        None => Ok(RefundLimits::default_for(currency)),
+    }
+}
+
+/// What `principal` may refund alone, per refund and per day, when their role is limited.
+pub async fn limits_of(db: &Db, config: &Config, role: Role) -> Result<Option<(i64, i64)>, AppError> {
+    if role.can(Action::ApproveRefund) {
+        return Ok(None);
+    }
+    let limits = limits(db, config.currency).await?;
+    let parsed = limits
+        .parse(config.currency)
+        .map_err(|(field, m)| internal_error("reading the refund limits", format!("{field}: {m}")))?;
+    Ok(Some(parsed))
+}
+
+fn check_request_id(request_id: &str) -> Result<(), AppError> {
+    let ok = !request_id.is_empty()
+        && request_id.len() <= MAX_REQUEST_ID
+        && request_id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(AppError::invalid(
+            "request_id",
+            format!("give 1 to {MAX_REQUEST_ID} letters, digits, '-', '_', '.' or ':' (a UUID made when the form opens)"),
+        ))
+    }
+}
+
+/// The amount asked for, in minor units: `amount`, or the sum of the chosen lines, or both when
+/// they agree. Checked against the currency and the invoice's lines.
+async fn amount_of(
+    db: &Db,
+    invoice_id: i64,
+    currency: BillingCurrency,
+    new: &NewRefund,
+) -> Result<(i64, String), AppError> {
+    let amount = match new.amount.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+        Some(text) => {
+            let money =
+                Money::parse(text, currency).map_err(|e| AppError::invalid("amount", e.to_string()))?;
+            if money.minor() <= 0 {
+                return Err(AppError::invalid(
+                    "amount",
+                    format!("{text} is not more than zero; a refund gives money back"),
+                ));
+            }
+            Some(money.minor())
+        }
+        None => None,
+    };
+    let mut chosen: Vec<&str> = new.lines.iter().map(|l| l.trim()).collect();
+    chosen.sort_unstable();
+    if chosen.windows(2).any(|w| w[0] == w[1]) {
+        return Err(AppError::invalid("lines", "a line is chosen twice"));
+    }
+    if chosen.is_empty() {
+        return amount
+            .map(|a| (a, String::new()))
+            .ok_or_else(|| AppError::invalid("amount", "give an amount, or choose lines of the invoice"));
+    }
+    let detail = db
+        .invoice_detail(invoice_id)
+        .await
+        .map_err(|e| internal_error("reading an invoice", e))?
+        .ok_or_else(|| AppError::NotFound(format!("invoice {invoice_id}")))?;
+    let mut sum = 0i64;
+    for ride in &chosen {
+        let line = detail.lines.iter().find(|l| l.ride_id == *ride).ok_or_else(|| {
+            AppError::invalid("lines", format!("ride {ride} is not a line of invoice {invoice_id}"))
+        })?;
+        sum += line.amount.minor();
+    }
+    if let Some(amount) = amount {
+        if amount != sum {
+            return Err(AppError::invalid(
+                "amount",
+                format!(
+                    "{} does not match the chosen lines, which add up to {}",
+                    Money::from_minor(amount, currency),
+                    Money::from_minor(sum, currency)
+                ),
+            ));
+        }
+    }
+    Ok((sum, chosen.join(",")))
+}
+
+/// Handles a refund request on behalf of `principal`: 201/202/200 by [`RefundAnswer::status`],
+/// or an error naming the field. A refund that may go out now is sent to the provider before
+/// this returns (when `provider` is given); its state says how that went.
+pub async fn request(
+    db: &Db,
+    config: &Config,
+    provider: Option<&StripeClient>,
+    principal: &Principal,
+    invoice_id: i64,
+    new: NewRefund,
+) -> Result<RefundAnswer, AppError> {
+    let request_id = new.request_id.trim().to_owned();
+    check_request_id(&request_id)?;
+    let failed = |e: sqlx::Error| internal_error("recording a refund", e);
+    if let Some(existing) = db.refund_by_request(&request_id).await.map_err(failed)? {
+        return repeated(existing, invoice_id);
+    }
+    let reason = RefundReason::parse(&new.reason).map_err(|m| AppError::invalid("reason", m))?;
+    let note = new.note.clone().unwrap_or_default().trim().to_owned();
+    if note.chars().count() > MAX_NOTE {
+        return Err(AppError::invalid("note", format!("at most {MAX_NOTE} characters")));
+    }
+    if reason == RefundReason::Other && note.is_empty() {
+        return Err(AppError::invalid("note", "say what happened when the reason is \"other\""));
+    }
+    let invoice = db
+        .refundable(invoice_id)
+        .await
+        .map_err(failed)?
+        .ok_or_else(|| AppError::NotFound(format!("invoice {invoice_id}")))?;
+    if let Some(user) = new.user_id.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+        if user != invoice.user_id {
+            return Err(AppError::invalid(
+                "user_id",
+                format!("invoice {invoice_id} is not {user}'s; it belongs to another customer"),
+            ));
+        }
+    }
+    if invoice.charge_state.as_deref() != Some("charged") {
+        let state = invoice.charge_state.as_deref().unwrap_or("not charged: its week has not been run");
+        return Err(AppError::invalid(
+            "invoice",
+            format!("invoice {invoice_id} was not charged ({state}), so there is nothing to refund"),
+        ));
+    }
+    let currency =
+        BillingCurrency::from_code(&invoice.currency).map_err(|e| internal_error("reading an invoice", e))?;
+    let (amount_minor, lines) = amount_of(db, invoice_id, currency, &new).await?;
+    let limits = limits_of(db, config, principal.staff.role).await?;
+    let actor = Actor::staff(principal);
+    let mut audit = NewAuditEntry::new(&actor, "refund.request", "invoice", invoice_id);
+    audit.detail = Some(format!(
+        "{} {} for {} ({}){}",
+        Money::from_minor(amount_minor, currency),
+        currency.code(),
+        invoice.user_id,
+        reason.as_str(),
+        if note.is_empty() { String::new() } else { format!(": {note}") }
+    ));
+    let insert = RefundInsert {
+        request_id: request_id.clone(),
+        invoice_id,
+        user_id: invoice.user_id.clone(),
+        amount_minor,
+        currency: currency.code().to_owned(),
+        reason: reason.as_str(),
+        note,
+        lines,
+        requested_by: principal.staff.email.clone(),
+        requested_by_id: Some(principal.staff.id),
+        limits: limits.map(|(per_refund, per_day)| (per_refund, per_day, day_start(config))),
+        audit,
+    };
+    match db.insert_refund(&insert).await.map_err(failed)? {
+        Inserted::Existing(existing) => repeated(existing, invoice_id),
+        Inserted::NotCharged => Err(AppError::invalid(
+            "invoice",
+            format!("invoice {invoice_id} was not charged, so there is nothing to refund"),
+        )),
+        Inserted::TooMuch { refundable_minor } => Err(AppError::invalid(
+            "amount",
+            format!(
+                "{} is more than can still be refunded of invoice {invoice_id}: {} {} (charged {}, minus refunds made or waiting)",
+                Money::from_minor(amount_minor, currency),
+                Money::from_minor(refundable_minor, currency),
+                currency.code(),
+                Money::from_minor(invoice.total_minor, currency),
+            ),
+        )),
+        Inserted::Created(row) if row.state == "awaiting_approval" => {
+            Ok(RefundAnswer { outcome: "awaiting_approval".into(), refund: view(&row)? })
+        }
+        Inserted::Created(row) => {
+            let row = match provider {
+                Some(client) => send_now(db, client, row).await,
+                None => row,
+            };
+            Ok(RefundAnswer { outcome: "created".into(), refund: view(&row)? })
+        }
+    }
+}
+
+/// The answer to a request id seen before: that refund (200), unless it was for another invoice.
+fn repeated(existing: RefundRow, invoice_id: i64) -> Result<RefundAnswer, AppError> {
+    if existing.invoice_id != invoice_id {
+        return Err(AppError::Conflict {
+            field: "request_id".into(),
+            message: format!(
+                "request {} already made refund {} of invoice {}; open a new refund form for another invoice",
+                existing.request_id, existing.id, existing.invoice_id
+            ),
+        });
+    }
+    Ok(RefundAnswer { outcome: "existing".into(), refund: view(&existing)? })
+}
+
+/// Sends a refund to the provider now; the refund as it stands after (unchanged if the call
+/// could not be made, for the worker to pick up).
+async fn send_now(db: &Db, client: &StripeClient, row: RefundRow) -> RefundRow {
+    let id = row.id;
+    if let Err(e) = execute(db, client, id, &format!("request-{}", std::process::id())).await {
+        tracing::warn!(refund = id, error = %e, "sending a refund failed; the refund worker tries again");
+    }
+    db.refund(id).await.ok().flatten().unwrap_or(row)
+}
+
+/// The start of today in the business time zone: support's daily limit counts from it.
+fn day_start(config: &Config) -> chrono::DateTime<Utc> {
+    let today = Utc::now().with_timezone(&config.time_zone).date_naive();
+    config
+        .time_zone
+        .from_local_datetime(&today.and_time(NaiveTime::MIN))
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(Utc::now)
+}
+
+/// Approves (`approve`) or rejects a refund waiting for approval. Finance or admin, never the
+/// requester; an approved refund goes to the provider at once.
+pub async fn decide(
+    db: &Db,
+    provider: Option<&StripeClient>,
+    principal: &Principal,
+    refund_id: i64,
+    approve: bool,
+    note: &str,
+) -> Result<RefundView, AppError> {
+    let failed = |e: sqlx::Error| internal_error("deciding a refund", e);
+    let refund = db
+        .refund(refund_id)
+        .await
+        .map_err(failed)?
+        .ok_or_else(|| AppError::NotFound(format!("refund {refund_id}")))?;
+    if refund.requested_by_id == Some(principal.staff.id) || refund.requested_by == principal.staff.email {
+        return Err(AppError::Forbidden(format!(
+            "refund {refund_id} was requested by you; another finance or admin member must decide it (four eyes)"
+        )));
+    }
+    let note = note.trim();
+    if note.chars().count() > MAX_NOTE {
+        return Err(AppError::invalid("note", format!("at most {MAX_NOTE} characters")));
+    }
+    if !approve && note.is_empty() {
+        return Err(AppError::invalid("note", "say why the refund is rejected"));
+    }
+    let action = if approve { "refund.approve" } else { "refund.reject" };
+    let mut audit = NewAuditEntry::new(&Actor::staff(principal), action, "invoice", refund.invoice_id);
+    audit.detail = Some(format!(
+        "refund {refund_id} requested by {}{}",
+        refund.requested_by,
+        if note.is_empty() { String::new() } else { format!(": {note}") }
+    ));
+    let decided =
+        db.decide_refund(refund_id, approve, &principal.staff.email, note, &audit).await.map_err(failed)?;
+    let Some(row) = decided else {
+        return Err(AppError::Conflict {
+            field: "refund".into(),
+            message: format!(
+                "refund {refund_id} is {} now, not waiting for approval",
+                refund.state.replace('_', " ")
+            ),
+        });
+    };
+    let row = match (approve, provider) {
+        (true, Some(client)) => send_now(db, client, row).await,
+        _ => row,
+    };
+    view(&row)
+}
+
+/// Makes one provider call for refund `id` if it is due and free, and records the outcome.
+/// Returns whether a call was made.
+pub async fn execute(db: &Db, client: &StripeClient, id: i64, worker: &str) -> anyhow::Result<bool> {
+    let lease = Duration::from_std(LEASE)?;
+    let Some(claim) = db.claim_refund(id, worker, lease).await? else {
+        return Ok(false);
+    };
+    let retry_at = |attempts: i64| {
+        Utc::now() + Duration::seconds(2i64.saturating_pow(attempts.clamp(1, 11) as u32).min(3600))
+    };
+    let Some(intent) = claim.payment_intent.clone() else {
+        let detail =
+            format!("invoice {} has no successful charge at the provider to refund", claim.refund.invoice_id);
+        db.refund_not_done(&claim, true, &detail, retry_at(claim.attempt)).await?;
+        return Ok(true);
+    };
+    let reason = RefundReason::parse(&claim.refund.reason).ok().and_then(RefundReason::provider_reason);
+    let metadata: Metadata = [
+        ("refund_id", claim.refund.id.to_string()),
+        ("invoice_id", claim.refund.invoice_id.to_string()),
+        ("user_id", claim.refund.user_id.clone()),
+    ]
+    .into_iter()
+    .collect();
+    let request = RefundRequest {
+        payment_intent: intent,
+        amount_minor: claim.refund.amount_minor,
+        reason,
+        metadata,
+        idempotency_key: claim.refund.idempotency_key.clone(),
+    };
+    match client.refund(&request).await {
+        Ok(provider_id) => {
+            let currency = BillingCurrency::from_code(&claim.refund.currency)?;
+            let ledger = Transaction::transfer(
+                "refund",
+                format!("refund-{}", claim.refund.id),
+                Account::Refunds,
+                Account::ProviderClearing,
+                Money::from_minor(claim.refund.amount_minor, currency),
+            )?;
+            db.refund_succeeded(&claim, &provider_id, &ledger).await?;
+            tracing::info!(refund = claim.refund.id, %provider_id, "refund made");
+        }
+        Err(e) => {
+            let refused = matches!(e, ProviderError::Refused(_));
+            tracing::warn!(refund = claim.refund.id, error = %e, refused, "refund not confirmed; asked again later with the same key");
+            db.refund_not_done(&claim, refused, &e.to_string(), retry_at(claim.attempt)).await?;
+        }
+    }
+    Ok(true)
+}
+
+/// The refund worker of `billing serve`: every second, every due refund (pending, or failed
+/// and waiting to be asked again) gets one provider call.
+pub async fn work_forever(db: Db, client: StripeClient) {
+    let worker = format!("refunds-{}", std::process::id());
+    loop {
+        tokio::time::sleep(StdDuration::from_secs(1)).await;
+        let due = match db.due_refunds(50).await {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::debug!(error = %e, "looking for due refunds failed");
+                continue;
+            }
+        };
+        for id in due {
+            if let Err(e) = execute(&db, &client, id, &worker).await {
+                tracing::error!(refund = id, error = %e, "a refund call failed");
+            }
+        }
+    }
+}

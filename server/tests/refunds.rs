@@ -1,0 +1,325 @@
+//! Refunds over HTTP, on each database, against `billing psp-sim` as a separate process: storms of
+//! concurrent refunds (distinct and equal request ids) with the simulator holding answers past
+//! the client's timeout never refund more than was charged and make exactly the expected refunds;
+//! bad requests are refused by name and change nothing; support above the limits waits for a
+//! second person.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use app::model::staff::Role;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use server::db::Db;
+use support::{email_of, Kind, PspSim, ServerProcess, StaffedServer, TestDb, PASSWORD};
+
+fn last_week() -> String {
+    app::model::week::BillingWeek::containing(chrono::Utc::now(), chrono_tz::Tz::UTC).previous().to_string()
+}
+
+/// A second finance member, to decide refunds another finance member would otherwise see.
+const FINANCE_TWO: &str = "finance.two@test.example";
+
+/// A week charged by a run against a simulator, and `billing serve` on the same database and
+/// simulator (asking the provider with a one-second timeout).
+struct Charged {
+    app: StaffedServer,
+    sim: PspSim,
+}
+
+async fn charged_week(kind: Kind, sim_args: &[&str]) -> Charged {
+    let (test_db, db) = TestDb::migrated(kind).await;
+    let actor = server::db::audit::Actor::cli();
+    for role in Role::ALL {
+        server::staff::add(&db, &actor, &email_of(role), role, PASSWORD.into()).await.unwrap();
+    }
+    server::staff::add(&db, &actor, FINANCE_TWO, Role::Finance, PASSWORD.into()).await.unwrap();
+    db.put_setting("run_settings", &json!({ "provider_timeout_seconds": 1, "canary_size": 3 }), "test")
+        .await
+        .unwrap();
+    let sim = PspSim::start(sim_args).await;
+    let week = last_week();
+    for args in [
+        vec!["demo-data", "--passengers", "12", "--drivers", "3", "--weeks", "1", "--seed", "9"],
+        vec!["run", "--week", &week, "--approve", "--workers", "2"],
+    ] {
+        let out = sim.billing(&test_db.url).args(&args).output().await.unwrap();
+        assert!(
+            out.status.code().is_some_and(|c| c == 0 || c == 3),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let server = ServerProcess::start_with(sim.billing(&test_db.url), &test_db.url).await;
+    Charged { app: StaffedServer { test_db, db, server }, sim }
+}
+
+async fn rows<T>(db: &Db, sql: &str) -> Vec<T>
+where
+    T: Send
+        + Unpin
+        + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+{
+    match db {
+        Db::Sqlite(p) => sqlx::query_as(sql).fetch_all(p).await.unwrap(),
+        Db::Postgres(p) => sqlx::query_as(sql).fetch_all(p).await.unwrap(),
+    }
+}
+
+/// Charged invoices, largest first: (invoice id, user, amount in minor units).
+async fn charged_invoices(db: &Db) -> Vec<(i64, String, i64)> {
+    rows(db, "SELECT invoice_id, user_id, amount_minor FROM charges WHERE state = 'charged' ORDER BY amount_minor DESC, invoice_id").await
+}
+
+fn major(minor: i64) -> String {
+    format!("{}.{:02}", minor / 100, minor % 100)
+}
+
+/// POSTs a refund with `token`; the status and the JSON answer.
+async fn refund(
+    http: &reqwest::Client,
+    app: &StaffedServer,
+    token: &str,
+    invoice: i64,
+    body: Value,
+) -> (StatusCode, Value) {
+    let response = http
+        .post(app.url(&format!("/api/v1/invoices/{invoice}/refunds")))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+/// Waits until no refund is pending or failed (the worker asks again with the same key).
+async fn settled(db: &Db) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let open: Vec<(i64,)> = rows(db, "SELECT id FROM refunds WHERE state IN ('pending', 'failed')").await;
+        if open.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "refunds {open:?} never settled");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The simulator's refunds of an invoice: (count, sum).
+async fn provider_refunds(sim: &PspSim, invoice: i64) -> (usize, i64) {
+    let entries = sim.ledger().await;
+    let of: Vec<&Value> = entries
+        .iter()
+        .filter(|e| {
+            e["kind"] == "refund"
+                && e["metadata"]["invoice_id"].as_str() == Some(invoice.to_string().as_str())
+        })
+        .collect();
+    (of.len(), of.iter().map(|e| e["amount"].as_i64().unwrap()).sum())
+}
+
+on_both_databases! {
+    async fn refund_storms_never_refund_more_than_was_charged(kind: Kind) {
+        let Charged { app, sim } = charged_week(kind, &["--hang-ms", "2500"]).await;
+        let invoices = charged_invoices(&app.db).await;
+        assert!(invoices.len() >= 2, "the run charged invoices: {invoices:?}");
+        let (a, _, charged_a) = invoices[0].clone();
+        let (b, _, _) = invoices[1].clone();
+        // From now on, half of the provider's answers arrive after the client gave up.
+        let faults = reqwest::Client::new()
+            .put(format!("{}/sim/faults", sim.base))
+            .json(&json!({ "timeout_after_charge": 0.5, "seed": 3 }))
+            .send()
+            .await
+            .unwrap();
+        assert!(faults.status().is_success());
+        let token = app.token_for(&email_of(Role::Finance)).await;
+        let http = reqwest::Client::new();
+        let part = (charged_a / 4).max(1) + 1;
+        let fits = (charged_a / part) as usize;
+        let distinct = (0..12).map(|i| {
+            refund(&http, &app, &token, a, json!({ "amount": major(part), "reason": "duplicate", "request_id": format!("storm-{i}") }))
+        });
+        let equal = (0..8).map(|_| {
+            refund(&http, &app, &token, b, json!({ "amount": "0.10", "reason": "requested_by_customer", "request_id": "same-request", "note": "double click" }))
+        });
+        let (distinct, equal) = tokio::join!(futures::future::join_all(distinct), futures::future::join_all(equal));
+
+        let made: Vec<&Value> = distinct.iter().filter(|(s, _)| *s == StatusCode::CREATED).map(|(_, v)| v).collect();
+        assert_eq!(made.len(), fits.min(12), "{part} of {charged_a} fits {fits} times: {distinct:?}");
+        for (status, body) in distinct.iter().filter(|(s, _)| *s != StatusCode::CREATED) {
+            assert_eq!(*status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+            assert_eq!(body["field"], "amount");
+            assert!(body["error"].as_str().unwrap().contains("more than can still be refunded"), "{body}");
+        }
+        let created = equal.iter().filter(|(s, _)| *s == StatusCode::CREATED).count();
+        let repeated = equal.iter().filter(|(s, _)| *s == StatusCode::OK).count();
+        assert_eq!((created, repeated), (1, 7), "one request id is one refund: {equal:?}");
+        let ids: std::collections::BTreeSet<i64> = equal.iter().map(|(_, v)| v["refund"]["id"].as_i64().unwrap()).collect();
+        assert_eq!(ids.len(), 1);
+
+        settled(&app.db).await;
+        assert_eq!(provider_refunds(&sim, a).await, (made.len(), part * made.len() as i64), "the provider refunded each once");
+        assert_eq!(provider_refunds(&sim, b).await, (1, 10));
+        let states: Vec<(String, i64)> = rows(&app.db, "SELECT state, COUNT(*) FROM refunds GROUP BY state").await;
+        assert_eq!(states, vec![("succeeded".to_owned(), made.len() as i64 + 1)]);
+        let (_, unbalanced) = app.db.ledger_check().await.unwrap();
+        assert!(unbalanced.is_empty());
+        let refunded = app.db.ledger_balance(&server::billing::ledger::Account::Refunds).await.unwrap();
+        assert_eq!(refunded, part * made.len() as i64 + 10, "one balanced ledger transaction per refund");
+        // Answers held past the timeout were asked again with the same key.
+        let retried: Vec<(i64,)> = rows(&app.db, "SELECT refund_id FROM refund_attempts WHERE outcome = 'unknown'").await;
+        assert!(!retried.is_empty(), "the simulator held some answers past the client's timeout");
+
+        // The invoice page shows it all, and what is left.
+        let record: Value = http.get(app.url(&format!("/api/v1/invoices/{a}"))).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        assert_eq!(record["refunds"].as_array().unwrap().len(), made.len());
+        assert_eq!(record["refundable"]["amount"], major(charged_a - part * made.len() as i64));
+        assert!(record["ledger"].as_array().unwrap().iter().any(|t| t["kind"] == "refund"));
+    }
+
+    async fn bad_refunds_are_refused_by_name_and_change_nothing(kind: Kind) {
+        let Charged { app, sim } = charged_week(kind, &["--decline-rate", "0.3", "--seed", "4"]).await;
+        let invoices = charged_invoices(&app.db).await;
+        let (a, user, charged_a) = invoices[0].clone();
+        let (b, _, _) = invoices[1].clone();
+        let uncharged: Vec<(i64,)> = rows(&app.db, "SELECT invoice_id FROM charges WHERE state <> 'charged' LIMIT 1").await;
+        assert!(!uncharged.is_empty(), "the simulator declined some invoices");
+        let token = app.token_for(&email_of(Role::Finance)).await;
+        let http = reqwest::Client::new();
+        let ok = |amount: &str| json!({ "amount": amount, "reason": "duplicate", "request_id": format!("bad-{}", uuid::Uuid::new_v4()) });
+        let mut other_user = ok("1.00");
+        other_user["user_id"] = json!(format!("not-{user}"));
+        let mut other_reason = ok("1.00");
+        other_reason["reason"] = json!("other");
+        let mut unknown_line = ok("");
+        unknown_line["lines"] = json!(["no-such-ride"]);
+        let cases: Vec<(i64, Value, StatusCode, &str)> = vec![
+            (a, ok("-1.00"), StatusCode::UNPROCESSABLE_ENTITY, "amount"),
+            (a, ok("0"), StatusCode::UNPROCESSABLE_ENTITY, "amount"),
+            (a, ok("0.005"), StatusCode::UNPROCESSABLE_ENTITY, "amount"),
+            (a, ok("1e2"), StatusCode::UNPROCESSABLE_ENTITY, "amount"),
+            (a, ok(&major(charged_a + 1)), StatusCode::UNPROCESSABLE_ENTITY, "amount"),
+            (a, json!({ "amount": "1.00", "reason": "because", "request_id": "r-reason" }), StatusCode::UNPROCESSABLE_ENTITY, "reason"),
+            (a, json!({ "amount": "1.00", "reason": "duplicate", "request_id": "" }), StatusCode::UNPROCESSABLE_ENTITY, "request_id"),
+            (a, json!({ "amount": "1.00", "reason": "duplicate" }), StatusCode::UNPROCESSABLE_ENTITY, "body"),
+            (a, json!({ "amount": 1, "reason": "duplicate", "request_id": "r-number" }), StatusCode::UNPROCESSABLE_ENTITY, "body"),
+            (a, other_reason, StatusCode::UNPROCESSABLE_ENTITY, "note"),
+            (a, other_user, StatusCode::UNPROCESSABLE_ENTITY, "user_id"),
+            (a, unknown_line, StatusCode::UNPROCESSABLE_ENTITY, "lines"),
+            (999_999, ok("1.00"), StatusCode::NOT_FOUND, ""),
+            (uncharged[0].0, ok("1.00"), StatusCode::UNPROCESSABLE_ENTITY, "invoice"),
+        ];
+        for (invoice, body, status, field) in cases {
+            let (got, answer) = refund(&http, &app, &token, invoice, body.clone()).await;
+            assert_eq!(got, status, "{body} → {answer}");
+            if !field.is_empty() {
+                assert_eq!(answer["field"], field, "{body} → {answer}");
+            }
+            assert!(answer["error"].as_str().is_some_and(|e| !e.is_empty()), "a readable message: {answer}");
+        }
+        let stored: Vec<(i64,)> = rows(&app.db, "SELECT id FROM refunds").await;
+        assert!(stored.is_empty(), "nothing was written: {stored:?}");
+        let reserved: Vec<(i64,)> = rows(&app.db, "SELECT reserved_minor FROM refund_balances WHERE reserved_minor <> 0").await;
+        assert!(reserved.is_empty());
+        assert!(sim.ledger().await.iter().all(|e| e["kind"] != "refund"), "nothing reached the provider");
+
+        // A request id used for one invoice cannot make a refund of another.
+        let (status, _) = refund(&http, &app, &token, a, json!({ "amount": "0.50", "reason": "duplicate", "request_id": "once" })).await;
+        assert_eq!(status, StatusCode::CREATED);
+        let (status, answer) = refund(&http, &app, &token, b, json!({ "amount": "0.50", "reason": "duplicate", "request_id": "once" })).await;
+        assert_eq!((status, answer["field"].as_str()), (StatusCode::CONFLICT, Some("request_id")), "{answer}");
+        // Refunding by line: the chosen lines' amounts.
+        let record: Value = http.get(app.url(&format!("/api/v1/invoices/{b}"))).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        let line = &record["lines"][0];
+        let (status, answer) = refund(&http, &app, &token, b, json!({ "reason": "service_issue", "request_id": "by-line", "lines": [line["ride_id"]] })).await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+        assert_eq!(answer["refund"]["amount"], line["amount"]);
+        assert_eq!(answer["refund"]["state"], "succeeded");
+    }
+
+    async fn support_refunds_above_the_limits_wait_for_another_person(kind: Kind) {
+        let Charged { app, sim } = charged_week(kind, &[]).await;
+        let invoices = charged_invoices(&app.db).await;
+        let (a, _, charged_a) = invoices[0].clone();
+        assert!(charged_a >= 400, "a large enough invoice: {charged_a}");
+        let http = reqwest::Client::new();
+        let admin = app.token_for(&email_of(Role::Admin)).await;
+        let limits = http
+            .put(app.url("/api/v1/settings/refund-limits"))
+            .bearer_auth(&admin)
+            .json(&json!({ "support_per_refund": "1.00", "support_per_day": "1.20" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(limits.status(), StatusCode::OK);
+        let bad = http
+            .put(app.url("/api/v1/settings/refund-limits"))
+            .bearer_auth(&admin)
+            .json(&json!({ "support_per_refund": "1.001", "support_per_day": "1.50" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(bad.json::<Value>().await.unwrap()["field"], "support_per_refund");
+
+        let support = app.token_for(&email_of(Role::Support)).await;
+        let ask = |amount: &str, id: &str| json!({ "amount": amount, "reason": "requested_by_customer", "request_id": id });
+        let (status, small) = refund(&http, &app, &support, a, ask("0.50", "s-small")).await;
+        assert_eq!((status, small["refund"]["state"].as_str()), (StatusCode::CREATED, Some("succeeded")), "{small}");
+        let (status, over_day) = refund(&http, &app, &support, a, ask("0.90", "s-day")).await;
+        assert_eq!((status, over_day["refund"]["state"].as_str()), (StatusCode::ACCEPTED, Some("awaiting_approval")), "{over_day}");
+        let (status, large) = refund(&http, &app, &support, a, ask("2.00", "s-large")).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{large}");
+        assert_eq!(provider_refunds(&sim, a).await, (1, 50), "only the small one went out");
+        // What waits is reserved: the refundable amount already counts it.
+        let record: Value = http.get(app.url(&format!("/api/v1/invoices/{a}"))).bearer_auth(&support).send().await.unwrap().json().await.unwrap();
+        assert_eq!(record["refundable"]["amount"], major(charged_a - 50 - 90 - 200));
+
+        let decide = |token: &str, id: i64, decision: &str, note: &str| {
+            http.post(app.url(&format!("/api/v1/refunds/{id}/{decision}"))).bearer_auth(token.to_owned()).json(&json!({ "note": note })).send()
+        };
+        let large_id = large["refund"]["id"].as_i64().unwrap();
+        let day_id = over_day["refund"]["id"].as_i64().unwrap();
+        let refused = decide(&support, large_id, "approve", "").await.unwrap();
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN, "support cannot approve");
+        let waiting: Value = http.get(app.url("/api/v1/refunds?state=awaiting_approval")).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
+        assert_eq!(waiting["refunds"].as_array().unwrap().len(), 2);
+
+        let finance = app.token_for(FINANCE_TWO).await;
+        let approved = decide(&finance, large_id, "approve", "checked with the customer").await.unwrap();
+        assert_eq!(approved.status(), StatusCode::OK);
+        let approved: Value = approved.json().await.unwrap();
+        assert_eq!((approved["state"].as_str(), approved["decided_by"].as_str()), (Some("succeeded"), Some(FINANCE_TWO)));
+        let again = decide(&finance, large_id, "approve", "").await.unwrap();
+        assert_eq!(again.status(), StatusCode::CONFLICT, "decided once");
+        let no_reason = decide(&finance, day_id, "reject", "").await.unwrap();
+        assert_eq!(no_reason.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let rejected = decide(&finance, day_id, "reject", "already refunded by the driver").await.unwrap();
+        assert_eq!(rejected.json::<Value>().await.unwrap()["state"], "rejected");
+        assert_eq!(provider_refunds(&sim, a).await, (2, 250));
+        let record: Value = http.get(app.url(&format!("/api/v1/invoices/{a}"))).bearer_auth(&support).send().await.unwrap().json().await.unwrap();
+        assert_eq!(record["refundable"]["amount"], major(charged_a - 250), "a rejection frees its amount");
+        let trail: Vec<&str> = record["audit"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+        for action in ["refund.request", "refund.approve", "refund.reject"] {
+            assert!(trail.contains(&action), "{action} in {trail:?}");
+        }
+
+        // Lookups are audited: who looked at whom.
+        let user = record["user_id"].as_str().unwrap();
+        let charges = http.get(app.url(&format!("/api/v1/users/{user}/charges?section=attempts"))).bearer_auth(&support).send().await.unwrap();
+        assert_eq!(charges.status(), StatusCode::OK);
+        let charges: Value = charges.json().await.unwrap();
+        let attempt = &charges["rows"]["rows"][0];
+        assert!(attempt["idempotency_key"].as_str().unwrap().starts_with("charge:"), "{attempt}");
+        assert_eq!(attempt["outcome"], "succeeded");
+        let audit = app.db.audit_page(&Default::default()).await.unwrap();
+        let looked: Vec<_> = audit.entries.iter().filter(|e| e.action == "user.view" || e.action == "invoice.view").collect();
+        assert!(looked.iter().any(|e| e.action == "user.view" && e.object_id.as_deref() == Some(user) && e.actor == email_of(Role::Support)));
+        assert!(looked.iter().any(|e| e.action == "invoice.view" && e.object_id.as_deref() == Some(a.to_string().as_str())));
+    }
+}
