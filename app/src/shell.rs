@@ -13,6 +13,8 @@ use crate::components::theme::{initial_theme, ThemeToggle};
 use crate::model::staff::Principal;
 use crate::pages::{
     audit::AuditLogPage,
+    customers::{CustomerPage, UsersPage},
+    invoice::{InvoicePage, ReceiptPage},
     login::LoginPage,
     not_found::NotFound,
     overview::OverviewPage,
@@ -79,6 +81,10 @@ pub fn App() -> impl IntoView {
                     <Route path=(StaticSegment("weeks"), ParamSegment("week")) view=WeekPage />
                     <Route path=StaticSegment("runs") view=RunsPage />
                     <Route path=(StaticSegment("runs"), ParamSegment("id")) view=RunPage />
+                    <Route path=StaticSegment("users") view=UsersPage />
+                    <Route path=(StaticSegment("users"), ParamSegment("id")) view=CustomerPage />
+                    <Route path=(StaticSegment("invoices"), ParamSegment("id")) view=InvoicePage />
+                    <Route path=(StaticSegment("invoices"), ParamSegment("id"), StaticSegment("receipt")) view=ReceiptPage />
                 </Routes>
             </main>
         </Router>
@@ -111,6 +117,7 @@ fn Navigation(me: Option<Principal>) -> impl IntoView {
             // `/weeks` is answered by the server (it redirects to the last complete week).
             {role.can(Action::PreviewWeek).then(|| view! { <a href="/weeks" rel="external" data-testid="nav-weeks">"Weeks"</a> })}
             <A href="/runs">"Runs"</A>
+            {role.can(Action::LookupUsers).then(|| view! { <A href="/users">"Customers"</A> })}
             {role.can(Action::ViewAudit).then(|| view! { <A href="/audit">"Audit log"</A> })}
             {role.can(Action::ManageStaff).then(|| view! { <A href="/staff">"Staff"</A> })}
         </nav>
@@ -128,17 +135,7 @@ fn Navigation(me: Option<Principal>) -> impl IntoView {
 /// A red banner on every page while a run is halted by a guard, checked every five seconds.
 #[component]
 fn HaltedBanner() -> impl IntoView {
-    let tick = RwSignal::new(0u32);
-    #[cfg(feature = "hydrate")]
-    {
-        let handle =
-            set_interval_with_handle(move || tick.update(|t| *t += 1), std::time::Duration::from_secs(5));
-        on_cleanup(move || {
-            if let Ok(handle) = handle {
-                handle.clear();
-            }
-        });
-    }
+    let tick = crate::components::tick::every(5);
     let halted = Resource::new(move || tick.get(), |_| crate::api::runs::halted_runs());
     view! {
         <Transition fallback=|| ()>

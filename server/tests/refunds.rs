@@ -321,5 +321,20 @@ on_both_databases! {
         let looked: Vec<_> = audit.entries.iter().filter(|e| e.action == "user.view" || e.action == "invoice.view").collect();
         assert!(looked.iter().any(|e| e.action == "user.view" && e.object_id.as_deref() == Some(user) && e.actor == email_of(Role::Support)));
         assert!(looked.iter().any(|e| e.action == "invoice.view" && e.object_id.as_deref() == Some(a.to_string().as_str())));
+
+        // The dashboard's pages render the same, on the server, for support.
+        let browser = app.signed_in(&email_of(Role::Support)).await;
+        for (page, marker) in [
+            (format!("/users?q={user}"), "data-testid=\"user-row\""),
+            (format!("/users/{user}"), "data-testid=\"week-strip\""),
+            (format!("/users/{user}?tab=refunds"), "data-testid=\"refund-row\""),
+            (format!("/invoices/{a}"), "data-testid=\"refund-panel\""),
+            (format!("/invoices/{a}/receipt"), "data-testid=\"receipt-paid\""),
+        ] {
+            let response = browser.get(app.url(&page)).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{page}");
+            let html = response.text().await.unwrap();
+            assert!(html.contains(marker), "{page} shows {marker}");
+        }
     }
 }

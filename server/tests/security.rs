@@ -46,7 +46,7 @@ fn sample_call(path: &str) -> (&'static str, String) {
         "/api/fn/users/search" => (FORM, "q=nobody".into()),
         "/api/fn/users/profile" => (FORM, "id=nobody".into()),
         "/api/fn/users/activity" => (FORM, "id=nobody&section=rides&before=".into()),
-        "/api/fn/invoices/get" => (FORM, "id=999999".into()),
+        "/api/fn/invoices/get" | "/api/fn/invoices/refunds" => (FORM, "id=999999".into()),
         // No such invoice: 404 for the roles that may refund.
         "/api/fn/refunds/create" => {
             (FORM, "invoice_id=999999&amount=1.00&reason=duplicate&request_id=matrix&note=&lines=".into())

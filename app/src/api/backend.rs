@@ -101,6 +101,9 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<ActivityPage, AppError>;
     /// One invoice with everything that happened to it (audited).
     async fn invoice_record(&self, caller: &Principal, id: i64) -> Result<InvoiceRecord, AppError>;
+    /// The refunds of an invoice, newest first.
+    async fn invoice_refunds(&self, caller: &Principal, invoice_id: i64)
+        -> Result<Vec<RefundView>, AppError>;
     /// Refunds (part of) an invoice, once per request id.
     async fn request_refund(
         &self,

@@ -124,3 +124,16 @@ pub async fn refunds_awaiting() -> Result<Vec<RefundView>, AppError> {
         .await,
     )
 }
+
+/// The refunds of an invoice, newest first: what the invoice page polls while one is under way
+/// (the page's own read is the audited one).
+#[server(prefix = "/api/fn", endpoint = "invoices/refunds")]
+pub async fn invoice_refunds(id: i64) -> Result<Vec<RefundView>, AppError> {
+    super::respond(
+        async {
+            let caller = super::staff_caller(<InvoiceRefunds as ServerFn>::PATH)?;
+            super::backend()?.invoice_refunds(&caller, id).await
+        }
+        .await,
+    )
+}

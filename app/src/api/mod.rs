@@ -57,6 +57,7 @@ pub const ACCESS: &[(&str, Access)] = &[
     ("/api/fn/users/profile",   Access::Requires(Action::LookupUsers)),
     ("/api/fn/users/activity",  Access::Requires(Action::LookupUsers)),
     ("/api/fn/invoices/get",    Access::Requires(Action::LookupUsers)),
+    ("/api/fn/invoices/refunds", Access::Requires(Action::LookupUsers)),
     ("/api/fn/refunds/create",  Access::Requires(Action::Refund)),
     ("/api/fn/refunds/decide",  Access::Requires(Action::ApproveRefund)),
     ("/api/fn/refunds/awaiting", Access::Requires(Action::ApproveRefund)),

@@ -2,5 +2,8 @@
 
 pub mod access;
 pub mod banner;
+pub mod format;
 pub mod link;
+pub mod stat;
 pub mod theme;
+pub mod tick;

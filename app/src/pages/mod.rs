@@ -1,6 +1,8 @@
 //! One file per routed screen.
 
 pub mod audit;
+pub mod customers;
+pub mod invoice;
 pub mod login;
 pub mod not_found;
 pub mod overview;

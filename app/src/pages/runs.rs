@@ -13,11 +13,8 @@ use crate::api::runs::{get_run, list_runs, ControlRun};
 use crate::auth::Action;
 use crate::components::access::ErrorNotice;
 use crate::components::banner::{Banner, Tone};
+use crate::components::format::money;
 use crate::model::run::RunView;
-
-fn money(m: crate::model::money::Money) -> String {
-    format!("{m} {}", m.currency().code())
-}
 
 /// The badge of a run's control and phase.
 fn state_badge(run: &RunView) -> impl IntoView {

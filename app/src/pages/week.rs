@@ -15,8 +15,9 @@ use crate::api::weeks::{get_week_summary, week_invoice, week_invoices, week_payo
 use crate::auth::Action;
 use crate::components::access::ErrorNotice;
 use crate::components::banner::{Banner, Tone};
+use crate::components::format::{money, state_class};
 use crate::components::link::with_query;
-use crate::model::money::Money;
+use crate::components::stat::Stat;
 use crate::model::preview::{
     Anomaly, InvoiceDetail, InvoicePage, InvoiceQuery, PayoutPage, WeekStatus, WeekSummary,
 };
@@ -63,10 +64,6 @@ impl View {
             ],
         )
     }
-}
-
-fn money(m: Money) -> String {
-    format!("{m} {}", m.currency().code())
 }
 
 /// The week's preview page.
@@ -166,25 +163,6 @@ fn WeekView(
         } else {
             view! { <InvoicesTab week=week.clone() view_state /> }.into_any()
         }}
-    }
-}
-
-/// A figure with its label; money figures carry their currency as a smaller unit.
-#[component]
-fn Stat(
-    label: &'static str,
-    value: String,
-    testid: &'static str,
-    #[prop(optional)] unit: String,
-) -> impl IntoView {
-    view! {
-        <div class="stat">
-            <div class="stat-label">{label}</div>
-            <div class="stat-value num">
-                <span data-testid=testid>{value}</span>
-                {(!unit.is_empty()).then(|| view! { " " <span class="stat-unit">{unit}</span> })}
-            </div>
-        </div>
     }
 }
 
@@ -422,16 +400,6 @@ fn InvoiceTable(week: String, page: InvoicePage, view_state: Memo<View>) -> impl
         </div>
     }
     .into_any()
-}
-
-/// The badge colour of a charge's or a transfer's state.
-fn state_class(state: &str) -> &'static str {
-    match state {
-        "charged" | "paid" => "badge badge-success",
-        "declined" => "badge badge-warning",
-        "uncollectible" | "failed" => "badge badge-danger",
-        _ => "badge",
-    }
 }
 
 fn attendance_label(a: Attendance) -> &'static str {

@@ -293,6 +293,16 @@ impl Backend for AppState {
         crate::customers::invoice(&self.db, &self.config, caller, id).await
     }
 
+    async fn invoice_refunds(
+        &self,
+        _caller: &Principal,
+        invoice_id: i64,
+    ) -> Result<Vec<RefundView>, AppError> {
+        let rows =
+            self.db.refunds_of_invoice(invoice_id).await.map_err(|e| internal_error("reading refunds", e))?;
+        rows.iter().map(crate::refunds::view).collect()
+    }
+
     async fn request_refund(
         &self,
         caller: &Principal,

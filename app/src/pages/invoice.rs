@@ -1,0 +1,427 @@
+//! `/invoices/:id`: everything about one invoice on one page (lines, every charge attempt,
+//! refunds and their provider calls, ledger entries, audit trail) and the refund form; and
+//! `/invoices/:id/receipt`, the printable receipt.
+//!
+//! The refund form carries a request id made when the page opened: a double click, a retry or a
+//! second tab sends the same id, and the server makes one refund of it. A new id is taken only
+//! when one asks for another refund. Refunds under way refresh by themselves.
+
+use leptos::form::ActionForm;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+use crate::api::customers::{get_invoice, invoice_refunds, CreateRefund, DecideRefund};
+use crate::auth::Action;
+use crate::components::access::ErrorNotice;
+use crate::components::banner::{Banner, Tone};
+use crate::components::format::{money, state_class};
+use crate::components::stat::Stat;
+use crate::model::money::Money;
+use crate::model::refund::{InvoiceRecord, RefundReason, RefundState, RefundView};
+use crate::model::staff::Principal;
+use crate::pages::customers::{AttemptTable, RefundTable};
+
+fn me() -> Option<Principal> {
+    use_context::<crate::SignedIn>().and_then(|s| s.0.get()).and_then(|r| r.ok().flatten())
+}
+
+fn invoice_id() -> Memo<i64> {
+    let params = use_params_map();
+    Memo::new(move |_| params.with(|p| p.get("id").and_then(|v| v.parse::<i64>().ok()).unwrap_or(0)))
+}
+
+/// `/invoices/:id`.
+#[component]
+pub fn InvoicePage() -> impl IntoView {
+    let id = invoice_id();
+    let create = ServerAction::<CreateRefund>::new();
+    let decide = ServerAction::<DecideRefund>::new();
+    let record = Resource::new(
+        move || (id.get(), create.version().get(), decide.version().get()),
+        |(id, _, _)| get_invoice(id),
+    );
+    view! {
+        <Title text=move || format!("Invoice #{}", id.get()) />
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || record.get().map(|result| match result {
+                Ok(record) => view! { <InvoiceView record create decide /> }.into_any(),
+                Err(error) => view! {
+                    <div class="page-header"><h1>"Invoice #" {id.get()}</h1></div>
+                    <ErrorNotice error />
+                }.into_any(),
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn InvoiceView(
+    record: InvoiceRecord,
+    create: ServerAction<CreateRefund>,
+    decide: ServerAction<DecideRefund>,
+) -> impl IntoView {
+    let id = record.id;
+    let currency = record.total.currency().code().to_string();
+    let charge = record.charge.clone().unwrap_or_else(|| "not run".into());
+    // The refunds, polled while one of them may still change.
+    let tick = crate::components::tick::every(2);
+    let initial = record.refunds.clone();
+    let any_open = initial.iter().any(|r| r.state.open());
+    let polled = Resource::new(
+        move || if any_open { tick.get() } else { 0 },
+        move |t| async move {
+            if t == 0 {
+                Ok(None)
+            } else {
+                invoice_refunds(id).await.map(Some)
+            }
+        },
+    );
+    let refunds = Signal::derive(move || {
+        polled.get().and_then(Result::ok).flatten().unwrap_or_else(|| initial.clone())
+    });
+    view! {
+        <div class="page-header">
+            <div>
+                <h1>"Invoice #" {id} " " <span class=state_class(&charge) data-testid="invoice-charge">{charge.clone()}</span></h1>
+                <p class="muted">
+                    <a href=format!("/users/{}", crate::components::link::encode(&record.user_id)) data-testid="invoice-customer">{record.user_name.clone()} " (" {record.user_id.clone()} ")"</a>
+                    " · week " <a href=format!("/weeks/{}", record.week)>{record.week.clone()}</a>
+                </p>
+            </div>
+            <a class="btn" href=format!("/invoices/{id}/receipt") data-testid="receipt-link">"Receipt"</a>
+        </div>
+        <div class="stats">
+            <Stat label="Total" value=record.total.to_string() unit=currency.clone() testid="invoice-total" />
+            <Stat label="Charged" value=record.charged.to_string() unit=currency.clone() testid="invoice-charged" />
+            <Stat label="Refunded" value=record.refunded.to_string() unit=currency.clone() testid="invoice-refunded" />
+            <Stat label="Refundable" value=record.refundable.to_string() unit=currency.clone() testid="invoice-refundable" />
+        </div>
+        <RefundPanel record=record.clone() create />
+        <section class="section">
+            <h2>"Refunds"</h2>
+            {move || {
+                let list = refunds.get();
+                if list.is_empty() {
+                    view! { <p class="muted" data-testid="no-refunds">"No refund."</p> }.into_any()
+                } else {
+                    view! {
+                        <RefundTable refunds=list.clone() />
+                        <Decisions refunds=list decide />
+                    }.into_any()
+                }
+            }}
+        </section>
+        <section class="section">
+            <h2>"Lines"</h2>
+            <div class="table-wrap">
+                <table class="table" data-testid="line-table">
+                    <thead><tr><th>"Ride"</th><th>"Driver"</th><th>"Ended"</th><th class="num">"Distance"</th><th class="num">"Amount"</th></tr></thead>
+                    <tbody>{record.lines.iter().map(|l| view! {
+                        <tr>
+                            <td class="mono">{l.ride_id.clone()} {l.late.then(|| view! { " " <span class="badge badge-info">"late"</span> })}</td>
+                            <td>{l.driver_id.clone()}</td>
+                            <td class="nowrap">{l.ended_local.clone()}</td>
+                            <td class="num">{format!("{}.{} km", l.distance_m / 1000, l.distance_m % 1000 / 100)}</td>
+                            <td class="num">{money(l.amount)}</td>
+                        </tr>
+                    }).collect_view()}</tbody>
+                </table>
+            </div>
+        </section>
+        <section class="section">
+            <h2>"Charge attempts"</h2>
+            {if record.attempts.is_empty() {
+                view! { <p class="muted">"None: the week's run has not charged this invoice."</p> }.into_any()
+            } else {
+                view! { <div class="table-wrap"><AttemptTable rows=record.attempts.clone() /></div> }.into_any()
+            }}
+        </section>
+        {(!record.refund_attempts.is_empty()).then(|| view! {
+            <section class="section">
+                <h2>"Refund calls to the provider"</h2>
+                <div class="table-wrap">
+                    <table class="table" data-testid="refund-attempt-table">
+                        <thead><tr><th>"Refund"</th><th>"Call"</th><th>"Outcome"</th><th>"Provider id"</th><th>"Started"</th><th>"Finished"</th></tr></thead>
+                        <tbody>{record.refund_attempts.iter().map(|a| view! {
+                            <tr>
+                                <td>"#" {a.refund_id}</td>
+                                <td class="num">{a.attempt}</td>
+                                <td><span class=state_class(&a.outcome)>{a.outcome.clone()}</span> {a.detail.clone().map(|d| view! { <div class="muted small">{d}</div> })}</td>
+                                <td class="mono small">{a.provider_id.clone().unwrap_or_default()}</td>
+                                <td class="nowrap small">{a.started_at.clone()}</td>
+                                <td class="nowrap small">{a.finished_at.clone().unwrap_or_default()}</td>
+                            </tr>
+                        }).collect_view()}</tbody>
+                    </table>
+                </div>
+            </section>
+        })}
+        <section class="section">
+            <h2>"Ledger"</h2>
+            {if record.ledger.is_empty() {
+                view! { <p class="muted">"No money has moved for this invoice."</p> }.into_any()
+            } else {
+                view! {
+                    <div class="table-wrap">
+                        <table class="table" data-testid="ledger-table">
+                            <thead><tr><th>"Transaction"</th><th>"Kind"</th><th>"Account"</th><th class="num">"Debit"</th><th class="num">"Credit"</th><th>"At"</th></tr></thead>
+                            <tbody>{record.ledger.iter().flat_map(|t| t.postings.iter().map(move |(account, amount)| {
+                                let debit = (amount.minor() > 0).then(|| money(*amount));
+                                let credit = (amount.minor() < 0).then(|| money(Money::from_minor(-amount.minor(), amount.currency())));
+                                view! {
+                                    <tr data-testid="ledger-row">
+                                        <td>"#" {t.transaction_id} " " <span class="muted small">{t.reference.clone()}</span></td>
+                                        <td>{t.kind.clone()}</td>
+                                        <td class="mono small">{account.clone()}</td>
+                                        <td class="num">{debit}</td>
+                                        <td class="num">{credit}</td>
+                                        <td class="nowrap small">{t.created_at.clone()}</td>
+                                    </tr>
+                                }
+                            })).collect_view()}</tbody>
+                        </table>
+                    </div>
+                }.into_any()
+            }}
+        </section>
+        <section class="section">
+            <h2>"Audit trail"</h2>
+            {if record.audit.is_empty() {
+                view! { <p class="muted">"Nothing recorded yet."</p> }.into_any()
+            } else {
+                view! {
+                    <div class="table-wrap">
+                        <table class="table" data-testid="invoice-audit">
+                            <thead><tr><th>"At"</th><th>"Who"</th><th>"What"</th><th>"Detail"</th></tr></thead>
+                            <tbody>{record.audit.iter().map(|e| view! {
+                                <tr>
+                                    <td class="nowrap small">{e.at.clone()}</td>
+                                    <td>{e.actor.clone()}</td>
+                                    <td><code>{e.action.clone()}</code></td>
+                                    <td class="small">{e.detail.clone().unwrap_or_default()}</td>
+                                </tr>
+                            }).collect_view()}</tbody>
+                        </table>
+                    </div>
+                }.into_any()
+            }}
+        </section>
+    }
+}
+
+/// The refund form: the whole refundable amount, a part of it, or chosen lines; a reason and a
+/// note. Support sees their own limit and that above it the refund waits for approval.
+#[component]
+fn RefundPanel(record: InvoiceRecord, create: ServerAction<CreateRefund>) -> impl IntoView {
+    let may_refund = move || me().is_some_and(|p| p.staff.role.can(Action::Refund));
+    let id = record.id;
+    let currency = record.total.currency();
+    let request_id = RwSignal::new(record.new_request_id.clone());
+    let fresh_id = StoredValue::new(record.new_request_id.clone());
+    let amount = RwSignal::new(record.refundable.to_string());
+    let chosen: RwSignal<Vec<String>> = RwSignal::new(Vec::new());
+    let lines = StoredValue::new(record.lines.clone());
+    let toggle = move |ride: String, on: bool| {
+        chosen.update(|c| {
+            c.retain(|r| *r != ride);
+            if on {
+                c.push(ride);
+            }
+        });
+        let picked = chosen.get_untracked();
+        if !picked.is_empty() {
+            let sum = lines.with_value(|ls| {
+                Money::sum(currency, ls.iter().filter(|l| picked.contains(&l.ride_id)).map(|l| l.amount))
+            });
+            if let Ok(sum) = sum {
+                amount.set(sum.to_string());
+            }
+        }
+    };
+    let result = move || {
+        create.value().get().map(|r| match r {
+            Ok(answer) => {
+                let (tone, text) = match (answer.outcome.as_str(), answer.refund.state) {
+                    ("awaiting_approval", _) => (Tone::Warning, "is above your limit and waits for a finance or admin approval"),
+                    ("existing", _) => (Tone::Info, "was already made by this form; nothing more was refunded"),
+                    (_, RefundState::Succeeded) => (Tone::Success, "was made"),
+                    (_, RefundState::Failed) => (Tone::Danger, "was refused by the provider; it is shown below and asked again"),
+                    _ => (Tone::Info, "is on its way to the provider"),
+                };
+                view! {
+                    <Banner tone>
+                        <span data-testid="refund-result">"Refund #" {answer.refund.id} " of " {money(answer.refund.amount)} " " {text} "."</span>
+                        " "
+                        <button type="button" class="btn btn-ghost" data-testid="another-refund"
+                            on:click=move |_| request_id.set(fresh_id.get_value())>"Start another refund"</button>
+                    </Banner>
+                }
+                .into_any()
+            }
+            Err(error) => view! { <ErrorNotice error /> }.into_any(),
+        })
+    };
+    let limit = record.caller_limit.map(|l| view! {
+        <p class="muted small" data-testid="refund-limit">"Refunds above " {money(l)} " (or above your daily limit) wait for a finance or admin approval."</p>
+    });
+    if record.charge.as_deref() != Some("charged") {
+        return view! {
+            <section class="card"><h2>"Refund"</h2><p class="muted">"This invoice was not charged, so there is nothing to refund."</p></section>
+        }.into_any();
+    }
+    view! {
+        <Show when=may_refund>
+            <section class="card refund-panel" data-testid="refund-panel">
+                <h2>"Refund"</h2>
+                {result}
+                {limit.clone()}
+                <ActionForm action=create attr:class="form" attr:data-testid="refund-form">
+                    <input type="hidden" name="invoice_id" value=id />
+                    <input type="hidden" name="request_id" prop:value=move || request_id.get() data-testid="refund-request-id" />
+                    <input type="hidden" name="lines" prop:value=move || chosen.get().join(",") />
+                    <fieldset class="refund-lines">
+                        <legend>"Lines (optional: refund only these)"</legend>
+                        {lines.get_value().into_iter().map(|l| {
+                            let ride = l.ride_id.clone();
+                            view! {
+                                <label class="check">
+                                    <input type="checkbox" data-testid="refund-line" on:change=move |ev| toggle(ride.clone(), event_target_checked(&ev)) />
+                                    " " {l.ride_id.clone()} " · " {money(l.amount)}
+                                </label>
+                            }
+                        }).collect_view()}
+                    </fieldset>
+                    <div class="form-inline">
+                        <label>
+                            "Amount (" {currency.code()} ")"
+                            <input name="amount" inputmode="decimal" required prop:value=move || amount.get()
+                                on:input=move |ev| amount.set(event_target_value(&ev)) data-testid="refund-amount-input" />
+                        </label>
+                        <label>
+                            "Reason"
+                            <select name="reason" required data-testid="refund-reason">
+                                {RefundReason::ALL.into_iter().map(|r| view! { <option value=r.as_str()>{r.label()}</option> }).collect_view()}
+                            </select>
+                        </label>
+                    </div>
+                    <label>
+                        "Note for the audit log (what the customer said, the ticket)"
+                        <textarea name="note" rows="2" maxlength="1000" data-testid="refund-note"></textarea>
+                    </label>
+                    <div class="form-actions">
+                        <button type="submit" class="btn btn-primary" data-testid="refund-submit">
+                            {move || if create.pending().get() { "Refunding…" } else { "Refund" }}
+                        </button>
+                        <span class="muted small">"Refundable now: " {money(record.refundable)}</span>
+                    </div>
+                </ActionForm>
+            </section>
+        </Show>
+    }
+    .into_any()
+}
+
+/// Approve or reject buttons for refunds waiting for approval: finance and admin, never on
+/// their own request.
+#[component]
+fn Decisions(refunds: Vec<RefundView>, decide: ServerAction<DecideRefund>) -> impl IntoView {
+    let me = me();
+    let may = me.as_ref().is_some_and(|p| p.staff.role.can(Action::ApproveRefund));
+    let email = me.map(|p| p.staff.email).unwrap_or_default();
+    let waiting: Vec<RefundView> =
+        refunds.into_iter().filter(|r| r.state == RefundState::AwaitingApproval).collect();
+    if waiting.is_empty() {
+        return ().into_any();
+    }
+    let error =
+        move || decide.value().get().and_then(Result::err).map(|error| view! { <ErrorNotice error /> });
+    view! {
+        {error}
+        {waiting.into_iter().map(|r| {
+            let own = r.requested_by == email;
+            view! {
+                <div class="card decision" data-testid="decision">
+                    <p>
+                        <strong>"Refund #" {r.id} " of " {money(r.amount)}</strong>
+                        " asked by " {r.requested_by.clone()} " waits for approval."
+                    </p>
+                    {if !may {
+                        view! { <p class="muted">"A finance or admin member decides it."</p> }.into_any()
+                    } else if own {
+                        view! { <p class="muted" data-testid="own-request">"You asked for it: another finance or admin member must decide it."</p> }.into_any()
+                    } else {
+                        view! {
+                            <div class="form-inline">
+                                <ActionForm action=decide attr:class="form-inline">
+                                    <input type="hidden" name="refund_id" value=r.id />
+                                    <input type="hidden" name="decision" value="approve" />
+                                    <input type="hidden" name="note" value="" />
+                                    <button type="submit" class="btn btn-primary" data-testid="approve-refund">"Approve and refund"</button>
+                                </ActionForm>
+                                <ActionForm action=decide attr:class="form-inline">
+                                    <input type="hidden" name="refund_id" value=r.id />
+                                    <input type="hidden" name="decision" value="reject" />
+                                    <input name="note" required placeholder="Why not" data-testid="reject-note" />
+                                    <button type="submit" class="btn" data-testid="reject-refund">"Reject"</button>
+                                </ActionForm>
+                            </div>
+                        }.into_any()
+                    }}
+                </div>
+            }
+        }).collect_view()}
+    }
+    .into_any()
+}
+
+/// `/invoices/:id/receipt`: what the customer was charged and given back, ready to print.
+#[component]
+pub fn ReceiptPage() -> impl IntoView {
+    let id = invoice_id();
+    let record = Resource::new(move || id.get(), get_invoice);
+    let print = move |_| {
+        #[cfg(feature = "hydrate")]
+        if let Some(window) = web_sys::window() {
+            let _ = window.print();
+        }
+    };
+    view! {
+        <Title text=move || format!("Receipt #{}", id.get()) />
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || record.get().map(|result| match result {
+                Ok(r) => {
+                    let refunds: Vec<RefundView> = r.refunds.iter().filter(|x| x.state == RefundState::Succeeded).cloned().collect();
+                    let paid = Money::from_minor(r.charged.minor() - r.refunded.minor(), r.total.currency());
+                    view! {
+                        <article class="receipt" data-testid="receipt">
+                            <header class="receipt-head">
+                                <div><strong>"Carpool Billing"</strong><div class="muted">"Receipt for invoice #" {r.id}</div></div>
+                                <button type="button" class="btn no-print" on:click=print data-testid="print">"Print"</button>
+                            </header>
+                            <p>{r.user_name.clone()} <br /> {r.user_email.clone().unwrap_or_default()}</p>
+                            <p class="muted">"Week " {r.week.clone()} " · " {r.charge.clone().unwrap_or_else(|| "not charged".into())}</p>
+                            <table class="table">
+                                <thead><tr><th>"Ride"</th><th>"Ended"</th><th class="num">"Amount"</th></tr></thead>
+                                <tbody>{r.lines.iter().map(|l| view! {
+                                    <tr><td class="mono">{l.ride_id.clone()}</td><td>{l.ended_local.clone()}</td><td class="num">{money(l.amount)}</td></tr>
+                                }).collect_view()}</tbody>
+                                <tfoot>
+                                    <tr><th colspan="2">"Total"</th><th class="num" data-testid="receipt-total">{money(r.total)}</th></tr>
+                                    <tr><td colspan="2">"Charged"</td><td class="num">{money(r.charged)}</td></tr>
+                                    {refunds.into_iter().map(|x| view! {
+                                        <tr><td colspan="2">"Refund #" {x.id} " · " {x.requested_at.get(..10).unwrap_or_default().to_string()} " · " {x.reason.label()}</td><td class="num">"−" {money(x.amount)}</td></tr>
+                                    }).collect_view()}
+                                    <tr><th colspan="2">"Paid"</th><th class="num" data-testid="receipt-paid">{money(paid)}</th></tr>
+                                </tfoot>
+                            </table>
+                            <p class="no-print"><a href=format!("/invoices/{}", r.id)>"← Back to the invoice"</a></p>
+                        </article>
+                    }.into_any()
+                }
+                Err(error) => view! { <ErrorNotice error /> }.into_any(),
+            })}
+        </Transition>
+    }
+}
