@@ -92,7 +92,46 @@ export async function start({ env = {}, demoData = null } = {}) {
     await browser.close().catch(() => {});
     await stopServer();
   };
-  return { base, browser, server, stop };
+  /** Runs a `billing` command on the same database (and provider); returns its stdout. */
+  const cli = (args) => execFileSync(billingBin, args, { env: childEnv, stdio: ['ignore', 'pipe', 'inherit'] }).toString();
+  return { base, browser, server, stop, cli };
+}
+
+/** Starts `billing psp-sim` on port 0 (a provider that several `billing` processes share). */
+export async function startSim(args = []) {
+  const sim = spawn(billingBin, ['psp-sim', '--addr', '127.0.0.1:0', ...args], {
+    env: { PATH: process.env.PATH, RUST_LOG: 'warn' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const base = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('billing psp-sim did not print its address in 30 s')), 30_000);
+    sim.on('exit', (code) => reject(new Error(`billing psp-sim exited early with ${code}`)));
+    createInterface({ input: sim.stdout }).on('line', (line) => {
+      const match = line.match(/psp-sim listening on (http:\/\/\S+)/);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    });
+  });
+  const stop = async () => {
+    if (sim.exitCode === null && sim.signalCode === null) {
+      const exited = new Promise((resolve) => sim.on('exit', resolve));
+      sim.kill('SIGTERM');
+      await exited;
+    }
+  };
+  return { base, stop, env: { PSP_URL: base, PSP_API_KEY: 'sk_test_browser' } };
+}
+
+/** The ISO week (`2026-W47`) before the one containing now, in UTC. */
+export function lastWeek() {
+  const d = new Date(Date.now() - 7 * 86_400_000);
+  const day = (d.getUTCDay() + 6) % 7;
+  const thursday = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate() - day + 3));
+  const firstThursday = new Date(Date.UTC(thursday.getUTCFullYear(), 0, 4));
+  const week = 1 + Math.round((thursday - firstThursday) / 604_800_000 - ((firstThursday.getUTCDay() + 6) % 7 - 3) / 7);
+  return `${thursday.getUTCFullYear()}-W${String(week).padStart(2, '0')}`;
 }
 
 /** A page that records console errors and uncaught exceptions, to assert there were none. */

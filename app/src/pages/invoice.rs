@@ -41,11 +41,21 @@ pub fn InvoicePage() -> impl IntoView {
         move || (id.get(), create.version().get(), decide.version().get()),
         |(id, _, _)| get_invoice(id),
     );
+    // The form's request id: the one the page opened with, kept across the page's refreshes,
+    // so a second click after the first refund came back is still the same request.
+    let request_id: RwSignal<Option<String>> = RwSignal::new(None);
+    Effect::new(move |_| {
+        if let Some(Ok(r)) = record.get() {
+            if request_id.get_untracked().is_none() {
+                request_id.set(Some(r.new_request_id));
+            }
+        }
+    });
     view! {
         <Title text=move || format!("Invoice #{}", id.get()) />
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || record.get().map(|result| match result {
-                Ok(record) => view! { <InvoiceView record create decide /> }.into_any(),
+                Ok(record) => view! { <InvoiceView record create decide request_id /> }.into_any(),
                 Err(error) => view! {
                     <div class="page-header"><h1>"Invoice #" {id.get()}</h1></div>
                     <ErrorNotice error />
@@ -60,6 +70,7 @@ fn InvoiceView(
     record: InvoiceRecord,
     create: ServerAction<CreateRefund>,
     decide: ServerAction<DecideRefund>,
+    request_id: RwSignal<Option<String>>,
 ) -> impl IntoView {
     let id = record.id;
     let currency = record.total.currency().code().to_string();
@@ -98,7 +109,7 @@ fn InvoiceView(
             <Stat label="Refunded" value=record.refunded.to_string() unit=currency.clone() testid="invoice-refunded" />
             <Stat label="Refundable" value=record.refundable.to_string() unit=currency.clone() testid="invoice-refundable" />
         </div>
-        <RefundPanel record=record.clone() create />
+        <RefundPanel record=record.clone() create request_id />
         <section class="section">
             <h2>"Refunds"</h2>
             {move || {
@@ -214,12 +225,16 @@ fn InvoiceView(
 /// The refund form: the whole refundable amount, a part of it, or chosen lines; a reason and a
 /// note. Support sees their own limit and that above it the refund waits for approval.
 #[component]
-fn RefundPanel(record: InvoiceRecord, create: ServerAction<CreateRefund>) -> impl IntoView {
+fn RefundPanel(
+    record: InvoiceRecord,
+    create: ServerAction<CreateRefund>,
+    request_id: RwSignal<Option<String>>,
+) -> impl IntoView {
     let may_refund = move || me().is_some_and(|p| p.staff.role.can(Action::Refund));
     let id = record.id;
     let currency = record.total.currency();
-    let request_id = RwSignal::new(record.new_request_id.clone());
     let fresh_id = StoredValue::new(record.new_request_id.clone());
+    let current_id = move || request_id.get().unwrap_or_else(|| fresh_id.get_value());
     let amount = RwSignal::new(record.refundable.to_string());
     let chosen: RwSignal<Vec<String>> = RwSignal::new(Vec::new());
     let lines = StoredValue::new(record.lines.clone());
@@ -255,7 +270,7 @@ fn RefundPanel(record: InvoiceRecord, create: ServerAction<CreateRefund>) -> imp
                         <span data-testid="refund-result">"Refund #" {answer.refund.id} " of " {money(answer.refund.amount)} " " {text} "."</span>
                         " "
                         <button type="button" class="btn btn-ghost" data-testid="another-refund"
-                            on:click=move |_| request_id.set(fresh_id.get_value())>"Start another refund"</button>
+                            on:click=move |_| request_id.set(Some(fresh_id.get_value()))>"Start another refund"</button>
                     </Banner>
                 }
                 .into_any()
@@ -279,7 +294,7 @@ fn RefundPanel(record: InvoiceRecord, create: ServerAction<CreateRefund>) -> imp
                 {limit.clone()}
                 <ActionForm action=create attr:class="form" attr:data-testid="refund-form">
                     <input type="hidden" name="invoice_id" value=id />
-                    <input type="hidden" name="request_id" prop:value=move || request_id.get() data-testid="refund-request-id" />
+                    <input type="hidden" name="request_id" prop:value=current_id data-testid="refund-request-id" />
                     <input type="hidden" name="lines" prop:value=move || chosen.get().join(",") />
                     <fieldset class="refund-lines">
                         <legend>"Lines (optional: refund only these)"</legend>
