@@ -126,7 +126,7 @@ on_both_databases! {
     async fn refund_storms_never_refund_more_than_was_charged(kind: Kind) {
         let Charged { app, sim } = charged_week(kind, &["--hang-ms", "2500"]).await;
         let invoices = charged_invoices(&app.db).await;
-        assert!(invoices.len() >= 2, "the run charged invoices: {invoices:?}");
+        assert!(invoices.len() >= 3, "the run charged invoices: {invoices:?}");
         let (a, _, charged_a) = invoices[0].clone();
         let (b, _, _) = invoices[1].clone();
         // From now on, half of the provider's answers arrive after the client gave up.
@@ -147,7 +147,23 @@ on_both_databases! {
         let equal = (0..8).map(|_| {
             refund(&http, &app, &token, b, json!({ "amount": "0.10", "reason": "requested_by_customer", "request_id": "same-request", "note": "double click" }))
         });
-        let (distinct, equal) = tokio::join!(futures::future::join_all(distinct), futures::future::join_all(equal));
+        // Two staff members refunding the whole of a third invoice at once.
+        let (c, _, charged_c) = invoices[2].clone();
+        let admin = app.token_for(&email_of(Role::Admin)).await;
+        let whole = |id: &str| json!({ "amount": major(charged_c), "reason": "duplicate", "request_id": id });
+        let (distinct, equal, (first, second)) = tokio::join!(
+            futures::future::join_all(distinct),
+            futures::future::join_all(equal),
+            async {
+                tokio::join!(
+                    refund(&http, &app, &token, c, whole("finance-whole")),
+                    refund(&http, &app, &admin, c, whole("admin-whole"))
+                )
+            }
+        );
+        let mut whole_statuses = [first.0, second.0];
+        whole_statuses.sort();
+        assert_eq!(whole_statuses, [StatusCode::CREATED, StatusCode::UNPROCESSABLE_ENTITY], "{first:?} {second:?}");
 
         let made: Vec<&Value> = distinct.iter().filter(|(s, _)| *s == StatusCode::CREATED).map(|(_, v)| v).collect();
         assert_eq!(made.len(), fits.min(12), "{part} of {charged_a} fits {fits} times: {distinct:?}");
@@ -165,12 +181,13 @@ on_both_databases! {
         settled(&app.db).await;
         assert_eq!(provider_refunds(&sim, a).await, (made.len(), part * made.len() as i64), "the provider refunded each once");
         assert_eq!(provider_refunds(&sim, b).await, (1, 10));
+        assert_eq!(provider_refunds(&sim, c).await, (1, charged_c));
         let states: Vec<(String, i64)> = rows(&app.db, "SELECT state, COUNT(*) FROM refunds GROUP BY state").await;
-        assert_eq!(states, vec![("succeeded".to_owned(), made.len() as i64 + 1)]);
+        assert_eq!(states, vec![("succeeded".to_owned(), made.len() as i64 + 2)]);
         let (_, unbalanced) = app.db.ledger_check().await.unwrap();
         assert!(unbalanced.is_empty());
         let refunded = app.db.ledger_balance(&server::billing::ledger::Account::Refunds).await.unwrap();
-        assert_eq!(refunded, part * made.len() as i64 + 10, "one balanced ledger transaction per refund");
+        assert_eq!(refunded, part * made.len() as i64 + 10 + charged_c, "one balanced ledger transaction per refund");
         // Answers held past the timeout were asked again with the same key.
         let retried: Vec<(i64,)> = rows(&app.db, "SELECT refund_id FROM refund_attempts WHERE outcome = 'unknown'").await;
         assert!(!retried.is_empty(), "the simulator held some answers past the client's timeout");
