@@ -278,7 +278,7 @@ fn repeated(existing: RefundRow, invoice_id: i64) -> Result<RefundAnswer, AppErr
 /// could not be made, for the worker to pick up).
 async fn send_now(db: &Db, client: &StripeClient, row: RefundRow) -> RefundRow {
     let id = row.id;
-    if let Err(e) = execute(db, client, id, &format!("request-{}", std::process::id())).await {
+    if let Err(e) = execute(db, client, id, &format!("request-{}", std::process::id()), true).await {
         tracing::warn!(refund = id, error = %e, "sending a refund failed; the refund worker tries again");
     }
     db.refund(id).await.ok().flatten().unwrap_or(row)
@@ -348,11 +348,17 @@ pub async fn decide(
     view(&row)
 }
 
-/// Makes one provider call for refund `id` if it is due and free, and records the outcome.
-/// Returns whether a call was made.
-pub async fn execute(db: &Db, client: &StripeClient, id: i64, worker: &str) -> anyhow::Result<bool> {
+/// Makes one provider call for refund `id` if it is free (and due, unless `now`), and records
+/// the outcome. Returns whether a call was made.
+pub async fn execute(
+    db: &Db,
+    client: &StripeClient,
+    id: i64,
+    worker: &str,
+    now: bool,
+) -> anyhow::Result<bool> {
     let lease = Duration::from_std(LEASE)?;
-    let Some(claim) = db.claim_refund(id, worker, lease).await? else {
+    let Some(claim) = db.claim_refund(id, worker, lease, now).await? else {
         return Ok(false);
     };
     let retry_at = |attempts: i64| {
@@ -415,7 +421,7 @@ pub async fn work_forever(db: Db, client: StripeClient) {
             }
         };
         for id in due {
-            if let Err(e) = execute(&db, &client, id, &worker).await {
+            if let Err(e) = execute(&db, &client, id, &worker, false).await {
                 tracing::error!(refund = id, error = %e, "a refund call failed");
             }
         }

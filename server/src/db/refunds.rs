@@ -100,6 +100,11 @@ pub struct RefundClaim {
     pub payment_intent: Option<String>,
 }
 
+/// How long a refund that may go out is left to the process that wrote it (which sends it at
+/// once) before the refund worker takes it up: the worker only picks up what that process could
+/// not finish.
+const SENDER_GRACE: Duration = Duration::seconds(30);
+
 /// Locks for support's daily total on PostgreSQL, one per staff member.
 const DAILY_LIMIT_LOCK: i64 = 0x7266_6e64_0000_0000;
 
@@ -238,7 +243,7 @@ impl Db {
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO refunds (request_id, idempotency_key, invoice_id, user_id, amount_minor, currency, reason, note, \
                  lines, state, requested_by, requested_by_id, requested_at, next_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $13) RETURNING id",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $13) RETURNING id",
             )
             .bind(&new.request_id)
             .bind(&key)
@@ -253,6 +258,7 @@ impl Db {
             .bind(&new.requested_by)
             .bind(new.requested_by_id)
             .bind(at)
+            .bind(at + SENDER_GRACE)
             .fetch_one(&mut *tx)
             .await?;
             let mut entry = new.audit.clone();
@@ -284,7 +290,7 @@ impl Db {
         with_pool!(self, pool => {
             let mut tx = pool.begin_with(begin_writing(self)).await?;
             let changed: Option<(i64, i64)> = sqlx::query_as(
-                "UPDATE refunds SET state = $2, decided_by = $3, decided_at = $4, decision_note = $5, next_at = $4, updated_at = $4 \
+                "UPDATE refunds SET state = $2, decided_by = $3, decided_at = $4, decision_note = $5, next_at = $6, updated_at = $4 \
                  WHERE id = $1 AND state = 'awaiting_approval' RETURNING invoice_id, amount_minor",
             )
             .bind(id)
@@ -292,6 +298,7 @@ impl Db {
             .bind(decided_by)
             .bind(at)
             .bind(note)
+            .bind(at + SENDER_GRACE)
             .fetch_optional(&mut *tx)
             .await?;
             let Some((invoice_id, amount)) = changed else {
@@ -312,13 +319,15 @@ impl Db {
         })
     }
 
-    /// Claims refund `id` for one provider call (if it is due and nobody holds it) and writes
-    /// the attempt before the call. `None` when there is nothing to do now.
+    /// Claims refund `id` for one provider call (if nobody holds it, and it is due unless
+    /// `now` asks for it at once: the writing process sending its own refund) and writes the
+    /// attempt before the call. `None` when there is nothing to do now.
     pub async fn claim_refund(
         &self,
         id: i64,
         worker: &str,
         lease: Duration,
+        now_or_due: bool,
     ) -> Result<Option<RefundClaim>, sqlx::Error> {
         let at = now();
         let sql = format!("{SELECT_REFUND} WHERE r.id = $1");
@@ -326,13 +335,14 @@ impl Db {
             let mut tx = pool.begin_with(begin_writing(self)).await?;
             let claimed = sqlx::query(
                 "UPDATE refunds SET lease_owner = $2, lease_until = $3, attempts = attempts + 1, updated_at = $4 \
-                 WHERE id = $1 AND state IN ('pending', 'failed') AND next_at <= $4 \
+                 WHERE id = $1 AND state IN ('pending', 'failed') AND ($5 OR next_at <= $4) \
                  AND (lease_until IS NULL OR lease_until < $4)",
             )
             .bind(id)
             .bind(worker)
             .bind(at + lease)
             .bind(at)
+            .bind(now_or_due)
             .execute(&mut *tx)
             .await?
             .rows_affected();
