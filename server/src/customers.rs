@@ -186,7 +186,7 @@ pub async fn activity(
                 .map_err(failed("reading rides"))?;
             let next = more(rows.len()).then(|| {
                 let (at, ride) = &rows[PAGE as usize - 1];
-                format!("{}|{}", crate::db::rfc3339(*at), ride.ride_id)
+                format!("{}|{}", at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true), ride.ride_id)
             });
             rows.truncate(PAGE as usize);
             let tz = config.time_zone;

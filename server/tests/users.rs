@@ -58,3 +58,48 @@ on_both_databases! {
         assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
     }
 }
+
+on_both_databases! {
+    async fn a_customers_rides_are_paged_newest_first_each_once(kind: Kind) {
+        let app = StaffedServer::start(kind).await;
+        let out = support::billing()
+            .args(["demo-data", "--passengers", "6", "--drivers", "2", "--weeks", "8", "--seed", "2"])
+            .env("DATABASE_URL", &app.test_db.url)
+            .output()
+            .await
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let client = app.signed_in(&email_of(Role::Support)).await;
+        // The driver with the most rides: more than a page.
+        let driver = "d1";
+        let mut seen: Vec<String> = Vec::new();
+        let mut before = String::new();
+        let mut pages = 0;
+        loop {
+            let response = client
+                .post(app.url("/api/fn/users/activity"))
+                .form(&[("id", driver), ("section", "rides"), ("before", before.as_str())])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            let page: Value = response.json().await.unwrap();
+            assert_eq!(page["rows"]["section"], "rides");
+            for ride in page["rows"]["rows"].as_array().unwrap() {
+                seen.push(ride["ride_id"].as_str().unwrap().to_owned());
+            }
+            pages += 1;
+            match page["next"].as_str() {
+                Some(next) => before = next.to_owned(),
+                None => break,
+            }
+        }
+        let expected: Vec<String> = match &app.db {
+            server::db::Db::Sqlite(p) => sqlx::query_scalar("SELECT ride_id FROM rides WHERE driver_id = $1 ORDER BY ended_at DESC, ride_id DESC").bind(driver).fetch_all(p).await.unwrap(),
+            server::db::Db::Postgres(p) => sqlx::query_scalar("SELECT ride_id FROM rides WHERE driver_id = $1 ORDER BY ended_at DESC, ride_id DESC").bind(driver).fetch_all(p).await.unwrap(),
+        };
+        assert!(expected.len() > 20, "more than a page: {}", expected.len());
+        assert!(pages >= 2);
+        assert_eq!(seen, expected, "every ride once, newest first, across pages");
+    }
+}

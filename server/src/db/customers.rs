@@ -203,7 +203,11 @@ impl Db {
         limit: i64,
         currency: BillingCurrency,
     ) -> Result<Vec<(DateTime<Utc>, CustomerRide)>, sqlx::Error> {
-        let (at, ride) = before.unwrap_or((DateTime::<Utc>::MAX_UTC, String::new()));
+        // No cursor: from a date after every ride (not `MAX_UTC`, whose text SQLite would
+        // compare as smaller than every stored date).
+        let end_of_time =
+            DateTime::parse_from_rfc3339("9999-12-31T23:59:59Z").map_err(|e| decode_msg(e.to_string()))?;
+        let (at, ride) = before.unwrap_or((end_of_time.with_timezone(&Utc), String::new()));
         let open = ride.is_empty();
         type Row = (String, String, String, DateTime<Utc>, i64, Option<i64>, Option<i64>);
         let rows: Vec<Row> = with_pool!(self, pool => {
