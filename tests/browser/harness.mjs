@@ -128,10 +128,10 @@ export async function startSim(args = []) {
 export function lastWeek() {
   const d = new Date(Date.now() - 7 * 86_400_000);
   const day = (d.getUTCDay() + 6) % 7;
-  const thursday = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate() - day + 3));
-  const firstThursday = new Date(Date.UTC(thursday.getUTCFullYear(), 0, 4));
-  const week = 1 + Math.round((thursday - firstThursday) / 604_800_000 - ((firstThursday.getUTCDay() + 6) % 7 - 3) / 7);
-  return `${thursday.getUTCFullYear()}-W${String(week).padStart(2, '0')}`;
+  const thursday = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate() - day + 3);
+  const year = new Date(thursday).getUTCFullYear();
+  const week = Math.ceil(((thursday - Date.UTC(year, 0, 1)) / 86_400_000 + 1) / 7);
+  return `${year}-W${String(week).padStart(2, '0')}`;
 }
 
 /** A page that records console errors and uncaught exceptions, to assert there were none. */

@@ -6,9 +6,9 @@ import path from 'node:path';
 import { start, openPage, signIn, clickUntil, outputDir } from './harness.mjs';
 
 const NAV = {
-  support: ['Overview', 'Runs'],
-  finance: ['Overview', 'Weeks', 'Runs', 'Audit log'],
-  admin: ['Overview', 'Weeks', 'Runs', 'Audit log', 'Staff'],
+  support: ['Overview', 'Runs', 'Customers'],
+  finance: ['Overview', 'Weeks', 'Runs', 'Customers', 'Audit log'],
+  admin: ['Overview', 'Weeks', 'Runs', 'Customers', 'Audit log', 'Staff'],
 };
 const PAGES = { '/audit': ['finance', 'admin'], '/staff': ['admin'] };
 

@@ -85,9 +85,11 @@ pub fn UsersPage() -> impl IntoView {
                 Err(error) => view! { <ErrorNotice error /> }.into_any(),
             })}
         </Transition>
-        <Show when=move || can(Action::ApproveRefund)>
-            <AwaitingApproval />
-        </Show>
+        <Transition fallback=|| ()>
+            <Show when=move || can(Action::ApproveRefund)>
+                <AwaitingApproval />
+            </Show>
+        </Transition>
     }
 }
 
@@ -187,7 +189,7 @@ pub fn CustomerPage() -> impl IntoView {
         </nav>
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || page.get().map(|result| match result {
-                Ok(page) => view! { <ActivityList id=id.get() section=section.get() page /> }.into_any(),
+                Ok(page) => view! { <ActivityList id=id.get() section=section.get() page paged=!before.get().is_empty() /> }.into_any(),
                 Err(error) => view! { <ErrorNotice error /> }.into_any(),
             })}
         </Transition>
@@ -276,10 +278,10 @@ fn WeekChart(weeks: Vec<WeekCharges>) -> impl IntoView {
 }
 
 #[component]
-fn ActivityList(id: String, section: Section, page: ActivityPage) -> impl IntoView {
+fn ActivityList(id: String, section: Section, page: ActivityPage, paged: bool) -> impl IntoView {
     let path = format!("/users/{}", crate::components::link::encode(&id));
     let older = page.next.map(|before| with_query(&path, &[("tab", section.as_str()), ("before", &before)]));
-    let newest = with_query(&path, &[("tab", section.as_str())]);
+    let newest = paged.then(|| with_query(&path, &[("tab", section.as_str())]));
     let table = match page.rows {
         ActivityRows::Invoices(rows) if !rows.is_empty() => view! {
             <table class="table" data-testid="customer-invoices">
@@ -334,7 +336,7 @@ fn ActivityList(id: String, section: Section, page: ActivityPage) -> impl IntoVi
     view! {
         <div class="table-wrap">{table}</div>
         <div class="pager">
-            <a class="btn" href=newest>"Newest"</a>
+            {newest.map(|href| view! { <a class="btn" href=href>"← Newest"</a> })}
             {older.map(|href| view! { <a class="btn" href=href data-testid="older">"Older →"</a> })}
         </div>
     }
