@@ -86,6 +86,22 @@ enum Command {
         #[arg(long, value_name = "N")]
         workers: Option<usize>,
     },
+    /// Finance's export of a week (or of weeks --week to --to): the invoices with what was
+    /// charged and refunded of each, as CSV (RFC 4180) or XLSX (a summary sheet from the ledger
+    /// and a detail sheet), to --output or, for CSV, to stdout.
+    Export {
+        /// An ISO week such as 2026-W48, in BILLING_TZ.
+        #[arg(long, value_name = "YYYY-Www")]
+        week: String,
+        /// The last week of a range (default: --week).
+        #[arg(long, value_name = "YYYY-Www")]
+        to: Option<String>,
+        #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
+        format: ExportFormat,
+        /// Where to write it; required for XLSX.
+        #[arg(long, value_name = "FILE")]
+        output: Option<std::path::PathBuf>,
+    },
     /// The kill switch: no new provider call is made by any worker within a second; calls in
     /// flight finish and are recorded.
     Pause(ControlArgs),
@@ -207,6 +223,7 @@ pub fn main() -> ExitCode {
             Command::Preview { week, format } => preview(config, &week, format).await,
             Command::PspSim(args) => psp_sim(args).await,
             Command::Run { week, approve, workers } => run(config, &week, approve, workers).await,
+            Command::Export { week, to, format, output } => export(config, &week, to, format, output).await,
             Command::Pause(args) => control(config, args, "paused").await,
             Command::Resume(args) => control(config, args, "running").await,
             Command::Abort(args) => control(config, args, "aborted").await,
@@ -507,6 +524,66 @@ async fn demo_data(config: Config, size: crate::demo::DemoSize) -> anyhow::Resul
         "demo data: {} users added, {} rides added, {} already there",
         report.users_added, report.rides_added, report.rides_already_there
     );
+    db.close().await;
+    Ok(())
+}
+
+/// The formats of `billing export`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ExportFormat {
+    Csv,
+    Xlsx,
+}
+
+async fn export(
+    config: Config,
+    week: &str,
+    to: Option<String>,
+    format: ExportFormat,
+    output: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
+    use futures::StreamExt;
+    use std::io::Write;
+    let to = to.unwrap_or_else(|| week.to_owned());
+    let weeks = crate::reports::range(week, &to).map_err(|e| match e {
+        app::api::AppError::Invalid { field, message } => {
+            usage(format!("--{}: {message}", if field == "from" { "week" } else { "to" }))
+        }
+        other => anyhow::anyhow!(other.to_string()),
+    })?;
+    let (from, to) = (weeks[0].to_string(), weeks.last().expect("one week").to_string());
+    let db = open_migrated(&config).await?;
+    let mut entry = crate::db::audit::NewAuditEntry::new(
+        &crate::db::audit::Actor::cli(),
+        "report.export",
+        "report",
+        format!("{from}..{to}"),
+    );
+    entry.detail = Some(format!("{format:?}").to_lowercase());
+    db.audit(&entry).await?;
+    match format {
+        ExportFormat::Csv => {
+            let mut out: Box<dyn Write> = match &output {
+                Some(path) => Box::new(std::io::BufWriter::new(std::fs::File::create(path)?)),
+                None => Box::new(std::io::stdout().lock()),
+            };
+            let mut stream = std::pin::pin!(crate::reports::csv_stream(db.clone(), from, to));
+            while let Some(chunk) = stream.next().await {
+                out.write_all(&chunk.map_err(|e| anyhow::anyhow!(e.to_string()))?)?;
+            }
+            out.flush()?;
+        }
+        ExportFormat::Xlsx => {
+            let path = output.ok_or_else(|| usage("--output: give the XLSX file to write"))?;
+            let report = crate::reports::report(&db, config.currency, &from, &to)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.to_string()))?;
+            crate::reports::write_xlsx(&db, &report, &path)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.to_string()))?;
+            eprintln!("wrote {}", path.display());
+        }
+    }
     db.close().await;
     Ok(())
 }

@@ -11,6 +11,7 @@ pub mod http;
 pub mod preview;
 pub mod psp;
 pub mod refunds;
+pub mod reports;
 pub mod run;
 pub mod serve;
 pub mod staff;

@@ -394,7 +394,8 @@ pub async fn execute(
                 Account::Refunds,
                 Account::ProviderClearing,
                 Money::from_minor(claim.refund.amount_minor, currency),
-            )?;
+            )?
+            .of_week(&claim.refund.week);
             db.refund_succeeded(&claim, &provider_id, &ledger).await?;
             tracing::info!(refund = claim.refund.id, %provider_id, "refund made");
         }

@@ -12,61 +12,7 @@ use app::model::staff::Role;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use server::db::Db;
-use support::{email_of, Kind, PspSim, ServerProcess, StaffedServer, TestDb, PASSWORD};
-
-fn last_week() -> String {
-    app::model::week::BillingWeek::containing(chrono::Utc::now(), chrono_tz::Tz::UTC).previous().to_string()
-}
-
-/// A second finance member, to decide refunds another finance member would otherwise see.
-const FINANCE_TWO: &str = "finance.two@test.example";
-
-/// A week charged by a run against a simulator, and `billing serve` on the same database and
-/// simulator (asking the provider with a one-second timeout).
-struct Charged {
-    app: StaffedServer,
-    sim: PspSim,
-}
-
-async fn charged_week(kind: Kind, sim_args: &[&str]) -> Charged {
-    let (test_db, db) = TestDb::migrated(kind).await;
-    let actor = server::db::audit::Actor::cli();
-    for role in Role::ALL {
-        server::staff::add(&db, &actor, &email_of(role), role, PASSWORD.into()).await.unwrap();
-    }
-    server::staff::add(&db, &actor, FINANCE_TWO, Role::Finance, PASSWORD.into()).await.unwrap();
-    db.put_setting("run_settings", &json!({ "provider_timeout_seconds": 1, "canary_size": 3 }), "test")
-        .await
-        .unwrap();
-    let sim = PspSim::start(sim_args).await;
-    let week = last_week();
-    for args in [
-        vec!["demo-data", "--passengers", "12", "--drivers", "3", "--weeks", "1", "--seed", "9"],
-        vec!["run", "--week", &week, "--approve", "--workers", "2"],
-    ] {
-        let out = sim.billing(&test_db.url).args(&args).output().await.unwrap();
-        assert!(
-            out.status.code().is_some_and(|c| c == 0 || c == 3),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let server = ServerProcess::start_with(sim.billing(&test_db.url), &test_db.url).await;
-    Charged { app: StaffedServer { test_db, db, server }, sim }
-}
-
-async fn rows<T>(db: &Db, sql: &str) -> Vec<T>
-where
-    T: Send
-        + Unpin
-        + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
-        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
-{
-    match db {
-        Db::Sqlite(p) => sqlx::query_as(sql).fetch_all(p).await.unwrap(),
-        Db::Postgres(p) => sqlx::query_as(sql).fetch_all(p).await.unwrap(),
-    }
-}
+use support::{charged_week, email_of, rows, Charged, PspSim, StaffedServer, FINANCE_TWO};
 
 /// Charged invoices, largest first: (invoice id, user, amount in minor units).
 async fn charged_invoices(db: &Db) -> Vec<(i64, String, i64)> {

@@ -7,6 +7,7 @@ pub mod money;
 pub mod preview;
 pub mod pricing;
 pub mod refund;
+pub mod report;
 pub mod run;
 pub mod staff;
 pub mod system;

@@ -58,6 +58,8 @@ pub struct Transaction {
     pub reference: String,
     pub currency: BillingCurrency,
     pub postings: Vec<Posting>,
+    /// The billing week whose invoices or payouts caused it (`YYYY-Www`), which reports group by.
+    pub week: Option<String>,
 }
 
 /// Why a transaction is not valid.
@@ -92,7 +94,13 @@ impl Transaction {
         if sum != 0 {
             return Err(LedgerError::Unbalanced(sum));
         }
-        Ok(Transaction { kind, reference: reference.into(), currency, postings })
+        Ok(Transaction { kind, reference: reference.into(), currency, postings, week: None })
+    }
+
+    /// The same transaction, attributed to billing week `week`.
+    pub fn of_week(mut self, week: impl Into<String>) -> Transaction {
+        self.week = Some(week.into());
+        self
     }
 
     /// A movement of `amount` from `from` (credited) to `to` (debited).

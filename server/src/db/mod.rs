@@ -21,6 +21,7 @@ pub mod audit;
 pub mod customers;
 pub mod migrations;
 pub mod refunds;
+pub mod reports;
 pub mod rides;
 pub mod runs;
 pub mod settings;

@@ -243,6 +243,7 @@ impl Db {
         let currency = app::model::money::BillingCurrency::from_code(currency)
             .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
         Transaction::new("week.freeze", week, currency, postings)
+            .map(|t| t.of_week(week))
             .map(Some)
             .map_err(|e| sqlx::Error::Protocol(format!("the frozen week {week} does not balance: {e}")))
     }
@@ -886,12 +887,13 @@ macro_rules! ledger_insert {
     ($db:expr, $tx:expr, $ledger:expr, $at:expr) => {{
         let ledger: &$crate::billing::ledger::Transaction = $ledger;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO ledger_transactions (kind, reference, currency, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+            "INSERT INTO ledger_transactions (kind, reference, currency, created_at, week) VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
         .bind(ledger.kind)
         .bind(&ledger.reference)
         .bind(ledger.currency.code())
         .bind($at)
+        .bind(ledger.week.as_deref())
         .fetch_one(&mut **$tx)
         .await?;
         for chunk in ledger.postings.chunks(500) {

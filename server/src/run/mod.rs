@@ -425,7 +425,8 @@ fn charge_ledger(shared: &Shared, item: &Claimed, amount_minor: i64) -> anyhow::
         Account::ProviderClearing,
         Account::PassengerReceivable(item.user_id.clone()),
         Money::from_minor(amount_minor, shared.currency),
-    )?)
+    )?
+    .of_week(&shared.run.week))
 }
 
 /// Charges one invoice: the attempt is written before the call, the outcome after.
@@ -512,7 +513,8 @@ async fn charge(shared: &Shared, worker: &str, item: Claimed) -> anyhow::Result<
                     Account::BadDebt,
                     Account::PassengerReceivable(item.user_id.clone()),
                     amount,
-                )?;
+                )?
+                .of_week(&shared.run.week);
                 shared.db.record_ledger(&write_off).await?;
             }
         }
@@ -616,7 +618,8 @@ async fn transfer(shared: &Shared, worker: &str, item: Claimed) -> anyhow::Resul
                 Account::DriverPayable(item.user_id.clone()),
                 Account::ProviderClearing,
                 amount,
-            )?;
+            )?
+            .of_week(&shared.run.week);
             if !shared.db.record_success(Work::Transfer, item.id, &attempt.key, &id, Some(&ledger)).await? {
                 halt(shared, &format!("payout {}: a second successful transfer ({id})", item.id)).await?;
             }

@@ -1,0 +1,124 @@
+//! Reports' storage: aggregates of the ledger's postings by the billing week their transaction
+//! is attributed to (an indexed column), and the invoices of a range of weeks, page by page, for
+//! exports.
+
+use chrono::{DateTime, Utc};
+
+use super::Db;
+use crate::with_pool;
+
+/// One aggregate of postings: (transaction kind, account class, sum in minor units, postings).
+pub type LedgerSum = (String, String, i64, i64);
+
+/// The account without its user (`passenger_receivable:p1` is of class `passenger_receivable`).
+const ACCOUNT_CLASS: &str = "CASE WHEN p.account LIKE 'passenger_receivable:%' THEN 'passenger_receivable' \
+     WHEN p.account LIKE 'driver_payable:%' THEN 'driver_payable' ELSE p.account END";
+
+/// One invoice as exports list it.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct ExportRow {
+    pub invoice_id: i64,
+    pub week: String,
+    pub user_id: String,
+    pub user_name: String,
+    pub currency: String,
+    pub total_minor: i64,
+    pub lines: i64,
+    /// The charge's state once the week's run has it.
+    pub charge_state: Option<String>,
+    /// When the successful charge was made.
+    pub charged_at: Option<DateTime<Utc>>,
+    pub payment_intent: Option<String>,
+    pub refunded_minor: i64,
+}
+
+impl Db {
+    /// The ledger's postings of weeks `from` to `to` in `currency`, summed by transaction kind
+    /// and account class.
+    pub async fn ledger_sums(
+        &self,
+        from: &str,
+        to: &str,
+        currency: &str,
+    ) -> Result<Vec<LedgerSum>, sqlx::Error> {
+        let sql = format!(
+            "SELECT t.kind, {ACCOUNT_CLASS} AS class, CAST(SUM(p.amount_minor) AS BIGINT), COUNT(*) \
+             FROM ledger_transactions t JOIN ledger_postings p ON p.transaction_id = t.id \
+             WHERE t.week >= $1 AND t.week <= $2 AND t.currency = $3 GROUP BY t.kind, class ORDER BY t.kind, class"
+        );
+        with_pool!(self, pool => sqlx::query_as(&sql).bind(from).bind(to).bind(currency).fetch_all(pool).await)
+    }
+
+    /// Charged and refunded per week, weeks `from` to `to`: (week, kind, sum).
+    pub async fn ledger_by_week(
+        &self,
+        from: &str,
+        to: &str,
+        currency: &str,
+    ) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+        with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT t.week, t.kind, CAST(SUM(p.amount_minor) AS BIGINT) FROM ledger_transactions t \
+                 JOIN ledger_postings p ON p.transaction_id = t.id \
+                 WHERE t.week >= $1 AND t.week <= $2 AND t.currency = $3 \
+                 AND ((t.kind = 'charge' AND p.account = 'provider_clearing') OR (t.kind = 'refund' AND p.account = 'refunds')) \
+                 GROUP BY t.week, t.kind ORDER BY t.week",
+            )
+            .bind(from)
+            .bind(to)
+            .bind(currency)
+            .fetch_all(pool)
+            .await
+        })
+    }
+
+    /// Refunds in the ledger of weeks `from` to `to`, by reason: (reason, count, sum).
+    pub async fn refunds_by_reason(
+        &self,
+        from: &str,
+        to: &str,
+        currency: &str,
+    ) -> Result<Vec<(String, i64, i64)>, sqlx::Error> {
+        with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT r.reason, COUNT(*), CAST(SUM(p.amount_minor) AS BIGINT) FROM ledger_transactions t \
+                 JOIN ledger_postings p ON p.transaction_id = t.id AND p.account = 'refunds' \
+                 JOIN refunds r ON r.id = CAST(substr(t.reference, 8) AS BIGINT) \
+                 WHERE t.kind = 'refund' AND t.week >= $1 AND t.week <= $2 AND t.currency = $3 \
+                 GROUP BY r.reason ORDER BY r.reason",
+            )
+            .bind(from)
+            .bind(to)
+            .bind(currency)
+            .fetch_all(pool)
+            .await
+        })
+    }
+
+    /// Up to `limit` invoices of weeks `from` to `to` with ids above `after`, in id order.
+    pub async fn export_page(
+        &self,
+        from: &str,
+        to: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<ExportRow>, sqlx::Error> {
+        with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT i.id AS invoice_id, i.week, i.user_id, u.name AS user_name, i.currency, i.total_minor, i.lines, \
+                 c.state AS charge_state, a.finished_at AS charged_at, a.provider_id AS payment_intent, \
+                 CAST(COALESCE((SELECT SUM(r.amount_minor) FROM refunds r WHERE r.invoice_id = i.id AND r.state = 'succeeded'), 0) AS BIGINT) AS refunded_minor \
+                 FROM invoices i JOIN weeks w ON w.week = i.week AND w.status = 'approved' \
+                 JOIN users u ON u.id = i.user_id LEFT JOIN charges c ON c.invoice_id = i.id \
+                 LEFT JOIN charge_attempts a ON a.invoice_id = i.id AND a.outcome = 'succeeded' \
+                 WHERE i.week >= $1 AND i.week <= $2 AND i.id > $3 ORDER BY i.id LIMIT $4",
+            )
+            .bind(from)
+            .bind(to)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(pool)
+            .await
+        })
+    }
+}

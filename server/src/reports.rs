@@ -1,0 +1,339 @@
+//! Finance's reports and exports. Every figure of a report comes from the double-entry ledger
+//! (transactions carry the billing week that caused them); exports list the invoices of the
+//! weeks with what was charged and refunded of each.
+//!
+//! CSV (RFC 4180, one header row, amounts in major units with the currency's exact decimals and
+//! an ISO 4217 column, timestamps RFC 3339 with their offset) is streamed page by page: it starts
+//! at once and holds one page in memory. XLSX (a summary sheet and a detail sheet, amounts as
+//! numbers with a currency format) is written by `rust_xlsxwriter` in its constant-memory mode.
+
+use std::collections::BTreeMap;
+
+use chrono::SecondsFormat;
+
+use crate::db::reports::{ExportRow, LedgerSum};
+use crate::db::Db;
+use crate::http::state::internal_error;
+use app::api::AppError;
+use app::model::money::{BillingCurrency, Money};
+use app::model::refund::RefundReason;
+use app::model::report::{ReasonTotal, Report, ReportFigures, WeekBar};
+use app::model::week::BillingWeek;
+
+/// Invoices per page of an export.
+pub const EXPORT_PAGE: i64 = 5_000;
+/// The most weeks one report covers.
+pub const MAX_WEEKS: usize = 104;
+
+/// The CSV's columns.
+pub const CSV_HEADER: [&str; 12] = [
+    "invoice_id",
+    "week",
+    "user_id",
+    "user_name",
+    "currency",
+    "total",
+    "charged",
+    "refunded",
+    "net",
+    "charge_state",
+    "charged_at",
+    "payment_intent",
+];
+
+/// The weeks `from` to `to`, checked: each a week, in order, at most [`MAX_WEEKS`].
+pub fn range(from: &str, to: &str) -> Result<Vec<BillingWeek>, AppError> {
+    let first = BillingWeek::parse(from.trim()).map_err(|m| AppError::invalid("from", m))?;
+    let last = BillingWeek::parse(to.trim()).map_err(|m| AppError::invalid("to", m))?;
+    if last < first {
+        return Err(AppError::invalid("to", format!("{last} is before {first}")));
+    }
+    let mut weeks = vec![first];
+    while *weeks.last().expect("one week") < last {
+        if weeks.len() >= MAX_WEEKS {
+            return Err(AppError::invalid("to", format!("at most {MAX_WEEKS} weeks in one report")));
+        }
+        weeks.push(weeks.last().expect("one week").next());
+    }
+    Ok(weeks)
+}
+
+fn sum(sums: &[LedgerSum], kind: &str, class: &str) -> (i64, i64) {
+    sums.iter()
+        .filter(|(k, c, _, _)| (kind.is_empty() || k == kind) && c == class)
+        .fold((0, 0), |(total, count), (_, _, s, n)| (total + s, count + n))
+}
+
+/// The figures of a set of ledger sums.
+pub fn figures(sums: &[LedgerSum], currency: BillingCurrency) -> ReportFigures {
+    let money = |minor: i64| Money::from_minor(minor, currency);
+    let (invoiced, invoices) = sum(sums, "week.freeze", "passenger_receivable");
+    let (charged, charges) = sum(sums, "charge", "provider_clearing");
+    let (uncollectible, uncollectible_count) = sum(sums, "write_off", "bad_debt");
+    let (refunded, refunds) = sum(sums, "refund", "refunds");
+    let (fees, _) = sum(sums, "", "platform_fees");
+    let (payouts, transfers) = sum(sums, "transfer", "driver_payable");
+    let (receivable, _) = sum(sums, "", "passenger_receivable");
+    let (payable, _) = sum(sums, "", "driver_payable");
+    let (clearing, _) = sum(sums, "", "provider_clearing");
+    ReportFigures {
+        invoices,
+        invoiced: money(invoiced),
+        charges,
+        charged: money(charged),
+        outstanding: money(receivable),
+        uncollectible_count,
+        uncollectible: money(uncollectible),
+        refunds,
+        refunded: money(refunded),
+        net: money(charged - refunded),
+        platform_fees: money(-fees),
+        transfers,
+        driver_payouts: money(payouts),
+        payable: money(-payable),
+        provider_clearing: money(clearing),
+        provider_fees: None,
+    }
+}
+
+/// The report of weeks `from` to `to`, with the same number of weeks before it and the twelve
+/// weeks ending with `to`.
+pub async fn report(db: &Db, currency: BillingCurrency, from: &str, to: &str) -> Result<Report, AppError> {
+    let weeks = range(from, to)?;
+    let (first, last) = (weeks[0], *weeks.last().expect("one week"));
+    let failed = |e: sqlx::Error| internal_error("computing a report", e);
+    let code = currency.code();
+    let sums = db.ledger_sums(&first.to_string(), &last.to_string(), code).await.map_err(failed)?;
+    let mut previous_first = first;
+    for _ in 0..weeks.len() {
+        previous_first = previous_first.previous();
+    }
+    let previous_last = first.previous();
+    let previous = db
+        .ledger_sums(&previous_first.to_string(), &previous_last.to_string(), code)
+        .await
+        .map_err(failed)?;
+    let reasons = db.refunds_by_reason(&first.to_string(), &last.to_string(), code).await.map_err(failed)?;
+    let refunds_by_reason = reasons
+        .into_iter()
+        .map(|(reason, count, amount)| {
+            Ok(ReasonTotal {
+                reason: RefundReason::parse(&reason).map_err(|e| internal_error("computing a report", e))?,
+                count,
+                amount: Money::from_minor(amount, currency),
+            })
+        })
+        .collect::<Result<Vec<_>, AppError>>()?;
+    let mut chart_first = last;
+    for _ in 0..11 {
+        chart_first = chart_first.previous();
+    }
+    let by_week =
+        db.ledger_by_week(&chart_first.to_string(), &last.to_string(), code).await.map_err(failed)?;
+    let mut bars: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    let mut week = chart_first;
+    loop {
+        bars.insert(week.to_string(), (0, 0));
+        if week == last {
+            break;
+        }
+        week = week.next();
+    }
+    for (week, kind, amount) in by_week {
+        if let Some(bar) = bars.get_mut(&week) {
+            if kind == "charge" {
+                bar.0 += amount;
+            } else {
+                bar.1 += amount;
+            }
+        }
+    }
+    Ok(Report {
+        from: first.to_string(),
+        to: last.to_string(),
+        currency: code.to_owned(),
+        figures: figures(&sums, currency),
+        previous_from: previous_first.to_string(),
+        previous_to: previous_last.to_string(),
+        previous: figures(&previous, currency),
+        refunds_by_reason,
+        history: bars
+            .into_iter()
+            .map(|(week, (charged, refunded))| WeekBar {
+                week,
+                charged: Money::from_minor(charged, currency),
+                refunded: Money::from_minor(refunded, currency),
+            })
+            .collect(),
+    })
+}
+
+/// An export row's amounts: (total, charged, refunded, net) in minor units.
+fn amounts(row: &ExportRow) -> (i64, i64, i64, i64) {
+    let charged = if row.charge_state.as_deref() == Some("charged") { row.total_minor } else { 0 };
+    (row.total_minor, charged, row.refunded_minor, charged - row.refunded_minor)
+}
+
+/// The CSV text of `rows` (no header), RFC 4180.
+pub fn csv_rows(rows: &[ExportRow], header: bool) -> Result<Vec<u8>, AppError> {
+    let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
+    let failed = |e: csv::Error| internal_error("writing CSV", e);
+    if header {
+        writer.write_record(CSV_HEADER).map_err(failed)?;
+    }
+    for row in rows {
+        let currency =
+            BillingCurrency::from_code(&row.currency).map_err(|e| internal_error("writing CSV", e))?;
+        let money = |minor: i64| Money::from_minor(minor, currency).to_string();
+        let (total, charged, refunded, net) = amounts(row);
+        writer
+            .write_record([
+                row.invoice_id.to_string(),
+                row.week.clone(),
+                row.user_id.clone(),
+                row.user_name.clone(),
+                row.currency.clone(),
+                money(total),
+                money(charged),
+                money(refunded),
+                money(net),
+                row.charge_state.clone().unwrap_or_else(|| "not_run".into()),
+                row.charged_at.map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, false)).unwrap_or_default(),
+                row.payment_intent.clone().unwrap_or_default(),
+            ])
+            .map_err(failed)?;
+    }
+    writer.into_inner().map_err(|e| internal_error("writing CSV", e.to_string()))
+}
+
+/// The CSV of weeks `from` to `to` as a stream of chunks: the header at once, then one chunk per
+/// page of invoices.
+pub fn csv_stream(
+    db: Db,
+    from: String,
+    to: String,
+) -> impl futures::Stream<Item = Result<bytes::Bytes, AppError>> + Send + 'static {
+    futures::stream::unfold(Some(0i64), move |after| {
+        let (db, from, to) = (db.clone(), from.clone(), to.clone());
+        async move {
+            let after = after?;
+            if after == 0 {
+                return Some((csv_rows(&[], true).map(bytes::Bytes::from), Some(-1)));
+            }
+            let cursor = after.max(0);
+            match db.export_page(&from, &to, cursor, EXPORT_PAGE).await {
+                Ok(rows) if rows.is_empty() => None,
+                Ok(rows) => {
+                    let next = rows.last().map(|r| r.invoice_id).filter(|_| rows.len() as i64 == EXPORT_PAGE);
+                    Some((csv_rows(&rows, false).map(bytes::Bytes::from), next))
+                }
+                Err(e) => Some((Err(internal_error("exporting invoices", e)), None)),
+            }
+        }
+    })
+}
+
+/// Writes the XLSX of `report` (summary sheet) and the invoices of its weeks (detail sheet) to
+/// `path`, in constant memory.
+pub async fn write_xlsx(db: &Db, report: &Report, path: &std::path::Path) -> Result<(), AppError> {
+    use rust_xlsxwriter::{Format, Workbook};
+    let failed = |e: rust_xlsxwriter::XlsxError| internal_error("writing XLSX", e);
+    let currency =
+        BillingCurrency::from_code(&report.currency).map_err(|e| internal_error("writing XLSX", e))?;
+    let decimals = currency.exponent() as usize;
+    let number = if decimals == 0 { "#,##0".to_owned() } else { format!("#,##0.{}", "0".repeat(decimals)) };
+    let money_format = Format::new().set_num_format(format!("{number} \"{}\"", currency.code()));
+    let bold = Format::new().set_bold();
+    let amount = |m: Money| -> f64 {
+        // The cell holds a number (XLSX has only doubles); the text of the exact amount is
+        // what is parsed, so nothing is computed in floating point.
+        m.to_string().parse::<f64>().unwrap_or_default()
+    };
+    let mut workbook = Workbook::new();
+    let summary = workbook.add_worksheet().set_name("Summary").map_err(failed)?;
+    summary.write_with_format(0, 0, "Carpool Billing report", &bold).map_err(failed)?;
+    summary.write(1, 0, "Weeks").map_err(failed)?;
+    summary.write(1, 1, format!("{} to {}", report.from, report.to)).map_err(failed)?;
+    summary.write(2, 0, "Currency").map_err(failed)?;
+    summary.write(2, 1, report.currency.as_str()).map_err(failed)?;
+    summary.write_with_format(4, 0, "Figure", &bold).map_err(failed)?;
+    summary.write_with_format(4, 1, "This period", &bold).map_err(failed)?;
+    summary.write_with_format(4, 2, "Previous period", &bold).map_err(failed)?;
+    let (f, p) = (&report.figures, &report.previous);
+    let rows: [(&str, Money, Money); 10] = [
+        ("Invoiced", f.invoiced, p.invoiced),
+        ("Charged", f.charged, p.charged),
+        ("Outstanding (declined)", f.outstanding, p.outstanding),
+        ("Uncollectible", f.uncollectible, p.uncollectible),
+        ("Refunded", f.refunded, p.refunded),
+        ("Net", f.net, p.net),
+        ("Platform fees", f.platform_fees, p.platform_fees),
+        ("Driver payouts", f.driver_payouts, p.driver_payouts),
+        ("Owed to drivers", f.payable, p.payable),
+        ("Held at the provider", f.provider_clearing, p.provider_clearing),
+    ];
+    for (i, (label, now, before)) in rows.iter().enumerate() {
+        let r = 5 + i as u32;
+        summary.write(r, 0, *label).map_err(failed)?;
+        summary.write_number_with_format(r, 1, amount(*now), &money_format).map_err(failed)?;
+        summary.write_number_with_format(r, 2, amount(*before), &money_format).map_err(failed)?;
+    }
+    let counts: [(&str, i64, i64); 5] = [
+        ("Invoices", f.invoices, p.invoices),
+        ("Charges", f.charges, p.charges),
+        ("Refunds", f.refunds, p.refunds),
+        ("Uncollectible invoices", f.uncollectible_count, p.uncollectible_count),
+        ("Transfers", f.transfers, p.transfers),
+    ];
+    for (i, (label, now, before)) in counts.iter().enumerate() {
+        let r = 16 + i as u32;
+        summary.write(r, 0, *label).map_err(failed)?;
+        summary.write_number(r, 1, *now as f64).map_err(failed)?;
+        summary.write_number(r, 2, *before as f64).map_err(failed)?;
+    }
+    summary.set_column_width(0, 26).map_err(failed)?;
+    summary.set_column_width(1, 18).map_err(failed)?;
+    summary.set_column_width(2, 18).map_err(failed)?;
+
+    let detail = workbook
+        .add_worksheet_with_constant_memory()
+        .map_err(failed)?
+        .set_name("Invoices")
+        .map_err(failed)?;
+    for (c, name) in CSV_HEADER.iter().enumerate() {
+        detail.write_with_format(0, c as u16, *name, &bold).map_err(failed)?;
+    }
+    let mut row_number = 1u32;
+    let mut after = 0i64;
+    loop {
+        let rows = db
+            .export_page(&report.from, &report.to, after, EXPORT_PAGE)
+            .await
+            .map_err(|e| internal_error("exporting invoices", e))?;
+        for row in &rows {
+            let (total, charged, refunded, net) = amounts(row);
+            let m = |minor: i64| amount(Money::from_minor(minor, currency));
+            let r = row_number;
+            detail.write_number(r, 0, row.invoice_id as f64).map_err(failed)?;
+            detail.write(r, 1, row.week.as_str()).map_err(failed)?;
+            detail.write(r, 2, row.user_id.as_str()).map_err(failed)?;
+            detail.write(r, 3, row.user_name.as_str()).map_err(failed)?;
+            detail.write(r, 4, row.currency.as_str()).map_err(failed)?;
+            for (c, value) in [(5u16, total), (6, charged), (7, refunded), (8, net)] {
+                detail.write_number_with_format(r, c, m(value), &money_format).map_err(failed)?;
+            }
+            detail.write(r, 9, row.charge_state.as_deref().unwrap_or("not_run")).map_err(failed)?;
+            if let Some(at) = row.charged_at {
+                detail.write(r, 10, at.to_rfc3339_opts(SecondsFormat::Millis, false)).map_err(failed)?;
+            }
+            detail.write(r, 11, row.payment_intent.as_deref().unwrap_or_default()).map_err(failed)?;
+            row_number += 1;
+        }
+        match rows.last() {
+            Some(last) if rows.len() as i64 == EXPORT_PAGE => after = last.invoice_id,
+            _ => break,
+        }
+    }
+    workbook.save(path).map_err(failed)?;
+    Ok(())
+}

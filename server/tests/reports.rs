@@ -1,0 +1,164 @@
+//! Finance's report and exports, on each database, after a run against `billing psp-sim` with
+//! declines and a refund: the report's figures equal the ledger's balances and the provider's
+//! own records; the CSV export parses back to the same figures (RFC 4180, exact decimals, ISO
+//! 4217, RFC 3339); the XLSX opens with a real reader (calamine) and holds the same figures; the
+//! CLI writes the same CSV; bad requests are refused by name.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::Cursor;
+
+use app::model::staff::Role;
+use calamine::Reader;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use support::{charged_week, email_of, last_week, rows, Charged};
+
+/// Major-unit text to minor units, refusing anything but exactly two decimals (USD).
+fn minor(text: &str) -> i64 {
+    let (units, cents) = text.split_once('.').unwrap_or_else(|| panic!("{text:?} has no decimals"));
+    assert_eq!(cents.len(), 2, "{text:?} has the currency's two decimals");
+    let sign = if units.starts_with('-') { -1 } else { 1 };
+    units.parse::<i64>().unwrap() * 100 + sign * cents.parse::<i64>().unwrap()
+}
+
+fn amount(v: &Value) -> i64 {
+    assert_eq!(v["currency"], "USD");
+    minor(v["amount"].as_str().unwrap())
+}
+
+on_both_databases! {
+    async fn the_report_equals_the_ledger_and_the_provider_and_the_exports_say_the_same(kind: Kind) {
+        let Charged { app, sim } = charged_week(kind, &["--decline-rate", "0.4", "--seed", "3"]).await;
+        let week = last_week();
+        let http = reqwest::Client::new();
+        let finance = app.token_for(&email_of(Role::Finance)).await;
+        // A refund, so that the report has one.
+        let charged: Vec<(i64, i64)> = rows(&app.db, "SELECT invoice_id, amount_minor FROM charges WHERE state = 'charged' ORDER BY invoice_id").await;
+        let (invoice, _) = charged[0];
+        let refund = http
+            .post(app.url(&format!("/api/v1/invoices/{invoice}/refunds")))
+            .bearer_auth(&finance)
+            .json(&json!({ "amount": "1.25", "reason": "service_issue", "request_id": "report-refund" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refund.status(), StatusCode::CREATED);
+
+        let response = http.get(app.url(&format!("/api/v1/reports/{week}"))).bearer_auth(&finance).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let report: Value = response.json().await.unwrap();
+        let f = &report["figures"];
+
+        // The provider's own records of the week.
+        let ledger = sim.ledger().await;
+        let provider = |kind: &str| -> (usize, i64) {
+            let of: Vec<&Value> = ledger.iter().filter(|e| e["kind"] == kind && e["metadata"]["week"].as_str().is_none_or(|w| w == week)).collect();
+            (of.len(), of.iter().map(|e| e["amount"].as_i64().unwrap()).sum())
+        };
+        let (charges, charged_sum) = provider("charge");
+        let (refunds, refunded_sum) = provider("refund");
+        let (transfers, transferred) = provider("transfer");
+        assert_eq!((f["charges"].as_i64().unwrap() as usize, amount(&f["charged"])), (charges, charged_sum), "charged = the provider's charges");
+        assert_eq!((f["refunds"].as_i64().unwrap() as usize, amount(&f["refunded"])), (refunds, refunded_sum), "refunded = the provider's refunds");
+        assert_eq!(amount(&f["refunded"]), 125);
+        assert_eq!((f["transfers"].as_i64().unwrap() as usize, amount(&f["driver_payouts"])), (transfers, transferred));
+
+        // The ledger's balances for the same week, account by account.
+        let balances: Vec<(String, i64)> = rows(
+            &app.db,
+            &format!(
+                "SELECT p.account, CAST(SUM(p.amount_minor) AS BIGINT) FROM ledger_postings p \
+                 JOIN ledger_transactions t ON t.id = p.transaction_id WHERE t.week = '{week}' GROUP BY p.account"
+            ),
+        )
+        .await;
+        let mut by_class: BTreeMap<String, i64> = BTreeMap::new();
+        for (account, sum) in balances {
+            *by_class.entry(account.split(':').next().unwrap().to_owned()).or_default() += sum;
+        }
+        assert_eq!(amount(&f["outstanding"]), by_class["passenger_receivable"], "owed by passengers");
+        assert_eq!(-amount(&f["platform_fees"]), by_class["platform_fees"]);
+        assert_eq!(amount(&f["provider_clearing"]), by_class["provider_clearing"]);
+        assert_eq!(amount(&f["refunded"]), by_class["refunds"]);
+        assert_eq!(-amount(&f["payable"]), by_class.get("driver_payable").copied().unwrap_or(0));
+        assert_eq!(amount(&f["uncollectible"]), by_class.get("bad_debt").copied().unwrap_or(0));
+        // And the figures add up among themselves.
+        let invoiced: i64 = rows::<(i64,)>(&app.db, &format!("SELECT total_minor FROM invoices WHERE week = '{week}'")).await.iter().map(|r| r.0).sum();
+        assert_eq!(amount(&f["invoiced"]), invoiced);
+        assert_eq!(amount(&f["invoiced"]), amount(&f["charged"]) + amount(&f["outstanding"]) + amount(&f["uncollectible"]));
+        assert_eq!(amount(&f["net"]), amount(&f["charged"]) - amount(&f["refunded"]));
+        assert!(amount(&f["outstanding"]) > 0, "some cards were declined: {f}");
+        assert_eq!(report["history"].as_array().unwrap().len(), 12);
+        assert_eq!(report["refunds_by_reason"], json!([{ "reason": "service_issue", "count": 1, "amount": { "amount": "1.25", "currency": "USD" } }]));
+
+        // CSV: RFC 4180, one header row, parsed back to the same figures.
+        let response = http.get(app.url(&format!("/api/v1/reports/{week}?format=csv"))).bearer_auth(&finance).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+        assert!(response.headers()["content-disposition"].to_str().unwrap().contains(&format!("carpool-billing-{week}.csv")));
+        let csv_bytes = response.bytes().await.unwrap();
+        let text = std::str::from_utf8(&csv_bytes).unwrap();
+        assert!(text.contains("\r\n"), "CRLF line ends");
+        let mut reader = csv::Reader::from_reader(csv_bytes.as_ref());
+        assert_eq!(reader.headers().unwrap().iter().collect::<Vec<_>>(), server::reports::CSV_HEADER);
+        let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(records.len() as i64, f["invoices"].as_i64().unwrap());
+        let column = |i: usize| records.iter().map(|r| minor(&r[i])).sum::<i64>();
+        assert_eq!(column(5), invoiced);
+        assert_eq!(column(6), amount(&f["charged"]));
+        assert_eq!(column(7), amount(&f["refunded"]));
+        assert_eq!(column(8), amount(&f["net"]));
+        for record in &records {
+            assert_eq!(&record[4], "USD");
+            if &record[9] == "charged" {
+                chrono::DateTime::parse_from_rfc3339(&record[10]).unwrap_or_else(|e| panic!("{:?}: {e}", &record[10]));
+                assert!(record[10].ends_with("+00:00"), "with its offset: {}", &record[10]);
+            } else {
+                assert_eq!(&record[10], "");
+            }
+        }
+
+        // The CLI writes the same CSV.
+        let out = support::billing().args(["export", "--week", &week]).env("DATABASE_URL", &app.test_db.url).output().await.unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.stdout, csv_bytes.as_ref());
+
+        // XLSX, read by calamine: the same figures, numbers as numbers.
+        let response = http.get(app.url(&format!("/api/v1/reports/{week}?format=xlsx"))).bearer_auth(&finance).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let bytes = response.bytes().await.unwrap();
+        let mut book = calamine::Xlsx::new(Cursor::new(bytes.to_vec())).unwrap();
+        let summary = book.worksheet_range("Summary").unwrap();
+        let figure = |label: &str| -> i64 {
+            let row = summary.rows().find(|r| r[0] == label).unwrap_or_else(|| panic!("{label} in the summary"));
+            match &row[1] {
+                calamine::Data::Float(v) => (v * 100.0).round() as i64,
+                other => panic!("{label} is a number, not {other:?}"),
+            }
+        };
+        assert_eq!(figure("Charged"), amount(&f["charged"]));
+        assert_eq!(figure("Refunded"), amount(&f["refunded"]));
+        assert_eq!(figure("Platform fees"), amount(&f["platform_fees"]));
+        let detail = book.worksheet_range("Invoices").unwrap();
+        assert_eq!(detail.height() as i64, f["invoices"].as_i64().unwrap() + 1, "a header row and one row per invoice");
+        let charged_cells: i64 = detail.rows().skip(1).map(|r| match &r[6] { calamine::Data::Float(v) => (v * 100.0).round() as i64, other => panic!("{other:?}") }).sum();
+        assert_eq!(charged_cells, amount(&f["charged"]));
+
+        // Refused by name; support may not.
+        for (query, field) in [("?format=pdf", "format"), ("?to=1999-W01", "to")] {
+            let response = http.get(app.url(&format!("/api/v1/reports/{week}{query}"))).bearer_auth(&finance).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{query}");
+            assert_eq!(response.json::<Value>().await.unwrap()["field"], field);
+        }
+        let response = http.get(app.url("/api/v1/reports/2026-W99")).bearer_auth(&finance).send().await.unwrap();
+        assert_eq!(response.json::<Value>().await.unwrap()["field"], "from");
+        let support_token = app.token_for(&email_of(Role::Support)).await;
+        let response = http.get(app.url(&format!("/api/v1/reports/{week}"))).bearer_auth(&support_token).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        let bad = support::billing().args(["export", "--week", "soon"]).env("DATABASE_URL", &app.test_db.url).output().await.unwrap();
+        assert_eq!(bad.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&bad.stderr).contains("--week"));
+    }
+}
