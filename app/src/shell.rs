@@ -19,6 +19,7 @@ use crate::pages::{
     not_found::NotFound,
     overview::OverviewPage,
     profile::ProfilePage,
+    reports::ReportsPage,
     runs::{RunPage, RunsPage},
     staff::StaffPage,
     week::WeekPage,
@@ -81,6 +82,7 @@ pub fn App() -> impl IntoView {
                     <Route path=(StaticSegment("weeks"), ParamSegment("week")) view=WeekPage />
                     <Route path=StaticSegment("runs") view=RunsPage />
                     <Route path=(StaticSegment("runs"), ParamSegment("id")) view=RunPage />
+                    <Route path=StaticSegment("reports") view=ReportsPage />
                     <Route path=StaticSegment("users") view=UsersPage />
                     <Route path=(StaticSegment("users"), ParamSegment("id")) view=CustomerPage />
                     <Route path=(StaticSegment("invoices"), ParamSegment("id")) view=InvoicePage />
@@ -118,6 +120,7 @@ fn Navigation(me: Option<Principal>) -> impl IntoView {
             {role.can(Action::PreviewWeek).then(|| view! { <a href="/weeks" rel="external" data-testid="nav-weeks">"Weeks"</a> })}
             <A href="/runs">"Runs"</A>
             {role.can(Action::LookupUsers).then(|| view! { <A href="/users">"Customers"</A> })}
+            {role.can(Action::ExportReports).then(|| view! { <A href="/reports">"Reports"</A> })}
             {role.can(Action::ViewAudit).then(|| view! { <A href="/audit">"Audit log"</A> })}
             {role.can(Action::ManageStaff).then(|| view! { <A href="/staff">"Staff"</A> })}
         </nav>

@@ -53,6 +53,7 @@ fn sample_call(path: &str) -> (&'static str, String) {
         }
         "/api/fn/refunds/decide" => (FORM, "refund_id=999999&decision=approve&note=".into()),
         "/api/fn/refunds/awaiting" => (FORM, String::new()),
+        "/api/fn/reports/get" => (FORM, "from=2026-W01&to=".into()),
         other => {
             panic!("{other} has no sample call in this test: add one, with its entry in app::api::ACCESS")
         }

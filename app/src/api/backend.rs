@@ -9,6 +9,7 @@ use crate::model::audit::{AuditPage, AuditQuery};
 use crate::model::customer::{ActivityPage, CustomerProfile, Section, UserHit};
 use crate::model::preview::{InvoiceDetail, InvoicePage, InvoiceQuery, PayoutPage, WeekSummary};
 use crate::model::refund::{InvoiceRecord, NewRefund, RefundAnswer, RefundView};
+use crate::model::report::Report;
 use crate::model::run::{HaltedRun, RunView};
 use crate::model::staff::{AccessToken, NewAccessToken, Principal, Role, Staff};
 use crate::model::system::Overview;
@@ -121,6 +122,8 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<RefundView, AppError>;
     /// Refunds waiting for approval, oldest first.
     async fn refunds_awaiting(&self, caller: &Principal) -> Result<Vec<RefundView>, AppError>;
+    /// The report of weeks `from` to `to` from the ledger (empty: the last complete week).
+    async fn report(&self, caller: &Principal, from: String, to: String) -> Result<Report, AppError>;
 }
 
 /// The backend of the current request.

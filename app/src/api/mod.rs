@@ -7,6 +7,7 @@ pub mod audit;
 pub mod customers;
 pub mod error;
 pub mod overview;
+pub mod reports;
 pub mod runs;
 pub mod staff;
 pub mod tokens;
@@ -61,6 +62,7 @@ pub const ACCESS: &[(&str, Access)] = &[
     ("/api/fn/refunds/create",  Access::Requires(Action::Refund)),
     ("/api/fn/refunds/decide",  Access::Requires(Action::ApproveRefund)),
     ("/api/fn/refunds/awaiting", Access::Requires(Action::ApproveRefund)),
+    ("/api/fn/reports/get",     Access::Requires(Action::ExportReports)),
 ];
 
 /// The access rule of the server function at `path`, if it has one.

@@ -15,6 +15,7 @@ use app::model::audit::{AuditPage, AuditQuery};
 use app::model::customer::{ActivityPage, CustomerProfile, Section, UserHit};
 use app::model::preview::{InvoiceDetail, InvoicePage, InvoiceQuery, PayoutPage, WeekSummary};
 use app::model::refund::{InvoiceRecord, NewRefund, RefundAnswer, RefundView};
+use app::model::report::Report;
 use app::model::run::{HaltedRun, RunView};
 use app::model::staff::{AccessToken, NewAccessToken, Principal, Role, Staff};
 use app::model::system::Overview;
@@ -320,6 +321,16 @@ impl Backend for AppState {
         note: String,
     ) -> Result<RefundView, AppError> {
         crate::refunds::decide(&self.db, self.provider(), caller, refund_id, approve, &note).await
+    }
+
+    async fn report(&self, _caller: &Principal, from: String, to: String) -> Result<Report, AppError> {
+        let from = if from.trim().is_empty() {
+            BillingWeek::containing(Utc::now(), self.config.time_zone).previous().to_string()
+        } else {
+            from
+        };
+        let to = if to.trim().is_empty() { from.clone() } else { to };
+        crate::reports::report(&self.db, self.config.currency, &from, &to).await
     }
 
     async fn refunds_awaiting(&self, _caller: &Principal) -> Result<Vec<RefundView>, AppError> {
