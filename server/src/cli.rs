@@ -102,6 +102,16 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         output: Option<std::path::PathBuf>,
     },
+    /// Match the provider's charges, refunds and transfers of a week one to one with the ledger.
+    ///
+    /// Prints every item that does not match, with the user and the attempt. Exit 0 when
+    /// everything matched, 3 when something did not (the result is kept for the dashboard,
+    /// where finance reviews and approves the repair). Needs PSP_URL: the provider the runs used.
+    Reconcile {
+        /// An ISO week such as 2026-W48, in BILLING_TZ.
+        #[arg(long, value_name = "YYYY-Www")]
+        week: String,
+    },
     /// The kill switch: no new provider call is made by any worker within a second; calls in
     /// flight finish and are recorded.
     Pause(ControlArgs),
@@ -224,6 +234,7 @@ pub fn main() -> ExitCode {
             Command::PspSim(args) => psp_sim(args).await,
             Command::Run { week, approve, workers } => run(config, &week, approve, workers).await,
             Command::Export { week, to, format, output } => export(config, &week, to, format, output).await,
+            Command::Reconcile { week } => reconcile(config, &week).await,
             Command::Pause(args) => control(config, args, "paused").await,
             Command::Resume(args) => control(config, args, "running").await,
             Command::Abort(args) => control(config, args, "aborted").await,
@@ -525,6 +536,50 @@ async fn demo_data(config: Config, size: crate::demo::DemoSize) -> anyhow::Resul
         report.users_added, report.rides_added, report.rides_already_there
     );
     db.close().await;
+    Ok(())
+}
+
+async fn reconcile(config: Config, week: &str) -> anyhow::Result<()> {
+    let week =
+        app::model::week::BillingWeek::parse(week).map_err(|m| usage(format!("--week: {m}")))?.to_string();
+    if config.provider.url.is_none() {
+        return Err(usage(
+            "PSP_URL: reconciliation needs the provider the runs used; this command's own in-process simulator has no records",
+        ));
+    }
+    let db = open_migrated(&config).await?;
+    let settings = crate::run::RunSettings::load(&db).await?;
+    let timeout = std::time::Duration::from_secs(settings.provider_timeout_seconds);
+    let (client, _sim) = crate::run::provider::connect(&config, timeout).await?;
+    let by = crate::db::audit::Actor::cli().name;
+    let result = crate::reconcile::run(&db, &client, config.currency, &week, &by)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.to_string()))?;
+    db.close().await;
+    println!("{week}: {} matched, {} not matched", result.matched, result.unmatched);
+    for item in &result.items {
+        let amount =
+            |m: Option<app::model::money::Money>| m.map(|m| m.to_string()).unwrap_or_else(|| "-".into());
+        println!(
+            "  {} {} {}: provider {}, ledger {}; user {}, invoice {}, payout {}, attempt {}",
+            item.kind,
+            item.provider_id,
+            item.class.label(),
+            amount(item.provider_amount),
+            amount(item.ledger_amount),
+            item.user_id.as_deref().unwrap_or("-"),
+            item.invoice_id.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
+            item.payout_id.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
+            item.attempt_key.as_deref().unwrap_or("-"),
+        );
+    }
+    if result.unmatched > 0 {
+        return Err(RunStopped(format!(
+            "{} item(s) of {week} do not match; review the repair on /reconcile?week={week}",
+            result.unmatched
+        ))
+        .into());
+    }
     Ok(())
 }
 

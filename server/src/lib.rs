@@ -10,6 +10,7 @@ pub mod demo;
 pub mod http;
 pub mod preview;
 pub mod psp;
+pub mod reconcile;
 pub mod refunds;
 pub mod reports;
 pub mod run;

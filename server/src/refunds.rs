@@ -388,10 +388,13 @@ pub async fn execute(
     match client.refund(&request).await {
         Ok(provider_id) => {
             let currency = BillingCurrency::from_code(&claim.refund.currency)?;
+            // A repair gives back money no invoice explains; a customer refund is a refund.
+            let given_back =
+                if claim.refund.kind == "repair" { Account::UnexplainedCharges } else { Account::Refunds };
             let ledger = Transaction::transfer(
                 "refund",
                 format!("refund-{}", claim.refund.id),
-                Account::Refunds,
+                given_back,
                 Account::ProviderClearing,
                 Money::from_minor(claim.refund.amount_minor, currency),
             )?

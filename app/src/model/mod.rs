@@ -6,6 +6,7 @@ pub mod customer;
 pub mod money;
 pub mod preview;
 pub mod pricing;
+pub mod reconcile;
 pub mod refund;
 pub mod report;
 pub mod run;

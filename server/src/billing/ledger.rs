@@ -12,6 +12,8 @@
 //! - `platform_fees`: the platform's revenue, credited when the week is frozen.
 //! - `refunds`: money given back to passengers, debited by a refund.
 //! - `bad_debt`: invoices given up as uncollectible, debited when written off.
+//! - `unexplained_charges`: money the provider took that no invoice explains (found by
+//!   reconciliation): credited when it is recorded, debited when its repair refund is made.
 
 use std::fmt;
 
@@ -26,6 +28,7 @@ pub enum Account {
     PlatformFees,
     Refunds,
     BadDebt,
+    UnexplainedCharges,
 }
 
 impl fmt::Display for Account {
@@ -37,6 +40,7 @@ impl fmt::Display for Account {
             Account::PlatformFees => f.write_str("platform_fees"),
             Account::Refunds => f.write_str("refunds"),
             Account::BadDebt => f.write_str("bad_debt"),
+            Account::UnexplainedCharges => f.write_str("unexplained_charges"),
         }
     }
 }

@@ -20,6 +20,7 @@ use app::model::system::DatabaseBackend;
 pub mod audit;
 pub mod customers;
 pub mod migrations;
+pub mod reconcile;
 pub mod refunds;
 pub mod reports;
 pub mod rides;

@@ -35,12 +35,16 @@ pub struct RefundRow {
     pub next_at: DateTime<Utc>,
     pub provider_id: Option<String>,
     pub detail: Option<String>,
+    /// `customer`, or `repair` (giving back a charge the ledger does not explain).
+    pub kind: String,
+    /// The payment intent refunded, when not the invoice's own charge (repairs).
+    pub payment_intent: Option<String>,
     pub week: String,
 }
 
 const SELECT_REFUND: &str = "SELECT r.id, r.request_id, r.idempotency_key, r.invoice_id, r.user_id, r.amount_minor, \
      r.currency, r.reason, r.note, r.lines, r.state, r.requested_by, r.requested_by_id, r.requested_at, r.decided_by, \
-     r.decided_at, r.decision_note, r.attempts, r.next_at, r.provider_id, r.detail, i.week \
+     r.decided_at, r.decision_note, r.attempts, r.next_at, r.provider_id, r.detail, r.kind, r.payment_intent, i.week \
      FROM refunds r JOIN invoices i ON i.id = r.invoice_id";
 
 /// An invoice as a refund needs it: whose, how much was charged, and how much is still free.
@@ -360,13 +364,16 @@ impl Db {
             .bind(at)
             .execute(&mut *tx)
             .await?;
-            let payment_intent: Option<String> = sqlx::query_scalar(
-                "SELECT provider_id FROM charge_attempts WHERE invoice_id = $1 AND outcome = 'succeeded'",
-            )
-            .bind(refund.invoice_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .flatten();
+            let payment_intent: Option<String> = match &refund.payment_intent {
+                Some(intent) => Some(intent.clone()),
+                None => sqlx::query_scalar(
+                    "SELECT provider_id FROM charge_attempts WHERE invoice_id = $1 AND outcome = 'succeeded'",
+                )
+                .bind(refund.invoice_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .flatten(),
+            };
             tx.commit().await?;
             let attempt = refund.attempts;
             Ok(Some(RefundClaim { refund, attempt, payment_intent }))

@@ -42,6 +42,9 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/refunds/{id}/{decision}", post(decide_refund))
         .route("/api/v1/settings/refund-limits", get(refund_limits).put(set_refund_limits))
         .route("/api/v1/reports/{week}", get(report))
+        .route("/api/v1/reconciliations/{week}", get(latest_reconciliation).post(reconcile))
+        .route("/api/v1/reconciliations/{week}/repair", post(repair))
+        .route("/api/v1/reconciliations/{week}/acknowledge", post(acknowledge))
         .route("/api/v1/api-keys", get(list_api_keys).post(create_api_key))
         .route("/api/v1/api-keys/{id}/revoke", post(revoke_api_key))
         .route(
@@ -626,6 +629,88 @@ async fn report(
                 .into_response())
         }
     }
+}
+
+/// The provider of this process, or a 503 saying there is none.
+fn provider(state: &AppState) -> Result<&crate::psp::stripe::StripeClient, ApiError> {
+    state
+        .provider
+        .as_ref()
+        .ok_or_else(|| ApiError::App(AppError::Internal("this process has no payment provider".into())))
+}
+
+/// `GET /api/v1/reconciliations/:week`: the week's latest reconciliation (finance, admin).
+async fn latest_reconciliation(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(week): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.may(Action::Reconcile)?;
+    let week = path_week(&week)?.to_string();
+    let latest = crate::reconcile::latest(&state.db, &week).await?;
+    let found = latest.ok_or_else(|| AppError::NotFound(format!("a reconciliation of {week}")))?;
+    Ok(Json(found).into_response())
+}
+
+/// `POST /api/v1/reconciliations/:week`: reconciles the week with the provider now.
+async fn reconcile(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(week): Path<String>,
+) -> Result<Response, ApiError> {
+    let principal = caller.may(Action::Reconcile)?;
+    let week = path_week(&week)?.to_string();
+    let result = crate::reconcile::run(
+        &state.db,
+        provider(&state)?,
+        state.config.currency,
+        &week,
+        &principal.staff.email,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(result)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RepairBody {
+    /// The stray charges the reviewer saw: exactly those awaiting repair.
+    payment_intents: Vec<String>,
+}
+
+/// `POST /api/v1/reconciliations/:week/repair` `{"payment_intents"}`: refunds the reviewed stray
+/// charges once each (409 if the list changed since it was reviewed).
+async fn repair(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(week): Path<String>,
+    payload: Result<Json<RepairBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let principal = caller.may(Action::Reconcile)?;
+    let week = path_week(&week)?.to_string();
+    let body = body(payload)?;
+    let result = crate::reconcile::repair(
+        &state.db,
+        state.provider.as_ref(),
+        &Actor::staff(principal),
+        &week,
+        &body.payment_intents,
+    )
+    .await?;
+    Ok(Json(result).into_response())
+}
+
+/// `POST /api/v1/reconciliations/:week/acknowledge`: the latest reconciliation's mismatches are
+/// known (the dashboard's banner goes; the result stays).
+async fn acknowledge(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(week): Path<String>,
+) -> Result<Response, ApiError> {
+    let principal = caller.may(Action::Reconcile)?;
+    let week = path_week(&week)?.to_string();
+    let result = crate::reconcile::acknowledge(&state.db, principal, &week).await?;
+    Ok(Json(result).into_response())
 }
 
 /// A path id, or a 422 naming `id`.

@@ -119,23 +119,30 @@ impl StripeClient {
         self.get(&format!("/v1/payment_intents/{id}")).await
     }
 
-    /// Every charge of a customer, newest first, following the list's pages.
-    pub async fn charges_of(&self, customer: &str) -> Result<Vec<Value>, ProviderError> {
-        let mut charges = Vec::new();
+    /// Every object of a list endpoint (`/v1/charges?customer=…`), newest first, following the
+    /// list's pages of 100.
+    pub async fn list_all(&self, path: &str) -> Result<Vec<Value>, ProviderError> {
+        let separator = if path.contains('?') { '&' } else { '?' };
+        let mut objects = Vec::new();
         let mut after: Option<String> = None;
         loop {
-            let mut path = format!("/v1/charges?customer={customer}&limit=100");
+            let mut page_path = format!("{path}{separator}limit=100");
             if let Some(after) = &after {
-                path.push_str(&format!("&starting_after={after}"));
+                page_path.push_str(&format!("&starting_after={after}"));
             }
-            let page = self.get(&path).await?;
+            let page = self.get(&page_path).await?;
             let data = page["data"].as_array().cloned().unwrap_or_default();
-            after = data.last().and_then(|c| c["id"].as_str()).map(str::to_owned);
-            charges.extend(data);
+            after = data.last().and_then(|o| o["id"].as_str()).map(str::to_owned);
+            objects.extend(data);
             if !page["has_more"].as_bool().unwrap_or(false) || after.is_none() {
-                return Ok(charges);
+                return Ok(objects);
             }
         }
+    }
+
+    /// Every charge of a customer, newest first.
+    pub async fn charges_of(&self, customer: &str) -> Result<Vec<Value>, ProviderError> {
+        self.list_all(&format!("/v1/charges?customer={customer}")).await
     }
 
     /// The `id` of the created object.

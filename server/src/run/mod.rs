@@ -772,10 +772,34 @@ async fn coordinate_step(shared: &Arc<Shared>) -> anyhow::Result<()> {
                 }
             }
             "paying_out" if counts.transfers_pending == 0 => {
-                shared.db.advance_phase(run.id, "paying_out", "completed").await?;
+                // The process that completes the run reconciles it with the provider; a mismatch
+                // shows on every page of the dashboard until finance acknowledges it.
+                let completed = shared.db.advance_phase(run.id, "paying_out", "completed").await?;
+                if completed {
+                    reconcile_after(shared, &run.week, run.id).await?;
+                }
             }
             _ => {}
         }
+    }
+    Ok(())
+}
+
+/// Reconciles a run's week with the provider once the run completed; a mismatch is a run event
+/// and shows on every page of the dashboard until finance acknowledges it.
+async fn reconcile_after(shared: &Shared, week: &str, run_id: i64) -> anyhow::Result<()> {
+    match crate::reconcile::run(&shared.db, &shared.client, shared.currency, week, "system").await {
+        Ok(r) if r.unmatched > 0 => {
+            let message =
+                format!("reconciliation found {} item(s) that do not match the ledger", r.unmatched);
+            shared.db.run_event(run_id, "reconciliation", &message).await?;
+            tracing::error!(run = run_id, %week, unmatched = r.unmatched, "{message}");
+        }
+        Ok(r) => {
+            let message = format!("reconciled: all {} movements match the provider's", r.matched);
+            shared.db.run_event(run_id, "reconciliation", &message).await?;
+        }
+        Err(e) => tracing::error!(run = run_id, error = %e, "reconciling after the run failed"),
     }
     Ok(())
 }

@@ -1,0 +1,282 @@
+//! Reconciliation's storage: the ledger's side of a week (every charge, refund and transfer the
+//! ledger records, with the provider id and the amount the ledger booked), the reconciliations
+//! kept, and the stray charges with their repair refunds.
+
+use chrono::{DateTime, SubsecRound, Utc};
+
+use super::audit::NewAuditEntry;
+use super::Db;
+use crate::billing::ledger::Transaction;
+use crate::with_pool;
+
+/// One movement as the ledger has it: provider id, invoice or payout, user, attempt key, amount
+/// the ledger booked (`None` when the attempt succeeded but no ledger transaction exists).
+pub type LedgerItem = (String, Option<i64>, Option<String>, Option<String>, Option<i64>);
+
+/// A stored reconciliation.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct ReconciliationRow {
+    pub id: i64,
+    pub week: String,
+    pub ran_at: DateTime<Utc>,
+    pub ran_by: String,
+    pub matched: i64,
+    pub unmatched: i64,
+    pub items: String,
+    pub acknowledged_by: Option<String>,
+}
+
+/// A stray charge as stored, with its repair refund's state.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct StrayRow {
+    pub payment_intent: String,
+    pub charge_id: String,
+    pub invoice_id: Option<i64>,
+    pub user_id: Option<String>,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub refund_id: Option<i64>,
+    pub refund_state: Option<String>,
+    pub repaired_by: Option<String>,
+}
+
+/// A stray charge under its lock: invoice, user, amount, currency, repair refund.
+type StrayLock = (Option<i64>, Option<String>, i64, String, Option<i64>);
+
+/// A stray charge found by a reconciliation.
+#[derive(Clone, Debug)]
+pub struct NewStray {
+    pub payment_intent: String,
+    pub charge_id: String,
+    pub invoice_id: Option<i64>,
+    pub user_id: Option<String>,
+    pub amount_minor: i64,
+    pub currency: String,
+}
+
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+impl Db {
+    /// The week's successful charges as the ledger has them (and the stray charges recorded by
+    /// repairs), keyed by payment intent.
+    pub async fn ledger_charges(&self, week: &str) -> Result<Vec<LedgerItem>, sqlx::Error> {
+        with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT a.provider_id, i.id, i.user_id, a.idempotency_key, p.amount_minor FROM invoices i \
+                 JOIN charge_attempts a ON a.invoice_id = i.id AND a.outcome = 'succeeded' \
+                 LEFT JOIN ledger_transactions t ON t.kind = 'charge' AND t.reference = 'invoice-' || CAST(i.id AS TEXT) \
+                 LEFT JOIN ledger_postings p ON p.transaction_id = t.id AND p.account = 'provider_clearing' \
+                 WHERE i.week = $1 AND a.provider_id IS NOT NULL \
+                 UNION ALL \
+                 SELECT s.payment_intent, s.invoice_id, s.user_id, NULL, p.amount_minor FROM stray_charges s \
+                 JOIN ledger_transactions t ON t.kind = 'stray_charge' AND t.reference = s.payment_intent \
+                 JOIN ledger_postings p ON p.transaction_id = t.id AND p.account = 'provider_clearing' \
+                 WHERE s.week = $1",
+            )
+            .bind(week)
+            .fetch_all(pool)
+            .await
+        })
+    }
+
+    /// The week's refunds the ledger records as made, keyed by the provider's refund id.
+    pub async fn ledger_refunds(&self, week: &str) -> Result<Vec<LedgerItem>, sqlx::Error> {
+        with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT r.provider_id, r.invoice_id, r.user_id, r.idempotency_key, -p.amount_minor FROM refunds r \
+                 JOIN invoices i ON i.id = r.invoice_id \
+                 LEFT JOIN ledger_transactions t ON t.kind = 'refund' AND t.reference = 'refund-' || CAST(r.id AS TEXT) \
+                 LEFT JOIN ledger_postings p ON p.transaction_id = t.id AND p.account = 'provider_clearing' \
+                 WHERE i.week = $1 AND r.state = 'succeeded' AND r.provider_id IS NOT NULL",
+            )
+            .bind(week)
+            .fetch_all(pool)
+            .await
+        })
+    }
+
+    /// The week's transfers the ledger records, keyed by the provider's transfer id.
+    pub async fn ledger_transfers(&self, week: &str) -> Result<Vec<LedgerItem>, sqlx::Error> {
+        with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT a.provider_id, pa.id, pa.driver_id, a.idempotency_key, -p.amount_minor FROM payouts pa \
+                 JOIN transfer_attempts a ON a.payout_id = pa.id AND a.outcome = 'succeeded' \
+                 LEFT JOIN ledger_transactions t ON t.kind = 'transfer' AND t.reference = 'payout-' || CAST(pa.id AS TEXT) \
+                 LEFT JOIN ledger_postings p ON p.transaction_id = t.id AND p.account = 'provider_clearing' \
+                 WHERE pa.week = $1 AND a.provider_id IS NOT NULL",
+            )
+            .bind(week)
+            .fetch_all(pool)
+            .await
+        })
+    }
+
+    /// Stores a reconciliation and the stray charges it found (each payment intent once).
+    pub async fn save_reconciliation(
+        &self,
+        week: &str,
+        ran_by: &str,
+        matched: i64,
+        unmatched: i64,
+        items: &serde_json::Value,
+        stray: &[NewStray],
+    ) -> Result<i64, sqlx::Error> {
+        let at = now();
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO reconciliations (week, ran_at, ran_by, matched, unmatched, items) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            )
+            .bind(week)
+            .bind(at)
+            .bind(ran_by)
+            .bind(matched)
+            .bind(unmatched)
+            .bind(items.to_string())
+            .fetch_one(&mut *tx)
+            .await?;
+            for s in stray {
+                sqlx::query(
+                    "INSERT INTO stray_charges (payment_intent, charge_id, week, invoice_id, user_id, amount_minor, currency, found_in, found_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (payment_intent) DO NOTHING",
+                )
+                .bind(&s.payment_intent)
+                .bind(&s.charge_id)
+                .bind(week)
+                .bind(s.invoice_id)
+                .bind(&s.user_id)
+                .bind(s.amount_minor)
+                .bind(&s.currency)
+                .bind(id)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(id)
+        })
+    }
+
+    /// The latest reconciliation of a week.
+    pub async fn latest_reconciliation(&self, week: &str) -> Result<Option<ReconciliationRow>, sqlx::Error> {
+        with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, week, ran_at, ran_by, matched, unmatched, items, acknowledged_by FROM reconciliations \
+                 WHERE week = $1 ORDER BY id DESC LIMIT 1",
+            )
+            .bind(week)
+            .fetch_optional(pool)
+            .await
+        })
+    }
+
+    /// The latest reconciliation of each week, when it found mismatches nobody acknowledged.
+    pub async fn open_mismatches(&self) -> Result<Vec<(i64, String, i64)>, sqlx::Error> {
+        with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT r.id, r.week, r.unmatched FROM reconciliations r WHERE r.unmatched > 0 AND r.acknowledged_by IS NULL \
+                 AND r.id = (SELECT MAX(l.id) FROM reconciliations l WHERE l.week = r.week) ORDER BY r.week",
+            )
+            .fetch_all(pool)
+            .await
+        })
+    }
+
+    /// Acknowledges a reconciliation's mismatches (they stay on its page), with an audit entry.
+    pub async fn acknowledge_reconciliation(
+        &self,
+        id: i64,
+        by: &str,
+        audit: &NewAuditEntry,
+    ) -> Result<bool, sqlx::Error> {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let done = sqlx::query(
+                "UPDATE reconciliations SET acknowledged_by = $2, acknowledged_at = $3 WHERE id = $1 AND acknowledged_by IS NULL",
+            )
+            .bind(id)
+            .bind(by)
+            .bind(now())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            crate::audit_insert!(self, audit).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(done == 1)
+        })
+    }
+
+    /// The week's stray charges, with their repair refunds' states.
+    pub async fn stray_charges(&self, week: &str) -> Result<Vec<StrayRow>, sqlx::Error> {
+        with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT s.payment_intent, s.charge_id, s.invoice_id, s.user_id, s.amount_minor, s.currency, s.refund_id, \
+                 r.state AS refund_state, s.repaired_by FROM stray_charges s LEFT JOIN refunds r ON r.id = s.refund_id \
+                 WHERE s.week = $1 ORDER BY s.found_at, s.payment_intent",
+            )
+            .bind(week)
+            .fetch_all(pool)
+            .await
+        })
+    }
+
+    /// Repairs one stray charge, once: records it in the ledger (the provider holds money no
+    /// invoice explains) and writes its repair refund (pending; the caller sends it), in one
+    /// transaction with the audit entry. Returns the refund id, or `None` when the charge was
+    /// repaired before or cannot be (no invoice to file it under).
+    pub async fn repair_stray(
+        &self,
+        payment_intent: &str,
+        by: &str,
+        by_id: Option<i64>,
+        ledger: &Transaction,
+        audit: &NewAuditEntry,
+    ) -> Result<Option<i64>, sqlx::Error> {
+        let at = now();
+        with_pool!(self, pool => {
+            let mut tx = pool.begin_with(match self { Db::Sqlite(_) => "BEGIN IMMEDIATE", Db::Postgres(_) => "BEGIN" }).await?;
+            let lock = match self {
+                Db::Sqlite(_) => "SELECT invoice_id, user_id, amount_minor, currency, refund_id FROM stray_charges WHERE payment_intent = $1",
+                Db::Postgres(_) => "SELECT invoice_id, user_id, amount_minor, currency, refund_id FROM stray_charges WHERE payment_intent = $1 FOR UPDATE",
+            };
+            let stray: Option<StrayLock> =
+                sqlx::query_as(lock).bind(payment_intent).fetch_optional(&mut *tx).await?;
+            let Some((Some(invoice_id), user_id, amount, currency, None)) = stray else {
+                tx.rollback().await?;
+                return Ok(None);
+            };
+            crate::ledger_insert_once!(self, &mut tx, ledger, at);
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO refunds (request_id, idempotency_key, invoice_id, user_id, amount_minor, currency, reason, note, \
+                 state, requested_by, requested_by_id, requested_at, decided_by, decided_at, next_at, updated_at, kind, payment_intent) \
+                 VALUES ($1, $2, $3, $4, $5, $6, 'duplicate', $7, 'pending', $8, $9, $10, $8, $10, $11, $10, 'repair', $12) RETURNING id",
+            )
+            .bind(format!("repair-{payment_intent}"))
+            .bind(format!("refund:repair:{payment_intent}"))
+            .bind(invoice_id)
+            .bind(user_id.unwrap_or_default())
+            .bind(amount)
+            .bind(&currency)
+            .bind(format!("reconciliation repair of {payment_intent}, a charge the ledger does not explain"))
+            .bind(by)
+            .bind(by_id)
+            .bind(at)
+            .bind(at + chrono::Duration::seconds(30))
+            .bind(payment_intent)
+            .fetch_one(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE stray_charges SET refund_id = $2, repaired_by = $3, repaired_at = $4 WHERE payment_intent = $1")
+                .bind(payment_intent)
+                .bind(id)
+                .bind(by)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            crate::audit_insert!(self, audit).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(Some(id))
+        })
+    }
+}

@@ -1,0 +1,357 @@
+//! Reconciliation with the provider: the provider's charges, refunds and transfers of a week,
+//! listed through the provider's API page by page, matched one to one with what the ledger
+//! records. Charges at the provider that the ledger does not explain become stray charges, and a
+//! finance member's approval repairs them: each is recorded in the ledger and refunded through the
+//! same idempotent refund path as every refund. Runs after every completed run as well.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use crate::billing::ledger::{Account, Transaction};
+use crate::db::audit::{Actor, NewAuditEntry};
+use crate::db::reconcile::{LedgerItem, NewStray, ReconciliationRow};
+use crate::db::Db;
+use crate::http::state::internal_error;
+use crate::psp::stripe::StripeClient;
+use app::api::AppError;
+use app::model::money::{BillingCurrency, Money};
+use app::model::reconcile::{MatchClass, ReconItem, Reconciliation, StrayCharge};
+use app::model::refund::RefundState;
+use app::model::week::BillingWeek;
+
+/// One movement at the provider: id, amount, user, invoice or payout, and (charges) the charge id.
+struct ProviderItem {
+    id: String,
+    amount: i64,
+    user_id: Option<String>,
+    reference: Option<i64>,
+    charge_id: Option<String>,
+}
+
+fn metadata_id(object: &Value, key: &str) -> Option<i64> {
+    object["metadata"][key].as_str().and_then(|v| v.parse().ok())
+}
+
+/// The provider's charges, refunds and transfers of `week`.
+async fn provider_side(
+    client: &StripeClient,
+    week: &str,
+) -> Result<(Vec<ProviderItem>, Vec<ProviderItem>, Vec<ProviderItem>), AppError> {
+    let failed = |e: crate::psp::ProviderError| {
+        AppError::Internal(format!("listing the provider's records failed: {e}"))
+    };
+    let of_week = |o: &Value| o["metadata"]["week"].as_str() == Some(week);
+    let charges: Vec<ProviderItem> = client
+        .list_all("/v1/charges")
+        .await
+        .map_err(failed)?
+        .into_iter()
+        .filter(|c| c["status"] == "succeeded" && of_week(c))
+        .map(|c| ProviderItem {
+            id: c["payment_intent"].as_str().unwrap_or_default().to_owned(),
+            amount: c["amount"].as_i64().unwrap_or_default(),
+            user_id: c["metadata"]["user_id"].as_str().map(str::to_owned),
+            reference: metadata_id(&c, "invoice_id"),
+            charge_id: c["id"].as_str().map(str::to_owned),
+        })
+        .collect();
+    let intents: BTreeSet<&str> = charges.iter().map(|c| c.id.as_str()).collect();
+    let refunds: Vec<ProviderItem> = client
+        .list_all("/v1/refunds")
+        .await
+        .map_err(failed)?
+        .into_iter()
+        .filter(|r| {
+            r["status"] == "succeeded" && r["payment_intent"].as_str().is_some_and(|pi| intents.contains(pi))
+        })
+        .map(|r| ProviderItem {
+            id: r["id"].as_str().unwrap_or_default().to_owned(),
+            amount: r["amount"].as_i64().unwrap_or_default(),
+            user_id: None,
+            reference: metadata_id(&r, "invoice_id"),
+            charge_id: None,
+        })
+        .collect();
+    let transfers: Vec<ProviderItem> = client
+        .list_all("/v1/transfers")
+        .await
+        .map_err(failed)?
+        .into_iter()
+        .filter(of_week)
+        .map(|t| ProviderItem {
+            id: t["id"].as_str().unwrap_or_default().to_owned(),
+            amount: t["amount"].as_i64().unwrap_or_default(),
+            user_id: t["metadata"]["driver_id"].as_str().map(str::to_owned),
+            reference: metadata_id(&t, "payout_id"),
+            charge_id: None,
+        })
+        .collect();
+    Ok((charges, refunds, transfers))
+}
+
+/// Matches one kind of movement; returns the number matched and the items that did not match.
+fn match_kind(
+    kind: &str,
+    provider: &[ProviderItem],
+    ledger: &[LedgerItem],
+    currency: BillingCurrency,
+) -> (i64, Vec<ReconItem>) {
+    let money = |m: i64| Money::from_minor(m, currency);
+    let booked: BTreeMap<&str, &LedgerItem> =
+        ledger.iter().filter(|l| l.4.is_some()).map(|l| (l.0.as_str(), l)).collect();
+    let mut matched = 0;
+    let mut items = Vec::new();
+    let split = |r: Option<i64>| if kind == "transfer" { (None, r) } else { (r, None) };
+    for p in provider {
+        match booked.get(p.id.as_str()) {
+            Some(l) if l.4 == Some(p.amount) => matched += 1,
+            Some(l) => {
+                let (invoice_id, payout_id) = split(l.1);
+                items.push(ReconItem {
+                    class: MatchClass::AmountMismatch,
+                    kind: kind.into(),
+                    provider_id: p.id.clone(),
+                    provider_amount: Some(money(p.amount)),
+                    ledger_amount: l.4.map(money),
+                    user_id: l.2.clone(),
+                    invoice_id,
+                    payout_id,
+                    attempt_key: l.3.clone(),
+                });
+            }
+            None => {
+                let (invoice_id, payout_id) = split(p.reference);
+                let attempt = ledger.iter().find(|l| l.0 == p.id).and_then(|l| l.3.clone());
+                items.push(ReconItem {
+                    class: MatchClass::ProviderOnly,
+                    kind: kind.into(),
+                    provider_id: p.id.clone(),
+                    provider_amount: Some(money(p.amount)),
+                    ledger_amount: None,
+                    user_id: p.user_id.clone(),
+                    invoice_id,
+                    payout_id,
+                    attempt_key: attempt,
+                });
+            }
+        }
+    }
+    let at_provider: BTreeSet<&str> = provider.iter().map(|p| p.id.as_str()).collect();
+    for l in ledger.iter().filter(|l| l.4.is_some() && !at_provider.contains(l.0.as_str())) {
+        let (invoice_id, payout_id) = split(l.1);
+        items.push(ReconItem {
+            class: MatchClass::LedgerOnly,
+            kind: kind.into(),
+            provider_id: l.0.clone(),
+            provider_amount: None,
+            ledger_amount: l.4.map(money),
+            user_id: l.2.clone(),
+            invoice_id,
+            payout_id,
+            attempt_key: l.3.clone(),
+        });
+    }
+    (matched, items)
+}
+
+/// Reconciles `week` and stores the result (and the stray charges found) on behalf of `by`.
+pub async fn run(
+    db: &Db,
+    client: &StripeClient,
+    currency: BillingCurrency,
+    week: &str,
+    by: &str,
+) -> Result<Reconciliation, AppError> {
+    let week = BillingWeek::parse(week).map_err(|m| AppError::invalid("week", m))?.to_string();
+    let failed = |e: sqlx::Error| internal_error("reconciling", e);
+    let (charges, refunds, transfers) = provider_side(client, &week).await?;
+    let ledger_charges = db.ledger_charges(&week).await.map_err(failed)?;
+    let ledger_refunds = db.ledger_refunds(&week).await.map_err(failed)?;
+    let ledger_transfers = db.ledger_transfers(&week).await.map_err(failed)?;
+    let mut matched = 0;
+    let mut items = Vec::new();
+    for (kind, provider, ledger) in [
+        ("charge", &charges, &ledger_charges),
+        ("refund", &refunds, &ledger_refunds),
+        ("transfer", &transfers, &ledger_transfers),
+    ] {
+        let (m, unmatched) = match_kind(kind, provider, ledger, currency);
+        matched += m;
+        items.extend(unmatched);
+    }
+    let stray: Vec<NewStray> = items
+        .iter()
+        .filter(|i| i.kind == "charge" && i.class == MatchClass::ProviderOnly)
+        .filter_map(|i| {
+            let charge = charges.iter().find(|c| c.id == i.provider_id)?;
+            Some(NewStray {
+                payment_intent: charge.id.clone(),
+                charge_id: charge.charge_id.clone().unwrap_or_default(),
+                invoice_id: charge.reference,
+                user_id: charge.user_id.clone(),
+                amount_minor: charge.amount,
+                currency: currency.code().to_owned(),
+            })
+        })
+        .collect();
+    let json = serde_json::to_value(&items).expect("items serialise");
+    let id = db
+        .save_reconciliation(&week, by, matched, items.len() as i64, &json, &stray)
+        .await
+        .map_err(failed)?;
+    tracing::info!(%week, matched, unmatched = items.len(), "reconciled with the provider");
+    latest(db, &week)
+        .await?
+        .filter(|r| r.id == id)
+        .ok_or_else(|| AppError::Internal("the reconciliation vanished".into()))
+}
+
+/// The latest reconciliation of `week`, with its stray charges.
+pub async fn latest(db: &Db, week: &str) -> Result<Option<Reconciliation>, AppError> {
+    let failed = |e: sqlx::Error| internal_error("reading a reconciliation", e);
+    let Some(row) = db.latest_reconciliation(week).await.map_err(failed)? else {
+        return Ok(None);
+    };
+    Ok(Some(view(db, row).await?))
+}
+
+async fn view(db: &Db, row: ReconciliationRow) -> Result<Reconciliation, AppError> {
+    let failed = |e: sqlx::Error| internal_error("reading a reconciliation", e);
+    let items: Vec<ReconItem> =
+        serde_json::from_str(&row.items).map_err(|e| internal_error("reading a reconciliation", e))?;
+    let stray = db
+        .stray_charges(&row.week)
+        .await
+        .map_err(failed)?
+        .into_iter()
+        .map(|s| {
+            let currency = BillingCurrency::from_code(&s.currency)
+                .map_err(|e| internal_error("reading a reconciliation", e))?;
+            Ok(StrayCharge {
+                payment_intent: s.payment_intent,
+                charge_id: s.charge_id,
+                invoice_id: s.invoice_id,
+                user_id: s.user_id,
+                amount: Money::from_minor(s.amount_minor, currency),
+                refund_id: s.refund_id,
+                refund_state: s.refund_state.as_deref().and_then(RefundState::parse),
+                repaired_by: s.repaired_by,
+            })
+        })
+        .collect::<Result<Vec<_>, AppError>>()?;
+    Ok(Reconciliation {
+        id: row.id,
+        week: row.week,
+        ran_at: crate::db::rfc3339(row.ran_at),
+        ran_by: row.ran_by,
+        matched: row.matched,
+        unmatched: row.unmatched,
+        items,
+        stray,
+        acknowledged_by: row.acknowledged_by,
+    })
+}
+
+/// Repairs the week's stray charges that `reviewed` names, which must be exactly those not
+/// repaired yet (what the reviewer saw): each is recorded in the ledger and refunded, once.
+/// Running it again repairs nothing more.
+pub async fn repair(
+    db: &Db,
+    client: Option<&StripeClient>,
+    actor: &Actor,
+    week: &str,
+    reviewed: &[String],
+) -> Result<Reconciliation, AppError> {
+    let week = BillingWeek::parse(week).map_err(|m| AppError::invalid("week", m))?.to_string();
+    let failed = |e: sqlx::Error| internal_error("repairing", e);
+    let stray = db.stray_charges(&week).await.map_err(failed)?;
+    let open: BTreeSet<&str> = stray
+        .iter()
+        .filter(|s| s.refund_id.is_none() && s.invoice_id.is_some())
+        .map(|s| s.payment_intent.as_str())
+        .collect();
+    let asked: BTreeSet<&str> = reviewed.iter().map(String::as_str).collect();
+    if let Some(unknown) = asked.iter().find(|pi| !stray.iter().any(|s| s.payment_intent == **pi)) {
+        return Err(AppError::invalid(
+            "payment_intents",
+            format!("{unknown} is not a stray charge of {week}"),
+        ));
+    }
+    let repaired: BTreeSet<&str> =
+        stray.iter().filter(|s| s.refund_id.is_some()).map(|s| s.payment_intent.as_str()).collect();
+    if asked.is_subset(&repaired) {
+        // Approved before: nothing more to do.
+        return latest(db, &week)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("reconciliation of {week}")));
+    }
+    if asked != open {
+        return Err(AppError::Conflict {
+            field: "payment_intents".into(),
+            message: format!(
+                "the proposed repair changed since it was reviewed: {} charge(s) await repair, {} reviewed; reload and review again",
+                open.len(),
+                asked.len()
+            ),
+        });
+    }
+    let mut made = Vec::new();
+    for s in stray.iter().filter(|s| asked.contains(s.payment_intent.as_str())) {
+        let currency = BillingCurrency::from_code(&s.currency).map_err(|e| internal_error("repairing", e))?;
+        let ledger = Transaction::transfer(
+            "stray_charge",
+            s.payment_intent.clone(),
+            Account::ProviderClearing,
+            Account::UnexplainedCharges,
+            Money::from_minor(s.amount_minor, currency),
+        )
+        .map_err(|e| internal_error("repairing", e))?
+        .of_week(&week);
+        let mut audit =
+            NewAuditEntry::new(actor, "reconcile.repair", "invoice", s.invoice_id.unwrap_or_default());
+        audit.detail = Some(format!(
+            "refund of {} {} taken by {} ({}) that the ledger does not explain",
+            Money::from_minor(s.amount_minor, currency),
+            currency.code(),
+            s.payment_intent,
+            s.user_id.clone().unwrap_or_default()
+        ));
+        if let Some(id) = db
+            .repair_stray(&s.payment_intent, &actor.name, actor.staff_id, &ledger, &audit)
+            .await
+            .map_err(failed)?
+        {
+            made.push(id);
+        }
+    }
+    if let Some(client) = client {
+        for id in made {
+            if let Err(e) =
+                crate::refunds::execute(db, client, id, &format!("repair-{}", std::process::id()), true).await
+            {
+                tracing::warn!(refund = id, error = %e, "sending a repair refund failed; the refund worker tries again");
+            }
+        }
+    }
+    latest(db, &week).await?.ok_or_else(|| AppError::NotFound(format!("reconciliation of {week}")))
+}
+
+/// Acknowledges the week's latest reconciliation on behalf of `principal` (audited).
+pub async fn acknowledge(
+    db: &Db,
+    principal: &app::model::staff::Principal,
+    week: &str,
+) -> Result<Reconciliation, AppError> {
+    let failed = |e: sqlx::Error| internal_error("acknowledging a reconciliation", e);
+    let row = db
+        .latest_reconciliation(week)
+        .await
+        .map_err(failed)?
+        .ok_or_else(|| AppError::NotFound(format!("a reconciliation of {week}")))?;
+    let mut audit =
+        NewAuditEntry::new(&Actor::staff(principal), "reconcile.acknowledge", "reconciliation", row.id);
+    audit.detail = Some(format!("{week}: {} not matched", row.unmatched));
+    db.acknowledge_reconciliation(row.id, &principal.staff.email, &audit).await.map_err(failed)?;
+    latest(db, week).await?.ok_or_else(|| AppError::NotFound(format!("a reconciliation of {week}")))
+}

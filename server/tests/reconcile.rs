@@ -1,0 +1,128 @@
+//! Reconciliation with the provider, on each database, against `billing psp-sim` as a process:
+//! after a run everything matches; charges an old system made a second time (its own keys, as in
+//! the incident) are found exactly, each naming the user and invoice; the approved repair refunds
+//! exactly those, once, through the refund path and into the ledger; approving again changes
+//! nothing; a second reconciliation finds nothing.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use app::model::staff::Role;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use server::billing::ledger::Account;
+use support::{charged_week, email_of, last_week, rows, Charged, SIM_KEY};
+
+on_both_databases! {
+    async fn reconciliation_finds_the_duplicates_and_the_repair_refunds_them_once(kind: Kind) {
+        let Charged { app, sim } = charged_week(kind, &[]).await;
+        let week = last_week();
+        let http = reqwest::Client::new();
+        let finance = app.token_for(&email_of(Role::Finance)).await;
+        let get = |path: String| http.get(app.url(&path)).bearer_auth(&finance).send();
+
+        // The run reconciled itself when it completed: everything matched.
+        let after_run: Value = get(format!("/api/v1/reconciliations/{week}")).await.unwrap().json().await.unwrap();
+        assert_eq!(after_run["unmatched"], 0, "{after_run}");
+        assert_eq!(after_run["ran_by"], "system");
+        let charged: Vec<(i64, String, i64)> = rows(&app.db, "SELECT invoice_id, user_id, amount_minor FROM charges WHERE state = 'charged' ORDER BY invoice_id").await;
+        let transfers: Vec<(i64,)> = rows(&app.db, "SELECT payout_id FROM transfers WHERE state = 'paid'").await;
+        assert_eq!(after_run["matched"].as_i64().unwrap() as usize, charged.len() + transfers.len());
+
+        // An old system charges three passengers again, with keys of its own.
+        let mut duplicates = Vec::new();
+        for (i, (invoice, user, amount)) in charged.iter().take(3).enumerate() {
+            let (customer, method) = app.db.provider_customer(user).await.unwrap().unwrap();
+            let response = http
+                .post(format!("{}/v1/payment_intents", sim.base))
+                .bearer_auth(SIM_KEY)
+                .header("Idempotency-Key", format!("old-system-{i}"))
+                .form(&[
+                    ("amount", amount.to_string()), ("currency", "usd".into()), ("customer", customer),
+                    ("payment_method", method), ("confirm", "true".into()), ("off_session", "true".into()),
+                    ("metadata[invoice_id]", invoice.to_string()), ("metadata[user_id]", user.clone()), ("metadata[week]", week.clone()),
+                ])
+                .send()
+                .await
+                .unwrap();
+            assert!(response.status().is_success());
+            let intent: Value = response.json().await.unwrap();
+            duplicates.push((intent["id"].as_str().unwrap().to_owned(), *invoice, user.clone(), *amount));
+        }
+
+        let found: Value = http.post(app.url(&format!("/api/v1/reconciliations/{week}"))).bearer_auth(&finance).send().await.unwrap().json().await.unwrap();
+        assert_eq!(found["unmatched"], 3, "{found}");
+        let mut items: Vec<(String, String, i64, String)> = found["items"].as_array().unwrap().iter().map(|i| {
+            assert_eq!(i["kind"], "charge");
+            (i["class"].as_str().unwrap().to_owned(), i["provider_id"].as_str().unwrap().to_owned(), i["invoice_id"].as_i64().unwrap(), i["user_id"].as_str().unwrap().to_owned())
+        }).collect();
+        items.sort();
+        let mut expected: Vec<(String, String, i64, String)> = duplicates.iter().map(|(pi, invoice, user, _)| ("provider_only".to_owned(), pi.clone(), *invoice, user.clone())).collect();
+        expected.sort();
+        assert_eq!(items, expected, "exactly the duplicates, each naming its user and invoice");
+        assert_eq!(found["stray"].as_array().unwrap().len(), 3);
+
+        // The CLI says the same and exits 3.
+        let out = sim.billing(&app.test_db.url).args(["reconcile", "--week", &week]).output().await.unwrap();
+        assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+        let printed = String::from_utf8_lossy(&out.stdout);
+        for (pi, ..) in &duplicates {
+            assert!(printed.contains(pi.as_str()), "{printed}");
+        }
+
+        // The repair is approved as reviewed: all three, or nothing.
+        let repair = |list: Vec<String>| http.post(app.url(&format!("/api/v1/reconciliations/{week}/repair"))).bearer_auth(&finance).json(&json!({ "payment_intents": list })).send();
+        let partial = repair(vec![duplicates[0].0.clone()]).await.unwrap();
+        assert_eq!(partial.status(), StatusCode::CONFLICT);
+        let unknown = repair(vec!["pi_nobody".into()]).await.unwrap();
+        assert_eq!(unknown.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let all: Vec<String> = duplicates.iter().map(|d| d.0.clone()).collect();
+        let support_token = app.token_for(&email_of(Role::Support)).await;
+        let refused = http.post(app.url(&format!("/api/v1/reconciliations/{week}/repair"))).bearer_auth(&support_token).json(&json!({ "payment_intents": all })).send().await.unwrap();
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+        assert!(sim.ledger().await.iter().all(|e| e["kind"] != "refund"), "nothing refunded by refused requests");
+        let repaired = repair(all.clone()).await.unwrap();
+        assert_eq!(repaired.status(), StatusCode::OK);
+
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let open: Vec<(i64,)> = rows(&app.db, "SELECT id FROM refunds WHERE state <> 'succeeded'").await;
+            if open.is_empty() { break; }
+            assert!(Instant::now() < deadline, "repair refunds {open:?} never finished");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let refunds_at_provider = || async {
+            sim.ledger().await.into_iter().filter(|e| e["kind"] == "refund").map(|e| (e["payment_intent"].as_str().map(str::to_owned), e["amount"].as_i64().unwrap())).collect::<Vec<_>>()
+        };
+        let mut made = refunds_at_provider().await;
+        made.sort();
+        let mut wanted: Vec<(Option<String>, i64)> = duplicates.iter().map(|(pi, _, _, amount)| (Some(pi.clone()), *amount)).collect();
+        wanted.sort();
+        assert_eq!(made, wanted, "exactly the duplicates refunded, each once, in full");
+
+        // Approving again changes nothing.
+        let again = repair(all.clone()).await.unwrap();
+        assert_eq!(again.status(), StatusCode::OK);
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(refunds_at_provider().await.len(), 3);
+
+        // A second reconciliation finds nothing; the books balance and match the provider.
+        let clean: Value = http.post(app.url(&format!("/api/v1/reconciliations/{week}"))).bearer_auth(&finance).send().await.unwrap().json().await.unwrap();
+        assert_eq!(clean["unmatched"], 0, "{clean}");
+        let (_, unbalanced) = app.db.ledger_check().await.unwrap();
+        assert!(unbalanced.is_empty());
+        assert_eq!(app.db.ledger_balance(&Account::UnexplainedCharges).await.unwrap(), 0, "recorded and given back");
+        let provider_net: i64 = sim.ledger().await.iter().map(|e| match e["kind"].as_str().unwrap() {
+            "charge" => e["amount"].as_i64().unwrap(),
+            "refund" | "transfer" => -e["amount"].as_i64().unwrap(),
+            _ => 0,
+        }).sum();
+        assert_eq!(app.db.ledger_balance(&Account::ProviderClearing).await.unwrap(), provider_net, "the ledger holds what the provider holds");
+        let audit = app.db.audit_page(&Default::default()).await.unwrap();
+        assert_eq!(audit.entries.iter().filter(|e| e.action == "reconcile.repair").count(), 3);
+
+        // The earlier mismatch stays until acknowledged? The latest is clean, so nothing is open.
+        assert!(app.db.open_mismatches().await.unwrap().is_empty());
+    }
+}
