@@ -19,6 +19,7 @@ use crate::pages::{
     not_found::NotFound,
     overview::OverviewPage,
     profile::ProfilePage,
+    reconcile::ReconcilePage,
     reports::ReportsPage,
     runs::{RunPage, RunsPage},
     staff::StaffPage,
@@ -73,6 +74,7 @@ pub fn App() -> impl IntoView {
             </header>
             <main class="page">
                 <HaltedBanner />
+                <MismatchBanner />
                 <Routes fallback=NotFound>
                     <Route path=StaticSegment("") view=OverviewPage />
                     <Route path=StaticSegment("login") view=LoginPage />
@@ -83,6 +85,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("runs") view=RunsPage />
                     <Route path=(StaticSegment("runs"), ParamSegment("id")) view=RunPage />
                     <Route path=StaticSegment("reports") view=ReportsPage />
+                    <Route path=StaticSegment("reconcile") view=ReconcilePage />
                     <Route path=StaticSegment("users") view=UsersPage />
                     <Route path=(StaticSegment("users"), ParamSegment("id")) view=CustomerPage />
                     <Route path=(StaticSegment("invoices"), ParamSegment("id")) view=InvoicePage />
@@ -121,6 +124,7 @@ fn Navigation(me: Option<Principal>) -> impl IntoView {
             <A href="/runs">"Runs"</A>
             {role.can(Action::LookupUsers).then(|| view! { <A href="/users">"Customers"</A> })}
             {role.can(Action::ExportReports).then(|| view! { <A href="/reports">"Reports"</A> })}
+            {role.can(Action::Reconcile).then(|| view! { <A href="/reconcile">"Reconcile"</A> })}
             {role.can(Action::ViewAudit).then(|| view! { <A href="/audit">"Audit log"</A> })}
             {role.can(Action::ManageStaff).then(|| view! { <A href="/staff">"Staff"</A> })}
         </nav>
@@ -148,6 +152,29 @@ fn HaltedBanner() -> impl IntoView {
                         <div>
                             <strong>"Run " <a href=format!("/runs/{}", r.id)>"#" {r.id}</a> " (week " {r.week} ") is halted: "</strong>
                             {r.reason}
+                        </div>
+                    }).collect_view()}
+                </div>
+            })}
+        </Transition>
+    }
+}
+
+/// A red banner on every page (for those who reconcile) while a week's latest reconciliation
+/// found items that do not match the ledger and nobody acknowledged them; checked every ten
+/// seconds.
+#[component]
+fn MismatchBanner() -> impl IntoView {
+    let tick = crate::components::tick::every(10);
+    let open = Resource::new(move || tick.get(), |_| crate::api::reconcile::open_mismatches());
+    view! {
+        <Transition fallback=|| ()>
+            {move || open.get().and_then(Result::ok).filter(|open| !open.is_empty()).map(|open| view! {
+                <div class="banner banner-danger halted-banner" role="alert" data-testid="mismatch-banner">
+                    {open.into_iter().map(|m| view! {
+                        <div>
+                            <strong>"Reconciliation of " <a href=format!("/reconcile?week={}", m.week)>{m.week.clone()}</a> ": "</strong>
+                            {m.unmatched} " item(s) at the provider and in the ledger do not match."
                         </div>
                     }).collect_view()}
                 </div>

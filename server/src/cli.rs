@@ -27,7 +27,8 @@ pub const EXIT_STOPPED: u8 = 3;
         BILLING_CURRENCY   ISO 4217 code (default USD)\n  \
         LOG_FORMAT         text | json (default text)\n  \
         RUST_LOG           log filter (default info)\n  \
-        PUBLIC_URL         the dashboard's public address behind a proxy (https:// makes cookies Secure)\n\n\
+        PUBLIC_URL         the dashboard's public address behind a proxy (https:// makes cookies Secure)\n  \
+        REPORT_DIR         folder where `billing serve` writes each completed week's CSV and XLSX report\n\n\
         A bad value stops the command with exit code 2 and names the variable."
 )]
 struct Cli {

@@ -116,6 +116,8 @@ pub struct Config {
     /// The address people reach the dashboard at, when it is not the one `billing serve`
     /// listens on (behind a proxy). With `https://`, session cookies are marked Secure.
     pub public_url: Option<Url>,
+    /// Where `billing serve` writes each completed week's report (CSV and XLSX), if anywhere.
+    pub report_dir: Option<std::path::PathBuf>,
 }
 
 impl Config {
@@ -202,8 +204,21 @@ impl Config {
             .transpose()
             .map_err(|m| ConfigError::new("PUBLIC_URL", m))?;
 
+        let report_dir = get("REPORT_DIR")
+            .map(|raw| {
+                let path = std::path::PathBuf::from(raw.trim());
+                if path.exists() && !path.is_dir() {
+                    Err(format!("{raw:?} exists and is not a folder"))
+                } else {
+                    Ok(path)
+                }
+            })
+            .transpose()
+            .map_err(|m| ConfigError::new("REPORT_DIR", m))?;
+
         Ok(Config {
             public_url,
+            report_dir,
             database,
             provider: ProviderConfig {
                 url: provider_url,
@@ -288,6 +303,7 @@ mod tests {
             ("LOG_FORMAT", "yaml"),
             ("RUST_LOG", "info,[[["),
             ("PUBLIC_URL", "billing.example.com"),
+            ("REPORT_DIR", "/dev/null"),
         ];
         for (variable, value) in cases {
             let error = config(&[(variable, value)]).expect_err(variable);

@@ -337,3 +337,55 @@ pub async fn write_xlsx(db: &Db, report: &Report, path: &std::path::Path) -> Res
     workbook.save(path).map_err(failed)?;
     Ok(())
 }
+
+/// Writes the report files (CSV and XLSX) of every completed run's week that `dir` does not
+/// have yet; each file is written beside its final name and renamed into place, so a reader never
+/// sees half a file and two processes writing at once leave one whole file. Returns the files
+/// written.
+pub async fn write_completed(
+    db: &Db,
+    currency: BillingCurrency,
+    dir: &std::path::Path,
+) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    use futures::StreamExt;
+    use std::io::Write;
+    std::fs::create_dir_all(dir)?;
+    let mut written = Vec::new();
+    for week in db.completed_weeks(52).await? {
+        let csv = dir.join(format!("carpool-billing-{week}.csv"));
+        let xlsx = dir.join(format!("carpool-billing-{week}.xlsx"));
+        if !csv.exists() {
+            let mut file = tempfile::NamedTempFile::new_in(dir)?;
+            let mut stream = std::pin::pin!(csv_stream(db.clone(), week.clone(), week.clone()));
+            while let Some(chunk) = stream.next().await {
+                file.write_all(&chunk.map_err(|e| anyhow::anyhow!(e.to_string()))?)?;
+            }
+            file.flush()?;
+            file.persist(&csv)?;
+            written.push(csv);
+        }
+        if !xlsx.exists() {
+            let report =
+                report(db, currency, &week, &week).await.map_err(|e| anyhow::anyhow!(e.to_string()))?;
+            let file = tempfile::NamedTempFile::new_in(dir)?;
+            write_xlsx(db, &report, file.path()).await.map_err(|e| anyhow::anyhow!(e.to_string()))?;
+            file.persist(&xlsx)?;
+            written.push(xlsx);
+        }
+    }
+    Ok(written)
+}
+
+/// The scheduled weekly report of `billing serve`: every few seconds, the files of weeks whose
+/// run completed since.
+pub async fn write_forever(db: Db, currency: BillingCurrency, dir: std::path::PathBuf) {
+    loop {
+        match write_completed(&db, currency, &dir).await {
+            Ok(files) => {
+                files.iter().for_each(|f| tracing::info!(file = %f.display(), "wrote a weekly report"))
+            }
+            Err(e) => tracing::error!(dir = %dir.display(), error = %e, "writing the weekly reports failed"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    }
+}

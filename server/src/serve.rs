@@ -55,6 +55,10 @@ pub async fn serve(config: Config, addr: SocketAddr) -> anyhow::Result<()> {
     let runs = tokio::spawn(crate::run::work_active_runs(db.clone(), client.clone()));
     let refunds = tokio::spawn(crate::refunds::work_forever(db.clone(), client.clone()));
     let schedule = tokio::spawn(crate::run::schedule::run_forever(db.clone(), config.clone()));
+    let reports = config
+        .report_dir
+        .clone()
+        .map(|dir| tokio::spawn(crate::reports::write_forever(db.clone(), config.currency, dir)));
     let mut state = AppState::new(db.clone(), config, leptos_options(local));
     state.provider = Some(client);
     warn_if_assets_missing(&state.leptos);
@@ -79,6 +83,9 @@ pub async fn serve(config: Config, addr: SocketAddr) -> anyhow::Result<()> {
     runs.abort();
     refunds.abort();
     schedule.abort();
+    if let Some(reports) = reports {
+        reports.abort();
+    }
     db.close().await;
     tracing::info!("stopped cleanly");
     Ok(())

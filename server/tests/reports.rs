@@ -13,7 +13,7 @@ use app::model::staff::Role;
 use calamine::Reader;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use support::{charged_week, email_of, last_week, rows, Charged};
+use support::{charged_week_with, email_of, last_week, rows, Charged, PspSim, TestDb};
 
 /// Major-unit text to minor units, refusing anything but exactly two decimals (USD).
 fn minor(text: &str) -> i64 {
@@ -30,7 +30,9 @@ fn amount(v: &Value) -> i64 {
 
 on_both_databases! {
     async fn the_report_equals_the_ledger_and_the_provider_and_the_exports_say_the_same(kind: Kind) {
-        let Charged { app, sim } = charged_week(kind, &["--decline-rate", "0.4", "--seed", "3"]).await;
+        let reports = tempfile::tempdir().unwrap();
+        let dir = reports.path().join("weekly");
+        let Charged { app, sim } = charged_week_with(kind, &["--decline-rate", "0.4", "--seed", "3"], &[("REPORT_DIR", dir.to_str().unwrap())]).await;
         let week = last_week();
         let http = reqwest::Client::new();
         let finance = app.token_for(&email_of(Role::Finance)).await;
@@ -146,6 +148,17 @@ on_both_databases! {
         let charged_cells: i64 = detail.rows().skip(1).map(|r| match &r[6] { calamine::Data::Float(v) => (v * 100.0).round() as i64, other => panic!("{other:?}") }).sum();
         assert_eq!(charged_cells, amount(&f["charged"]));
 
+        // The scheduled weekly report: `billing serve` wrote the completed week's files.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let (csv_file, xlsx_file) = (dir.join(format!("carpool-billing-{week}.csv")), dir.join(format!("carpool-billing-{week}.xlsx")));
+        while !(csv_file.exists() && xlsx_file.exists()) {
+            assert!(std::time::Instant::now() < deadline, "the weekly report was not written to {}", dir.display());
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        let written = std::fs::read(&csv_file).unwrap();
+        assert!(written.starts_with(b"invoice_id,week,"), "a whole CSV");
+        calamine::open_workbook::<calamine::Xlsx<_>, _>(&xlsx_file).unwrap().worksheet_range("Summary").unwrap();
+
         // Refused by name; support may not.
         for (query, field) in [("?format=pdf", "format"), ("?to=1999-W01", "to")] {
             let response = http.get(app.url(&format!("/api/v1/reports/{week}{query}"))).bearer_auth(&finance).send().await.unwrap();
@@ -160,5 +173,113 @@ on_both_databases! {
         let bad = support::billing().args(["export", "--week", "soon"]).env("DATABASE_URL", &app.test_db.url).output().await.unwrap();
         assert_eq!(bad.status.code(), Some(2));
         assert!(String::from_utf8_lossy(&bad.stderr).contains("--week"));
+    }
+}
+
+/// Rides of a fixed past week, made the same way every time, for the golden files.
+async fn fixed_week(db: &server::db::Db) {
+    use app::model::billing::{Ride, Seat};
+    use app::model::pricing::Attendance;
+    use server::db::rides::NewUser;
+    let user = |id: &str, name: &str| NewUser {
+        id: id.into(),
+        name: name.into(),
+        email: Some(format!("{id}@golden.example")),
+        phone: None,
+        language: "en".into(),
+    };
+    db.add_users(&[
+        user("d1", "Dana Driver"),
+        user("p1", "Ana \"Quotes\", Comma"),
+        user("p2", "Bo Li"),
+        user("p3", "Chloé Brûlée"),
+    ])
+    .await
+    .unwrap();
+    let at = |day: u32, hour: u32| {
+        chrono::NaiveDate::from_ymd_opt(2026, 3, day).unwrap().and_hms_opt(hour, 15, 0).unwrap().and_utc()
+    };
+    let rides = [
+        ("g1", 2, 8, 12_300, vec![("p1", Attendance::Completed), ("p2", Attendance::Completed)]),
+        ("g2", 3, 18, 7_050, vec![("p1", Attendance::Completed), ("p3", Attendance::NoShow)]),
+        (
+            "g3",
+            5,
+            9,
+            31_000,
+            vec![("p2", Attendance::Completed), ("p3", Attendance::Completed), ("p1", Attendance::Cancelled)],
+        ),
+        ("g4", 8, 20, 4_200, vec![("p3", Attendance::Completed)]),
+    ];
+    for (id, day, hour, distance_m, seats) in rides {
+        let ride = Ride {
+            ride_id: id.into(),
+            driver_id: "d1".into(),
+            distance_m,
+            started_at: at(day, hour) - chrono::Duration::minutes(30),
+            ended_at: at(day, hour),
+            seats: seats
+                .into_iter()
+                .map(|(p, attendance)| Seat { passenger_id: p.into(), attendance })
+                .collect(),
+        };
+        db.store_ride(&ride).await.unwrap();
+    }
+}
+
+/// The file under `server/tests/golden/`, or (with `UPDATE_GOLDEN=1`) writes it.
+fn golden(name: &str, actual: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
+    if std::env::var("UPDATE_GOLDEN").is_ok_and(|v| v == "1") {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 writes it)", path.display()));
+    assert_eq!(actual, expected, "{name} differs from the golden file");
+}
+
+on_both_databases! {
+    async fn exports_of_a_fixed_week_match_the_golden_files(kind: Kind) {
+        let (test_db, db) = TestDb::migrated(kind).await;
+        fixed_week(&db).await;
+        let sim = PspSim::start(&[]).await;
+        let run = sim.billing(&test_db.url).args(["run", "--week", "2026-W10", "--approve"]).output().await.unwrap();
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        // What changes from run to run (the provider's ids, the time of the charge) is checked,
+        // then written as a placeholder; everything else is compared byte for byte.
+        let out = sim.billing(&test_db.url).args(["export", "--week", "2026-W10"]).output().await.unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let mut reader = csv::Reader::from_reader(out.stdout.as_slice());
+        let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
+        writer.write_record(reader.headers().unwrap()).unwrap();
+        for record in reader.records() {
+            let mut fields: Vec<String> = record.unwrap().iter().map(str::to_owned).collect();
+            chrono::DateTime::parse_from_rfc3339(&fields[10]).unwrap();
+            assert!(fields[11].starts_with("pi_"), "{}", fields[11]);
+            fields[10] = "<charged_at>".into();
+            fields[11] = "<payment_intent>".into();
+            writer.write_record(&fields).unwrap();
+        }
+        golden("export-2026-W10.csv", &String::from_utf8(writer.into_inner().unwrap()).unwrap());
+
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let out = sim.billing(&test_db.url).args(["export", "--week", "2026-W10", "--format", "xlsx", "--output", file.path().to_str().unwrap()]).output().await.unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let mut book: calamine::Xlsx<_> = calamine::open_workbook(file.path()).unwrap();
+        let mut dump = String::new();
+        for sheet in ["Summary", "Invoices"] {
+            dump.push_str(&format!("[{sheet}]\n"));
+            for (r, row) in book.worksheet_range(sheet).unwrap().rows().enumerate() {
+                let cells: Vec<String> = row.iter().enumerate().map(|(c, cell)| match (sheet, r, c, cell) {
+                    ("Invoices", r, 10 | 11, cell) if r > 0 && *cell != calamine::Data::Empty => "<varies>".to_owned(),
+                    (_, _, _, calamine::Data::Float(v)) => format!("{v:.2}"),
+                    (_, _, _, other) => other.to_string(),
+                }).collect();
+                dump.push_str(&cells.join(" | "));
+                dump.push('\n');
+            }
+        }
+        golden("export-2026-W10.xlsx.txt", &dump);
     }
 }

@@ -54,6 +54,13 @@ fn sample_call(path: &str) -> (&'static str, String) {
         "/api/fn/refunds/decide" => (FORM, "refund_id=999999&decision=approve&note=".into()),
         "/api/fn/refunds/awaiting" => (FORM, String::new()),
         "/api/fn/reports/get" => (FORM, "from=2026-W01&to=".into()),
+        "/api/fn/reconcile/latest" => (FORM, "week=2026-W01".into()),
+        // The test server has the in-process simulator: an empty week reconciles to nothing.
+        "/api/fn/reconcile/run" => (FORM, "week=2026-W01".into()),
+        // Nothing to repair: an empty list is what was reviewed.
+        "/api/fn/reconcile/repair" => (FORM, "week=2026-W01&payment_intents=".into()),
+        "/api/fn/reconcile/acknowledge" => (FORM, "week=2026-W01".into()),
+        "/api/fn/reconcile/open" => (FORM, String::new()),
         other => {
             panic!("{other} has no sample call in this test: add one, with its entry in app::api::ACCESS")
         }

@@ -7,8 +7,8 @@ import { start, openPage, signIn, clickUntil, outputDir } from './harness.mjs';
 
 const NAV = {
   support: ['Overview', 'Runs', 'Customers'],
-  finance: ['Overview', 'Weeks', 'Runs', 'Customers', 'Reports', 'Audit log'],
-  admin: ['Overview', 'Weeks', 'Runs', 'Customers', 'Reports', 'Audit log', 'Staff'],
+  finance: ['Overview', 'Weeks', 'Runs', 'Customers', 'Reports', 'Reconcile', 'Audit log'],
+  admin: ['Overview', 'Weeks', 'Runs', 'Customers', 'Reports', 'Reconcile', 'Audit log', 'Staff'],
 };
 const PAGES = { '/audit': ['finance', 'admin'], '/staff': ['admin'] };
 

@@ -8,6 +8,7 @@ use super::AppError;
 use crate::model::audit::{AuditPage, AuditQuery};
 use crate::model::customer::{ActivityPage, CustomerProfile, Section, UserHit};
 use crate::model::preview::{InvoiceDetail, InvoicePage, InvoiceQuery, PayoutPage, WeekSummary};
+use crate::model::reconcile::{OpenMismatch, Reconciliation};
 use crate::model::refund::{InvoiceRecord, NewRefund, RefundAnswer, RefundView};
 use crate::model::report::Report;
 use crate::model::run::{HaltedRun, RunView};
@@ -124,6 +125,29 @@ pub trait Backend: Send + Sync + 'static {
     async fn refunds_awaiting(&self, caller: &Principal) -> Result<Vec<RefundView>, AppError>;
     /// The report of weeks `from` to `to` from the ledger (empty: the last complete week).
     async fn report(&self, caller: &Principal, from: String, to: String) -> Result<Report, AppError>;
+    /// The week (empty: the last complete one) and its latest reconciliation.
+    async fn latest_reconciliation(
+        &self,
+        caller: &Principal,
+        week: String,
+    ) -> Result<(String, Option<Reconciliation>), AppError>;
+    /// Reconciles a week with the provider now.
+    async fn run_reconciliation(&self, caller: &Principal, week: String) -> Result<Reconciliation, AppError>;
+    /// Approves the week's proposed repair exactly as reviewed.
+    async fn approve_repair(
+        &self,
+        caller: &Principal,
+        week: String,
+        payment_intents: Vec<String>,
+    ) -> Result<Reconciliation, AppError>;
+    /// Acknowledges the week's latest reconciliation.
+    async fn acknowledge_reconciliation(
+        &self,
+        caller: &Principal,
+        week: String,
+    ) -> Result<Reconciliation, AppError>;
+    /// Reconciliations with mismatches nobody acknowledged.
+    async fn open_mismatches(&self, caller: &Principal) -> Result<Vec<OpenMismatch>, AppError>;
 }
 
 /// The backend of the current request.

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod customers;
 pub mod error;
 pub mod overview;
+pub mod reconcile;
 pub mod reports;
 pub mod runs;
 pub mod staff;
@@ -63,6 +64,11 @@ pub const ACCESS: &[(&str, Access)] = &[
     ("/api/fn/refunds/decide",  Access::Requires(Action::ApproveRefund)),
     ("/api/fn/refunds/awaiting", Access::Requires(Action::ApproveRefund)),
     ("/api/fn/reports/get",     Access::Requires(Action::ExportReports)),
+    ("/api/fn/reconcile/latest", Access::Requires(Action::Reconcile)),
+    ("/api/fn/reconcile/run",   Access::Requires(Action::Reconcile)),
+    ("/api/fn/reconcile/repair", Access::Requires(Action::Reconcile)),
+    ("/api/fn/reconcile/acknowledge", Access::Requires(Action::Reconcile)),
+    ("/api/fn/reconcile/open",  Access::Public),
 ];
 
 /// The access rule of the server function at `path`, if it has one.

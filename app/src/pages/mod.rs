@@ -7,6 +7,7 @@ pub mod login;
 pub mod not_found;
 pub mod overview;
 pub mod profile;
+pub mod reconcile;
 pub mod reports;
 pub mod runs;
 pub mod staff;

@@ -95,6 +95,16 @@ impl Db {
         })
     }
 
+    /// The weeks of the latest `limit` completed runs, newest first.
+    pub async fn completed_weeks(&self, limit: i64) -> Result<Vec<String>, sqlx::Error> {
+        with_pool!(self, pool => {
+            sqlx::query_scalar("SELECT week FROM runs WHERE phase = 'completed' ORDER BY week DESC LIMIT $1")
+                .bind(limit)
+                .fetch_all(pool)
+                .await
+        })
+    }
+
     /// Up to `limit` invoices of weeks `from` to `to` with ids above `after`, in id order.
     pub async fn export_page(
         &self,

@@ -14,6 +14,7 @@ use app::api::{AppError, Backend};
 use app::model::audit::{AuditPage, AuditQuery};
 use app::model::customer::{ActivityPage, CustomerProfile, Section, UserHit};
 use app::model::preview::{InvoiceDetail, InvoicePage, InvoiceQuery, PayoutPage, WeekSummary};
+use app::model::reconcile::{OpenMismatch, Reconciliation};
 use app::model::refund::{InvoiceRecord, NewRefund, RefundAnswer, RefundView};
 use app::model::report::Report;
 use app::model::run::{HaltedRun, RunView};
@@ -333,6 +334,49 @@ impl Backend for AppState {
         crate::reports::report(&self.db, self.config.currency, &from, &to).await
     }
 
+    async fn latest_reconciliation(
+        &self,
+        _caller: &Principal,
+        week: String,
+    ) -> Result<(String, Option<Reconciliation>), AppError> {
+        let week = self.week_or_last(&week)?;
+        Ok((week.clone(), crate::reconcile::latest(&self.db, &week).await?))
+    }
+
+    async fn run_reconciliation(&self, caller: &Principal, week: String) -> Result<Reconciliation, AppError> {
+        let week = self.week_or_last(&week)?;
+        let client = self
+            .provider()
+            .ok_or_else(|| AppError::Internal("this process has no payment provider".into()))?;
+        crate::reconcile::run(&self.db, client, self.config.currency, &week, &caller.staff.email).await
+    }
+
+    async fn approve_repair(
+        &self,
+        caller: &Principal,
+        week: String,
+        payment_intents: Vec<String>,
+    ) -> Result<Reconciliation, AppError> {
+        let week = self.week_or_last(&week)?;
+        crate::reconcile::repair(&self.db, self.provider(), &Actor::staff(caller), &week, &payment_intents)
+            .await
+    }
+
+    async fn acknowledge_reconciliation(
+        &self,
+        caller: &Principal,
+        week: String,
+    ) -> Result<Reconciliation, AppError> {
+        let week = self.week_or_last(&week)?;
+        crate::reconcile::acknowledge(&self.db, caller, &week).await
+    }
+
+    async fn open_mismatches(&self, _caller: &Principal) -> Result<Vec<OpenMismatch>, AppError> {
+        let open =
+            self.db.open_mismatches().await.map_err(|e| internal_error("reading reconciliations", e))?;
+        Ok(open.into_iter().map(|(id, week, unmatched)| OpenMismatch { id, week, unmatched }).collect())
+    }
+
     async fn refunds_awaiting(&self, _caller: &Principal) -> Result<Vec<RefundView>, AppError> {
         let rows =
             self.db.refunds_awaiting_approval(200).await.map_err(|e| internal_error("listing refunds", e))?;
@@ -341,6 +385,14 @@ impl Backend for AppState {
 }
 
 impl AppState {
+    /// `week`, checked, or the last complete week when it is empty.
+    fn week_or_last(&self, week: &str) -> Result<String, AppError> {
+        if week.trim().is_empty() {
+            return Ok(BillingWeek::containing(Utc::now(), self.config.time_zone).previous().to_string());
+        }
+        Ok(BillingWeek::parse(week.trim()).map_err(|m| AppError::invalid("week", m))?.to_string())
+    }
+
     /// The payment provider, when this process has one (`billing serve` always does).
     fn provider(&self) -> Option<&crate::psp::stripe::StripeClient> {
         self.provider.as_ref()

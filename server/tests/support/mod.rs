@@ -356,6 +356,11 @@ pub struct Charged {
 }
 
 pub async fn charged_week(kind: Kind, sim_args: &[&str]) -> Charged {
+    charged_week_with(kind, sim_args, &[]).await
+}
+
+/// As [`charged_week`], with extra environment for `billing serve`.
+pub async fn charged_week_with(kind: Kind, sim_args: &[&str], serve_env: &[(&str, &str)]) -> Charged {
     let (test_db, db) = TestDb::migrated(kind).await;
     let actor = server::db::audit::Actor::cli();
     for role in app::model::staff::Role::ALL {
@@ -384,7 +389,9 @@ pub async fn charged_week(kind: Kind, sim_args: &[&str]) -> Charged {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let server = ServerProcess::start_with(sim.billing(&test_db.url), &test_db.url).await;
+    let mut command = sim.billing(&test_db.url);
+    command.envs(serve_env.iter().copied());
+    let server = ServerProcess::start_with(command, &test_db.url).await;
     Charged { app: StaffedServer { test_db, db, server }, sim }
 }
 
