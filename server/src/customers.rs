@@ -249,7 +249,13 @@ pub async fn invoice(
         line.ended_local = local(line.ended_at, config.time_zone);
     }
     let refunds = db.refunds_of_invoice(id).await.map_err(failed("reading refunds"))?;
-    let refunded: i64 = refunds.iter().filter(|r| r.state == "succeeded").map(|r| r.amount_minor).sum();
+    // What the customer got back of this invoice's charge (a repair gives back a charge the
+    // invoice does not explain, and is listed but not counted here).
+    let refunded: i64 = refunds
+        .iter()
+        .filter(|r| r.state == "succeeded" && r.kind == "customer")
+        .map(|r| r.amount_minor)
+        .sum();
     let charged =
         if refundable.charge_state.as_deref() == Some("charged") { refundable.total_minor } else { 0 };
     let user = db.user(&detail.user_id).await.map_err(failed("reading a user"))?;

@@ -43,6 +43,7 @@ pub fn view(row: &RefundRow) -> Result<RefundView, AppError> {
         invoice_id: row.invoice_id,
         user_id: row.user_id.clone(),
         week: row.week.clone(),
+        kind: row.kind.clone(),
         amount: Money::from_minor(row.amount_minor, currency),
         reason: RefundReason::parse(&row.reason).map_err(|e| internal_error("reading a refund", e))?,
         note: row.note.clone(),

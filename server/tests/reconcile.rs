@@ -101,6 +101,12 @@ on_both_databases! {
         wanted.sort();
         assert_eq!(made, wanted, "exactly the duplicates refunded, each once, in full");
 
+        // The invoice lists the repair, but its own charge was not refunded.
+        let (_, first_invoice, _, _) = &duplicates[0];
+        let record: Value = get(format!("/api/v1/invoices/{first_invoice}")).await.unwrap().json().await.unwrap();
+        assert_eq!(record["refunds"][0]["kind"], "repair");
+        assert_eq!(record["refunded"]["amount"], "0.00", "a repair is not a refund of the invoice's charge");
+
         // Approving again changes nothing.
         let again = repair(all.clone()).await.unwrap();
         assert_eq!(again.status(), StatusCode::OK);

@@ -132,6 +132,9 @@ pub struct RefundView {
     pub invoice_id: i64,
     pub user_id: String,
     pub week: String,
+    /// `customer`, or `repair`: giving back a charge the ledger does not explain (found by
+    /// reconciliation), which is not part of what the invoice charged.
+    pub kind: String,
     pub amount: Money,
     pub reason: RefundReason,
     pub note: String,

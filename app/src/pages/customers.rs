@@ -126,7 +126,7 @@ pub fn RefundTable(refunds: Vec<RefundView>, #[prop(optional)] show_invoice: boo
                 <tbody>
                     {refunds.into_iter().map(|r| view! {
                         <tr data-testid="refund-row">
-                            <td class="nowrap">"#" {r.id}</td>
+                            <td class="nowrap">"#" {r.id} {(r.kind == "repair").then(|| view! { " " <span class="badge badge-info" title="gives back a charge the ledger does not explain">"repair"</span> })}</td>
                             {show_invoice.then(|| view! { <td><a href=format!("/invoices/{}", r.invoice_id) data-testid="refund-invoice-link">"#" {r.invoice_id} " · " {r.user_id.clone()}</a></td> })}
                             <td>
                                 <span class=state_class(r.state.as_str()) data-testid="refund-state">{r.state.label()}</span>

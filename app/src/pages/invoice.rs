@@ -407,7 +407,7 @@ pub fn ReceiptPage() -> impl IntoView {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || record.get().map(|result| match result {
                 Ok(r) => {
-                    let refunds: Vec<RefundView> = r.refunds.iter().filter(|x| x.state == RefundState::Succeeded).cloned().collect();
+                    let refunds: Vec<RefundView> = r.refunds.iter().filter(|x| x.state == RefundState::Succeeded && x.kind == "customer").cloned().collect();
                     let paid = Money::from_minor(r.charged.minor() - r.refunded.minor(), r.total.currency());
                     view! {
                         <article class="receipt" data-testid="receipt">

@@ -102,7 +102,7 @@ impl Db {
         with_pool!(self, pool => {
             sqlx::query_as(
                 "SELECT i.week, i.id, i.total_minor, c.state, \
-                 CAST(COALESCE((SELECT SUM(r.amount_minor) FROM refunds r WHERE r.invoice_id = i.id AND r.state = 'succeeded'), 0) AS BIGINT) \
+                 CAST(COALESCE((SELECT SUM(r.amount_minor) FROM refunds r WHERE r.invoice_id = i.id AND r.state = 'succeeded' AND r.kind = 'customer'), 0) AS BIGINT) \
                  FROM invoices i LEFT JOIN charges c ON c.invoice_id = i.id \
                  WHERE i.user_id = $1 AND i.week >= $2 AND i.week <= $3 ORDER BY i.week",
             )
@@ -119,7 +119,7 @@ impl Db {
         with_pool!(self, pool => {
             sqlx::query_as(
                 "SELECT CAST(COALESCE((SELECT SUM(amount_minor) FROM charges WHERE user_id = $1 AND state = 'charged'), 0) AS BIGINT), \
-                 CAST(COALESCE((SELECT SUM(amount_minor) FROM refunds WHERE user_id = $1 AND state = 'succeeded'), 0) AS BIGINT), \
+                 CAST(COALESCE((SELECT SUM(amount_minor) FROM refunds WHERE user_id = $1 AND state = 'succeeded' AND kind = 'customer'), 0) AS BIGINT), \
                  (SELECT COUNT(*) FROM refunds WHERE user_id = $1 AND state IN ('awaiting_approval', 'pending', 'failed'))",
             )
             .bind(id)
@@ -139,7 +139,7 @@ impl Db {
         let rows: Vec<Row> = with_pool!(self, pool => {
             sqlx::query_as(
                 "SELECT i.id, i.week, i.total_minor, i.lines, c.state, \
-                 CAST(COALESCE((SELECT SUM(r.amount_minor) FROM refunds r WHERE r.invoice_id = i.id AND r.state = 'succeeded'), 0) AS BIGINT), \
+                 CAST(COALESCE((SELECT SUM(r.amount_minor) FROM refunds r WHERE r.invoice_id = i.id AND r.state = 'succeeded' AND r.kind = 'customer'), 0) AS BIGINT), \
                  i.currency FROM invoices i LEFT JOIN charges c ON c.invoice_id = i.id \
                  WHERE i.user_id = $1 AND i.id < $2 ORDER BY i.id DESC LIMIT $3",
             )

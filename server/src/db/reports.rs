@@ -117,7 +117,7 @@ impl Db {
             sqlx::query_as(
                 "SELECT i.id AS invoice_id, i.week, i.user_id, u.name AS user_name, i.currency, i.total_minor, i.lines, \
                  c.state AS charge_state, a.finished_at AS charged_at, a.provider_id AS payment_intent, \
-                 CAST(COALESCE((SELECT SUM(r.amount_minor) FROM refunds r WHERE r.invoice_id = i.id AND r.state = 'succeeded'), 0) AS BIGINT) AS refunded_minor \
+                 CAST(COALESCE((SELECT SUM(r.amount_minor) FROM refunds r WHERE r.invoice_id = i.id AND r.state = 'succeeded' AND r.kind = 'customer'), 0) AS BIGINT) AS refunded_minor \
                  FROM invoices i JOIN weeks w ON w.week = i.week AND w.status = 'approved' \
                  JOIN users u ON u.id = i.user_id LEFT JOIN charges c ON c.invoice_id = i.id \
                  LEFT JOIN charge_attempts a ON a.invoice_id = i.id AND a.outcome = 'succeeded' \
