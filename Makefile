@@ -12,6 +12,7 @@ CARGO_HOME ?= $(HOME)/.cargo
 export PATH := $(CURDIR)/.tools/node_modules/.bin:$(CARGO_HOME)/bin:$(PATH)
 
 CARGO_LEPTOS_VERSION := 0.3.10
+LOCALSTRIPE_VERSION := 1.15.10
 WASM_BINDGEN_VERSION := $(shell sed -n '/^name = "wasm-bindgen"$$/{n;s/version = "\(.*\)"/\1/p;}' Cargo.lock)
 BINARYEN_VERSION := 132.0.0
 BINARYEN_MAJOR := 132
@@ -67,3 +68,7 @@ tools:
 test-tools:
 	@[ -x /usr/bin/chromium ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
 	@[ -d tests/browser/node_modules/playwright-core ] || (cd tests/browser && npm ci --no-audit --no-fund)
+	@# localstripe (PyPI), the third-party Stripe emulator the Stripe client is checked against,
+	@# in a virtual environment inside the build directory.
+	@[ -x target/localstripe/bin/localstripe ] || { python3 -m venv target/localstripe \
+	  && target/localstripe/bin/pip install -q --disable-pip-version-check localstripe==$(LOCALSTRIPE_VERSION); }

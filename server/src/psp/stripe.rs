@@ -14,6 +14,15 @@ use super::{ChargeOutcome, ChargeRequest, Metadata, ProviderError, RefundRequest
 /// The API version the client is written against.
 pub const STRIPE_VERSION: &str = "2024-06-20";
 
+/// A test card: one of Stripe's test tokens (`tok_visa`; what Stripe and `billing psp-sim`
+/// take), or a test card number (what localstripe takes; Stripe refuses raw numbers unless the
+/// account may send them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TestCard<'a> {
+    Token(&'a str),
+    Number(&'a str),
+}
+
 /// A Stripe (or Stripe-shaped) endpoint and its secret key.
 #[derive(Clone, Debug)]
 pub struct StripeClient {
@@ -175,7 +184,26 @@ impl StripeClient {
         token: &str,
         idempotency_key: &str,
     ) -> Result<String, ProviderError> {
-        let form = vec![("type".to_owned(), "card".to_owned()), ("card[token]".to_owned(), token.to_owned())];
+        self.attach_card(customer, TestCard::Token(token), idempotency_key).await
+    }
+
+    /// Creates a card payment method from test card details and attaches it to `customer`.
+    pub async fn attach_card(
+        &self,
+        customer: &str,
+        card: TestCard<'_>,
+        idempotency_key: &str,
+    ) -> Result<String, ProviderError> {
+        let mut form = vec![("type".to_owned(), "card".to_owned())];
+        match card {
+            TestCard::Token(token) => form.push(("card[token]".to_owned(), token.to_owned())),
+            TestCard::Number(number) => form.extend([
+                ("card[number]".to_owned(), number.to_owned()),
+                ("card[exp_month]".to_owned(), "12".to_owned()),
+                ("card[exp_year]".to_owned(), "2034".to_owned()),
+                ("card[cvc]".to_owned(), "123".to_owned()),
+            ]),
+        }
         let (_, body) = self.post("/v1/payment_methods", &form, &format!("{idempotency_key}-pm")).await?;
         let pm = Self::created_id("/v1/payment_methods", &body)?;
         let path = format!("/v1/payment_methods/{pm}/attach");

@@ -407,3 +407,43 @@ where
         Db::Postgres(p) => sqlx::query_as(sql).fetch_all(p).await.unwrap(),
     }
 }
+
+/// A running localstripe (the third-party Stripe emulator, installed by `make test-tools` into
+/// `target/localstripe`), bound to 127.0.0.1 without a state file; killed when dropped.
+pub struct Localstripe {
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+}
+
+impl Localstripe {
+    pub async fn start() -> Localstripe {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace");
+        let python = std::env::var("LOCALSTRIPE_PYTHON")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|_| root.join("target/localstripe/bin/python"));
+        assert!(
+            python.exists(),
+            "{} is missing: run `make test-tools` (it installs localstripe)",
+            python.display()
+        );
+        let mut child = Command::new(python)
+            .arg(root.join("tests/localstripe/serve.py"))
+            .arg("0")
+            .kill_on_drop(true)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start localstripe");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("localstripe printed its address within 30 s")
+            .expect("read stdout")
+            .expect("a line");
+        let base = line.strip_prefix("localstripe listening on ").expect("the address line").to_owned();
+        Localstripe { child, base }
+    }
+}
