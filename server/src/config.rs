@@ -99,6 +99,9 @@ pub struct ProviderConfig {
     pub api_key: SecretString,
     /// The in-process simulator's latency.
     pub sim_latency_ms: u64,
+    /// The signing secret of the provider's webhooks (`whsec_…`); without it `POST
+    /// /webhooks/stripe` refuses every event.
+    pub webhook_secret: Option<SecretString>,
 }
 
 /// Everything `billing` reads from its environment.
@@ -160,6 +163,18 @@ impl Config {
                 "must be a secret key starting with sk_test_ or sk_live_",
             ));
         }
+        let webhook_secret = match get("STRIPE_WEBHOOK_SECRET") {
+            None => None,
+            Some(raw) if raw.trim().starts_with("whsec_") && raw.trim().len() > 10 => {
+                Some(SecretString::from(raw.trim().to_owned()))
+            }
+            Some(_) => {
+                return Err(ConfigError::new(
+                    "STRIPE_WEBHOOK_SECRET",
+                    "must be the endpoint's signing secret, starting with whsec_",
+                ))
+            }
+        };
         let sim_latency_ms = match get("PSP_SIM_LATENCY_MS") {
             None => 0,
             Some(raw) => {
@@ -224,6 +239,7 @@ impl Config {
                 url: provider_url,
                 api_key: SecretString::from(api_key),
                 sim_latency_ms,
+                webhook_secret,
             },
             time_zone,
             currency,
@@ -304,6 +320,7 @@ mod tests {
             ("RUST_LOG", "info,[[["),
             ("PUBLIC_URL", "billing.example.com"),
             ("REPORT_DIR", "/dev/null"),
+            ("STRIPE_WEBHOOK_SECRET", "sk_test_not_a_signing_secret"),
         ];
         for (variable, value) in cases {
             let error = config(&[(variable, value)]).expect_err(variable);

@@ -500,4 +500,86 @@ impl Db {
             })
             .collect())
     }
+
+    /// A refund the provider says succeeded (a webhook): recorded with its ledger transaction if
+    /// it was still pending or failed here; never moved back. Returns whether it changed.
+    pub async fn refund_confirmed(
+        &self,
+        id: i64,
+        provider_id: &str,
+        ledger: &Transaction,
+    ) -> Result<bool, sqlx::Error> {
+        let at = now();
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let changed = sqlx::query(
+                "UPDATE refunds SET state = 'succeeded', provider_id = $2, detail = NULL, updated_at = $3 \
+                 WHERE id = $1 AND state IN ('pending', 'failed')",
+            )
+            .bind(id)
+            .bind(provider_id)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if changed == 1 {
+                crate::ledger_insert_once!(self, &mut tx, ledger, at);
+            }
+            tx.commit().await?;
+            Ok(changed == 1)
+        })
+    }
+
+    /// A refund the provider says failed (a webhook): shown as failed and asked again later with
+    /// its key, if it was pending here; a refund that succeeded stays succeeded.
+    pub async fn refund_failed_at_provider(
+        &self,
+        id: i64,
+        detail: &str,
+        retry_at: DateTime<Utc>,
+    ) -> Result<bool, sqlx::Error> {
+        with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE refunds SET state = 'failed', detail = $2, next_at = $3, updated_at = $4 WHERE id = $1 AND state = 'pending'",
+            )
+            .bind(id)
+            .bind(detail)
+            .bind(retry_at)
+            .bind(now())
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected() == 1)
+        })
+    }
+
+    /// Whether the provider's event `id` was handled before.
+    pub async fn webhook_seen(&self, id: &str) -> Result<bool, sqlx::Error> {
+        with_pool!(self, pool => {
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM webhook_events WHERE id = $1)").bind(id).fetch_one(pool).await
+        })
+    }
+
+    /// Records a handled event (once: a second record of the id does nothing).
+    pub async fn record_webhook(
+        &self,
+        id: &str,
+        kind: &str,
+        created: i64,
+        outcome: &str,
+    ) -> Result<(), sqlx::Error> {
+        with_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO webhook_events (id, type, created, received_at, outcome) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(id)
+            .bind(kind)
+            .bind(created)
+            .bind(now())
+            .bind(outcome)
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })
+    }
 }

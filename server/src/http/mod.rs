@@ -8,6 +8,7 @@ pub mod rides;
 pub mod router;
 pub mod security;
 pub mod state;
+pub mod webhooks;
 
 pub use router::router;
 pub use state::AppState;

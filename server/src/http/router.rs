@@ -14,7 +14,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use super::{api, csp, health, metrics, security, AppState};
+use super::{api, csp, health, metrics, security, webhooks, AppState};
 use crate::auth::{login, middleware::authenticate, session};
 use app::api::Backend;
 use app::{shell, App};
@@ -48,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         .route("/login", post(login::login))
         .route("/logout", post(login::logout))
         .route("/weeks", get(last_week))
+        .route("/webhooks/stripe", post(webhooks::stripe))
         .merge(api::routes())
         .leptos_routes_with_context(&state, generate_route_list(App), context.clone(), move || {
             shell(leptos.clone())

@@ -1,0 +1,209 @@
+//! `POST /webhooks/stripe`: the provider's events. Each is verified first (the `Stripe-Signature`
+//! header: HMAC-SHA256 of `timestamp.body` with the endpoint's secret, compared in constant time,
+//! the timestamp within five minutes), then handled once by its id, by the state it carries (a
+//! late or repeated event never moves anything back): a refund that finished at the provider
+//! after the product's call returned is recorded here. Refusals and ignored types are answered
+//! (400, or 200 for a type the product does not use) and logged once each.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::Utc;
+use hmac::{Hmac, Mac};
+use secrecy::ExposeSecret;
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+use super::AppState;
+use crate::billing::ledger::{Account, Transaction};
+use app::model::money::{BillingCurrency, Money};
+
+/// How far a signature's timestamp may be from now, as Stripe's libraries allow.
+pub const TOLERANCE_SECONDS: i64 = 300;
+
+/// Why a signature is refused.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("no Stripe-Signature header")]
+    Missing,
+    #[error("the Stripe-Signature header has no t= timestamp or no v1= signature")]
+    Malformed,
+    #[error(
+        "the signature's timestamp is {0} s from now, outside the {TOLERANCE_SECONDS} s window (a replay?)"
+    )]
+    OutsideWindow(i64),
+    #[error("no v1 signature matches the body")]
+    Mismatch,
+}
+
+/// The `v1` signature of `body` at `timestamp` with `secret`, as hex.
+pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
+    mac.update(format!("{timestamp}.").as_bytes());
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Checks a `Stripe-Signature` header (`t=…,v1=…[,v1=…]`) against `body` at `now`.
+pub fn verify(header: Option<&str>, body: &[u8], secret: &str, now: i64) -> Result<(), SignatureError> {
+    let header = header.ok_or(SignatureError::Missing)?;
+    let mut timestamp = None;
+    let mut signatures = Vec::new();
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", t)) => timestamp = t.parse::<i64>().ok(),
+            Some(("v1", s)) => signatures.extend(hex::decode(s).ok()),
+            _ => {}
+        }
+    }
+    let timestamp = timestamp.ok_or(SignatureError::Malformed)?;
+    if signatures.is_empty() {
+        return Err(SignatureError::Malformed);
+    }
+    if (now - timestamp).abs() > TOLERANCE_SECONDS {
+        return Err(SignatureError::OutsideWindow(now - timestamp));
+    }
+    let matches = signatures.iter().any(|signature| {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
+        mac.update(format!("{timestamp}.").as_bytes());
+        mac.update(body);
+        // `verify_slice` compares in constant time.
+        mac.verify_slice(signature).is_ok()
+    });
+    if matches {
+        Ok(())
+    } else {
+        Err(SignatureError::Mismatch)
+    }
+}
+
+fn answer(status: StatusCode, body: Value) -> Response {
+    (status, Json(body)).into_response()
+}
+
+/// The handler.
+pub async fn stripe(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(secret) = state.config.provider.webhook_secret.as_ref() else {
+        tracing::warn!("a webhook arrived but STRIPE_WEBHOOK_SECRET is not set; refused");
+        return answer(StatusCode::SERVICE_UNAVAILABLE, json!({ "error": "webhooks are not configured" }));
+    };
+    let header = headers.get("stripe-signature").and_then(|v| v.to_str().ok());
+    if let Err(e) = verify(header, &body, secret.expose_secret(), Utc::now().timestamp()) {
+        tracing::warn!(error = %e, "webhook refused");
+        return answer(
+            StatusCode::BAD_REQUEST,
+            json!({ "error": e.to_string(), "field": "Stripe-Signature" }),
+        );
+    }
+    let Ok(event) = serde_json::from_slice::<Value>(&body) else {
+        tracing::warn!("webhook refused: the body is not JSON");
+        return answer(
+            StatusCode::BAD_REQUEST,
+            json!({ "error": "the body is not a JSON event", "field": "body" }),
+        );
+    };
+    let (Some(id), Some(kind)) = (event["id"].as_str(), event["type"].as_str()) else {
+        tracing::warn!("webhook refused: no id or type");
+        return answer(
+            StatusCode::BAD_REQUEST,
+            json!({ "error": "an event needs an id and a type", "field": "body" }),
+        );
+    };
+    match state.db.webhook_seen(id).await {
+        Ok(true) => return answer(StatusCode::OK, json!({ "id": id, "outcome": "duplicate" })),
+        Ok(false) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "reading webhook events failed");
+            return answer(StatusCode::SERVICE_UNAVAILABLE, json!({ "error": "try again" }));
+        }
+    }
+    let outcome = match handle(&state, kind, &event["data"]["object"]).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            // Not recorded: the provider delivers it again.
+            tracing::error!(event = id, error = %e, "handling a webhook failed");
+            return answer(StatusCode::SERVICE_UNAVAILABLE, json!({ "error": "try again" }));
+        }
+    };
+    if outcome == "ignored" {
+        tracing::info!(event = id, kind, "webhook of a type the product does not use; ignored");
+    }
+    if let Err(e) =
+        state.db.record_webhook(id, kind, event["created"].as_i64().unwrap_or_default(), outcome).await
+    {
+        tracing::error!(event = id, error = %e, "recording a webhook failed");
+    }
+    answer(StatusCode::OK, json!({ "id": id, "outcome": outcome }))
+}
+
+/// What an event does, decided by the state of the object it carries.
+async fn handle(state: &AppState, kind: &str, object: &Value) -> anyhow::Result<&'static str> {
+    match kind {
+        "refund.created" | "refund.updated" | "charge.refund.updated" | "refund.failed" => {
+            let Some(refund_id) =
+                object["metadata"]["refund_id"].as_str().and_then(|v| v.parse::<i64>().ok())
+            else {
+                return Ok("not ours");
+            };
+            let Some(refund) = state.db.refund(refund_id).await? else {
+                return Ok("not ours");
+            };
+            let provider_id = object["id"].as_str().unwrap_or_default();
+            match object["status"].as_str() {
+                Some("succeeded") => {
+                    let currency = BillingCurrency::from_code(&refund.currency)?;
+                    let given_back =
+                        if refund.kind == "repair" { Account::UnexplainedCharges } else { Account::Refunds };
+                    let ledger = Transaction::transfer(
+                        "refund",
+                        format!("refund-{}", refund.id),
+                        given_back,
+                        Account::ProviderClearing,
+                        Money::from_minor(refund.amount_minor, currency),
+                    )?
+                    .of_week(&refund.week);
+                    let changed = state.db.refund_confirmed(refund.id, provider_id, &ledger).await?;
+                    Ok(if changed { "refund succeeded" } else { "no change" })
+                }
+                Some(status @ ("failed" | "canceled")) => {
+                    let detail = format!("the provider reports refund {provider_id} {status}");
+                    let retry = Utc::now() + chrono::Duration::seconds(60);
+                    let changed = state.db.refund_failed_at_provider(refund.id, &detail, retry).await?;
+                    Ok(if changed { "refund failed" } else { "no change" })
+                }
+                _ => Ok("no change"),
+            }
+        }
+        _ => Ok("ignored"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "whsec_test_secret";
+
+    #[test]
+    fn a_signature_is_checked_against_the_body_the_secret_and_the_clock() {
+        let body = br#"{"id":"evt_1"}"#;
+        let now = 1_800_000_000;
+        let good = format!("t={now},v1={}", sign(SECRET, now, body));
+        assert_eq!(verify(Some(&good), body, SECRET, now + 10), Ok(()));
+        // Several v1 signatures (a secret being rolled): one matching is enough.
+        let rolled = format!("t={now},v1={},v1={}", "00".repeat(32), sign(SECRET, now, body));
+        assert_eq!(verify(Some(&rolled), body, SECRET, now), Ok(()));
+        assert_eq!(verify(None, body, SECRET, now), Err(SignatureError::Missing));
+        assert_eq!(verify(Some("v1=abcd"), body, SECRET, now), Err(SignatureError::Malformed));
+        assert_eq!(verify(Some(&format!("t={now}")), body, SECRET, now), Err(SignatureError::Malformed));
+        assert_eq!(verify(Some(&good), br#"{"id":"evt_2"}"#, SECRET, now), Err(SignatureError::Mismatch));
+        assert_eq!(verify(Some(&good), body, "whsec_other", now), Err(SignatureError::Mismatch));
+        assert_eq!(verify(Some(&good), body, SECRET, now + 301), Err(SignatureError::OutsideWindow(301)));
+        assert_eq!(verify(Some(&good), body, SECRET, now - 301), Err(SignatureError::OutsideWindow(-301)));
+        // A signature made for another timestamp does not match this one.
+        let moved = format!("t={},v1={}", now + 1, sign(SECRET, now, body));
+        assert_eq!(verify(Some(&moved), body, SECRET, now), Err(SignatureError::Mismatch));
+    }
+}
