@@ -166,6 +166,12 @@ struct PspSimArgs {
     /// Milliseconds an answer is held by --timeout-after-charge.
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     hang_ms: u64,
+    /// Send a signed event (as Stripe does) for every payment, refund and transfer to this URL.
+    #[arg(long, value_name = "URL")]
+    webhook_url: Option<String>,
+    /// The signing secret of those events (whsec_…).
+    #[arg(long, value_name = "SECRET")]
+    webhook_secret: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -427,6 +433,8 @@ async fn psp_sim(args: PspSimArgs) -> anyhow::Result<()> {
         hang_ms: args.hang_ms,
         // A misbehaving provider is for tests only: set it with PUT /sim/faults.
         overcharge_minor: 0,
+        webhook_url: args.webhook_url,
+        webhook_secret: args.webhook_secret,
     };
     config.validate().map_err(|e| usage(format!("{}: {}", e.option(), e.message)))?;
     crate::psp::sim::run(args.addr, config).await

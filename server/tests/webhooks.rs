@@ -95,3 +95,44 @@ on_both_databases! {
         assert_eq!(ids, ["evt_0", "evt_1", "evt_4"], "each accepted event once; refused ones not at all");
     }
 }
+
+on_both_databases! {
+    async fn the_simulator_signs_its_events_as_stripe_does_and_the_product_takes_them_once(kind: Kind) {
+        let Charged { app, sim } = charged_week_with(kind, &[], &[("STRIPE_WEBHOOK_SECRET", SECRET)]).await;
+        let hook = reqwest::Client::new()
+            .put(format!("{}/sim/faults", sim.base))
+            .json(&json!({ "webhook_url": app.url("/webhooks/stripe"), "webhook_secret": SECRET }))
+            .send()
+            .await
+            .unwrap();
+        assert!(hook.status().is_success());
+        let token = app.token_for(&email_of(Role::Finance)).await;
+        let charged: Vec<(i64,)> = rows(&app.db, "SELECT invoice_id FROM charges WHERE state = 'charged' ORDER BY invoice_id LIMIT 1").await;
+        let made: Value = reqwest::Client::new()
+            .post(app.url(&format!("/api/v1/invoices/{}/refunds", charged[0].0)))
+            .bearer_auth(&token)
+            .json(&json!({ "amount": "0.50", "reason": "requested_by_customer", "request_id": "hooked" }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(made["refund"]["state"], "succeeded");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let events = loop {
+            let events: Vec<(String, String)> = rows(&app.db, "SELECT type, outcome FROM webhook_events").await;
+            if !events.is_empty() {
+                break events;
+            }
+            assert!(std::time::Instant::now() < deadline, "the simulator's event never arrived");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        };
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].0, "refund.created");
+        assert!(["no change", "refund succeeded"].contains(&events[0].1.as_str()), "{events:?}");
+        let refund_id = made["refund"]["id"].as_i64().unwrap();
+        let ledger: Vec<(i64,)> = rows(&app.db, &format!("SELECT id FROM ledger_transactions WHERE kind = 'refund' AND reference = 'refund-{refund_id}'")).await;
+        assert_eq!(ledger.len(), 1, "the call and the event record the refund once");
+    }
+}

@@ -59,6 +59,7 @@ mod requests;
 mod routes;
 mod state;
 mod store;
+mod webhook;
 
 use std::future::Future;
 use std::io::Write;
@@ -97,6 +98,10 @@ pub struct SimConfig {
     pub seed: u64,
     /// How long `timeout_after_charge` holds an answer, in milliseconds (cut short at shutdown).
     pub hang_ms: u64,
+    /// Where to send a signed event for every payment, refund and transfer, as Stripe does.
+    pub webhook_url: Option<String>,
+    /// The signing secret of those events (`whsec_…`).
+    pub webhook_secret: Option<String>,
 }
 
 impl Default for SimConfig {
@@ -110,6 +115,8 @@ impl Default for SimConfig {
             overcharge_minor: 0,
             seed: 0,
             hang_ms: 10_000,
+            webhook_url: None,
+            webhook_secret: None,
         }
     }
 }
@@ -144,6 +151,20 @@ impl SimConfig {
                 return Err(SimConfigError {
                     field,
                     message: format!("must be a probability from 0 to 1, not {p}"),
+                });
+            }
+        }
+        if let Some(url) = &self.webhook_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(SimConfigError {
+                    field: "webhook_url",
+                    message: format!("{url:?} is not an http(s) URL"),
+                });
+            }
+            if !self.webhook_secret.as_deref().is_some_and(|s| s.starts_with("whsec_")) {
+                return Err(SimConfigError {
+                    field: "webhook_secret",
+                    message: "events are signed: give a secret starting with whsec_".into(),
                 });
             }
         }

@@ -162,6 +162,14 @@ async fn run(sim: Sim, job: Job, request_id: String) -> Answer {
         }
         Ok(executed) => {
             let hold_ms = if executed.moved_money { state.faults.holds_answer() } else { None };
+            if executed.moved_money {
+                let hook =
+                    state.faults.config.webhook_url.clone().zip(state.faults.config.webhook_secret.clone());
+                if let (Some((url, secret)), Some(event)) = (hook, super::webhook::event_for(&executed.body))
+                {
+                    super::webhook::deliver(url, secret, event);
+                }
+            }
             if let Some(reservation) = reservation {
                 let saved = Saved {
                     status: executed.status,

@@ -130,6 +130,12 @@ impl Faults {
         config.decline_rate = update.decline_rate.unwrap_or(config.decline_rate);
         config.hang_ms = update.hang_ms.unwrap_or(config.hang_ms);
         config.overcharge_minor = update.overcharge_minor.unwrap_or(config.overcharge_minor);
+        if update.webhook_url.is_some() {
+            config.webhook_url = update.webhook_url;
+        }
+        if update.webhook_secret.is_some() {
+            config.webhook_secret = update.webhook_secret;
+        }
         config.validate()?;
         if let Some(seed) = update.seed {
             config.seed = seed;
@@ -151,6 +157,8 @@ pub(crate) struct FaultsUpdate {
     pub seed: Option<u64>,
     pub hang_ms: Option<u64>,
     pub overcharge_minor: Option<i64>,
+    pub webhook_url: Option<String>,
+    pub webhook_secret: Option<String>,
 }
 
 /// An idempotency key reserved by a running request. The request saves its answer or frees
