@@ -102,6 +102,8 @@ pub struct ProviderConfig {
     /// The signing secret of the provider's webhooks (`whsec_…`); without it `POST
     /// /webhooks/stripe` refuses every event.
     pub webhook_secret: Option<SecretString>,
+    /// How test cards are made for riders provisioned in test mode (`PSP_TEST_CARDS`).
+    pub test_cards: crate::psp::stripe::TestCards,
 }
 
 /// Everything `billing` reads from its environment.
@@ -175,6 +177,16 @@ impl Config {
                 ))
             }
         };
+        let test_cards = match get("PSP_TEST_CARDS").as_deref().map(str::trim) {
+            None | Some("tokens") => crate::psp::stripe::TestCards::Tokens,
+            Some("numbers") => crate::psp::stripe::TestCards::Numbers,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "PSP_TEST_CARDS",
+                    format!("{other:?}: use tokens (Stripe, the simulator) or numbers (localstripe)"),
+                ))
+            }
+        };
         let sim_latency_ms = match get("PSP_SIM_LATENCY_MS") {
             None => 0,
             Some(raw) => {
@@ -240,6 +252,7 @@ impl Config {
                 api_key: SecretString::from(api_key),
                 sim_latency_ms,
                 webhook_secret,
+                test_cards,
             },
             time_zone,
             currency,
@@ -321,6 +334,7 @@ mod tests {
             ("PUBLIC_URL", "billing.example.com"),
             ("REPORT_DIR", "/dev/null"),
             ("STRIPE_WEBHOOK_SECRET", "sk_test_not_a_signing_secret"),
+            ("PSP_TEST_CARDS", "cards"),
         ];
         for (variable, value) in cases {
             let error = config(&[(variable, value)]).expect_err(variable);

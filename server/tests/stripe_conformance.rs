@@ -202,3 +202,47 @@ async fn the_stripe_client_against_the_simulator() {
         .unwrap();
     assert!(transfer.starts_with("tr_"), "{transfer}");
 }
+
+on_both_databases! {
+    async fn a_run_against_localstripe_completes_and_reconciles_with_its_charges(kind: Kind) {
+        let localstripe = Localstripe::start().await;
+        let (test_db, db) = support::TestDb::migrated(kind).await;
+        // One attempt each: localstripe has no connected accounts, so every payout fails at once
+        // (and is reported) instead of waiting a day for its retry.
+        db.put_setting("run_settings", &serde_json::json!({ "max_attempts": 1, "canary_size": 3 }), "test").await.unwrap();
+        let env = [
+            ("DATABASE_URL", test_db.url.as_str()),
+            ("PSP_URL", localstripe.base.as_str()),
+            ("PSP_API_KEY", SIM_KEY),
+            ("PSP_TEST_CARDS", "numbers"),
+        ];
+        let billing = |args: &[&str]| {
+            let mut command = support::billing();
+            command.args(args).envs(env);
+            command
+        };
+        let week = support::last_week();
+        let out = billing(&["demo-data", "--passengers", "8", "--drivers", "2", "--weeks", "1", "--seed", "4"]).output().await.unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = billing(&["run", "--week", &week, "--approve", "--workers", "2"]).output().await.unwrap();
+        assert!(out.status.success(), "the run completes: {}", String::from_utf8_lossy(&out.stderr));
+        let charged: Vec<(i64, i64)> = support::rows(&db, "SELECT invoice_id, amount_minor FROM charges WHERE state = 'charged'").await;
+        let invoices: Vec<(i64,)> = support::rows(&db, &format!("SELECT id FROM invoices WHERE week = '{week}'")).await;
+        assert_eq!(charged.len(), invoices.len(), "every invoice charged at localstripe");
+        let failed: Vec<(i64,)> = support::rows(&db, "SELECT payout_id FROM transfers WHERE state = 'failed'").await;
+        assert!(!failed.is_empty(), "payouts fail at localstripe, which has no transfers");
+
+        // localstripe's own records: one succeeded payment intent per invoice, the same amounts.
+        let listed = client(&localstripe.base).list_all("/v1/payment_intents").await.unwrap();
+        let mut at_provider: Vec<i64> = listed.iter().filter(|p| p["status"] == "succeeded").map(|p| p["amount"].as_i64().unwrap()).collect();
+        let mut in_ledger: Vec<i64> = charged.iter().map(|c| c.1).collect();
+        at_provider.sort();
+        in_ledger.sort();
+        assert_eq!(at_provider, in_ledger);
+
+        let out = billing(&["reconcile", "--week", &week]).output().await.unwrap();
+        let printed = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{printed}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(printed.contains(&format!("{week}: {} matched, 0 not matched", charged.len())), "{printed}");
+    }
+}

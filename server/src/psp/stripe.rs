@@ -29,6 +29,18 @@ pub struct StripeClient {
     http: reqwest::Client,
     base: String,
     key: SecretString,
+    /// How cards are made for riders provisioned in test mode.
+    test_cards: TestCards,
+}
+
+/// How the product makes test cards for riders it provisions in test mode: Stripe's test
+/// tokens (Stripe, `billing psp-sim`), or test card numbers (emulators such as localstripe,
+/// which take nothing else).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TestCards {
+    #[default]
+    Tokens,
+    Numbers,
 }
 
 fn with_metadata(mut form: Vec<(String, String)>, metadata: &Metadata) -> Vec<(String, String)> {
@@ -50,7 +62,31 @@ impl StripeClient {
     /// answer after `timeout` is an unknown outcome.
     pub fn new(base: &str, key: SecretString, timeout: Duration) -> Result<StripeClient, reqwest::Error> {
         let http = reqwest::Client::builder().timeout(timeout).connect_timeout(timeout).build()?;
-        Ok(StripeClient { http, base: base.trim_end_matches('/').to_owned(), key })
+        Ok(StripeClient {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            key,
+            test_cards: TestCards::Tokens,
+        })
+    }
+
+    /// The same client, making test cards as `cards` says.
+    pub fn with_test_cards(mut self, cards: TestCards) -> StripeClient {
+        self.test_cards = cards;
+        self
+    }
+
+    /// Creates a working test card for a rider provisioned in test mode and attaches it.
+    pub async fn attach_provisioned_card(
+        &self,
+        customer: &str,
+        idempotency_key: &str,
+    ) -> Result<String, ProviderError> {
+        let card = match self.test_cards {
+            TestCards::Tokens => TestCard::Token("tok_visa"),
+            TestCards::Numbers => TestCard::Number("4242424242424242"),
+        };
+        self.attach_card(customer, card, idempotency_key).await
     }
 
     /// Whether the key is a test-mode key (`sk_test_…`): only then are customers and cards made
@@ -78,10 +114,17 @@ impl StripeClient {
             .await
             .map_err(|e| ProviderError::Unknown(format!("POST {path}: {e}")))?;
         let status = response.status();
-        let body: Value = response
-            .json()
-            .await
-            .map_err(|e| ProviderError::Unknown(format!("POST {path}: unreadable answer ({status}): {e}")))?;
+        let body: Value = match response.json().await {
+            Ok(body) => body,
+            // An answer that is not JSON: a client error still says nothing was done (an
+            // endpoint the server does not have answers a plain 404); anything else may have.
+            Err(e) if status.is_client_error() && !matches!(status.as_u16(), 409 | 429) => {
+                return Err(ProviderError::Refused(format!("POST {path}: {status}: {e}")))
+            }
+            Err(e) => {
+                return Err(ProviderError::Unknown(format!("POST {path}: unreadable answer ({status}): {e}")))
+            }
+        };
         let message = || {
             let error = &body["error"];
             format!(
@@ -111,10 +154,15 @@ impl StripeClient {
             .await
             .map_err(|e| ProviderError::Unknown(format!("GET {path}: {e}")))?;
         let status = response.status();
-        let body: Value = response
-            .json()
-            .await
-            .map_err(|e| ProviderError::Unknown(format!("GET {path}: unreadable answer: {e}")))?;
+        let body: Value = match response.json().await {
+            Ok(body) => body,
+            Err(e) if status.is_client_error() && status.as_u16() != 429 => {
+                return Err(ProviderError::Refused(format!("GET {path}: {status}: {e}")))
+            }
+            Err(e) => {
+                return Err(ProviderError::Unknown(format!("GET {path}: unreadable answer ({status}): {e}")))
+            }
+        };
         match status {
             s if s.is_success() => Ok(body),
             StatusCode::TOO_MANY_REQUESTS => Err(ProviderError::RateLimited(format!("GET {path}"))),

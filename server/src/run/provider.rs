@@ -23,7 +23,9 @@ pub async fn connect(
 ) -> anyhow::Result<(StripeClient, Option<InProcessSim>)> {
     let key = secrecy::SecretString::from(config.provider.api_key.expose_secret().to_owned());
     if let Some(url) = &config.provider.url {
-        return Ok((StripeClient::new(url.as_str(), key, timeout)?, None));
+        let client =
+            StripeClient::new(url.as_str(), key, timeout)?.with_test_cards(config.provider.test_cards);
+        return Ok((client, None));
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
