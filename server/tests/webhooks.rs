@@ -136,3 +136,41 @@ on_both_databases! {
         assert_eq!(ledger.len(), 1, "the call and the event record the refund once");
     }
 }
+
+/// Runs `sql` on either database.
+async fn execute(db: &server::db::Db, sql: &str) {
+    match db {
+        server::db::Db::Sqlite(p) => sqlx::query(sql).execute(p).await.map(|_| ()).unwrap(),
+        server::db::Db::Postgres(p) => sqlx::query(sql).execute(p).await.map(|_| ()).unwrap(),
+    }
+}
+
+on_both_databases! {
+    async fn a_transfer_whose_answer_never_came_back_is_recorded_from_its_event(kind: Kind) {
+        let Charged { app, sim } = charged_week_with(kind, &[], &[("STRIPE_WEBHOOK_SECRET", SECRET)]).await;
+        // As if the transfer's answer had been lost: the provider made it, the product does not
+        // know (its attempt open, no ledger transaction).
+        let transfer = sim.ledger().await.into_iter().find(|e| e["kind"] == "transfer").expect("a transfer");
+        let payout: i64 = transfer["metadata"]["payout_id"].as_str().unwrap().parse().unwrap();
+        execute(&app.db, &format!("UPDATE transfers SET state = 'pending' WHERE payout_id = {payout}")).await;
+        execute(&app.db, &format!("UPDATE transfer_attempts SET outcome = 'unknown', provider_id = NULL, finished_at = NULL WHERE payout_id = {payout}")).await;
+        execute(&app.db, &format!("DELETE FROM ledger_postings WHERE transaction_id IN (SELECT id FROM ledger_transactions WHERE kind = 'transfer' AND reference = 'payout-{payout}')")).await;
+        execute(&app.db, &format!("DELETE FROM ledger_transactions WHERE kind = 'transfer' AND reference = 'payout-{payout}'")).await;
+
+        let event = |id: &str| json!({
+            "id": id, "type": "transfer.created", "created": chrono::Utc::now().timestamp(),
+            "data": { "object": { "id": transfer["id"], "object": "transfer", "amount": transfer["amount"], "metadata": transfer["metadata"] } }
+        });
+        let now = chrono::Utc::now().timestamp();
+        let (status, body) = deliver(&app, &event("evt_t1"), now, SECRET).await;
+        assert_eq!((status, body["outcome"].as_str()), (StatusCode::OK, Some("transfer made")), "{body}");
+        let state: Vec<(String,)> = rows(&app.db, &format!("SELECT state FROM transfers WHERE payout_id = {payout}")).await;
+        assert_eq!(state[0].0, "paid");
+        let (status, body) = deliver(&app, &event("evt_t2"), now, SECRET).await;
+        assert_eq!((status, body["outcome"].as_str()), (StatusCode::OK, Some("no change")), "a second event for it changes nothing");
+        let ledger: Vec<(i64,)> = rows(&app.db, &format!("SELECT id FROM ledger_transactions WHERE kind = 'transfer' AND reference = 'payout-{payout}'")).await;
+        assert_eq!(ledger.len(), 1);
+        let (_, unbalanced) = app.db.ledger_check().await.unwrap();
+        assert!(unbalanced.is_empty());
+    }
+}

@@ -480,6 +480,25 @@ impl Db {
         Ok(())
     }
 
+    /// A payout still waiting for its transfer's answer: (driver, week, amount, currency, the
+    /// open attempt's key), when its latest attempt never got one.
+    pub async fn payout_awaiting_answer(
+        &self,
+        payout_id: i64,
+    ) -> Result<Option<(String, String, i64, String, String)>, sqlx::Error> {
+        with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT p.driver_id, p.week, p.total_minor, p.currency, a.idempotency_key FROM payouts p \
+                 JOIN transfers t ON t.payout_id = p.id AND t.state = 'pending' \
+                 JOIN transfer_attempts a ON a.payout_id = p.id AND a.outcome IN ('started', 'unknown') \
+                 WHERE p.id = $1 ORDER BY a.attempt DESC LIMIT 1",
+            )
+            .bind(payout_id)
+            .fetch_optional(pool)
+            .await
+        })
+    }
+
     /// Records a successful attempt, the item's new state and its ledger transaction in one
     /// transaction. Returns false when the database refused a second success for the item (the
     /// provider moved money twice under different keys: the guard halts the run).

@@ -1,8 +1,8 @@
 //! `POST /webhooks/stripe`: the provider's events. Each is verified first (the `Stripe-Signature`
 //! header: HMAC-SHA256 of `timestamp.body` with the endpoint's secret, compared in constant time,
 //! the timestamp within five minutes), then handled once by its id, by the state it carries (a
-//! late or repeated event never moves anything back): a refund that finished at the provider
-//! after the product's call returned is recorded here. Refusals and ignored types are answered
+//! late or repeated event never moves anything back): a refund, or a transfer to a driver, that
+//! finished at the provider after the product's call returned is recorded here. Refusals and ignored types are answered
 //! (400, or 200 for a type the product does not use) and logged once each.
 
 use axum::body::Bytes;
@@ -175,6 +175,41 @@ async fn handle(state: &AppState, kind: &str, object: &Value) -> anyhow::Result<
                 }
                 _ => Ok("no change"),
             }
+        }
+        // A transfer whose answer never came back: the event says it was made.
+        "transfer.created" | "transfer.updated" => {
+            let Some(payout_id) =
+                object["metadata"]["payout_id"].as_str().and_then(|v| v.parse::<i64>().ok())
+            else {
+                return Ok("not ours");
+            };
+            let Some((driver, week, amount, currency, key)) =
+                state.db.payout_awaiting_answer(payout_id).await?
+            else {
+                return Ok("no change");
+            };
+            let Some(transfer_id) = object["id"].as_str() else { return Ok("no change") };
+            if object["amount"].as_i64() != Some(amount) {
+                tracing::error!(
+                    payout_id,
+                    transfer_id,
+                    "a transfer event for another amount than the payout's; left to the run's guards"
+                );
+                return Ok("amount differs");
+            }
+            let ledger = Transaction::transfer(
+                "transfer",
+                format!("payout-{payout_id}"),
+                Account::DriverPayable(driver),
+                Account::ProviderClearing,
+                Money::from_minor(amount, BillingCurrency::from_code(&currency)?),
+            )?
+            .of_week(&week);
+            let recorded = state
+                .db
+                .record_success(crate::db::runs::Work::Transfer, payout_id, &key, transfer_id, Some(&ledger))
+                .await?;
+            Ok(if recorded { "transfer made" } else { "no change" })
         }
         _ => Ok("ignored"),
     }
