@@ -42,6 +42,29 @@ macro_rules! with_pool {
     };
 }
 
+/// Now, to the microsecond both databases keep (so a stored time reads back equal).
+pub(crate) fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6)
+}
+
+/// The statement that opens a transaction that writes: on SQLite it takes the write lock at
+/// once, so no other writer commits between its reads and its writes.
+pub(crate) fn begin_writing(db: &Db) -> &'static str {
+    match db {
+        Db::Sqlite(_) => "BEGIN IMMEDIATE",
+        Db::Postgres(_) => "BEGIN",
+    }
+}
+
+/// What ends a SELECT that locks the rows it reads until the transaction ends: PostgreSQL's
+/// `FOR UPDATE`; nothing on SQLite, whose `BEGIN IMMEDIATE` already made this the only writer.
+pub(crate) fn for_update(db: &Db) -> &'static str {
+    match db {
+        Db::Sqlite(_) => "",
+        Db::Postgres(_) => " FOR UPDATE",
+    }
+}
+
 /// A stored time as the contract writes it: RFC 3339, milliseconds, `Z`.
 pub fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)

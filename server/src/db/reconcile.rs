@@ -2,10 +2,10 @@
 //! ledger records, with the provider id and the amount the ledger booked), the reconciliations
 //! kept, and the stray charges with their repair refunds.
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 
 use super::audit::NewAuditEntry;
-use super::Db;
+use super::{begin_writing, for_update, now, Db};
 use crate::billing::ledger::Transaction;
 use crate::with_pool;
 
@@ -52,10 +52,6 @@ pub struct NewStray {
     pub user_id: Option<String>,
     pub amount_minor: i64,
     pub currency: String,
-}
-
-fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
 }
 
 impl Db {
@@ -236,13 +232,13 @@ impl Db {
     ) -> Result<Option<i64>, sqlx::Error> {
         let at = now();
         with_pool!(self, pool => {
-            let mut tx = pool.begin_with(match self { Db::Sqlite(_) => "BEGIN IMMEDIATE", Db::Postgres(_) => "BEGIN" }).await?;
-            let lock = match self {
-                Db::Sqlite(_) => "SELECT invoice_id, user_id, amount_minor, currency, refund_id FROM stray_charges WHERE payment_intent = $1",
-                Db::Postgres(_) => "SELECT invoice_id, user_id, amount_minor, currency, refund_id FROM stray_charges WHERE payment_intent = $1 FOR UPDATE",
-            };
+            let mut tx = pool.begin_with(begin_writing(self)).await?;
+            let lock = format!(
+                "SELECT invoice_id, user_id, amount_minor, currency, refund_id FROM stray_charges WHERE payment_intent = $1{}",
+                for_update(self)
+            );
             let stray: Option<StrayLock> =
-                sqlx::query_as(lock).bind(payment_intent).fetch_optional(&mut *tx).await?;
+                sqlx::query_as(&lock).bind(payment_intent).fetch_optional(&mut *tx).await?;
             let Some((Some(invoice_id), user_id, amount, currency, None)) = stray else {
                 tx.rollback().await?;
                 return Ok(None);

@@ -4,10 +4,10 @@
 //! single writer on SQLite, with a CHECK behind it), each refund's idempotency key is written with
 //! it before any provider call, and at most one provider attempt per refund succeeds.
 
-use chrono::{DateTime, Duration, SubsecRound, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 use super::audit::NewAuditEntry;
-use super::Db;
+use super::{begin_writing, for_update, now, Db};
 use crate::billing::ledger::Transaction;
 use crate::with_pool;
 
@@ -112,17 +112,6 @@ const SENDER_GRACE: Duration = Duration::seconds(30);
 /// Locks for support's daily total on PostgreSQL, one per staff member.
 const DAILY_LIMIT_LOCK: i64 = 0x7266_6e64_0000_0000;
 
-fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
-}
-
-fn begin_writing(db: &Db) -> &'static str {
-    match db {
-        Db::Sqlite(_) => "BEGIN IMMEDIATE",
-        Db::Postgres(_) => "BEGIN",
-    }
-}
-
 impl Db {
     /// The invoice a refund would come from, with its charge and what is already reserved.
     pub async fn refundable(&self, invoice_id: i64) -> Result<Option<Refundable>, sqlx::Error> {
@@ -195,11 +184,8 @@ impl Db {
             .await?;
             // The invoice's lock: concurrent refunds of one invoice queue here (PostgreSQL's row
             // lock; SQLite's writer lock is already held).
-            let lock = match self {
-                Db::Sqlite(_) => "SELECT charged_minor, reserved_minor FROM refund_balances WHERE invoice_id = $1",
-                Db::Postgres(_) => "SELECT charged_minor, reserved_minor FROM refund_balances WHERE invoice_id = $1 FOR UPDATE",
-            };
-            let balance: Option<(i64, i64)> = sqlx::query_as(lock).bind(new.invoice_id).fetch_optional(&mut *tx).await?;
+            let lock = format!("SELECT charged_minor, reserved_minor FROM refund_balances WHERE invoice_id = $1{}", for_update(self));
+            let balance: Option<(i64, i64)> = sqlx::query_as(&lock).bind(new.invoice_id).fetch_optional(&mut *tx).await?;
             // Under the lock, a request id already written is seen: one refund per request.
             let existing: Option<RefundRow> =
                 sqlx::query_as(&by_request).bind(&new.request_id).fetch_optional(&mut *tx).await?;

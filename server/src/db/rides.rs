@@ -130,7 +130,7 @@ impl Db {
 
     /// Adds users that are not known yet (by id); returns how many were added.
     pub async fn add_users(&self, users: &[NewUser]) -> Result<u64, sqlx::Error> {
-        let now = Utc::now().trunc_subsecs(6);
+        let now = super::now();
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let mut added = 0;
@@ -164,7 +164,7 @@ impl Db {
         validate_ride(ride)?;
         let ride = canonical(ride);
         let hash = content_hash(&ride);
-        let now = Utc::now().trunc_subsecs(6);
+        let now = super::now();
         let inserted: Result<bool, sqlx::Error> = with_pool!(self, pool => {
             async {
                 // The first statement writes, so SQLite takes its write lock at once (no

@@ -8,10 +8,10 @@
 //! and reference). Claims are atomic: one UPDATE of rows chosen by a subquery that, on
 //! PostgreSQL, skips rows other workers hold (`FOR UPDATE SKIP LOCKED`); SQLite has one writer.
 
-use chrono::{DateTime, Duration, SubsecRound, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 use super::audit::{Actor, NewAuditEntry};
-use super::Db;
+use super::{now, Db};
 use crate::billing::ledger::{Account, Posting, Transaction};
 use crate::with_pool;
 use app::model::week::BillingWeek;
@@ -123,10 +123,6 @@ pub enum StartError {
     NotApproved(BillingWeek),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
-}
-
-fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
 }
 
 impl Db {

@@ -1,11 +1,11 @@
 //! Staff accounts and access tokens. Every change writes its audit entry in the same
 //! transaction.
 
-use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::json;
 
 use super::audit::{Actor, NewAuditEntry};
-use super::Db;
+use super::{now, Db};
 use crate::with_pool;
 use app::model::staff::{Role, Staff};
 
@@ -42,10 +42,6 @@ pub enum AddStaffError {
     EmailTaken,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
-}
-
-fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
 }
 
 impl Db {

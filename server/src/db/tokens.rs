@@ -31,7 +31,7 @@ impl Db {
         prefix: &str,
         expires_at: DateTime<Utc>,
     ) -> Result<i64, sqlx::Error> {
-        let created_at = Utc::now().trunc_subsecs(6);
+        let created_at = super::now();
         let expires_at = expires_at.trunc_subsecs(6);
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -58,7 +58,7 @@ impl Db {
     /// The active staff member a live (not revoked, not expired) personal access token belongs
     /// to, recording its use.
     pub async fn staff_for_token(&self, token_hash: &str) -> Result<Option<i64>, sqlx::Error> {
-        let now = Utc::now().trunc_subsecs(6);
+        let now = super::now();
         let staff_id: Option<i64> = with_pool!(self, pool => {
             sqlx::query_scalar(
                 "UPDATE access_tokens SET last_used_at = $1 \
@@ -94,7 +94,7 @@ impl Db {
         staff_id: i64,
         id: i64,
     ) -> Result<Option<TokenInfo>, sqlx::Error> {
-        let at = Utc::now().trunc_subsecs(6);
+        let at = super::now();
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let token: Option<TokenInfo> = sqlx::query_as(
@@ -126,7 +126,7 @@ impl Db {
         key_hash: &str,
         prefix: &str,
     ) -> Result<i64, sqlx::Error> {
-        let created_at = Utc::now().trunc_subsecs(6);
+        let created_at = super::now();
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let id: i64 = sqlx::query_scalar(
@@ -161,7 +161,7 @@ impl Db {
 
     /// Revokes a ride-ingestion key; `false` when there is no such live key.
     pub async fn revoke_ingest_key(&self, actor: &Actor, id: i64) -> Result<bool, sqlx::Error> {
-        let at = Utc::now().trunc_subsecs(6);
+        let at = super::now();
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let done = sqlx::query(
@@ -186,7 +186,7 @@ impl Db {
 
     /// The id of the live ride-ingestion key with this hash, recording its use.
     pub async fn ingest_key(&self, key_hash: &str) -> Result<Option<i64>, sqlx::Error> {
-        let now = Utc::now().trunc_subsecs(6);
+        let now = super::now();
         with_pool!(self, pool => {
             sqlx::query_scalar(
                 "UPDATE access_tokens SET last_used_at = $1 \

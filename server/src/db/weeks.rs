@@ -14,13 +14,13 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::QueryBuilder;
 
 use super::audit::{Actor, NewAuditEntry};
 use super::rides::{attendance_from, attendance_str};
-use super::Db;
+use super::{begin_writing, Db};
 use crate::billing::anomalies::Anomalies;
 use crate::billing::plan::{invoice_hash, payout_hash, plan_hash, WeekPlan};
 use crate::with_pool;
@@ -48,15 +48,6 @@ macro_rules! share_freeze_lock {
     };
 }
 pub(crate) use share_freeze_lock;
-
-/// The statement that opens a transaction that writes: on SQLite it takes the write lock at
-/// once, so no other writer commits between its reads and its writes.
-fn begin_writing(db: &Db) -> &'static str {
-    match db {
-        Db::Sqlite(_) => "BEGIN IMMEDIATE",
-        Db::Postgres(_) => "BEGIN",
-    }
-}
 
 const COUNT_RIDES: &str = "SELECT COUNT(*) FROM rides WHERE ended_at >= $1 AND ended_at < $2";
 const LATE_IDS: &str = "SELECT ride_id FROM late_rides WHERE ended_at < $1 ORDER BY ride_id";
@@ -229,7 +220,7 @@ impl Db {
     ) -> Result<bool, sqlx::Error> {
         let week = plan.week.to_string();
         let currency = plan.totals.charged.currency().code();
-        let now = Utc::now().trunc_subsecs(6);
+        let now = super::now();
         let late_lines = plan.invoices.iter().flat_map(|i| &i.lines).filter(|l| l.late).count() as i64;
         let week_anomalies = serde_json::to_string(&anomalies.week).expect("anomalies serialise");
         let content_hash = plan_hash(plan);
@@ -427,7 +418,7 @@ impl Db {
         expected_hash: &str,
     ) -> Result<Approved, ApproveError> {
         let text = week.to_string();
-        let now = Utc::now().trunc_subsecs(6);
+        let now = super::now();
         let outcome: Result<Option<()>, ApproveError> = with_pool!(self, pool => {
             async {
                 let mut tx = pool.begin_with(begin_writing(self)).await?;
