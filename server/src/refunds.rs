@@ -349,6 +349,21 @@ pub async fn decide(
     view(&row)
 }
 
+/// The ledger transaction of a refund the provider made: a repair gives back money no invoice
+/// explains, a customer refund is a refund; either way the provider holds it no more.
+pub fn ledger_of(refund: &RefundRow) -> anyhow::Result<Transaction> {
+    let given_back = if refund.kind == "repair" { Account::UnexplainedCharges } else { Account::Refunds };
+    let currency = BillingCurrency::from_code(&refund.currency)?;
+    Ok(Transaction::transfer(
+        "refund",
+        format!("refund-{}", refund.id),
+        given_back,
+        Account::ProviderClearing,
+        Money::from_minor(refund.amount_minor, currency),
+    )?
+    .of_week(&refund.week))
+}
+
 /// Makes one provider call for refund `id` if it is free (and due, unless `now`), and records
 /// the outcome. Returns whether a call was made.
 pub async fn execute(
@@ -388,19 +403,7 @@ pub async fn execute(
     };
     match client.refund(&request).await {
         Ok(provider_id) => {
-            let currency = BillingCurrency::from_code(&claim.refund.currency)?;
-            // A repair gives back money no invoice explains; a customer refund is a refund.
-            let given_back =
-                if claim.refund.kind == "repair" { Account::UnexplainedCharges } else { Account::Refunds };
-            let ledger = Transaction::transfer(
-                "refund",
-                format!("refund-{}", claim.refund.id),
-                given_back,
-                Account::ProviderClearing,
-                Money::from_minor(claim.refund.amount_minor, currency),
-            )?
-            .of_week(&claim.refund.week);
-            db.refund_succeeded(&claim, &provider_id, &ledger).await?;
+            db.refund_succeeded(&claim, &provider_id, &ledger_of(&claim.refund)?).await?;
             tracing::info!(refund = claim.refund.id, %provider_id, "refund made");
         }
         Err(e) => {

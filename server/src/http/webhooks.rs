@@ -17,7 +17,6 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 use super::AppState;
-use crate::billing::ledger::{Account, Transaction};
 use app::model::money::{BillingCurrency, Money};
 
 /// How far a signature's timestamp may be from now, as Stripe's libraries allow.
@@ -153,17 +152,7 @@ async fn handle(state: &AppState, kind: &str, object: &Value) -> anyhow::Result<
             let provider_id = object["id"].as_str().unwrap_or_default();
             match object["status"].as_str() {
                 Some("succeeded") => {
-                    let currency = BillingCurrency::from_code(&refund.currency)?;
-                    let given_back =
-                        if refund.kind == "repair" { Account::UnexplainedCharges } else { Account::Refunds };
-                    let ledger = Transaction::transfer(
-                        "refund",
-                        format!("refund-{}", refund.id),
-                        given_back,
-                        Account::ProviderClearing,
-                        Money::from_minor(refund.amount_minor, currency),
-                    )?
-                    .of_week(&refund.week);
+                    let ledger = crate::refunds::ledger_of(&refund)?;
                     let changed = state.db.refund_confirmed(refund.id, provider_id, &ledger).await?;
                     Ok(if changed { "refund succeeded" } else { "no change" })
                 }
@@ -197,14 +186,8 @@ async fn handle(state: &AppState, kind: &str, object: &Value) -> anyhow::Result<
                 );
                 return Ok("amount differs");
             }
-            let ledger = Transaction::transfer(
-                "transfer",
-                format!("payout-{payout_id}"),
-                Account::DriverPayable(driver),
-                Account::ProviderClearing,
-                Money::from_minor(amount, BillingCurrency::from_code(&currency)?),
-            )?
-            .of_week(&week);
+            let amount = Money::from_minor(amount, BillingCurrency::from_code(&currency)?);
+            let ledger = crate::run::transfer_ledger(payout_id, &driver, amount, &week)?;
             let recorded = state
                 .db
                 .record_success(crate::db::runs::Work::Transfer, payout_id, &key, transfer_id, Some(&ledger))

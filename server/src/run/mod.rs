@@ -429,6 +429,24 @@ fn charge_ledger(shared: &Shared, item: &Claimed, amount_minor: i64) -> anyhow::
     .of_week(&shared.run.week))
 }
 
+/// The ledger transaction of a transfer made for payout `payout_id` of `week`: the driver is owed
+/// it no more, the provider holds it no more.
+pub fn transfer_ledger(
+    payout_id: i64,
+    driver_id: &str,
+    amount: Money,
+    week: &str,
+) -> Result<Transaction, crate::billing::ledger::LedgerError> {
+    Ok(Transaction::transfer(
+        "transfer",
+        format!("payout-{payout_id}"),
+        Account::DriverPayable(driver_id.to_owned()),
+        Account::ProviderClearing,
+        amount,
+    )?
+    .of_week(week))
+}
+
 /// Charges one invoice: the attempt is written before the call, the outcome after.
 async fn charge(shared: &Shared, worker: &str, item: Claimed) -> anyhow::Result<()> {
     let s = &shared.settings;
@@ -620,14 +638,7 @@ async fn transfer(shared: &Shared, worker: &str, item: Claimed) -> anyhow::Resul
     match shared.client.transfer(&request).await {
         Ok(id) => {
             let amount = Money::from_minor(item.amount_minor, shared.currency);
-            let ledger = Transaction::transfer(
-                "transfer",
-                format!("payout-{}", item.id),
-                Account::DriverPayable(item.user_id.clone()),
-                Account::ProviderClearing,
-                amount,
-            )?
-            .of_week(&shared.run.week);
+            let ledger = transfer_ledger(item.id, &item.user_id, amount, &shared.run.week)?;
             if !shared.db.record_success(Work::Transfer, item.id, &attempt.key, &id, Some(&ledger)).await? {
                 halt(shared, &format!("payout {}: a second successful transfer ({id})", item.id)).await?;
             }
