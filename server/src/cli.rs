@@ -606,7 +606,6 @@ async fn export(
     format: ExportFormat,
     output: Option<std::path::PathBuf>,
 ) -> anyhow::Result<()> {
-    use futures::StreamExt;
     use std::io::Write;
     let to = to.unwrap_or_else(|| week.to_owned());
     let weeks = crate::reports::range(week, &to).map_err(|e| match e {
@@ -631,11 +630,7 @@ async fn export(
                 Some(path) => Box::new(std::io::BufWriter::new(std::fs::File::create(path)?)),
                 None => Box::new(std::io::stdout().lock()),
             };
-            let mut stream = std::pin::pin!(crate::reports::csv_stream(db.clone(), from, to));
-            while let Some(chunk) = stream.next().await {
-                out.write_all(&chunk.map_err(|e| anyhow::anyhow!(e.to_string()))?)?;
-            }
-            out.flush()?;
+            crate::reports::write_csv(&db, &from, &to, &mut out).await?;
         }
         ExportFormat::Xlsx => {
             let path = output.ok_or_else(|| usage("--output: give the XLSX file to write"))?;

@@ -233,6 +233,22 @@ pub fn csv_stream(
     })
 }
 
+/// Writes the CSV of weeks `from` to `to` to `out`, page by page, and flushes it.
+pub async fn write_csv<W: std::io::Write + ?Sized>(
+    db: &Db,
+    from: &str,
+    to: &str,
+    out: &mut W,
+) -> anyhow::Result<()> {
+    use futures::StreamExt;
+    let mut stream = std::pin::pin!(csv_stream(db.clone(), from.to_owned(), to.to_owned()));
+    while let Some(chunk) = stream.next().await {
+        out.write_all(&chunk.map_err(|e| anyhow::anyhow!(e.to_string()))?)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
 /// Writes the XLSX of `report` (summary sheet) and the invoices of its weeks (detail sheet) to
 /// `path`, in constant memory.
 pub async fn write_xlsx(db: &Db, report: &Report, path: &std::path::Path) -> Result<(), AppError> {
@@ -347,8 +363,6 @@ pub async fn write_completed(
     currency: BillingCurrency,
     dir: &std::path::Path,
 ) -> anyhow::Result<Vec<std::path::PathBuf>> {
-    use futures::StreamExt;
-    use std::io::Write;
     std::fs::create_dir_all(dir)?;
     let mut written = Vec::new();
     for week in db.completed_weeks(52).await? {
@@ -356,11 +370,7 @@ pub async fn write_completed(
         let xlsx = dir.join(format!("carpool-billing-{week}.xlsx"));
         if !csv.exists() {
             let mut file = tempfile::NamedTempFile::new_in(dir)?;
-            let mut stream = std::pin::pin!(csv_stream(db.clone(), week.clone(), week.clone()));
-            while let Some(chunk) = stream.next().await {
-                file.write_all(&chunk.map_err(|e| anyhow::anyhow!(e.to_string()))?)?;
-            }
-            file.flush()?;
+            write_csv(db, &week, &week, &mut file).await?;
             file.persist(&csv)?;
             written.push(csv);
         }

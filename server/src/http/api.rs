@@ -631,14 +631,6 @@ async fn report(
     }
 }
 
-/// The provider of this process, or a 503 saying there is none.
-fn provider(state: &AppState) -> Result<&crate::psp::stripe::StripeClient, ApiError> {
-    state
-        .provider
-        .as_ref()
-        .ok_or_else(|| ApiError::App(AppError::Internal("this process has no payment provider".into())))
-}
-
 /// `GET /api/v1/reconciliations/:week`: the week's latest reconciliation (finance, admin).
 async fn latest_reconciliation(
     State(state): State<AppState>,
@@ -662,7 +654,7 @@ async fn reconcile(
     let week = path_week(&week)?.to_string();
     let result = crate::reconcile::run(
         &state.db,
-        provider(&state)?,
+        state.required_provider()?,
         state.config.currency,
         &week,
         &principal.staff.email,

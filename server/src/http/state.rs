@@ -345,9 +345,7 @@ impl Backend for AppState {
 
     async fn run_reconciliation(&self, caller: &Principal, week: String) -> Result<Reconciliation, AppError> {
         let week = self.week_or_last(&week)?;
-        let client = self
-            .provider()
-            .ok_or_else(|| AppError::Internal("this process has no payment provider".into()))?;
+        let client = self.required_provider()?;
         crate::reconcile::run(&self.db, client, self.config.currency, &week, &caller.staff.email).await
     }
 
@@ -396,6 +394,11 @@ impl AppState {
     /// The payment provider, when this process has one (`billing serve` always does).
     fn provider(&self) -> Option<&crate::psp::stripe::StripeClient> {
         self.provider.as_ref()
+    }
+
+    /// The payment provider, for what cannot be done without it.
+    pub fn required_provider(&self) -> Result<&crate::psp::stripe::StripeClient, AppError> {
+        self.provider().ok_or_else(|| AppError::Internal("this process has no payment provider".into()))
     }
 
     /// The page's head for a stored week: its days in the business time zone, the thresholds.
