@@ -101,10 +101,19 @@ pub fn App() -> impl IntoView {
 pub struct SignedIn(pub Resource<Result<Option<Principal>, crate::api::AppError>>);
 
 impl SignedIn {
+    /// The signed-in staff member, once known (tracked: read it inside a Transition).
+    pub fn principal() -> Option<Principal> {
+        use_context::<SignedIn>()?.0.get()?.ok()?
+    }
+
     /// The signed-in staff member's id, once known.
     pub fn staff_id() -> Option<i64> {
-        let principal = use_context::<SignedIn>()?.0.get()?.ok()??;
-        Some(principal.staff.id)
+        Some(Self::principal()?.staff.id)
+    }
+
+    /// Whether the signed-in staff member's role allows `action` (false until known).
+    pub fn can(action: Action) -> bool {
+        Self::principal().is_some_and(|p| p.staff.role.can(action))
     }
 }
 

@@ -17,13 +17,6 @@ use crate::components::stat::Stat;
 use crate::model::customer::{ActivityPage, ActivityRows, CustomerProfile, Section, WeekCharges};
 use crate::model::refund::RefundView;
 
-fn can(action: Action) -> bool {
-    use_context::<crate::SignedIn>()
-        .and_then(|s| s.0.get())
-        .and_then(|r| r.ok().flatten())
-        .is_some_and(|p| p.staff.role.can(action))
-}
-
 /// `/users`: search by id, name, email or phone; finance and admin also see the refunds that
 /// wait for their approval.
 #[component]
@@ -86,7 +79,7 @@ pub fn UsersPage() -> impl IntoView {
             })}
         </Transition>
         <Transition fallback=|| ()>
-            <Show when=move || can(Action::ApproveRefund)>
+            <Show when=move || crate::SignedIn::can(Action::ApproveRefund)>
                 <AwaitingApproval />
             </Show>
         </Transition>

@@ -19,12 +19,7 @@ use crate::components::format::{money, state_class};
 use crate::components::stat::Stat;
 use crate::model::money::Money;
 use crate::model::refund::{InvoiceRecord, RefundReason, RefundState, RefundView};
-use crate::model::staff::Principal;
 use crate::pages::customers::{AttemptTable, RefundTable};
-
-fn me() -> Option<Principal> {
-    use_context::<crate::SignedIn>().and_then(|s| s.0.get()).and_then(|r| r.ok().flatten())
-}
 
 fn invoice_id() -> Memo<i64> {
     let params = use_params_map();
@@ -230,7 +225,7 @@ fn RefundPanel(
     create: ServerAction<CreateRefund>,
     request_id: RwSignal<Option<String>>,
 ) -> impl IntoView {
-    let may_refund = move || me().is_some_and(|p| p.staff.role.can(Action::Refund));
+    let may_refund = move || crate::SignedIn::can(Action::Refund);
     let id = record.id;
     let currency = record.total.currency();
     let fresh_id = StoredValue::new(record.new_request_id.clone());
@@ -342,7 +337,7 @@ fn RefundPanel(
 /// their own request.
 #[component]
 fn Decisions(refunds: Vec<RefundView>, decide: ServerAction<DecideRefund>) -> impl IntoView {
-    let me = me();
+    let me = crate::SignedIn::principal();
     let may = me.as_ref().is_some_and(|p| p.staff.role.can(Action::ApproveRefund));
     let email = me.map(|p| p.staff.email).unwrap_or_default();
     let waiting: Vec<RefundView> =

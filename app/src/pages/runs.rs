@@ -150,12 +150,7 @@ fn sparkline(points: &[i64]) -> impl IntoView {
 
 #[component]
 fn RunDetail(run: Signal<RunView>, control: ServerAction<ControlRun>) -> impl IntoView {
-    let can = move |action: Action| {
-        use_context::<crate::SignedIn>()
-            .and_then(|s| s.0.get())
-            .and_then(|r| r.ok().flatten())
-            .is_some_and(|p| p.staff.role.can(action))
-    };
+    let can = crate::SignedIn::can;
     let controls = Memo::new(move |_| {
         let r = run.get();
         (r.id, r.running(), r.control.clone(), r.phase.clone())

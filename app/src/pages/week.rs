@@ -169,12 +169,7 @@ fn WeekView(
 /// The approval: finance and admin, once the week has ended, naming the reviewed content hash.
 #[component]
 fn ApprovePanel(summary: WeekSummary, approve: ServerAction<ApproveWeek>) -> impl IntoView {
-    let can_approve = move || {
-        use_context::<crate::SignedIn>()
-            .and_then(|s| s.0.get())
-            .and_then(|r| r.ok().flatten())
-            .is_some_and(|p| p.staff.role.can(Action::ApproveRun))
-    };
+    let can_approve = move || crate::SignedIn::can(Action::ApproveRun);
     let result = move || {
         approve.value().get().map(|r| match r {
             Ok(s) => view! {
@@ -200,12 +195,7 @@ fn ApprovePanel(summary: WeekSummary, approve: ServerAction<ApproveWeek>) -> imp
 #[component]
 fn RunPanel(summary: WeekSummary) -> impl IntoView {
     let start = ServerAction::<StartRun>::new();
-    let can_start = move || {
-        use_context::<crate::SignedIn>()
-            .and_then(|s| s.0.get())
-            .and_then(|r| r.ok().flatten())
-            .is_some_and(|p| p.staff.role.can(Action::ApproveRun))
-    };
+    let can_start = move || crate::SignedIn::can(Action::ApproveRun);
     let week_value = StoredValue::new(summary.week.to_string());
     let started = move || start.value().get().and_then(Result::ok).map(|run| run.id);
     let error =
