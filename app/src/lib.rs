@@ -19,4 +19,8 @@ pub use shell::{shell, App, SignedIn};
 pub fn hydrate() {
     console_error_panic_hook::set_once();
     leptos::mount::hydrate_body(App);
+    // A mark that the page now reacts: what the benchmark of the time to interactive waits for.
+    if let Some(root) = leptos::prelude::document().document_element() {
+        let _ = root.set_attribute("data-hydrated", "true");
+    }
 }

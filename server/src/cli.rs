@@ -62,6 +62,9 @@ enum Command {
         weeks: u32,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Only the complete weeks, not the current week so far (what the benchmarks bill).
+        #[arg(long)]
+        complete_weeks_only: bool,
     },
     /// The week's invoices and payouts exactly as the run would charge and pay them.
     Preview {
@@ -233,8 +236,14 @@ pub fn main() -> ExitCode {
             Command::Serve { addr } => crate::serve::serve(config, addr).await,
             Command::Migrate => crate::serve::migrate(config).await,
             Command::Staff(command) => staff(config, command).await,
-            Command::DemoData { passengers, drivers, weeks, seed } => {
-                let size = crate::demo::DemoSize { passengers, drivers, weeks, seed };
+            Command::DemoData { passengers, drivers, weeks, seed, complete_weeks_only } => {
+                let size = crate::demo::DemoSize {
+                    passengers,
+                    drivers,
+                    weeks,
+                    seed,
+                    current_week: !complete_weeks_only,
+                };
                 demo_data(config, size).await
             }
             Command::Preview { week, format } => preview(config, &week, format).await,

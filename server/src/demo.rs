@@ -10,7 +10,7 @@ use app::model::billing::{Ride, Seat};
 use app::model::pricing::Attendance;
 use app::model::week::BillingWeek;
 
-use crate::db::rides::{NewUser, Stored};
+use crate::db::rides::NewUser;
 use crate::db::Db;
 
 /// What to generate.
@@ -21,7 +21,12 @@ pub struct DemoSize {
     /// Complete weeks before the current one (the current week so far is added too).
     pub weeks: u32,
     pub seed: u64,
+    /// Whether the current week so far is added too (benchmarks want complete weeks only).
+    pub current_week: bool,
 }
+
+/// Rides stored per transaction.
+const BATCH: usize = 5_000;
 
 /// What a run added.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -103,13 +108,22 @@ pub async fn generate(db: &Db, tz: Tz, size: DemoSize) -> anyhow::Result<DemoRep
     let now = Utc::now();
     let current = BillingWeek::containing(now, tz);
     let mut week = (0..size.weeks).fold(current, |w, _| w.previous());
+    let mut batch: Vec<Ride> = Vec::with_capacity(BATCH);
+    let mut store = async |batch: &mut Vec<Ride>| -> anyhow::Result<()> {
+        let (added, there) = db.store_rides(batch).await?;
+        report.rides_added += added;
+        report.rides_already_there += there;
+        batch.clear();
+        Ok(())
+    };
     loop {
+        if week == current && !size.current_week {
+            break;
+        }
         for passenger in 1..=size.passengers {
-            for ride in rides_of(size, week, tz, passenger, now) {
-                match db.store_ride(&ride).await? {
-                    Stored::Created => report.rides_added += 1,
-                    Stored::AlreadyStored => report.rides_already_there += 1,
-                }
+            batch.extend(rides_of(size, week, tz, passenger, now));
+            if batch.len() >= BATCH {
+                store(&mut batch).await?;
             }
         }
         if week == current {
@@ -117,5 +131,6 @@ pub async fn generate(db: &Db, tz: Tz, size: DemoSize) -> anyhow::Result<DemoRep
         }
         week = week.next();
     }
+    store(&mut batch).await?;
     Ok(report)
 }

@@ -138,6 +138,43 @@ on_both_databases! {
     }
 }
 
+// Outcomes are recorded a batch at a time; a second success for one invoice in a batch is
+// refused alone, and the rest of the batch is recorded all the same.
+on_both_databases! {
+    async fn a_second_success_in_a_batch_is_refused_alone(kind: Kind) {
+        use server::db::runs::{Claimed, Outcome, Recorded, Work};
+        let (test_db, db, sim) = setup(kind, "6", &[]).await;
+        let week = last_week();
+        let out = sim.billing(&test_db.url).args(["run", "--week", &week, "--approve"]).output().await.unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let (invoices, _) = frozen(&db, &week).await;
+        let ids: Vec<i64> = invoices.keys().copied().take(3).collect();
+        let items: Vec<Claimed> =
+            ids.iter().map(|&id| Claimed { id, user_id: invoices[&id].0.clone(), amount_minor: invoices[&id].1, attempts: 0 }).collect();
+        // Each invoice was charged once; a new attempt for each, written in one transaction.
+        let begun = db.begin_attempts(Work::Charge, &week, &items, "test", None).await.unwrap();
+        let keys: Vec<String> = begun.into_iter().map(|a| a.expect("no lease asked for").key).collect();
+        assert!(keys.iter().all(|k| k.ends_with("attempt-2")), "{keys:?}");
+        let later = chrono::Utc::now() + chrono::Duration::hours(1);
+        let outcomes = vec![
+            Outcome::Unknown { id: ids[0], key: keys[0].clone(), detail: "timed out".into(), retry_at: later },
+            Outcome::Succeeded { id: ids[1], key: keys[1].clone(), provider_id: "pi_second".into(), ledger: None },
+            Outcome::Unknown { id: ids[2], key: keys[2].clone(), detail: "timed out".into(), retry_at: later },
+        ];
+        let recorded = db.record_outcomes(Work::Charge, &outcomes).await.unwrap();
+        assert_eq!(recorded, vec![Recorded::Unknown, Recorded::Succeeded(false), Recorded::Unknown]);
+        let q = "SELECT idempotency_key, outcome FROM charge_attempts WHERE attempt = 2 ORDER BY idempotency_key";
+        let rows: Vec<(String, String)> = match &db {
+            Db::Sqlite(p) => sqlx::query_as(q).fetch_all(p).await.unwrap(),
+            Db::Postgres(p) => sqlx::query_as(q).fetch_all(p).await.unwrap(),
+        };
+        let outcome_of = |key: &str| rows.iter().find(|(k, _)| k == key).map(|(_, o)| o.clone()).unwrap();
+        assert_eq!(outcome_of(&keys[0]), "unknown");
+        assert_eq!(outcome_of(&keys[1]), "started", "the refused second success changed nothing");
+        assert_eq!(outcome_of(&keys[2]), "unknown");
+    }
+}
+
 /// The kill switch from the terminal: after `billing pause` returns, no new provider call
 /// starts later than a second, the working process exits 3, and a resumed run completes with
 /// every invoice charged once.

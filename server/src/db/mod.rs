@@ -65,6 +65,21 @@ pub(crate) fn for_update(db: &Db) -> &'static str {
     }
 }
 
+/// Binds `values` as a comma-separated list and closes the `IN (` the query ends with.
+pub(crate) fn push_in_list<'a, DB, T>(
+    query: &mut sqlx::QueryBuilder<'a, DB>,
+    values: impl IntoIterator<Item = T>,
+) where
+    DB: sqlx::Database,
+    T: 'a + sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    let mut list = query.separated(", ");
+    for value in values {
+        list.push_bind(value);
+    }
+    query.push(")");
+}
+
 /// A stored time as the contract writes it: RFC 3339, milliseconds, `Z`.
 pub fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)

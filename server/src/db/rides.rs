@@ -92,6 +92,9 @@ pub fn content_hash(ride: &Ride) -> String {
 
 pub use app::model::customer::UserHit;
 
+/// Rides per multi-row INSERT in [`Db::store_rides`] (7 parameters each; SQLite allows 32,766).
+const RIDE_CHUNK: usize = 1_000;
+
 impl Db {
     /// Users whose id, name, email or phone starts with `q` (ignoring case; a phone by its
     /// digits), at most `limit`, in id order: one indexed range query per key, merged, so a
@@ -228,6 +231,77 @@ impl Db {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Stores many rides in one transaction, as [`Db::store_ride`] stores each (validated,
+    /// canonical, hashed, queued as late when their week is approved) but with multi-row
+    /// statements: how `billing demo-data` fills a database of a million passengers. A ride
+    /// already stored under its id is left as it is and counted, not compared (the generator
+    /// makes the same ride every time). Returns how many were created and how many were there.
+    pub async fn store_rides(&self, rides: &[Ride]) -> Result<(u64, u64), StoreRideError> {
+        for ride in rides {
+            validate_ride(ride)?;
+        }
+        let rides: Vec<(Ride, String)> = rides
+            .iter()
+            .map(|r| {
+                let ride = canonical(r);
+                let hash = content_hash(&ride);
+                (ride, hash)
+            })
+            .collect();
+        let now = super::now();
+        let created: Vec<String> = with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            super::weeks::share_freeze_lock!(self, &mut *tx);
+            let mut created: Vec<String> = Vec::with_capacity(rides.len());
+            for chunk in rides.chunks(RIDE_CHUNK) {
+                let mut insert = sqlx::QueryBuilder::new(
+                    "INSERT INTO rides (ride_id, driver_id, distance_m, started_at, ended_at, content_hash, received_at) ",
+                );
+                insert.push_values(chunk, |mut row, (ride, hash)| {
+                    row.push_bind(&ride.ride_id)
+                        .push_bind(&ride.driver_id)
+                        .push_bind(ride.distance_m)
+                        .push_bind(ride.started_at)
+                        .push_bind(ride.ended_at)
+                        .push_bind(hash)
+                        .push_bind(now);
+                });
+                insert.push(" ON CONFLICT (ride_id) DO NOTHING RETURNING ride_id");
+                let ids: Vec<String> = insert.build_query_scalar().fetch_all(&mut *tx).await?;
+                let new: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
+                let seats: Vec<(&str, &Seat)> = chunk
+                    .iter()
+                    .filter(|(ride, _)| new.contains(ride.ride_id.as_str()))
+                    .flat_map(|(ride, _)| ride.seats.iter().map(|s| (ride.ride_id.as_str(), s)))
+                    .collect();
+                for seats in seats.chunks(RIDE_CHUNK) {
+                    let mut insert = sqlx::QueryBuilder::new("INSERT INTO ride_seats (ride_id, passenger_id, attendance) ");
+                    insert.push_values(seats, |mut row, (ride_id, seat)| {
+                        row.push_bind(*ride_id)
+                            .push_bind(&seat.passenger_id)
+                            .push_bind(attendance_str(seat.attendance));
+                    });
+                    insert.build().execute(&mut *tx).await?;
+                }
+                if !ids.is_empty() {
+                    let mut late = sqlx::QueryBuilder::new("INSERT INTO late_rides (ride_id, ended_at, queued_at) SELECT r.ride_id, r.ended_at, ");
+                    late.push_bind(now).push(" FROM rides r WHERE r.ride_id IN (");
+                    let mut list = late.separated(", ");
+                    for id in &ids {
+                        list.push_bind(id);
+                    }
+                    late.push(") AND EXISTS (SELECT 1 FROM weeks w WHERE w.status = 'approved' AND w.starts_at <= r.ended_at AND w.ends_at > r.ended_at)");
+                    late.build().execute(&mut *tx).await?;
+                }
+                created.extend(ids);
+            }
+            tx.commit().await?;
+            created
+        });
+        let created = created.len() as u64;
+        Ok((created, rides.len() as u64 - created))
     }
 
     /// Names the first user of `ride` that does not exist.

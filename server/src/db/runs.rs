@@ -8,6 +8,8 @@
 //! and reference). Claims are atomic: one UPDATE of rows chosen by a subquery that, on
 //! PostgreSQL, skips rows other workers hold (`FOR UPDATE SKIP LOCKED`); SQLite has one writer.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Duration, Utc};
 
 use super::audit::{Actor, NewAuditEntry};
@@ -32,6 +34,9 @@ pub struct RunRow {
     pub updated_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
 }
+
+/// A user's objects at the provider: user, customer, card, connected account.
+type ProviderObjects = (String, Option<String>, Option<String>, Option<String>);
 
 /// Work claimed by a worker: an invoice to charge or a payout to transfer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,6 +79,35 @@ pub struct Attempt {
     pub resumed: bool,
 }
 
+/// The answer to one provider call, as [`Db::record_outcomes`] records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The provider moved the money: `provider_id` is its object, `ledger` the movement.
+    Succeeded { id: i64, key: String, provider_id: String, ledger: Option<Transaction> },
+    /// A final refusal (`declined` or `failed`), tried again at `retry_at` or given up.
+    Refused {
+        id: i64,
+        key: String,
+        outcome: String,
+        detail: String,
+        retry_at: DateTime<Utc>,
+        max_attempts: i64,
+    },
+    /// No answer: asked again with the same key at `retry_at`.
+    Unknown { id: i64, key: String, detail: String, retry_at: DateTime<Utc> },
+}
+
+/// What recording an [`Outcome`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recorded {
+    /// False when the database refused a second success for the item.
+    Succeeded(bool),
+    /// The item's new state: `declined`/`pending` (tried again), `uncollectible`/`failed`
+    /// (given up) or `settled` (already settled by the same key's success).
+    Refused(String),
+    Unknown,
+}
+
 /// The two kinds of work, which differ only in their tables and words.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Work {
@@ -105,6 +139,15 @@ impl Work {
             Work::Charge => "user_id",
             Work::Transfer => "driver_id",
         }
+    }
+    /// Writes attempt $2 of item $1 with key $3 for $4 by worker $5 at $6, once per key.
+    fn insert_attempt_sql(self) -> String {
+        format!(
+            "INSERT INTO {} ({}, attempt, idempotency_key, amount_minor, outcome, worker, started_at) \
+             VALUES ($1, $2, $3, $4, 'started', $5, $6) ON CONFLICT (idempotency_key) DO NOTHING",
+            self.attempts(),
+            self.id()
+        )
     }
     /// The key of attempt `number` on item `id` of `week`: derived, so a lost attempt record
     /// is recreated with the same key.
@@ -388,31 +431,6 @@ impl Db {
             .collect())
     }
 
-    /// Renews this worker's claim on an item just before its provider call: true only if the
-    /// item is still this worker's and still due. A worker whose lease ran out while it was busy
-    /// with other items must not act on it: another worker may have taken it over meanwhile.
-    pub async fn renew_lease(
-        &self,
-        work: Work,
-        id: i64,
-        worker: &str,
-        lease: Duration,
-    ) -> Result<bool, sqlx::Error> {
-        let due = match work {
-            Work::Charge => "state IN ('pending', 'declined')",
-            Work::Transfer => "state = 'pending'",
-        };
-        let sql = format!(
-            "UPDATE {} SET lease_until = $1 WHERE {} = $2 AND lease_owner = $3 AND {due}",
-            work.table(),
-            work.id()
-        );
-        let renewed = with_pool!(self, pool => {
-            sqlx::query(&sql).bind(now() + lease).bind(id).bind(worker).execute(pool).await?.rows_affected()
-        });
-        Ok(renewed == 1)
-    }
-
     /// Gives a claimed item back untouched (the run was paused under the worker).
     pub async fn release(&self, work: Work, id: i64, worker: &str) -> Result<(), sqlx::Error> {
         let sql = format!(
@@ -433,24 +451,77 @@ impl Db {
         amount_minor: i64,
         worker: &str,
     ) -> Result<Attempt, sqlx::Error> {
-        let attempts = work.attempts();
-        let item = work.id();
+        let item = Claimed { id, user_id: String::new(), amount_minor, attempts: 0 };
+        let mut begun = self.begin_attempts(work, week, std::slice::from_ref(&item), worker, None).await?;
+        Ok(begun.pop().flatten().expect("an attempt is begun when no lease is renewed"))
+    }
+
+    /// [`Db::begin_attempt`] for a batch of claimed items in one transaction (one commit for
+    /// the batch). With `renew`, each item's lease is renewed first and an item that is no
+    /// longer this worker's, or no longer due, gets `None` and no attempt: another worker may
+    /// have taken it over while this one was busy.
+    pub async fn begin_attempts(
+        &self,
+        work: Work,
+        week: &str,
+        items: &[Claimed],
+        worker: &str,
+        renew: Option<Duration>,
+    ) -> Result<Vec<Option<Attempt>>, sqlx::Error> {
+        let (attempts, table, item_id) = (work.attempts(), work.table(), work.id());
+        let due = match work {
+            Work::Charge => "state IN ('pending', 'declined')",
+            Work::Transfer => "state = 'pending'",
+        };
+        let renew_sql = format!(
+            "UPDATE {table} SET lease_until = $1 WHERE {item_id} = $2 AND lease_owner = $3 AND {due}"
+        );
         let open_sql = format!(
-            "SELECT attempt, idempotency_key FROM {attempts} WHERE {item} = $1 AND outcome IN ('started', 'unknown') \
+            "SELECT attempt, idempotency_key FROM {attempts} WHERE {item_id} = $1 AND outcome IN ('started', 'unknown') \
              ORDER BY attempt DESC LIMIT 1"
         );
-        let open: Option<(i64, String)> = with_pool!(self, pool => {
-            sqlx::query_as(&open_sql).bind(id).fetch_optional(pool).await?
-        });
-        if let Some((number, key)) = open {
-            return Ok(Attempt { number, key, resumed: true });
-        }
-        let next_sql = format!("SELECT COALESCE(MAX(attempt), 0) + 1 FROM {attempts} WHERE {item} = $1");
-        let number: i64 =
-            with_pool!(self, pool => sqlx::query_scalar(&next_sql).bind(id).fetch_one(pool).await?);
-        let key = work.key(week, id, number);
-        self.insert_attempt(work, id, number, &key, amount_minor, worker).await?;
-        Ok(Attempt { number, key, resumed: false })
+        let next_sql = format!("SELECT COALESCE(MAX(attempt), 0) + 1 FROM {attempts} WHERE {item_id} = $1");
+        let insert_sql = work.insert_attempt_sql();
+        let at = now();
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let mut begun = Vec::with_capacity(items.len());
+            for item in items {
+                if let Some(lease) = renew {
+                    let renewed = sqlx::query(&renew_sql)
+                        .bind(at + lease)
+                        .bind(item.id)
+                        .bind(worker)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    if renewed != 1 {
+                        begun.push(None);
+                        continue;
+                    }
+                }
+                let open: Option<(i64, String)> =
+                    sqlx::query_as(&open_sql).bind(item.id).fetch_optional(&mut *tx).await?;
+                if let Some((number, key)) = open {
+                    begun.push(Some(Attempt { number, key, resumed: true }));
+                    continue;
+                }
+                let number: i64 = sqlx::query_scalar(&next_sql).bind(item.id).fetch_one(&mut *tx).await?;
+                let key = work.key(week, item.id, number);
+                sqlx::query(&insert_sql)
+                    .bind(item.id)
+                    .bind(number)
+                    .bind(&key)
+                    .bind(item.amount_minor)
+                    .bind(worker)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                begun.push(Some(Attempt { number, key, resumed: false }));
+            }
+            tx.commit().await?;
+            Ok(begun)
+        })
     }
 
     /// Writes attempt `number` of item `id` with `key` (once: a second write of the key does
@@ -464,12 +535,7 @@ impl Db {
         amount_minor: i64,
         worker: &str,
     ) -> Result<(), sqlx::Error> {
-        let insert = format!(
-            "INSERT INTO {} ({}, attempt, idempotency_key, amount_minor, outcome, worker, started_at) \
-             VALUES ($1, $2, $3, $4, 'started', $5, $6) ON CONFLICT (idempotency_key) DO NOTHING",
-            work.attempts(),
-            work.id()
-        );
+        let insert = work.insert_attempt_sql();
         with_pool!(self, pool => {
             sqlx::query(&insert).bind(id).bind(number).bind(key).bind(amount_minor).bind(worker).bind(now()).execute(pool).await?;
         });
@@ -506,40 +572,18 @@ impl Db {
         provider_id: &str,
         ledger: Option<&Transaction>,
     ) -> Result<bool, sqlx::Error> {
-        let at = now();
-        let (attempts, table, item) = (work.attempts(), work.table(), work.id());
-        let done = match work {
-            Work::Charge => "charged",
-            Work::Transfer => "paid",
+        let outcome = Outcome::Succeeded {
+            id,
+            key: key.to_owned(),
+            provider_id: provider_id.to_owned(),
+            ledger: ledger.cloned(),
         };
-        let attempt_sql = format!(
-            "UPDATE {attempts} SET outcome = 'succeeded', provider_id = $1, finished_at = $2 WHERE idempotency_key = $3"
-        );
-        let item_sql = format!(
-            "UPDATE {table} SET state = '{done}', lease_owner = NULL, lease_until = NULL WHERE {item} = $1"
-        );
-        let outcome: Result<(), sqlx::Error> = with_pool!(self, pool => {
-            async {
-                let mut tx = pool.begin().await?;
-                sqlx::query(&attempt_sql).bind(provider_id).bind(at).bind(key).execute(&mut *tx).await?;
-                sqlx::query(&item_sql).bind(id).execute(&mut *tx).await?;
-                if let Some(ledger) = ledger {
-                    crate::ledger_insert_once!(self, &mut tx, ledger, at);
-                }
-                tx.commit().await?;
-                Ok(())
-            }
-            .await
-        });
-        match outcome {
-            Ok(()) => Ok(true),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
-            Err(e) => Err(e),
-        }
+        Ok(matches!(self.record_outcomes(work, &[outcome]).await?[..], [Recorded::Succeeded(true)]))
     }
 
     /// Records a final refusal of an attempt (a decline, or a request the provider refused):
     /// the item is tried again at `retry_at`, or given up when it has had `max_attempts`.
+    /// Returns the item's new state.
     #[allow(clippy::too_many_arguments)]
     pub async fn record_refusal(
         &self,
@@ -551,34 +595,18 @@ impl Db {
         retry_at: DateTime<Utc>,
         max_attempts: i64,
     ) -> Result<String, sqlx::Error> {
-        let at = now();
-        let (attempts, table, item) = (work.attempts(), work.table(), work.id());
-        let (retry, give_up) = match work {
-            Work::Charge => ("declined", "uncollectible"),
-            Work::Transfer => ("pending", "failed"),
+        let outcome = Outcome::Refused {
+            id,
+            key: key.to_owned(),
+            outcome: outcome.to_owned(),
+            detail: detail.to_owned(),
+            retry_at,
+            max_attempts,
         };
-        let attempt_sql = format!(
-            "UPDATE {attempts} SET outcome = $1, detail = $2, finished_at = $3 WHERE idempotency_key = $4"
-        );
-        let item_sql = format!(
-            "UPDATE {table} SET attempts = attempts + 1, \
-             state = CASE WHEN attempts + 1 >= $1 THEN '{give_up}' ELSE '{retry}' END, \
-             next_at = $2, lease_owner = NULL, lease_until = NULL WHERE {item} = $3 \
-             AND state IN ('pending', '{retry}') RETURNING state"
-        );
-        with_pool!(self, pool => {
-                    let mut tx = pool.begin().await?;
-                    sqlx::query(&attempt_sql).bind(outcome).bind(detail).bind(at).bind(key).execute(&mut *tx).await?;
-        // No row: the item was settled meanwhile (by the same key's success); that stays.
-                    let state: Option<String> = sqlx::query_scalar(&item_sql)
-                        .bind(max_attempts)
-                        .bind(retry_at)
-                        .bind(id)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    tx.commit().await?;
-                    Ok(state.unwrap_or_else(|| "settled".to_owned()))
-                })
+        match self.record_outcomes(work, &[outcome]).await?.pop() {
+            Some(Recorded::Refused(state)) => Ok(state),
+            _ => unreachable!("a refusal records as a refusal"),
+        }
     }
 
     /// Records an attempt whose outcome is unknown (timeout, 5xx, 429): it stays open, so the
@@ -591,19 +619,104 @@ impl Db {
         detail: &str,
         retry_at: DateTime<Utc>,
     ) -> Result<(), sqlx::Error> {
+        let outcome = Outcome::Unknown { id, key: key.to_owned(), detail: detail.to_owned(), retry_at };
+        self.record_outcomes(work, &[outcome]).await.map(|_| ())
+    }
+
+    /// Records the outcomes of a batch of provider calls in one transaction (one commit for the
+    /// batch), each as [`Db::record_success`], [`Db::record_refusal`] or [`Db::record_unknown`]
+    /// records it alone. When the database refuses a second success for an item, the batch is
+    /// recorded again one outcome at a time, so that only that success is refused.
+    pub async fn record_outcomes(
+        &self,
+        work: Work,
+        outcomes: &[Outcome],
+    ) -> Result<Vec<Recorded>, sqlx::Error> {
+        match self.try_record_outcomes(work, outcomes).await {
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                let mut recorded = Vec::with_capacity(outcomes.len());
+                for outcome in outcomes {
+                    recorded.push(
+                        match self.try_record_outcomes(work, std::slice::from_ref(outcome)).await {
+                            Ok(mut one) => one.pop().expect("one outcome, one record"),
+                            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                                Recorded::Succeeded(false)
+                            }
+                            Err(e) => return Err(e),
+                        },
+                    );
+                }
+                Ok(recorded)
+            }
+            other => other,
+        }
+    }
+
+    async fn try_record_outcomes(
+        &self,
+        work: Work,
+        outcomes: &[Outcome],
+    ) -> Result<Vec<Recorded>, sqlx::Error> {
+        let at = now();
         let (attempts, table, item) = (work.attempts(), work.table(), work.id());
-        let attempt_sql =
+        let (done, retry, give_up) = match work {
+            Work::Charge => ("charged", "declined", "uncollectible"),
+            Work::Transfer => ("paid", "pending", "failed"),
+        };
+        let succeeded_sql = format!(
+            "UPDATE {attempts} SET outcome = 'succeeded', provider_id = $1, finished_at = $2 WHERE idempotency_key = $3"
+        );
+        let settled_sql = format!(
+            "UPDATE {table} SET state = '{done}', lease_owner = NULL, lease_until = NULL WHERE {item} = $1"
+        );
+        let refused_sql = format!(
+            "UPDATE {attempts} SET outcome = $1, detail = $2, finished_at = $3 WHERE idempotency_key = $4"
+        );
+        // No row: the item was settled meanwhile (by the same key's success); that stays.
+        let retry_sql = format!(
+            "UPDATE {table} SET attempts = attempts + 1, \
+             state = CASE WHEN attempts + 1 >= $1 THEN '{give_up}' ELSE '{retry}' END, \
+             next_at = $2, lease_owner = NULL, lease_until = NULL WHERE {item} = $3 \
+             AND state IN ('pending', '{retry}') RETURNING state"
+        );
+        let unknown_sql =
             format!("UPDATE {attempts} SET outcome = 'unknown', detail = $1 WHERE idempotency_key = $2");
-        let item_sql = format!(
+        let later_sql = format!(
             "UPDATE {table} SET next_at = $1, lease_owner = NULL, lease_until = NULL WHERE {item} = $2 \
              AND state IN ('pending', 'declined')"
         );
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query(&attempt_sql).bind(detail).bind(key).execute(&mut *tx).await?;
-            sqlx::query(&item_sql).bind(retry_at).bind(id).execute(&mut *tx).await?;
+            let mut recorded = Vec::with_capacity(outcomes.len());
+            for outcome in outcomes {
+                recorded.push(match outcome {
+                    Outcome::Succeeded { id, key, provider_id, ledger } => {
+                        sqlx::query(&succeeded_sql).bind(provider_id).bind(at).bind(key).execute(&mut *tx).await?;
+                        sqlx::query(&settled_sql).bind(id).execute(&mut *tx).await?;
+                        if let Some(ledger) = ledger {
+                            crate::ledger_insert_once!(self, &mut tx, ledger, at);
+                        }
+                        Recorded::Succeeded(true)
+                    }
+                    Outcome::Refused { id, key, outcome, detail, retry_at, max_attempts } => {
+                        sqlx::query(&refused_sql).bind(outcome).bind(detail).bind(at).bind(key).execute(&mut *tx).await?;
+                        let state: Option<String> = sqlx::query_scalar(&retry_sql)
+                            .bind(max_attempts)
+                            .bind(retry_at)
+                            .bind(id)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                        Recorded::Refused(state.unwrap_or_else(|| "settled".to_owned()))
+                    }
+                    Outcome::Unknown { id, key, detail, retry_at } => {
+                        sqlx::query(&unknown_sql).bind(detail).bind(key).execute(&mut *tx).await?;
+                        sqlx::query(&later_sql).bind(retry_at).bind(id).execute(&mut *tx).await?;
+                        Recorded::Unknown
+                    }
+                });
+            }
             tx.commit().await?;
-            Ok(())
+            Ok(recorded)
         })
     }
 
@@ -665,19 +778,27 @@ impl Db {
         })
     }
 
-    /// What a passenger was charged in a run so far (successful attempts).
-    pub async fn user_charged_in_run(&self, run_id: i64, user_id: &str) -> Result<i64, sqlx::Error> {
-        with_pool!(self, pool => {
-            sqlx::query_scalar(
-                "SELECT CAST(COALESCE(SUM(a.amount_minor), 0) AS BIGINT) FROM charge_attempts a \
-                 JOIN charges c ON c.invoice_id = a.invoice_id \
-                 WHERE c.run_id = $1 AND c.user_id = $2 AND a.outcome = 'succeeded'",
-            )
-            .bind(run_id)
-            .bind(user_id)
-            .fetch_one(pool)
-            .await
-        })
+    /// What each of `users` was charged in a run so far (successful attempts); a passenger
+    /// charged nothing yet is missing from the answer.
+    pub async fn users_charged_in_run(
+        &self,
+        run_id: i64,
+        users: &[&str],
+    ) -> Result<HashMap<String, i64>, sqlx::Error> {
+        if users.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let rows: Vec<(String, i64)> = with_pool!(self, pool => {
+            let mut query = sqlx::QueryBuilder::new(
+                "SELECT c.user_id, CAST(COALESCE(SUM(a.amount_minor), 0) AS BIGINT) FROM charge_attempts a \
+                 JOIN charges c ON c.invoice_id = a.invoice_id WHERE a.outcome = 'succeeded' AND c.run_id = ",
+            );
+            query.push_bind(run_id).push(" AND c.user_id IN (");
+            super::push_in_list(&mut query, users.iter().copied());
+            query.push(" GROUP BY c.user_id");
+            query.build_query_as().fetch_all(pool).await?
+        });
+        Ok(rows.into_iter().collect())
     }
 
     /// The largest sum charged to one passenger in the run, and who.
@@ -696,24 +817,43 @@ impl Db {
 
     /// The provider's customer and card for a user, if made.
     pub async fn provider_customer(&self, user_id: &str) -> Result<Option<(String, String)>, sqlx::Error> {
-        let row: Option<(Option<String>, Option<String>)> = with_pool!(self, pool => {
-            sqlx::query_as("SELECT customer_id, payment_method FROM provider_accounts WHERE user_id = $1")
-                .bind(user_id)
-                .fetch_optional(pool)
-                .await?
-        });
-        Ok(row.and_then(|(c, p)| c.zip(p)))
+        Ok(self.provider_customers(&[user_id]).await?.remove(user_id))
+    }
+
+    /// The provider's customer and card of each of `users` that has both.
+    pub async fn provider_customers(
+        &self,
+        users: &[&str],
+    ) -> Result<HashMap<String, (String, String)>, sqlx::Error> {
+        let rows = self.provider_objects(users).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(user, customer, card, _)| Some((user, customer.zip(card)?)))
+            .collect())
     }
 
     /// The provider's connected account for a driver, if made.
     pub async fn provider_account(&self, user_id: &str) -> Result<Option<String>, sqlx::Error> {
-        let row: Option<Option<String>> = with_pool!(self, pool => {
-            sqlx::query_scalar("SELECT account_id FROM provider_accounts WHERE user_id = $1")
-                .bind(user_id)
-                .fetch_optional(pool)
-                .await?
-        });
-        Ok(row.flatten())
+        Ok(self.provider_accounts(&[user_id]).await?.remove(user_id))
+    }
+
+    /// The provider's connected account of each of `users` that has one.
+    pub async fn provider_accounts(&self, users: &[&str]) -> Result<HashMap<String, String>, sqlx::Error> {
+        let rows = self.provider_objects(users).await?;
+        Ok(rows.into_iter().filter_map(|(user, _, _, account)| Some((user, account?))).collect())
+    }
+
+    async fn provider_objects(&self, users: &[&str]) -> Result<Vec<ProviderObjects>, sqlx::Error> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        with_pool!(self, pool => {
+            let mut query = sqlx::QueryBuilder::new(
+                "SELECT user_id, customer_id, payment_method, account_id FROM provider_accounts WHERE user_id IN (",
+            );
+            super::push_in_list(&mut query, users.iter().copied());
+            query.build_query_as().fetch_all(pool).await
+        })
     }
 
     /// Remembers a user's provider customer and card (the first writer wins; made with the same

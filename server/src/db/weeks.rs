@@ -738,36 +738,56 @@ impl Db {
     /// Checks a stored invoice against its content hash, recomputed from its stored lines: the
     /// run calls this before it charges. `Ok(false)` when the content no longer matches.
     pub async fn invoice_matches_hash(&self, id: i64) -> Result<bool, sqlx::Error> {
-        type Head = (String, String, String, i64, String);
-        let head: Option<Head> = with_pool!(self, pool => {
-            sqlx::query_as("SELECT week, user_id, currency, total_minor, content_hash FROM invoices WHERE id = $1")
-                .bind(id)
-                .fetch_optional(pool)
-                .await?
+        let checked = self.invoices_match_hashes(&[id]).await?;
+        checked.get(&id).copied().ok_or(sqlx::Error::RowNotFound)
+    }
+
+    /// [`Db::invoice_matches_hash`] for a batch of invoices, in two queries: whether each one's
+    /// stored lines still add up to its total and hash to its approved content hash. An id
+    /// with no invoice is missing from the answer.
+    pub async fn invoices_match_hashes(&self, ids: &[i64]) -> Result<HashMap<i64, bool>, sqlx::Error> {
+        type Head = (i64, String, String, String, i64, String);
+        type LineRow = (i64, String, i64, String, DateTime<Utc>, bool);
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let (heads, rows): (Vec<Head>, Vec<LineRow>) = with_pool!(self, pool => {
+            let mut heads = QueryBuilder::new(
+                "SELECT id, week, user_id, currency, total_minor, content_hash FROM invoices WHERE id IN (",
+            );
+            super::push_in_list(&mut heads, ids.iter().copied());
+            let mut lines = QueryBuilder::new(
+                "SELECT invoice_id, ride_id, amount_minor, attendance, ended_at, late FROM invoice_lines WHERE invoice_id IN (",
+            );
+            super::push_in_list(&mut lines, ids.iter().copied());
+            (heads.build_query_as().fetch_all(pool).await?, lines.build_query_as().fetch_all(pool).await?)
         });
-        let (week, user_id, currency, total, hash) = head.ok_or(sqlx::Error::RowNotFound)?;
-        let currency = currency_of(&currency)?;
-        let rows: Vec<(String, i64, String, DateTime<Utc>, bool)> = with_pool!(self, pool => {
-            sqlx::query_as("SELECT ride_id, amount_minor, attendance, ended_at, late FROM invoice_lines WHERE invoice_id = $1")
-                .bind(id)
-                .fetch_all(pool)
-                .await?
-        });
-        let lines = rows
-            .into_iter()
-            .map(|(ride_id, amount, attendance, ended_at, late)| {
-                Ok(InvoiceLine {
-                    ride_id,
-                    amount: Money::from_minor(amount, currency),
-                    attendance: attendance_from(&attendance)?,
-                    ended_at,
-                    late,
+        let mut lines_of: HashMap<i64, Vec<(String, i64, String, DateTime<Utc>, bool)>> = HashMap::new();
+        for (invoice_id, ride_id, amount, attendance, ended_at, late) in rows {
+            lines_of.entry(invoice_id).or_default().push((ride_id, amount, attendance, ended_at, late));
+        }
+        let mut checked = HashMap::with_capacity(heads.len());
+        for (id, week, user_id, currency, total, hash) in heads {
+            let currency = currency_of(&currency)?;
+            let lines = lines_of
+                .remove(&id)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(ride_id, amount, attendance, ended_at, late)| {
+                    Ok(InvoiceLine {
+                        ride_id,
+                        amount: Money::from_minor(amount, currency),
+                        attendance: attendance_from(&attendance)?,
+                        ended_at,
+                        late,
+                    })
                 })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        let week = BillingWeek::parse(&week).map_err(decode_msg)?;
-        let invoice = Invoice { user_id, week, lines, total: Money::from_minor(total, currency) };
-        let sum: i64 = invoice.lines.iter().map(|l| l.amount.minor()).sum();
-        Ok(sum == total && invoice_hash(&invoice) == hash)
+                .collect::<Result<Vec<_>, sqlx::Error>>()?;
+            let week = BillingWeek::parse(&week).map_err(decode_msg)?;
+            let invoice = Invoice { user_id, week, lines, total: Money::from_minor(total, currency) };
+            let sum: i64 = invoice.lines.iter().map(|l| l.amount.minor()).sum();
+            checked.insert(id, sum == total && invoice_hash(&invoice) == hash);
+        }
+        Ok(checked)
     }
 }

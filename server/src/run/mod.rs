@@ -13,6 +13,7 @@ pub mod provider;
 pub mod schedule;
 pub mod view;
 
+use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
@@ -23,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::billing::ledger::{Account, Transaction};
-use crate::db::runs::{Claimed, RunRow, Work};
+use crate::db::runs::{Attempt, Claimed, Outcome, Recorded, RunRow, Work};
 use crate::db::Db;
 use crate::psp::stripe::StripeClient;
 use crate::psp::{ChargeOutcome, ChargeRequest, Metadata, ProviderError, TransferRequest};
@@ -31,6 +32,9 @@ use app::model::money::{BillingCurrency, Money};
 
 /// How often every process reads the run's control: a pause reaches all workers within this.
 pub const CONTROL_POLL: StdDuration = StdDuration::from_millis(200);
+
+/// How often the coordinator looks at the guards and the phase, at most.
+const COORDINATE_EVERY: StdDuration = StdDuration::from_millis(250);
 
 /// How a run works; stored as the `run_settings` setting, defaults otherwise.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,7 +44,8 @@ pub struct RunSettings {
     pub canary_size: i64,
     /// Concurrent workers per process.
     pub workers: usize,
-    /// Items a worker claims at once.
+    /// Items a worker claims at once; after the canary, the calls of a batch are in flight
+    /// together (so at most `workers × batch` calls are in flight per process).
     pub batch: i64,
     /// Provider calls per second, per process (a token bucket).
     pub rate_per_second: u32,
@@ -112,9 +117,14 @@ impl Status {
         Status { phase: run.phase.clone(), control: run.control.clone(), reason: run.reason.clone() }
     }
 
-    /// Whether the run is over for workers: completed, or stopped by a person or a guard.
+    /// Whether the run is over for workers: completed, or stopped.
     pub fn finished(&self) -> bool {
-        self.phase == "completed" || self.control != "running"
+        self.phase == "completed" || self.stopped()
+    }
+
+    /// Whether a person or a guard stopped the run: no provider call may start.
+    pub fn stopped(&self) -> bool {
+        self.control != "running"
     }
 }
 
@@ -242,11 +252,11 @@ pub async fn retry_declined(
         if items.is_empty() {
             return Ok(tried);
         }
-        for item in items {
+        for _ in &items {
             shared.limiter.until_ready().await;
-            charge(&shared, &worker, item).await?;
-            tried += 1;
         }
+        tried += items.len();
+        charge_batch(&shared, &worker, items).await?;
     }
 }
 
@@ -259,13 +269,15 @@ async fn work(shared: Arc<Shared>, worker: String) -> anyhow::Result<()> {
         if now.finished() {
             return Ok(());
         }
-        let (work, max_seq) = match now.phase.as_str() {
-            "canary" => (Work::Charge, shared.run.canary_size),
-            "charging" => (Work::Charge, i64::MAX),
-            _ => (Work::Transfer, i64::MAX),
+        // The canary goes one invoice at a time per worker: a wrong run stops there having
+        // made at most one call per worker. After it, batches: every call of a batch is in
+        // flight at once.
+        let (work, max_seq, batch) = match now.phase.as_str() {
+            "canary" => (Work::Charge, shared.run.canary_size, 1),
+            "charging" => (Work::Charge, i64::MAX, shared.settings.batch),
+            _ => (Work::Transfer, i64::MAX, shared.settings.batch),
         };
-        let mut items =
-            shared.db.claim(work, shared.run.id, &worker, max_seq, shared.settings.batch, lease).await?;
+        let mut items = shared.db.claim(work, shared.run.id, &worker, max_seq, batch, lease).await?;
         let mut work = work;
         if items.is_empty() && work == Work::Transfer {
             // While drivers are paid, declined invoices whose retry is due are tried again.
@@ -280,28 +292,18 @@ async fn work(shared: Arc<Shared>, worker: String) -> anyhow::Result<()> {
             let _ = tokio::time::timeout(StdDuration::from_millis(100), status.changed()).await;
             continue;
         }
-        let mut items = items.into_iter();
-        while let Some(item) = items.next() {
+        // The batch's tokens first (the configured rate holds), then one look at the control:
+        // a run stopped meanwhile gets the batch back untouched.
+        for _ in &items {
             shared.limiter.until_ready().await;
-            if status.borrow().finished() {
-                // Stopped: give back what was not started. Calls in flight (none here) finish.
-                shared.db.release(work, item.id, &worker).await?;
-                for rest in items.by_ref() {
-                    shared.db.release(work, rest.id, &worker).await?;
-                }
-                break;
-            }
-            match work {
-                #[cfg(debug_assertions)]
-                Work::Charge if shared.settings.incident_duplicate_jobs => {
-                    let duplicate = incident_duplicate(&shared, &worker, item.clone());
-                    let (a, b) = tokio::join!(charge(&shared, &worker, item), duplicate);
-                    a?;
-                    b?;
-                }
-                Work::Charge => charge(&shared, &worker, item).await?,
-                Work::Transfer => transfer(&shared, &worker, item).await?,
-            }
+        }
+        if status.borrow().finished() {
+            release_all(&shared, work, &worker, &items).await?;
+            continue;
+        }
+        match work {
+            Work::Charge => charge_batch(&shared, &worker, items).await?,
+            Work::Transfer => transfer_batch(&shared, &worker, items).await?,
         }
     }
 }
@@ -333,6 +335,10 @@ async fn customer_of(shared: &Shared, user_id: &str) -> Result<Option<(String, S
     }
     let (name, email) = shared.db.user_contact(user_id).await?.unwrap_or_else(|| (user_id.to_owned(), None));
     let meta: Metadata = [("user_id", user_id.to_owned())].into_iter().collect();
+    // Three calls (customer, card, attachment), each within the configured rate.
+    for _ in 0..3 {
+        shared.limiter.until_ready().await;
+    }
     let customer =
         shared.client.create_customer(email.as_deref(), &name, &meta, &format!("customer:{user_id}")).await?;
     let card = shared.client.attach_provisioned_card(&customer, &format!("card:{user_id}")).await?;
@@ -350,6 +356,7 @@ async fn account_of(shared: &Shared, driver_id: &str) -> Result<Option<String>, 
     }
     let (_, email) = shared.db.user_contact(driver_id).await?.unwrap_or_else(|| (driver_id.to_owned(), None));
     let meta: Metadata = [("driver_id", driver_id.to_owned())].into_iter().collect();
+    shared.limiter.until_ready().await;
     let account =
         shared.client.create_account(email.as_deref(), &meta, &format!("account:{driver_id}")).await?;
     shared.db.save_provider_account(driver_id, &account).await?;
@@ -360,40 +367,6 @@ async fn account_of(shared: &Shared, driver_id: &str) -> Result<Option<String>, 
 /// margin, so a worker's call always ends before anyone else may take its item.
 fn lease(s: &RunSettings) -> Duration {
     Duration::seconds(s.lease_seconds.max(s.provider_timeout_seconds as i64 + 1))
-}
-
-/// Records a final refusal of attempt `key` on item `id`, tried again `retry_seconds` later (or
-/// given up after `max_attempts`); returns the item's new state.
-async fn refuse(
-    shared: &Shared,
-    work: Work,
-    id: i64,
-    key: &str,
-    outcome: &str,
-    detail: &str,
-    retry_seconds: i64,
-) -> anyhow::Result<String> {
-    let retry_at = seconds_from_now(retry_seconds);
-    Ok(shared
-        .db
-        .record_refusal(work, id, key, outcome, detail, retry_at, shared.settings.max_attempts)
-        .await?)
-}
-
-/// The provider could not be reached to set up a user's customer or account: the item goes back,
-/// to be tried again soon.
-async fn set_up_failed(
-    shared: &Shared,
-    work: Work,
-    item: &Claimed,
-    worker: &str,
-    what: &str,
-    error: anyhow::Error,
-) -> anyhow::Result<()> {
-    tracing::warn!(error = %error, user = %item.user_id, "{what}");
-    shared.db.release(work, item.id, worker).await?;
-    tokio::time::sleep(StdDuration::from_millis(200)).await;
-    Ok(())
 }
 
 fn seconds_from_now(seconds: i64) -> chrono::DateTime<Utc> {
@@ -447,83 +420,171 @@ pub fn transfer_ledger(
     .of_week(week))
 }
 
-/// Charges one invoice: the attempt is written before the call, the outcome after.
-async fn charge(shared: &Shared, worker: &str, item: Claimed) -> anyhow::Result<()> {
+/// Charges a batch of claimed invoices. The checks of all of them (content hash, the cap, the
+/// passenger's card) take a few queries; every attempt, with its idempotency key, is written in
+/// one transaction before any call; the calls go out side by side, each after one more look at
+/// the control; every outcome is recorded in one transaction after.
+async fn charge_batch(shared: &Shared, worker: &str, items: Vec<Claimed>) -> anyhow::Result<()> {
     let s = &shared.settings;
-    if !shared.db.invoice_matches_hash(item.id).await? {
-        shared.db.release(Work::Charge, item.id, worker).await?;
-        return halt(shared, &format!("invoice {} no longer matches the content approved", item.id)).await;
-    }
+    let db = &shared.db;
+    let ids: Vec<i64> = items.iter().map(|i| i.id).collect();
+    let users: Vec<&str> = items.iter().map(|i| i.user_id.as_str()).collect();
+    let matches = db.invoices_match_hashes(&ids).await?;
     // The cap is checked before the call: what the passenger was charged in this run plus this
-    // invoice. (One invoice per passenger and week, so only a duplicate or a huge invoice trips it.)
-    let already = shared.db.user_charged_in_run(shared.run.id, &item.user_id).await?;
-    if already + item.amount_minor > s.user_cap_minor {
-        shared.db.release(Work::Charge, item.id, worker).await?;
-        let reason = format!(
-            "{} would be charged {} minor units in this run, above the cap {}",
-            item.user_id,
-            already + item.amount_minor,
-            s.user_cap_minor
-        );
+    // invoice (plus any other of theirs in this batch). One invoice per passenger and week, so
+    // only a duplicate or a huge invoice trips it.
+    let mut charged = db.users_charged_in_run(shared.run.id, &users).await?;
+    let mut problem = None;
+    for item in &items {
+        let total = charged.entry(item.user_id.clone()).or_default();
+        *total += item.amount_minor;
+        if !matches.get(&item.id).copied().unwrap_or(false) {
+            problem = Some(format!("invoice {} no longer matches the content approved", item.id));
+        } else if *total > s.user_cap_minor {
+            problem = Some(format!(
+                "{} would be charged {} minor units in this run, above the cap {}",
+                item.user_id, total, s.user_cap_minor
+            ));
+        }
+        if problem.is_some() {
+            break;
+        }
+    }
+    if let Some(reason) = problem {
+        release_all(shared, Work::Charge, worker, &items).await?;
         return halt(shared, &reason).await;
     }
-    let customer = match customer_of(shared, &item.user_id).await {
-        Ok(Some(customer)) => customer,
-        Ok(None) => {
-            let attempt = shared
-                .db
-                .begin_attempt(Work::Charge, &shared.run.week, item.id, item.amount_minor, worker)
-                .await?;
-            let detail = format!("{} has no card at the provider", item.user_id);
-            refuse(shared, Work::Charge, item.id, &attempt.key, "failed", &detail, s.decline_retry_seconds)
-                .await?;
-            return Ok(());
+
+    let mut customers = db.provider_customers(&users).await?;
+    let missing: std::collections::BTreeSet<&str> =
+        users.iter().copied().filter(|u| !customers.contains_key(*u)).collect();
+    let made = futures::future::join_all(
+        missing.into_iter().map(|u| async move { (u, customer_of(shared, u).await) }),
+    )
+    .await;
+    let mut no_card = Vec::new();
+    let mut set_up_failed = false;
+    for (user, made) in made {
+        match made {
+            Ok(Some(customer)) => {
+                customers.insert(user.to_owned(), customer);
+            }
+            Ok(None) => no_card.push(user.to_owned()),
+            Err(e) => {
+                tracing::warn!(error = %e, user, "setting up the provider customer failed");
+                set_up_failed = true;
+            }
         }
-        Err(e) => {
-            return set_up_failed(
-                shared,
-                Work::Charge,
-                &item,
-                worker,
-                "setting up the provider customer failed",
-                e,
-            )
-            .await
-        }
-    };
-    if !shared.db.renew_lease(Work::Charge, item.id, worker, lease(s)).await? {
-        return Ok(()); // taken over by another worker while this one was busy
     }
-    let attempt =
-        shared.db.begin_attempt(Work::Charge, &shared.run.week, item.id, item.amount_minor, worker).await?;
-    let request = charge_request(shared, &item, customer, &attempt.key);
-    match shared.client.charge(&request).await {
-        Ok(ChargeOutcome::Succeeded { intent, amount_minor, .. }) => {
-            // The ledger records what the provider says it took; a difference halts the run.
-            let ledger = charge_ledger(shared, &item, amount_minor)?;
-            if !shared.db.record_success(Work::Charge, item.id, &attempt.key, &intent, Some(&ledger)).await? {
+    let mut ready = Vec::with_capacity(items.len());
+    let mut refusals = Vec::new();
+    for item in items {
+        match customers.get(&item.user_id).cloned() {
+            Some(customer) => ready.push((item, customer)),
+            None if no_card.contains(&item.user_id) => {
+                let attempt = db
+                    .begin_attempt(Work::Charge, &shared.run.week, item.id, item.amount_minor, worker)
+                    .await?;
+                let detail = format!("{} has no card at the provider", item.user_id);
+                refusals.push(refusal(shared, &item, attempt.key, "failed", detail, s.decline_retry_seconds));
+            }
+            // The provider could not be reached to set the customer up: the invoice goes back,
+            // to be tried again soon.
+            None => db.release(Work::Charge, item.id, worker).await?,
+        }
+    }
+    if set_up_failed {
+        tokio::time::sleep(StdDuration::from_millis(200)).await;
+    }
+    if !refusals.is_empty() {
+        db.record_outcomes(Work::Charge, &refusals).await?;
+    }
+
+    let claimed: Vec<Claimed> = ready.iter().map(|(item, _)| item.clone()).collect();
+    let attempts =
+        db.begin_attempts(Work::Charge, &shared.run.week, &claimed, worker, Some(lease(s))).await?;
+    // An item whose lease could not be renewed was taken over by another worker meanwhile.
+    let calls = ready.into_iter().zip(attempts).filter_map(|(ready, attempt)| Some((ready, attempt?)));
+    let answers = futures::future::join_all(calls.map(|((item, customer), attempt)| async move {
+        if shared.status.borrow().stopped() {
+            return (item, attempt, None);
+        }
+        let request = charge_request(shared, &item, customer, &attempt.key);
+        #[cfg(debug_assertions)]
+        if s.incident_duplicate_jobs {
+            let duplicate = incident_duplicate(shared, worker, item.clone());
+            let (answer, duplicate) = tokio::join!(shared.client.charge(&request), duplicate);
+            if let Err(e) = duplicate {
+                tracing::error!(error = %e, "the incident's duplicate job failed");
+            }
+            return (item, attempt, Some(answer));
+        }
+        let answer = shared.client.charge(&request).await;
+        (item, attempt, Some(answer))
+    }))
+    .await;
+
+    let mut outcomes = Vec::with_capacity(answers.len());
+    let mut about = Vec::with_capacity(answers.len());
+    let mut rate_limited = false;
+    for (item, attempt, answer) in answers {
+        let outcome = match answer {
+            // Stopped before its call: the item goes back; its attempt stays open, so the next
+            // try uses the same key.
+            None => {
+                db.release(Work::Charge, item.id, worker).await?;
+                continue;
+            }
+            Some(Ok(ChargeOutcome::Succeeded { intent, amount_minor, .. })) => {
+                // The ledger records what the provider says it took; a difference halts the run.
+                let ledger = charge_ledger(shared, &item, amount_minor)?;
+                let outcome = Outcome::Succeeded {
+                    id: item.id,
+                    key: attempt.key,
+                    provider_id: intent.clone(),
+                    ledger: Some(ledger),
+                };
+                about.push((item, Some((intent, amount_minor))));
+                outcomes.push(outcome);
+                continue;
+            }
+            Some(Ok(ChargeOutcome::Declined { code, decline_code, message })) => {
+                let detail = format!("{code} {} {message}", decline_code.unwrap_or_default());
+                let detail = detail.trim().to_owned();
+                refusal(shared, &item, attempt.key, "declined", detail, s.decline_retry_seconds)
+            }
+            Some(Err(ProviderError::Refused(message))) => {
+                refusal(shared, &item, attempt.key, "failed", message, s.decline_retry_seconds)
+            }
+            Some(Err(e)) => {
+                rate_limited |= matches!(e, ProviderError::RateLimited(_));
+                Outcome::Unknown {
+                    id: item.id,
+                    key: attempt.key,
+                    detail: e.to_string(),
+                    retry_at: seconds_from_now(s.unknown_retry_seconds),
+                }
+            }
+        };
+        about.push((item, None));
+        outcomes.push(outcome);
+    }
+    let recorded = db.record_outcomes(Work::Charge, &outcomes).await?;
+    for ((item, charged), recorded) in about.into_iter().zip(recorded) {
+        match (recorded, charged) {
+            (Recorded::Succeeded(false), Some((intent, _))) => {
                 halt(shared, &format!("invoice {}: a second successful charge ({intent})", item.id)).await?;
-            } else if amount_minor != item.amount_minor {
+            }
+            (Recorded::Succeeded(true), Some((intent, amount_minor)))
+                if amount_minor != item.amount_minor =>
+            {
                 let reason = format!(
                     "invoice {}: the provider took {amount_minor} minor units for an invoice of {} ({intent})",
                     item.id, item.amount_minor
                 );
                 halt(shared, &reason).await?;
             }
-        }
-        Ok(ChargeOutcome::Declined { code, decline_code, message }) => {
-            let detail = format!("{code} {} {message}", decline_code.unwrap_or_default());
-            let state = refuse(
-                shared,
-                Work::Charge,
-                item.id,
-                &attempt.key,
-                "declined",
-                detail.trim(),
-                s.decline_retry_seconds,
-            )
-            .await?;
-            if state == "uncollectible" {
+            (Recorded::Refused(state), _) if state == "uncollectible" => {
                 let amount = Money::from_minor(item.amount_minor, shared.currency);
                 let write_off = Transaction::transfer(
                     "write_off",
@@ -533,28 +594,41 @@ async fn charge(shared: &Shared, worker: &str, item: Claimed) -> anyhow::Result<
                     amount,
                 )?
                 .of_week(&shared.run.week);
-                shared.db.record_ledger(&write_off).await?;
+                db.record_ledger(&write_off).await?;
             }
+            _ => {}
         }
-        Err(ProviderError::Refused(message)) => {
-            refuse(shared, Work::Charge, item.id, &attempt.key, "failed", &message, s.decline_retry_seconds)
-                .await?;
-        }
-        Err(e) => {
-            shared
-                .db
-                .record_unknown(
-                    Work::Charge,
-                    item.id,
-                    &attempt.key,
-                    &e.to_string(),
-                    seconds_from_now(s.unknown_retry_seconds),
-                )
-                .await?;
-            if matches!(e, ProviderError::RateLimited(_)) {
-                tokio::time::sleep(StdDuration::from_secs(1)).await;
-            }
-        }
+    }
+    if rate_limited {
+        tokio::time::sleep(StdDuration::from_secs(1)).await;
+    }
+    Ok(())
+}
+
+/// A final refusal of `item`'s attempt `key`, tried again `retry_seconds` later (or given up
+/// after `max_attempts`).
+fn refusal(
+    shared: &Shared,
+    item: &Claimed,
+    key: String,
+    outcome: &str,
+    detail: String,
+    retry_seconds: i64,
+) -> Outcome {
+    Outcome::Refused {
+        id: item.id,
+        key,
+        outcome: outcome.to_owned(),
+        detail,
+        retry_at: seconds_from_now(retry_seconds),
+        max_attempts: shared.settings.max_attempts,
+    }
+}
+
+/// Gives claimed items back untouched.
+async fn release_all(shared: &Shared, work: Work, worker: &str, items: &[Claimed]) -> anyhow::Result<()> {
+    for item in items {
+        shared.db.release(work, item.id, worker).await?;
     }
     Ok(())
 }
@@ -583,88 +657,116 @@ async fn incident_duplicate(shared: &Shared, worker: &str, item: Claimed) -> any
     Ok(())
 }
 
-/// Pays one driver: as [`charge`], with a transfer to their connected account.
-async fn transfer(shared: &Shared, worker: &str, item: Claimed) -> anyhow::Result<()> {
+/// Pays a batch of drivers, as [`charge_batch`] charges passengers: attempts written in one
+/// transaction before the calls, transfers to their connected accounts side by side, outcomes
+/// recorded in one transaction after.
+async fn transfer_batch(shared: &Shared, worker: &str, items: Vec<Claimed>) -> anyhow::Result<()> {
     let s = &shared.settings;
-    if !shared.db.renew_lease(Work::Transfer, item.id, worker, lease(s)).await? {
-        return Ok(());
-    }
-    let attempt =
-        shared.db.begin_attempt(Work::Transfer, &shared.run.week, item.id, item.amount_minor, worker).await?;
-    if item.amount_minor == 0 {
-        // Nothing to move (the platform kept the whole fare): paid, no call, no ledger.
-        shared.db.record_success(Work::Transfer, item.id, &attempt.key, "none", None).await?;
-        return Ok(());
-    }
-    let destination = match account_of(shared, &item.user_id).await {
-        Ok(Some(account)) => account,
-        Ok(None) => {
-            let detail = format!("{} has no connected account at the provider", item.user_id);
-            refuse(shared, Work::Transfer, item.id, &attempt.key, "failed", &detail, s.decline_retry_seconds)
-                .await?;
-            return Ok(());
+    let db = &shared.db;
+    let attempts =
+        db.begin_attempts(Work::Transfer, &shared.run.week, &items, worker, Some(lease(s))).await?;
+    let begun: Vec<(Claimed, Attempt)> =
+        items.into_iter().zip(attempts).filter_map(|(item, attempt)| Some((item, attempt?))).collect();
+    let drivers: Vec<&str> =
+        begun.iter().filter(|(i, _)| i.amount_minor > 0).map(|(i, _)| i.user_id.as_str()).collect();
+    let mut accounts: HashMap<String, Result<Option<String>, anyhow::Error>> =
+        db.provider_accounts(&drivers).await?.into_iter().map(|(d, a)| (d, Ok(Some(a)))).collect();
+    let missing: std::collections::BTreeSet<&str> =
+        drivers.iter().copied().filter(|d| !accounts.contains_key(*d)).collect();
+    let made = futures::future::join_all(
+        missing.into_iter().map(|d| async move { (d, account_of(shared, d).await) }),
+    )
+    .await;
+    accounts.extend(made.into_iter().map(|(d, a)| (d.to_owned(), a)));
+
+    let mut outcomes = Vec::with_capacity(begun.len());
+    let mut calls = Vec::with_capacity(begun.len());
+    let mut set_up_failed = false;
+    for (item, attempt) in begun {
+        if item.amount_minor == 0 {
+            // Nothing to move (the platform kept the whole fare): paid, no call, no ledger.
+            let paid = Outcome::Succeeded {
+                id: item.id,
+                key: attempt.key,
+                provider_id: "none".into(),
+                ledger: None,
+            };
+            outcomes.push((item, paid));
+            continue;
         }
-        // The provider refused to make the account (one without connected accounts, say): an
-        // attempt that failed, counted like any other, not a set-up to try forever.
-        Err(e) if matches!(e.downcast_ref::<ProviderError>(), Some(ProviderError::Refused(_))) => {
-            let detail = format!("the provider refused a connected account for {}: {e}", item.user_id);
-            refuse(shared, Work::Transfer, item.id, &attempt.key, "failed", &detail, s.decline_retry_seconds)
-                .await?;
-            return Ok(());
-        }
-        Err(e) => {
-            return set_up_failed(
-                shared,
-                Work::Transfer,
-                &item,
-                worker,
-                "setting up the connected account failed",
-                e,
-            )
-            .await
-        }
-    };
-    let request = TransferRequest {
-        amount_minor: item.amount_minor,
-        currency: shared.run.currency.clone(),
-        destination,
-        metadata: metadata([
-            ("payout_id", item.id.to_string()),
-            ("driver_id", item.user_id.clone()),
-            ("week", shared.run.week.clone()),
-        ]),
-        idempotency_key: attempt.key.clone(),
-    };
-    match shared.client.transfer(&request).await {
-        Ok(id) => {
-            let amount = Money::from_minor(item.amount_minor, shared.currency);
-            let ledger = transfer_ledger(item.id, &item.user_id, amount, &shared.run.week)?;
-            if !shared.db.record_success(Work::Transfer, item.id, &attempt.key, &id, Some(&ledger)).await? {
-                halt(shared, &format!("payout {}: a second successful transfer ({id})", item.id)).await?;
+        let refused = match accounts.get(&item.user_id) {
+            Some(Ok(Some(account))) => {
+                calls.push((item, attempt, account.clone()));
+                continue;
             }
-        }
-        Err(ProviderError::Refused(message)) => {
-            refuse(
-                shared,
-                Work::Transfer,
-                item.id,
-                &attempt.key,
-                "failed",
-                &message,
-                s.unknown_retry_seconds,
-            )
-            .await?;
-        }
-        Err(e) => {
-            shared
-                .db
-                .record_unknown(
-                    Work::Transfer,
-                    item.id,
-                    &attempt.key,
-                    &e.to_string(),
-                    seconds_from_now(s.unknown_retry_seconds),
-                )
+            Some(Ok(None)) => format!("{} has no connected account at the provider", item.user_id),
+            // The provider refused to make the account (one without connected accounts, say): an
+            // attempt that failed, counted like any other, not a set-up to try forever.
+            Some(Err(e)) if matches!(e.downcast_ref::<ProviderError>(), Some(ProviderError::Refused(_))) => {
+                format!("the provider refused a connected account for {}: {e}", item.user_id)
+            }
+            _ => {
+                // The provider could not be reached to make the account: the payout goes back.
+                db.release(Work::Transfer, item.id, worker).await?;
+                set_up_failed = true;
+                continue;
+            }
+        };
+        let outcome = refusal(shared, &item, attempt.key, "failed", refused, s.decline_retry_seconds);
+        outcomes.push((item, outcome));
+    }
+    if set_up_failed {
+        tracing::warn!("setting up a connected account failed");
+        tokio::time::sleep(StdDuration::from_millis(200)).await;
+    }
+    let answers =
+        futures::future::join_all(calls.into_iter().map(|(item, attempt, destination)| async move {
+            if shared.status.borrow().stopped() {
+                return (item, attempt, None);
+            }
+            let request = TransferRequest {
+                amount_minor: item.amount_minor,
+                currency: shared.run.currency.clone(),
+                destination,
+                metadata: metadata([
+                    ("payout_id", item.id.to_string()),
+                    ("driver_id", item.user_id.clone()),
+                    ("week", shared.run.week.clone()),
+                ]),
+                idempotency_key: attempt.key.clone(),
+            };
+            let answer = shared.client.transfer(&request).await;
+            (item, attempt, Some(answer))
+        }))
+        .await;
+    for (item, attempt, answer) in answers {
+        let outcome = match answer {
+            None => {
+                db.release(Work::Transfer, item.id, worker).await?;
+                continue;
+            }
+            Some(Ok(id)) => {
+                let amount = Money::from_minor(item.amount_minor, shared.currency);
+                let ledger = transfer_ledger(item.id, &item.user_id, amount, &shared.run.week)?;
+                Outcome::Succeeded { id: item.id, key: attempt.key, provider_id: id, ledger: Some(ledger) }
+            }
+            Some(Err(ProviderError::Refused(message))) => {
+                refusal(shared, &item, attempt.key, "failed", message, s.unknown_retry_seconds)
+            }
+            Some(Err(e)) => Outcome::Unknown {
+                id: item.id,
+                key: attempt.key,
+                detail: e.to_string(),
+                retry_at: seconds_from_now(s.unknown_retry_seconds),
+            },
+        };
+        outcomes.push((item, outcome));
+    }
+    let (items, outcomes): (Vec<Claimed>, Vec<Outcome>) = outcomes.into_iter().unzip();
+    let recorded = db.record_outcomes(Work::Transfer, &outcomes).await?;
+    for ((item, outcome), recorded) in items.iter().zip(&outcomes).zip(recorded) {
+        if let (Outcome::Succeeded { provider_id, .. }, Recorded::Succeeded(false)) = (outcome, recorded) {
+            halt(shared, &format!("payout {}: a second successful transfer ({provider_id})", item.id))
                 .await?;
         }
     }
@@ -738,10 +840,14 @@ async fn coordinate(shared: Arc<Shared>) -> anyhow::Result<()> {
             return Ok(());
         }
         // A failed step (the database or the provider not answering) is tried again.
+        let started = std::time::Instant::now();
         if let Err(e) = coordinate_step(&shared).await {
             tracing::warn!(run = shared.run.id, error = %e, "a coordination step failed");
         }
-        tokio::time::sleep(StdDuration::from_millis(250)).await;
+        // Four looks a second, and never more than a third of the time: at a million invoices
+        // the guards' sums take a while, and the workers need the database more. (The kill
+        // switch does not wait for this: the poller reads the control.)
+        tokio::time::sleep(COORDINATE_EVERY.max(started.elapsed() * 2)).await;
     }
 }
 

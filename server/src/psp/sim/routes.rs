@@ -49,7 +49,9 @@ pub(crate) fn routes(sim: Sim) -> Router {
         .route("/v1/refunds/{id}", retrieve(Kind::Refund))
         .route("/v1/transfers", create(Endpoint::Transfers).merge(list(Kind::Transfer)))
         .route("/v1/transfers/{id}", retrieve(Kind::Transfer))
+        .route_layer(axum::middleware::from_fn_with_state(sim.clone(), count_request))
         .route("/sim/ledger", get(ledger))
+        .route("/sim/stats", get(stats))
         .route("/sim/reset", post(reset))
         .route("/sim/faults", get(faults).put(set_faults))
         .fallback(unrecognized)
@@ -358,6 +360,22 @@ async fn ledger(State(sim): State<Sim>) -> Json<Value> {
     let state = sim.lock();
     let entries: Vec<Value> = state.store.ledger.iter().map(json_of).collect();
     Json(json!({ "entries": entries }))
+}
+
+/// Counts every Stripe API request, answered or not, for `GET /sim/stats`.
+async fn count_request(
+    State(sim): State<Sim>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    sim.count_request();
+    next.run(request).await
+}
+
+/// `GET /sim/stats`: how many Stripe API requests the simulator received since it started (what
+/// the benchmarks divide by the time to get the achieved call rate).
+async fn stats(State(sim): State<Sim>) -> Json<Value> {
+    Json(json!({ "requests": sim.requests() }))
 }
 
 /// `POST /sim/reset`: an empty provider with the starting faults, for the next test.

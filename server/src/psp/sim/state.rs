@@ -27,6 +27,8 @@ struct Shared {
     initial: SimConfig,
     /// Turns `true` when the server shuts down, to release answers held by a fault.
     stopping: watch::Sender<bool>,
+    /// Stripe API requests received (`/v1/…`), for `GET /sim/stats`.
+    requests: std::sync::atomic::AtomicU64,
 }
 
 pub(crate) struct State {
@@ -40,13 +42,30 @@ impl Sim {
         let state =
             State { store: Store::default(), keys: Keys::default(), faults: Faults::new(config.clone()) };
         let (stopping, _) = watch::channel(false);
-        Self { shared: Arc::new(Shared { state: Mutex::new(state), initial: config, stopping }) }
+        Self {
+            shared: Arc::new(Shared {
+                state: Mutex::new(state),
+                initial: config,
+                stopping,
+                requests: Default::default(),
+            }),
+        }
     }
 
     /// The state, for the span of one synchronous step (never across an await). A panic in an
     /// earlier request does not wedge the simulator: every step leaves the state consistent.
     pub fn lock(&self) -> MutexGuard<'_, State> {
         self.shared.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts one Stripe API request.
+    pub fn count_request(&self) {
+        self.shared.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Stripe API requests received so far.
+    pub fn requests(&self) -> u64 {
+        self.shared.requests.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Forgets every object, movement and key, and restores the starting faults and seed.

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The dashboard under load: `billing serve` (release) on a database that bench/run.sh kept
+# (BENCH_KEEP), and wrk from a second process: 50 connections for 30 s on each of the
+# server-rendered pages staff use most (user search, an invoice, the week's preview, the
+# overview, a run's live progress), signed in as an admin. Prints requests/s, p50 and p99.
+#
+#   BENCH_KEEP=/tmp/bench bench/run.sh 1000000
+#   bench/dashboard.sh sqlite:///tmp/bench/core_1000000.db [postgres://…/billing_bench_core_1000000_…]
+#   BENCH_DURATION=30s BENCH_CONNECTIONS=50
+# Needs wrk (Debian's package wrk) and curl.
+source "$(dirname "$0")/lib.sh"
+command -v wrk > /dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk > /dev/null; }
+DURATION=${BENCH_DURATION:-30s}
+CONNECTIONS=${BENCH_CONNECTIONS:-50}
+machine
+
+for url in "$@"; do
+  export DATABASE_URL=$url
+  case $url in sqlite:*) DB_KIND=sqlite ;; *) DB_KIND=postgres ;; esac
+  email="bench-$$@bench.test"
+  echo "dashboard benchmark password" | "$BIN" staff add --email "$email" --role admin > /dev/null
+  LEPTOS_SITE_ROOT=target/site "$BIN" serve --addr 127.0.0.1:0 > "$WORK/serve.out" 2> "$WORK/serve.err" &
+  server=$!
+  CLEANUP+=("kill $server")
+  until grep -q serving "$WORK/serve.out" 2> /dev/null; do sleep 0.1; done
+  base=$(sed -n 's/.*serving \(http:[^ ]*\).*/\1/p' "$WORK/serve.out")
+  curl -sf -o /dev/null -c "$WORK/jar" -H "Origin: $base" -H "Sec-Fetch-Site: same-origin" \
+    --data-urlencode "email=$email" --data-urlencode "password=dashboard benchmark password" -d next=/ "$base/login"
+  cookie=$(awk '!/^#/ && NF >= 7 { print $6 "=" $7 }' "$WORK/jar" | tail -n1)
+  [ -n "$cookie" ] || { echo "signing in failed" >&2; exit 1; }
+  invoices=$(sql "SELECT COUNT(*) FROM invoices")
+  invoice=$(sql "SELECT id FROM invoices ORDER BY id LIMIT 1 OFFSET $(( invoices / 2 ))")
+  run=$(sql "SELECT id FROM runs ORDER BY id DESC LIMIT 1")
+  echo "== $DB_KIND: $(sql "SELECT COUNT(*) FROM users") users, $invoices invoices, $(sql "SELECT COUNT(*) FROM rides") rides"
+  for page in "/users?q=p4711" "/invoices/$invoice" "/weeks/$WEEK" "/" "/runs/$run"; do
+    status=$(curl -s -o "$WORK/page" -w '%{http_code}' -H "Cookie: $cookie" "$base$page")
+    [ "$status" = 200 ] || { echo "$page answered $status" >&2; exit 1; }
+    wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -H "Cookie: $cookie" "$base$page" > "$WORK/wrk"
+    awk -v p="$page" -v size="$(wc -c < "$WORK/page")" '
+      /Requests\/sec/ { rps = $2 }
+      /^ +50%/ { p50 = $2 } /^ +99%/ { p99 = $2 }
+      /Non-2xx/ { bad = $NF }
+      END { printf "%-28s %9.0f requests/s  p50 %8s  p99 %8s  (%d bytes%s)\n", p, rps, p50, p99, size, (bad ? ", " bad " non-2xx" : "") }' "$WORK/wrk"
+  done
+  kill $server; wait $server 2> /dev/null || true
+done

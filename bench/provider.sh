@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Provider-bound runs: `billing psp-sim` with 200 ms latency in its own process, the run at a
+# configured rate limit with enough workers to keep that many calls in flight, on SQLite and
+# PostgreSQL. Two complete weeks of demo data: the run of the first week makes every rider's
+# customer and card at the provider without a limit (not measured); the run of the second week
+# is measured at the limit. Prints the Stripe API requests the simulator received per second of
+# the measured run (charges, transfers, the canary's checks and the reconciliation after) as a
+# fraction of the limit.
+#
+#   bench/provider.sh [RATE:PASSENGERS ...]   (default: 100:1000 1000:10000, about a minute each)
+#   BENCH_DATABASES, BENCH_PG, BENCH_LATENCY_MS=200
+source "$(dirname "$0")/lib.sh"
+CASES=("${@:-100:1000 1000:10000}")
+read -r -a CASES <<< "${CASES[*]}"
+LATENCY=${BENCH_LATENCY_MS:-200}
+machine
+
+requests() { curl -sf "$PSP_URL/sim/stats" | sed 's/.*"requests":\([0-9]*\).*/\1/'; }
+
+for kind in $DATABASES; do
+  for case in "${CASES[@]}"; do
+    rate=${case%%:*}
+    n=${case##*:}
+    fresh_database "$kind" "provider_$rate"
+    drivers=$(( n / 10 > 0 ? n / 10 : 1 ))
+    "$BIN" demo-data --passengers "$n" --drivers "$drivers" --weeks 2 --complete-weeks-only --seed 1 > /dev/null
+    "$BIN" psp-sim --addr 127.0.0.1:0 --latency-ms "$LATENCY" > "$WORK/sim.out" 2> "$WORK/sim.err" &
+    sim=$!
+    CLEANUP+=("kill $sim")
+    until grep -q listening "$WORK/sim.out" 2> /dev/null; do sleep 0.1; done
+    export PSP_URL=$(sed -n 's/.*listening on //p' "$WORK/sim.out") PSP_API_KEY=sk_test_bench
+
+    # Set-up: every rider's customer and card, every driver's account, at no limit.
+    run_settings 1000000 64 32
+    "$BIN" preview --week "$WEEK_BEFORE" > /dev/null
+    "$BIN" run --week "$WEEK_BEFORE" --approve > /dev/null 2>&1
+
+    # In flight at once: twice the rate times the latency, in workers of 32.
+    workers=$(( (2 * rate * LATENCY / 1000 + 31) / 32 ))
+    [ "$workers" -ge 1 ] || workers=1
+    run_settings "$rate" "$workers" 32
+    "$BIN" preview --week "$WEEK" > /dev/null
+    before=$(requests)
+    measure "run at $rate calls/s, ${LATENCY} ms latency" "$n" "$BIN" run --week "$WEEK" --approve
+    after=$(requests)
+    state=$(sql "SELECT phase || '/' || control FROM runs WHERE week = '$WEEK'")
+    awk -v r="$rate" -v q="$(( after - before ))" -v s="$LAST_SECONDS" -v w="$workers" -v st="$state" 'BEGIN {
+      printf "%-40s %10d requests %7.2f s %8.1f requests/s = %.1f%% of %d/s (%d workers x 32; %s)\n",
+        "  achieved", q, s, q / s, 100 * q / s / r, r, w, st }'
+    kill $sim; wait $sim 2> /dev/null || true
+  done
+done
