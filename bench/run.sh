@@ -35,7 +35,7 @@ for kind in $DATABASES; do
     echo "== $kind, $n passengers, $drivers drivers, week $WEEK"
     measure "demo data (set-up, not a target)" "$n" \
       "$BIN" demo-data --passengers "$n" --drivers "$drivers" --weeks 1 --complete-weeks-only --seed 1
-    measure "preview (computed and stored)" "$n" "$BIN" preview --week "$WEEK" --format json
+    measure "preview (computed, stored, printed)" "$n" "$BIN" preview --week "$WEEK"
     preview_rss=$(awk '{print $2}' "$WORK/time")
     invoices=$(sql "SELECT COUNT(*) FROM invoices WHERE week = '$WEEK'")
     payouts=$(sql "SELECT COUNT(*) FROM payouts WHERE week = '$WEEK'")
@@ -71,8 +71,9 @@ for kind in $DATABASES; do
       wait $leg || true
       echo "kill switch: the run completed before a third of it could be paused" && echo "0 0" > "$WORK/leg2"
     fi
-    read -r s1 k1 < "$WORK/leg1"
-    read -r s2 k2 < "$WORK/leg2"
+    # (GNU time writes "Command exited with non-zero status 3" first when a leg was paused.)
+    read -r s1 k1 < <(tail -n1 "$WORK/leg1")
+    read -r s2 k2 < <(tail -n1 "$WORK/leg2")
     state=$(sql "SELECT phase || '/' || control FROM runs WHERE week = '$WEEK'")
     movements=$(sql "SELECT (SELECT COUNT(*) FROM charges WHERE state = 'charged') + (SELECT COUNT(*) FROM transfers WHERE state = 'paid')")
     inserted=$(sql "SELECT (SELECT COUNT(*) FROM charges) + (SELECT COUNT(*) FROM transfers) + (SELECT COUNT(*) FROM charge_attempts) + (SELECT COUNT(*) FROM transfer_attempts) + (SELECT COUNT(*) FROM ledger_transactions) + (SELECT COUNT(*) FROM ledger_postings)")

@@ -356,18 +356,24 @@ impl Db {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Result<Vec<Ride>, sqlx::Error> {
-        let rows: Vec<RideRow> = with_pool!(self, pool => {
-            sqlx::query_as(
+        use futures::TryStreamExt;
+        // Streamed and grouped as the rows come: at a million passengers the joined rows would
+        // take as much memory again as the rides.
+        let mut rides: Vec<Ride> = Vec::new();
+        with_pool!(self, pool => {
+            let mut rows = sqlx::query_as::<_, RideRow>(
                 "SELECT r.ride_id, r.driver_id, r.distance_m, r.started_at, r.ended_at, s.passenger_id, s.attendance \
                  FROM rides r JOIN ride_seats s ON s.ride_id = r.ride_id \
                  WHERE r.ended_at >= $1 AND r.ended_at < $2 ORDER BY r.ended_at, r.ride_id, s.passenger_id",
             )
             .bind(start)
             .bind(end)
-            .fetch_all(pool)
-            .await?
+            .fetch(pool);
+            while let Some(row) = rows.try_next().await? {
+                push_seat(&mut rides, row)?;
+            }
         });
-        group_rides(rows)
+        Ok(rides)
     }
 }
 
@@ -377,12 +383,19 @@ pub(crate) type RideRow = (String, String, i64, DateTime<Utc>, DateTime<Utc>, St
 /// Rides from rows of a ride joined with its seats, ordered by ride.
 pub(crate) fn group_rides(rows: Vec<RideRow>) -> Result<Vec<Ride>, sqlx::Error> {
     let mut rides: Vec<Ride> = Vec::new();
-    for (ride_id, driver_id, distance_m, started_at, ended_at, passenger_id, attendance) in rows {
-        let seat = Seat { passenger_id, attendance: attendance_from(&attendance)? };
-        match rides.last_mut() {
-            Some(last) if last.ride_id == ride_id => last.seats.push(seat),
-            _ => rides.push(Ride { ride_id, driver_id, distance_m, started_at, ended_at, seats: vec![seat] }),
-        }
+    for row in rows {
+        push_seat(&mut rides, row)?;
     }
     Ok(rides)
+}
+
+/// Adds one row of a ride joined with a seat: a seat of the last ride, or a new ride.
+fn push_seat(rides: &mut Vec<Ride>, row: RideRow) -> Result<(), sqlx::Error> {
+    let (ride_id, driver_id, distance_m, started_at, ended_at, passenger_id, attendance) = row;
+    let seat = Seat { passenger_id, attendance: attendance_from(&attendance)? };
+    match rides.last_mut() {
+        Some(last) if last.ride_id == ride_id => last.seats.push(seat),
+        _ => rides.push(Ride { ride_id, driver_id, distance_m, started_at, ended_at, seats: vec![seat] }),
+    }
+    Ok(())
 }

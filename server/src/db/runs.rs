@@ -473,51 +473,70 @@ impl Db {
             Work::Charge => "state IN ('pending', 'declined')",
             Work::Transfer => "state = 'pending'",
         };
-        let renew_sql = format!(
-            "UPDATE {table} SET lease_until = $1 WHERE {item_id} = $2 AND lease_owner = $3 AND {due}"
-        );
-        let open_sql = format!(
-            "SELECT attempt, idempotency_key FROM {attempts} WHERE {item_id} = $1 AND outcome IN ('started', 'unknown') \
-             ORDER BY attempt DESC LIMIT 1"
-        );
-        let next_sql = format!("SELECT COALESCE(MAX(attempt), 0) + 1 FROM {attempts} WHERE {item_id} = $1");
-        let insert_sql = work.insert_attempt_sql();
+        let ids: Vec<i64> = items.iter().map(|i| i.id).collect();
         let at = now();
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            let mut held: std::collections::HashSet<i64> = ids.iter().copied().collect();
+            if let Some(lease) = renew {
+                let mut query = sqlx::QueryBuilder::new(format!("UPDATE {table} SET lease_until = "));
+                query.push_bind(at + lease).push(" WHERE lease_owner = ").push_bind(worker);
+                query.push(format!(" AND {due} AND {item_id} IN ("));
+                super::push_in_list(&mut query, ids.iter().copied());
+                query.push(format!(" RETURNING {item_id}"));
+                let renewed: Vec<i64> = query.build_query_scalar().fetch_all(&mut *tx).await?;
+                held = renewed.into_iter().collect();
+            }
+            // The open attempt of each item (the latest), and the last number of the others.
+            let mut query = sqlx::QueryBuilder::new(format!(
+                "SELECT {item_id}, attempt, idempotency_key FROM {attempts} \
+                 WHERE outcome IN ('started', 'unknown') AND {item_id} IN ("
+            ));
+            super::push_in_list(&mut query, ids.iter().copied());
+            query.push(" ORDER BY attempt");
+            let open: HashMap<i64, (i64, String)> = query
+                .build_query_as::<(i64, i64, String)>()
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .map(|(id, number, key)| (id, (number, key)))
+                .collect();
+            let mut query = sqlx::QueryBuilder::new(format!(
+                "SELECT {item_id}, MAX(attempt) FROM {attempts} WHERE {item_id} IN ("
+            ));
+            super::push_in_list(&mut query, ids.iter().copied());
+            query.push(format!(" GROUP BY {item_id}"));
+            let last: HashMap<i64, i64> =
+                query.build_query_as::<(i64, i64)>().fetch_all(&mut *tx).await?.into_iter().collect();
             let mut begun = Vec::with_capacity(items.len());
+            let mut new = Vec::new();
             for item in items {
-                if let Some(lease) = renew {
-                    let renewed = sqlx::query(&renew_sql)
-                        .bind(at + lease)
-                        .bind(item.id)
-                        .bind(worker)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                    if renewed != 1 {
-                        begun.push(None);
-                        continue;
-                    }
+                if !held.contains(&item.id) {
+                    begun.push(None);
+                } else if let Some((number, key)) = open.get(&item.id) {
+                    begun.push(Some(Attempt { number: *number, key: key.clone(), resumed: true }));
+                } else {
+                    let number = last.get(&item.id).copied().unwrap_or(0) + 1;
+                    let key = work.key(week, item.id, number);
+                    new.push((item, number, key.clone()));
+                    begun.push(Some(Attempt { number, key, resumed: false }));
                 }
-                let open: Option<(i64, String)> =
-                    sqlx::query_as(&open_sql).bind(item.id).fetch_optional(&mut *tx).await?;
-                if let Some((number, key)) = open {
-                    begun.push(Some(Attempt { number, key, resumed: true }));
-                    continue;
-                }
-                let number: i64 = sqlx::query_scalar(&next_sql).bind(item.id).fetch_one(&mut *tx).await?;
-                let key = work.key(week, item.id, number);
-                sqlx::query(&insert_sql)
-                    .bind(item.id)
-                    .bind(number)
-                    .bind(&key)
-                    .bind(item.amount_minor)
-                    .bind(worker)
-                    .bind(at)
-                    .execute(&mut *tx)
-                    .await?;
-                begun.push(Some(Attempt { number, key, resumed: false }));
+            }
+            for chunk in new.chunks(500) {
+                let mut query = sqlx::QueryBuilder::new(format!(
+                    "INSERT INTO {attempts} ({item_id}, attempt, idempotency_key, amount_minor, outcome, worker, started_at) "
+                ));
+                query.push_values(chunk, |mut row, (item, number, key)| {
+                    row.push_bind(item.id)
+                        .push_bind(*number)
+                        .push_bind(key.as_str())
+                        .push_bind(item.amount_minor)
+                        .push_bind("started")
+                        .push_bind(worker)
+                        .push_bind(at);
+                });
+                query.push(" ON CONFLICT (idempotency_key) DO NOTHING");
+                query.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
             Ok(begun)
@@ -685,11 +704,43 @@ impl Db {
             "UPDATE {table} SET next_at = $1, lease_owner = NULL, lease_until = NULL WHERE {item} = $2 \
              AND state IN ('pending', 'declined')"
         );
+        // Successes, the common case, take a few statements for the whole batch.
+        let successes: Vec<(i64, &str, &str, Option<&Transaction>)> = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                Outcome::Succeeded { id, key, provider_id, ledger } => {
+                    Some((*id, key.as_str(), provider_id.as_str(), ledger.as_ref()))
+                }
+                _ => None,
+            })
+            .collect();
+        let together = successes.len() > 1;
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            if together {
+                for chunk in successes.chunks(500) {
+                    let mut query = sqlx::QueryBuilder::new(format!(
+                        "UPDATE {attempts} SET outcome = 'succeeded', provider_id = v.column2, finished_at = "
+                    ));
+                    query.push_bind(at).push(" FROM (");
+                    query.push_values(chunk, |mut row, (_, key, provider_id, _)| {
+                        row.push_bind(*key).push_bind(*provider_id);
+                    });
+                    query.push(format!(") AS v WHERE {attempts}.idempotency_key = v.column1"));
+                    query.build().execute(&mut *tx).await?;
+                    let mut query = sqlx::QueryBuilder::new(format!(
+                        "UPDATE {table} SET state = '{done}', lease_owner = NULL, lease_until = NULL WHERE {item} IN ("
+                    ));
+                    super::push_in_list(&mut query, chunk.iter().map(|s| s.0));
+                    query.build().execute(&mut *tx).await?;
+                    let ledgers: Vec<&Transaction> = chunk.iter().filter_map(|s| s.3).collect();
+                    crate::ledger_insert_many!(self, &mut tx, &ledgers, at);
+                }
+            }
             let mut recorded = Vec::with_capacity(outcomes.len());
             for outcome in outcomes {
                 recorded.push(match outcome {
+                    Outcome::Succeeded { .. } if together => Recorded::Succeeded(true),
                     Outcome::Succeeded { id, key, provider_id, ledger } => {
                         sqlx::query(&succeeded_sql).bind(provider_id).bind(at).bind(key).execute(&mut *tx).await?;
                         sqlx::query(&settled_sql).bind(id).execute(&mut *tx).await?;
@@ -1057,6 +1108,49 @@ macro_rules! ledger_insert {
                 row.push_bind(id).push_bind(posting.account.to_string()).push_bind(posting.minor);
             });
             insert.build().execute(&mut **$tx).await?;
+        }
+    }};
+}
+
+/// As [`ledger_insert_once!`] for many transactions at once, in two multi-row statements: the
+/// transactions not recorded yet (by kind and reference), then their postings.
+#[macro_export]
+macro_rules! ledger_insert_many {
+    ($db:expr, $tx:expr, $ledgers:expr, $at:expr) => {{
+        let ledgers: &[&$crate::billing::ledger::Transaction] = $ledgers;
+        if !ledgers.is_empty() {
+            let mut insert = sqlx::QueryBuilder::new(
+                "INSERT INTO ledger_transactions (kind, reference, currency, created_at, week) ",
+            );
+            insert.push_values(ledgers, |mut row, ledger| {
+                row.push_bind(ledger.kind)
+                    .push_bind(ledger.reference.as_str())
+                    .push_bind(ledger.currency.code())
+                    .push_bind($at)
+                    .push_bind(ledger.week.as_deref());
+            });
+            insert.push(" ON CONFLICT (kind, reference) DO NOTHING RETURNING id, kind, reference");
+            let ids: std::collections::HashMap<(String, String), i64> = insert
+                .build_query_as::<(i64, String, String)>()
+                .fetch_all(&mut **$tx)
+                .await?
+                .into_iter()
+                .map(|(id, kind, reference)| ((kind, reference), id))
+                .collect();
+            let postings: Vec<(i64, &$crate::billing::ledger::Posting)> = ledgers
+                .iter()
+                .filter_map(|l| Some((*ids.get(&(l.kind.to_owned(), l.reference.clone()))?, l)))
+                .flat_map(|(id, l)| l.postings.iter().map(move |p| (id, p)))
+                .collect();
+            for chunk in postings.chunks(500) {
+                let mut insert = sqlx::QueryBuilder::new(
+                    "INSERT INTO ledger_postings (transaction_id, account, amount_minor) ",
+                );
+                insert.push_values(chunk, |mut row, (id, posting)| {
+                    row.push_bind(*id).push_bind(posting.account.to_string()).push_bind(posting.minor);
+                });
+                insert.build().execute(&mut **$tx).await?;
+            }
         }
     }};
 }
