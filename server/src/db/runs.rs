@@ -915,18 +915,24 @@ impl Db {
         customer: &str,
         card: &str,
     ) -> Result<(), sqlx::Error> {
+        self.save_provider_customers(&[(user_id, customer, card)]).await
+    }
+
+    /// [`Db::save_provider_customer`] for many users (user, customer, card) in one statement.
+    pub async fn save_provider_customers(&self, saved: &[(&str, &str, &str)]) -> Result<(), sqlx::Error> {
+        if saved.is_empty() {
+            return Ok(());
+        }
         with_pool!(self, pool => {
-            sqlx::query(
-                "INSERT INTO provider_accounts (user_id, customer_id, payment_method) VALUES ($1, $2, $3) \
-                 ON CONFLICT (user_id) DO UPDATE SET customer_id = COALESCE(provider_accounts.customer_id, excluded.customer_id), \
+            let mut insert = sqlx::QueryBuilder::new("INSERT INTO provider_accounts (user_id, customer_id, payment_method) ");
+            insert.push_values(saved, |mut row, (user, customer, card)| {
+                row.push_bind(*user).push_bind(*customer).push_bind(*card);
+            });
+            insert.push(
+                " ON CONFLICT (user_id) DO UPDATE SET customer_id = COALESCE(provider_accounts.customer_id, excluded.customer_id), \
                  payment_method = COALESCE(provider_accounts.payment_method, excluded.payment_method)",
-            )
-            .bind(user_id)
-            .bind(customer)
-            .bind(card)
-            .execute(pool)
-            .await
-            .map(|_| ())
+            );
+            insert.build().execute(pool).await.map(|_| ())
         })
     }
 
@@ -958,9 +964,23 @@ impl Db {
 
     /// A user's name and email, for the provider's customer record.
     pub async fn user_contact(&self, user_id: &str) -> Result<Option<(String, Option<String>)>, sqlx::Error> {
-        with_pool!(self, pool => {
-            sqlx::query_as("SELECT name, email FROM users WHERE id = $1").bind(user_id).fetch_optional(pool).await
-        })
+        Ok(self.user_contacts(&[user_id]).await?.remove(user_id))
+    }
+
+    /// The name and email of each of `users` that exists.
+    pub async fn user_contacts(
+        &self,
+        users: &[&str],
+    ) -> Result<HashMap<String, (String, Option<String>)>, sqlx::Error> {
+        if users.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let rows: Vec<(String, String, Option<String>)> = with_pool!(self, pool => {
+            let mut query = sqlx::QueryBuilder::new("SELECT id, name, email FROM users WHERE id IN (");
+            super::push_in_list(&mut query, users.iter().copied());
+            query.build_query_as().fetch_all(pool).await?
+        });
+        Ok(rows.into_iter().map(|(id, name, email)| (id, (name, email))).collect())
     }
 
     /// The latest `limit` events of a run, newest first.
