@@ -213,24 +213,29 @@ pub fn csv_stream(
     from: String,
     to: String,
 ) -> impl futures::Stream<Item = Result<bytes::Bytes, AppError>> + Send + 'static {
-    futures::stream::unfold(Some(0i64), move |after| {
+    // `None`: the header is next; then the (week, invoice) the last page ended with.
+    futures::stream::unfold(Some(None::<(String, i64)>), move |state| {
         let (db, from, to) = (db.clone(), from.clone(), to.clone());
         async move {
-            let after = after?;
-            if after == 0 {
-                return Some((csv_rows(&[], true).map(bytes::Bytes::from), Some(-1)));
-            }
-            let cursor = after.max(0);
-            match db.export_page(&from, &to, cursor, EXPORT_PAGE).await {
+            let Some(after) = state? else {
+                return Some((csv_rows(&[], true).map(bytes::Bytes::from), Some(Some((from, 0)))));
+            };
+            match db.export_page(&to, (&after.0, after.1), EXPORT_PAGE).await {
                 Ok(rows) if rows.is_empty() => None,
                 Ok(rows) => {
-                    let next = rows.last().map(|r| r.invoice_id).filter(|_| rows.len() as i64 == EXPORT_PAGE);
-                    Some((csv_rows(&rows, false).map(bytes::Bytes::from), next))
+                    let next = next_page(&rows);
+                    Some((csv_rows(&rows, false).map(bytes::Bytes::from), next.map(Some)))
                 }
                 Err(e) => Some((Err(internal_error("exporting invoices", e)), None)),
             }
         }
     })
+}
+
+/// Where the page after `rows` starts: after its last (week, invoice), unless it was the last.
+fn next_page(rows: &[ExportRow]) -> Option<(String, i64)> {
+    let last = rows.last().filter(|_| rows.len() as i64 == EXPORT_PAGE)?;
+    Some((last.week.clone(), last.invoice_id))
 }
 
 /// Writes the CSV of weeks `from` to `to` to `out`, page by page, and flushes it.
@@ -320,10 +325,10 @@ pub async fn write_xlsx(db: &Db, report: &Report, path: &std::path::Path) -> Res
         detail.write_with_format(0, c as u16, *name, &bold).map_err(failed)?;
     }
     let mut row_number = 1u32;
-    let mut after = 0i64;
+    let mut after = (report.from.clone(), 0i64);
     loop {
         let rows = db
-            .export_page(&report.from, &report.to, after, EXPORT_PAGE)
+            .export_page(&report.to, (&after.0, after.1), EXPORT_PAGE)
             .await
             .map_err(|e| internal_error("exporting invoices", e))?;
         for row in &rows {
@@ -345,9 +350,9 @@ pub async fn write_xlsx(db: &Db, report: &Report, path: &std::path::Path) -> Res
             detail.write(r, 11, row.payment_intent.as_deref().unwrap_or_default()).map_err(failed)?;
             row_number += 1;
         }
-        match rows.last() {
-            Some(last) if rows.len() as i64 == EXPORT_PAGE => after = last.invoice_id,
-            _ => break,
+        match next_page(&rows) {
+            Some(next) => after = next,
+            None => break,
         }
     }
     workbook.save(path).map_err(failed)?;

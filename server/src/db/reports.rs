@@ -105,12 +105,13 @@ impl Db {
         })
     }
 
-    /// Up to `limit` invoices of weeks `from` to `to` with ids above `after`, in id order.
+    /// Up to `limit` invoices of weeks up to `to` after `after` (a week and an invoice id; from
+    /// `(first week, 0)`), in (week, id) order: a range scan of the index `invoices_week_id`,
+    /// whatever the page.
     pub async fn export_page(
         &self,
-        from: &str,
         to: &str,
-        after: i64,
+        after: (&str, i64),
         limit: i64,
     ) -> Result<Vec<ExportRow>, sqlx::Error> {
         with_pool!(self, pool => {
@@ -121,11 +122,11 @@ impl Db {
                  FROM invoices i JOIN weeks w ON w.week = i.week AND w.status = 'approved' \
                  JOIN users u ON u.id = i.user_id LEFT JOIN charges c ON c.invoice_id = i.id \
                  LEFT JOIN charge_attempts a ON a.invoice_id = i.id AND a.outcome = 'succeeded' \
-                 WHERE i.week >= $1 AND i.week <= $2 AND i.id > $3 ORDER BY i.id LIMIT $4",
+                 WHERE (i.week, i.id) > ($1, $2) AND i.week <= $3 ORDER BY i.week, i.id LIMIT $4",
             )
-            .bind(from)
+            .bind(after.0)
+            .bind(after.1)
             .bind(to)
-            .bind(after)
             .bind(limit)
             .fetch_all(pool)
             .await
