@@ -114,22 +114,41 @@ impl Db {
         after: (&str, i64),
         limit: i64,
     ) -> Result<Vec<ExportRow>, sqlx::Error> {
-        with_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT i.id AS invoice_id, i.week, i.user_id, u.name AS user_name, i.currency, i.total_minor, i.lines, \
-                 c.state AS charge_state, a.finished_at AS charged_at, a.provider_id AS payment_intent, \
-                 CAST(COALESCE((SELECT SUM(r.amount_minor) FROM refunds r WHERE r.invoice_id = i.id AND r.state = 'succeeded' AND r.kind = 'customer'), 0) AS BIGINT) AS refunded_minor \
-                 FROM invoices i JOIN weeks w ON w.week = i.week AND w.status = 'approved' \
-                 JOIN users u ON u.id = i.user_id LEFT JOIN charges c ON c.invoice_id = i.id \
-                 LEFT JOIN charge_attempts a ON a.invoice_id = i.id AND a.outcome = 'succeeded' \
-                 WHERE (i.week, i.id) > ($1, $2) AND i.week <= $3 ORDER BY i.week, i.id LIMIT $4",
-            )
-            .bind(after.0)
-            .bind(after.1)
-            .bind(to)
-            .bind(limit)
-            .fetch_all(pool)
-            .await
-        })
+        let (mut week, mut id) = (after.0.to_owned(), after.1);
+        let mut rows: Vec<ExportRow> = Vec::new();
+        // One week at a time, so that each page is a seek into (week, id).
+        loop {
+            let page: Vec<ExportRow> = with_pool!(self, pool => {
+                sqlx::query_as(
+                    "SELECT i.id AS invoice_id, i.week, i.user_id, u.name AS user_name, i.currency, i.total_minor, i.lines, \
+                     c.state AS charge_state, a.finished_at AS charged_at, a.provider_id AS payment_intent, \
+                     CAST(COALESCE((SELECT SUM(r.amount_minor) FROM refunds r WHERE r.invoice_id = i.id AND r.state = 'succeeded' AND r.kind = 'customer'), 0) AS BIGINT) AS refunded_minor \
+                     FROM invoices i JOIN weeks w ON w.week = i.week AND w.status = 'approved' \
+                     JOIN users u ON u.id = i.user_id LEFT JOIN charges c ON c.invoice_id = i.id \
+                     LEFT JOIN charge_attempts a ON a.invoice_id = i.id AND a.outcome = 'succeeded' \
+                     WHERE i.week = $1 AND i.id > $2 ORDER BY i.id LIMIT $3",
+                )
+                .bind(&week)
+                .bind(id)
+                .bind(limit - rows.len() as i64)
+                .fetch_all(pool)
+                .await?
+            });
+            rows.extend(page);
+            if rows.len() as i64 >= limit {
+                return Ok(rows);
+            }
+            let next: Option<String> = with_pool!(self, pool => {
+                sqlx::query_scalar("SELECT MIN(week) FROM invoices WHERE week > $1 AND week <= $2")
+                    .bind(&week)
+                    .bind(to)
+                    .fetch_one(pool)
+                    .await?
+            });
+            match next {
+                Some(next) => (week, id) = (next, 0),
+                None => return Ok(rows),
+            }
+        }
     }
 }

@@ -762,9 +762,9 @@ impl Db {
             super::push_in_list(&mut lines, ids.iter().copied());
             (heads.build_query_as().fetch_all(pool).await?, lines.build_query_as().fetch_all(pool).await?)
         });
-        let mut lines_of: HashMap<i64, Vec<(String, i64, String, DateTime<Utc>, bool)>> = HashMap::new();
-        for (invoice_id, ride_id, amount, attendance, ended_at, late) in rows {
-            lines_of.entry(invoice_id).or_default().push((ride_id, amount, attendance, ended_at, late));
+        let mut lines_of: HashMap<i64, Vec<LineRow>> = HashMap::new();
+        for row in rows {
+            lines_of.entry(row.0).or_default().push(row);
         }
         let mut checked = HashMap::with_capacity(heads.len());
         for (id, week, user_id, currency, total, hash) in heads {
@@ -773,7 +773,7 @@ impl Db {
                 .remove(&id)
                 .unwrap_or_default()
                 .into_iter()
-                .map(|(ride_id, amount, attendance, ended_at, late)| {
+                .map(|(_, ride_id, amount, attendance, ended_at, late)| {
                     Ok(InvoiceLine {
                         ride_id,
                         amount: Money::from_minor(amount, currency),
