@@ -105,6 +105,7 @@ pub async fn refresh(db: &Db, config: &Config, week: BillingWeek) -> Result<Stor
     let history = db.history(week, thresholds.lookback_weeks).await?;
     let found = anomalies::find(&plan, &rides, &history, &thresholds);
     db.store_preview(&plan, start, end, &inputs, &found).await?;
+    db.refresh_statistics(&["invoices", "invoice_lines", "payouts", "payout_lines"]).await?;
     // Stored, or approved by someone meanwhile: either way the stored week is the answer.
     Ok(db.stored_week(week).await?.ok_or(sqlx::Error::RowNotFound)?)
 }

@@ -33,6 +33,16 @@ use app::model::money::{BillingCurrency, Money};
 /// How often every process reads the run's control: a pause reaches all workers within this.
 pub const CONTROL_POLL: StdDuration = StdDuration::from_millis(200);
 
+/// The tables a run fills, whose statistics are refreshed after the canary and at the end.
+const RUN_TABLES: &[&str] = &[
+    "charges",
+    "transfers",
+    "charge_attempts",
+    "transfer_attempts",
+    "ledger_transactions",
+    "ledger_postings",
+];
+
 /// How often the coordinator looks at the guards and the phase, at most.
 const COORDINATE_EVERY: StdDuration = StdDuration::from_millis(250);
 
@@ -914,8 +924,8 @@ async fn coordinate_step(shared: &Arc<Shared>) -> anyhow::Result<()> {
                     halt(shared, &reason).await?;
                 } else if let Some(problem) = verify_charges(shared, run.canary_size, i64::MAX).await? {
                     halt(shared, &format!("canary: {problem}")).await?;
-                } else {
-                    shared.db.advance_phase(run.id, "canary", "charging").await?;
+                } else if shared.db.advance_phase(run.id, "canary", "charging").await? {
+                    shared.db.refresh_statistics(RUN_TABLES).await?;
                 }
             }
             "charging" if counts.pending == 0 => {
@@ -932,6 +942,7 @@ async fn coordinate_step(shared: &Arc<Shared>) -> anyhow::Result<()> {
                 // shows on every page of the dashboard until finance acknowledges it.
                 let completed = shared.db.advance_phase(run.id, "paying_out", "completed").await?;
                 if completed {
+                    shared.db.refresh_statistics(RUN_TABLES).await?;
                     reconcile_after(shared, &run.week, run.id).await?;
                 }
             }
