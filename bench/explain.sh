@@ -20,7 +20,7 @@ for url in "$@"; do
 claim a batch|UPDATE charges SET lease_owner = 'w', lease_until = '2030-01-01' WHERE invoice_id IN (SELECT invoice_id FROM charges WHERE run_id = $run AND seq <= 9223372036854775807 AND state IN ('pending', 'declined') AND next_at <= '2030-01-01' AND (lease_until IS NULL OR lease_until < '2030-01-01') ORDER BY seq LIMIT 32$lock) RETURNING invoice_id
 check the batch's invoice lines|SELECT invoice_id, ride_id, amount_minor, attendance, ended_at, late FROM invoice_lines WHERE invoice_id IN ($ids)
 the cap: charged per passenger in the run|SELECT c.user_id, SUM(a.amount_minor) FROM charge_attempts a JOIN charges c ON c.invoice_id = a.invoice_id WHERE a.outcome = 'succeeded' AND c.run_id = $run AND c.user_id IN ($users) GROUP BY c.user_id
-export page|SELECT i.id FROM invoices i JOIN weeks w ON w.week = i.week AND w.status = 'approved' JOIN users u ON u.id = i.user_id LEFT JOIN charges c ON c.invoice_id = i.id LEFT JOIN charge_attempts a ON a.invoice_id = i.id AND a.outcome = 'succeeded' WHERE (i.week, i.id) > ('$WEEK', 500000) AND i.week <= '$WEEK' ORDER BY i.week, i.id LIMIT 1000
+export page|SELECT i.id FROM invoices i JOIN weeks w ON w.week = i.week AND w.status = 'approved' JOIN users u ON u.id = i.user_id LEFT JOIN charges c ON c.invoice_id = i.id LEFT JOIN charge_attempts a ON a.invoice_id = i.id AND a.outcome = 'succeeded' WHERE i.week = '$WEEK' AND i.id > 500000 ORDER BY i.id LIMIT 1000
 user search by name prefix|SELECT id, name, email, phone FROM users WHERE name_key >= 'ana p47' AND name_key < 'ana p48' ORDER BY name_key LIMIT 20
 QUERIES
 done

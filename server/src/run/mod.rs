@@ -43,6 +43,9 @@ const RUN_TABLES: &[&str] = &[
     "ledger_postings",
 ];
 
+/// How long a process whose workers stopped waits for its coordinator's last step.
+const COORDINATOR_GRACE: StdDuration = StdDuration::from_secs(60);
+
 /// How often the coordinator looks at the guards and the phase, at most.
 const COORDINATE_EVERY: StdDuration = StdDuration::from_millis(250);
 
@@ -234,7 +237,15 @@ pub async fn work_run(
             tracing::error!(error = %e, "a run worker failed");
         }
     }
-    coordinator.abort();
+    // The coordinator stops by itself once the run is over for workers, after finishing the
+    // step it is in (the one that completes a run also reconciles it): waited for, within
+    // reason (workers that failed leave a run that is not over, and nobody to wait for).
+    let mut coordinator = coordinator;
+    match tokio::time::timeout(COORDINATOR_GRACE, &mut coordinator).await {
+        Ok(Ok(Err(e))) => tracing::error!(error = %e, "the run's coordinator failed"),
+        Ok(_) => {}
+        Err(_) => coordinator.abort(),
+    }
     poller.abort();
     db.run(run_id).await?.ok_or_else(|| anyhow::anyhow!("run {run_id} vanished"))
 }
@@ -942,8 +953,8 @@ async fn coordinate_step(shared: &Arc<Shared>) -> anyhow::Result<()> {
                 // shows on every page of the dashboard until finance acknowledges it.
                 let completed = shared.db.advance_phase(run.id, "paying_out", "completed").await?;
                 if completed {
-                    shared.db.refresh_statistics(RUN_TABLES).await?;
                     reconcile_after(shared, &run.week, run.id).await?;
+                    shared.db.refresh_statistics(RUN_TABLES).await?;
                 }
             }
             _ => {}
