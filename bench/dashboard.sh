@@ -26,7 +26,7 @@ for url in "$@"; do
   base=$(sed -n 's/.*serving \(http:[^ ]*\).*/\1/p' "$WORK/serve.out")
   curl -sf -o /dev/null -c "$WORK/jar" -H "Origin: $base" -H "Sec-Fetch-Site: same-origin" \
     --data-urlencode "email=$email" --data-urlencode "password=dashboard benchmark password" -d next=/ "$base/login"
-  cookie=$(awk '!/^#/ && NF >= 7 { print $6 "=" $7 }' "$WORK/jar" | tail -n1)
+  cookie=$(sed 's/^#HttpOnly_//' "$WORK/jar" | awk '!/^#/ && NF >= 7 { print $6 "=" $7 }' | tail -n1)
   [ -n "$cookie" ] || { echo "signing in failed" >&2; exit 1; }
   invoices=$(sql "SELECT COUNT(*) FROM invoices")
   invoice=$(sql "SELECT id FROM invoices ORDER BY id LIMIT 1 OFFSET $(( invoices / 2 ))")

@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
 # The release WebAssembly bundle: raw and gzip -9 sizes of what a browser downloads, and the time
 # to interactive of the overview page in headless Chromium (from navigation to the moment the
-# WebAssembly has hydrated the page), five cold loads on a fresh SQLite database.
+# WebAssembly has hydrated the page), five cold loads on a fresh SQLite database, served by the
+# release `billing`.
 #
-#   bench/wasm.sh            (builds with `cargo leptos build --release` if the bundle is missing)
+#   bench/wasm.sh                  (builds the release front end first:
+#                                   cargo leptos build --release --frontend-only)
+#   BENCH_SITE=DIR bench/wasm.sh   (measures a release site built before, in DIR)
 # Needs what `make test-tools` installs: Chromium and tests/browser/node_modules.
 source "$(dirname "$0")/lib.sh"
-[ -f target/site/pkg/billing.wasm ] || cargo leptos build --release
+SITE=${BENCH_SITE:-}
+if [ -z "$SITE" ]; then
+  PATH=$PWD/.tools/node_modules/.bin:$PATH cargo leptos build --release --frontend-only > /dev/null
+  SITE=target/site
+fi
 machine
-for file in target/site/pkg/billing.wasm target/site/pkg/billing.js target/site/pkg/billing.css; do
-  printf "%-36s %10d bytes raw %10d bytes gzip -9\n" "$file" "$(wc -c < "$file")" "$(gzip -9 -c "$file" | wc -c)"
+for file in "$SITE/pkg/billing.wasm" "$SITE/pkg/billing.js" "$SITE/pkg/billing.css"; do
+  printf "%-36s %10d bytes raw %10d bytes gzip -9\n" "${file##*/}" "$(wc -c < "$file")" "$(gzip -9 -c "$file" | wc -c)"
 done
-BILLING_BIN=$BIN LEPTOS_SITE_ROOT=$PWD/target/site node bench/tti.mjs
+BILLING_BIN=$BIN LEPTOS_SITE_ROOT=$(cd "$SITE" && pwd) node bench/tti.mjs
