@@ -288,11 +288,8 @@ impl Db {
                 if !ids.is_empty() {
                     let mut late = sqlx::QueryBuilder::new("INSERT INTO late_rides (ride_id, ended_at, queued_at) SELECT r.ride_id, r.ended_at, ");
                     late.push_bind(now).push(" FROM rides r WHERE r.ride_id IN (");
-                    let mut list = late.separated(", ");
-                    for id in &ids {
-                        list.push_bind(id);
-                    }
-                    late.push(") AND EXISTS (SELECT 1 FROM weeks w WHERE w.status = 'approved' AND w.starts_at <= r.ended_at AND w.ends_at > r.ended_at)");
+                    super::push_in_list(&mut late, ids.iter());
+                    late.push(" AND EXISTS (SELECT 1 FROM weeks w WHERE w.status = 'approved' AND w.starts_at <= r.ended_at AND w.ends_at > r.ended_at)");
                     late.build().execute(&mut *tx).await?;
                 }
                 created.extend(ids);
