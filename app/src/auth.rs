@@ -40,6 +40,8 @@ pub enum Action {
     ManageStaff,
     /// Settings, and the ride-ingestion API keys.
     ManageSettings,
+    /// Acknowledge and resolve alerts: everyone on call.
+    HandleAlerts,
 }
 
 const Y: bool = true;
@@ -63,6 +65,7 @@ pub const ROLE_TABLE: &[(Action, [bool; 3])] = &[
     (Action::ViewAudit,           [N,      Y,      Y]),
     (Action::ManageStaff,         [N,      N,      Y]),
     (Action::ManageSettings,      [N,      N,      Y]),
+    (Action::HandleAlerts,        [Y,      Y,      Y]),
 ];
 
 impl Role {
@@ -109,6 +112,7 @@ pub fn describe(action: Action) -> &'static str {
         Action::ViewAudit => "read the audit log",
         Action::ManageStaff => "manage staff",
         Action::ManageSettings => "change settings",
+        Action::HandleAlerts => "handle alerts",
     }
 }
 

@@ -12,6 +12,7 @@ use crate::auth::Action;
 use crate::components::theme::{initial_theme, ThemeToggle};
 use crate::model::staff::Principal;
 use crate::pages::{
+    alerts::AlertsPage,
     audit::AuditLogPage,
     customers::{CustomerPage, UsersPage},
     invoice::{InvoicePage, ReceiptPage},
@@ -86,6 +87,7 @@ pub fn App() -> impl IntoView {
                     <Route path=(StaticSegment("runs"), ParamSegment("id")) view=RunPage />
                     <Route path=StaticSegment("reports") view=ReportsPage />
                     <Route path=StaticSegment("reconcile") view=ReconcilePage />
+                    <Route path=StaticSegment("alerts") view=AlertsPage />
                     <Route path=StaticSegment("users") view=UsersPage />
                     <Route path=(StaticSegment("users"), ParamSegment("id")) view=CustomerPage />
                     <Route path=(StaticSegment("invoices"), ParamSegment("id")) view=InvoicePage />
@@ -134,6 +136,7 @@ fn Navigation(me: Option<Principal>) -> impl IntoView {
             {role.can(Action::LookupUsers).then(|| view! { <A href="/users">"Customers"</A> })}
             {role.can(Action::ExportReports).then(|| view! { <A href="/reports">"Reports"</A> })}
             {role.can(Action::Reconcile).then(|| view! { <A href="/reconcile">"Reconcile"</A> })}
+            <A href="/alerts">"Alerts"</A>
             {role.can(Action::ViewAudit).then(|| view! { <A href="/audit">"Audit log"</A> })}
             {role.can(Action::ManageStaff).then(|| view! { <A href="/staff">"Staff"</A> })}
         </nav>

@@ -12,6 +12,8 @@ use url::Url;
 
 /// The SQLite file used when `DATABASE_URL` is not set.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/billing.db";
+/// The sender of alerts and notices when `MAIL_FROM` is not set.
+pub const DEFAULT_MAIL_FROM: &str = "Carpool Billing <billing@localhost>";
 
 /// The largest simulated provider latency accepted, in milliseconds.
 const MAX_SIM_LATENCY_MS: u64 = 60_000;
@@ -123,6 +125,17 @@ pub struct Config {
     pub public_url: Option<Url>,
     /// Where `billing serve` writes each completed week's report (CSV and XLSX), if anywhere.
     pub report_dir: Option<std::path::PathBuf>,
+    /// The mail server alerts and customer notices go through, if any.
+    pub smtp: Option<SmtpConfig>,
+}
+
+/// `SMTP_URL` and `MAIL_FROM`.
+#[derive(Clone, Debug)]
+pub struct SmtpConfig {
+    /// `smtp://[user:password@]host[:port]`.
+    pub url: SecretString,
+    /// The sender of every message, such as `Carpool Billing <billing@example.com>`.
+    pub from: String,
 }
 
 impl Config {
@@ -243,9 +256,27 @@ impl Config {
             .transpose()
             .map_err(|m| ConfigError::new("REPORT_DIR", m))?;
 
+        let smtp = get("SMTP_URL")
+            .map(|raw| {
+                let url = Url::parse(raw.trim()).map_err(|e| ConfigError::new("SMTP_URL", format!("not a URL: {e}")))?;
+                if url.scheme() != "smtp" || url.host_str().is_none() {
+                    return Err(ConfigError::new(
+                        "SMTP_URL",
+                        "write smtp://[user:password@]host[:port] (TLS: a local relay such as stunnel or postfix)",
+                    ));
+                }
+                let from = get("MAIL_FROM").unwrap_or_else(|| DEFAULT_MAIL_FROM.into());
+                from.trim()
+                    .parse::<lettre::message::Mailbox>()
+                    .map_err(|e| ConfigError::new("MAIL_FROM", format!("{from:?} is not a mailbox: {e}")))?;
+                Ok(SmtpConfig { url: SecretString::from(raw.trim().to_owned()), from: from.trim().to_owned() })
+            })
+            .transpose()?;
+
         Ok(Config {
             public_url,
             report_dir,
+            smtp,
             database,
             provider: ProviderConfig {
                 url: provider_url,

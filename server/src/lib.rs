@@ -1,5 +1,6 @@
 //! The `billing` server: dashboard, JSON API and the weekly run, over SQLite or PostgreSQL.
 
+pub mod alerts;
 pub mod auth;
 pub mod billing;
 pub mod cli;
@@ -8,6 +9,7 @@ pub mod customers;
 pub mod db;
 pub mod demo;
 pub mod http;
+pub mod notify;
 pub mod preview;
 pub mod psp;
 pub mod reconcile;

@@ -59,6 +59,9 @@ pub async fn serve(config: Config, addr: SocketAddr) -> anyhow::Result<()> {
         .report_dir
         .clone()
         .map(|dir| tokio::spawn(crate::reports::write_forever(db.clone(), config.currency, dir)));
+    let notifier = crate::notify::Notifier::new(db.clone(), &config, Some(client.clone()))
+        .context("cannot set up the delivery of alerts and notices")?;
+    let deliveries = tokio::spawn(crate::notify::deliver_forever(std::sync::Arc::new(notifier)));
     let mut state = AppState::new(db.clone(), config, leptos_options(local));
     state.provider = Some(client);
     warn_if_assets_missing(&state.leptos);
@@ -83,6 +86,7 @@ pub async fn serve(config: Config, addr: SocketAddr) -> anyhow::Result<()> {
     runs.abort();
     refunds.abort();
     schedule.abort();
+    deliveries.abort();
     if let Some(reports) = reports {
         reports.abort();
     }

@@ -297,6 +297,9 @@ async fn the_incident_reintroduced_is_halted_by_the_guards() {
     let (test_db, db, sim) = setup(Kind::Sqlite, "200", &["--latency-ms", "20"]).await;
     settings(&db, serde_json::json!({ "incident_duplicate_jobs": true, "workers": 8, "canary_size": 20 }))
         .await;
+    let alerts =
+        serde_json::json!({ "webhook_url": "http://127.0.0.1:9/hook", "email": "oncall@test.example" });
+    db.put_setting("alerts", &alerts, "test").await.unwrap();
     let week = approve(&test_db, &db).await;
     let started = Instant::now();
     let out = sim.billing(&test_db.url).args(["run", "--week", &week]).output().await.unwrap();
@@ -319,6 +322,14 @@ async fn the_incident_reintroduced_is_halted_by_the_guards() {
     assert!(wrongful >= 1, "the bug really charged twice");
     assert!(per_invoice.len() < invoices.len(), "the run stopped before charging everyone");
     assert!(wrongful <= 16, "at most one duplicate per worker got through: {wrongful}");
+    // Every worker saw the duplicate and asked to halt; the people on call are paged once.
+    let alerts = db.alerts(true, 10).await.unwrap();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!((alerts[0].kind, alerts[0].run_id), (app::model::alerts::AlertKind::RunHalted, Some(run.id)));
+    assert!(alerts[0].detail.contains("a second successful charge"), "{:?}", alerts[0].detail);
+    let pages: Vec<(String,)> =
+        support::rows(&db, "SELECT channel FROM outbox WHERE kind = 'alert' ORDER BY channel").await;
+    assert_eq!(pages, vec![("email".to_owned(),), ("webhook".to_owned(),)], "one message per channel");
 }
 
 on_both_databases! {

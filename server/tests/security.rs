@@ -61,6 +61,12 @@ fn sample_call(path: &str) -> (&'static str, String) {
         "/api/fn/reconcile/repair" => (FORM, "week=2026-W01&payment_intents=".into()),
         "/api/fn/reconcile/acknowledge" => (FORM, "week=2026-W01".into()),
         "/api/fn/reconcile/open" => (FORM, String::new()),
+        "/api/fn/alerts/page" | "/api/fn/alerts/test" => (FORM, String::new()),
+        // No such alert: 404 for the roles that may handle alerts.
+        "/api/fn/alerts/settle" => (FORM, "id=999999&action=acknowledge".into()),
+        "/api/fn/alerts/settings" => {
+            ("application/json", json!({ "settings": { "escalate_after_seconds": 600 } }).to_string())
+        }
         other => {
             panic!("{other} has no sample call in this test: add one, with its entry in app::api::ACCESS")
         }

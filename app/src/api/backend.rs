@@ -5,6 +5,7 @@ use std::sync::Arc;
 use leptos::prelude::use_context;
 
 use super::AppError;
+use crate::model::alerts::{AlertSettings, AlertView, AlertsPage};
 use crate::model::audit::{AuditPage, AuditQuery};
 use crate::model::customer::{ActivityPage, CustomerProfile, Section, UserHit};
 use crate::model::preview::{InvoiceDetail, InvoicePage, InvoiceQuery, PayoutPage, WeekSummary};
@@ -148,6 +149,18 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<Reconciliation, AppError>;
     /// Reconciliations with mismatches nobody acknowledged.
     async fn open_mismatches(&self, caller: &Principal) -> Result<Vec<OpenMismatch>, AppError>;
+    /// The alerts page (the channels only for those who may change them).
+    async fn alerts_page(&self, caller: &Principal) -> Result<AlertsPage, AppError>;
+    /// Acknowledges (`resolve` false) or resolves an alert.
+    async fn settle_alert(&self, caller: &Principal, id: i64, resolve: bool) -> Result<AlertView, AppError>;
+    /// Stores where alerts go.
+    async fn save_alert_settings(
+        &self,
+        caller: &Principal,
+        settings: AlertSettings,
+    ) -> Result<AlertSettings, AppError>;
+    /// Raises a test alert to the first contact.
+    async fn send_test_alert(&self, caller: &Principal) -> Result<AlertView, AppError>;
 }
 
 /// The backend of the current request.

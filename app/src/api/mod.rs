@@ -3,6 +3,7 @@
 //! `respond` (the HTTP status). The server also checks the table before the body is read and
 //! refuses any function missing from it.
 
+pub mod alerts;
 pub mod audit;
 pub mod customers;
 pub mod error;
@@ -69,6 +70,10 @@ pub const ACCESS: &[(&str, Access)] = &[
     ("/api/fn/reconcile/repair", Access::Requires(Action::Reconcile)),
     ("/api/fn/reconcile/acknowledge", Access::Requires(Action::Reconcile)),
     ("/api/fn/reconcile/open",  Access::Public),
+    ("/api/fn/alerts/page",     Access::Requires(Action::ViewOverview)),
+    ("/api/fn/alerts/settle",   Access::Requires(Action::HandleAlerts)),
+    ("/api/fn/alerts/settings", Access::Requires(Action::ManageSettings)),
+    ("/api/fn/alerts/test",     Access::Requires(Action::ManageSettings)),
 ];
 
 /// The access rule of the server function at `path`, if it has one.

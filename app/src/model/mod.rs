@@ -1,5 +1,6 @@
 //! Billing and system types shared by the server and the browser (serde on all of them).
 
+pub mod alerts;
 pub mod audit;
 pub mod billing;
 pub mod customer;

@@ -1,5 +1,6 @@
 //! One file per routed screen.
 
+pub mod alerts;
 pub mod audit;
 pub mod customers;
 pub mod invoice;

@@ -17,6 +17,7 @@ use sqlx::sqlite::{
 use crate::config::{DatabaseKind, DatabaseUrl};
 use app::model::system::DatabaseBackend;
 
+pub mod alerts;
 pub mod audit;
 pub mod customers;
 pub mod migrations;

@@ -150,6 +150,18 @@ impl Db {
                 .execute(&mut *tx)
                 .await?;
             }
+            if unmatched > 0 {
+                let alert = super::alerts::NewAlert {
+                    kind: app::model::alerts::AlertKind::Reconciliation,
+                    group_key: format!("reconciliation:{week}"),
+                    run_id: None,
+                    week: Some(week.to_owned()),
+                    title: format!("Reconciliation of {week}: {unmatched} item(s) do not match the ledger"),
+                    detail: format!("{matched} matched, {unmatched} not matched (reconciled by {ran_by})"),
+                    link: Some(format!("/reconcile?week={week}")),
+                };
+                crate::alert_raise!(self, &mut tx, &alert);
+            }
             tx.commit().await?;
             Ok(id)
         })

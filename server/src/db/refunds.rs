@@ -112,6 +112,11 @@ const SENDER_GRACE: Duration = Duration::seconds(30);
 /// Locks for support's daily total on PostgreSQL, one per staff member.
 const DAILY_LIMIT_LOCK: i64 = 0x7266_6e64_0000_0000;
 
+/// The notice of refund `id` to its customer (one per refund however it is confirmed).
+fn refund_notice(id: i64) -> super::alerts::Notice {
+    super::alerts::Notice { kind: "refund", subject_id: id, dedupe_key: format!("refund:{id}") }
+}
+
 impl Db {
     /// The invoice a refund would come from, with its charge and what is already reserved.
     pub async fn refundable(&self, invoice_id: i64) -> Result<Option<Refundable>, sqlx::Error> {
@@ -396,6 +401,7 @@ impl Db {
             .execute(&mut *tx)
             .await?;
             crate::ledger_insert_once!(self, &mut tx, ledger, at);
+            crate::notices_insert!(self, &mut tx, &[refund_notice(claim.refund.id)], "refunds");
             tx.commit().await?;
             Ok(())
         })
@@ -510,6 +516,7 @@ impl Db {
             .rows_affected();
             if changed == 1 {
                 crate::ledger_insert_once!(self, &mut tx, ledger, at);
+                crate::notices_insert!(self, &mut tx, &[refund_notice(id)], "refunds");
             }
             tx.commit().await?;
             Ok(changed == 1)

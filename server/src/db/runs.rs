@@ -12,10 +12,12 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 
+use super::alerts::{NewAlert, Notice};
 use super::audit::{Actor, NewAuditEntry};
 use super::{now, Db};
 use crate::billing::ledger::{Account, Posting, Transaction};
 use crate::with_pool;
+use app::model::alerts::AlertKind;
 use app::model::week::BillingWeek;
 
 /// A run as stored.
@@ -310,7 +312,8 @@ impl Db {
 
     /// Sets a run's control (pause, resume, halt, abort) with its reason, an event and, for a
     /// person's action, an audit entry, in one transaction; `from` lists the controls it may
-    /// change from. Returns false (changing nothing) when the run was in none of them.
+    /// change from, and `alert` the alert it raises in the same transaction. Returns false
+    /// (changing nothing) when the run was in none of them.
     pub async fn set_control(
         &self,
         run_id: i64,
@@ -318,17 +321,24 @@ impl Db {
         to: &str,
         reason: &str,
         actor: Option<&Actor>,
+        alert: Option<AlertKind>,
     ) -> Result<bool, sqlx::Error> {
         let at = now();
         let allowed = from.iter().map(|c| format!("'{c}'")).collect::<Vec<_>>().join(", ");
         let sql = format!(
             "UPDATE runs SET control = $1, reason = $2, updated_at = $3 WHERE id = $4 AND control IN ({allowed}) \
-             AND phase <> 'completed'"
+             AND phase <> 'completed' RETURNING week"
         );
         let by = actor.map(|a| format!(" by {}", a.name)).unwrap_or_default();
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let changed = sqlx::query(&sql).bind(to).bind(reason).bind(at).bind(run_id).execute(&mut *tx).await?.rows_affected();
+            let week: Option<String> =
+                sqlx::query_scalar(&sql).bind(to).bind(reason).bind(at).bind(run_id).fetch_optional(&mut *tx).await?;
+            let changed = u64::from(week.is_some());
+            if let (Some(week), Some(kind)) = (&week, alert) {
+                let alert = NewAlert::for_run(kind, run_id, week, format!("{to}{by}: {reason}"));
+                crate::alert_raise!(self, &mut tx, &alert);
+            }
             if changed == 1 {
                 sqlx::query("INSERT INTO run_events (run_id, at, kind, message) VALUES ($1, $2, $3, $4)")
                     .bind(run_id)
@@ -738,6 +748,8 @@ impl Db {
                 }
             }
             let mut recorded = Vec::with_capacity(outcomes.len());
+            // What the passengers are told, written with what they are told of.
+            let mut notices = Vec::new();
             for outcome in outcomes {
                 recorded.push(match outcome {
                     Outcome::Succeeded { .. } if together => Recorded::Succeeded(true),
@@ -757,6 +769,10 @@ impl Db {
                             .bind(id)
                             .fetch_optional(&mut *tx)
                             .await?;
+                        if work == Work::Charge && outcome == "declined" && state.is_some() {
+                            let dedupe_key = format!("declined:{key}");
+                            notices.push(Notice { kind: "declined", subject_id: *id, dedupe_key });
+                        }
                         Recorded::Refused(state.unwrap_or_else(|| "settled".to_owned()))
                     }
                     Outcome::Unknown { id, key, detail, retry_at } => {
@@ -765,6 +781,11 @@ impl Db {
                         Recorded::Unknown
                     }
                 });
+            }
+            if work == Work::Charge {
+                let receipts = successes.iter().map(|s| Notice { kind: "receipt", subject_id: s.0, dedupe_key: format!("receipt:{}", s.0) });
+                notices.extend(receipts);
+                crate::notices_insert!(self, &mut tx, &notices, "invoices");
             }
             tx.commit().await?;
             Ok(recorded)

@@ -32,6 +32,14 @@ fn upsert_sql(db: &Db) -> &'static str {
     }
 }
 
+/// Reads one setting's JSON text (`$1`: the key); PostgreSQL keeps JSONB and is asked for text.
+pub fn select_value_sql(db: &Db) -> &'static str {
+    match db {
+        Db::Sqlite(_) => "SELECT value FROM settings WHERE key = $1",
+        Db::Postgres(_) => "SELECT value::text FROM settings WHERE key = $1",
+    }
+}
+
 impl Db {
     /// The setting under `key`, if one was ever stored.
     pub async fn setting(&self, key: &str) -> Result<Option<Setting>, sqlx::Error> {

@@ -32,6 +32,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/runs/{id}/stream", get(run_stream))
         .route("/api/v1/runs/{id}/{action}", post(control_run))
         .route("/api/v1/settings/run-schedule", get(run_schedule).put(set_run_schedule))
+        .route("/api/v1/settings/alerts", get(alert_settings).put(set_alert_settings))
+        .route("/api/v1/alerts", get(alerts))
+        .route("/api/v1/alerts/test", post(test_alert))
+        .route("/api/v1/alerts/{id}/{action}", post(settle_alert))
         .route("/api/v1/settings/anomaly-thresholds", get(anomaly_thresholds).put(set_anomaly_thresholds))
         .route("/api/v1/users", get(search_users).post(super::rides::add_users))
         .route("/api/v1/users/{id}", get(customer))
@@ -364,6 +368,54 @@ async fn set_run_schedule(
     let schedule = body(payload)?;
     schedule.parse().map_err(|(field, message)| AppError::invalid(field, message))?;
     save_setting(&state, principal, crate::run::schedule::RunSchedule::KEY, &schedule).await
+}
+
+/// `GET /api/v1/alerts`: open and past alerts and the latest messages with their delivery state.
+async fn alerts(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    let principal = caller.may(Action::ViewOverview)?;
+    let may_configure = principal.staff.role.can(Action::ManageSettings);
+    Ok(Json(crate::alerts::page(&state.db, state.config.smtp.is_some(), may_configure).await?)
+        .into_response())
+}
+
+/// `POST /api/v1/alerts/:id/acknowledge` or `/resolve`.
+async fn settle_alert(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, action)): Path<(i64, String)>,
+) -> Result<Response, ApiError> {
+    let principal = caller.may(Action::HandleAlerts)?;
+    let resolve = match action.as_str() {
+        "acknowledge" => false,
+        "resolve" => true,
+        _ => return Err(AppError::NotFound(format!("alert action {action:?}")).into()),
+    };
+    Ok(Json(crate::alerts::settle(&state.db, &Actor::staff(principal), id, resolve).await?).into_response())
+}
+
+/// `POST /api/v1/alerts/test` (admin): a test alert to the first contact.
+async fn test_alert(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    let principal = caller.may(Action::ManageSettings)?;
+    let alert = crate::alerts::send_test(&state.db, &Actor::staff(principal)).await?;
+    Ok((StatusCode::CREATED, Json(alert)).into_response())
+}
+
+/// `GET /api/v1/settings/alerts` (admin): where alerts go.
+async fn alert_settings(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    caller.may(Action::ManageSettings)?;
+    Ok(Json(crate::alerts::settings(&state.db).await?).into_response())
+}
+
+/// `PUT /api/v1/settings/alerts` (admin).
+async fn set_alert_settings(
+    State(state): State<AppState>,
+    caller: Caller,
+    payload: Result<Json<app::model::alerts::AlertSettings>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let principal = caller.may(Action::ManageSettings)?;
+    let settings = body(payload)?;
+    Ok(Json(crate::alerts::save_settings(&state.db, &Actor::staff(principal), settings).await?)
+        .into_response())
 }
 
 #[derive(Deserialize)]

@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::db::audit::Actor;
 use crate::db::Db;
 use app::api::{AppError, Backend};
+use app::model::alerts::{AlertSettings, AlertView, AlertsPage};
 use app::model::audit::{AuditPage, AuditQuery};
 use app::model::customer::{ActivityPage, CustomerProfile, Section, UserHit};
 use app::model::preview::{InvoiceDetail, InvoicePage, InvoiceQuery, PayoutPage, WeekSummary};
@@ -373,6 +374,27 @@ impl Backend for AppState {
         let open =
             self.db.open_mismatches().await.map_err(|e| internal_error("reading reconciliations", e))?;
         Ok(open.into_iter().map(|(id, week, unmatched)| OpenMismatch { id, week, unmatched }).collect())
+    }
+
+    async fn alerts_page(&self, caller: &Principal) -> Result<AlertsPage, AppError> {
+        let may_configure = caller.staff.role.can(app::auth::Action::ManageSettings);
+        crate::alerts::page(&self.db, self.config.smtp.is_some(), may_configure).await
+    }
+
+    async fn settle_alert(&self, caller: &Principal, id: i64, resolve: bool) -> Result<AlertView, AppError> {
+        crate::alerts::settle(&self.db, &Actor::staff(caller), id, resolve).await
+    }
+
+    async fn save_alert_settings(
+        &self,
+        caller: &Principal,
+        settings: AlertSettings,
+    ) -> Result<AlertSettings, AppError> {
+        crate::alerts::save_settings(&self.db, &Actor::staff(caller), settings).await
+    }
+
+    async fn send_test_alert(&self, caller: &Principal) -> Result<AlertView, AppError> {
+        crate::alerts::send_test(&self.db, &Actor::staff(caller)).await
     }
 
     async fn refunds_awaiting(&self, _caller: &Principal) -> Result<Vec<RefundView>, AppError> {

@@ -176,6 +176,11 @@ impl StripeClient {
         self.get(&format!("/v1/payment_intents/{id}")).await
     }
 
+    /// A payment method (a card: `card.last4`) as the provider has it.
+    pub async fn payment_method(&self, id: &str) -> Result<Value, ProviderError> {
+        self.get(&format!("/v1/payment_methods/{id}")).await
+    }
+
     /// Every object of a list endpoint (`/v1/charges?customer=…`), newest first, following the
     /// list's pages of 100.
     pub async fn list_all(&self, path: &str) -> Result<Vec<Value>, ProviderError> {

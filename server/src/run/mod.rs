@@ -28,6 +28,7 @@ use crate::db::runs::{Attempt, Claimed, Outcome, Recorded, RunRow, Work};
 use crate::db::Db;
 use crate::psp::stripe::StripeClient;
 use crate::psp::{ChargeOutcome, ChargeRequest, Metadata, ProviderError, TransferRequest};
+use app::model::alerts::AlertKind;
 use app::model::money::{BillingCurrency, Money};
 
 /// How often every process reads the run's control: a pause reaches all workers within this.
@@ -335,7 +336,12 @@ fn metadata(pairs: [(&'static str, String); 3]) -> Metadata {
 
 /// Halts the run with `reason` (once; later halts keep the first reason).
 async fn halt(shared: &Shared, reason: &str) -> anyhow::Result<()> {
-    if shared.db.set_control(shared.run.id, &["running"], "halted", reason, None).await? {
+    halt_with(shared, AlertKind::RunHalted, reason).await
+}
+
+/// Halts the run and raises an alert of `kind` with it.
+async fn halt_with(shared: &Shared, kind: AlertKind, reason: &str) -> anyhow::Result<()> {
+    if shared.db.set_control(shared.run.id, &["running"], "halted", reason, None, Some(kind)).await? {
         tracing::error!(run = shared.run.id, reason, "run halted by a guard");
     }
     // This process's workers stop before their next call; the others at their next poll.
@@ -916,8 +922,9 @@ async fn coordinate_step(shared: &Arc<Shared>) -> anyhow::Result<()> {
     } else if counts.attempts >= s.failure_min_attempts
         && (counts.unknown_attempts + counts.failed_attempts) * 100 > counts.attempts * s.failure_rate_pct
     {
-        halt(
+        halt_with(
             shared,
+            AlertKind::FailureRate,
             &format!(
                 "{} of {} attempts failed or have no known outcome, above {}%",
                 counts.unknown_attempts + counts.failed_attempts,
@@ -1064,7 +1071,12 @@ pub async fn apply_control(
     let internal = |e: sqlx::Error| crate::http::state::internal_error("controlling a run", e);
     let run =
         db.run(run_id).await.map_err(internal)?.ok_or_else(|| AppError::NotFound(format!("run {run_id}")))?;
-    if !db.set_control(run_id, from, to, &reason, Some(actor)).await.map_err(internal)? {
+    let alert = match to {
+        "paused" => Some(AlertKind::RunPaused),
+        "aborted" => Some(AlertKind::RunAborted),
+        _ => None,
+    };
+    if !db.set_control(run_id, from, to, &reason, Some(actor), alert).await.map_err(internal)? {
         return Err(AppError::conflict(
             "action",
             format!("run {run_id} is {} ({}); it cannot {action}", run.control, run.phase),

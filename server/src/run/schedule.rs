@@ -7,8 +7,10 @@ use chrono::{NaiveTime, TimeZone, Utc, Weekday};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
+use crate::db::alerts::NewAlert;
 use crate::db::audit::Actor;
 use crate::db::Db;
+use app::model::alerts::{AlertKind, AlertSettings};
 use app::model::week::BillingWeek;
 
 /// The `run_schedule` setting.
@@ -58,6 +60,15 @@ pub fn due_week(
     tz: chrono_tz::Tz,
     now: chrono::DateTime<Utc>,
 ) -> Option<BillingWeek> {
+    due(schedule, tz, now).map(|(week, _)| week)
+}
+
+/// As [`due_week`], with the moment the run became due.
+pub fn due(
+    schedule: &RunSchedule,
+    tz: chrono_tz::Tz,
+    now: chrono::DateTime<Utc>,
+) -> Option<(BillingWeek, chrono::DateTime<Utc>)> {
     if !schedule.enabled {
         return None;
     }
@@ -65,17 +76,50 @@ pub fn due_week(
     let current = BillingWeek::containing(now, tz);
     let day = current.monday() + chrono::Duration::days(i64::from(weekday.num_days_from_monday()));
     let moment = tz.from_local_datetime(&day.and_time(time)).earliest()?.with_timezone(&Utc);
-    (now >= moment).then(|| current.previous())
+    (now >= moment).then(|| (current.previous(), moment))
 }
 
 /// One check of the schedule: when a week's run is due and has none, start it if the week is
-/// approved (approving it first when auto-approval is on). Returns the run started, if any.
+/// approved (approving it first when auto-approval is on). Returns the run started, if any. A
+/// run still not started `not_started_after_minutes` after its moment raises an alert.
 pub async fn tick(db: &Db, config: &Config) -> anyhow::Result<Option<i64>> {
     let schedule = RunSchedule::load(db).await?;
-    let Some(week) = due_week(&schedule, config.time_zone, Utc::now()) else { return Ok(None) };
+    let now = Utc::now();
+    let Some((week, moment)) = due(&schedule, config.time_zone, now) else { return Ok(None) };
     if db.run_of_week(&week.to_string()).await?.is_some() {
         return Ok(None);
     }
+    let started = start_if_approved(db, config, &schedule, week).await;
+    if !matches!(started, Ok(Some(_))) {
+        let settings: AlertSettings = db.setting_or_default(AlertSettings::KEY).await?;
+        let late = moment + chrono::Duration::minutes(i64::from(settings.not_started_after_minutes));
+        if now >= late {
+            let why = match &started {
+                Err(e) => format!("starting it failed: {e:#}"),
+                Ok(_) => "the week is waiting for approval".to_owned(),
+            };
+            let local = moment.with_timezone(&config.time_zone).format("%a %d %b %H:%M %Z");
+            db.raise_alert(&NewAlert {
+                kind: AlertKind::RunNotStarted,
+                group_key: format!("run_not_started:{week}"),
+                run_id: None,
+                week: Some(week.to_string()),
+                title: format!("The run of {week} has not started"),
+                detail: format!("It was due {local}; {why}."),
+                link: Some(format!("/weeks/{week}")),
+            })
+            .await?;
+        }
+    }
+    started
+}
+
+async fn start_if_approved(
+    db: &Db,
+    config: &Config,
+    schedule: &RunSchedule,
+    week: BillingWeek,
+) -> anyhow::Result<Option<i64>> {
     // Keep the preview current, so the people at the gate see the week as it will be charged.
     let stored = crate::preview::refresh(db, config, week).await?;
     let approved = match stored.status {

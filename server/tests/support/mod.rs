@@ -9,6 +9,8 @@ use server::db::Db;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+pub mod receivers;
+
 /// The PostgreSQL server tests create their databases on: `TEST_DATABASE_URL`, else the one on
 /// this machine's standard port. A test that cannot reach it fails; it never skips.
 pub fn postgres_admin_url() -> String {

@@ -1,0 +1,87 @@
+//! The alerts page and API: open and past alerts, acknowledge and resolve, the delivery state
+//! of every message, the channels, and a test alert.
+
+use app::api::AppError;
+use app::model::alerts::{AlertKind, AlertSettings, AlertView, AlertsPage};
+
+use crate::db::alerts::NewAlert;
+use crate::db::audit::Actor;
+use crate::db::Db;
+use crate::http::state::internal_error;
+
+/// Alerts and messages listed on the page.
+const PAGE_ALERTS: i64 = 100;
+const PAGE_MESSAGES: i64 = 200;
+
+/// The page; the channels only for those who may change them.
+pub async fn page(db: &Db, smtp_configured: bool, may_configure: bool) -> Result<AlertsPage, AppError> {
+    let failed = |e: sqlx::Error| internal_error("reading alerts", e);
+    let settings = if may_configure { Some(settings(db).await?) } else { None };
+    Ok(AlertsPage {
+        open: db.alerts(true, PAGE_ALERTS).await.map_err(failed)?,
+        past: db.alerts(false, PAGE_ALERTS).await.map_err(failed)?,
+        messages: db.messages(None, PAGE_MESSAGES).await.map_err(failed)?,
+        counts: db.message_counts().await.map_err(failed)?,
+        settings,
+        smtp_configured,
+    })
+}
+
+/// The stored channels, or the defaults.
+pub async fn settings(db: &Db) -> Result<AlertSettings, AppError> {
+    db.setting_or_default(AlertSettings::KEY)
+        .await
+        .map_err(|e| internal_error("reading the alert settings", e))
+}
+
+/// Acknowledges (someone is on it: no escalation) or resolves alert `id`.
+pub async fn settle(db: &Db, actor: &Actor, id: i64, resolve: bool) -> Result<AlertView, AppError> {
+    let failed = |e: sqlx::Error| internal_error("settling an alert", e);
+    let alert =
+        db.alert(id).await.map_err(failed)?.ok_or_else(|| AppError::NotFound(format!("alert {id}")))?;
+    if !db.settle_alert(id, actor, resolve).await.map_err(failed)? {
+        let verb = if resolve { "resolved" } else { "acknowledged" };
+        return Err(AppError::conflict(
+            "alert",
+            format!("alert {id} is {}; it cannot be {verb}", alert.state),
+        ));
+    }
+    db.alert(id).await.map_err(failed)?.ok_or_else(|| AppError::NotFound(format!("alert {id}")))
+}
+
+/// Checks and stores the channels (with an audit entry).
+pub async fn save_settings(
+    db: &Db,
+    actor: &Actor,
+    settings: AlertSettings,
+) -> Result<AlertSettings, AppError> {
+    let settings = AlertSettings {
+        webhook_url: settings.webhook_url.trim().to_owned(),
+        email: settings.email.trim().to_owned(),
+        second_webhook_url: settings.second_webhook_url.trim().to_owned(),
+        second_email: settings.second_email.trim().to_owned(),
+        ..settings
+    };
+    settings.validate().map_err(|(field, message)| AppError::invalid(field, message))?;
+    let value = serde_json::to_value(&settings).expect("settings serialise");
+    db.change_setting(actor, AlertSettings::KEY, &value)
+        .await
+        .map_err(|e| internal_error("saving the alert settings", e))?;
+    Ok(settings)
+}
+
+/// Raises a test alert to the first contact's channels (each a new alert).
+pub async fn send_test(db: &Db, actor: &Actor) -> Result<AlertView, AppError> {
+    let failed = |e: sqlx::Error| internal_error("sending a test alert", e);
+    let alert = NewAlert {
+        kind: AlertKind::Test,
+        group_key: format!("test:{}", crate::db::alerts::delivery_id()),
+        run_id: None,
+        week: None,
+        title: format!("Test alert from {}", actor.name),
+        detail: "If you read this, alerts reach you. Resolve it on the alerts page.".into(),
+        link: Some("/alerts".into()),
+    };
+    let id = db.raise_alert(&alert).await.map_err(failed)?;
+    db.alert(id).await.map_err(failed)?.ok_or_else(|| AppError::NotFound(format!("alert {id}")))
+}

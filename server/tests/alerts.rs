@@ -1,0 +1,276 @@
+//! Alerts and customer notices, on each database, delivered by `billing serve` processes to real
+//! receivers started by the tests (an HTTP webhook endpoint and an SMTP server): grouped alerts
+//! page once; every message arrives, none twice by delivery id, even when the delivering
+//! process is killed with SIGKILL mid-batch; a refusing receiver is retried with backoff, shown
+//! as retrying and served later; an alert nobody acknowledges goes to the second contact once.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use app::model::alerts::{AlertKind, AlertSettings};
+use server::db::alerts::NewAlert;
+use server::db::Db;
+use support::receivers::{header, SmtpReceiver, WebhookReceiver};
+use support::{PspSim, ServerProcess, TestDb};
+
+async fn set_alerts(db: &Db, settings: &AlertSettings) {
+    db.put_setting(AlertSettings::KEY, &serde_json::to_value(settings).unwrap(), "test").await.unwrap();
+}
+
+fn test_alert(n: usize) -> NewAlert {
+    NewAlert {
+        kind: AlertKind::Test,
+        group_key: format!("test:{n}"),
+        run_id: None,
+        week: None,
+        title: format!("test alert {n}"),
+        detail: "sent by a test".into(),
+        link: Some("/alerts".into()),
+    }
+}
+
+/// The outbox: delivery id → (kind, channel, state, attempts).
+async fn outbox(db: &Db) -> BTreeMap<String, (String, String, String, i64)> {
+    let rows: Vec<(String, String, String, String, i64)> =
+        support::rows(db, "SELECT delivery_id, kind, channel, state, attempts FROM outbox").await;
+    rows.into_iter()
+        .map(|(id, kind, channel, state, attempts)| (id, (kind, channel, state, attempts)))
+        .collect()
+}
+
+/// Waits until every message of the outbox is sent (or `limit` passes), returning the outbox.
+async fn all_sent(db: &Db, limit: Duration) -> BTreeMap<String, (String, String, String, i64)> {
+    let started = Instant::now();
+    loop {
+        let messages = outbox(db).await;
+        if messages.values().all(|m| m.2 == "sent") || started.elapsed() > limit {
+            return messages;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn serve_with_smtp(db_url: &str, smtp: &SmtpReceiver) -> tokio::process::Command {
+    let mut command = support::billing();
+    command
+        .env("DATABASE_URL", db_url)
+        .env("SMTP_URL", &smtp.url)
+        .env("MAIL_FROM", "Billing <billing@test.example>");
+    command
+}
+
+on_both_databases! {
+    // Raised three times while open, an alert is one alert with three occurrences and one
+    // message per channel; resolved, the next raise is a new alert. Acknowledging is audited and
+    // only moves an open alert.
+    async fn repeated_alerts_are_grouped_not_repeated(kind: Kind) {
+        let (_test_db, db) = TestDb::migrated(kind).await;
+        set_alerts(&db, &AlertSettings {
+            webhook_url: "http://127.0.0.1:9/hook".into(),
+            email: "oncall@test.example".into(),
+            ..Default::default()
+        })
+        .await;
+        let alert = NewAlert::for_run(AlertKind::RunHalted, 1, "2026-W47", "halted: a guard");
+        // No run 1 exists: alerts about runs need none (the foreign key allows NULL only).
+        let alert = NewAlert { run_id: None, ..alert };
+        let first = db.raise_alert(&alert).await.unwrap();
+        assert_eq!(db.raise_alert(&alert).await.unwrap(), first);
+        assert_eq!(db.raise_alert(&alert).await.unwrap(), first);
+        let open = db.alerts(true, 10).await.unwrap();
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0].occurrences, 3);
+        let messages = outbox(&db).await;
+        let channels: BTreeSet<&str> = messages.values().map(|m| m.1.as_str()).collect();
+        assert_eq!(messages.len(), 2, "one message per channel, not per raise: {messages:?}");
+        assert_eq!(channels, BTreeSet::from(["email", "webhook"]));
+
+        let actor = server::db::audit::Actor::cli();
+        assert!(db.settle_alert(first, &actor, false).await.unwrap(), "acknowledged");
+        assert!(!db.settle_alert(first, &actor, false).await.unwrap(), "only an open alert is acknowledged");
+        assert_eq!(db.raise_alert(&alert).await.unwrap(), first, "acknowledged, still the same alert");
+        assert!(db.settle_alert(first, &actor, true).await.unwrap(), "resolved");
+        let again = db.raise_alert(&alert).await.unwrap();
+        assert_ne!(again, first, "after it is resolved, the same trouble is a new alert");
+        assert_eq!(outbox(&db).await.len(), 4);
+        let audit: Vec<(String,)> = support::rows(&db, "SELECT action FROM audit_log WHERE object_type = 'alert' ORDER BY id").await;
+        assert_eq!(audit, vec![("alert.acknowledge".to_owned(),), ("alert.resolve".to_owned(),)]);
+    }
+
+    // A week charged with customer notices on: each charged passenger with an email gets one
+    // receipt (in Spanish for those whose language is Spanish, naming the card's last four
+    // digits), and an alert reaches the webhook and the on-call address, each once, with the
+    // outbox's delivery id.
+    async fn receipts_and_alerts_reach_real_receivers_once(kind: Kind) {
+        let (test_db, db) = TestDb::migrated(kind).await;
+        let hook = WebhookReceiver::start(0, Duration::ZERO).await;
+        let smtp = SmtpReceiver::start(0).await;
+        set_alerts(&db, &AlertSettings {
+            webhook_url: hook.url.clone(),
+            email: "oncall@test.example".into(),
+            customer_notices: true,
+            ..Default::default()
+        })
+        .await;
+        let sim = PspSim::start(&[]).await;
+        let week = support::last_week();
+        for args in [
+            vec!["demo-data", "--passengers", "10", "--drivers", "2", "--weeks", "1", "--seed", "4"],
+            vec!["run", "--week", &week, "--approve", "--workers", "2"],
+        ] {
+            let out = sim.billing(&test_db.url).args(&args).output().await.unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        }
+        db.raise_alert(&test_alert(1)).await.unwrap();
+        let charged: Vec<(i64, String, String)> = support::rows(
+            &db,
+            "SELECT i.id, u.language, u.email FROM charges c JOIN invoices i ON i.id = c.invoice_id \
+             JOIN users u ON u.id = i.user_id WHERE c.state = 'charged'",
+        )
+        .await;
+        assert!(charged.len() >= 8, "most of the week is charged: {charged:?}");
+        // Written with the charges, before any process delivers them.
+        let queued = outbox(&db).await;
+        assert_eq!(queued.values().filter(|m| m.0 == "receipt").count(), charged.len());
+
+        let mut command = sim.billing(&test_db.url);
+        command.env("SMTP_URL", &smtp.url).env("MAIL_FROM", "Billing <billing@test.example>");
+        let serve = ServerProcess::start_with(command, &test_db.url).await;
+        let messages = all_sent(&db, Duration::from_secs(30)).await;
+        assert!(messages.values().all(|m| m.2 == "sent"), "{messages:?}");
+        let mails = smtp.received();
+        let mail_ids: BTreeSet<&str> = mails.iter().map(|m| m.delivery_id.as_str()).collect();
+        let outbox_mail: BTreeSet<&str> =
+            messages.iter().filter(|(_, m)| m.1 == "email").map(|(id, _)| id.as_str()).collect();
+        assert_eq!(mail_ids, outbox_mail, "every email arrived, under its delivery id");
+        assert_eq!(mails.len(), outbox_mail.len(), "none twice");
+        let hooks = hook.received();
+        assert_eq!(hooks.len(), 1, "{hooks:?}");
+        let body: serde_json::Value = serde_json::from_str(&hooks[0].body).unwrap();
+        assert_eq!(body["delivery_id"], hooks[0].delivery_id.as_str());
+        assert!(body["text"].as_str().unwrap().contains("test alert 1"), "{body}");
+        assert!(messages.contains_key(&hooks[0].delivery_id));
+
+        for (invoice, language, email) in &charged {
+            let mail = mails
+                .iter()
+                .find(|m| header(&m.body, "To").is_some_and(|to| to.contains(email.as_str())))
+                .unwrap_or_else(|| panic!("a receipt to {email}"));
+            let subject = header(&mail.body, "Subject").unwrap();
+            let expected = if language == "es" { "Tu recibo" } else { "Your carpool receipt" };
+            assert!(subject.contains(expected) || subject.starts_with("=?"), "{language}: {subject}");
+            // Quoted-printable: soft line breaks joined.
+            let body = mail.body.replace("=\n", "");
+            assert!(body.contains(&format!("{invoice}")), "the receipt names its invoice");
+            assert!(body.contains("4242"), "the card's last four digits: {body}");
+        }
+        assert!(charged.iter().any(|c| c.1 == "es"), "the demo has Spanish speakers");
+        serve.terminate().await;
+    }
+
+    // The receivers refuse the first attempts: the messages show as retrying with the reason,
+    // then arrive, each once, with the same delivery id as every refused attempt carried.
+    async fn a_refusing_receiver_is_retried_with_backoff(kind: Kind) {
+        let (test_db, db) = TestDb::migrated(kind).await;
+        let hook = WebhookReceiver::start(2, Duration::ZERO).await;
+        let smtp = SmtpReceiver::start(1).await;
+        set_alerts(&db, &AlertSettings { webhook_url: hook.url.clone(), email: "oncall@test.example".into(), ..Default::default() }).await;
+        db.raise_alert(&test_alert(1)).await.unwrap();
+        let serve = ServerProcess::start_with(serve_with_smtp(&test_db.url, &smtp), &test_db.url).await;
+        let started = Instant::now();
+        let mut saw_retrying = false;
+        while started.elapsed() < Duration::from_secs(20) {
+            let rows: Vec<(String, Option<String>)> =
+                support::rows(&db, "SELECT state, last_error FROM outbox WHERE channel = 'webhook'").await;
+            if rows[0].0 == "retrying" {
+                assert!(rows[0].1.as_deref().unwrap().contains("500"), "the reason is shown: {rows:?}");
+                saw_retrying = true;
+            }
+            if rows[0].0 == "sent" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(saw_retrying, "the webhook message was shown as retrying");
+        let messages = all_sent(&db, Duration::from_secs(20)).await;
+        let attempts: BTreeMap<&str, i64> = messages.values().map(|m| (m.1.as_str(), m.3)).collect();
+        assert_eq!(attempts, BTreeMap::from([("email", 2), ("webhook", 3)]), "{messages:?}");
+        assert_eq!(hook.seen(), 3);
+        assert_eq!(hook.received().len(), 1);
+        assert_eq!(smtp.received().len(), 1);
+        serve.terminate().await;
+    }
+
+    // Sixty alerts to a slow webhook and to email; the delivering process is killed with SIGKILL
+    // while a batch is in flight, and another is started: every message arrives, and by
+    // delivery id none twice.
+    async fn a_delivering_process_killed_mid_batch_loses_nothing(kind: Kind) {
+        let (test_db, db) = TestDb::migrated(kind).await;
+        let hook = WebhookReceiver::start(0, Duration::from_millis(300)).await;
+        let smtp = SmtpReceiver::start(0).await;
+        set_alerts(&db, &AlertSettings { webhook_url: hook.url.clone(), email: "oncall@test.example".into(), ..Default::default() }).await;
+        for n in 0..60 {
+            db.raise_alert(&test_alert(n)).await.unwrap();
+        }
+        let mut first = ServerProcess::start_with(serve_with_smtp(&test_db.url, &smtp), &test_db.url).await;
+        let started = Instant::now();
+        while hook.seen() < 5 && started.elapsed() < Duration::from_secs(20) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        first.child.kill().await.unwrap(); // SIGKILL, with webhook calls in flight
+        let claimed_then: Vec<(i64,)> =
+            support::rows(&db, "SELECT id FROM outbox WHERE state <> 'sent' AND lease_owner IS NOT NULL").await;
+        assert!(!claimed_then.is_empty(), "the kill left claimed messages behind");
+        let second = ServerProcess::start_with(serve_with_smtp(&test_db.url, &smtp), &test_db.url).await;
+        let messages = all_sent(&db, Duration::from_secs(90)).await;
+        assert!(messages.values().all(|m| m.2 == "sent"), "{messages:?}");
+        assert_eq!(messages.len(), 120);
+        let mut received: Vec<String> = hook.received().into_iter().map(|r| r.delivery_id).collect();
+        received.extend(smtp.received().into_iter().map(|r| r.delivery_id));
+        let distinct: BTreeSet<&String> = received.iter().collect();
+        let expected: BTreeSet<&String> = messages.keys().collect();
+        assert_eq!(distinct, expected, "every message arrived under its own delivery id");
+        println!(
+            "killed mid-batch: {} messages, {} deliveries ({} repeated with the same delivery id, deduped by the receiver)",
+            messages.len(),
+            received.len(),
+            received.len() - distinct.len()
+        );
+        second.terminate().await;
+    }
+
+    // An open alert nobody acknowledges goes to the second contact, once; an acknowledged one
+    // does not.
+    async fn an_unacknowledged_alert_goes_to_the_second_contact(kind: Kind) {
+        let (test_db, db) = TestDb::migrated(kind).await;
+        let first = WebhookReceiver::start(0, Duration::ZERO).await;
+        let second = WebhookReceiver::start(0, Duration::ZERO).await;
+        set_alerts(&db, &AlertSettings {
+            webhook_url: first.url.clone(),
+            second_webhook_url: second.url.clone(),
+            escalate_after_seconds: 1,
+            ..Default::default()
+        })
+        .await;
+        let ignored = db.raise_alert(&test_alert(1)).await.unwrap();
+        let handled = db.raise_alert(&test_alert(2)).await.unwrap();
+        db.settle_alert(handled, &server::db::audit::Actor::cli(), false).await.unwrap();
+        let serve = ServerProcess::start(&test_db.url).await;
+        let started = Instant::now();
+        while second.received().is_empty() && started.elapsed() < Duration::from_secs(20) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await; // room for a wrong second escalation
+        let escalations = second.received();
+        assert_eq!(escalations.len(), 1, "{escalations:?}");
+        let body: serde_json::Value = serde_json::from_str(&escalations[0].body).unwrap();
+        assert_eq!(body["alert"]["id"], ignored);
+        assert!(body["text"].as_str().unwrap().starts_with("[not acknowledged]"), "{body}");
+        assert_eq!(first.received().len(), 2, "the first contact had both alerts once");
+        assert!(db.alert(ignored).await.unwrap().unwrap().escalated_at.is_some());
+        assert!(db.alert(handled).await.unwrap().unwrap().escalated_at.is_none());
+        serve.terminate().await;
+    }
+}
