@@ -341,7 +341,21 @@ on_both_databases! {
         let today = chrono::Utc::now().format("%a").to_string().to_lowercase();
         let mut schedule = serde_json::json!({ "enabled": true, "weekday": today, "time": "00:00", "auto_approve": false });
         db.put_setting("run_schedule", &schedule, "test").await.unwrap();
+        db.put_setting("alerts", &serde_json::json!({ "not_started_after_minutes": 1 }), "test").await.unwrap();
         assert_eq!(server::run::schedule::tick(&db, &config).await.unwrap(), None, "no approval: the run waits");
+        // Due since midnight: from a minute past it, the waiting run is an alert (once, however
+        // many ticks see it).
+        assert_eq!(server::run::schedule::tick(&db, &config).await.unwrap(), None);
+        let since_midnight = chrono::Utc::now().time().signed_duration_since(chrono::NaiveTime::MIN);
+        let alerts = db.alerts(true, 10).await.unwrap();
+        if since_midnight > chrono::Duration::minutes(1) {
+            assert_eq!(alerts.len(), 1, "{alerts:?}");
+            assert_eq!(alerts[0].kind, app::model::alerts::AlertKind::RunNotStarted);
+            assert_eq!(alerts[0].occurrences, 2);
+            assert!(alerts[0].detail.contains("waiting for approval"), "{}", alerts[0].detail);
+        } else {
+            assert!(alerts.is_empty(), "not late yet: {alerts:?}");
+        }
         let stored = db.stored_week(app::model::week::BillingWeek::parse(&week).unwrap()).await.unwrap().unwrap();
         assert_eq!(stored.status.as_str(), "previewed", "the preview is ready for the people at the gate");
         assert!(db.run_of_week(&week).await.unwrap().is_none());
