@@ -114,10 +114,11 @@ on_both_databases! {
             ..Default::default()
         })
         .await;
-        let sim = PspSim::start(&[]).await;
+        // A quarter of the cards decline: those passengers are told when the card is tried again.
+        let sim = PspSim::start(&["--decline-rate", "0.25", "--seed", "11"]).await;
         let week = support::last_week();
         for args in [
-            vec!["demo-data", "--passengers", "10", "--drivers", "2", "--weeks", "1", "--seed", "4"],
+            vec!["demo-data", "--passengers", "16", "--drivers", "2", "--weeks", "1", "--seed", "4"],
             vec!["run", "--week", &week, "--approve", "--workers", "2"],
         ] {
             let out = sim.billing(&test_db.url).args(&args).output().await.unwrap();
@@ -130,10 +131,17 @@ on_both_databases! {
              JOIN users u ON u.id = i.user_id WHERE c.state = 'charged'",
         )
         .await;
-        assert!(charged.len() >= 8, "most of the week is charged: {charged:?}");
-        // Written with the charges, before any process delivers them.
+        let declined: Vec<(i64, String, String)> = support::rows(
+            &db,
+            "SELECT i.id, u.language, u.email FROM charges c JOIN invoices i ON i.id = c.invoice_id \
+             JOIN users u ON u.id = i.user_id WHERE c.state = 'declined'",
+        )
+        .await;
+        assert!(charged.len() >= 6 && !declined.is_empty(), "charged {charged:?}, declined {declined:?}");
+        // Written with the charges and declines, before any process delivers them.
         let queued = outbox(&db).await;
         assert_eq!(queued.values().filter(|m| m.0 == "receipt").count(), charged.len());
+        assert_eq!(queued.values().filter(|m| m.0 == "declined").count(), declined.len());
 
         let mut command = sim.billing(&test_db.url);
         command.env("SMTP_URL", &smtp.url).env("MAIL_FROM", "Billing <billing@test.example>");
@@ -167,6 +175,16 @@ on_both_databases! {
             assert!(body.contains("4242"), "the card's last four digits: {body}");
         }
         assert!(charged.iter().any(|c| c.1 == "es"), "the demo has Spanish speakers");
+        for (invoice, language, email) in &declined {
+            let mail = mails
+                .iter()
+                .find(|m| header(&m.body, "To").is_some_and(|to| to.contains(email.as_str())))
+                .unwrap_or_else(|| panic!("a declined-charge notice to {email}"));
+            let body = mail.body.replace("=\n", "");
+            let next = if language == "es" { "intentaremos de nuevo" } else { "we will try again on" };
+            assert!(body.contains(next), "{language}: what happens next: {body}");
+            assert!(body.contains(&format!("{invoice}")));
+        }
         serve.terminate().await;
     }
 

@@ -53,6 +53,12 @@ on_both_databases! {
 
         let found: Value = http.post(app.url(&format!("/api/v1/reconciliations/{week}"))).bearer_auth(&finance).send().await.unwrap().json().await.unwrap();
         assert_eq!(found["unmatched"], 3, "{found}");
+        // Finance is alerted in the same transaction that stored the reconciliation.
+        let alerts = app.db.alerts(true, 10).await.unwrap();
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        assert_eq!((alerts[0].kind, alerts[0].week.as_deref()), (app::model::alerts::AlertKind::Reconciliation, Some(week.as_str())));
+        // From here on customers are told of their refunds.
+        app.db.put_setting("alerts", &serde_json::json!({ "customer_notices": true }), "test").await.unwrap();
         let mut items: Vec<(String, String, i64, String)> = found["items"].as_array().unwrap().iter().map(|i| {
             assert_eq!(i["kind"], "charge");
             (i["class"].as_str().unwrap().to_owned(), i["provider_id"].as_str().unwrap().to_owned(), i["invoice_id"].as_i64().unwrap(), i["user_id"].as_str().unwrap().to_owned())
@@ -112,6 +118,8 @@ on_both_databases! {
         assert_eq!(again.status(), StatusCode::OK);
         tokio::time::sleep(Duration::from_millis(1500)).await;
         assert_eq!(refunds_at_provider().await.len(), 3);
+        let notices: Vec<(String, String)> = support::rows(&app.db, "SELECT kind, recipient FROM outbox WHERE kind = 'refund'").await;
+        assert_eq!(notices.len(), 3, "one refund notice per repaired customer: {notices:?}");
 
         // A second reconciliation finds nothing; the books balance and match the provider.
         let clean: Value = http.post(app.url(&format!("/api/v1/reconciliations/{week}"))).bearer_auth(&finance).send().await.unwrap().json().await.unwrap();

@@ -200,6 +200,10 @@ async fn pausing_stops_new_provider_calls_within_a_second() {
         .await
         .unwrap();
     assert!(paused.status.success(), "{}", String::from_utf8_lossy(&paused.stderr));
+    let alerts = db.alerts(true, 10).await.unwrap();
+    assert_eq!(alerts.len(), 1, "a person's pause is an alert: {alerts:?}");
+    assert_eq!(alerts[0].kind, app::model::alerts::AlertKind::RunPaused);
+    assert!(alerts[0].detail.contains("test"), "{}", alerts[0].detail);
     let paused_at = chrono::Utc::now();
     let status = tokio::time::timeout(Duration::from_secs(10), worker.wait())
         .await
