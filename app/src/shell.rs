@@ -136,7 +136,7 @@ fn Navigation(me: Option<Principal>) -> impl IntoView {
             {role.can(Action::LookupUsers).then(|| view! { <A href="/users">"Customers"</A> })}
             {role.can(Action::ExportReports).then(|| view! { <A href="/reports">"Reports"</A> })}
             {role.can(Action::Reconcile).then(|| view! { <A href="/reconcile">"Reconcile"</A> })}
-            <A href="/alerts">"Alerts"</A>
+            <A href="/alerts">"Alerts" <OpenAlerts /></A>
             {role.can(Action::ViewAudit).then(|| view! { <A href="/audit">"Audit log"</A> })}
             {role.can(Action::ManageStaff).then(|| view! { <A href="/staff">"Staff"</A> })}
         </nav>
@@ -149,6 +149,20 @@ fn Navigation(me: Option<Principal>) -> impl IntoView {
         </div>
     }
     .into_any()
+}
+
+/// The number of open alerts beside the navigation's link, checked every ten seconds.
+#[component]
+fn OpenAlerts() -> impl IntoView {
+    let tick = crate::components::tick::every(10);
+    let open = Resource::new(move || tick.get(), |_| crate::api::alerts::open_alerts());
+    view! {
+        <Transition fallback=|| ()>
+            {move || open.get().and_then(Result::ok).filter(|n| *n > 0).map(|n| view! {
+                " " <span class="badge badge-danger" data-testid="open-alerts-count" title="open alerts">{n}</span>
+            })}
+        </Transition>
+    }
 }
 
 /// A red banner on every page while a run is halted by a guard, checked every five seconds.

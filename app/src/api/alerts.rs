@@ -19,6 +19,21 @@ pub async fn load_alerts() -> Result<AlertsPage, AppError> {
     )
 }
 
+/// How many alerts are open (nobody acknowledged them), for the navigation; 0 for anonymous
+/// callers.
+#[server(prefix = "/api/fn", endpoint = "alerts/open")]
+pub async fn open_alerts() -> Result<i64, AppError> {
+    super::respond(
+        async {
+            match super::caller(<OpenAlerts as ServerFn>::PATH)? {
+                Some(caller) => super::backend()?.open_alert_count(&caller).await,
+                None => Ok(0),
+            }
+        }
+        .await,
+    )
+}
+
 /// Acknowledges (`action` = `acknowledge`) or resolves (`resolve`) alert `id`.
 #[server(prefix = "/api/fn", endpoint = "alerts/settle")]
 pub async fn settle_alert(id: i64, action: String) -> Result<AlertView, AppError> {

@@ -151,6 +151,8 @@ pub trait Backend: Send + Sync + 'static {
     async fn open_mismatches(&self, caller: &Principal) -> Result<Vec<OpenMismatch>, AppError>;
     /// The alerts page (the channels only for those who may change them).
     async fn alerts_page(&self, caller: &Principal) -> Result<AlertsPage, AppError>;
+    /// How many alerts are open.
+    async fn open_alert_count(&self, caller: &Principal) -> Result<i64, AppError>;
     /// Acknowledges (`resolve` false) or resolves an alert.
     async fn settle_alert(&self, caller: &Principal, id: i64, resolve: bool) -> Result<AlertView, AppError>;
     /// Stores where alerts go.

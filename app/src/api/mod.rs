@@ -71,6 +71,7 @@ pub const ACCESS: &[(&str, Access)] = &[
     ("/api/fn/reconcile/acknowledge", Access::Requires(Action::Reconcile)),
     ("/api/fn/reconcile/open",  Access::Public),
     ("/api/fn/alerts/page",     Access::Requires(Action::ViewOverview)),
+    ("/api/fn/alerts/open",     Access::Public),
     ("/api/fn/alerts/settle",   Access::Requires(Action::HandleAlerts)),
     ("/api/fn/alerts/settings", Access::Requires(Action::ManageSettings)),
     ("/api/fn/alerts/test",     Access::Requires(Action::ManageSettings)),

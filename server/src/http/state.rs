@@ -381,6 +381,10 @@ impl Backend for AppState {
         crate::alerts::page(&self.db, self.config.smtp.is_some(), may_configure).await
     }
 
+    async fn open_alert_count(&self, _caller: &Principal) -> Result<i64, AppError> {
+        self.db.open_alert_count().await.map_err(|e| internal_error("counting alerts", e))
+    }
+
     async fn settle_alert(&self, caller: &Principal, id: i64, resolve: bool) -> Result<AlertView, AppError> {
         crate::alerts::settle(&self.db, &Actor::staff(caller), id, resolve).await
     }
