@@ -76,6 +76,7 @@ pub fn App() -> impl IntoView {
             <main class="page">
                 <HaltedBanner />
                 <MismatchBanner />
+                <OpenAlertsBanner />
                 <Routes fallback=NotFound>
                     <Route path=StaticSegment("") view=OverviewPage />
                     <Route path=StaticSegment("login") view=LoginPage />
@@ -136,7 +137,7 @@ fn Navigation(me: Option<Principal>) -> impl IntoView {
             {role.can(Action::LookupUsers).then(|| view! { <A href="/users">"Customers"</A> })}
             {role.can(Action::ExportReports).then(|| view! { <A href="/reports">"Reports"</A> })}
             {role.can(Action::Reconcile).then(|| view! { <A href="/reconcile">"Reconcile"</A> })}
-            <A href="/alerts">"Alerts" <OpenAlerts /></A>
+            <A href="/alerts">"Alerts"</A>
             {role.can(Action::ViewAudit).then(|| view! { <A href="/audit">"Audit log"</A> })}
             {role.can(Action::ManageStaff).then(|| view! { <A href="/staff">"Staff"</A> })}
         </nav>
@@ -151,15 +152,19 @@ fn Navigation(me: Option<Principal>) -> impl IntoView {
     .into_any()
 }
 
-/// The number of open alerts beside the navigation's link, checked every ten seconds.
+/// A banner on every page while alerts are open (nobody acknowledged them), checked every ten
+/// seconds; nothing for anonymous callers.
 #[component]
-fn OpenAlerts() -> impl IntoView {
+fn OpenAlertsBanner() -> impl IntoView {
     let tick = crate::components::tick::every(10);
     let open = Resource::new(move || tick.get(), |_| crate::api::alerts::open_alerts());
     view! {
         <Transition fallback=|| ()>
             {move || open.get().and_then(Result::ok).filter(|n| *n > 0).map(|n| view! {
-                " " <span class="badge badge-danger" data-testid="open-alerts-count" title="open alerts">{n}</span>
+                <div class="banner banner-warning" data-testid="open-alerts-banner">
+                    <strong><span data-testid="open-alerts-count">{n}</span> " open alert(s)"</strong>
+                    " nobody acknowledged yet. " <a href="/alerts">"See the alerts"</a>
+                </div>
             })}
         </Transition>
     }

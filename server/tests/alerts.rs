@@ -265,13 +265,14 @@ on_both_databases! {
     }
 
     // An open alert nobody acknowledges goes to the second contact, once; an acknowledged one
-    // does not.
+    // does not. A server without a mail server leaves email messages alone.
     async fn an_unacknowledged_alert_goes_to_the_second_contact(kind: Kind) {
         let (test_db, db) = TestDb::migrated(kind).await;
         let first = WebhookReceiver::start(0, Duration::ZERO).await;
         let second = WebhookReceiver::start(0, Duration::ZERO).await;
         set_alerts(&db, &AlertSettings {
             webhook_url: first.url.clone(),
+            email: "oncall@test.example".into(),
             second_webhook_url: second.url.clone(),
             escalate_after_seconds: 1,
             ..Default::default()
@@ -294,6 +295,9 @@ on_both_databases! {
         assert_eq!(first.received().len(), 2, "the first contact had both alerts once");
         assert!(db.alert(ignored).await.unwrap().unwrap().escalated_at.is_some());
         assert!(db.alert(handled).await.unwrap().unwrap().escalated_at.is_none());
+        // This server has no mail server: it leaves the emails to one that has, untried.
+        let emails: Vec<(String, i64)> = support::rows(&db, "SELECT state, attempts FROM outbox WHERE channel = 'email'").await;
+        assert_eq!(emails, vec![("queued".to_owned(), 0), ("queued".to_owned(), 0)]);
         serve.terminate().await;
     }
 }

@@ -51,7 +51,7 @@ test('an admin sets the webhook, sends a test alert, sees it delivered, acknowle
     assert.equal(hook.received[0].id, delivery, 'under the delivery id the page shows');
     assert.match(hook.received[0].body.text, /Test alert from admin@/);
 
-    // The navigation counts the open alert (it looks every ten seconds).
+    // Every page counts the open alert (it looks every ten seconds).
     await page.waitForFunction(() => document.querySelector('[data-testid="open-alerts-count"]')?.textContent === '1', null, { timeout: 15_000 });
     await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: path.join(outputDir, 'alerts.png'), fullPage: true });

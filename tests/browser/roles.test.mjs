@@ -6,9 +6,9 @@ import path from 'node:path';
 import { start, openPage, signIn, clickUntil, outputDir } from './harness.mjs';
 
 const NAV = {
-  support: ['Overview', 'Runs', 'Customers'],
-  finance: ['Overview', 'Weeks', 'Runs', 'Customers', 'Reports', 'Reconcile', 'Audit log'],
-  admin: ['Overview', 'Weeks', 'Runs', 'Customers', 'Reports', 'Reconcile', 'Audit log', 'Staff'],
+  support: ['Overview', 'Runs', 'Customers', 'Alerts'],
+  finance: ['Overview', 'Weeks', 'Runs', 'Customers', 'Reports', 'Reconcile', 'Alerts', 'Audit log'],
+  admin: ['Overview', 'Weeks', 'Runs', 'Customers', 'Reports', 'Reconcile', 'Alerts', 'Audit log', 'Staff'],
 };
 const PAGES = { '/audit': ['finance', 'admin'], '/staff': ['admin'] };
 

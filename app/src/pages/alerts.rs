@@ -225,7 +225,7 @@ fn SettingsForm(
         <section class="card section" data-testid="alert-settings">
             <h2>"Channels"</h2>
             {(!smtp).then(|| view! {
-                <Banner tone=Tone::Warning>"This server has no mail server (SMTP_URL): email alerts and customer notices wait, retrying, until one is configured."</Banner>
+                <Banner tone=Tone::Warning>"This server has no mail server (SMTP_URL): email alerts and customer notices stay queued until a billing serve with one delivers them."</Banner>
             })}
             <ActionForm action=save attr:class="form" attr:data-testid="alert-settings-form">
                 <label>"Webhook (Slack-compatible incoming webhook URL)" <input name="settings[webhook_url]" value=s.webhook_url.clone() placeholder="https://hooks.slack.com/services/…" data-testid="webhook-url" /></label>

@@ -355,15 +355,20 @@ impl Db {
 
     /// Claims up to `limit` messages that are due and not leased by a live worker, for
     /// `lease`: each claim counts as an attempt. Several processes claim side by side without
-    /// taking the same message.
+    /// taking the same message. Without `email` (a process with no mail server), email messages
+    /// are left to the processes that have one.
     pub async fn claim_messages(
         &self,
         worker: &str,
         lease: Duration,
         limit: i64,
+        email: bool,
     ) -> Result<Vec<OutboxRow>, sqlx::Error> {
         let at = now();
-        let due = "state IN ('queued', 'retrying') AND next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3)";
+        let channels = if email { "" } else { " AND channel <> 'email'" };
+        let due = format!(
+            "state IN ('queued', 'retrying') AND next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3){channels}"
+        );
         let skip_locked = match self {
             Db::Sqlite(_) => "",
             Db::Postgres(_) => " FOR UPDATE SKIP LOCKED",

@@ -103,7 +103,7 @@ impl Notifier {
 
     /// Delivers up to one batch of due messages, side by side; returns how many were claimed.
     pub async fn deliver_due(&self) -> anyhow::Result<usize> {
-        let claimed = self.db.claim_messages(&self.worker, LEASE, BATCH).await?;
+        let claimed = self.db.claim_messages(&self.worker, LEASE, BATCH, self.smtp.is_some()).await?;
         let results = futures::future::join_all(claimed.iter().map(|m| self.deliver(m))).await;
         for result in results {
             result?;
@@ -175,7 +175,7 @@ impl Notifier {
 
     async fn mail(&self, message: &OutboxRow, content: &Content) -> Result<(), Failure> {
         let Some((transport, from)) = &self.smtp else {
-            return Err(Failure::retry("no mail server is configured (SMTP_URL)"));
+            return Err(Failure::retry("no mail server is configured here (SMTP_URL)"));
         };
         let to: lettre::message::Mailbox = message.recipient.parse().map_err(|e| {
             Failure::permanent(format!("{:?} is not an email address: {e}", message.recipient))
