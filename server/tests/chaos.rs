@@ -92,6 +92,8 @@ async fn one_seed(kind: Kind, seed: u64) -> Survived {
     )
     .await
     .unwrap();
+    // Receipts are written with the charges: under kills and retries, one per charged invoice.
+    db.put_setting("alerts", &json!({ "customer_notices": true }), "chaos").await.unwrap();
     let week = last_week();
     let approve =
         sim.billing(&test_db.url).args(["run", "--week", &week, "--approve", "--workers", "1"]).spawn();
@@ -183,6 +185,22 @@ async fn one_seed(kind: Kind, seed: u64) -> Survived {
     );
     let (_, unbalanced) = db.ledger_check().await.unwrap();
     assert!(unbalanced.is_empty(), "seed {seed}: unbalanced ledger transactions {unbalanced:?}");
+    let receipts = rows(
+        &db,
+        "SELECT o.subject_id, o.user_id, CAST(0 AS BIGINT), o.kind FROM outbox o JOIN invoices i ON i.id = o.subject_id \
+         WHERE o.kind = 'receipt' AND i.week = $1",
+        &week,
+    )
+    .await;
+    let mut receipted: Vec<i64> = receipts.iter().map(|r| r.0).collect();
+    receipted.sort();
+    let mut charged_ids: Vec<i64> = invoices.iter().filter(|i| i.3 == "charged").map(|i| i.0).collect();
+    charged_ids.sort();
+    assert_eq!(receipted, charged_ids, "seed {seed}: one receipt per charged invoice, none for the others");
+    assert!(
+        db.alerts(true, 10).await.unwrap().is_empty(),
+        "seed {seed}: a run that completed raised no alert"
+    );
     let charged: i64 = invoices.iter().filter(|i| i.3 == "charged").map(|i| i.2).sum();
     let paid: i64 = payouts.iter().map(|p| p.2).sum();
     let clearing = db.ledger_balance(&server::billing::ledger::Account::ProviderClearing).await.unwrap();
