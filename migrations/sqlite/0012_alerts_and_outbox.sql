@@ -52,3 +52,5 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE state IN ('queued', 'retrying');
 CREATE INDEX outbox_alert ON outbox (alert_id);
 CREATE INDEX outbox_user ON outbox (user_id, id);
+-- The alerts page lists the latest messages of one state (the failed ones among a week's receipts).
+CREATE INDEX outbox_state ON outbox (state, id);

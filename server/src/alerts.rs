@@ -2,7 +2,7 @@
 //! of every message, the channels, and a test alert.
 
 use app::api::AppError;
-use app::model::alerts::{AlertKind, AlertSettings, AlertView, AlertsPage};
+use app::model::alerts::{AlertKind, AlertSettings, AlertView, AlertsPage, MESSAGE_STATES};
 
 use crate::db::alerts::NewAlert;
 use crate::db::audit::Actor;
@@ -13,14 +13,29 @@ use crate::http::state::internal_error;
 const PAGE_ALERTS: i64 = 100;
 const PAGE_MESSAGES: i64 = 200;
 
-/// The page; the channels only for those who may change them.
-pub async fn page(db: &Db, smtp_configured: bool, may_configure: bool) -> Result<AlertsPage, AppError> {
+/// The page, its messages in `messages` state (empty: all); the channels only for those who may
+/// change them.
+pub async fn page(
+    db: &Db,
+    smtp_configured: bool,
+    may_configure: bool,
+    messages: &str,
+) -> Result<AlertsPage, AppError> {
     let failed = |e: sqlx::Error| internal_error("reading alerts", e);
+    let state = match messages.trim() {
+        "" => None,
+        state if MESSAGE_STATES.contains(&state) => Some(state),
+        other => {
+            let known = MESSAGE_STATES.join(", ");
+            return Err(AppError::invalid("messages", format!("{other:?} is not one of {known}")));
+        }
+    };
     let settings = if may_configure { Some(settings(db).await?) } else { None };
     Ok(AlertsPage {
         open: db.alerts(true, PAGE_ALERTS).await.map_err(failed)?,
         past: db.alerts(false, PAGE_ALERTS).await.map_err(failed)?,
-        messages: db.messages(None, PAGE_MESSAGES).await.map_err(failed)?,
+        messages: db.messages(state, PAGE_MESSAGES).await.map_err(failed)?,
+        messages_state: state.map(str::to_owned),
         counts: db.message_counts().await.map_err(failed)?,
         settings,
         smtp_configured,

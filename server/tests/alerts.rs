@@ -62,6 +62,48 @@ fn serve_with_smtp(db_url: &str, smtp: &SmtpReceiver) -> tokio::process::Command
 }
 
 on_both_databases! {
+    // Over the API: channels refused naming the field (nothing stored), a test alert, messages
+    // listed by state, acknowledging twice refused; support sees alerts but not the channels.
+    async fn the_alerts_api_checks_what_it_is_given(kind: Kind) {
+        let app = support::StaffedServer::start(kind).await;
+        let http = reqwest::Client::new();
+        let admin = app.token_for(&support::email_of(app::model::staff::Role::Admin)).await;
+        let support_token = app.token_for(&support::email_of(app::model::staff::Role::Support)).await;
+        let put = |body: serde_json::Value| http.put(app.url("/api/v1/settings/alerts")).bearer_auth(&admin).json(&body).send();
+        let refused = put(serde_json::json!({ "webhook_url": "ftp://x", "email": "oncall@test.example" })).await.unwrap();
+        assert_eq!(refused.status(), 422);
+        assert!(refused.text().await.unwrap().contains("webhook_url"));
+        let stored: AlertSettings = app.db.setting_or_default(AlertSettings::KEY).await.unwrap();
+        assert_eq!(stored, AlertSettings::default(), "nothing stored");
+        let unknown = put(serde_json::json!({ "webhook": "http://x" })).await.unwrap();
+        assert_eq!(unknown.status(), 422, "unknown fields are refused");
+        let saved = put(serde_json::json!({ "webhook_url": "http://127.0.0.1:9/hook" })).await.unwrap();
+        assert_eq!(saved.status(), 200);
+
+        let sent = http.post(app.url("/api/v1/alerts/test")).bearer_auth(&admin).send().await.unwrap();
+        assert_eq!(sent.status(), 201);
+        let alert: serde_json::Value = sent.json().await.unwrap();
+        let get = |query: &str, token: &str| http.get(app.url(&format!("/api/v1/alerts{query}"))).bearer_auth(token.to_owned()).send();
+        let page: serde_json::Value = get("?messages=queued", &admin).await.unwrap().json().await.unwrap();
+        assert_eq!(page["open"].as_array().unwrap().len(), 1);
+        assert!(page["messages"].as_array().unwrap().iter().all(|m| m["state"] == "queued"), "{page}");
+        assert!(!page["settings"].is_null(), "admins see the channels");
+        let failed: serde_json::Value = get("?messages=failed", &admin).await.unwrap().json().await.unwrap();
+        assert!(failed["messages"].as_array().unwrap().is_empty());
+        let bad = get("?messages=lost", &admin).await.unwrap();
+        assert_eq!(bad.status(), 422);
+        assert!(bad.text().await.unwrap().contains("messages"));
+        let as_support: serde_json::Value = get("", &support_token).await.unwrap().json().await.unwrap();
+        assert!(as_support["settings"].is_null(), "support does not see the channels");
+
+        let id = alert["id"].as_i64().unwrap();
+        let ack = |token: &str| http.post(app.url(&format!("/api/v1/alerts/{id}/acknowledge"))).bearer_auth(token.to_owned()).send();
+        assert_eq!(ack(&support_token).await.unwrap().status(), 200, "support is on call too");
+        assert_eq!(ack(&admin).await.unwrap().status(), 409, "already acknowledged");
+        let missing = http.post(app.url("/api/v1/alerts/999999/resolve")).bearer_auth(&admin).send().await.unwrap();
+        assert_eq!(missing.status(), 404);
+    }
+
     // Raised three times while open, an alert is one alert with three occurrences and one
     // message per channel; resolved, the next raise is a new alert. Acknowledging is audited and
     // only moves an open alert.

@@ -61,7 +61,8 @@ fn sample_call(path: &str) -> (&'static str, String) {
         "/api/fn/reconcile/repair" => (FORM, "week=2026-W01&payment_intents=".into()),
         "/api/fn/reconcile/acknowledge" => (FORM, "week=2026-W01".into()),
         "/api/fn/reconcile/open" => (FORM, String::new()),
-        "/api/fn/alerts/page" | "/api/fn/alerts/test" | "/api/fn/alerts/open" => (FORM, String::new()),
+        "/api/fn/alerts/page" => (FORM, "messages=".into()),
+        "/api/fn/alerts/test" | "/api/fn/alerts/open" => (FORM, String::new()),
         // No such alert: 404 for the roles that may handle alerts.
         "/api/fn/alerts/settle" => (FORM, "id=999999&action=acknowledge".into()),
         "/api/fn/alerts/settings" => {

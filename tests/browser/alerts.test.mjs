@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import path from 'node:path';
-import { start, openPage, signIn, outputDir, clickUntil } from './harness.mjs';
+import { start, openPage, signIn, outputDir } from './harness.mjs';
 
 /** A webhook endpoint on port 0 that records every delivery. */
 async function receiver() {
@@ -31,9 +31,12 @@ test('an admin sets the webhook, sends a test alert, sees it delivered, acknowle
     await signIn(page, app.base, 'admin');
     await Promise.all([page.waitForURL(/\/alerts$/), page.click('nav >> text=Alerts')]);
     await page.waitForSelector('[data-testid="alert-settings-form"]');
+    // The forms act once the WebAssembly has taken over the page.
+    await page.waitForSelector('html[data-hydrated]', { timeout: 30_000 });
 
     await page.fill('[data-testid="webhook-url"]', 'ftp://not-a-webhook');
-    await clickUntil(page, '[data-testid="save-alert-settings"]', async () => (await page.locator('.error, [role="alert"]').count()) > 0);
+    await page.click('[data-testid="save-alert-settings"]');
+    await page.waitForFunction(() => /webhook_url/.test(document.querySelector('main')?.textContent ?? ''));
     assert.match(await page.locator('main').textContent(), /webhook_url/, 'the error names the field');
 
     await page.fill('[data-testid="webhook-url"]', hook.url);
@@ -50,6 +53,12 @@ test('an admin sets the webhook, sends a test alert, sees it delivered, acknowle
     const delivery = await page.locator('[data-testid="message-row"] td.mono').first().textContent();
     assert.equal(hook.received[0].id, delivery, 'under the delivery id the page shows');
     assert.match(hook.received[0].body.text, /Test alert from admin@/);
+    // The messages by state: none failed, the one sent under "sent".
+    await Promise.all([page.waitForURL(/messages=failed$/), page.click('[data-testid="filter-failed"]')]);
+    await page.waitForSelector('[data-testid="no-messages"]');
+    await Promise.all([page.waitForURL(/messages=sent$/), page.click('[data-testid="filter-sent"]')]);
+    await page.waitForSelector('[data-testid="message-row"][data-state="sent"]');
+    assert.match(await page.textContent('[data-testid="filter-sent"]'), /sent \(1\)/);
 
     // Every page counts the open alert (it looks every ten seconds).
     await page.waitForFunction(() => document.querySelector('[data-testid="open-alerts-count"]')?.textContent === '1', null, { timeout: 15_000 });

@@ -7,13 +7,14 @@ use leptos::server_fn::ServerFn;
 use super::AppError;
 use crate::model::alerts::{AlertSettings, AlertView, AlertsPage};
 
-/// Open and past alerts, the latest messages and their delivery, and (for admins) the channels.
+/// Open and past alerts, the latest messages (in state `messages`; empty: all) and their
+/// delivery, and (for admins) the channels.
 #[server(prefix = "/api/fn", endpoint = "alerts/page")]
-pub async fn load_alerts() -> Result<AlertsPage, AppError> {
+pub async fn load_alerts(messages: String) -> Result<AlertsPage, AppError> {
     super::respond(
         async {
             let caller = super::staff_caller(<LoadAlerts as ServerFn>::PATH)?;
-            super::backend()?.alerts_page(&caller).await
+            super::backend()?.alerts_page(&caller, messages).await
         }
         .await,
     )

@@ -149,8 +149,9 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<Reconciliation, AppError>;
     /// Reconciliations with mismatches nobody acknowledged.
     async fn open_mismatches(&self, caller: &Principal) -> Result<Vec<OpenMismatch>, AppError>;
-    /// The alerts page (the channels only for those who may change them).
-    async fn alerts_page(&self, caller: &Principal) -> Result<AlertsPage, AppError>;
+    /// The alerts page with the messages in state `messages` (empty: all); the channels only for
+    /// those who may change them.
+    async fn alerts_page(&self, caller: &Principal, messages: String) -> Result<AlertsPage, AppError>;
     /// How many alerts are open.
     async fn open_alert_count(&self, caller: &Principal) -> Result<i64, AppError>;
     /// Acknowledges (`resolve` false) or resolves an alert.

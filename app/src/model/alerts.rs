@@ -91,6 +91,9 @@ pub struct AlertView {
     pub escalated_at: Option<DateTime<Utc>>,
 }
 
+/// Where a message's delivery stands, in the order the page counts them.
+pub const MESSAGE_STATES: [&str; 4] = ["queued", "retrying", "sent", "failed"];
+
 /// One message of the outbox and where its delivery stands.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageView {
@@ -232,9 +235,10 @@ pub struct AlertsPage {
     pub open: Vec<AlertView>,
     /// Resolved alerts, newest first.
     pub past: Vec<AlertView>,
-    /// The latest messages and their delivery.
+    /// The latest messages and their delivery (in `messages_state`, when given).
     pub messages: Vec<MessageView>,
-    /// Messages by state: queued, retrying, sent, failed.
+    pub messages_state: Option<String>,
+    /// Messages by state, as [`MESSAGE_STATES`] lists them.
     pub counts: [i64; 4],
     /// The channels (for those who may change them).
     pub settings: Option<AlertSettings>,

@@ -4,12 +4,13 @@
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
 
 use crate::api::alerts::{load_alerts, SaveAlertSettings, SendTestAlert, SettleAlert};
 use crate::components::access::ErrorNotice;
 use crate::components::banner::{Banner, Tone};
 use crate::components::stat::Stat;
-use crate::model::alerts::{AlertSettings, AlertView, AlertsPage as PageData, MessageView};
+use crate::model::alerts::{AlertSettings, AlertView, AlertsPage as PageData, MessageView, MESSAGE_STATES};
 
 /// `/alerts`.
 #[component]
@@ -19,9 +20,14 @@ pub fn AlertsPage() -> impl IntoView {
     let test = ServerAction::<SendTestAlert>::new();
     // Deliveries move by themselves: the page follows every few seconds.
     let tick = crate::components::tick::every(3);
+    // `?messages=failed`: only the messages in that state.
+    let query = use_query_map();
+    let messages = Memo::new(move |_| query.with(|q| q.get("messages").unwrap_or_default()));
     let page = Resource::new(
-        move || (settle.version().get(), save.version().get(), test.version().get(), tick.get()),
-        |_| load_alerts(),
+        move || {
+            (messages.get(), settle.version().get(), save.version().get(), test.version().get(), tick.get())
+        },
+        |(messages, ..)| load_alerts(messages),
     );
     let errors = move || {
         let failures = [
@@ -88,6 +94,19 @@ fn Content(
         </section>
         <section class="section">
             <h2>"Messages"</h2>
+            <p class="small" data-testid="message-filters">
+                "Show: "
+                <a href="/alerts" class=if p.messages_state.is_none() { "active" } else { "" }>"all"</a>
+                {MESSAGE_STATES.iter().zip(p.counts).map(|(state, n)| {
+                    let active = p.messages_state.as_deref() == Some(*state);
+                    view! {
+                        " · "
+                        <a href=format!("/alerts?messages={state}") class=if active { "active" } else { "" } data-testid=format!("filter-{state}")>
+                            {*state} " (" {n} ")"
+                        </a>
+                    }
+                }).collect_view()}
+            </p>
             <MessageTable messages=p.messages.clone() />
         </section>
         {p.settings.clone().map(|s| view! { <SettingsForm s smtp=p.smtp_configured save test /> })}

@@ -326,13 +326,13 @@ impl Db {
         })
     }
 
-    /// The latest messages, newest first (of one alert, when given).
-    pub async fn messages(&self, alert_id: Option<i64>, limit: i64) -> Result<Vec<MessageView>, sqlx::Error> {
-        let filter = if alert_id.is_some() { "WHERE alert_id = $2" } else { "" };
+    /// The latest messages, newest first (in one state, when given).
+    pub async fn messages(&self, state: Option<&str>, limit: i64) -> Result<Vec<MessageView>, sqlx::Error> {
+        let filter = if state.is_some() { "WHERE state = $2" } else { "" };
         let sql = format!("SELECT {MESSAGE_COLUMNS} FROM outbox {filter} ORDER BY id DESC LIMIT $1");
         let rows: Vec<MessageRow> = with_pool!(self, pool => {
             let query = sqlx::query_as(&sql).bind(limit);
-            let query = match alert_id { Some(id) => query.bind(id), None => query };
+            let query = match state { Some(state) => query.bind(state), None => query };
             query.fetch_all(pool).await?
         });
         Ok(rows.into_iter().map(MessageView::from).collect())
@@ -345,7 +345,7 @@ impl Db {
         });
         let mut counts = [0; 4];
         for (state, n) in rows {
-            let slot = ["queued", "retrying", "sent", "failed"].iter().position(|s| *s == state);
+            let slot = app::model::alerts::MESSAGE_STATES.iter().position(|s| *s == state);
             if let Some(slot) = slot {
                 counts[slot] = n;
             }

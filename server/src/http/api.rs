@@ -370,12 +370,25 @@ async fn set_run_schedule(
     save_setting(&state, principal, crate::run::schedule::RunSchedule::KEY, &schedule).await
 }
 
-/// `GET /api/v1/alerts`: open and past alerts and the latest messages with their delivery state.
-async fn alerts(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlertsQuery {
+    /// Only the messages in this state.
+    messages: Option<String>,
+}
+
+/// `GET /api/v1/alerts?messages=`: open and past alerts and the latest messages with their
+/// delivery state (of one state, when asked).
+async fn alerts(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Query(query): axum::extract::Query<AlertsQuery>,
+) -> Result<Response, ApiError> {
     let principal = caller.may(Action::ViewOverview)?;
     let may_configure = principal.staff.role.can(Action::ManageSettings);
-    Ok(Json(crate::alerts::page(&state.db, state.config.smtp.is_some(), may_configure).await?)
-        .into_response())
+    let messages = query.messages.unwrap_or_default();
+    let page = crate::alerts::page(&state.db, state.config.smtp.is_some(), may_configure, &messages).await?;
+    Ok(Json(page).into_response())
 }
 
 /// `POST /api/v1/alerts/:id/acknowledge` or `/resolve`.

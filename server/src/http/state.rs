@@ -376,9 +376,9 @@ impl Backend for AppState {
         Ok(open.into_iter().map(|(id, week, unmatched)| OpenMismatch { id, week, unmatched }).collect())
     }
 
-    async fn alerts_page(&self, caller: &Principal) -> Result<AlertsPage, AppError> {
+    async fn alerts_page(&self, caller: &Principal, messages: String) -> Result<AlertsPage, AppError> {
         let may_configure = caller.staff.role.can(app::auth::Action::ManageSettings);
-        crate::alerts::page(&self.db, self.config.smtp.is_some(), may_configure).await
+        crate::alerts::page(&self.db, self.config.smtp.is_some(), may_configure, &messages).await
     }
 
     async fn open_alert_count(&self, _caller: &Principal) -> Result<i64, AppError> {
