@@ -294,6 +294,9 @@ async fn open_week(
     Ok((open_migrated(config).await?, week))
 }
 
+/// How long `billing run` spends sending the alerts it raised before it exits.
+const ALERTS_BEFORE_EXIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 async fn run(config: Config, week: &str, approve: bool, workers: Option<usize>) -> anyhow::Result<()> {
     use crate::db::audit::Actor;
     use crate::db::runs::StartError;
@@ -366,6 +369,7 @@ async fn run(config: Config, week: &str, approve: bool, workers: Option<usize>) 
         counts.paid,
         counts.transfers
     );
+    crate::notify::deliver_alerts_before_exit(&db, &config, Some(client), ALERTS_BEFORE_EXIT).await;
     db.close().await;
     if finished.phase == "completed" {
         Ok(())

@@ -301,8 +301,9 @@ async fn the_incident_reintroduced_is_halted_by_the_guards() {
     let (test_db, db, sim) = setup(Kind::Sqlite, "200", &["--latency-ms", "20"]).await;
     settings(&db, serde_json::json!({ "incident_duplicate_jobs": true, "workers": 8, "canary_size": 20 }))
         .await;
-    let alerts =
-        serde_json::json!({ "webhook_url": "http://127.0.0.1:9/hook", "email": "oncall@test.example" });
+    // The on-call webhook is a real endpoint; no `billing serve` runs: the halting process pages.
+    let hook = support::receivers::WebhookReceiver::start(0, Duration::ZERO).await;
+    let alerts = serde_json::json!({ "webhook_url": hook.url, "email": "oncall@test.example" });
     db.put_setting("alerts", &alerts, "test").await.unwrap();
     let week = approve(&test_db, &db).await;
     let started = Instant::now();
@@ -334,6 +335,9 @@ async fn the_incident_reintroduced_is_halted_by_the_guards() {
     let pages: Vec<(String,)> =
         support::rows(&db, "SELECT channel FROM outbox WHERE kind = 'alert' ORDER BY channel").await;
     assert_eq!(pages, vec![("email".to_owned(),), ("webhook".to_owned(),)], "one message per channel");
+    let paged = hook.received();
+    assert_eq!(paged.len(), 1, "the halting `billing run` sent the alert itself: {paged:?}");
+    assert!(paged[0].body.contains("a second successful charge"), "{}", paged[0].body);
 }
 
 on_both_databases! {

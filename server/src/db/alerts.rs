@@ -356,18 +356,20 @@ impl Db {
     /// Claims up to `limit` messages that are due and not leased by a live worker, for
     /// `lease`: each claim counts as an attempt. Several processes claim side by side without
     /// taking the same message. Without `email` (a process with no mail server), email messages
-    /// are left to the processes that have one.
+    /// are left to the processes that have one; with `staff_only`, customer notices too.
     pub async fn claim_messages(
         &self,
         worker: &str,
         lease: Duration,
         limit: i64,
         email: bool,
+        staff_only: bool,
     ) -> Result<Vec<OutboxRow>, sqlx::Error> {
         let at = now();
         let channels = if email { "" } else { " AND channel <> 'email'" };
+        let kinds = if staff_only { " AND alert_id IS NOT NULL" } else { "" };
         let due = format!(
-            "state IN ('queued', 'retrying') AND next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3){channels}"
+            "state IN ('queued', 'retrying') AND next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3){channels}{kinds}"
         );
         let skip_locked = match self {
             Db::Sqlite(_) => "",

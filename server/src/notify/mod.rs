@@ -103,7 +103,13 @@ impl Notifier {
 
     /// Delivers up to one batch of due messages, side by side; returns how many were claimed.
     pub async fn deliver_due(&self) -> anyhow::Result<usize> {
-        let claimed = self.db.claim_messages(&self.worker, LEASE, BATCH, self.smtp.is_some()).await?;
+        self.deliver_due_of(false).await
+    }
+
+    /// As [`Notifier::deliver_due`], of the messages to staff only with `staff_only`.
+    async fn deliver_due_of(&self, staff_only: bool) -> anyhow::Result<usize> {
+        let claimed =
+            self.db.claim_messages(&self.worker, LEASE, BATCH, self.smtp.is_some(), staff_only).await?;
         let results = futures::future::join_all(claimed.iter().map(|m| self.deliver(m))).await;
         for result in results {
             result?;
@@ -199,6 +205,30 @@ pub fn backoff(attempts: i64) -> Duration {
         FIRST_BACKOFF.checked_mul(2_i32.saturating_pow(exponent)).unwrap_or(MAX_BACKOFF).min(MAX_BACKOFF);
     let jitter = i64::from(Utc::now().timestamp_subsec_nanos()) % (base.num_milliseconds() / 10 + 1);
     base + Duration::milliseconds(jitter)
+}
+
+/// Delivers the alerts that are due, for at most `limit`, and returns: what `billing run` does
+/// when it stops, so that a halt pages the people on call even where no `billing serve` runs.
+/// A message refused now is left retrying for the servers; customer notices are left to them.
+pub async fn deliver_alerts_before_exit(
+    db: &Db,
+    config: &Config,
+    provider: Option<StripeClient>,
+    limit: StdDuration,
+) {
+    let notifier = match Notifier::new(db.clone(), config, provider) {
+        Ok(notifier) => notifier,
+        Err(e) => return tracing::warn!(error = %e, "alerts could not be sent"),
+    };
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        match tokio::time::timeout_at(deadline, notifier.deliver_due_of(true)).await {
+            Ok(Ok(n)) if n > 0 => continue,
+            Ok(Err(e)) => tracing::warn!(error = %e, "alerts could not be sent"),
+            _ => {}
+        }
+        return;
+    }
 }
 
 /// Delivers messages and escalates alerts nobody acknowledged, forever (`billing serve`).
