@@ -156,8 +156,9 @@ on_both_databases! {
             ..Default::default()
         })
         .await;
-        // A quarter of the cards decline: those passengers are told when the card is tried again.
-        let sim = PspSim::start(&["--decline-rate", "0.25", "--seed", "11"]).await;
+        // Four cards in ten decline (which ones depends on the order of the calls): those
+        // passengers are told when the card is tried again.
+        let sim = PspSim::start(&["--decline-rate", "0.4", "--seed", "11"]).await;
         let week = support::last_week();
         for args in [
             vec!["demo-data", "--passengers", "16", "--drivers", "2", "--weeks", "1", "--seed", "4"],
@@ -179,7 +180,8 @@ on_both_databases! {
              JOIN users u ON u.id = i.user_id WHERE c.state = 'declined'",
         )
         .await;
-        assert!(charged.len() >= 6 && !declined.is_empty(), "charged {charged:?}, declined {declined:?}");
+        // Neither is empty but about once in 3,500 runs (0.6^16).
+        assert!(!charged.is_empty() && !declined.is_empty(), "charged {charged:?}, declined {declined:?}");
         // Written with the charges and declines, before any process delivers them.
         let queued = outbox(&db).await;
         assert_eq!(queued.values().filter(|m| m.0 == "receipt").count(), charged.len());
@@ -216,7 +218,9 @@ on_both_databases! {
             assert!(body.contains(&format!("{invoice}")), "the receipt names its invoice");
             assert!(body.contains("4242"), "the card's last four digits: {body}");
         }
-        assert!(charged.iter().any(|c| c.1 == "es"), "the demo has Spanish speakers");
+        // Which cards decline depends on the order the workers charge in: the Spanish speakers
+        // are among the charged or the declined, and each kind of notice is checked per language.
+        assert!(charged.iter().chain(&declined).any(|c| c.1 == "es"), "the demo has Spanish speakers");
         for (invoice, language, email) in &declined {
             let mail = mails
                 .iter()
