@@ -70,6 +70,40 @@ pub fn delivery_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+/// The `alerts` setting read inside the open transaction `$tx` of either driver (see
+/// [`parse_settings`]).
+#[macro_export]
+macro_rules! alert_settings_in {
+    ($db:expr, $tx:expr) => {{
+        let raw: Option<String> = sqlx::query_scalar($crate::db::settings::select_value_sql($db))
+            .bind(app::model::alerts::AlertSettings::KEY)
+            .fetch_optional(&mut **$tx)
+            .await?;
+        $crate::db::alerts::parse_settings(raw.as_deref())
+    }};
+}
+
+/// Writes one message of `$kind` about alert `$alert_id` to each of `$channels` (`(channel,
+/// recipient)`) inside the open transaction `$tx`, once per `$prefix`, alert and channel.
+#[macro_export]
+macro_rules! staff_messages_insert {
+    ($tx:expr, $prefix:expr, $kind:expr, $alert_id:expr, $channels:expr, $at:expr) => {{
+        let alert_id: i64 = $alert_id;
+        for (channel, recipient) in $channels {
+            sqlx::query($crate::db::alerts::INSERT_STAFF_MESSAGE)
+                .bind($crate::db::alerts::delivery_id())
+                .bind(format!("{}:{alert_id}:{channel}", $prefix))
+                .bind($kind)
+                .bind(channel)
+                .bind(recipient)
+                .bind(alert_id)
+                .bind($at)
+                .execute(&mut **$tx)
+                .await?;
+        }
+    }};
+}
+
 /// Raises `$alert` (a `&NewAlert`) inside the open transaction `$tx` of either driver: a new
 /// alert and one message per channel of the first contact, or one more occurrence of the open
 /// alert of its group. Evaluates to the alert's id.
@@ -78,11 +112,7 @@ macro_rules! alert_raise {
     ($db:expr, $tx:expr, $alert:expr) => {{
         let alert: &$crate::db::alerts::NewAlert = $alert;
         let at = $crate::db::now();
-        let raw: Option<String> = sqlx::query_scalar($crate::db::settings::select_value_sql($db))
-            .bind(app::model::alerts::AlertSettings::KEY)
-            .fetch_optional(&mut **$tx)
-            .await?;
-        let settings = $crate::db::alerts::parse_settings(raw.as_deref());
+        let settings = $crate::alert_settings_in!($db, $tx);
         let (id, occurrences): (i64, i64) = sqlx::query_as(
             "INSERT INTO alerts (kind, group_key, run_id, week, title, detail, link, first_at, last_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
@@ -101,18 +131,8 @@ macro_rules! alert_raise {
         .fetch_one(&mut **$tx)
         .await?;
         if occurrences == 1 {
-            for (channel, recipient) in settings.primary() {
-                sqlx::query($crate::db::alerts::INSERT_STAFF_MESSAGE)
-                    .bind($crate::db::alerts::delivery_id())
-                    .bind(format!("alert:{id}:{channel}"))
-                    .bind(if alert.kind == app::model::alerts::AlertKind::Test { "test" } else { "alert" })
-                    .bind(channel)
-                    .bind(recipient)
-                    .bind(id)
-                    .bind(at)
-                    .execute(&mut **$tx)
-                    .await?;
-            }
+            let kind = if alert.kind == app::model::alerts::AlertKind::Test { "test" } else { "alert" };
+            $crate::staff_messages_insert!($tx, "alert", kind, id, settings.primary(), at);
         }
         id
     }};
@@ -126,11 +146,7 @@ macro_rules! notices_insert {
     ($db:expr, $tx:expr, $notices:expr, $subjects:literal) => {{
         let notices: &[$crate::db::alerts::Notice] = $notices;
         if !notices.is_empty() {
-            let raw: Option<String> = sqlx::query_scalar($crate::db::settings::select_value_sql($db))
-                .bind(app::model::alerts::AlertSettings::KEY)
-                .fetch_optional(&mut **$tx)
-                .await?;
-            if $crate::db::alerts::parse_settings(raw.as_deref()).customer_notices {
+            if $crate::alert_settings_in!($db, $tx).customer_notices {
                 let at = $crate::db::now();
                 for chunk in notices.chunks(500) {
                     let mut insert = sqlx::QueryBuilder::new(
@@ -467,22 +483,8 @@ impl Db {
                 .await?
                 .rows_affected();
                 if changed == 1 {
-                    let raw: Option<String> = sqlx::query_scalar(super::settings::select_value_sql(self))
-                        .bind(AlertSettings::KEY)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    for (channel, recipient) in parse_settings(raw.as_deref()).second() {
-                        sqlx::query(INSERT_STAFF_MESSAGE)
-                            .bind(delivery_id())
-                            .bind(format!("escalation:{id}:{channel}"))
-                            .bind("escalation")
-                            .bind(channel)
-                            .bind(recipient)
-                            .bind(id)
-                            .bind(at)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
+                    let settings = crate::alert_settings_in!(self, &mut tx);
+                    crate::staff_messages_insert!(&mut tx, "escalation", "escalation", id, settings.second(), at);
                 }
                 tx.commit().await?;
                 changed == 1
