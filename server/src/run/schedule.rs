@@ -53,17 +53,8 @@ impl RunSchedule {
     }
 }
 
-/// The week whose run is due at `now`, if the schedule says one is: the last complete week,
-/// once this week's scheduled moment has passed.
-pub fn due_week(
-    schedule: &RunSchedule,
-    tz: chrono_tz::Tz,
-    now: chrono::DateTime<Utc>,
-) -> Option<BillingWeek> {
-    due(schedule, tz, now).map(|(week, _)| week)
-}
-
-/// As [`due_week`], with the moment the run became due.
+/// The week whose run is due at `now`, if the schedule says one is (the last complete week,
+/// once this week's scheduled moment has passed), and that moment.
 pub fn due(
     schedule: &RunSchedule,
     tz: chrono_tz::Tz,
@@ -162,9 +153,9 @@ mod tests {
         // Saturday 28 November 2026, 05:59 and 06:00 in Paris (UTC+1).
         let before = Utc.with_ymd_and_hms(2026, 11, 28, 4, 59, 0).unwrap();
         let after = Utc.with_ymd_and_hms(2026, 11, 28, 5, 0, 0).unwrap();
-        assert_eq!(due_week(&on, tz, before), None);
-        assert_eq!(due_week(&on, tz, after), Some(BillingWeek::parse("2026-W47").unwrap()));
-        assert_eq!(due_week(&RunSchedule::default(), tz, after), None, "off by default");
+        assert_eq!(due(&on, tz, before), None);
+        assert_eq!(due(&on, tz, after), Some((BillingWeek::parse("2026-W47").unwrap(), after)));
+        assert_eq!(due(&RunSchedule::default(), tz, after), None, "off by default");
         let bad = RunSchedule { weekday: "someday".into(), ..on.clone() };
         assert_eq!(bad.parse().unwrap_err().0, "weekday");
         let bad = RunSchedule { time: "6am".into(), ..on };
