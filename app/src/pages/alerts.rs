@@ -144,7 +144,6 @@ fn AlertTable(
             <table class="table" data-testid=testid>
                 <thead><tr><th>"Alert"</th><th>"State"</th><th class="num">"Seen"</th><th>"First / last"</th><th>"Handled"</th><th></th></tr></thead>
                 <tbody>{alerts.into_iter().map(|a| {
-                    let (ack, resolve) = (a.id.to_string(), a.id.to_string());
                     let open = a.state == "open";
                     let unresolved = a.state != "resolved";
                     view! {
@@ -165,26 +164,32 @@ fn AlertTable(
                                 {a.resolved_by.clone().map(|by| view! { <div>"resolved: " {by}</div> })}
                             </td>
                             <td>
-                                {open.then(|| view! {
-                                    <ActionForm action=settle attr:class="form-inline">
-                                        <input type="hidden" name="id" value=ack.clone() />
-                                        <input type="hidden" name="action" value="acknowledge" />
-                                        <button type="submit" class="btn" data-testid="acknowledge-alert">"Acknowledge"</button>
-                                    </ActionForm>
-                                })}
-                                {unresolved.then(|| view! {
-                                    <ActionForm action=settle attr:class="form-inline">
-                                        <input type="hidden" name="id" value=resolve.clone() />
-                                        <input type="hidden" name="action" value="resolve" />
-                                        <button type="submit" class="btn" data-testid="resolve-alert">"Resolve"</button>
-                                    </ActionForm>
-                                })}
+                                {open.then(|| view! { <SettleButton settle id=a.id action="acknowledge" label="Acknowledge" /> })}
+                                {unresolved.then(|| view! { <SettleButton settle id=a.id action="resolve" label="Resolve" /> })}
                             </td>
                         </tr>
                     }
                 }).collect_view()}</tbody>
             </table>
         </div>
+    }
+}
+
+/// The button that acknowledges or resolves an alert (`action`), with `data-testid`
+/// `{action}-alert`.
+#[component]
+fn SettleButton(
+    settle: ServerAction<SettleAlert>,
+    id: i64,
+    action: &'static str,
+    label: &'static str,
+) -> impl IntoView {
+    view! {
+        <ActionForm action=settle attr:class="form-inline">
+            <input type="hidden" name="id" value=id.to_string() />
+            <input type="hidden" name="action" value=action />
+            <button type="submit" class="btn" data-testid=format!("{action}-alert")>{label}</button>
+        </ActionForm>
     }
 }
 
