@@ -154,8 +154,6 @@ struct Shared {
     /// this process's workers stop at once, not at the next poll).
     publish: Arc<watch::Sender<Status>>,
     limiter: DefaultDirectRateLimiter,
-    /// Movements recorded when this process last refreshed the run tables' statistics.
-    analyzed_at: std::sync::atomic::AtomicI64,
 }
 
 impl Shared {
@@ -174,7 +172,6 @@ impl Shared {
             status,
             publish: Arc::new(publish),
             limiter: RateLimiter::direct(Quota::per_second(rate)),
-            analyzed_at: std::sync::atomic::AtomicI64::new(0),
         })
     }
 }
@@ -879,13 +876,14 @@ async fn verify_charges(shared: &Shared, max_seq: i64, limit: i64) -> anyhow::Re
 
 /// Moves the phases and checks the guards, a few times a second, until the run is over.
 async fn coordinate(shared: Arc<Shared>) -> anyhow::Result<()> {
+    let mut analyzed_at = 0;
     loop {
         if shared.status.borrow().finished() {
             return Ok(());
         }
         // A failed step (the database or the provider not answering) is tried again.
         let started = std::time::Instant::now();
-        if let Err(e) = coordinate_step(&shared).await {
+        if let Err(e) = coordinate_step(&shared, &mut analyzed_at).await {
             tracing::warn!(run = shared.run.id, error = %e, "a coordination step failed");
         }
         // Four looks a second, and never more than a third of the time: at a million invoices
@@ -896,12 +894,14 @@ async fn coordinate(shared: Arc<Shared>) -> anyhow::Result<()> {
 }
 
 /// One look at the run: the guards, then the next phase if the current one is done.
-async fn coordinate_step(shared: &Arc<Shared>) -> anyhow::Result<()> {
+/// `analyzed_at`: the movements recorded when this coordinator last refreshed the run tables'
+/// statistics.
+async fn coordinate_step(shared: &Arc<Shared>, analyzed_at: &mut i64) -> anyhow::Result<()> {
     let s = &shared.settings;
     let run = &shared.run;
     let status = shared.status.borrow().clone();
     let counts = shared.db.run_counts(run.id, run.canary_size).await?;
-    refresh_statistics_as_the_run_grows(shared, counts.charged + counts.paid).await?;
+    refresh_statistics_as_the_run_grows(shared, counts.charged + counts.paid, analyzed_at).await?;
     // Guards first: a wrong run must not move on.
     if counts.charged_minor > run.expected_minor {
         halt(
@@ -980,11 +980,13 @@ async fn coordinate_step(shared: &Arc<Shared>) -> anyhow::Result<()> {
 /// held the canary's few rows, every check scanned the whole table. At 100,000 passengers that
 /// made inserting the ledger's postings 60% of the database's time in a run (measured with
 /// `pg_stat_statements`); a refreshed table is planned anew, with its index.
-async fn refresh_statistics_as_the_run_grows(shared: &Shared, movements: i64) -> anyhow::Result<()> {
-    use std::sync::atomic::Ordering;
-    let last = shared.analyzed_at.load(Ordering::Relaxed);
-    if movements >= (2 * last).max(1000) {
-        shared.analyzed_at.store(movements, Ordering::Relaxed);
+async fn refresh_statistics_as_the_run_grows(
+    shared: &Shared,
+    movements: i64,
+    analyzed_at: &mut i64,
+) -> anyhow::Result<()> {
+    if movements >= (2 * *analyzed_at).max(1000) {
+        *analyzed_at = movements;
         shared.db.refresh_statistics(RUN_TABLES).await?;
     }
     Ok(())
