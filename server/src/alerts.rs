@@ -3,7 +3,9 @@
 
 use app::api::AppError;
 use app::model::alerts::{AlertKind, AlertSettings, AlertView, AlertsPage, MESSAGE_STATES};
+use app::model::staff::Principal;
 
+use crate::config::Config;
 use crate::db::alerts::NewAlert;
 use crate::db::audit::Actor;
 use crate::db::Db;
@@ -13,12 +15,12 @@ use crate::http::state::internal_error;
 const PAGE_ALERTS: i64 = 100;
 const PAGE_MESSAGES: i64 = 200;
 
-/// The page, its messages in `messages` state (empty: all); the channels only for those who may
-/// change them.
+/// The page for `caller`, its messages in `messages` state (empty: all); the channels only for
+/// those who may change them.
 pub async fn page(
     db: &Db,
-    smtp_configured: bool,
-    may_configure: bool,
+    config: &Config,
+    caller: &Principal,
     messages: &str,
 ) -> Result<AlertsPage, AppError> {
     let failed = |e: sqlx::Error| internal_error("reading alerts", e);
@@ -30,6 +32,7 @@ pub async fn page(
             return Err(AppError::invalid("messages", format!("{other:?} is not one of {known}")));
         }
     };
+    let may_configure = caller.staff.role.can(app::auth::Action::ManageSettings);
     let settings = if may_configure { Some(settings(db).await?) } else { None };
     Ok(AlertsPage {
         open: db.alerts(true, PAGE_ALERTS).await.map_err(failed)?,
@@ -38,7 +41,7 @@ pub async fn page(
         messages_state: state.map(str::to_owned),
         counts: db.message_counts().await.map_err(failed)?,
         settings,
-        smtp_configured,
+        smtp_configured: config.smtp.is_some(),
     })
 }
 

@@ -385,9 +385,8 @@ async fn alerts(
     axum::extract::Query(query): axum::extract::Query<AlertsQuery>,
 ) -> Result<Response, ApiError> {
     let principal = caller.may(Action::ViewOverview)?;
-    let may_configure = principal.staff.role.can(Action::ManageSettings);
     let messages = query.messages.unwrap_or_default();
-    let page = crate::alerts::page(&state.db, state.config.smtp.is_some(), may_configure, &messages).await?;
+    let page = crate::alerts::page(&state.db, &state.config, principal, &messages).await?;
     Ok(Json(page).into_response())
 }
 

@@ -377,8 +377,7 @@ impl Backend for AppState {
     }
 
     async fn alerts_page(&self, caller: &Principal, messages: String) -> Result<AlertsPage, AppError> {
-        let may_configure = caller.staff.role.can(app::auth::Action::ManageSettings);
-        crate::alerts::page(&self.db, self.config.smtp.is_some(), may_configure, &messages).await
+        crate::alerts::page(&self.db, &self.config, caller, &messages).await
     }
 
     async fn open_alert_count(&self, _caller: &Principal) -> Result<i64, AppError> {
