@@ -174,7 +174,7 @@ impl Composer {
                 lang, subject, name => invoice.user_name, week, lines, card_last4,
                 total => invoice.total.to_string(), invoice_id,
             };
-            self.render("receipt", lang, subject_of(&ctx), ctx)
+            self.render("receipt", lang, ctx)
         } else {
             let (state, next_at) = self
                 .db
@@ -191,7 +191,7 @@ impl Composer {
             let ctx = context! {
                 lang, subject, name => invoice.user_name, week, retry_on, total => invoice.total.to_string(), invoice_id,
             };
-            self.render("declined", lang, subject_of(&ctx), ctx)
+            self.render("declined", lang, ctx)
         }
     }
 
@@ -219,16 +219,12 @@ impl Composer {
             lang, subject, name => invoice.user_name, week => invoice.week.to_string(), amount,
             reason => reason(&refund.reason, lang), invoice_id => refund.invoice_id, refund_id => id,
         };
-        self.render("refund", lang, subject_of(&ctx), ctx)
+        self.render("refund", lang, ctx)
     }
 
-    fn render(
-        &self,
-        name: &str,
-        lang: &str,
-        subject: String,
-        ctx: minijinja::Value,
-    ) -> Result<Content, Failure> {
+    /// Template `name` in `lang`, text and HTML, from `ctx`, whose `subject` is the message's too.
+    fn render(&self, name: &str, lang: &str, ctx: minijinja::Value) -> Result<Content, Failure> {
+        let subject = ctx.get_attr("subject").map(|v| v.to_string()).unwrap_or_default();
         let render = |ext: &str| {
             self.templates
                 .get_template(&format!("{name}.{lang}.{ext}"))
@@ -254,10 +250,6 @@ impl Composer {
             Err(_) => Ok(None),
         }
     }
-}
-
-fn subject_of(ctx: &minijinja::Value) -> String {
-    ctx.get_attr("subject").map(|v| v.to_string()).unwrap_or_default()
 }
 
 fn db_failure(e: sqlx::Error) -> Failure {
