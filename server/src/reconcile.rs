@@ -14,6 +14,7 @@ use crate::db::reconcile::{LedgerItem, NewStray, ReconciliationRow};
 use crate::db::Db;
 use crate::http::state::internal_error;
 use crate::psp::stripe::StripeClient;
+use crate::psp::ProviderError;
 use app::api::AppError;
 use app::model::money::{BillingCurrency, Money};
 use app::model::reconcile::{MatchClass, ReconItem, Reconciliation, StrayCharge};
@@ -33,71 +34,176 @@ fn metadata_id(object: &Value, key: &str) -> Option<i64> {
     object["metadata"][key].as_str().and_then(|v| v.parse().ok())
 }
 
-/// The provider's charges, refunds and transfers of `week`.
+/// Objects per slice of a provider list: reconciliation lists the week's movements in slices
+/// of creation time holding about this many each (ten pages), side by side.
+const SLICE: i64 = 1_000;
+
+/// Slices of a list listed at once, each within the configured provider rate.
+const SLICES_IN_FLIGHT: usize = 16;
+
+/// How much earlier than the week's first attempt a movement of the week may be dated at the
+/// provider, in seconds: an attempt is written before its call, so only a clock ahead of the
+/// provider's dates a payment before it. A clock further ahead than this would leave the
+/// earliest payments out of the listing and report them missing at the provider (a false alarm,
+/// never a silent miss).
+const CLOCK_MARGIN_SECONDS: i64 = 60;
+
+/// Creation-time slices `[from, until)` (seconds; `None` is open) cut at `marks`, the starts of
+/// every [`SLICE`]-th attempt, the last open-ended; before them [`CLOCK_MARGIN_SECONDS`] in
+/// slices of one second (the week before's run may have ended just before this one started:
+/// its payments are skipped a second at a time, not paged through). No attempt, one open slice:
+/// everything is listed.
+fn slices(marks: &[i64]) -> Vec<(Option<i64>, Option<i64>)> {
+    let mut cuts: Vec<i64> = marks.to_vec();
+    cuts.dedup();
+    let Some(&first) = cuts.first() else {
+        return vec![(None, None)];
+    };
+    let margin = (first - CLOCK_MARGIN_SECONDS..first).map(|second| (Some(second), Some(second + 1)));
+    let ends = cuts.iter().skip(1).map(|c| Some(*c)).chain([None]);
+    margin.chain(cuts.iter().map(|c| Some(*c)).zip(ends)).collect()
+}
+
+/// The objects of list `path` created in `slices`, listed side by side, the pages of each in
+/// turn, every request within `limiter`; `keep` picks what is needed of each object.
+async fn list_slices<T>(
+    client: &StripeClient,
+    path: &str,
+    slices: &[(Option<i64>, Option<i64>)],
+    limiter: &governor::DefaultDirectRateLimiter,
+    keep: impl Fn(&Value) -> Option<T>,
+) -> Result<Vec<T>, ProviderError> {
+    use futures::{StreamExt, TryStreamExt};
+    let mut paths = Vec::with_capacity(slices.len());
+    for (from, until) in slices {
+        let bounds: Vec<String> =
+            [from.map(|t| format!("created%5Bgte%5D={t}")), until.map(|t| format!("created%5Blt%5D={t}"))]
+                .into_iter()
+                .flatten()
+                .collect();
+        paths.push(if bounds.is_empty() { path.to_owned() } else { format!("{path}?{}", bounds.join("&")) });
+    }
+    // Side by side as each ends (a slice of many pages does not hold up the next ones), then
+    // put back in order.
+    let lists: Vec<_> = paths
+        .into_iter()
+        .enumerate()
+        .map(|(at, path)| {
+            let keep = &keep;
+            async move { list_kept(client, path, limiter, keep).await.map(|kept| (at, kept)) }
+        })
+        .collect();
+    let mut listed: Vec<(usize, Vec<T>)> =
+        futures::stream::iter(lists).buffer_unordered(SLICES_IN_FLIGHT).try_collect().await?;
+    listed.sort_by_key(|(at, _)| *at);
+    Ok(listed.into_iter().flat_map(|(_, kept)| kept).collect())
+}
+
+/// Whether the provider lists by creation time (Stripe does; localstripe refuses it): one
+/// request of one object.
+async fn lists_by_creation_time(
+    client: &StripeClient,
+    limiter: &governor::DefaultDirectRateLimiter,
+) -> Result<bool, ProviderError> {
+    limiter.until_ready().await;
+    match client.list_page("/v1/payment_intents?created%5Bgte%5D=0&limit=1").await {
+        Ok(_) => Ok(true),
+        Err(ProviderError::Refused(message)) if message.contains(": 400 ") => {
+            tracing::warn!(%message, "the provider refuses the created filter; listing everything");
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// What `keep` picks of every object of list `path`, page after page within `limiter`.
+async fn list_kept<T>(
+    client: &StripeClient,
+    path: String,
+    limiter: &governor::DefaultDirectRateLimiter,
+    keep: &impl Fn(&Value) -> Option<T>,
+) -> Result<Vec<T>, ProviderError> {
+    let mut kept = Vec::new();
+    client.list_each(&path, Some(limiter), |page| kept.extend(page.iter().filter_map(keep))).await?;
+    Ok(kept)
+}
+
+/// The provider's charges, refunds and transfers of `week`. Listed in slices of creation time
+/// from the week's first attempt on (not the provider's whole history), side by side, and
+/// keeping only what matching needs of the week's own (at a million invoices, the listed
+/// objects would not fit in memory). A provider that does not list by creation time
+/// (localstripe) is listed whole.
 async fn provider_side(
+    db: &Db,
     client: &StripeClient,
     week: &str,
 ) -> Result<(Vec<ProviderItem>, Vec<ProviderItem>, Vec<ProviderItem>), AppError> {
-    let failed = |e: crate::psp::ProviderError| {
-        AppError::Internal(format!("listing the provider's records failed: {e}"))
-    };
+    let failed = |e: ProviderError| AppError::Internal(format!("listing the provider's records failed: {e}"));
+    let stored = |e: sqlx::Error| internal_error("reconciling", e);
+    let rate = crate::run::RunSettings::load(db).await.map_err(stored)?.rate_per_second;
+    let limiter = governor::RateLimiter::direct(governor::Quota::per_second(
+        std::num::NonZeroU32::new(rate.max(1)).expect("at least one"),
+    ));
+    let (mut charge_marks, mut transfer_marks) = db.attempt_marks(week, SLICE).await.map_err(stored)?;
+    if !charge_marks.is_empty() && !lists_by_creation_time(client, &limiter).await.map_err(failed)? {
+        (charge_marks, transfer_marks) = (Vec::new(), Vec::new());
+    }
     let of_week = |o: &Value| o["metadata"]["week"].as_str() == Some(week);
     // Payments are listed as payment intents, whose metadata the product sets (a charge carries
     // its payment intent's metadata at Stripe, but not at every Stripe-shaped server).
-    let charges: Vec<ProviderItem> = client
-        .list_all("/v1/payment_intents")
-        .await
-        .map_err(failed)?
-        .into_iter()
-        .filter(|pi| pi["status"] == "succeeded" && of_week(pi))
-        .map(|pi| ProviderItem {
+    let charge_slices = slices(&charge_marks);
+    let charges = list_slices(client, "/v1/payment_intents", &charge_slices, &limiter, |pi| {
+        (pi["status"] == "succeeded" && of_week(pi)).then(|| ProviderItem {
             id: pi["id"].as_str().unwrap_or_default().to_owned(),
             amount: pi["amount_received"].as_i64().or_else(|| pi["amount"].as_i64()).unwrap_or_default(),
             user_id: pi["metadata"]["user_id"].as_str().map(str::to_owned),
-            reference: metadata_id(&pi, "invoice_id"),
+            reference: metadata_id(pi, "invoice_id"),
             charge_id: match &pi["latest_charge"] {
                 Value::String(id) => Some(id.clone()),
                 Value::Object(charge) => charge.get("id").and_then(Value::as_str).map(str::to_owned),
                 _ => None,
             },
         })
-        .collect();
-    let intents: BTreeSet<&str> = charges.iter().map(|c| c.id.as_str()).collect();
-    let refunds: Vec<ProviderItem> = client
-        .list_all("/v1/refunds")
-        .await
-        .map_err(failed)?
-        .into_iter()
-        .filter(|r| {
-            r["status"] == "succeeded" && r["payment_intent"].as_str().is_some_and(|pi| intents.contains(pi))
-        })
-        .map(|r| ProviderItem {
+    });
+    // A refund is made after its payment: from the first slice's start on, in one listing, kept
+    // with its payment intent until the week's are known.
+    let refund_slices = [(charge_slices[0].0, None)];
+    let refunds = list_slices(client, "/v1/refunds", &refund_slices, &limiter, |r| {
+        let intent = r["payment_intent"].as_str().filter(|_| r["status"] == "succeeded")?;
+        let refund = ProviderItem {
             id: r["id"].as_str().unwrap_or_default().to_owned(),
             amount: r["amount"].as_i64().unwrap_or_default(),
             user_id: None,
-            reference: metadata_id(&r, "invoice_id"),
+            reference: metadata_id(r, "invoice_id"),
             charge_id: None,
+        };
+        Some((intent.to_owned(), refund))
+    });
+    let transfers = async {
+        let listed = list_slices(client, "/v1/transfers", &slices(&transfer_marks), &limiter, |t| {
+            of_week(t).then(|| ProviderItem {
+                id: t["id"].as_str().unwrap_or_default().to_owned(),
+                amount: t["amount"].as_i64().unwrap_or_default(),
+                user_id: t["metadata"]["driver_id"].as_str().map(str::to_owned),
+                reference: metadata_id(t, "payout_id"),
+                charge_id: None,
+            })
         })
-        .collect();
-    let transfers: Vec<ProviderItem> = match client.list_all("/v1/transfers").await {
-        Ok(transfers) => transfers,
-        // A Stripe-shaped server without transfers (localstripe): none were made there.
-        Err(crate::psp::ProviderError::Refused(message)) if message.contains("404") => {
-            tracing::warn!(%message, "the provider lists no transfers; reconciling charges and refunds only");
-            Vec::new()
+        .await;
+        match listed {
+            // A Stripe-shaped server without transfers (localstripe): none were made there.
+            Err(ProviderError::Refused(message)) if message.contains(": 404 ") => {
+                tracing::warn!(%message, "the provider lists no transfers; reconciling charges and refunds only");
+                Ok(Vec::new())
+            }
+            listed => listed,
         }
-        Err(e) => return Err(failed(e)),
-    }
-    .into_iter()
-    .filter(of_week)
-    .map(|t| ProviderItem {
-        id: t["id"].as_str().unwrap_or_default().to_owned(),
-        amount: t["amount"].as_i64().unwrap_or_default(),
-        user_id: t["metadata"]["driver_id"].as_str().map(str::to_owned),
-        reference: metadata_id(&t, "payout_id"),
-        charge_id: None,
-    })
-    .collect();
+    };
+    // The three lists side by side.
+    let (charges, refunds, transfers) = futures::try_join!(charges, refunds, transfers).map_err(failed)?;
+    let intents: BTreeSet<&str> = charges.iter().map(|c| c.id.as_str()).collect();
+    let refunds =
+        refunds.into_iter().filter(|(intent, _)| intents.contains(intent.as_str())).map(|(_, r)| r).collect();
     Ok((charges, refunds, transfers))
 }
 
@@ -176,7 +282,7 @@ pub async fn run(
 ) -> Result<Reconciliation, AppError> {
     let week = BillingWeek::parse(week).map_err(|m| AppError::invalid("week", m))?.to_string();
     let failed = |e: sqlx::Error| internal_error("reconciling", e);
-    let (charges, refunds, transfers) = provider_side(client, &week).await?;
+    let (charges, refunds, transfers) = provider_side(db, client, &week).await?;
     let ledger_charges = db.ledger_charges(&week).await.map_err(failed)?;
     let ledger_refunds = db.ledger_refunds(&week).await.map_err(failed)?;
     let ledger_transfers = db.ledger_transfers(&week).await.map_err(failed)?;
@@ -365,4 +471,30 @@ pub async fn acknowledge(
     audit.detail = Some(format!("{week}: {} not matched", row.unmatched));
     db.acknowledge_reconciliation(row.id, &principal.staff.email, &audit).await.map_err(failed)?;
     latest(db, week).await?.ok_or_else(|| AppError::NotFound(format!("a reconciliation of {week}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slices_cover_all_time_from_the_margin_before_the_first_attempt_without_overlap() {
+        assert_eq!(slices(&[]), [(None, None)], "no attempt: everything is listed");
+        let start = 1_800_000_000;
+        let margin = CLOCK_MARGIN_SECONDS as usize;
+        let one = slices(&[start]);
+        assert_eq!(one.len(), margin + 1);
+        assert_eq!(one[0], (Some(start - CLOCK_MARGIN_SECONDS), Some(start - CLOCK_MARGIN_SECONDS + 1)));
+        assert_eq!(one[margin], (Some(start), None));
+        // Marks in the same second make one cut, not an empty slice.
+        let cut = slices(&[start, start + 5, start + 5, start + 9]);
+        assert_eq!(
+            cut[margin..],
+            [(Some(start), Some(start + 5)), (Some(start + 5), Some(start + 9)), (Some(start + 9), None)]
+        );
+        assert!(cut[..margin].iter().all(|(from, until)| until.zip(*from).is_some_and(|(u, f)| u - f == 1)));
+        for pair in cut.windows(2) {
+            assert_eq!(pair[0].1, pair[1].0, "each slice ends where the next starts");
+        }
+    }
 }

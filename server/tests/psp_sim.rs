@@ -478,6 +478,34 @@ async fn lists_page_newest_first() {
 }
 
 #[tokio::test]
+async fn lists_filter_by_creation_time() {
+    let sim = PspSim::start(&[]);
+    let (customer, method) = sim.customer_with_card("tok_visa").await;
+    sim.create("/v1/payment_intents", &payment(&customer, &method, "101", "2026-W48/u1")).await;
+    let (_, listed) = sim.get("/v1/payment_intents").await;
+    let created = listed["data"][0]["created"].as_i64().expect("created");
+    let count = |page: &Value| page["data"].as_array().expect("data").len();
+    for (query, expected) in [
+        (format!("created={created}"), 1),
+        (format!("created={}", created + 1), 0),
+        (format!("created[gte]={created}&created[lt]={}", created + 1), 1),
+        (format!("created[gt]={created}"), 0),
+        (format!("created[lte]={}", created - 1), 0),
+        (format!("created[gte]={}&created[lte]={created}", created - 60), 1),
+    ] {
+        for list in ["/v1/payment_intents", "/v1/charges"] {
+            let (status, page) = sim.get(&format!("{list}?{query}")).await;
+            assert_eq!((status, count(&page)), (StatusCode::OK, expected), "{list}?{query}");
+        }
+    }
+    for bad in ["created=soon", "created[after]=1", "created[gte]=x"] {
+        let (status, body) = sim.get(&format!("/v1/payment_intents?{bad}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(body["error"]["param"].as_str().is_some_and(|p| p.starts_with("created")), "{bad}: {body}");
+    }
+}
+
+#[tokio::test]
 async fn a_timeout_after_the_charge_is_replayed_not_charged_twice() {
     let sim = PspSim::start(&["--timeout-after-charge", "1", "--hang-ms", "10000"]);
     let (customer, method) = sim.customer_with_card("tok_visa").await;

@@ -109,6 +109,27 @@ impl Db {
         })
     }
 
+    /// When every `every`-th attempt of the week's charges, and of its payouts, started (seconds
+    /// since 1970, in order): where reconciliation cuts the provider's lists into slices of
+    /// about `every` objects, listed side by side.
+    pub async fn attempt_marks(&self, week: &str, every: i64) -> Result<(Vec<i64>, Vec<i64>), sqlx::Error> {
+        let charges = "charge_attempts a JOIN invoices i ON i.id = a.invoice_id WHERE i.week = $1";
+        let transfers = "transfer_attempts a JOIN payouts p ON p.id = a.payout_id WHERE p.week = $1";
+        Ok((self.marks(charges, week, every).await?, self.marks(transfers, week, every).await?))
+    }
+
+    /// Every `every`-th `a.started_at` of `attempts` (a FROM clause), in seconds since 1970.
+    async fn marks(&self, attempts: &str, week: &str, every: i64) -> Result<Vec<i64>, sqlx::Error> {
+        let query = format!(
+            "SELECT started_at FROM (SELECT a.started_at, ROW_NUMBER() OVER (ORDER BY a.started_at) AS n \
+             FROM {attempts}) marks WHERE (n - 1) % $2 = 0 ORDER BY started_at"
+        );
+        let marks: Vec<(DateTime<Utc>,)> = with_pool!(self, pool => {
+            sqlx::query_as(&query).bind(week).bind(every).fetch_all(pool).await
+        })?;
+        Ok(marks.into_iter().map(|(at,)| at.timestamp()).collect())
+    }
+
     /// Stores a reconciliation and the stray charges it found (each payment intent once).
     pub async fn save_reconciliation(
         &self,

@@ -184,22 +184,46 @@ impl StripeClient {
     /// Every object of a list endpoint (`/v1/charges?customer=…`), newest first, following the
     /// list's pages of 100.
     pub async fn list_all(&self, path: &str) -> Result<Vec<Value>, ProviderError> {
-        let separator = if path.contains('?') { '&' } else { '?' };
         let mut objects = Vec::new();
+        self.list_each(path, None, |page| objects.extend(page)).await?;
+        Ok(objects)
+    }
+
+    /// Hands `each` every page of a list endpoint in turn, newest first, each request within
+    /// `limiter` when given: a listing of millions holds one page of objects at a time, and the
+    /// caller keeps what it needs of each.
+    pub async fn list_each(
+        &self,
+        path: &str,
+        limiter: Option<&governor::DefaultDirectRateLimiter>,
+        mut each: impl FnMut(Vec<Value>),
+    ) -> Result<(), ProviderError> {
+        let separator = if path.contains('?') { '&' } else { '?' };
         let mut after: Option<String> = None;
         loop {
             let mut page_path = format!("{path}{separator}limit=100");
             if let Some(after) = &after {
                 page_path.push_str(&format!("&starting_after={after}"));
             }
-            let page = self.get(&page_path).await?;
-            let data = page["data"].as_array().cloned().unwrap_or_default();
+            if let Some(limiter) = limiter {
+                limiter.until_ready().await;
+            }
+            let mut page = self.get(&page_path).await?;
+            let data = match page.get_mut("data").map(Value::take) {
+                Some(Value::Array(data)) => data,
+                _ => Vec::new(),
+            };
             after = data.last().and_then(|o| o["id"].as_str()).map(str::to_owned);
-            objects.extend(data);
+            each(data);
             if !page["has_more"].as_bool().unwrap_or(false) || after.is_none() {
-                return Ok(objects);
+                return Ok(());
             }
         }
+    }
+
+    /// One page of a list endpoint, as the provider answers it.
+    pub async fn list_page(&self, path: &str) -> Result<Value, ProviderError> {
+        self.get(path).await
     }
 
     /// Every charge of a customer, newest first.

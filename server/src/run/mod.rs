@@ -817,59 +817,79 @@ async fn transfer_batch(shared: &Shared, worker: &str, items: Vec<Claimed>) -> a
 /// Checks charges against the provider's own records: each payment intent succeeded for exactly
 /// the invoice's amount, and the passenger's customer holds exactly one successful charge for
 /// that invoice. All of the canary's before the rest is charged; while charging, the latest few
-/// every few seconds. `Some(problem)` when they disagree; an error when the provider cannot be
-/// asked right now (the next check asks again).
+/// every few seconds. The charges are checked side by side (as many as a process's workers have
+/// calls in flight), every call within the configured rate. `Some(problem)` when they disagree
+/// (the first in invoice order); an error when the provider cannot be asked right now (the next
+/// check asks again).
 async fn verify_charges(shared: &Shared, max_seq: i64, limit: i64) -> anyhow::Result<Option<String>> {
-    let run = &shared.run;
-    for (invoice, amount, intent, customer) in shared.db.charges_to_verify(run.id, max_seq, limit).await? {
-        let found = match shared.client.payment_intent(&intent).await {
-            Ok(found) => found,
-            Err(e) if e.retryable() => return Err(anyhow::anyhow!("verifying the canary: {e}")),
-            Err(e) => return Ok(Some(format!("invoice {invoice}: payment intent {intent}: {e}"))),
+    use futures::StreamExt;
+    let in_flight = shared.settings.workers.max(1) * shared.settings.batch.max(1) as usize;
+    let charges = shared.db.charges_to_verify(shared.run.id, max_seq, limit).await?;
+    let checks: Vec<_> = charges.into_iter().map(|charge| verify_charge(shared, charge)).collect();
+    let checked: Vec<anyhow::Result<Option<String>>> =
+        futures::stream::iter(checks).buffered(in_flight).collect().await;
+    for check in checked {
+        if let Some(problem) = check? {
+            return Ok(Some(problem));
+        }
+    }
+    Ok(None)
+}
+
+/// Checks one charge (invoice, amount, payment intent, customer) as [`verify_charges`] says.
+async fn verify_charge(
+    shared: &Shared,
+    (invoice, amount, intent, customer): (i64, i64, String, String),
+) -> anyhow::Result<Option<String>> {
+    let week = shared.run.week.as_str();
+    shared.limiter.until_ready().await;
+    let found = match shared.client.payment_intent(&intent).await {
+        Ok(found) => found,
+        Err(e) if e.retryable() => return Err(anyhow::anyhow!("verifying the canary: {e}")),
+        Err(e) => return Ok(Some(format!("invoice {invoice}: payment intent {intent}: {e}"))),
+    };
+    // Stripe reports `amount_received`; some Stripe-shaped servers only `amount`.
+    let took = found["amount_received"].as_i64().or_else(|| found["amount"].as_i64()).unwrap_or(0);
+    if found["status"] != "succeeded" || took != amount {
+        return Ok(Some(format!(
+            "invoice {invoice}: the provider has {intent} as {} for {took}, the ledger {amount}",
+            found["status"]
+        )));
+    }
+    // Every successful payment of the customer, by its payment intent's metadata (which the
+    // product sets; not every Stripe-shaped server copies it onto the charge).
+    shared.limiter.until_ready().await;
+    let charges = shared
+        .client
+        .charges_of(&customer)
+        .await
+        .map_err(|e| anyhow::anyhow!("verifying the canary: {e}"))?;
+    let intents: std::collections::BTreeSet<&str> = charges
+        .iter()
+        .filter(|c| c["status"] == "succeeded")
+        .filter_map(|c| c["payment_intent"].as_str())
+        .collect();
+    let invoice_id = invoice.to_string();
+    let mut for_invoice = 0;
+    for other in intents {
+        let paid = if other == intent {
+            found.clone()
+        } else {
+            shared.limiter.until_ready().await;
+            shared
+                .client
+                .payment_intent(other)
+                .await
+                .map_err(|e| anyhow::anyhow!("verifying the canary: {e}"))?
         };
-        // Stripe reports `amount_received`; some Stripe-shaped servers only `amount`.
-        let took = found["amount_received"].as_i64().or_else(|| found["amount"].as_i64()).unwrap_or(0);
-        if found["status"] != "succeeded" || took != amount {
-            return Ok(Some(format!(
-                "invoice {invoice}: the provider has {intent} as {} for {took}, the ledger {amount}",
-                found["status"]
-            )));
+        if paid["metadata"]["invoice_id"] == invoice_id.as_str() && paid["metadata"]["week"] == week {
+            for_invoice += 1;
         }
-        // Every successful payment of the customer, by its payment intent's metadata (which the
-        // product sets; not every Stripe-shaped server copies it onto the charge).
-        let charges = shared
-            .client
-            .charges_of(&customer)
-            .await
-            .map_err(|e| anyhow::anyhow!("verifying the canary: {e}"))?;
-        let intents: std::collections::BTreeSet<&str> = charges
-            .iter()
-            .filter(|c| c["status"] == "succeeded")
-            .filter_map(|c| c["payment_intent"].as_str())
-            .collect();
-        let invoice_id = invoice.to_string();
-        let mut for_invoice = 0;
-        for other in intents {
-            let paid = if other == intent {
-                found.clone()
-            } else {
-                shared
-                    .client
-                    .payment_intent(other)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("verifying the canary: {e}"))?
-            };
-            if paid["metadata"]["invoice_id"] == invoice_id.as_str()
-                && paid["metadata"]["week"] == run.week.as_str()
-            {
-                for_invoice += 1;
-            }
-        }
-        if for_invoice != 1 {
-            return Ok(Some(format!(
-                "invoice {invoice}: the provider holds {for_invoice} successful charges for it, the ledger one"
-            )));
-        }
+    }
+    if for_invoice != 1 {
+        return Ok(Some(format!(
+            "invoice {invoice}: the provider holds {for_invoice} successful charges for it, the ledger one"
+        )));
     }
     Ok(None)
 }
@@ -883,25 +903,34 @@ async fn coordinate(shared: Arc<Shared>) -> anyhow::Result<()> {
         }
         // A failed step (the database or the provider not answering) is tried again.
         let started = std::time::Instant::now();
-        if let Err(e) = coordinate_step(&shared, &mut analyzed_at).await {
-            tracing::warn!(run = shared.run.id, error = %e, "a coordination step failed");
-        }
-        // Four looks a second, and never more than a third of the time: at a million invoices
-        // the guards' sums take a while, and the workers need the database more. (The kill
-        // switch does not wait for this: the poller reads the control.)
-        tokio::time::sleep(COORDINATE_EVERY.max(started.elapsed() * 2)).await;
+        let sums = match coordinate_step(&shared, &mut analyzed_at).await {
+            Ok(sums) => sums,
+            Err(e) => {
+                tracing::warn!(run = shared.run.id, error = %e, "a coordination step failed");
+                started.elapsed()
+            }
+        };
+        // Four looks a second, and the guards' sums never more than a third of the time: at a
+        // million invoices they take a while, and the workers need the database more. Time
+        // spent asking the provider (the canary's verification) does not count: it would delay
+        // the next phase for nothing. (The kill switch does not wait for this: the poller reads
+        // the control.)
+        tokio::time::sleep(COORDINATE_EVERY.max(sums * 2)).await;
     }
 }
 
-/// One look at the run: the guards, then the next phase if the current one is done.
-/// `analyzed_at`: the movements recorded when this coordinator last refreshed the run tables'
-/// statistics.
-async fn coordinate_step(shared: &Arc<Shared>, analyzed_at: &mut i64) -> anyhow::Result<()> {
+/// One look at the run: the guards, then the next phase if the current one is done. Returns how
+/// long the guards' database sums took. `analyzed_at`: the movements recorded when this
+/// coordinator last refreshed the run tables' statistics.
+async fn coordinate_step(shared: &Arc<Shared>, analyzed_at: &mut i64) -> anyhow::Result<StdDuration> {
     let s = &shared.settings;
     let run = &shared.run;
     let status = shared.status.borrow().clone();
+    let started = std::time::Instant::now();
     let counts = shared.db.run_counts(run.id, run.canary_size).await?;
     refresh_statistics_as_the_run_grows(shared, counts.charged + counts.paid, analyzed_at).await?;
+    let top_charged = shared.db.top_charged_user(run.id).await?;
+    let sums = started.elapsed();
     // Guards first: a wrong run must not move on.
     if counts.charged_minor > run.expected_minor {
         halt(
@@ -912,9 +941,7 @@ async fn coordinate_step(shared: &Arc<Shared>, analyzed_at: &mut i64) -> anyhow:
             ),
         )
         .await?;
-    } else if let Some((user, total)) =
-        shared.db.top_charged_user(run.id).await?.filter(|(_, t)| *t > s.user_cap_minor)
-    {
+    } else if let Some((user, total)) = top_charged.filter(|(_, t)| *t > s.user_cap_minor) {
         halt(
             shared,
             &format!(
@@ -971,7 +998,7 @@ async fn coordinate_step(shared: &Arc<Shared>, analyzed_at: &mut i64) -> anyhow:
             _ => {}
         }
     }
-    Ok(())
+    Ok(sums)
 }
 
 /// Refreshes the statistics of the run's tables each time the movements recorded doubled

@@ -1,5 +1,6 @@
 //! Reading the simulated provider's objects back: one by id, or a page of a list with Stripe's
-//! cursor pagination (`limit`, `starting_after`, `ending_before`; newest first).
+//! cursor pagination (`limit`, `starting_after`, `ending_before`; newest first) and its filter
+//! on creation time (`created=T`, or `created[gt|gte|lt|lte]=T`).
 
 use std::collections::HashMap;
 
@@ -90,6 +91,8 @@ struct ListQuery {
     limit: usize,
     cursor: Option<Cursor>,
     filters: HashMap<String, String>,
+    /// Objects created in `from..=to` (seconds since 1970).
+    created: (i64, i64),
 }
 
 enum Cursor {
@@ -101,7 +104,7 @@ enum Cursor {
 
 impl ListQuery {
     fn parse(params: &Params, filters: &[&str]) -> Result<Self, StripeError> {
-        let mut known = vec!["limit", "starting_after", "ending_before"];
+        let mut known = vec!["limit", "starting_after", "ending_before", "created"];
         known.extend_from_slice(filters);
         params.only(&known)?;
         let limit = match params.integer("limit")? {
@@ -129,13 +132,46 @@ impl ListQuery {
                 found.insert((*name).to_owned(), value);
             }
         }
-        Ok(Self { limit, cursor, filters: found })
+        Ok(Self { limit, cursor, filters: found, created: created_range(params)? })
+    }
+
+    /// Whether an object made at `created` passes the `created` filter.
+    fn created_in(&self, created: i64) -> bool {
+        (self.created.0..=self.created.1).contains(&created)
     }
 
     /// Whether an object's field passes the filter of that name (absent filters pass all).
     fn matches(&self, filter: &str, value: Option<&str>) -> bool {
         self.filters.get(filter).is_none_or(|wanted| value == Some(wanted.as_str()))
     }
+}
+
+/// The `created` filter as an inclusive range: `created=T` is exactly `T`; `created[gt]`,
+/// `[gte]`, `[lt]` and `[lte]` bound it (together, all must hold).
+fn created_range(params: &Params) -> Result<(i64, i64), StripeError> {
+    let mut range = (i64::MIN, i64::MAX);
+    let invalid = |name: &str, raw: &str| StripeError::invalid_param(name, format!("Invalid integer: {raw}"));
+    // A plain `created=T` reads as text; the hash form does not.
+    if let Ok(plain) = params.text("created") {
+        return match plain {
+            Some(raw) => raw.parse().map(|at| (at, at)).map_err(|_| invalid("created", raw)),
+            None => Ok(range),
+        };
+    }
+    for (path, raw) in params.under("created")? {
+        let name = format!("created[{}]", path.join("]["));
+        let at: i64 = raw.parse().map_err(|_| invalid(&name, raw))?;
+        match path {
+            [op] if op == "gt" => range.0 = range.0.max(at.saturating_add(1)),
+            [op] if op == "gte" => range.0 = range.0.max(at),
+            [op] if op == "lt" => range.1 = range.1.min(at.saturating_sub(1)),
+            [op] if op == "lte" => range.1 = range.1.min(at),
+            _ => {
+                return Err(StripeError::invalid_param(&name, format!("Received unknown parameter: {name}")))
+            }
+        }
+    }
+    Ok(range)
 }
 
 /// Stripe's list object: newest first, `has_more` when the next page is not empty.
@@ -145,6 +181,7 @@ fn page<T: Object>(
     url: &str,
     keep: impl Fn(&T) -> bool,
 ) -> Result<Value, StripeError> {
+    let keep = |r: &T| q.created_in(r.created()) && keep(r);
     let rows = table.rows();
     let position =
         |id: &str, param: &str| table.position(id).ok_or_else(|| StripeError::no_such(T::NOUN, id, param));

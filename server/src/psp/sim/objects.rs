@@ -10,6 +10,8 @@ pub(crate) trait Object: Serialize {
     /// The word Stripe's error messages use for this kind of object.
     const NOUN: &'static str;
     fn id(&self) -> &str;
+    /// When it was made, in seconds since 1970 (list filters by it).
+    fn created(&self) -> i64;
 }
 
 /// A new object id such as `ch_3MmlLrLkdIwHu7ix0snN0B15`: the prefix, then 22 characters of a
@@ -272,6 +274,9 @@ macro_rules! object {
             const NOUN: &'static str = $noun;
             fn id(&self) -> &str {
                 &self.id
+            }
+            fn created(&self) -> i64 {
+                self.created
             }
         }
     };
