@@ -77,6 +77,16 @@ fn settings_key(policy: &FeePolicy, thresholds: &AnomalyThresholds) -> String {
 /// Makes sure `week` has a stored preview made from its current rides, recomputing it if its
 /// inputs changed, and returns it. An approved week is returned as frozen, never recomputed.
 pub async fn refresh(db: &Db, config: &Config, week: BillingWeek) -> Result<StoredWeek, PreviewError> {
+    Ok(refresh_planned(db, config, week).await?.0)
+}
+
+/// [`refresh`], with the plan when this call made the stored week from it (`None` when the
+/// stored one was current, or someone else's was stored or approved meanwhile).
+async fn refresh_planned(
+    db: &Db,
+    config: &Config,
+    week: BillingWeek,
+) -> Result<(StoredWeek, Option<WeekPlan>), PreviewError> {
     let tz = config.time_zone;
     let (start, end) = (week.start(tz), week.end(tz));
     if start > Utc::now() {
@@ -88,7 +98,7 @@ pub async fn refresh(db: &Db, config: &Config, week: BillingWeek) -> Result<Stor
     if let Some(stored) = db.stored_week(week).await? {
         if stored.status == WeekStatus::Approved || stored.inputs_hash == inputs_hash(&key, count, &late_ids)
         {
-            return Ok(stored);
+            return Ok((stored, None));
         }
     }
     // The fingerprint is taken from the rides actually planned, so it names exactly them.
@@ -104,20 +114,28 @@ pub async fn refresh(db: &Db, config: &Config, week: BillingWeek) -> Result<Stor
     let plan = plan_week(&policy, week, tz, &rides)?;
     let history = db.history(week, thresholds.lookback_weeks).await?;
     let found = anomalies::find(&plan, &rides, &history, &thresholds);
-    db.store_preview(&plan, start, end, &inputs, &found).await?;
+    let stored_hash = db.store_preview(&plan, start, end, &inputs, &found).await?;
     db.refresh_statistics(&["invoices", "invoice_lines", "payouts", "payout_lines"]).await?;
-    // Stored, or approved by someone meanwhile: either way the stored week is the answer.
-    Ok(db.stored_week(week).await?.ok_or(sqlx::Error::RowNotFound)?)
+    // Stored, or approved by someone meanwhile: either way the stored week is the answer, and
+    // the plan only when it is the one stored.
+    let stored = db.stored_week(week).await?.ok_or(sqlx::Error::RowNotFound)?;
+    let planned = stored_hash.filter(|hash| *hash == stored.content_hash).map(|_| plan);
+    Ok((stored, planned))
 }
 
-/// The week's preview with every invoice and payout.
+/// The week's preview with every invoice and payout: as just planned when this call stored it
+/// (reading a million invoices' lines back was most of a preview's time and memory), else as
+/// stored.
 pub async fn preview(
     db: &Db,
     config: &Config,
     week: BillingWeek,
 ) -> Result<(StoredWeek, WeekPlan), PreviewError> {
-    let stored = refresh(db, config, week).await?;
-    let plan = db.stored_plan(&stored).await?;
+    let (stored, planned) = refresh_planned(db, config, week).await?;
+    let plan = match planned {
+        Some(plan) => plan,
+        None => db.stored_plan(&stored).await?,
+    };
     Ok((stored, plan))
 }
 

@@ -48,6 +48,9 @@ on_both_databases! {
         assert_eq!(money(&preview["totals"]["fees"]) + money(&preview["totals"]["payouts"]), sum);
         let payouts: i64 = preview["payouts"].as_array().unwrap().iter().map(|p| money(&p["total"])).sum();
         assert_eq!(money(&preview["totals"]["payouts"]), payouts);
+        // The first preview prints the plan it just stored; the second reads it back: the same.
+        let again = run(&test_db.url, &["preview", "--week", &week, "--format", "json"]).await;
+        assert_eq!(serde_json::from_slice::<Value>(&again.stdout).unwrap(), preview, "stored as planned");
 
         let csv = run(&test_db.url, &["preview", "--week", &week, "--format", "csv"]).await;
         let csv = String::from_utf8(csv.stdout).unwrap();

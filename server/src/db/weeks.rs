@@ -207,8 +207,8 @@ impl Db {
         })
     }
 
-    /// Stores `plan` as the week's draft preview, replacing the previous draft. Returns false,
-    /// changing nothing, when the week was approved meanwhile.
+    /// Stores `plan` as the week's draft preview, replacing the previous draft. Returns its
+    /// content hash, or `None`, changing nothing, when the week was approved meanwhile.
     #[allow(clippy::too_many_arguments)]
     pub async fn store_preview(
         &self,
@@ -217,7 +217,7 @@ impl Db {
         end: DateTime<Utc>,
         inputs_hash: &str,
         anomalies: &Anomalies,
-    ) -> Result<bool, sqlx::Error> {
+    ) -> Result<Option<String>, sqlx::Error> {
         let week = plan.week.to_string();
         let currency = plan.totals.charged.currency().code();
         let now = super::now();
@@ -255,7 +255,7 @@ impl Db {
             .await?
             .rows_affected();
             if stored == 0 {
-                return Ok(false);
+                return Ok(None);
             }
             sqlx::query("DELETE FROM invoices WHERE week = $1").bind(&week).execute(&mut *tx).await?;
             sqlx::query("DELETE FROM payouts WHERE week = $1").bind(&week).execute(&mut *tx).await?;
@@ -340,7 +340,7 @@ impl Db {
                 insert.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
-            Ok(true)
+            Ok(Some(content_hash))
         })
     }
 
@@ -732,6 +732,10 @@ impl Db {
         for payout in &mut payouts {
             payout.total = money(payout.lines.iter().map(|l| l.net.minor()).sum());
         }
+        // In the planner's order (user and driver ids byte by byte), whatever the database's
+        // collation: a week reads the same stored as just planned.
+        invoices.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+        payouts.sort_by(|a, b| a.driver_id.cmp(&b.driver_id));
         Ok(WeekPlan { week, invoices, payouts, totals: stored.totals.clone() })
     }
 
