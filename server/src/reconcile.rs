@@ -145,7 +145,8 @@ async fn provider_side(
         std::num::NonZeroU32::new(rate.max(1)).expect("at least one"),
     ));
     let (mut charge_marks, mut transfer_marks) = db.attempt_marks(week, SLICE).await.map_err(stored)?;
-    if !charge_marks.is_empty() && !lists_by_creation_time(client, &limiter).await.map_err(failed)? {
+    let anything = !(charge_marks.is_empty() && transfer_marks.is_empty());
+    if anything && !lists_by_creation_time(client, &limiter).await.map_err(failed)? {
         (charge_marks, transfer_marks) = (Vec::new(), Vec::new());
     }
     let of_week = |o: &Value| o["metadata"]["week"].as_str() == Some(week);
