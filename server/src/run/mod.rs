@@ -896,14 +896,14 @@ async fn verify_charge(
 
 /// Moves the phases and checks the guards, a few times a second, until the run is over.
 async fn coordinate(shared: Arc<Shared>) -> anyhow::Result<()> {
-    let mut analyzed_at = 0;
+    let mut looks = Looks::default();
     loop {
         if shared.status.borrow().finished() {
             return Ok(());
         }
         // A failed step (the database or the provider not answering) is tried again.
         let started = std::time::Instant::now();
-        let sums = match coordinate_step(&shared, &mut analyzed_at).await {
+        let sums = match coordinate_step(&shared, &mut looks).await {
             Ok(sums) => sums,
             Err(e) => {
                 tracing::warn!(run = shared.run.id, error = %e, "a coordination step failed");
@@ -919,16 +919,27 @@ async fn coordinate(shared: Arc<Shared>) -> anyhow::Result<()> {
     }
 }
 
+/// What a coordinator remembers from one look at the run to the next.
+#[derive(Default)]
+struct Looks {
+    /// The movements recorded when it last refreshed the run tables' statistics.
+    analyzed_at: i64,
+    /// When it last checked the latest charges against the provider while charging.
+    sampled: Option<std::time::Instant>,
+}
+
+/// How often the latest charges are checked against the provider while charging.
+const SAMPLE_EVERY: StdDuration = StdDuration::from_secs(5);
+
 /// One look at the run: the guards, then the next phase if the current one is done. Returns how
-/// long the guards' database sums took. `analyzed_at`: the movements recorded when this
-/// coordinator last refreshed the run tables' statistics.
-async fn coordinate_step(shared: &Arc<Shared>, analyzed_at: &mut i64) -> anyhow::Result<StdDuration> {
+/// long the guards' database sums took.
+async fn coordinate_step(shared: &Arc<Shared>, looks: &mut Looks) -> anyhow::Result<StdDuration> {
     let s = &shared.settings;
     let run = &shared.run;
     let status = shared.status.borrow().clone();
     let started = std::time::Instant::now();
     let counts = shared.db.run_counts(run.id, run.canary_size).await?;
-    refresh_statistics_as_the_run_grows(shared, counts.charged + counts.paid, analyzed_at).await?;
+    refresh_statistics_as_the_run_grows(shared, counts.charged + counts.paid, &mut looks.analyzed_at).await?;
     let top_charged = shared.db.top_charged_user(run.id).await?;
     let sums = started.elapsed();
     // Guards first: a wrong run must not move on.
@@ -980,8 +991,9 @@ async fn coordinate_step(shared: &Arc<Shared>, analyzed_at: &mut i64) -> anyhow:
             "charging" if counts.pending == 0 => {
                 shared.db.advance_phase(run.id, "charging", "paying_out").await?;
             }
-            "charging" if Utc::now().timestamp() % 5 == 0 => {
+            "charging" if looks.sampled.is_none_or(|at| at.elapsed() >= SAMPLE_EVERY) => {
                 // The latest few charges, every few seconds.
+                looks.sampled = Some(std::time::Instant::now());
                 if let Some(problem) = verify_charges(shared, i64::MAX, 5).await? {
                     halt(shared, &problem).await?;
                 }
