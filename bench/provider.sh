@@ -5,7 +5,7 @@
 # customer and card at the provider without a limit (not measured); the run of the second week
 # is measured at the limit. Prints the Stripe API requests the simulator received per second of
 # the measured run (charges, transfers, the canary's checks and the reconciliation after) as a
-# fraction of the limit.
+# fraction of the limit, and the run's events (phases, reconciliation) in seconds from its start.
 #
 #   bench/provider.sh [RATE:PASSENGERS ...]   (default: 100:1000 1000:10000, about a minute each)
 #   BENCH_DATABASES, BENCH_PG, BENCH_LATENCY_MS=200
@@ -47,6 +47,13 @@ for kind in $DATABASES; do
     awk -v r="$rate" -v q="$(( after - before ))" -v s="$LAST_SECONDS" -v w="$workers" -v st="$state" 'BEGIN {
       printf "%-40s %10d requests %7.2f s %8.1f requests/s = %.1f%% of %d/s (%d workers x 32; %s)\n",
         "  achieved", q, s, q / s, 100 * q / s / r, r, w, st }'
+    # Where the run's time went: its events, in seconds from its start.
+    events="FROM run_events e JOIN runs r ON r.id = e.run_id WHERE r.week = '$WEEK' ORDER BY e.id"
+    if [ "$kind" = sqlite ]; then
+      sql "SELECT printf('%8.1f s  %s: %s', (julianday(e.at) - julianday(r.started_at)) * 86400.0, e.kind, e.message) $events"
+    else
+      sql "SELECT lpad(to_char(EXTRACT(EPOCH FROM e.at - r.started_at), 'FM99990.0'), 8) || ' s  ' || e.kind || ': ' || e.message $events"
+    fi
     kill $sim; wait $sim 2> /dev/null || true
   done
 done
