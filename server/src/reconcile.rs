@@ -140,10 +140,7 @@ async fn provider_side(
 ) -> Result<(Vec<ProviderItem>, Vec<ProviderItem>, Vec<ProviderItem>), AppError> {
     let failed = |e: ProviderError| AppError::Internal(format!("listing the provider's records failed: {e}"));
     let stored = |e: sqlx::Error| internal_error("reconciling", e);
-    let rate = crate::run::RunSettings::load(db).await.map_err(stored)?.rate_per_second;
-    let limiter = governor::RateLimiter::direct(governor::Quota::per_second(
-        std::num::NonZeroU32::new(rate.max(1)).expect("at least one"),
-    ));
+    let limiter = crate::run::RunSettings::load(db).await.map_err(stored)?.limiter();
     let (mut charge_marks, mut transfer_marks) = db.attempt_marks(week, SLICE).await.map_err(stored)?;
     let anything = !(charge_marks.is_empty() && transfer_marks.is_empty());
     if anything && !lists_by_creation_time(client, &limiter).await.map_err(failed)? {

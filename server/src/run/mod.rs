@@ -116,6 +116,12 @@ impl RunSettings {
     pub async fn load(db: &Db) -> Result<RunSettings, sqlx::Error> {
         db.setting_or_default(Self::KEY).await
     }
+
+    /// A token bucket of `rate_per_second` provider calls: what one process's calls wait on.
+    pub fn limiter(&self) -> DefaultDirectRateLimiter {
+        let rate = NonZeroU32::new(self.rate_per_second.max(1)).expect("at least one");
+        RateLimiter::direct(Quota::per_second(rate))
+    }
 }
 
 /// The run's phase and control as last read.
@@ -162,7 +168,6 @@ impl Shared {
     fn new(db: &Db, client: &StripeClient, settings: &RunSettings, run: RunRow) -> anyhow::Result<Shared> {
         let currency = BillingCurrency::from_code(&run.currency)?;
         let (publish, status) = watch::channel(Status::of(&run));
-        let rate = NonZeroU32::new(settings.rate_per_second.max(1)).expect("at least one");
         Ok(Shared {
             db: db.clone(),
             client: client.clone(),
@@ -171,7 +176,7 @@ impl Shared {
             currency,
             status,
             publish: Arc::new(publish),
-            limiter: RateLimiter::direct(Quota::per_second(rate)),
+            limiter: settings.limiter(),
         })
     }
 }
