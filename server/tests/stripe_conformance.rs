@@ -125,7 +125,7 @@ async fn common_scenarios(t: &Target) -> (String, String, String) {
 
     // The customer's charges: the successful one, fully refunded.
     let charges =
-        t.client.charges_of(&customer).await.unwrap_or_else(|e| panic!("{name}: list charges: {e}"));
+        t.client.charges_of(&customer, None).await.unwrap_or_else(|e| panic!("{name}: list charges: {e}"));
     let found = charges
         .iter()
         .find(|c| c["id"] == charge_id.as_str())
@@ -176,7 +176,7 @@ async fn the_stripe_client_against_the_simulator() {
         RefundRequest { reason: Some("requested_by_customer"), ..refund(&second, 300, key("reason")) };
     target.client.refund(&with_reason).await.unwrap();
     let reasons: Vec<serde_json::Value> =
-        target.client.list_all(&format!("/v1/refunds?payment_intent={second}")).await.unwrap();
+        target.client.list_all(&format!("/v1/refunds?payment_intent={second}"), None).await.unwrap();
     assert_eq!(reasons[0]["reason"], "requested_by_customer");
 
     // Simulator only (localstripe refunds beyond the charge): nothing is left to refund.
@@ -233,7 +233,7 @@ on_both_databases! {
         assert!(!failed.is_empty(), "payouts fail at localstripe, which has no transfers");
 
         // localstripe's own records: one succeeded payment intent per invoice, the same amounts.
-        let listed = client(&localstripe.base).list_all("/v1/payment_intents").await.unwrap();
+        let listed = client(&localstripe.base).list_all("/v1/payment_intents", None).await.unwrap();
         let mut at_provider: Vec<i64> = listed.iter().filter(|p| p["status"] == "succeeded").map(|p| p["amount"].as_i64().unwrap()).collect();
         let mut in_ledger: Vec<i64> = charged.iter().map(|c| c.1).collect();
         at_provider.sort();

@@ -182,10 +182,14 @@ impl StripeClient {
     }
 
     /// Every object of a list endpoint (`/v1/charges?customer=…`), newest first, following the
-    /// list's pages of 100.
-    pub async fn list_all(&self, path: &str) -> Result<Vec<Value>, ProviderError> {
+    /// list's pages of 100, each request within `limiter` when given.
+    pub async fn list_all(
+        &self,
+        path: &str,
+        limiter: Option<&governor::DefaultDirectRateLimiter>,
+    ) -> Result<Vec<Value>, ProviderError> {
         let mut objects = Vec::new();
-        self.list_each(path, None, |page| objects.extend(page)).await?;
+        self.list_each(path, limiter, |page| objects.extend(page)).await?;
         Ok(objects)
     }
 
@@ -226,9 +230,13 @@ impl StripeClient {
         self.get(path).await
     }
 
-    /// Every charge of a customer, newest first.
-    pub async fn charges_of(&self, customer: &str) -> Result<Vec<Value>, ProviderError> {
-        self.list_all(&format!("/v1/charges?customer={customer}")).await
+    /// Every charge of a customer, newest first, each request within `limiter` when given.
+    pub async fn charges_of(
+        &self,
+        customer: &str,
+        limiter: Option<&governor::DefaultDirectRateLimiter>,
+    ) -> Result<Vec<Value>, ProviderError> {
+        self.list_all(&format!("/v1/charges?customer={customer}"), limiter).await
     }
 
     /// The `id` of the created object.

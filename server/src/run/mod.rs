@@ -863,10 +863,9 @@ async fn verify_charge(
     }
     // Every successful payment of the customer, by its payment intent's metadata (which the
     // product sets; not every Stripe-shaped server copies it onto the charge).
-    shared.limiter.until_ready().await;
     let charges = shared
         .client
-        .charges_of(&customer)
+        .charges_of(&customer, Some(&shared.limiter))
         .await
         .map_err(|e| anyhow::anyhow!("verifying the canary: {e}"))?;
     let intents: std::collections::BTreeSet<&str> = charges
