@@ -185,6 +185,11 @@ async fn one_seed(kind: Kind, seed: u64) -> Survived {
     );
     let (_, unbalanced) = db.ledger_check().await.unwrap();
     assert!(unbalanced.is_empty(), "seed {seed}: unbalanced ledger transactions {unbalanced:?}");
+    assert_eq!(
+        db.check_run_tallies(run.id, run.canary_size).await.unwrap(),
+        None,
+        "seed {seed}: the run's running totals agree with a count of its rows"
+    );
     let receipts = rows(
         &db,
         "SELECT o.subject_id, o.user_id, CAST(0 AS BIGINT), o.kind FROM outbox o JOIN invoices i ON i.id = o.subject_id \

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use server::db::Db;
-use support::{Kind, PspSim, TestDb};
+use support::{execute, Kind, PspSim, TestDb};
 
 fn last_week() -> String {
     app::model::week::BillingWeek::containing(chrono::Utc::now(), chrono_tz::Tz::UTC).previous().to_string()
@@ -97,6 +97,18 @@ async fn assert_exactly_once(db: &Db, sim: &PspSim, week: &str) {
     assert_eq!(clearing, charged - paid, "what the provider holds for us is the fees");
     let fees = db.ledger_balance(&server::billing::ledger::Account::PlatformFees).await.unwrap();
     assert_eq!(-fees, charged - paid);
+    let run = db.run_of_week(week).await.unwrap().unwrap();
+    let counts = db.run_counts(run.id, run.canary_size).await.unwrap();
+    assert_eq!(
+        (counts.charged, counts.charged_minor, counts.paid, counts.paid_minor),
+        (invoices.len() as i64, charged, counts.transfers, paid),
+        "the run's running totals are the provider's movements"
+    );
+    assert_eq!(
+        db.check_run_tallies(run.id, run.canary_size).await.unwrap(),
+        None,
+        "the totals agree with a count"
+    );
 }
 
 on_both_databases! {
@@ -108,6 +120,10 @@ on_both_databases! {
         assert_exactly_once(&db, &sim, &week).await;
         let run = db.run_of_week(&week).await.unwrap().unwrap();
         assert_eq!((run.phase.as_str(), run.control.as_str()), ("completed", "running"));
+        // The run took seconds: its page's last two minutes hold every movement the provider made.
+        let moved = sim.ledger().await.iter().filter(|e| e["kind"] == "charge" || e["kind"] == "transfer").count();
+        let view = server::run::view::view(&db, run.clone()).await.unwrap();
+        assert_eq!(view.sparkline.iter().sum::<i64>(), moved as i64, "{:?}", view.sparkline);
 
         // Running it again joins the completed run: nothing more moves.
         let before = sim.ledger().await.len();
@@ -289,6 +305,49 @@ on_both_databases! {
         assert_eq!(charges, 0, "an invoice above the cap is refused before the provider is called");
         // The banner's source: the run is listed as halted.
         assert_eq!(db.halted_runs().await.unwrap().len(), 1);
+    }
+}
+
+on_both_databases! {
+    async fn the_running_totals_follow_every_writer_and_a_wrong_total_is_recounted(kind: Kind) {
+        let (test_db, db, _sim) = setup(kind, "10", &[]).await;
+        let week = approve(&test_db, &db).await;
+        let week_id = app::model::week::BillingWeek::parse(&week).unwrap();
+        let run = db.start_run(week_id, "test", 3).await.unwrap();
+        let counts = db.run_counts(run.id, 3).await.unwrap();
+        assert_eq!((counts.invoices, counts.pending, counts.canary_open, counts.attempts), (10, 10, 3, 0));
+        assert_eq!(counts.transfers, counts.transfers_pending);
+        let (invoices, _) = frozen(&db, &week).await;
+        let ids: Vec<i64> = invoices.keys().copied().collect();
+        let (first, second) = (ids[0], ids[1]);
+        // Statements the run never makes, as a bug or a person at the console might: the totals
+        // follow them all the same, since the database keeps them.
+        execute(&db, &format!(
+            "INSERT INTO charge_attempts (invoice_id, attempt, idempotency_key, amount_minor, outcome, worker, started_at) \
+             VALUES ({first}, 1, 'by-hand-1', 100, 'started', 'console', '2026-01-01T00:00:00Z'), \
+                    ({second}, 1, 'by-hand-2', 100, 'unknown', 'console', '2026-01-01T00:00:00Z')"
+        )).await;
+        execute(&db, "UPDATE charge_attempts SET outcome = 'succeeded' WHERE idempotency_key = 'by-hand-1'").await;
+        execute(&db, &format!("UPDATE charges SET state = 'charged' WHERE invoice_id = {first}")).await;
+        execute(&db, &format!("UPDATE charges SET state = 'declined' WHERE invoice_id = {second}")).await;
+        execute(&db, "UPDATE transfers SET state = 'paid' WHERE seq = 1").await;
+        let counts = db.run_counts(run.id, 3).await.unwrap();
+        let (_, first_amount) = &invoices[&first];
+        assert_eq!(
+            (counts.pending, counts.charged, counts.declined, counts.charged_minor),
+            (8, 1, 1, *first_amount)
+        );
+        assert_eq!((counts.attempts, counts.unknown_attempts, counts.paid), (2, 1, 1));
+        let top = db.top_charged_user(run.id).await.unwrap().unwrap();
+        assert_eq!((top.0.as_str(), top.1), (invoices[&first].0.as_str(), 100));
+        assert_eq!(db.check_run_tallies(run.id, 3).await.unwrap(), None);
+
+        // A total that went wrong is found by the count, recounted, and agrees afterwards.
+        execute(&db, &format!("UPDATE run_tallies SET charged_minor = charged_minor + 7 WHERE run_id = {}", run.id)).await;
+        let problem = db.check_run_tallies(run.id, 3).await.unwrap().expect("the count finds the wrong total");
+        assert!(problem.contains("disagree"), "{problem}");
+        assert_eq!(db.run_counts(run.id, 3).await.unwrap().charged_minor, *first_amount);
+        assert_eq!(db.check_run_tallies(run.id, 3).await.unwrap(), None);
     }
 }
 

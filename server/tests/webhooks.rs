@@ -10,7 +10,7 @@ use app::model::staff::Role;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use server::http::webhooks::sign;
-use support::{charged_week_with, email_of, rows, Charged};
+use support::{charged_week_with, email_of, execute, rows, Charged};
 
 const SECRET: &str = "whsec_product_test_secret";
 
@@ -134,14 +134,6 @@ on_both_databases! {
         let refund_id = made["refund"]["id"].as_i64().unwrap();
         let ledger: Vec<(i64,)> = rows(&app.db, &format!("SELECT id FROM ledger_transactions WHERE kind = 'refund' AND reference = 'refund-{refund_id}'")).await;
         assert_eq!(ledger.len(), 1, "the call and the event record the refund once");
-    }
-}
-
-/// Runs `sql` on either database.
-async fn execute(db: &server::db::Db, sql: &str) {
-    match db {
-        server::db::Db::Sqlite(p) => sqlx::query(sql).execute(p).await.map(|_| ()).unwrap(),
-        server::db::Db::Postgres(p) => sqlx::query(sql).execute(p).await.map(|_| ()).unwrap(),
     }
 }
 

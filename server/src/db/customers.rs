@@ -286,11 +286,16 @@ impl Db {
         type Row = (i64, String, String, String, DateTime<Utc>, String, i64);
         let rows: Vec<Row> = with_pool!(self, pool => {
             sqlx::query_as(
+                // Two seeks into (kind, reference), one per kind of reference: as one condition
+                // with OR, PostgreSQL read the whole ledger for each invoice page.
                 "SELECT t.id, t.kind, t.reference, t.currency, t.created_at, p.account, p.amount_minor \
                  FROM ledger_transactions t JOIN ledger_postings p ON p.transaction_id = t.id \
-                 WHERE (t.kind IN ('charge', 'write_off') AND t.reference = $1) \
-                    OR (t.kind = 'refund' AND t.reference IN (SELECT 'refund-' || CAST(id AS TEXT) FROM refunds WHERE invoice_id = $2)) \
-                 ORDER BY t.id, p.amount_minor DESC",
+                 WHERE t.kind IN ('charge', 'write_off') AND t.reference = $1 \
+                 UNION ALL \
+                 SELECT t.id, t.kind, t.reference, t.currency, t.created_at, p.account, p.amount_minor \
+                 FROM refunds r JOIN ledger_transactions t ON t.kind = 'refund' AND t.reference = 'refund-' || CAST(r.id AS TEXT) \
+                 JOIN ledger_postings p ON p.transaction_id = t.id WHERE r.invoice_id = $2 \
+                 ORDER BY 1, 7 DESC",
             )
             .bind(format!("invoice-{invoice_id}"))
             .bind(invoice_id)

@@ -71,6 +71,69 @@ pub struct RunCounts {
     pub failed_attempts: i64,
 }
 
+/// A run's totals in the order of [`TALLIED`] and [`COUNTED`]: charges pending, charged,
+/// declined, uncollectible, the amount charged; transfers pending, paid, failed, the amount paid;
+/// charge attempts, of which unknown, of which failed.
+type TallyRow = (i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64);
+
+/// A run's totals from its running tallies (the sum of its shards).
+const TALLIED: &str = "SELECT CAST(COALESCE(SUM(charges_pending), 0) AS BIGINT), \
+    CAST(COALESCE(SUM(charges_charged), 0) AS BIGINT), CAST(COALESCE(SUM(charges_declined), 0) AS BIGINT), \
+    CAST(COALESCE(SUM(charges_uncollectible), 0) AS BIGINT), CAST(COALESCE(SUM(charged_minor), 0) AS BIGINT), \
+    CAST(COALESCE(SUM(transfers_pending), 0) AS BIGINT), CAST(COALESCE(SUM(transfers_paid), 0) AS BIGINT), \
+    CAST(COALESCE(SUM(transfers_failed), 0) AS BIGINT), CAST(COALESCE(SUM(paid_minor), 0) AS BIGINT), \
+    CAST(COALESCE(SUM(charge_attempts), 0) AS BIGINT), CAST(COALESCE(SUM(attempts_unknown), 0) AS BIGINT), \
+    CAST(COALESCE(SUM(attempts_failed), 0) AS BIGINT) FROM run_tallies WHERE run_id = $1";
+
+/// The same totals counted from the run's rows: the whole run read.
+const COUNTED: &str = "SELECT \
+    (SELECT COUNT(*) FROM charges WHERE run_id = $1 AND state = 'pending'), \
+    (SELECT COUNT(*) FROM charges WHERE run_id = $1 AND state = 'charged'), \
+    (SELECT COUNT(*) FROM charges WHERE run_id = $1 AND state = 'declined'), \
+    (SELECT COUNT(*) FROM charges WHERE run_id = $1 AND state = 'uncollectible'), \
+    (SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM charges WHERE run_id = $1 AND state = 'charged'), \
+    (SELECT COUNT(*) FROM transfers WHERE run_id = $1 AND state = 'pending'), \
+    (SELECT COUNT(*) FROM transfers WHERE run_id = $1 AND state = 'paid'), \
+    (SELECT COUNT(*) FROM transfers WHERE run_id = $1 AND state = 'failed'), \
+    (SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM transfers WHERE run_id = $1 AND state = 'paid'), \
+    (SELECT COUNT(*) FROM charge_attempts a JOIN charges c ON c.invoice_id = a.invoice_id WHERE c.run_id = $1), \
+    (SELECT COUNT(*) FROM charge_attempts a JOIN charges c ON c.invoice_id = a.invoice_id WHERE c.run_id = $1 AND a.outcome = 'unknown'), \
+    (SELECT COUNT(*) FROM charge_attempts a JOIN charges c ON c.invoice_id = a.invoice_id WHERE c.run_id = $1 AND a.outcome = 'failed')";
+
+/// Canary invoices still pending: at most the canary's size of rows, through `(run_id, seq)`.
+const CANARY_OPEN: &str =
+    "SELECT COUNT(*) FROM charges WHERE run_id = $1 AND seq <= $2 AND state = 'pending'";
+
+/// The passenger charged the most in a run, from the running tallies.
+const TOP_TALLIED: &str = "SELECT top_user, top_user_minor FROM run_tallies \
+    WHERE run_id = $1 AND top_user IS NOT NULL ORDER BY top_user_minor DESC LIMIT 1";
+
+/// The same counted from the run's successful attempts.
+const TOP_COUNTED: &str = "SELECT c.user_id, CAST(SUM(a.amount_minor) AS BIGINT) FROM charge_attempts a \
+    JOIN charges c ON c.invoice_id = a.invoice_id WHERE c.run_id = $1 AND a.outcome = 'succeeded' \
+    GROUP BY c.user_id ORDER BY 2 DESC LIMIT 1";
+
+impl RunCounts {
+    fn from_tally(t: TallyRow, canary_open: i64) -> RunCounts {
+        RunCounts {
+            invoices: t.0 + t.1 + t.2 + t.3,
+            pending: t.0,
+            charged: t.1,
+            declined: t.2,
+            uncollectible: t.3,
+            charged_minor: t.4,
+            canary_open,
+            transfers: t.5 + t.6 + t.7,
+            transfers_pending: t.5,
+            paid: t.6,
+            paid_minor: t.8,
+            attempts: t.9,
+            unknown_attempts: t.10,
+            failed_attempts: t.11,
+        }
+    }
+}
+
 /// The attempt to make for a claimed item: its number and idempotency key, reused when an
 /// earlier attempt never got a final answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -229,6 +292,15 @@ impl Db {
                 .bind(id)
                 .bind(at)
                 .bind(&text)
+                .execute(&mut *tx)
+                .await?;
+                // The run's first totals: every charge and transfer pending, no attempt yet.
+                sqlx::query(
+                    "INSERT INTO run_tallies (run_id, shard, charges_pending, transfers_pending) \
+                     SELECT $1, 0, (SELECT COUNT(*) FROM charges WHERE run_id = $1), \
+                     (SELECT COUNT(*) FROM transfers WHERE run_id = $1)",
+                )
+                .bind(id)
                 .execute(&mut *tx)
                 .await?;
                 if let Some(freeze) = &freeze {
@@ -792,61 +864,67 @@ impl Db {
         })
     }
 
-    /// The counts the phases and guards decide on.
+    /// The counts the phases and guards decide on, from the run's running totals (kept by the
+    /// database itself, migration 0013): a few rows whatever the run's size.
     pub async fn run_counts(&self, run_id: i64, canary_size: i64) -> Result<RunCounts, sqlx::Error> {
-        type ChargeRow = (i64, i64, i64, i64, i64, i64, i64);
-        let c: ChargeRow = with_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT COUNT(*), \
-                 COALESCE(SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END), 0), \
-                 COALESCE(SUM(CASE WHEN state = 'charged' THEN 1 ELSE 0 END), 0), \
-                 COALESCE(SUM(CASE WHEN state = 'declined' THEN 1 ELSE 0 END), 0), \
-                 COALESCE(SUM(CASE WHEN state = 'uncollectible' THEN 1 ELSE 0 END), 0), \
-                 CAST(COALESCE(SUM(CASE WHEN state = 'charged' THEN amount_minor ELSE 0 END), 0) AS BIGINT), \
-                 COALESCE(SUM(CASE WHEN state = 'pending' AND seq <= $2 THEN 1 ELSE 0 END), 0) \
-                 FROM charges WHERE run_id = $1",
+        with_pool!(self, pool => {
+            let tallied: TallyRow = sqlx::query_as(TALLIED).bind(run_id).fetch_one(pool).await?;
+            let canary_open: i64 = sqlx::query_scalar(CANARY_OPEN).bind(run_id).bind(canary_size).fetch_one(pool).await?;
+            Ok(RunCounts::from_tally(tallied, canary_open))
+        })
+    }
+
+    /// The passenger charged the most in the run so far, and how much, from the running totals.
+    pub async fn top_charged_user(&self, run_id: i64) -> Result<Option<(String, i64)>, sqlx::Error> {
+        with_pool!(self, pool => sqlx::query_as(TOP_TALLIED).bind(run_id).fetch_optional(pool).await)
+    }
+
+    /// Checks the run's running totals against a count of its rows, both read in one snapshot.
+    /// When they disagree, the totals are replaced by the count (in the same transaction) and
+    /// the answer says what differed; `None` when they agree.
+    pub async fn check_run_tallies(
+        &self,
+        run_id: i64,
+        canary_size: i64,
+    ) -> Result<Option<String>, sqlx::Error> {
+        let snapshot = match self {
+            Db::Sqlite(_) => "BEGIN",
+            Db::Postgres(_) => "BEGIN ISOLATION LEVEL REPEATABLE READ",
+        };
+        with_pool!(self, pool => {
+            let mut tx = pool.begin_with(snapshot).await?;
+            let tallied: TallyRow = sqlx::query_as(TALLIED).bind(run_id).fetch_one(&mut *tx).await?;
+            let canary_open: i64 =
+                sqlx::query_scalar(CANARY_OPEN).bind(run_id).bind(canary_size).fetch_one(&mut *tx).await?;
+            let counted: TallyRow = sqlx::query_as(COUNTED).bind(run_id).fetch_one(&mut *tx).await?;
+            let top_tallied: Option<(String, i64)> = sqlx::query_as(TOP_TALLIED).bind(run_id).fetch_optional(&mut *tx).await?;
+            let top_counted: Option<(String, i64)> = sqlx::query_as(TOP_COUNTED).bind(run_id).fetch_optional(&mut *tx).await?;
+            let amount = |top: &Option<(String, i64)>| top.as_ref().map_or(0, |t| t.1);
+            if tallied == counted && amount(&top_tallied) == amount(&top_counted) {
+                return Ok(None);
+            }
+            let problem = format!(
+                "the run's running totals {:?} (top passenger {:?}) disagree with a count of its rows {:?} (top passenger {:?})",
+                RunCounts::from_tally(tallied, canary_open),
+                top_tallied,
+                RunCounts::from_tally(counted, canary_open),
+                top_counted
+            );
+            sqlx::query("DELETE FROM run_tallies WHERE run_id = $1").bind(run_id).execute(&mut *tx).await?;
+            let (user, minor) = top_counted.map_or((None, 0), |(user, minor)| (Some(user), minor));
+            let c = counted;
+            sqlx::query(
+                "INSERT INTO run_tallies (run_id, shard, charges_pending, charges_charged, charges_declined, \
+                 charges_uncollectible, charged_minor, transfers_pending, transfers_paid, transfers_failed, paid_minor, \
+                 charge_attempts, attempts_unknown, attempts_failed, top_user, top_user_minor) \
+                 VALUES ($1, 0, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
             )
-            .bind(run_id)
-            .bind(canary_size)
-            .fetch_one(pool)
-            .await?
-        });
-        let t: (i64, i64, i64, i64) = with_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT COUNT(*), COALESCE(SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END), 0), \
-                 COALESCE(SUM(CASE WHEN state = 'paid' THEN 1 ELSE 0 END), 0), \
-                 CAST(COALESCE(SUM(CASE WHEN state = 'paid' THEN amount_minor ELSE 0 END), 0) AS BIGINT) \
-                 FROM transfers WHERE run_id = $1",
-            )
-            .bind(run_id)
-            .fetch_one(pool)
-            .await?
-        });
-        let a: (i64, i64, i64) = with_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT COUNT(*), COALESCE(SUM(CASE WHEN a.outcome = 'unknown' THEN 1 ELSE 0 END), 0), \
-                 COALESCE(SUM(CASE WHEN a.outcome = 'failed' THEN 1 ELSE 0 END), 0) \
-                 FROM charge_attempts a JOIN charges c ON c.invoice_id = a.invoice_id WHERE c.run_id = $1",
-            )
-            .bind(run_id)
-            .fetch_one(pool)
-            .await?
-        });
-        Ok(RunCounts {
-            invoices: c.0,
-            pending: c.1,
-            charged: c.2,
-            declined: c.3,
-            uncollectible: c.4,
-            charged_minor: c.5,
-            canary_open: c.6,
-            transfers: t.0,
-            transfers_pending: t.1,
-            paid: t.2,
-            paid_minor: t.3,
-            attempts: a.0,
-            unknown_attempts: a.1,
-            failed_attempts: a.2,
+            .bind(run_id).bind(c.0).bind(c.1).bind(c.2).bind(c.3).bind(c.4).bind(c.5).bind(c.6).bind(c.7)
+            .bind(c.8).bind(c.9).bind(c.10).bind(c.11).bind(user).bind(minor)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(Some(problem))
         })
     }
 
@@ -871,20 +949,6 @@ impl Db {
             query.build_query_as().fetch_all(pool).await?
         });
         Ok(rows.into_iter().collect())
-    }
-
-    /// The largest sum charged to one passenger in the run, and who.
-    pub async fn top_charged_user(&self, run_id: i64) -> Result<Option<(String, i64)>, sqlx::Error> {
-        with_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT c.user_id, CAST(SUM(a.amount_minor) AS BIGINT) FROM charge_attempts a \
-                 JOIN charges c ON c.invoice_id = a.invoice_id WHERE c.run_id = $1 AND a.outcome = 'succeeded' \
-                 GROUP BY c.user_id ORDER BY 2 DESC LIMIT 1",
-            )
-            .bind(run_id)
-            .fetch_optional(pool)
-            .await
-        })
     }
 
     /// The provider's customer and card for a user, if made.
@@ -1019,21 +1083,16 @@ impl Db {
         })
     }
 
-    /// When each successful charge or transfer of a run finished, since `since`.
-    pub async fn run_successes_since(
-        &self,
-        run_id: i64,
-        since: DateTime<Utc>,
-    ) -> Result<Vec<DateTime<Utc>>, sqlx::Error> {
+    /// Successful charges and transfers of a run per five-second slot (Unix time / 5), from slot
+    /// `from` on, as the database counted them when they were recorded (migration 0013).
+    pub async fn run_throughput(&self, run_id: i64, from: i64) -> Result<Vec<(i64, i64)>, sqlx::Error> {
         with_pool!(self, pool => {
-            sqlx::query_scalar(
-                "SELECT a.finished_at FROM charge_attempts a JOIN charges c ON c.invoice_id = a.invoice_id \
-                 WHERE c.run_id = $1 AND a.outcome = 'succeeded' AND a.finished_at >= $2 \
-                 UNION ALL SELECT a.finished_at FROM transfer_attempts a JOIN transfers t ON t.payout_id = a.payout_id \
-                 WHERE t.run_id = $1 AND a.outcome = 'succeeded' AND a.finished_at >= $2",
+            sqlx::query_as(
+                "SELECT slot, CAST(SUM(successes) AS BIGINT) FROM run_throughput \
+                 WHERE run_id = $1 AND slot >= $2 GROUP BY slot",
             )
             .bind(run_id)
-            .bind(since)
+            .bind(from)
             .fetch_all(pool)
             .await
         })
@@ -1068,11 +1127,11 @@ impl Db {
     ) -> Result<Vec<(i64, i64, String, String)>, sqlx::Error> {
         with_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT c.invoice_id, c.amount_minor, a.provider_id, p.customer_id FROM charges c \
-                 JOIN charge_attempts a ON a.invoice_id = c.invoice_id AND a.outcome = 'succeeded' \
+                "SELECT c.invoice_id, c.amount_minor, a.provider_id, p.customer_id FROM charge_attempts a \
+                 JOIN charges c ON c.invoice_id = a.invoice_id \
                  JOIN provider_accounts p ON p.user_id = c.user_id \
-                 WHERE c.run_id = $1 AND c.seq <= $2 AND c.state = 'charged' AND p.customer_id IS NOT NULL \
-                 ORDER BY a.finished_at DESC LIMIT $3",
+                 WHERE a.outcome = 'succeeded' AND c.run_id = $1 AND c.seq <= $2 AND c.state = 'charged' \
+                 AND p.customer_id IS NOT NULL ORDER BY a.finished_at DESC LIMIT $3",
             )
             .bind(run_id)
             .bind(max_seq)

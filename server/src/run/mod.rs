@@ -1003,6 +1003,13 @@ async fn coordinate_step(shared: &Arc<Shared>, looks: &mut Looks) -> anyhow::Res
                 }
             }
             "paying_out" if counts.transfers_pending == 0 => {
+                // The guards decided on the database's running totals: before the run completes
+                // they are checked against a count of its rows (the whole run read, once). Totals
+                // that disagree are recounted and the run halts for a person to look.
+                if let Some(problem) = shared.db.check_run_tallies(run.id, run.canary_size).await? {
+                    halt(shared, &problem).await?;
+                    return Ok(sums);
+                }
                 // The process that completes the run reconciles it with the provider; a mismatch
                 // shows on every page of the dashboard until finance acknowledges it.
                 let completed = shared.db.advance_phase(run.id, "paying_out", "completed").await?;

@@ -1,6 +1,6 @@
 //! A run as the dashboard and the JSON API show it.
 
-use chrono::{Duration, Utc};
+use chrono::Utc;
 
 use crate::db::runs::RunRow;
 use crate::db::Db;
@@ -16,16 +16,17 @@ pub async fn view(db: &Db, run: RunRow) -> anyhow::Result<RunView> {
     let counts = db.run_counts(run.id, run.canary_size).await?;
     let currency = BillingCurrency::from_code(&run.currency)?;
     let money = |minor| Money::from_minor(minor, currency);
-    let now = Utc::now();
-    let since = now - Duration::seconds(SLOTS * SLOT_SECONDS);
-    let successes = db.run_successes_since(run.id, since).await?;
+    // The slots of the last two minutes, the current (partial) one last; the rate is that of
+    // the two complete slots before it: successes in ten seconds = per second × 10.
+    let current = Utc::now().timestamp().div_euclid(SLOT_SECONDS);
+    let first = current - (SLOTS - 1);
     let mut sparkline = vec![0i64; SLOTS as usize];
-    for at in &successes {
-        let slot = ((*at - since).num_seconds() / SLOT_SECONDS).clamp(0, SLOTS - 1);
-        sparkline[slot as usize] += 1;
+    for (slot, successes) in db.run_throughput(run.id, first).await? {
+        if let Some(count) = usize::try_from(slot - first).ok().and_then(|i| sparkline.get_mut(i)) {
+            *count += successes;
+        }
     }
-    let recent = successes.iter().filter(|at| now - **at <= Duration::seconds(10)).count() as i64;
-    let rate_x10 = recent; // successes in ten seconds = per second × 10
+    let rate_x10 = sparkline[SLOTS as usize - 3..SLOTS as usize - 1].iter().sum::<i64>();
     let remaining = counts.pending + (counts.transfers - counts.paid);
     let eta_seconds = (rate_x10 > 0 && remaining > 0).then(|| remaining * 10 / rate_x10);
     let events = db

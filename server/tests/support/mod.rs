@@ -397,6 +397,14 @@ pub async fn charged_week_with(kind: Kind, sim_args: &[&str], serve_env: &[(&str
     Charged { app: StaffedServer { test_db, db, server }, sim }
 }
 
+/// Runs `sql` on either database (a statement the product itself would not make).
+pub async fn execute(db: &Db, sql: &str) {
+    match db {
+        Db::Sqlite(p) => sqlx::query(sql).execute(p).await.map(|_| ()).unwrap(),
+        Db::Postgres(p) => sqlx::query(sql).execute(p).await.map(|_| ()).unwrap(),
+    }
+}
+
 pub async fn rows<T>(db: &Db, sql: &str) -> Vec<T>
 where
     T: Send
