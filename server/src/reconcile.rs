@@ -35,11 +35,15 @@ fn metadata_id(object: &Value, key: &str) -> Option<i64> {
 }
 
 /// Objects per slice of a provider list: reconciliation lists the week's movements in slices
-/// of creation time holding about this many each (ten pages), side by side.
-const SLICE: i64 = 1_000;
+/// of creation time holding about this many each (a page; a second's movements at least, the
+/// resolution of Stripe's `created`), side by side.
+const SLICE: i64 = 100;
 
-/// Slices of a list listed at once, each within the configured provider rate.
-const SLICES_IN_FLIGHT: usize = 16;
+/// Slices of a list listed at once: enough to keep `rate_per_second` requests a second going to
+/// a provider that answers within a quarter of a second, each within the rate; 16 to 256.
+fn slices_in_flight(rate_per_second: u32) -> usize {
+    (rate_per_second as usize / 4).clamp(16, 256)
+}
 
 /// How much earlier than the week's first attempt a movement of the week may be dated at the
 /// provider, in seconds: an attempt is written before its call, so only a clock ahead of the
@@ -65,12 +69,13 @@ fn slices(marks: &[i64]) -> Vec<(Option<i64>, Option<i64>)> {
 }
 
 /// The objects of list `path` created in `slices`, listed side by side, the pages of each in
-/// turn, every request within `limiter`; `keep` picks what is needed of each object.
+/// turn, every request within `limiter`, `in_flight` slices at once; `keep` picks what is
+/// needed of each object.
 async fn list_slices<T>(
     client: &StripeClient,
     path: &str,
     slices: &[(Option<i64>, Option<i64>)],
-    limiter: &governor::DefaultDirectRateLimiter,
+    (limiter, in_flight): (&governor::DefaultDirectRateLimiter, usize),
     keep: impl Fn(&Value) -> Option<T>,
 ) -> Result<Vec<T>, ProviderError> {
     use futures::{StreamExt, TryStreamExt};
@@ -94,7 +99,7 @@ async fn list_slices<T>(
         })
         .collect();
     let mut listed: Vec<(usize, Vec<T>)> =
-        futures::stream::iter(lists).buffer_unordered(SLICES_IN_FLIGHT).try_collect().await?;
+        futures::stream::iter(lists).buffer_unordered(in_flight).try_collect().await?;
     listed.sort_by_key(|(at, _)| *at);
     Ok(listed.into_iter().flat_map(|(_, kept)| kept).collect())
 }
@@ -140,7 +145,9 @@ async fn provider_side(
 ) -> Result<(Vec<ProviderItem>, Vec<ProviderItem>, Vec<ProviderItem>), AppError> {
     let failed = |e: ProviderError| AppError::Internal(format!("listing the provider's records failed: {e}"));
     let stored = |e: sqlx::Error| internal_error("reconciling", e);
-    let limiter = crate::run::RunSettings::load(db).await.map_err(stored)?.limiter();
+    let settings = crate::run::RunSettings::load(db).await.map_err(stored)?;
+    let limiter = settings.limiter();
+    let pace = (&limiter, slices_in_flight(settings.rate_per_second));
     let (mut charge_marks, mut transfer_marks) = db.attempt_marks(week, SLICE).await.map_err(stored)?;
     let anything = !(charge_marks.is_empty() && transfer_marks.is_empty());
     if anything && !lists_by_creation_time(client, &limiter).await.map_err(failed)? {
@@ -150,7 +157,7 @@ async fn provider_side(
     // Payments are listed as payment intents, whose metadata the product sets (a charge carries
     // its payment intent's metadata at Stripe, but not at every Stripe-shaped server).
     let charge_slices = slices(&charge_marks);
-    let charges = list_slices(client, "/v1/payment_intents", &charge_slices, &limiter, |pi| {
+    let charges = list_slices(client, "/v1/payment_intents", &charge_slices, pace, |pi| {
         (pi["status"] == "succeeded" && of_week(pi)).then(|| ProviderItem {
             id: pi["id"].as_str().unwrap_or_default().to_owned(),
             amount: pi["amount_received"].as_i64().or_else(|| pi["amount"].as_i64()).unwrap_or_default(),
@@ -166,7 +173,7 @@ async fn provider_side(
     // A refund is made after its payment: from the first slice's start on, in one listing, kept
     // with its payment intent until the week's are known.
     let refund_slices = [(charge_slices[0].0, None)];
-    let refunds = list_slices(client, "/v1/refunds", &refund_slices, &limiter, |r| {
+    let refunds = list_slices(client, "/v1/refunds", &refund_slices, pace, |r| {
         let intent = r["payment_intent"].as_str().filter(|_| r["status"] == "succeeded")?;
         let refund = ProviderItem {
             id: r["id"].as_str().unwrap_or_default().to_owned(),
@@ -178,7 +185,7 @@ async fn provider_side(
         Some((intent.to_owned(), refund))
     });
     let transfers = async {
-        let listed = list_slices(client, "/v1/transfers", &slices(&transfer_marks), &limiter, |t| {
+        let listed = list_slices(client, "/v1/transfers", &slices(&transfer_marks), pace, |t| {
             of_week(t).then(|| ProviderItem {
                 id: t["id"].as_str().unwrap_or_default().to_owned(),
                 amount: t["amount"].as_i64().unwrap_or_default(),

@@ -50,6 +50,10 @@ const COORDINATOR_GRACE: StdDuration = StdDuration::from_secs(60);
 /// How often the coordinator looks at the guards and the phase, at most.
 const COORDINATE_EVERY: StdDuration = StdDuration::from_millis(250);
 
+/// How soon after a look the coordinator looks again when a worker found nothing to do (the
+/// phase may be done).
+const SOONEST_LOOK: StdDuration = StdDuration::from_millis(20);
+
 /// How a run works; stored as the `run_settings` setting, defaults otherwise.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -160,6 +164,8 @@ struct Shared {
     /// this process's workers stop at once, not at the next poll).
     publish: Arc<watch::Sender<Status>>,
     limiter: DefaultDirectRateLimiter,
+    /// Rung by a worker that found nothing to claim: the coordinator looks at once.
+    idle: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -177,6 +183,7 @@ impl Shared {
             status,
             publish: Arc::new(publish),
             limiter: settings.limiter(),
+            idle: tokio::sync::Notify::new(),
         })
     }
 }
@@ -205,13 +212,18 @@ pub async fn work_run(
             loop {
                 match db.run(run_id).await {
                     Ok(Some(row)) => {
-                        let now = Status::of(&row);
+                        let mut now = Status::of(&row);
                         let done = now.finished();
                         publish.send_if_modified(|old| {
                             // A halt published by this process is final for it: a read made
                             // just before the halt was written must not undo it.
                             if old.finished() {
                                 return false;
+                            }
+                            // Nor does a read made just before this process advanced the phase
+                            // move it back (phases only go forward).
+                            if phase_rank(&now.phase) < phase_rank(&old.phase) {
+                                now.phase = old.phase.clone();
                             }
                             let changed = *old != now;
                             *old = now.clone();
@@ -315,7 +327,9 @@ async fn work(shared: Arc<Shared>, worker: String) -> anyhow::Result<()> {
             work = Work::Charge;
         }
         if items.is_empty() {
-            // Nothing due: wait for a change of phase or control, or a short while.
+            // Nothing due: the phase may be done, so the coordinator looks now; wait for a
+            // change of phase or control, or a short while.
+            shared.idle.notify_one();
             let _ = tokio::time::timeout(StdDuration::from_millis(100), status.changed()).await;
             continue;
         }
@@ -919,8 +933,34 @@ async fn coordinate(shared: Arc<Shared>) -> anyhow::Result<()> {
         // spent asking the provider (the canary's verification) does not count: it would delay
         // the next phase for nothing. (The kill switch does not wait for this: the poller reads
         // the control.)
-        tokio::time::sleep(COORDINATE_EVERY.max(sums * 2)).await;
+        // A worker with nothing to do cuts the wait short (not below twice the sums).
+        let soonest = SOONEST_LOOK.max(sums * 2);
+        tokio::time::sleep(soonest).await;
+        let rest = COORDINATE_EVERY.max(sums * 2).saturating_sub(soonest);
+        let _ = tokio::time::timeout(rest, shared.idle.notified()).await;
     }
+}
+
+/// The order of the phases, which only go forward.
+fn phase_rank(phase: &str) -> u8 {
+    match phase {
+        "canary" => 0,
+        "charging" => 1,
+        "paying_out" => 2,
+        _ => 3,
+    }
+}
+
+/// Publishes a phase this process advanced the run to, so that its workers move on at once
+/// (the others at their next poll).
+fn publish_phase(shared: &Shared, phase: &str) {
+    shared.publish.send_if_modified(|status| {
+        let forward = !status.finished() && phase_rank(&status.phase) < phase_rank(phase);
+        if forward {
+            status.phase = phase.to_owned();
+        }
+        forward
+    });
 }
 
 /// What a coordinator remembers from one look at the run to the next.
@@ -989,11 +1029,14 @@ async fn coordinate_step(shared: &Arc<Shared>, looks: &mut Looks) -> anyhow::Res
                 } else if let Some(problem) = verify_charges(shared, run.canary_size, i64::MAX).await? {
                     halt(shared, &format!("canary: {problem}")).await?;
                 } else if shared.db.advance_phase(run.id, "canary", "charging").await? {
+                    publish_phase(shared, "charging");
                     shared.db.refresh_statistics(RUN_TABLES).await?;
                 }
             }
             "charging" if counts.pending == 0 => {
-                shared.db.advance_phase(run.id, "charging", "paying_out").await?;
+                if shared.db.advance_phase(run.id, "charging", "paying_out").await? {
+                    publish_phase(shared, "paying_out");
+                }
             }
             "charging" if looks.sampled.is_none_or(|at| at.elapsed() >= SAMPLE_EVERY) => {
                 // The latest few charges, every few seconds.
