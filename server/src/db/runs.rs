@@ -1083,6 +1083,21 @@ impl Db {
         })
     }
 
+    /// Declined invoices of a run tried again whose answer has not come back (an attempt in
+    /// flight, or with an unknown outcome): money may have moved for them. Through
+    /// `charges_work`, the run's declined rows only.
+    pub async fn unanswered_retries(&self, run_id: i64) -> Result<i64, sqlx::Error> {
+        with_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM charges c JOIN charge_attempts a ON a.invoice_id = c.invoice_id \
+                 WHERE c.run_id = $1 AND c.state = 'declined' AND a.outcome IN ('started', 'unknown')",
+            )
+            .bind(run_id)
+            .fetch_one(pool)
+            .await
+        })
+    }
+
     /// Successful charges and transfers of a run per five-second slot (Unix time / 5), from slot
     /// `from` on, as the database counted them when they were recorded (migration 0013).
     pub async fn run_throughput(&self, run_id: i64, from: i64) -> Result<Vec<(i64, i64)>, sqlx::Error> {

@@ -1046,6 +1046,12 @@ async fn coordinate_step(shared: &Arc<Shared>, looks: &mut Looks) -> anyhow::Res
                 }
             }
             "paying_out" if counts.transfers_pending == 0 => {
+                // A declined invoice tried again whose answer has not come back may have been
+                // charged: the run completes once every such answer is known (its worker, or
+                // another once the lease ends, asks again with the same key).
+                if shared.db.unanswered_retries(run.id).await? > 0 {
+                    return Ok(sums);
+                }
                 // The guards decided on the database's running totals: before the run completes
                 // they are checked against a count of its rows (the whole run read, once). Totals
                 // that disagree are recounted and the run halts for a person to look.
