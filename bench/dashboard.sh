@@ -6,7 +6,7 @@
 #
 #   BENCH_KEEP=/tmp/bench bench/run.sh 1000000
 #   bench/dashboard.sh sqlite:///tmp/bench/core_1000000.db [postgres://…/billing_bench_core_1000000_…]
-#   BENCH_DURATION=30s BENCH_CONNECTIONS=50
+#   BENCH_DURATION=30s BENCH_CONNECTIONS=50 BENCH_PAGES="/weeks/2026-W47 /"   (default: the five)
 # Needs wrk (Debian's package wrk) and curl.
 source "$(dirname "$0")/lib.sh"
 command -v wrk > /dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk > /dev/null; }
@@ -32,7 +32,8 @@ for url in "$@"; do
   invoice=$(sql "SELECT id FROM invoices ORDER BY id LIMIT 1 OFFSET $(( invoices / 2 ))")
   run=$(sql "SELECT id FROM runs ORDER BY id DESC LIMIT 1")
   echo "== $DB_KIND: $(sql "SELECT COUNT(*) FROM users") users, $invoices invoices, $(sql "SELECT COUNT(*) FROM rides") rides"
-  for page in "/users?q=p4711" "/invoices/$invoice" "/weeks/$WEEK" "/" "/runs/$run"; do
+  read -r -a pages <<< "${BENCH_PAGES:-/users?q=p4711 /invoices/$invoice /weeks/$WEEK / /runs/$run}"
+  for page in "${pages[@]}"; do
     status=$(curl -s -o "$WORK/page" -w '%{http_code}' -H "Cookie: $cookie" "$base$page")
     [ "$status" = 200 ] || { echo "$page answered $status" >&2; exit 1; }
     wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -H "Cookie: $cookie" "$base$page" > "$WORK/wrk"

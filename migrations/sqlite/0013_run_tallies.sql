@@ -7,25 +7,25 @@
 -- which writes the first totals of its run (`Db::start_run`). SQLite has one writer at a time:
 -- one row per run (shard 0). The run's completing step checks them against a full count.
 CREATE TABLE run_tallies (
-    run_id                BIGINT NOT NULL REFERENCES runs (id),
+    run_id                INTEGER NOT NULL REFERENCES runs (id),
     shard                 INTEGER NOT NULL,
-    charges_pending       BIGINT NOT NULL DEFAULT 0,
-    charges_charged       BIGINT NOT NULL DEFAULT 0,
-    charges_declined      BIGINT NOT NULL DEFAULT 0,
-    charges_uncollectible BIGINT NOT NULL DEFAULT 0,
-    charged_minor         BIGINT NOT NULL DEFAULT 0,
-    transfers_pending     BIGINT NOT NULL DEFAULT 0,
-    transfers_paid        BIGINT NOT NULL DEFAULT 0,
-    transfers_failed      BIGINT NOT NULL DEFAULT 0,
-    paid_minor            BIGINT NOT NULL DEFAULT 0,
-    charge_attempts       BIGINT NOT NULL DEFAULT 0,
-    attempts_unknown      BIGINT NOT NULL DEFAULT 0,
-    attempts_failed       BIGINT NOT NULL DEFAULT 0,
+    charges_pending       INTEGER NOT NULL DEFAULT 0,
+    charges_charged       INTEGER NOT NULL DEFAULT 0,
+    charges_declined      INTEGER NOT NULL DEFAULT 0,
+    charges_uncollectible INTEGER NOT NULL DEFAULT 0,
+    charged_minor         INTEGER NOT NULL DEFAULT 0,
+    transfers_pending     INTEGER NOT NULL DEFAULT 0,
+    transfers_paid        INTEGER NOT NULL DEFAULT 0,
+    transfers_failed      INTEGER NOT NULL DEFAULT 0,
+    paid_minor            INTEGER NOT NULL DEFAULT 0,
+    charge_attempts       INTEGER NOT NULL DEFAULT 0,
+    attempts_unknown      INTEGER NOT NULL DEFAULT 0,
+    attempts_failed       INTEGER NOT NULL DEFAULT 0,
     -- The passenger charged the most in the run so far (the per-passenger cap's guard).
     top_user              TEXT,
-    top_user_minor        BIGINT NOT NULL DEFAULT 0,
+    top_user_minor        INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (run_id, shard)
-);
+) STRICT;
 
 CREATE TRIGGER charges_tally AFTER UPDATE OF state ON charges WHEN OLD.state <> NEW.state
 BEGIN
@@ -97,12 +97,12 @@ END;
 -- The run's throughput for its page: successful charges and transfers per five seconds (slot =
 -- the success's Unix time divided by 5), so the page's sparkline and rate read a few rows.
 CREATE TABLE run_throughput (
-    run_id    BIGINT NOT NULL REFERENCES runs (id),
-    slot      BIGINT NOT NULL,
+    run_id    INTEGER NOT NULL REFERENCES runs (id),
+    slot      INTEGER NOT NULL,
     shard     INTEGER NOT NULL,
-    successes BIGINT NOT NULL DEFAULT 0,
+    successes INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (run_id, slot, shard)
-);
+) STRICT;
 
 CREATE TRIGGER charge_attempts_throughput AFTER UPDATE OF outcome ON charge_attempts
     WHEN NEW.outcome = 'succeeded' AND OLD.outcome <> 'succeeded' AND NEW.finished_at IS NOT NULL

@@ -286,8 +286,8 @@ impl Db {
         type Row = (i64, String, String, String, DateTime<Utc>, String, i64);
         let rows: Vec<Row> = with_pool!(self, pool => {
             sqlx::query_as(
-                // Two seeks into (kind, reference), one per kind of reference: as one condition
-                // with OR, PostgreSQL read the whole ledger for each invoice page.
+                // Two seeks into (kind, reference), one per kind of reference, whatever plan the
+                // statistics of the moment would give an OR of the two.
                 "SELECT t.id, t.kind, t.reference, t.currency, t.created_at, p.account, p.amount_minor \
                  FROM ledger_transactions t JOIN ledger_postings p ON p.transaction_id = t.id \
                  WHERE t.kind IN ('charge', 'write_off') AND t.reference = $1 \

@@ -116,6 +116,7 @@ type WeekRow = (
     i64,
     i64,
     i64,
+    i64,
     String,
     DateTime<Utc>,
     Option<DateTime<Utc>>,
@@ -222,19 +223,21 @@ impl Db {
         let currency = plan.totals.charged.currency().code();
         let now = super::now();
         let late_lines = plan.invoices.iter().flat_map(|i| &i.lines).filter(|l| l.late).count() as i64;
+        let flagged =
+            plan.invoices.iter().filter(|i| anomalies.invoices.contains_key(&i.user_id)).count() as i64;
         let week_anomalies = serde_json::to_string(&anomalies.week).expect("anomalies serialise");
         let content_hash = plan_hash(plan);
         with_pool!(self, pool => {
             let mut tx = pool.begin_with(begin_writing(self)).await?;
             let stored = sqlx::query(
                 "INSERT INTO weeks (week, starts_at, ends_at, currency, status, inputs_hash, content_hash, invoices, \
-                 payouts, charged_minor, fees_minor, payouts_minor, late_lines, anomalies, computed_at) \
-                 VALUES ($1, $2, $3, $4, 'previewed', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+                 payouts, charged_minor, fees_minor, payouts_minor, late_lines, flagged, anomalies, computed_at) \
+                 VALUES ($1, $2, $3, $4, 'previewed', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
                  ON CONFLICT (week) DO UPDATE SET currency = excluded.currency, inputs_hash = excluded.inputs_hash, \
                  content_hash = excluded.content_hash, invoices = excluded.invoices, payouts = excluded.payouts, \
                  charged_minor = excluded.charged_minor, fees_minor = excluded.fees_minor, \
                  payouts_minor = excluded.payouts_minor, late_lines = excluded.late_lines, \
-                 anomalies = excluded.anomalies, computed_at = excluded.computed_at \
+                 flagged = excluded.flagged, anomalies = excluded.anomalies, computed_at = excluded.computed_at \
                  WHERE weeks.status = 'previewed'",
             )
             .bind(&week)
@@ -249,6 +252,7 @@ impl Db {
             .bind(plan.totals.fees.minor())
             .bind(plan.totals.payouts.minor())
             .bind(late_lines)
+            .bind(flagged)
             .bind(&week_anomalies)
             .bind(now)
             .execute(&mut *tx)
@@ -350,7 +354,7 @@ impl Db {
         let row: Option<WeekRow> = with_pool!(self, pool => {
             sqlx::query_as(
                 "SELECT week, currency, status, inputs_hash, content_hash, invoices, payouts, charged_minor, \
-                 fees_minor, payouts_minor, late_lines, anomalies, computed_at, approved_at, approved_by \
+                 fees_minor, payouts_minor, late_lines, flagged, anomalies, computed_at, approved_at, approved_by \
                  FROM weeks WHERE week = $1",
             )
             .bind(&text)
@@ -358,12 +362,6 @@ impl Db {
             .await?
         });
         let Some(row) = row else { return Ok(None) };
-        let flagged: i64 = with_pool!(self, pool => {
-            sqlx::query_scalar("SELECT COUNT(*) FROM invoices WHERE week = $1 AND flagged")
-                .bind(&text)
-                .fetch_one(pool)
-                .await?
-        });
         let (
             _,
             currency,
@@ -376,6 +374,7 @@ impl Db {
             fees,
             paid,
             late,
+            flagged,
             anomalies,
             computed_at,
             approved_at,
@@ -512,22 +511,30 @@ impl Db {
         let limit = query.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
         let after = query.after.clone().unwrap_or_default();
         let q = query.q.trim();
-        let flagged = if query.flagged_only { " AND i.flagged" } else { "" };
-        let select = "SELECT i.id, i.user_id, u.name, i.currency, i.total_minor, i.lines, i.late_lines, \
-                      i.anomalies, c.state FROM invoices i JOIN users u ON u.id = i.user_id \
-                      LEFT JOIN charges c ON c.invoice_id = i.id WHERE i.week = $1 AND i.user_id > $2";
+        let flagged = if query.flagged_only { " AND i.flagged = TRUE" } else { "" };
+        let columns = "SELECT i.id, i.user_id, u.name, i.currency, i.total_minor, i.lines, i.late_lines, \
+                       i.anomalies, c.state FROM";
+        let joined = "JOIN users u ON u.id = i.user_id LEFT JOIN charges c ON c.invoice_id = i.id";
+        // By user id: the page's invoices first, then their passengers and charges (joined
+        // first, PostgreSQL merged the whole users index from its start, drivers included).
+        let by_id = |range: &str| {
+            format!(
+                "{columns} (SELECT * FROM invoices i WHERE i.week = $1 AND i.user_id > $2{flagged}{range} \
+                 ORDER BY i.user_id LIMIT $3) i {joined} ORDER BY i.user_id"
+            )
+        };
         type Row = (i64, String, String, String, i64, i64, i64, String, Option<String>);
         let mut rows: Vec<Row> = Vec::new();
         let searches: Vec<(String, (String, String))> = if q.is_empty() {
-            vec![(format!("{select}{flagged} ORDER BY i.user_id LIMIT $3"), (String::new(), String::new()))]
+            vec![(by_id(""), (String::new(), String::new()))]
         } else {
             vec![
+                (by_id(" AND i.user_id >= $4 AND i.user_id < $5"), prefix_range(q)),
                 (
-                    format!("{select}{flagged} AND i.user_id >= $4 AND i.user_id < $5 ORDER BY i.user_id LIMIT $3"),
-                    prefix_range(q),
-                ),
-                (
-                    format!("{select}{flagged} AND u.name_key >= $4 AND u.name_key < $5 ORDER BY i.user_id LIMIT $3"),
+                    format!(
+                        "{columns} invoices i {joined} WHERE i.week = $1 AND i.user_id > $2{flagged} \
+                         AND u.name_key >= $4 AND u.name_key < $5 ORDER BY i.user_id LIMIT $3"
+                    ),
                     prefix_range(&super::rides::name_key(q)),
                 ),
             ]

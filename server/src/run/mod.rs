@@ -256,13 +256,22 @@ pub async fn work_run(
         }
     }
     // The coordinator stops by itself once the run is over for workers, after finishing the
-    // step it is in (the one that completes a run also reconciles it): waited for, within
-    // reason (workers that failed leave a run that is not over, and nobody to wait for).
+    // step it is in. The step that completes a run also reconciles it (a minute or more at a
+    // million passengers): waited for to its end. Otherwise within reason (workers that failed
+    // leave a run that is not over, and nobody to wait for).
     let mut coordinator = coordinator;
-    match tokio::time::timeout(COORDINATOR_GRACE, &mut coordinator).await {
+    let completed = shared.status.borrow().phase == "completed";
+    let grace = if completed { StdDuration::MAX } else { COORDINATOR_GRACE };
+    match tokio::time::timeout(grace, &mut coordinator).await {
         Ok(Ok(Err(e))) => tracing::error!(error = %e, "the run's coordinator failed"),
         Ok(_) => {}
-        Err(_) => coordinator.abort(),
+        Err(_) => {
+            tracing::warn!(
+                run = run_id,
+                "the run's coordinator was still in a step after {COORDINATOR_GRACE:?}; stopped"
+            );
+            coordinator.abort();
+        }
     }
     poller.abort();
     db.run(run_id).await?.ok_or_else(|| anyhow::anyhow!("run {run_id} vanished"))
