@@ -1043,7 +1043,8 @@ async fn coordinate_step(shared: &Arc<Shared>, looks: &mut Looks) -> anyhow::Res
                 }
             }
             "charging" if counts.pending == 0 => {
-                if shared.db.advance_phase(run.id, "charging", "paying_out").await? {
+                let advanced = shared.db.advance_phase(run.id, "charging", "paying_out").await?;
+                if advanced {
                     publish_phase(shared, "paying_out");
                 }
             }
