@@ -4,7 +4,9 @@
 //! finance member's approval repairs them: each is recorded in the ledger and refunded through the
 //! same idempotent refund path as every refund. Runs after every completed run as well.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Mutex;
 
 use serde_json::Value;
 
@@ -28,6 +30,72 @@ struct ProviderItem {
     user_id: Option<String>,
     reference: Option<i64>,
     charge_id: Option<String>,
+}
+
+/// The ledger's side of one kind of movement while the provider's is listed: the amount booked
+/// under each provider id (`None`: the attempt succeeded but the ledger has no transaction for
+/// it) and whether the provider listed it. Only ids and amounts are held, and of the provider's
+/// objects only those that do not match (at a million invoices, whole records of both sides made
+/// most of a run's peak memory); the ledger's records of the few that do not match are read
+/// again, in full, after the listing.
+#[derive(Default)]
+struct LedgerSide {
+    booked: Mutex<HashMap<Box<str>, Booked>>,
+    /// How many listed movements matched.
+    matched: AtomicI64,
+}
+
+/// What the ledger booked under one provider id, and whether the provider listed it.
+#[derive(Default)]
+struct Booked {
+    amount: Option<i64>,
+    listed: bool,
+}
+
+impl LedgerSide {
+    fn add(&self, item: &LedgerItem) {
+        let mut booked = self.booked.lock().expect("not poisoned");
+        let entry = booked.entry(item.0.as_str().into()).or_default();
+        // Where two rows name one provider id, the one with an amount counts.
+        if item.4.is_some() {
+            entry.amount = item.4;
+        }
+    }
+
+    /// Notes that the provider listed `id` for `amount`; whether that matches what was booked.
+    fn listed(&self, id: &str, amount: i64) -> bool {
+        let mut booked = self.booked.lock().expect("not poisoned");
+        let matched = booked.get_mut(id).is_some_and(|b| {
+            b.listed = true;
+            b.amount == Some(amount)
+        });
+        if matched {
+            self.matched.fetch_add(1, Ordering::Relaxed);
+        }
+        matched
+    }
+
+    /// Whether the provider listed `id` (as a movement of the week).
+    fn was_listed(&self, id: &str) -> bool {
+        self.booked.lock().expect("not poisoned").get(id).is_some_and(|b| b.listed)
+    }
+
+    /// The ids booked with an amount that the provider did not list.
+    fn not_listed(&self) -> HashSet<Box<str>> {
+        let booked = self.booked.lock().expect("not poisoned");
+        booked.iter().filter(|(_, b)| b.amount.is_some() && !b.listed).map(|(id, _)| id.clone()).collect()
+    }
+}
+
+/// The provider's `object` of `amount` as an item, unless it matches what the ledger booked.
+fn unmatched(
+    ledger: &LedgerSide,
+    object: &Value,
+    amount: i64,
+    item: impl FnOnce() -> ProviderItem,
+) -> Option<ProviderItem> {
+    let id = object["id"].as_str().unwrap_or_default();
+    (!ledger.listed(id, amount)).then(item)
 }
 
 fn metadata_id(object: &Value, key: &str) -> Option<i64> {
@@ -133,15 +201,24 @@ async fn list_kept<T>(
     Ok(kept)
 }
 
-/// The provider's charges, refunds and transfers of `week`. Listed in slices of creation time
-/// from the week's first attempt on (not the provider's whole history), side by side, and
-/// keeping only what matching needs of the week's own (at a million invoices, the listed
-/// objects would not fit in memory). A provider that does not list by creation time
+/// The ledger's charges, refunds and transfers of a week, matched as the provider's are listed.
+#[derive(Default)]
+struct Ledger {
+    charges: LedgerSide,
+    refunds: LedgerSide,
+    transfers: LedgerSide,
+}
+
+/// The provider's charges, refunds and transfers of `week` that do not match `ledger` (every
+/// object listed is noted in it). Listed in slices of creation time from the week's first attempt on
+/// (not the provider's whole history), side by side, each object matched as its page comes and
+/// kept only when it does not match. A provider that does not list by creation time
 /// (localstripe) is listed whole.
 async fn provider_side(
     db: &Db,
     client: &StripeClient,
     week: &str,
+    ledger: &Ledger,
 ) -> Result<(Vec<ProviderItem>, Vec<ProviderItem>, Vec<ProviderItem>), AppError> {
     let failed = |e: ProviderError| AppError::Internal(format!("listing the provider's records failed: {e}"));
     let stored = |e: sqlx::Error| internal_error("reconciling", e);
@@ -158,9 +235,13 @@ async fn provider_side(
     // its payment intent's metadata at Stripe, but not at every Stripe-shaped server).
     let charge_slices = slices(&charge_marks);
     let charges = list_slices(client, "/v1/payment_intents", &charge_slices, pace, |pi| {
-        (pi["status"] == "succeeded" && of_week(pi)).then(|| ProviderItem {
+        if pi["status"] != "succeeded" || !of_week(pi) {
+            return None;
+        }
+        let amount = pi["amount_received"].as_i64().or_else(|| pi["amount"].as_i64()).unwrap_or_default();
+        unmatched(&ledger.charges, pi, amount, || ProviderItem {
             id: pi["id"].as_str().unwrap_or_default().to_owned(),
-            amount: pi["amount_received"].as_i64().or_else(|| pi["amount"].as_i64()).unwrap_or_default(),
+            amount,
             user_id: pi["metadata"]["user_id"].as_str().map(str::to_owned),
             reference: metadata_id(pi, "invoice_id"),
             charge_id: match &pi["latest_charge"] {
@@ -170,25 +251,28 @@ async fn provider_side(
             },
         })
     });
-    // A refund is made after its payment: from the first slice's start on, in one listing, kept
-    // with its payment intent until the week's are known.
+    // A refund is made after its payment: from the first slice's start on, in one listing. One
+    // the ledger does not match is kept with its payment intent until the week's are known.
     let refund_slices = [(charge_slices[0].0, None)];
     let refunds = list_slices(client, "/v1/refunds", &refund_slices, pace, |r| {
         let intent = r["payment_intent"].as_str().filter(|_| r["status"] == "succeeded")?;
-        let refund = ProviderItem {
+        let amount = r["amount"].as_i64().unwrap_or_default();
+        let refund = unmatched(&ledger.refunds, r, amount, || ProviderItem {
             id: r["id"].as_str().unwrap_or_default().to_owned(),
-            amount: r["amount"].as_i64().unwrap_or_default(),
+            amount,
             user_id: None,
             reference: metadata_id(r, "invoice_id"),
             charge_id: None,
-        };
+        })?;
         Some((intent.to_owned(), refund))
     });
     let transfers = async {
         let listed = list_slices(client, "/v1/transfers", &slices(&transfer_marks), pace, |t| {
-            of_week(t).then(|| ProviderItem {
+            let amount = t["amount"].as_i64().unwrap_or_default();
+            of_week(t).then_some(())?;
+            unmatched(&ledger.transfers, t, amount, || ProviderItem {
                 id: t["id"].as_str().unwrap_or_default().to_owned(),
-                amount: t["amount"].as_i64().unwrap_or_default(),
+                amount,
                 user_id: t["metadata"]["driver_id"].as_str().map(str::to_owned),
                 reference: metadata_id(t, "payout_id"),
                 charge_id: None,
@@ -206,27 +290,37 @@ async fn provider_side(
     };
     // The three lists side by side.
     let (charges, refunds, transfers) = futures::try_join!(charges, refunds, transfers).map_err(failed)?;
-    let intents: BTreeSet<&str> = charges.iter().map(|c| c.id.as_str()).collect();
-    let refunds =
-        refunds.into_iter().filter(|(intent, _)| intents.contains(intent.as_str())).map(|(_, r)| r).collect();
+    // The refunds of the week's payments: those the ledger matched, and those of a payment the
+    // provider listed as the week's.
+    let unmatched_charges: BTreeSet<&str> = charges.iter().map(|c| c.id.as_str()).collect();
+    let refunds = refunds
+        .into_iter()
+        .filter(|(intent, _)| {
+            ledger.charges.was_listed(intent) || unmatched_charges.contains(intent.as_str())
+        })
+        .map(|(_, r)| r)
+        .collect();
     Ok((charges, refunds, transfers))
 }
 
-/// Matches one kind of movement; returns the number matched and the items that did not match.
-fn match_kind(
+/// The items of one kind of movement that do not match: the provider's `unmatched` (an amount
+/// other than booked, or nothing booked) and what the ledger booked that the provider did not
+/// list; `details` are the ledger's records of their ids, read after the listing. Returns also
+/// how many of `unmatched` the ledger booked meanwhile (a payment recorded while the listing
+/// went on): they match.
+fn unmatched_items(
     kind: &str,
-    provider: &[ProviderItem],
-    ledger: &[LedgerItem],
+    unmatched: &[ProviderItem],
+    not_listed: &HashSet<Box<str>>,
+    details: &[LedgerItem],
     currency: BillingCurrency,
 ) -> (i64, Vec<ReconItem>) {
     let money = |m: i64| Money::from_minor(m, currency);
-    let booked: BTreeMap<&str, &LedgerItem> =
-        ledger.iter().filter(|l| l.4.is_some()).map(|l| (l.0.as_str(), l)).collect();
-    let mut matched = 0;
-    let mut items = Vec::new();
     let split = |r: Option<i64>| if kind == "transfer" { (None, r) } else { (r, None) };
-    for p in provider {
-        match booked.get(p.id.as_str()) {
+    let booked = |id: &str| details.iter().rev().find(|l| l.0 == id && l.4.is_some());
+    let (mut matched, mut items) = (0, Vec::new());
+    for p in unmatched {
+        match booked(&p.id) {
             Some(l) if l.4 == Some(p.amount) => matched += 1,
             Some(l) => {
                 let (invoice_id, payout_id) = split(l.1);
@@ -244,7 +338,7 @@ fn match_kind(
             }
             None => {
                 let (invoice_id, payout_id) = split(p.reference);
-                let attempt = ledger.iter().find(|l| l.0 == p.id).and_then(|l| l.3.clone());
+                let attempt = details.iter().find(|l| l.0 == p.id).and_then(|l| l.3.clone());
                 items.push(ReconItem {
                     class: MatchClass::ProviderOnly,
                     kind: kind.into(),
@@ -259,8 +353,7 @@ fn match_kind(
             }
         }
     }
-    let at_provider: BTreeSet<&str> = provider.iter().map(|p| p.id.as_str()).collect();
-    for l in ledger.iter().filter(|l| l.4.is_some() && !at_provider.contains(l.0.as_str())) {
+    for l in details.iter().filter(|l| l.4.is_some() && not_listed.contains(l.0.as_str())) {
         let (invoice_id, payout_id) = split(l.1);
         items.push(ReconItem {
             class: MatchClass::LedgerOnly,
@@ -287,19 +380,37 @@ pub async fn run(
 ) -> Result<Reconciliation, AppError> {
     let week = BillingWeek::parse(week).map_err(|m| AppError::invalid("week", m))?.to_string();
     let failed = |e: sqlx::Error| internal_error("reconciling", e);
-    let (charges, refunds, transfers) = provider_side(db, client, &week).await?;
-    let ledger_charges = db.ledger_charges(&week).await.map_err(failed)?;
-    let ledger_refunds = db.ledger_refunds(&week).await.map_err(failed)?;
-    let ledger_transfers = db.ledger_transfers(&week).await.map_err(failed)?;
+    let ledger = Ledger::default();
+    db.ledger_charges(&week, |item| ledger.charges.add(&item)).await.map_err(failed)?;
+    db.ledger_refunds(&week, |item| ledger.refunds.add(&item)).await.map_err(failed)?;
+    db.ledger_transfers(&week, |item| ledger.transfers.add(&item)).await.map_err(failed)?;
+    let (charges, refunds, transfers) = provider_side(db, client, &week, &ledger).await?;
     let mut matched = 0;
     let mut items = Vec::new();
-    for (kind, provider, ledger) in [
-        ("charge", &charges, &ledger_charges),
-        ("refund", &refunds, &ledger_refunds),
-        ("transfer", &transfers, &ledger_transfers),
+    for (kind, unmatched, side) in [
+        ("charge", &charges, &ledger.charges),
+        ("refund", &refunds, &ledger.refunds),
+        ("transfer", &transfers, &ledger.transfers),
     ] {
-        let (m, unmatched) = match_kind(kind, provider, ledger, currency);
-        matched += m;
+        let not_listed = side.not_listed();
+        let mut details = Vec::new();
+        if !(unmatched.is_empty() && not_listed.is_empty()) {
+            let wanted: HashSet<&str> =
+                unmatched.iter().map(|p| p.id.as_str()).chain(not_listed.iter().map(|id| &**id)).collect();
+            let mut keep = |item: LedgerItem| {
+                if wanted.contains(item.0.as_str()) {
+                    details.push(item)
+                }
+            };
+            match kind {
+                "charge" => db.ledger_charges(&week, &mut keep).await,
+                "refund" => db.ledger_refunds(&week, &mut keep).await,
+                _ => db.ledger_transfers(&week, &mut keep).await,
+            }
+            .map_err(failed)?;
+        }
+        let (late, unmatched) = unmatched_items(kind, unmatched, &not_listed, &details, currency);
+        matched += side.matched.load(Ordering::Relaxed) + late;
         items.extend(unmatched);
     }
     let stray: Vec<NewStray> = items

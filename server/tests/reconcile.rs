@@ -139,4 +139,50 @@ on_both_databases! {
         // The earlier mismatch stays until acknowledged? The latest is clean, so nothing is open.
         assert!(app.db.open_mismatches().await.unwrap().is_empty());
     }
+
+    async fn an_amount_booked_otherwise_and_a_movement_the_provider_never_made_are_reported_by_class(kind: Kind) {
+        let Charged { app, sim: _sim } = charged_week(kind, &[]).await;
+        let week = last_week();
+        let http = reqwest::Client::new();
+        let finance = app.token_for(&email_of(Role::Finance)).await;
+        let charged: Vec<(i64, String, i64)> = rows(&app.db, "SELECT invoice_id, user_id, amount_minor FROM charges WHERE state = 'charged' ORDER BY invoice_id").await;
+        let transfers: Vec<(i64,)> = rows(&app.db, "SELECT payout_id FROM transfers WHERE state = 'paid' ORDER BY payout_id").await;
+        let (invoice, user, amount) = charged[0].clone();
+        let payout = transfers[0].0;
+        let intent: Vec<(String,)> = rows(&app.db, &format!("SELECT provider_id FROM charge_attempts WHERE invoice_id = {invoice} AND outcome = 'succeeded'")).await;
+        let transfer: Vec<(String, String)> = rows(&app.db, &format!("SELECT provider_id, idempotency_key FROM transfer_attempts WHERE payout_id = {payout} AND outcome = 'succeeded'")).await;
+        let (intent, (transfer, transfer_key)) = (intent[0].0.clone(), transfer[0].clone());
+
+        // Someone books one charge a cent higher in the ledger, and renames one transfer to an
+        // id the provider never made.
+        support::execute(&app.db, &format!(
+            "UPDATE ledger_postings SET amount_minor = amount_minor + 1 WHERE account = 'provider_clearing' \
+             AND transaction_id = (SELECT id FROM ledger_transactions WHERE kind = 'charge' AND reference = 'invoice-{invoice}')"
+        )).await;
+        support::execute(&app.db, &format!("UPDATE transfer_attempts SET provider_id = 'tr_never_made' WHERE payout_id = {payout} AND outcome = 'succeeded'")).await;
+
+        let found: Value = http.post(app.url(&format!("/api/v1/reconciliations/{week}"))).bearer_auth(&finance).send().await.unwrap().json().await.unwrap();
+        assert_eq!(found["unmatched"], 3, "{found}");
+        assert_eq!(found["matched"].as_i64().unwrap() as usize, charged.len() + transfers.len() - 2, "{found}");
+        let mut items: Vec<(String, String, String, Value, Value, Value, Value)> = found["items"].as_array().unwrap().iter().map(|i| (
+            i["class"].as_str().unwrap().to_owned(),
+            i["kind"].as_str().unwrap().to_owned(),
+            i["provider_id"].as_str().unwrap().to_owned(),
+            i["provider_amount"]["amount"].clone(),
+            i["ledger_amount"]["amount"].clone(),
+            i["user_id"].clone(),
+            i["attempt_key"].clone(),
+        )).collect();
+        items.sort_by(|a, b| (&a.0, &a.2).cmp(&(&b.0, &b.2)));
+        let money = |minor: i64| json!(format!("{}.{:02}", minor / 100, minor % 100));
+        let charge_key: Vec<(String,)> = rows(&app.db, &format!("SELECT idempotency_key FROM charge_attempts WHERE invoice_id = {invoice} AND outcome = 'succeeded'")).await;
+        let moved: Vec<(i64,)> = rows(&app.db, &format!("SELECT amount_minor FROM transfers WHERE payout_id = {payout}")).await;
+        let driver: Vec<(String,)> = rows(&app.db, &format!("SELECT driver_id FROM payouts WHERE id = {payout}")).await;
+        assert_eq!(items, vec![
+            ("amount_mismatch".into(), "charge".into(), intent, money(amount), money(amount + 1), json!(user), json!(charge_key[0].0)),
+            ("ledger_only".into(), "transfer".into(), "tr_never_made".into(), Value::Null, money(moved[0].0), json!(driver[0].0), json!(transfer_key)),
+            ("provider_only".into(), "transfer".into(), transfer, money(moved[0].0), Value::Null, json!(driver[0].0), Value::Null),
+        ], "{found}");
+        assert!(found["stray"].as_array().unwrap().is_empty(), "only charges the ledger does not explain are stray: {found}");
+    }
 }

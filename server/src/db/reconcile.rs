@@ -57,9 +57,8 @@ pub struct NewStray {
 impl Db {
     /// The week's successful charges as the ledger has them (and the stray charges recorded by
     /// repairs), keyed by payment intent.
-    pub async fn ledger_charges(&self, week: &str) -> Result<Vec<LedgerItem>, sqlx::Error> {
-        with_pool!(self, pool => {
-            sqlx::query_as(
+    pub async fn ledger_charges(&self, week: &str, each: impl FnMut(LedgerItem)) -> Result<(), sqlx::Error> {
+        self.ledger_items(
                 "SELECT a.provider_id, i.id, i.user_id, a.idempotency_key, p.amount_minor FROM invoices i \
                  JOIN charge_attempts a ON a.invoice_id = i.id AND a.outcome = 'succeeded' \
                  LEFT JOIN ledger_transactions t ON t.kind = 'charge' AND t.reference = 'invoice-' || CAST(i.id AS TEXT) \
@@ -70,43 +69,59 @@ impl Db {
                  JOIN ledger_transactions t ON t.kind = 'stray_charge' AND t.reference = s.payment_intent \
                  JOIN ledger_postings p ON p.transaction_id = t.id AND p.account = 'provider_clearing' \
                  WHERE s.week = $1",
-            )
-            .bind(week)
-            .fetch_all(pool)
-            .await
-        })
+            week,
+            each,
+        )
+        .await
     }
 
     /// The week's refunds the ledger records as made, keyed by the provider's refund id.
-    pub async fn ledger_refunds(&self, week: &str) -> Result<Vec<LedgerItem>, sqlx::Error> {
-        with_pool!(self, pool => {
-            sqlx::query_as(
+    pub async fn ledger_refunds(&self, week: &str, each: impl FnMut(LedgerItem)) -> Result<(), sqlx::Error> {
+        self.ledger_items(
                 "SELECT r.provider_id, r.invoice_id, r.user_id, r.idempotency_key, -p.amount_minor FROM refunds r \
                  JOIN invoices i ON i.id = r.invoice_id \
                  LEFT JOIN ledger_transactions t ON t.kind = 'refund' AND t.reference = 'refund-' || CAST(r.id AS TEXT) \
                  LEFT JOIN ledger_postings p ON p.transaction_id = t.id AND p.account = 'provider_clearing' \
                  WHERE i.week = $1 AND r.state = 'succeeded' AND r.provider_id IS NOT NULL",
-            )
-            .bind(week)
-            .fetch_all(pool)
-            .await
-        })
+            week,
+            each,
+        )
+        .await
     }
 
     /// The week's transfers the ledger records, keyed by the provider's transfer id.
-    pub async fn ledger_transfers(&self, week: &str) -> Result<Vec<LedgerItem>, sqlx::Error> {
-        with_pool!(self, pool => {
-            sqlx::query_as(
+    pub async fn ledger_transfers(
+        &self,
+        week: &str,
+        each: impl FnMut(LedgerItem),
+    ) -> Result<(), sqlx::Error> {
+        self.ledger_items(
                 "SELECT a.provider_id, pa.id, pa.driver_id, a.idempotency_key, -p.amount_minor FROM payouts pa \
                  JOIN transfer_attempts a ON a.payout_id = pa.id AND a.outcome = 'succeeded' \
                  LEFT JOIN ledger_transactions t ON t.kind = 'transfer' AND t.reference = 'payout-' || CAST(pa.id AS TEXT) \
                  LEFT JOIN ledger_postings p ON p.transaction_id = t.id AND p.account = 'provider_clearing' \
                  WHERE pa.week = $1 AND a.provider_id IS NOT NULL",
-            )
-            .bind(week)
-            .fetch_all(pool)
-            .await
-        })
+            week,
+            each,
+        )
+        .await
+    }
+
+    /// Each row of `sql` (a query of ledger items with the week as `$1`), as it is read.
+    async fn ledger_items(
+        &self,
+        sql: &str,
+        week: &str,
+        mut each: impl FnMut(LedgerItem),
+    ) -> Result<(), sqlx::Error> {
+        use futures::TryStreamExt;
+        with_pool!(self, pool => {
+            let mut rows = sqlx::query_as::<_, LedgerItem>(sql).bind(week).fetch(pool);
+            while let Some(item) = rows.try_next().await? {
+                each(item);
+            }
+        });
+        Ok(())
     }
 
     /// When every `every`-th attempt of the week's charges, and of its payouts, started (seconds
