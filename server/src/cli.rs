@@ -643,14 +643,14 @@ async fn export(
                 Some(path) => Box::new(std::io::BufWriter::new(std::fs::File::create(path)?)),
                 None => Box::new(std::io::stdout().lock()),
             };
-            crate::reports::write_csv(&db, &from, &to, &mut out).await?;
+            crate::reports::write_csv(&db, (&from, &to), crate::reports::EXPORT_PAGE, &mut out).await?;
         }
         ExportFormat::Xlsx => {
             let path = output.ok_or_else(|| usage("--output: give the XLSX file to write"))?;
             let report = crate::reports::report(&db, config.currency, &from, &to)
                 .await
                 .map_err(|e| anyhow::anyhow!(e.to_string()))?;
-            crate::reports::write_xlsx(&db, &report, &path)
+            crate::reports::write_xlsx(&db, &report, crate::reports::EXPORT_PAGE, &path)
                 .await
                 .map_err(|e| anyhow::anyhow!(e.to_string()))?;
             eprintln!("wrote {}", path.display());

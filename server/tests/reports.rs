@@ -126,6 +126,17 @@ on_both_databases! {
         let out = support::billing().args(["export", "--week", &week]).env("DATABASE_URL", &app.test_db.url).output().await.unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         assert_eq!(out.stdout, csv_bytes.as_ref());
+        // Read in pages of any size (read ahead of the writer), the same bytes: pages of one, a
+        // size that leaves a last short page, and one that divides the invoices exactly (an
+        // empty page after the last full one).
+        let invoices = records.len() as i64;
+        assert!(invoices > 3, "several pages: {invoices}");
+        let exact = (2..invoices).find(|size| invoices % size == 0).unwrap_or(1);
+        for page_size in [1, 3, exact, invoices, invoices + 1] {
+            let mut paged = Vec::new();
+            server::reports::write_csv(&app.db, (&week, &week), page_size, &mut paged).await.unwrap();
+            assert_eq!(paged, csv_bytes.as_ref(), "pages of {page_size}");
+        }
 
         // XLSX, read by calamine: the same figures, numbers as numbers.
         let response = http.get(app.url(&format!("/api/v1/reports/{week}?format=xlsx"))).bearer_auth(&finance).send().await.unwrap();

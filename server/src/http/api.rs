@@ -655,7 +655,7 @@ async fn report(
     };
     match format {
         "csv" => {
-            let stream = crate::reports::csv_stream(state.db.clone(), from, to)
+            let stream = crate::reports::csv_stream(state.db.clone(), from, to, crate::reports::EXPORT_PAGE)
                 .map(|chunk| chunk.map_err(|e| std::io::Error::other(e.to_string())));
             Ok((
                 [
@@ -670,7 +670,7 @@ async fn report(
             let report = crate::reports::report(&state.db, state.config.currency, &from, &to).await?;
             let file = tempfile::NamedTempFile::new()
                 .map_err(|e| super::state::internal_error("writing XLSX", e))?;
-            crate::reports::write_xlsx(&state.db, &report, file.path()).await?;
+            crate::reports::write_xlsx(&state.db, &report, crate::reports::EXPORT_PAGE, file.path()).await?;
             // The open file outlives its name: the stream reads it after the name is removed.
             let std_file = std::fs::File::open(file.path())
                 .map_err(|e| super::state::internal_error("reading XLSX", e))?;
