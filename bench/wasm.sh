@@ -7,6 +7,8 @@
 #   bench/wasm.sh                  (builds the release front end first:
 #                                   cargo leptos build --release --frontend-only)
 #   BENCH_SITE=DIR bench/wasm.sh   (measures a release site built before, in DIR)
+# With twiggy installed (cargo install twiggy), it also prints what weighs in the module
+# (bench/wasm-weights.py).
 # Needs what `make test-tools` installs: Chromium and tests/browser/node_modules.
 source "$(dirname "$0")/lib.sh"
 SITE=${BENCH_SITE:-}
@@ -18,4 +20,8 @@ machine
 for file in "$SITE/pkg/billing.wasm" "$SITE/pkg/billing.js" "$SITE/pkg/billing.css"; do
   printf "%-36s %10d bytes raw %10d bytes gzip -9\n" "${file##*/}" "$(wc -c < "$file")" "$(gzip -9 -c "$file" | wc -c)"
 done
+MODULE=target/front/wasm32-unknown-unknown/wasm-release/app.wasm
+if command -v twiggy > /dev/null && [ -f "$MODULE" ]; then
+  twiggy top -n 1000000 --format csv "$MODULE" 2> /dev/null | python3 "$(dirname "$0")/wasm-weights.py"
+fi
 BILLING_BIN=$BIN LEPTOS_SITE_ROOT=$(cd "$SITE" && pwd) node bench/tti.mjs
