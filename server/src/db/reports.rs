@@ -116,7 +116,10 @@ impl Db {
     ) -> Result<Vec<ExportRow>, sqlx::Error> {
         let (mut week, mut id) = (after.0.to_owned(), after.1);
         let mut rows: Vec<ExportRow> = Vec::new();
-        // One week at a time, so that each page is a seek into (week, id).
+        // One week at a time, so that each page is a seek into (week, id). The charges' and
+        // attempts' own `> $2` say what `= i.id` implies: PostgreSQL merge-joins them, and without
+        // it read both indexes from their first entry on every page (at 1M, 841 ms a page half way
+        // through the week instead of 50 ms: the export was quadratic).
         loop {
             let page: Vec<ExportRow> = with_pool!(self, pool => {
                 sqlx::query_as(
@@ -124,8 +127,8 @@ impl Db {
                      c.state AS charge_state, a.finished_at AS charged_at, a.provider_id AS payment_intent, \
                      CAST(COALESCE((SELECT SUM(r.amount_minor) FROM refunds r WHERE r.invoice_id = i.id AND r.state = 'succeeded' AND r.kind = 'customer'), 0) AS BIGINT) AS refunded_minor \
                      FROM invoices i JOIN weeks w ON w.week = i.week AND w.status = 'approved' \
-                     JOIN users u ON u.id = i.user_id LEFT JOIN charges c ON c.invoice_id = i.id \
-                     LEFT JOIN charge_attempts a ON a.invoice_id = i.id AND a.outcome = 'succeeded' \
+                     JOIN users u ON u.id = i.user_id LEFT JOIN charges c ON c.invoice_id = i.id AND c.invoice_id > $2 \
+                     LEFT JOIN charge_attempts a ON a.invoice_id = i.id AND a.outcome = 'succeeded' AND a.invoice_id > $2 \
                      WHERE i.week = $1 AND i.id > $2 ORDER BY i.id LIMIT $3",
                 )
                 .bind(&week)
