@@ -662,53 +662,71 @@ async fn export(
 
 async fn preview(config: Config, week: &str, format: PreviewFormat) -> anyhow::Result<()> {
     use crate::preview::PreviewError;
+    use std::io::Write;
     let week = app::model::week::BillingWeek::parse(week).map_err(|m| usage(format!("--week: {m}")))?;
     let db = open_migrated(&config).await?;
-    let (stored, plan) = match crate::preview::preview(&db, &config, week).await {
-        Ok(found) => found,
-        Err(e @ PreviewError::Future(_)) => return Err(usage(format!("--{e}"))),
-        Err(e) => return Err(e.into()),
+    let future = |e| match e {
+        e @ PreviewError::Future(_) => usage(format!("--{e}")),
+        e => e.into(),
     };
-    db.close().await;
-    match format {
-        PreviewFormat::Json => println!("{}", crate::preview::to_json(&stored, &plan)),
-        PreviewFormat::Csv => {
-            let mut out = csv::Writer::from_writer(std::io::stdout().lock());
-            out.write_record(["invoice_id", "user_id", "lines", "late_lines", "total", "currency"])?;
-            for i in &plan.invoices {
-                out.write_record([
-                    format!("{}/{}", plan.week, i.user_id),
-                    i.user_id.clone(),
-                    i.lines.len().to_string(),
-                    i.lines.iter().filter(|l| l.late).count().to_string(),
-                    i.total.to_string(),
-                    config.currency.to_string(),
-                ])?;
-            }
-            out.flush()?;
+    let stored = match format {
+        PreviewFormat::Json => {
+            let (stored, plan) = crate::preview::preview(&db, &config, week).await.map_err(future)?;
+            db.close().await;
+            println!("{}", crate::preview::to_json(&stored, &plan));
+            return Ok(());
         }
-        PreviewFormat::Table => {
-            let t = &plan.totals;
-            println!(
-                "{} ({}), {}: {} invoices, charged {} {}, fees {}, payouts {}",
-                plan.week,
-                config.time_zone,
-                stored.status.as_str(),
-                t.invoices,
-                t.charged,
-                config.currency,
-                t.fees,
-                t.payouts
-            );
-            println!("content hash {}", stored.content_hash);
-            for anomaly in &stored.anomalies {
-                println!("anomaly: {}", anomaly.detail);
-            }
-            println!("{:<20} {:>6} {:>12}", "user", "lines", "total");
-            for i in &plan.invoices {
-                println!("{:<20} {:>6} {:>12}", i.user_id, i.lines.len(), i.total.to_string());
-            }
+        // The table and the CSV list the invoices as stored, read as they are printed: a week
+        // of a million invoices is never held in memory for them.
+        PreviewFormat::Table | PreviewFormat::Csv => {
+            crate::preview::refresh(&db, &config, week).await.map_err(future)?
         }
+    };
+    let currency = config.currency;
+    let money = |minor| app::model::money::Money::from_minor(minor, currency).to_string();
+    if let PreviewFormat::Csv = format {
+        let mut out = csv::Writer::from_writer(std::io::stdout().lock());
+        out.write_record(["invoice_id", "user_id", "lines", "late_lines", "total", "currency"])?;
+        db.each_invoice_total(week, |user, lines, late, total| -> anyhow::Result<()> {
+            out.write_record([
+                format!("{week}/{user}"),
+                user,
+                lines.to_string(),
+                late.to_string(),
+                money(total),
+                currency.to_string(),
+            ])?;
+            Ok(())
+        })
+        .await?;
+        out.flush()?;
+    } else {
+        let t = &stored.totals;
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        writeln!(
+            out,
+            "{} ({}), {}: {} invoices, charged {} {}, fees {}, payouts {}",
+            week,
+            config.time_zone,
+            stored.status.as_str(),
+            t.invoices,
+            t.charged,
+            currency,
+            t.fees,
+            t.payouts
+        )?;
+        writeln!(out, "content hash {}", stored.content_hash)?;
+        for anomaly in &stored.anomalies {
+            writeln!(out, "anomaly: {}", anomaly.detail)?;
+        }
+        writeln!(out, "{:<20} {:>6} {:>12}", "user", "lines", "total")?;
+        db.each_invoice_total(week, |user, lines, _, total| -> anyhow::Result<()> {
+            writeln!(out, "{:<20} {:>6} {:>12}", user, lines, money(total))?;
+            Ok(())
+        })
+        .await?;
+        out.flush()?;
     }
+    db.close().await;
     Ok(())
 }

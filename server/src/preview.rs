@@ -2,7 +2,10 @@
 //! run will charge and pay them, stored so that staff can page through it, and frozen by an
 //! approval.
 
+use std::collections::HashMap;
+
 use app::api::AppError;
+use app::model::billing::Ride;
 use app::model::money::{BillingCurrency, Money, MoneyError};
 use app::model::preview::{AnomalyThresholds, WeekStatus};
 use app::model::pricing::FeePolicy;
@@ -12,7 +15,8 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 use crate::billing::anomalies;
-use crate::billing::plan::{plan_week, PlanError, WeekPlan};
+use crate::billing::plan::{PlanError, WeekPlan};
+use crate::billing::planner::{LeanPlan, Planner};
 use crate::config::Config;
 use crate::db::audit::Actor;
 use crate::db::weeks::{inputs_hash, ApproveError, Approved, StoredWeek};
@@ -86,7 +90,7 @@ async fn refresh_planned(
     db: &Db,
     config: &Config,
     week: BillingWeek,
-) -> Result<(StoredWeek, Option<WeekPlan>), PreviewError> {
+) -> Result<(StoredWeek, Option<LeanPlan>), PreviewError> {
     let tz = config.time_zone;
     let (start, end) = (week.start(tz), week.end(tz));
     if start > Utc::now() {
@@ -105,19 +109,30 @@ async fn refresh_planned(
             return Ok((stored, None));
         }
     }
-    // The fingerprint is taken from the rides actually planned, so it names exactly them.
-    let mut rides = db.late_rides_before(start).await?;
-    let late: Vec<String> = {
-        let mut ids: Vec<String> = rides.iter().map(|r| r.ride_id.clone()).collect();
-        ids.sort();
-        ids
+    // The fingerprint is taken from the rides actually planned, so it names exactly them. The
+    // rides are priced as they are read and the week kept compactly (see `billing::planner`);
+    // each ride is checked for plausibility on the way.
+    let mut planner = Planner::new(&policy, week, tz);
+    let mut implausible: HashMap<u32, String> = HashMap::new();
+    let mut add = |ride: Ride| -> Result<(), PreviewError> {
+        let index = planner.add(&ride)?;
+        if let Some(why) = anomalies::implausible(&ride, &thresholds) {
+            implausible.insert(index, why);
+        }
+        Ok(())
     };
-    let own = db.rides_ended_between(start, end).await?;
-    let inputs = inputs_hash(&key, own.len() as i64, &late);
-    rides.extend(own);
-    let plan = plan_week(&policy, week, tz, &rides)?;
+    let late_rides = db.late_rides_before(start).await?;
+    let mut late: Vec<String> = late_rides.iter().map(|r| r.ride_id.clone()).collect();
+    late.sort();
+    for ride in late_rides {
+        add(ride)?;
+    }
+    let own = db.each_ride_ended_between(start, end, &mut add).await?;
+    let inputs = inputs_hash(&key, own, &late);
+    let plan = planner.finish()?;
     let history = db.history(week, thresholds.lookback_weeks).await?;
-    let found = anomalies::find(&plan, &rides, &history, &thresholds);
+    let found = anomalies::find(&plan, &implausible, &history, &thresholds);
+    drop(history);
     let stored_hash = db.store_preview(&plan, start, end, &inputs, &found).await?;
     db.refresh_statistics(&["invoices", "invoice_lines", "payouts", "payout_lines"]).await?;
     // Stored, or approved by someone meanwhile: either way the stored week is the answer, and
@@ -137,7 +152,7 @@ pub async fn preview(
 ) -> Result<(StoredWeek, WeekPlan), PreviewError> {
     let (stored, planned) = refresh_planned(db, config, week).await?;
     let plan = match planned {
-        Some(plan) => plan,
+        Some(plan) => plan.to_week_plan(),
         None => db.stored_plan(&stored).await?,
     };
     Ok((stored, plan))

@@ -56,6 +56,21 @@ on_both_databases! {
         let csv = String::from_utf8(csv.stdout).unwrap();
         assert_eq!(csv.lines().count(), invoices.len() + 1, "a header and a row per invoice");
         assert!(csv.starts_with("invoice_id,user_id,lines,late_lines,total,currency"));
+        // The CSV and the table are read from the stored week as they are printed: row by row
+        // the invoices of the JSON, in the same order.
+        let table = run(&test_db.url, &["preview", "--week", &week]).await;
+        let table = String::from_utf8(table.stdout).unwrap();
+        let table_rows: Vec<&str> = table.lines().skip_while(|l| !l.starts_with("user ")).skip(1).collect();
+        assert_eq!(table_rows.len(), invoices.len(), "{table}");
+        for ((row, invoice), printed) in csv.lines().skip(1).zip(invoices).zip(table_rows) {
+            let user = invoice["user_id"].as_str().unwrap();
+            let lines = invoice["lines"].as_array().unwrap();
+            let late = lines.iter().filter(|l| l["late"] == true).count();
+            let total = invoice["total"].as_str().unwrap();
+            assert_eq!(row, format!("{week}/{user},{user},{},{late},{total},USD", lines.len()));
+            let words: Vec<&str> = printed.split_whitespace().collect();
+            assert_eq!(words, [user, &lines.len().to_string(), total], "{printed}");
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use rust_decimal::Decimal;
 
-use super::plan::WeekPlan;
+use super::planner::{LeanPlan, RideRef};
 use app::model::billing::Ride;
 use app::model::money::Money;
 use app::model::preview::{Anomaly, AnomalyKind, AnomalyThresholds};
@@ -60,16 +60,21 @@ pub fn implausible(ride: &Ride, t: &AnomalyThresholds) -> Option<String> {
     None
 }
 
-/// Finds the anomalies of `plan`, made from `rides`, against `history`.
-pub fn find(plan: &WeekPlan, rides: &[Ride], history: &History, t: &AnomalyThresholds) -> Anomalies {
+/// Finds the anomalies of `plan` against `history`; `implausible` holds why each implausible
+/// ride (by its number in the plan) is so, as [`implausible`] found it when the ride was added.
+pub fn find(
+    plan: &LeanPlan,
+    implausible: &HashMap<u32, String>,
+    history: &History,
+    t: &AnomalyThresholds,
+) -> Anomalies {
     let mut found = Anomalies::default();
-    let billed: HashMap<&str, &Ride> = rides.iter().map(|r| (r.ride_id.as_str(), r)).collect();
 
-    for invoice in &plan.invoices {
+    for invoice in plan.invoices() {
         let mut list = Vec::new();
-        if let Some(&(sum, weeks)) = history.users.get(&invoice.user_id) {
+        if let Some(&(sum, weeks)) = history.users.get(invoice.user_id()) {
             // total > pct% of sum / weeks  <=>  total * weeks * 100 > sum * pct
-            let total = invoice.total.minor();
+            let total = invoice.total().minor();
             if weeks > 0
                 && i128::from(total) * i128::from(weeks) * 100
                     > i128::from(sum) * i128::from(t.invoice_vs_average_pct)
@@ -78,9 +83,9 @@ pub fn find(plan: &WeekPlan, rides: &[Ride], history: &History, t: &AnomalyThres
                     kind: AnomalyKind::HighInvoice,
                     detail: format!(
                         "{} is {}× the average of {} over {} recent week(s)",
-                        invoice.total,
+                        invoice.total(),
                         ratio(total * i64::from(weeks), sum),
-                        average(sum, weeks, invoice.total),
+                        average(sum, weeks, invoice.total()),
                         weeks
                     ),
                     ride_id: None,
@@ -89,10 +94,9 @@ pub fn find(plan: &WeekPlan, rides: &[Ride], history: &History, t: &AnomalyThres
         }
         // The passenger's rides this invoice bills, by start; each one that starts before an
         // earlier one ended overlaps it.
-        let mut own: Vec<&Ride> =
-            invoice.lines.iter().filter_map(|l| billed.get(l.ride_id.as_str()).copied()).collect();
-        own.sort_by(|a, b| (a.started_at, &a.ride_id).cmp(&(b.started_at, &b.ride_id)));
-        let mut latest: Option<&Ride> = None;
+        let mut own: Vec<RideRef> = invoice.lines().map(|l| l.ride).collect();
+        own.sort_by(|a, b| (a.started_at, a.ride_id).cmp(&(b.started_at, b.ride_id)));
+        let mut latest: Option<RideRef> = None;
         for ride in own {
             if let Some(before) = latest {
                 if ride.started_at < before.ended_at {
@@ -105,7 +109,7 @@ pub fn find(plan: &WeekPlan, rides: &[Ride], history: &History, t: &AnomalyThres
                             before.ride_id,
                             before.ended_at.format("%a %H:%M")
                         ),
-                        ride_id: Some(ride.ride_id.clone()),
+                        ride_id: Some(ride.ride_id.to_owned()),
                     });
                 }
             }
@@ -113,17 +117,17 @@ pub fn find(plan: &WeekPlan, rides: &[Ride], history: &History, t: &AnomalyThres
                 latest = Some(ride);
             }
         }
-        for line in &invoice.lines {
-            if let Some(why) = billed.get(line.ride_id.as_str()).and_then(|r| implausible(r, t)) {
+        for line in invoice.lines() {
+            if let Some(why) = implausible.get(&line.ride.index) {
                 list.push(Anomaly {
                     kind: AnomalyKind::ImplausibleDistance,
-                    detail: why,
-                    ride_id: Some(line.ride_id.clone()),
+                    detail: why.clone(),
+                    ride_id: Some(line.ride.ride_id.to_owned()),
                 });
             }
         }
         if !list.is_empty() {
-            found.invoices.insert(invoice.user_id.clone(), list);
+            found.invoices.insert(invoice.user_id().to_owned(), list);
         }
     }
 
@@ -157,7 +161,7 @@ pub fn find(plan: &WeekPlan, rides: &[Ride], history: &History, t: &AnomalyThres
 mod tests {
     use super::*;
     use crate::billing::fixtures::policy;
-    use crate::billing::plan::plan_week;
+    use crate::billing::planner::Planner;
     use app::model::billing::Seat;
     use app::model::pricing::Attendance;
     use app::model::week::BillingWeek;
@@ -178,8 +182,17 @@ mod tests {
 
     fn anomalies(rides: &[Ride], history: &History) -> Anomalies {
         let week = BillingWeek::parse("2026-W48").unwrap();
-        let plan = plan_week(&policy(), week, Tz::UTC, rides).unwrap();
-        find(&plan, rides, history, &AnomalyThresholds::default())
+        let thresholds = AnomalyThresholds::default();
+        let policy = policy();
+        let mut planner = Planner::new(&policy, week, Tz::UTC);
+        let mut flagged = HashMap::new();
+        for ride in rides {
+            let index = planner.add(ride).unwrap();
+            if let Some(why) = implausible(ride, &thresholds) {
+                flagged.insert(index, why);
+            }
+        }
+        find(&planner.finish().unwrap(), &flagged, history, &thresholds)
     }
 
     #[test]

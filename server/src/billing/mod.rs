@@ -4,6 +4,7 @@
 pub mod anomalies;
 pub mod ledger;
 pub mod plan;
+pub mod planner;
 pub mod pricing;
 pub mod split;
 

@@ -347,16 +347,19 @@ impl Db {
 }
 
 impl Db {
-    /// Every ride that ended in `[start, end)`, with its seats, oldest first.
-    pub async fn rides_ended_between(
+    /// Each ride that ended in `[start, end)`, with its seats in passenger-id order, given to
+    /// `each` as it is read (by end, then id): a million passengers' rides are never held at
+    /// once. Returns how many there were.
+    pub async fn each_ride_ended_between<E: From<sqlx::Error>>(
         &self,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
-    ) -> Result<Vec<Ride>, sqlx::Error> {
+        mut each: impl FnMut(Ride) -> Result<(), E>,
+    ) -> Result<i64, E> {
         use futures::TryStreamExt;
-        // Streamed and grouped as the rows come: at a million passengers the joined rows would
-        // take as much memory again as the rides.
-        let mut rides: Vec<Ride> = Vec::new();
+        let mut count = 0;
+        // The ride being read, and the one before it once the next one starts.
+        let mut rides: Vec<Ride> = Vec::with_capacity(2);
         with_pool!(self, pool => {
             let mut rows = sqlx::query_as::<_, RideRow>(
                 "SELECT r.ride_id, r.driver_id, r.distance_m, r.started_at, r.ended_at, s.passenger_id, s.attendance \
@@ -368,9 +371,17 @@ impl Db {
             .fetch(pool);
             while let Some(row) = rows.try_next().await? {
                 push_seat(&mut rides, row)?;
+                if rides.len() > 1 {
+                    count += 1;
+                    each(rides.remove(0))?;
+                }
             }
         });
-        Ok(rides)
+        for done in rides {
+            count += 1;
+            each(done)?;
+        }
+        Ok(count)
     }
 }
 

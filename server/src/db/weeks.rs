@@ -22,7 +22,8 @@ use super::audit::{Actor, NewAuditEntry};
 use super::rides::{attendance_from, attendance_str};
 use super::{begin_writing, Db};
 use crate::billing::anomalies::Anomalies;
-use crate::billing::plan::{invoice_hash, payout_hash, plan_hash, WeekPlan};
+use crate::billing::plan::{invoice_hash, WeekPlan};
+use crate::billing::planner::{LeanInvoice, LeanLine, LeanPayout, LeanPayoutLine, LeanPlan};
 use crate::with_pool;
 use app::model::billing::{Invoice, InvoiceLine, Payout, PayoutLine, Ride, WeekTotals};
 use app::model::money::{BillingCurrency, Money};
@@ -210,23 +211,21 @@ impl Db {
 
     /// Stores `plan` as the week's draft preview, replacing the previous draft. Returns its
     /// content hash, or `None`, changing nothing, when the week was approved meanwhile.
-    #[allow(clippy::too_many_arguments)]
     pub async fn store_preview(
         &self,
-        plan: &WeekPlan,
+        plan: &LeanPlan,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
         inputs_hash: &str,
         anomalies: &Anomalies,
     ) -> Result<Option<String>, sqlx::Error> {
         let week = plan.week.to_string();
-        let currency = plan.totals.charged.currency().code();
+        let currency = plan.currency.code();
         let now = super::now();
-        let late_lines = plan.invoices.iter().flat_map(|i| &i.lines).filter(|l| l.late).count() as i64;
-        let flagged =
-            plan.invoices.iter().filter(|i| anomalies.invoices.contains_key(&i.user_id)).count() as i64;
+        let late_lines = plan.invoices().map(|i| i.late_lines()).sum::<usize>() as i64;
+        let flagged = plan.invoices().filter(|i| anomalies.invoices.contains_key(i.user_id())).count() as i64;
         let week_anomalies = serde_json::to_string(&anomalies.week).expect("anomalies serialise");
-        let content_hash = plan_hash(plan);
+        let content_hash = plan.hash();
         with_pool!(self, pool => {
             let mut tx = pool.begin_with(begin_writing(self)).await?;
             let stored = sqlx::query(
@@ -246,8 +245,8 @@ impl Db {
             .bind(currency)
             .bind(inputs_hash)
             .bind(&content_hash)
-            .bind(plan.invoices.len() as i64)
-            .bind(plan.payouts.len() as i64)
+            .bind(plan.invoices().len() as i64)
+            .bind(plan.payouts().len() as i64)
             .bind(plan.totals.charged.minor())
             .bind(plan.totals.fees.minor())
             .bind(plan.totals.payouts.minor())
@@ -264,88 +263,109 @@ impl Db {
             sqlx::query("DELETE FROM invoices WHERE week = $1").bind(&week).execute(&mut *tx).await?;
             sqlx::query("DELETE FROM payouts WHERE week = $1").bind(&week).execute(&mut *tx).await?;
 
-            let mut invoice_ids: HashMap<String, i64> = HashMap::with_capacity(plan.invoices.len());
-            for chunk in plan.invoices.chunks(CHUNK) {
+            // Invoices a chunk at a time, each chunk followed by its lines (their ids known).
+            let invoices: Vec<LeanInvoice> = plan.invoices().collect();
+            for chunk in invoices.chunks(CHUNK) {
                 let mut insert = QueryBuilder::new(
                     "INSERT INTO invoices (week, user_id, currency, total_minor, lines, late_lines, content_hash, anomalies, flagged) ",
                 );
                 insert.push_values(chunk, |mut row, invoice| {
-                    let found = anomalies.invoices.get(&invoice.user_id);
+                    let found = anomalies.invoices.get(invoice.user_id());
                     row.push_bind(&week)
-                        .push_bind(&invoice.user_id)
+                        .push_bind(invoice.user_id())
                         .push_bind(currency)
-                        .push_bind(invoice.total.minor())
-                        .push_bind(invoice.lines.len() as i64)
-                        .push_bind(invoice.lines.iter().filter(|l| l.late).count() as i64)
-                        .push_bind(invoice_hash(invoice))
+                        .push_bind(invoice.total().minor())
+                        .push_bind(invoice.len() as i64)
+                        .push_bind(invoice.late_lines() as i64)
+                        .push_bind(format!("{:x}", invoice.digest()))
                         .push_bind(serde_json::to_string(&found.cloned().unwrap_or_default()).expect("anomalies serialise"))
                         .push_bind(found.is_some());
                 });
                 insert.push(" RETURNING id, user_id");
-                let ids: Vec<(i64, String)> = insert.build_query_as().fetch_all(&mut *tx).await?;
-                invoice_ids.extend(ids.into_iter().map(|(id, user)| (user, id)));
+                let ids: HashMap<String, i64> =
+                    insert.build_query_as().fetch_all(&mut *tx).await?.into_iter().map(|(id, user)| (user, id)).collect();
+                let lines: Vec<(i64, LeanLine)> =
+                    chunk.iter().flat_map(|i| i.lines().map(|l| (ids[i.user_id()], l))).collect();
+                for lines in lines.chunks(CHUNK) {
+                    let mut insert = QueryBuilder::new(
+                        "INSERT INTO invoice_lines (invoice_id, ride_id, amount_minor, attendance, ended_at, late) ",
+                    );
+                    insert.push_values(lines, |mut row, (id, line)| {
+                        row.push_bind(*id)
+                            .push_bind(line.ride.ride_id)
+                            .push_bind(line.amount.minor())
+                            .push_bind(attendance_str(line.attendance))
+                            .push_bind(line.ride.ended_at)
+                            .push_bind(line.ride.late);
+                    });
+                    insert.build().execute(&mut *tx).await?;
+                }
             }
-            let lines: Vec<(i64, &InvoiceLine)> = plan
-                .invoices
-                .iter()
-                .flat_map(|i| i.lines.iter().map(|l| (invoice_ids[&i.user_id], l)))
-                .collect();
-            for chunk in lines.chunks(CHUNK) {
-                let mut insert = QueryBuilder::new(
-                    "INSERT INTO invoice_lines (invoice_id, ride_id, amount_minor, attendance, ended_at, late) ",
-                );
-                insert.push_values(chunk, |mut row, (id, line)| {
-                    row.push_bind(*id)
-                        .push_bind(&line.ride_id)
-                        .push_bind(line.amount.minor())
-                        .push_bind(attendance_str(line.attendance))
-                        .push_bind(line.ended_at)
-                        .push_bind(line.late);
-                });
-                insert.build().execute(&mut *tx).await?;
-            }
+            drop(invoices);
 
-            let mut payout_ids: HashMap<String, i64> = HashMap::with_capacity(plan.payouts.len());
-            for chunk in plan.payouts.chunks(CHUNK) {
+            let payouts: Vec<LeanPayout> = plan.payouts().collect();
+            for chunk in payouts.chunks(CHUNK) {
                 let mut insert = QueryBuilder::new(
                     "INSERT INTO payouts (week, driver_id, currency, gross_minor, fees_minor, total_minor, rides, content_hash) ",
                 );
                 insert.push_values(chunk, |mut row, payout| {
                     row.push_bind(&week)
-                        .push_bind(&payout.driver_id)
+                        .push_bind(payout.driver_id())
                         .push_bind(currency)
-                        .push_bind(payout.lines.iter().map(|l| l.gross.minor()).sum::<i64>())
-                        .push_bind(payout.lines.iter().map(|l| l.fee.minor()).sum::<i64>())
-                        .push_bind(payout.total.minor())
-                        .push_bind(payout.lines.len() as i64)
-                        .push_bind(payout_hash(payout));
+                        .push_bind(payout.lines().map(|l| l.gross.minor()).sum::<i64>())
+                        .push_bind(payout.lines().map(|l| l.fee.minor()).sum::<i64>())
+                        .push_bind(payout.total().minor())
+                        .push_bind(payout.len() as i64)
+                        .push_bind(format!("{:x}", payout.digest()));
                 });
                 insert.push(" RETURNING id, driver_id");
-                let ids: Vec<(i64, String)> = insert.build_query_as().fetch_all(&mut *tx).await?;
-                payout_ids.extend(ids.into_iter().map(|(id, driver)| (driver, id)));
-            }
-            let lines: Vec<(i64, &PayoutLine)> = plan
-                .payouts
-                .iter()
-                .flat_map(|p| p.lines.iter().map(|l| (payout_ids[&p.driver_id], l)))
-                .collect();
-            for chunk in lines.chunks(CHUNK) {
-                let mut insert = QueryBuilder::new(
-                    "INSERT INTO payout_lines (payout_id, ride_id, gross_minor, fee_minor, net_minor, late) ",
-                );
-                insert.push_values(chunk, |mut row, (id, line)| {
-                    row.push_bind(*id)
-                        .push_bind(&line.ride_id)
-                        .push_bind(line.gross.minor())
-                        .push_bind(line.fee.minor())
-                        .push_bind(line.net.minor())
-                        .push_bind(line.late);
-                });
-                insert.build().execute(&mut *tx).await?;
+                let ids: HashMap<String, i64> =
+                    insert.build_query_as().fetch_all(&mut *tx).await?.into_iter().map(|(id, driver)| (driver, id)).collect();
+                let lines: Vec<(i64, LeanPayoutLine)> =
+                    chunk.iter().flat_map(|p| p.lines().map(|l| (ids[p.driver_id()], l))).collect();
+                for lines in lines.chunks(CHUNK) {
+                    let mut insert = QueryBuilder::new(
+                        "INSERT INTO payout_lines (payout_id, ride_id, gross_minor, fee_minor, net_minor, late) ",
+                    );
+                    insert.push_values(lines, |mut row, (id, line)| {
+                        row.push_bind(*id)
+                            .push_bind(line.ride.ride_id)
+                            .push_bind(line.gross.minor())
+                            .push_bind(line.fee.minor())
+                            .push_bind(line.net.minor())
+                            .push_bind(line.ride.late);
+                    });
+                    insert.build().execute(&mut *tx).await?;
+                }
             }
             tx.commit().await?;
             Ok(Some(content_hash))
         })
+    }
+
+    /// The stored invoices of a week, in user-id order (byte by byte, whatever the database's
+    /// collation), as `(user_id, lines, late lines, total in minor units)`, read as they come.
+    pub async fn each_invoice_total<E: From<sqlx::Error>>(
+        &self,
+        week: BillingWeek,
+        mut each: impl FnMut(String, i64, i64, i64) -> Result<(), E>,
+    ) -> Result<(), E> {
+        use futures::TryStreamExt;
+        let text = week.to_string();
+        let order = match self {
+            Db::Sqlite(_) => "user_id",
+            Db::Postgres(_) => "user_id COLLATE \"C\"",
+        };
+        let sql = format!(
+            "SELECT user_id, lines, late_lines, total_minor FROM invoices WHERE week = $1 ORDER BY {order}"
+        );
+        with_pool!(self, pool => {
+            let mut rows = sqlx::query_as::<_, (String, i64, i64, i64)>(&sql).bind(&text).fetch(pool);
+            while let Some((user, lines, late, total)) = rows.try_next().await? {
+                each(user, lines, late, total)?;
+            }
+        });
+        Ok(())
     }
 
     /// The week's stored preview, if it has one.

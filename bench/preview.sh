@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The preview alone, at each size given (default 100000 passengers), on SQLite and PostgreSQL:
+# demo data is made once per size and kept as a template (a file, or a PostgreSQL template
+# database), then `billing preview` runs on a fresh copy BENCH_REPEAT times (default 1). Prints
+# wall time, rows stored per second (invoices, payouts and their lines) and peak RSS.
+#
+#   bench/preview.sh [PASSENGERS ...]
+#   BENCH_DATABASES="sqlite postgres" BENCH_PG=postgres://postgres@127.0.0.1:5432 BENCH_REPEAT=1
+#   BENCH_CACHE=DIR   (where SQLite templates are kept between calls; default a temporary directory)
+source "$(dirname "$0")/lib.sh"
+SIZES=("${@:-100000}")
+CACHE=${BENCH_CACHE:-$WORK}
+mkdir -p "$CACHE"
+machine
+
+for kind in $DATABASES; do
+  for n in "${SIZES[@]}"; do
+    drivers=$(( n / 10 > 0 ? n / 10 : 1 ))
+    if [ "$kind" = sqlite ]; then
+      template=$CACHE/preview_$n.db
+      if [ ! -f "$template" ]; then
+        DB_KIND=sqlite DATABASE_URL="sqlite://$template" "$BIN" migrate > /dev/null
+        DB_KIND=sqlite DATABASE_URL="sqlite://$template" "$BIN" demo-data --passengers "$n" --drivers "$drivers" \
+          --weeks 1 --complete-weeks-only --seed 1 > /dev/null
+        sqlite3 "$template" "PRAGMA wal_checkpoint(TRUNCATE)" > /dev/null
+      fi
+    else
+      template=billing_bench_preview_$n
+      if [ "$(psql -q "$PG/postgres" -Atc "SELECT COUNT(*) FROM pg_database WHERE datname = '$template'")" = 0 ]; then
+        psql -q "$PG/postgres" -c "CREATE DATABASE $template"
+        DATABASE_URL="$PG/$template" "$BIN" migrate > /dev/null
+        DATABASE_URL="$PG/$template" "$BIN" demo-data --passengers "$n" --drivers "$drivers" \
+          --weeks 1 --complete-weeks-only --seed 1 > /dev/null
+      fi
+    fi
+    echo "== $kind, $n passengers, $drivers drivers, week $WEEK"
+    for _ in $(seq "${BENCH_REPEAT:-1}"); do
+      if [ "$kind" = sqlite ]; then
+        cp "$template" "$WORK/copy.db"
+        rm -f "$WORK/copy.db-wal" "$WORK/copy.db-shm"
+        export DB_KIND=sqlite DATABASE_URL="sqlite://$WORK/copy.db"
+      else
+        copy=billing_bench_preview_copy_$$
+        psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $copy" -c "CREATE DATABASE $copy TEMPLATE $template"
+        CLEANUP+=("psql -q '$PG/postgres' -c 'DROP DATABASE IF EXISTS $copy WITH (FORCE)'")
+        export DB_KIND=postgres DATABASE_URL="$PG/$copy"
+      fi
+      rows=$(sql "SELECT COUNT(*) FROM ride_seats")
+      measure "preview (computed, stored, printed)" "$rows" "$BIN" preview --week "$WEEK"
+      stored=$(sql "SELECT (SELECT COUNT(*) FROM invoices) + (SELECT COUNT(*) FROM invoice_lines) + (SELECT COUNT(*) FROM payouts) + (SELECT COUNT(*) FROM payout_lines)")
+      awk -v r="$stored" -v s="$LAST_SECONDS" 'BEGIN { printf "%-40s %10d rows stored, %.0f rows/s\n", "  of which", r, r / s }'
+    done
+  done
+done
