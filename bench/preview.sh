@@ -41,14 +41,15 @@ for kind in $DATABASES; do
         export DB_KIND=sqlite DATABASE_URL="sqlite://$WORK/copy.db"
       else
         copy=billing_bench_preview_copy_$$
-        psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $copy" -c "CREATE DATABASE $copy TEMPLATE $template"
+        psql -q "$PG/postgres" -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $copy" \
+          -c "CREATE DATABASE $copy TEMPLATE $template"
         CLEANUP+=("psql -q '$PG/postgres' -c 'DROP DATABASE IF EXISTS $copy WITH (FORCE)'")
         export DB_KIND=postgres DATABASE_URL="$PG/$copy"
       fi
       rows=$(sql "SELECT COUNT(*) FROM ride_seats")
-      measure "preview (computed, stored, printed)" "$rows" "$BIN" preview --week "$WEEK"
+      measure "preview: seats read" "$rows" "$BIN" preview --week "$WEEK"
       stored=$(sql "SELECT (SELECT COUNT(*) FROM invoices) + (SELECT COUNT(*) FROM invoice_lines) + (SELECT COUNT(*) FROM payouts) + (SELECT COUNT(*) FROM payout_lines)")
-      awk -v r="$stored" -v s="$LAST_SECONDS" 'BEGIN { printf "%-40s %10d rows stored, %.0f rows/s\n", "  of which", r, r / s }'
+      awk -v r="$stored" -v s="$LAST_SECONDS" 'BEGIN { printf "%-40s %10d rows %9s   %12.0f rows/s\n", "  rows stored (invoices, payouts, lines)", r, "", r / s }'
     done
   done
 done

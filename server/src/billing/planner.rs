@@ -1,8 +1,8 @@
 //! The planner behind [`super::plan::plan_week`], for a week of any size: rides are priced one
 //! at a time as they are read, and the week is kept compactly. Each id (ride, passenger,
 //! driver) is stored once, end to end in one string; a line is a few integers naming them.
-//! At a million passengers the whole week takes a few hundred bytes per ride, where invoices
-//! and payouts of owned strings took about 3 GB.
+//! At a million passengers (4.2 million rides) the preview's process peaks at about 650 MiB,
+//! where invoices and payouts of owned strings took about 3 GB.
 
 use std::hash::BuildHasher;
 use std::ops::Range;
