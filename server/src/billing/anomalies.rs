@@ -92,12 +92,22 @@ pub fn find(
                 });
             }
         }
+        let mut own: Vec<RideRef> = invoice.lines().map(|l| l.ride).collect();
+        let flagged: Vec<Anomaly> = own
+            .iter()
+            .filter_map(|ride| {
+                implausible.get(&ride.index).map(|why| Anomaly {
+                    kind: AnomalyKind::ImplausibleDistance,
+                    detail: why.clone(),
+                    ride_id: Some(ride.ride_id.clone()),
+                })
+            })
+            .collect();
         // The passenger's rides this invoice bills, by start; each one that starts before an
         // earlier one ended overlaps it.
-        let mut own: Vec<RideRef> = invoice.lines().map(|l| l.ride).collect();
-        own.sort_by(|a, b| (a.started_at, a.ride_id).cmp(&(b.started_at, b.ride_id)));
-        let mut latest: Option<RideRef> = None;
-        for ride in own {
+        own.sort_by(|a, b| (a.started_at, &a.ride_id).cmp(&(b.started_at, &b.ride_id)));
+        let mut latest: Option<&RideRef> = None;
+        for ride in &own {
             if let Some(before) = latest {
                 if ride.started_at < before.ended_at {
                     list.push(Anomaly {
@@ -109,7 +119,7 @@ pub fn find(
                             before.ride_id,
                             before.ended_at.format("%a %H:%M")
                         ),
-                        ride_id: Some(ride.ride_id.to_owned()),
+                        ride_id: Some(ride.ride_id.clone()),
                     });
                 }
             }
@@ -117,15 +127,8 @@ pub fn find(
                 latest = Some(ride);
             }
         }
-        for line in invoice.lines() {
-            if let Some(why) = implausible.get(&line.ride.index) {
-                list.push(Anomaly {
-                    kind: AnomalyKind::ImplausibleDistance,
-                    detail: why.clone(),
-                    ride_id: Some(line.ride.ride_id.to_owned()),
-                });
-            }
-        }
+        // Implausible rides after the overlaps, in the order the invoice lists them.
+        list.extend(flagged);
         if !list.is_empty() {
             found.invoices.insert(invoice.user_id().to_owned(), list);
         }

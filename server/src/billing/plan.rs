@@ -91,7 +91,7 @@ pub enum PlanError {
     Pricing(String, PricingError),
     #[error(transparent)]
     Money(#[from] MoneyError),
-    #[error("the week has more than 4,294,967,295 rides or people to bill")]
+    #[error("the week is too large to plan: more than 2,147,483,647 rides, 4,294,967,295 lines or people, or 4 GiB of ids")]
     TooLarge,
 }
 
@@ -181,30 +181,76 @@ pub fn plan_hash(plan: &WeekPlan) -> String {
     )
 }
 
-/// [`plan_hash`] of a week whose invoices and payouts are listed, in id order, by the two
-/// functions (each called once), with nothing collected: the JSON is hashed as it is written.
-pub fn week_hash_of<'a, I, P>(
-    week: BillingWeek,
-    currency: BillingCurrency,
-    invoices: impl Fn() -> I,
-    payouts: impl Fn() -> P,
-) -> String
-where
-    I: Iterator<Item = (&'a str, Digest)>,
-    P: Iterator<Item = (&'a str, Digest)>,
-{
-    /// A list written as it is produced.
-    struct Listed<F>(F);
-    impl<'a, F, I> serde::Serialize for Listed<F>
-    where
-        F: Fn() -> I,
-        I: Iterator<Item = (&'a str, Digest)>,
-    {
-        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-            serializer.collect_seq((self.0)().map(|(id, digest)| (id, format!("{digest:x}"))))
+/// [`plan_hash`] computed as the week is walked, with nothing collected: the JSON is hashed as
+/// it is written. Give it every invoice in user-id order, then every payout in driver-id order.
+pub struct WeekHasher {
+    sha: sha2::Sha256,
+    payouts: bool,
+    first: bool,
+}
+
+impl WeekHasher {
+    pub fn new(week: BillingWeek, currency: BillingCurrency) -> WeekHasher {
+        use sha2::Digest as _;
+        let mut hasher = WeekHasher { sha: sha2::Sha256::new(), payouts: false, first: true };
+        hasher.write(b"[");
+        for (i, part) in ["week/1", &week.to_string(), currency.code()].into_iter().enumerate() {
+            if i > 0 {
+                hasher.write(b",");
+            }
+            hasher.json(part);
+        }
+        hasher.write(b",[");
+        hasher
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        use sha2::Digest as _;
+        self.sha.update(bytes);
+    }
+
+    fn json(&mut self, text: &str) {
+        serde_json::to_writer(&mut self.sha, text).expect("a string serialises");
+    }
+
+    fn entry(&mut self, id: &str, digest: &Digest) {
+        if !std::mem::take(&mut self.first) {
+            self.write(b",");
+        }
+        self.write(b"[");
+        self.json(id);
+        self.write(b",");
+        self.json(&format!("{digest:x}"));
+        self.write(b"]");
+    }
+
+    /// The next invoice, by its user id and [`invoice_hash_of`].
+    pub fn invoice(&mut self, user_id: &str, digest: &Digest) {
+        debug_assert!(!self.payouts, "invoices come before payouts");
+        self.entry(user_id, digest);
+    }
+
+    /// The next payout, by its driver id and [`payout_hash_of`].
+    pub fn payout(&mut self, driver_id: &str, digest: &Digest) {
+        self.start_payouts();
+        self.entry(driver_id, digest);
+    }
+
+    fn start_payouts(&mut self) {
+        if !self.payouts {
+            self.payouts = true;
+            self.first = true;
+            self.write(b"],[");
         }
     }
-    format!("{:x}", sha256_json(&("week/1", week, currency.code(), Listed(invoices), Listed(payouts))))
+
+    /// The week's hash, in hex.
+    pub fn finish(mut self) -> String {
+        use sha2::Digest as _;
+        self.start_payouts();
+        self.write(b"]]");
+        format!("{:x}", self.sha.finalize())
+    }
 }
 
 #[cfg(test)]

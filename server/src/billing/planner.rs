@@ -1,10 +1,14 @@
 //! The planner behind [`super::plan::plan_week`], for a week of any size: rides are priced one
-//! at a time as they are read, and the week is kept compactly. Each id (ride, passenger,
-//! driver) is stored once, end to end in one string; a line is a few integers naming them.
-//! At a million passengers (4.2 million rides) the preview's process peaks at about 650 MiB,
-//! where invoices and payouts of owned strings took about 3 GB.
+//! at a time as they are read, and the week is kept compactly. Each passenger's and driver's
+//! id is stored once, end to end in one string; each ride's id as what it adds to the id of the
+//! ride read before it ([`RideIds`]); a line is a few integers naming them. A ride is 24 bytes
+//! besides its id (when it ended, to the microsecond, as rides are stored, and how long it
+//! lasted; the driver; what the passengers paid, the platform's fee being a function of it), a
+//! line 16.
 
+use std::collections::HashMap;
 use std::hash::BuildHasher;
+use std::marker::PhantomData;
 use std::ops::Range;
 
 use chrono::{DateTime, Utc};
@@ -12,8 +16,9 @@ use chrono_tz::Tz;
 use hashbrown::hash_table::{Entry, HashTable};
 use hashbrown::DefaultHashBuilder;
 
-use super::plan::{invoice_hash_of, payout_hash_of, validate_ride, week_hash_of, Digest, PlanError};
+use super::plan::{invoice_hash_of, payout_hash_of, validate_ride, Digest, PlanError, WeekHasher};
 use super::pricing::price_trip;
+use super::split::fee_minor;
 use app::model::billing::{Invoice, InvoiceLine, Payout, PayoutLine, Ride, WeekTotals};
 use app::model::money::{BillingCurrency, Money};
 use app::model::pricing::{Attendance, FeePolicy};
@@ -23,25 +28,103 @@ use app::model::week::BillingWeek;
 #[derive(Clone, Debug, Default)]
 struct Arena {
     text: String,
-    ends: Vec<usize>,
+    ends: Vec<u32>,
 }
 
 impl Arena {
     fn push(&mut self, s: &str) -> Result<u32, PlanError> {
-        let index = u32::try_from(self.ends.len()).map_err(|_| PlanError::TooLarge)?;
+        let index = fits(self.ends.len())?;
+        let end = fits(self.text.len() + s.len())?;
         self.text.push_str(s);
-        self.ends.push(self.text.len());
+        self.ends.push(end);
         Ok(index)
     }
 
     fn get(&self, index: u32) -> &str {
         let i = index as usize;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.text[start..self.ends[i]]
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.text[start..self.ends[i] as usize]
     }
 
     fn len(&self) -> usize {
         self.ends.len()
+    }
+}
+
+/// `n` as a u32 index or offset, or [`PlanError::TooLarge`].
+fn fits(n: usize) -> Result<u32, PlanError> {
+    u32::try_from(n).map_err(|_| PlanError::TooLarge)
+}
+
+/// Ride ids in the order they were added, each stored as the length of the prefix it shares
+/// with the id before it and the bytes that follow (front coding), every [`BLOCK`]th one whole,
+/// so that any one is rebuilt from at most [`BLOCK`] entries. Ids read in the order rides ended
+/// often share a prefix (the demo's share 17 of their 25 bytes); ids that share nothing cost
+/// two bytes more than the id, less than an offset would.
+#[derive(Clone, Debug, Default)]
+struct RideIds {
+    bytes: Vec<u8>,
+    blocks: Vec<u32>,
+    len: u32,
+    last: Vec<u8>,
+}
+
+/// How many ride ids a [`RideIds`] block holds.
+const BLOCK: u32 = 16;
+
+impl RideIds {
+    fn push(&mut self, id: &str) -> Result<u32, PlanError> {
+        let index = self.len;
+        let shared = if index.is_multiple_of(BLOCK) {
+            self.blocks.push(fits(self.bytes.len())?);
+            0
+        } else {
+            self.last.iter().zip(id.as_bytes()).take_while(|(a, b)| a == b).count()
+        };
+        let rest = &id.as_bytes()[shared..];
+        write_length(&mut self.bytes, shared);
+        write_length(&mut self.bytes, rest.len());
+        self.bytes.extend_from_slice(rest);
+        fits(self.bytes.len())?;
+        self.last.clear();
+        self.last.extend_from_slice(id.as_bytes());
+        self.len = index.checked_add(1).ok_or(PlanError::TooLarge)?;
+        Ok(index)
+    }
+
+    fn get(&self, index: u32) -> String {
+        let mut at = self.blocks[(index / BLOCK) as usize] as usize;
+        let mut id = Vec::new();
+        for _ in 0..=index % BLOCK {
+            let shared = read_length(&self.bytes, &mut at);
+            let rest = read_length(&self.bytes, &mut at);
+            id.truncate(shared);
+            id.extend_from_slice(&self.bytes[at..at + rest]);
+            at += rest;
+        }
+        String::from_utf8(id).expect("ride ids are stored whole from strings")
+    }
+}
+
+/// Appends `n` (an id's length in bytes, at most 400) in one byte below 128, else two.
+fn write_length(bytes: &mut Vec<u8>, n: usize) {
+    if n < 0x80 {
+        bytes.push(n as u8);
+    } else {
+        debug_assert!(n < 1 << 15);
+        bytes.extend_from_slice(&[0x80 | (n >> 8) as u8, n as u8]);
+    }
+}
+
+/// Reads a length written by [`write_length`] at `*at`, moving past it.
+fn read_length(bytes: &[u8], at: &mut usize) -> usize {
+    let first = bytes[*at] as usize;
+    *at += 1;
+    if first < 0x80 {
+        first
+    } else {
+        *at += 1;
+        (first & 0x7f) << 8 | bytes[*at - 1] as usize
     }
 }
 
@@ -68,25 +151,77 @@ impl Interner {
     }
 }
 
-/// What the plan keeps of a ride: its times, its driver and what the driver's line comes to
-/// (`gross` 0: the ride makes no payout line).
+/// What the plan keeps of a ride: when it ended (microseconds since 1970) and how long it
+/// lasted (microseconds; [`LONG`]: longer than that, its start kept aside), its driver (the top
+/// bit, [`LATE`], marks a ride of an earlier week) and what its passengers paid (`gross` 0: the
+/// ride makes no payout line; the platform's fee is [`fee_minor`] of it, as [`price_trip`]
+/// computes it).
 #[derive(Clone, Copy, Debug)]
 struct PlannedRide {
-    started_at: DateTime<Utc>,
-    ended_at: DateTime<Utc>,
-    driver: u32,
-    late: bool,
+    ended_at: i64,
     gross: i64,
-    fee: i64,
+    length: u32,
+    driver: u32,
 }
 
-/// A passenger's line: who, which ride, how much.
+/// [`PlannedRide::length`] of a ride of 71 minutes or more, whose start is kept aside.
+const LONG: u32 = u32::MAX;
+
+/// The bit of [`PlannedRide::driver`] that marks a late ride; the rest is the driver.
+const LATE: u32 = 1 << 31;
+
+impl PlannedRide {
+    fn driver(&self) -> u32 {
+        self.driver & !LATE
+    }
+
+    fn late(&self) -> bool {
+        self.driver & LATE != 0
+    }
+}
+
+/// A time as a ride keeps it.
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+/// A time a ride kept.
+fn time(micros: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(micros).expect("made by `micros` from a time")
+}
+
+/// The bit of [`Charge::seat`] that marks a no-show; the rest is the ride's number.
+const NO_SHOW: u32 = 1 << 31;
+
+/// A passenger's line: who, which ride and how they ended it (a cancelled seat makes no line),
+/// how much.
 #[derive(Clone, Copy, Debug)]
 struct Charge {
     user: u32,
-    ride: u32,
+    seat: u32,
     amount: i64,
-    attendance: Attendance,
+}
+
+impl Charge {
+    fn new(user: u32, ride: u32, attendance: Attendance, amount: i64) -> Result<Charge, PlanError> {
+        if ride >= NO_SHOW {
+            return Err(PlanError::TooLarge);
+        }
+        let seat = if attendance == Attendance::NoShow { ride | NO_SHOW } else { ride };
+        Ok(Charge { user, seat, amount })
+    }
+
+    fn ride(&self) -> u32 {
+        self.seat & !NO_SHOW
+    }
+
+    fn attendance(&self) -> Attendance {
+        if self.seat & NO_SHOW == 0 {
+            Attendance::Completed
+        } else {
+            Attendance::NoShow
+        }
+    }
 }
 
 /// Prices rides one at a time, in any order, into a [`LeanPlan`].
@@ -95,8 +230,9 @@ pub struct Planner<'a> {
     week: BillingWeek,
     tz: Tz,
     people: Interner,
-    ride_ids: Arena,
+    ride_ids: RideIds,
     rides: Vec<PlannedRide>,
+    long_rides: HashMap<u32, i64>,
     charges: Vec<Charge>,
 }
 
@@ -107,16 +243,17 @@ impl<'a> Planner<'a> {
             week,
             tz,
             people: Interner::default(),
-            ride_ids: Arena::default(),
+            ride_ids: RideIds::default(),
             rides: Vec::new(),
+            long_rides: HashMap::new(),
             charges: Vec::new(),
         }
     }
 
     /// Prices `ride` (one that ended in the week, or a late one of an earlier week) and adds its
     /// lines. Seats are priced in passenger-id order, so the leftover minor units of a split
-    /// always go to the same passengers; cancelled seats and zero shares make no line. Returns
-    /// the ride's number in this plan.
+    /// always go to the same passengers; cancelled seats and zero shares make no line. Its times
+    /// are kept to the microsecond, as rides are stored. Returns the ride's number in this plan.
     pub fn add(&mut self, ride: &Ride) -> Result<u32, PlanError> {
         validate_ride(ride).map_err(|e| PlanError::Ride(ride.ride_id.clone(), e))?;
         let ride_week = BillingWeek::containing(ride.ended_at, self.tz);
@@ -129,27 +266,29 @@ impl<'a> Planner<'a> {
         let price = price_trip(self.policy, ride.distance_m, &attendance)
             .map_err(|e| PlanError::Pricing(ride.ride_id.clone(), e))?;
         let gross = price.total()?;
+        debug_assert_eq!(price.fee.minor(), fee_minor(gross.minor(), self.policy.platform_fee_bps));
         let index = self.ride_ids.push(&ride.ride_id)?;
         for (seat, amount) in seats.iter().zip(&price.shares) {
             if seat.attendance == Attendance::Cancelled || amount.minor() == 0 {
                 continue;
             }
             let user = self.people.intern(&seat.passenger_id)?;
-            self.charges.push(Charge {
-                user,
-                ride: index,
-                amount: amount.minor(),
-                attendance: seat.attendance,
-            });
+            self.charges.push(Charge::new(user, index, seat.attendance, amount.minor())?);
         }
-        self.rides.push(PlannedRide {
-            started_at: ride.started_at,
-            ended_at: ride.ended_at,
-            driver: self.people.intern(&ride.driver_id)?,
-            late: ride_week < self.week,
-            gross: gross.minor(),
-            fee: price.fee.minor(),
-        });
+        let (started_at, ended_at) = (micros(ride.started_at), micros(ride.ended_at));
+        let length = match u32::try_from(ended_at - started_at) {
+            Ok(length) if length != LONG => length,
+            _ => {
+                self.long_rides.insert(index, started_at);
+                LONG
+            }
+        };
+        let driver = self.people.intern(&ride.driver_id)?;
+        if driver >= LATE {
+            return Err(PlanError::TooLarge);
+        }
+        let late = if ride_week < self.week { LATE } else { 0 };
+        self.rides.push(PlannedRide { ended_at, gross: gross.minor(), length, driver: driver | late });
         Ok(index)
     }
 
@@ -157,11 +296,12 @@ impl<'a> Planner<'a> {
     /// byte), each one's lines in the order the rides ended (then by ride id); an invoice or
     /// payout of zero is not made.
     pub fn finish(self) -> Result<LeanPlan, PlanError> {
-        let Planner { policy, week, people, ride_ids, rides, mut charges, .. } = self;
+        let Planner { policy, week, people, ride_ids, rides, long_rides, mut charges, .. } = self;
         let currency = policy.base.currency();
+        let fee_bps = policy.platform_fee_bps;
         let names = people.names;
         // Each person's place in id order.
-        let mut order: Vec<u32> = (0..names.len() as u32).collect();
+        let mut order: Vec<u32> = (0..fits(names.len())?).collect();
         order.sort_unstable_by(|&a, &b| names.get(a).cmp(names.get(b)));
         let mut rank = vec![0u32; order.len()];
         for (place, &person) in order.iter().enumerate() {
@@ -170,60 +310,42 @@ impl<'a> Planner<'a> {
         drop(order);
         let by_ride = |a: u32, b: u32| {
             let (x, y) = (&rides[a as usize], &rides[b as usize]);
-            x.ended_at.cmp(&y.ended_at).then_with(|| ride_ids.get(a).cmp(ride_ids.get(b)))
+            x.ended_at.cmp(&y.ended_at).then_with(|| ride_ids.get(a).cmp(&ride_ids.get(b)))
         };
 
         charges.sort_unstable_by(|a, b| {
-            rank[a.user as usize].cmp(&rank[b.user as usize]).then_with(|| by_ride(a.ride, b.ride))
+            rank[a.user as usize].cmp(&rank[b.user as usize]).then_with(|| by_ride(a.ride(), b.ride()))
         });
-        let mut invoices = Vec::new();
-        let mut start = 0;
-        while start < charges.len() {
-            let user = charges[start].user;
-            let end = start + charges[start..].iter().take_while(|c| c.user == user).count();
-            let total = Money::sum(
-                currency,
-                charges[start..end].iter().map(|c| Money::from_minor(c.amount, currency)),
-            )?;
-            invoices.push(Group { person: user, lines: start..end, total: total.minor() });
-            start = end;
-        }
+        let invoices = groups(&charges, currency, |c| c.user, |c| c.amount)?;
 
         let mut payout_rides: Vec<u32> =
-            (0..rides.len() as u32).filter(|&r| rides[r as usize].gross > 0).collect();
+            (0..fits(rides.len())?).filter(|&r| rides[r as usize].gross > 0).collect();
+        let driver = |r: u32| rides[r as usize].driver();
         payout_rides.sort_unstable_by(|&a, &b| {
-            rank[rides[a as usize].driver as usize]
-                .cmp(&rank[rides[b as usize].driver as usize])
-                .then_with(|| by_ride(a, b))
+            rank[driver(a) as usize].cmp(&rank[driver(b) as usize]).then_with(|| by_ride(a, b))
         });
-        let mut payouts = Vec::new();
-        let mut start = 0;
-        while start < payout_rides.len() {
-            let driver = rides[payout_rides[start] as usize].driver;
-            let end = start
-                + payout_rides[start..].iter().take_while(|&&r| rides[r as usize].driver == driver).count();
-            let total = Money::sum(
-                currency,
-                payout_rides[start..end].iter().map(|&r| {
-                    let ride = &rides[r as usize];
-                    Money::from_minor(ride.gross - ride.fee, currency)
-                }),
-            )?;
-            payouts.push(Group { person: driver, lines: start..end, total: total.minor() });
-            start = end;
-        }
+        let net = |r: u32| {
+            let gross = rides[r as usize].gross;
+            gross - fee_minor(gross, fee_bps)
+        };
+        let payouts = groups(&payout_rides, currency, |&r| driver(r), |&r| net(r))?;
 
         let money = |minor| Money::from_minor(minor, currency);
         let charged = Money::sum(currency, invoices.iter().map(|i| money(i.total)))?;
-        let fees = Money::sum(currency, payout_rides.iter().map(|&r| money(rides[r as usize].fee)))?;
+        let fees = Money::sum(
+            currency,
+            payout_rides.iter().map(|&r| money(fee_minor(rides[r as usize].gross, fee_bps))),
+        )?;
         let paid_out = Money::sum(currency, payouts.iter().map(|p| money(p.total)))?;
         let totals = WeekTotals { invoices: invoices.len() as u64, charged, fees, payouts: paid_out };
         Ok(LeanPlan {
             week,
             currency,
+            fee_bps,
             names,
             ride_ids,
             rides,
+            long_rides,
             charges,
             invoices,
             payout_rides,
@@ -233,12 +355,33 @@ impl<'a> Planner<'a> {
     }
 }
 
-/// An invoice or a payout: whose, which lines, and their sum in minor units.
+/// An invoice or a payout: whose, which lines (of the plan's charges or payout rides), and
+/// their sum in minor units.
 #[derive(Clone, Debug)]
 struct Group {
     person: u32,
-    lines: Range<usize>,
+    lines: Range<u32>,
     total: i64,
+}
+
+/// `items`, sorted by person, cut into one [`Group`] per person with the sum of its amounts.
+fn groups<T>(
+    items: &[T],
+    currency: BillingCurrency,
+    person: impl Fn(&T) -> u32,
+    amount: impl Fn(&T) -> i64,
+) -> Result<Vec<Group>, PlanError> {
+    let mut found = Vec::new();
+    for run in items.chunk_by(|a, b| person(a) == person(b)) {
+        let start = found.last().map_or(0, |g: &Group| g.lines.end);
+        let total = Money::sum(currency, run.iter().map(|item| Money::from_minor(amount(item), currency)))?;
+        found.push(Group {
+            person: person(&run[0]),
+            lines: start..fits(start as usize + run.len())?,
+            total: total.minor(),
+        });
+    }
+    Ok(found)
 }
 
 /// A planned week, kept compactly: what [`super::plan::WeekPlan`] holds, with each id stored
@@ -246,9 +389,11 @@ struct Group {
 pub struct LeanPlan {
     pub week: BillingWeek,
     pub currency: BillingCurrency,
+    fee_bps: u32,
     names: Arena,
-    ride_ids: Arena,
+    ride_ids: RideIds,
     rides: Vec<PlannedRide>,
+    long_rides: HashMap<u32, i64>,
     charges: Vec<Charge>,
     invoices: Vec<Group>,
     payout_rides: Vec<u32>,
@@ -257,82 +402,106 @@ pub struct LeanPlan {
 }
 
 /// A ride as a plan's line shows it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RideRef<'p> {
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RideRef {
     /// The ride's number in its plan (what [`Planner::add`] returned).
     pub index: u32,
-    pub ride_id: &'p str,
+    pub ride_id: String,
     pub started_at: DateTime<Utc>,
     pub ended_at: DateTime<Utc>,
     pub late: bool,
 }
 
 /// A line of a [`LeanInvoice`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LeanLine<'p> {
-    pub ride: RideRef<'p>,
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeanLine {
+    pub ride: RideRef,
     pub amount: Money,
     pub attendance: Attendance,
 }
 
-/// One passenger's invoice in a [`LeanPlan`].
-#[derive(Clone, Copy)]
-pub struct LeanInvoice<'p> {
-    plan: &'p LeanPlan,
-    group: &'p Group,
-}
-
 /// A line of a [`LeanPayout`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LeanPayoutLine<'p> {
-    pub ride: RideRef<'p>,
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeanPayoutLine {
+    pub ride: RideRef,
     pub gross: Money,
     pub fee: Money,
     pub net: Money,
 }
 
-/// One driver's payout in a [`LeanPlan`].
-#[derive(Clone, Copy)]
-pub struct LeanPayout<'p> {
+/// One person's invoice or payout in a [`LeanPlan`] (`Side` says which).
+pub struct LeanGroup<'p, Side> {
     plan: &'p LeanPlan,
     group: &'p Group,
+    side: PhantomData<Side>,
 }
+
+impl<Side> Clone for LeanGroup<'_, Side> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<Side> Copy for LeanGroup<'_, Side> {}
+
+/// The side of a [`LeanGroup`] that is an invoice.
+pub enum Invoices {}
+
+/// The side of a [`LeanGroup`] that is a payout.
+pub enum Payouts {}
+
+/// One passenger's invoice in a [`LeanPlan`].
+pub type LeanInvoice<'p> = LeanGroup<'p, Invoices>;
+
+/// One driver's payout in a [`LeanPlan`].
+pub type LeanPayout<'p> = LeanGroup<'p, Payouts>;
 
 impl LeanPlan {
     fn money(&self, minor: i64) -> Money {
         Money::from_minor(minor, self.currency)
     }
 
-    fn ride(&self, index: u32) -> RideRef<'_> {
+    fn ride(&self, index: u32) -> RideRef {
         let ride = &self.rides[index as usize];
+        let started_at = match ride.length {
+            LONG => self.long_rides[&index],
+            length => ride.ended_at - i64::from(length),
+        };
         RideRef {
             index,
             ride_id: self.ride_ids.get(index),
-            started_at: ride.started_at,
-            ended_at: ride.ended_at,
-            late: ride.late,
+            started_at: time(started_at),
+            ended_at: time(ride.ended_at),
+            late: ride.late(),
         }
     }
 
     /// The invoices, in user-id order.
     pub fn invoices(&self) -> impl ExactSizeIterator<Item = LeanInvoice<'_>> + '_ {
-        self.invoices.iter().map(move |group| LeanInvoice { plan: self, group })
+        self.invoices.iter().map(move |group| LeanGroup { plan: self, group, side: PhantomData })
     }
 
     /// The payouts, in driver-id order.
     pub fn payouts(&self) -> impl ExactSizeIterator<Item = LeanPayout<'_>> + '_ {
-        self.payouts.iter().map(move |group| LeanPayout { plan: self, group })
+        self.payouts.iter().map(move |group| LeanGroup { plan: self, group, side: PhantomData })
+    }
+
+    /// How many invoice lines bill rides of earlier weeks.
+    pub fn late_lines(&self) -> usize {
+        self.charges.iter().filter(|c| self.rides[c.ride() as usize].late()).count()
     }
 
     /// The content hash of the whole week: what [`super::plan::plan_hash`] gives for the same
     /// week, computed without holding every invoice's hash as a string.
     pub fn hash(&self) -> String {
-        week_hash_of(
-            self.week,
-            self.currency,
-            || self.invoices().map(|i| (i.user_id(), i.digest())),
-            || self.payouts().map(|p| (p.driver_id(), p.digest())),
-        )
+        let mut hasher = WeekHasher::new(self.week, self.currency);
+        for invoice in self.invoices() {
+            hasher.invoice(invoice.user_id(), &invoice.digest());
+        }
+        for payout in self.payouts() {
+            hasher.payout(payout.driver_id(), &payout.digest());
+        }
+        hasher.finish()
     }
 
     /// The week with owned strings, for the contract's JSON and for tests (a large week is
@@ -344,8 +513,9 @@ impl LeanPlan {
     }
 }
 
-impl<'p> LeanInvoice<'p> {
-    pub fn user_id(&self) -> &'p str {
+impl<'p, Side> LeanGroup<'p, Side> {
+    /// Whose it is: the passenger's or the driver's id.
+    fn person(&self) -> &'p str {
         self.plan.names.get(self.group.person)
     }
 
@@ -361,13 +531,23 @@ impl<'p> LeanInvoice<'p> {
         self.group.lines.is_empty()
     }
 
+    fn range(&self) -> Range<usize> {
+        self.group.lines.start as usize..self.group.lines.end as usize
+    }
+}
+
+impl<'p> LeanInvoice<'p> {
+    pub fn user_id(&self) -> &'p str {
+        self.person()
+    }
+
     /// The lines, in the order their rides ended.
-    pub fn lines(&self) -> impl ExactSizeIterator<Item = LeanLine<'p>> + 'p {
+    pub fn lines(&self) -> impl ExactSizeIterator<Item = LeanLine> + 'p {
         let plan = self.plan;
-        plan.charges[self.group.lines.clone()].iter().map(move |c| LeanLine {
-            ride: plan.ride(c.ride),
+        plan.charges[self.range()].iter().map(move |c| LeanLine {
+            ride: plan.ride(c.ride()),
             amount: plan.money(c.amount),
-            attendance: c.attendance,
+            attendance: c.attendance(),
         })
     }
 
@@ -377,11 +557,15 @@ impl<'p> LeanInvoice<'p> {
 
     /// Its content hash, as [`super::plan::invoice_hash`] gives it.
     pub fn digest(&self) -> Digest {
+        let lines: Vec<LeanLine> = self.lines().collect();
         invoice_hash_of(
             self.plan.week,
             self.user_id(),
             self.total(),
-            self.lines().map(|l| (l.ride.ride_id, l.amount.minor(), l.attendance, l.ride.late)).collect(),
+            lines
+                .iter()
+                .map(|l| (l.ride.ride_id.as_str(), l.amount.minor(), l.attendance, l.ride.late))
+                .collect(),
         )
     }
 
@@ -392,7 +576,7 @@ impl<'p> LeanInvoice<'p> {
             lines: self
                 .lines()
                 .map(|l| InvoiceLine {
-                    ride_id: l.ride.ride_id.to_owned(),
+                    ride_id: l.ride.ride_id,
                     amount: l.amount,
                     attendance: l.attendance,
                     ended_at: l.ride.ended_at,
@@ -406,43 +590,36 @@ impl<'p> LeanInvoice<'p> {
 
 impl<'p> LeanPayout<'p> {
     pub fn driver_id(&self) -> &'p str {
-        self.plan.names.get(self.group.person)
-    }
-
-    pub fn total(&self) -> Money {
-        self.plan.money(self.group.total)
-    }
-
-    pub fn len(&self) -> usize {
-        self.group.lines.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.group.lines.is_empty()
+        self.person()
     }
 
     /// The lines, in the order their rides ended.
-    pub fn lines(&self) -> impl ExactSizeIterator<Item = LeanPayoutLine<'p>> + 'p {
+    pub fn lines(&self) -> impl ExactSizeIterator<Item = LeanPayoutLine> + 'p {
         let plan = self.plan;
-        plan.payout_rides[self.group.lines.clone()].iter().map(move |&r| {
-            let ride = &plan.rides[r as usize];
+        plan.payout_rides[self.range()].iter().map(move |&r| {
+            let gross = plan.rides[r as usize].gross;
+            let fee = fee_minor(gross, plan.fee_bps);
             LeanPayoutLine {
                 ride: plan.ride(r),
-                gross: plan.money(ride.gross),
-                fee: plan.money(ride.fee),
-                net: plan.money(ride.gross - ride.fee),
+                gross: plan.money(gross),
+                fee: plan.money(fee),
+                net: plan.money(gross - fee),
             }
         })
     }
 
     /// Its content hash, as [`super::plan::payout_hash`] gives it.
     pub fn digest(&self) -> Digest {
+        let lines: Vec<LeanPayoutLine> = self.lines().collect();
         payout_hash_of(
             self.plan.week,
             self.driver_id(),
             self.total(),
-            self.lines()
-                .map(|l| (l.ride.ride_id, l.gross.minor(), l.fee.minor(), l.net.minor(), l.ride.late))
+            lines
+                .iter()
+                .map(|l| {
+                    (l.ride.ride_id.as_str(), l.gross.minor(), l.fee.minor(), l.net.minor(), l.ride.late)
+                })
                 .collect(),
         )
     }
@@ -454,7 +631,7 @@ impl<'p> LeanPayout<'p> {
             lines: self
                 .lines()
                 .map(|l| PayoutLine {
-                    ride_id: l.ride.ride_id.to_owned(),
+                    ride_id: l.ride.ride_id,
                     gross: l.gross,
                     fee: l.fee,
                     net: l.net,
@@ -463,5 +640,64 @@ impl<'p> LeanPayout<'p> {
                 .collect(),
             total: self.total(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::billing::fixtures::policy;
+    use app::model::billing::Seat;
+    use chrono::Duration;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Every id comes back as it went in, whatever it shares with the ids before it (ids
+        /// drawn from a few prefixes and short tails share a lot; some are long or not ASCII).
+        #[test]
+        fn ride_ids_come_back_whole(
+            ids in proptest::collection::vec("(ride-|ride-2026-|é|ż{0,130})[a-c0-2]{0,3}", 0..100)
+        ) {
+            let mut stored = RideIds::default();
+            for (i, id) in ids.iter().enumerate() {
+                prop_assert_eq!(stored.push(id).unwrap(), i as u32);
+            }
+            for (i, id) in ids.iter().enumerate() {
+                prop_assert_eq!(&stored.get(i as u32), id);
+            }
+        }
+    }
+
+    #[test]
+    fn a_ride_keeps_its_times_to_the_microsecond_however_long_it_lasted() {
+        let week = BillingWeek::parse("2026-W48").unwrap();
+        let ended = week.start(Tz::UTC) + Duration::hours(30) + Duration::microseconds(123_457);
+        let policy = policy();
+        let mut planner = Planner::new(&policy, week, Tz::UTC);
+        // None, just under and just over what a ride's length holds (u32::MAX µs, about 71.6
+        // minutes), a week; one of the week before, which is late.
+        let lengths = [0, 4_294_967_294, 4_294_967_295, 4_294_967_296, 7 * 86_400_000_000];
+        let mut rides = Vec::new();
+        for (i, &micros) in lengths.iter().enumerate() {
+            let ended_at = if i == 0 { ended - Duration::days(7) } else { ended };
+            rides.push(Ride {
+                ride_id: format!("r{i}"),
+                driver_id: "dana".into(),
+                distance_m: 5_000,
+                started_at: ended_at - Duration::microseconds(micros),
+                ended_at,
+                seats: vec![Seat { passenger_id: format!("p{i}"), attendance: Attendance::Completed }],
+            });
+            planner.add(&rides[i]).unwrap();
+        }
+        let plan = planner.finish().unwrap();
+        for (i, ride) in rides.iter().enumerate() {
+            let shown = plan.ride(i as u32);
+            assert_eq!(
+                (shown.ride_id.as_str(), shown.started_at, shown.ended_at, shown.late),
+                (ride.ride_id.as_str(), ride.started_at, ride.ended_at, i == 0),
+            );
+        }
+        assert_eq!(plan.late_lines(), 1);
     }
 }

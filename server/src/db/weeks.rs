@@ -22,7 +22,7 @@ use super::audit::{Actor, NewAuditEntry};
 use super::rides::{attendance_from, attendance_str};
 use super::{begin_writing, Db};
 use crate::billing::anomalies::Anomalies;
-use crate::billing::plan::{invoice_hash, WeekPlan};
+use crate::billing::plan::{invoice_hash, WeekHasher, WeekPlan};
 use crate::billing::planner::{LeanInvoice, LeanLine, LeanPayout, LeanPayoutLine, LeanPlan};
 use crate::with_pool;
 use app::model::billing::{Invoice, InvoiceLine, Payout, PayoutLine, Ride, WeekTotals};
@@ -222,10 +222,12 @@ impl Db {
         let week = plan.week.to_string();
         let currency = plan.currency.code();
         let now = super::now();
-        let late_lines = plan.invoices().map(|i| i.late_lines()).sum::<usize>() as i64;
+        let late_lines = plan.late_lines() as i64;
         let flagged = plan.invoices().filter(|i| anomalies.invoices.contains_key(i.user_id())).count() as i64;
         let week_anomalies = serde_json::to_string(&anomalies.week).expect("anomalies serialise");
-        let content_hash = plan.hash();
+        // The week's content hash is computed as its invoices and payouts are stored, each one's
+        // hash computed once, and set on the week's row before the transaction commits.
+        let mut hasher = WeekHasher::new(plan.week, plan.currency);
         with_pool!(self, pool => {
             let mut tx = pool.begin_with(begin_writing(self)).await?;
             let stored = sqlx::query(
@@ -244,7 +246,7 @@ impl Db {
             .bind(end)
             .bind(currency)
             .bind(inputs_hash)
-            .bind(&content_hash)
+            .bind("")
             .bind(plan.invoices().len() as i64)
             .bind(plan.payouts().len() as i64)
             .bind(plan.totals.charged.minor())
@@ -263,27 +265,36 @@ impl Db {
             sqlx::query("DELETE FROM invoices WHERE week = $1").bind(&week).execute(&mut *tx).await?;
             sqlx::query("DELETE FROM payouts WHERE week = $1").bind(&week).execute(&mut *tx).await?;
 
-            // Invoices a chunk at a time, each chunk followed by its lines (their ids known).
-            let invoices: Vec<LeanInvoice> = plan.invoices().collect();
-            for chunk in invoices.chunks(CHUNK) {
+            // Invoices a chunk at a time, each chunk followed by its lines (their ids known), as
+            // the plan lists them. Only the statements of full chunks are kept prepared: one of
+            // 500 rows is tens of kilobytes in SQLite, and a cache of the last chunks of every
+            // size held 18 MB.
+            let mut invoices = plan.invoices();
+            loop {
+                let chunk: Vec<LeanInvoice> = invoices.by_ref().take(CHUNK).collect();
+                if chunk.is_empty() {
+                    break;
+                }
                 let mut insert = QueryBuilder::new(
                     "INSERT INTO invoices (week, user_id, currency, total_minor, lines, late_lines, content_hash, anomalies, flagged) ",
                 );
-                insert.push_values(chunk, |mut row, invoice| {
+                insert.push_values(&chunk, |mut row, invoice| {
                     let found = anomalies.invoices.get(invoice.user_id());
+                    let digest = invoice.digest();
+                    hasher.invoice(invoice.user_id(), &digest);
                     row.push_bind(&week)
                         .push_bind(invoice.user_id())
                         .push_bind(currency)
                         .push_bind(invoice.total().minor())
                         .push_bind(invoice.len() as i64)
                         .push_bind(invoice.late_lines() as i64)
-                        .push_bind(format!("{:x}", invoice.digest()))
+                        .push_bind(format!("{digest:x}"))
                         .push_bind(serde_json::to_string(&found.cloned().unwrap_or_default()).expect("anomalies serialise"))
                         .push_bind(found.is_some());
                 });
                 insert.push(" RETURNING id, user_id");
                 let ids: HashMap<String, i64> =
-                    insert.build_query_as().fetch_all(&mut *tx).await?.into_iter().map(|(id, user)| (user, id)).collect();
+                    insert.build_query_as().persistent(chunk.len() == CHUNK).fetch_all(&mut *tx).await?.into_iter().map(|(id, user)| (user, id)).collect();
                 let lines: Vec<(i64, LeanLine)> =
                     chunk.iter().flat_map(|i| i.lines().map(|l| (ids[i.user_id()], l))).collect();
                 for lines in lines.chunks(CHUNK) {
@@ -292,23 +303,28 @@ impl Db {
                     );
                     insert.push_values(lines, |mut row, (id, line)| {
                         row.push_bind(*id)
-                            .push_bind(line.ride.ride_id)
+                            .push_bind(&line.ride.ride_id)
                             .push_bind(line.amount.minor())
                             .push_bind(attendance_str(line.attendance))
                             .push_bind(line.ride.ended_at)
                             .push_bind(line.ride.late);
                     });
-                    insert.build().execute(&mut *tx).await?;
+                    insert.build().persistent(lines.len() == CHUNK).execute(&mut *tx).await?;
                 }
             }
-            drop(invoices);
 
-            let payouts: Vec<LeanPayout> = plan.payouts().collect();
-            for chunk in payouts.chunks(CHUNK) {
+            let mut payouts = plan.payouts();
+            loop {
+                let chunk: Vec<LeanPayout> = payouts.by_ref().take(CHUNK).collect();
+                if chunk.is_empty() {
+                    break;
+                }
                 let mut insert = QueryBuilder::new(
                     "INSERT INTO payouts (week, driver_id, currency, gross_minor, fees_minor, total_minor, rides, content_hash) ",
                 );
-                insert.push_values(chunk, |mut row, payout| {
+                insert.push_values(&chunk, |mut row, payout| {
+                    let digest = payout.digest();
+                    hasher.payout(payout.driver_id(), &digest);
                     row.push_bind(&week)
                         .push_bind(payout.driver_id())
                         .push_bind(currency)
@@ -316,11 +332,11 @@ impl Db {
                         .push_bind(payout.lines().map(|l| l.fee.minor()).sum::<i64>())
                         .push_bind(payout.total().minor())
                         .push_bind(payout.len() as i64)
-                        .push_bind(format!("{:x}", payout.digest()));
+                        .push_bind(format!("{digest:x}"));
                 });
                 insert.push(" RETURNING id, driver_id");
                 let ids: HashMap<String, i64> =
-                    insert.build_query_as().fetch_all(&mut *tx).await?.into_iter().map(|(id, driver)| (driver, id)).collect();
+                    insert.build_query_as().persistent(chunk.len() == CHUNK).fetch_all(&mut *tx).await?.into_iter().map(|(id, driver)| (driver, id)).collect();
                 let lines: Vec<(i64, LeanPayoutLine)> =
                     chunk.iter().flat_map(|p| p.lines().map(|l| (ids[p.driver_id()], l))).collect();
                 for lines in lines.chunks(CHUNK) {
@@ -329,15 +345,21 @@ impl Db {
                     );
                     insert.push_values(lines, |mut row, (id, line)| {
                         row.push_bind(*id)
-                            .push_bind(line.ride.ride_id)
+                            .push_bind(&line.ride.ride_id)
                             .push_bind(line.gross.minor())
                             .push_bind(line.fee.minor())
                             .push_bind(line.net.minor())
                             .push_bind(line.ride.late);
                     });
-                    insert.build().execute(&mut *tx).await?;
+                    insert.build().persistent(lines.len() == CHUNK).execute(&mut *tx).await?;
                 }
             }
+            let content_hash = hasher.finish();
+            sqlx::query("UPDATE weeks SET content_hash = $1 WHERE week = $2")
+                .bind(&content_hash)
+                .bind(&week)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
             Ok(Some(content_hash))
         })
