@@ -384,15 +384,17 @@ mod tests {
             -200i64..168,
             prop::collection::btree_set(0usize..30, 1..5),
             prop::collection::vec(attendance, 4),
+            0i64..150,
         )
-            .prop_map(move |(driver, distance_m, hour, passengers, attendance)| {
+            .prop_map(move |(driver, distance_m, hour, passengers, attendance, minutes)| {
                 let driver_id = format!("driver{driver}");
                 let ended_at = in_week(hour);
                 Ride {
                     ride_id: format!("ride{index}"),
                     driver_id,
                     distance_m,
-                    started_at: ended_at - Duration::minutes(20),
+                    // Some longer than a planned ride's length holds (about 71.6 minutes).
+                    started_at: ended_at - Duration::minutes(minutes),
                     ended_at,
                     seats: passengers
                         .into_iter()
@@ -437,6 +439,16 @@ mod tests {
             }
             let lean = planner.finish().unwrap();
             prop_assert_eq!(lean.hash(), plan_hash(&plan));
+            // What the store reads without rebuilding ride ids agrees with the lines.
+            for (lean, invoice) in lean.invoices().zip(&plan.invoices) {
+                prop_assert_eq!(lean.late_lines(), invoice.lines.iter().filter(|l| l.late).count());
+            }
+            for (lean, payout) in lean.payouts().zip(&plan.payouts) {
+                let gross = payout.lines.iter().map(|l| l.gross.minor()).sum::<i64>();
+                let fees = payout.lines.iter().map(|l| l.fee.minor()).sum::<i64>();
+                let (lean_gross, lean_fees) = lean.gross_and_fees();
+                prop_assert_eq!((lean_gross.minor(), lean_fees.minor()), (gross, fees));
+            }
             prop_assert_eq!(lean.to_week_plan(), plan);
         }
     }

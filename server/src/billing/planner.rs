@@ -551,8 +551,10 @@ impl<'p> LeanInvoice<'p> {
         })
     }
 
+    /// How many of its lines bill rides of earlier weeks (their ids not rebuilt).
     pub fn late_lines(&self) -> usize {
-        self.lines().filter(|l| l.ride.late).count()
+        let plan = self.plan;
+        plan.charges[self.range()].iter().filter(|c| plan.rides[c.ride() as usize].late()).count()
     }
 
     /// Its content hash, as [`super::plan::invoice_hash`] gives it.
@@ -606,6 +608,16 @@ impl<'p> LeanPayout<'p> {
                 net: plan.money(gross - fee),
             }
         })
+    }
+
+    /// What its rides' passengers paid, and the platform's fees on it (their ids not rebuilt).
+    pub fn gross_and_fees(&self) -> (Money, Money) {
+        let plan = self.plan;
+        let (gross, fees) = plan.payout_rides[self.range()].iter().fold((0, 0), |(gross, fees), &r| {
+            let ride = plan.rides[r as usize].gross;
+            (gross + ride, fees + fee_minor(ride, plan.fee_bps))
+        });
+        (plan.money(gross), plan.money(fees))
     }
 
     /// Its content hash, as [`super::plan::payout_hash`] gives it.

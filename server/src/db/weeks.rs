@@ -325,11 +325,12 @@ impl Db {
                 insert.push_values(&chunk, |mut row, payout| {
                     let digest = payout.digest();
                     hasher.payout(payout.driver_id(), &digest);
+                    let (gross, fees) = payout.gross_and_fees();
                     row.push_bind(&week)
                         .push_bind(payout.driver_id())
                         .push_bind(currency)
-                        .push_bind(payout.lines().map(|l| l.gross.minor()).sum::<i64>())
-                        .push_bind(payout.lines().map(|l| l.fee.minor()).sum::<i64>())
+                        .push_bind(gross.minor())
+                        .push_bind(fees.minor())
                         .push_bind(payout.total().minor())
                         .push_bind(payout.len() as i64)
                         .push_bind(format!("{digest:x}"));
