@@ -178,6 +178,11 @@ impl PlannedRide {
     fn late(&self) -> bool {
         self.driver & LATE != 0
     }
+
+    /// The platform's fee on what its passengers paid.
+    fn fee(&self, fee_bps: u32) -> i64 {
+        fee_minor(self.gross, fee_bps)
+    }
 }
 
 /// A time as a ride keeps it.
@@ -324,18 +329,12 @@ impl<'a> Planner<'a> {
         payout_rides.sort_unstable_by(|&a, &b| {
             rank[driver(a) as usize].cmp(&rank[driver(b) as usize]).then_with(|| by_ride(a, b))
         });
-        let net = |r: u32| {
-            let gross = rides[r as usize].gross;
-            gross - fee_minor(gross, fee_bps)
-        };
+        let net = |r: u32| rides[r as usize].gross - rides[r as usize].fee(fee_bps);
         let payouts = groups(&payout_rides, currency, |&r| driver(r), |&r| net(r))?;
 
         let money = |minor| Money::from_minor(minor, currency);
         let charged = Money::sum(currency, invoices.iter().map(|i| money(i.total)))?;
-        let fees = Money::sum(
-            currency,
-            payout_rides.iter().map(|&r| money(fee_minor(rides[r as usize].gross, fee_bps))),
-        )?;
+        let fees = Money::sum(currency, payout_rides.iter().map(|&r| money(rides[r as usize].fee(fee_bps))))?;
         let paid_out = Money::sum(currency, payouts.iter().map(|p| money(p.total)))?;
         let totals = WeekTotals { invoices: invoices.len() as u64, charged, fees, payouts: paid_out };
         Ok(LeanPlan {
@@ -488,7 +487,12 @@ impl LeanPlan {
 
     /// How many invoice lines bill rides of earlier weeks.
     pub fn late_lines(&self) -> usize {
-        self.charges.iter().filter(|c| self.rides[c.ride() as usize].late()).count()
+        self.charges.iter().filter(|c| self.bills_late(c)).count()
+    }
+
+    /// Whether `charge` bills a ride of an earlier week.
+    fn bills_late(&self, charge: &Charge) -> bool {
+        self.rides[charge.ride() as usize].late()
     }
 
     /// The content hash of the whole week: what [`super::plan::plan_hash`] gives for the same
@@ -554,7 +558,7 @@ impl<'p> LeanInvoice<'p> {
     /// How many of its lines bill rides of earlier weeks (their ids not rebuilt).
     pub fn late_lines(&self) -> usize {
         let plan = self.plan;
-        plan.charges[self.range()].iter().filter(|c| plan.rides[c.ride() as usize].late()).count()
+        plan.charges[self.range()].iter().filter(|c| plan.bills_late(c)).count()
     }
 
     /// Its content hash, as [`super::plan::invoice_hash`] gives it.
@@ -599,8 +603,8 @@ impl<'p> LeanPayout<'p> {
     pub fn lines(&self) -> impl ExactSizeIterator<Item = LeanPayoutLine> + 'p {
         let plan = self.plan;
         plan.payout_rides[self.range()].iter().map(move |&r| {
-            let gross = plan.rides[r as usize].gross;
-            let fee = fee_minor(gross, plan.fee_bps);
+            let ride = &plan.rides[r as usize];
+            let (gross, fee) = (ride.gross, ride.fee(plan.fee_bps));
             LeanPayoutLine {
                 ride: plan.ride(r),
                 gross: plan.money(gross),
@@ -614,8 +618,8 @@ impl<'p> LeanPayout<'p> {
     pub fn gross_and_fees(&self) -> (Money, Money) {
         let plan = self.plan;
         let (gross, fees) = plan.payout_rides[self.range()].iter().fold((0, 0), |(gross, fees), &r| {
-            let ride = plan.rides[r as usize].gross;
-            (gross + ride, fees + fee_minor(ride, plan.fee_bps))
+            let ride = &plan.rides[r as usize];
+            (gross + ride.gross, fees + ride.fee(plan.fee_bps))
         });
         (plan.money(gross), plan.money(fees))
     }
