@@ -84,6 +84,11 @@ on_both_databases! {
         let second = preview::refresh(&db, &config, week).await.unwrap();
         assert_ne!(second.content_hash, first.content_hash);
         assert_eq!(second.totals.invoices, 3);
+        // The week's hash, computed as its invoices and payouts were written, is the one of the
+        // week read back from what was stored.
+        let (_, stored) = preview::preview(&db, &config, week).await.unwrap();
+        assert_eq!(stored.invoices.len(), 3);
+        assert_eq!(second.content_hash, server::billing::plan::plan_hash(&stored));
         let wrong = preview::approve(&db, &config, &actor(), week, &first.content_hash).await;
         assert!(matches!(wrong, Err(PreviewError::Approve(ApproveError::Changed { .. }))), "{wrong:?}");
 
