@@ -8,6 +8,7 @@ use leptos_router::{
 };
 
 use crate::api::overview::whoami;
+use crate::api::resource;
 use crate::auth::Action;
 use crate::components::theme::{initial_theme, ThemeToggle};
 use crate::model::staff::Principal;
@@ -55,7 +56,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    let me = Resource::new(|| (), |_| whoami());
+    let me = resource(|| (), |_| whoami());
     provide_context(SignedIn(me));
     view! {
         <Stylesheet id="leptos" href="/pkg/billing.css" />
@@ -101,7 +102,7 @@ pub fn App() -> impl IntoView {
 
 /// Who is signed in, for pages that adapt to it (the staff page hides "Disable" on one's own row).
 #[derive(Clone, Copy)]
-pub struct SignedIn(pub Resource<Result<Option<Principal>, crate::api::AppError>>);
+pub struct SignedIn(pub Resource<Result<Option<Principal>, crate::api::AppError>, crate::api::codec::Json>);
 
 impl SignedIn {
     /// The signed-in staff member, once known (tracked: read it inside a Transition).
@@ -157,7 +158,7 @@ fn Navigation(me: Option<Principal>) -> impl IntoView {
 #[component]
 fn OpenAlertsBanner() -> impl IntoView {
     let tick = crate::components::tick::every(10);
-    let open = Resource::new(move || tick.get(), |_| crate::api::alerts::open_alerts());
+    let open = resource(move || tick.get(), |_| crate::api::alerts::open_alerts());
     view! {
         <Transition fallback=|| ()>
             {move || open.get().and_then(Result::ok).filter(|n| *n > 0).map(|n| view! {
@@ -174,7 +175,7 @@ fn OpenAlertsBanner() -> impl IntoView {
 #[component]
 fn HaltedBanner() -> impl IntoView {
     let tick = crate::components::tick::every(5);
-    let halted = Resource::new(move || tick.get(), |_| crate::api::runs::halted_runs());
+    let halted = resource(move || tick.get(), |_| crate::api::runs::halted_runs());
     view! {
         <Transition fallback=|| ()>
             {move || halted.get().and_then(Result::ok).filter(|runs| !runs.is_empty()).map(|runs| view! {
@@ -197,7 +198,7 @@ fn HaltedBanner() -> impl IntoView {
 #[component]
 fn MismatchBanner() -> impl IntoView {
     let tick = crate::components::tick::every(10);
-    let open = Resource::new(move || tick.get(), |_| crate::api::reconcile::open_mismatches());
+    let open = resource(move || tick.get(), |_| crate::api::reconcile::open_mismatches());
     view! {
         <Transition fallback=|| ()>
             {move || open.get().and_then(Result::ok).filter(|open| !open.is_empty()).map(|open| view! {

@@ -5,6 +5,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod codec;
 pub mod customers;
 pub mod error;
 pub mod overview;
@@ -15,6 +16,7 @@ pub mod staff;
 pub mod tokens;
 pub mod weeks;
 
+pub use codec::resource;
 pub use error::AppError;
 
 use crate::auth::Action;

@@ -7,6 +7,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::alerts::{load_alerts, SaveAlertSettings, SendTestAlert, SettleAlert};
+use crate::api::resource;
 use crate::components::access::ErrorNotice;
 use crate::components::banner::{Banner, Tone};
 use crate::components::stat::Stat;
@@ -23,7 +24,7 @@ pub fn AlertsPage() -> impl IntoView {
     // `?messages=failed`: only the messages in that state.
     let query = use_query_map();
     let messages = Memo::new(move |_| query.with(|q| q.get("messages").unwrap_or_default()));
-    let page = Resource::new(
+    let page = resource(
         move || {
             (messages.get(), settle.version().get(), save.version().get(), test.version().get(), tick.get())
         },

@@ -7,6 +7,7 @@ use leptos_router::hooks::use_query_map;
 use leptos_router::params::ParamsMap;
 
 use crate::api::audit::list_audit;
+use crate::api::resource;
 use crate::components::access::ErrorNotice;
 use crate::model::audit::{AuditEntry, AuditQuery};
 
@@ -49,7 +50,7 @@ fn next_link(query: &AuditQuery, next: i64) -> String {
 pub fn AuditLogPage() -> impl IntoView {
     let params = use_query_map();
     let query = Memo::new(move |_| params.with(query_from));
-    let page = Resource::new(move || query.get(), list_audit);
+    let page = resource(move || query.get(), list_audit);
     let value = move |name: &'static str| move || params.with(|q| field(q, name)).unwrap_or_default();
     view! {
         <Title text="Audit log" />

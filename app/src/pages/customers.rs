@@ -9,6 +9,7 @@ use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 use leptos_router::NavigateOptions;
 
 use crate::api::customers::{customer_activity, get_customer, refunds_awaiting, search_users};
+use crate::api::resource;
 use crate::auth::Action;
 use crate::components::access::ErrorNotice;
 use crate::components::format::{money, state_class};
@@ -23,7 +24,7 @@ use crate::model::refund::RefundView;
 pub fn UsersPage() -> impl IntoView {
     let query = use_query_map();
     let q = Memo::new(move |_| query.with(|p| p.get("q").unwrap_or_default().trim().to_string()));
-    let hits = Resource::new(
+    let hits = resource(
         move || q.get(),
         |q| async move {
             if q.is_empty() {
@@ -90,7 +91,7 @@ pub fn UsersPage() -> impl IntoView {
 #[component]
 fn AwaitingApproval() -> impl IntoView {
     let tick = crate::components::tick::every(5);
-    let waiting = Resource::new(move || tick.get(), |_| refunds_awaiting());
+    let waiting = resource(move || tick.get(), |_| refunds_awaiting());
     view! {
         <section class="section">
             <h2>"Refunds waiting for approval"</h2>
@@ -153,8 +154,8 @@ pub fn CustomerPage() -> impl IntoView {
     let tick = crate::components::tick::every(3);
     let open = RwSignal::new(false);
     let refresh = Memo::new(move |_| if open.get() { tick.get() } else { 0 });
-    let profile = Resource::new(move || id.get(), get_customer);
-    let page = Resource::new(
+    let profile = resource(move || id.get(), get_customer);
+    let page = resource(
         move || (id.get(), section.get(), before.get(), refresh.get()),
         |(id, section, before, _)| customer_activity(id, section.as_str().to_string(), before),
     );

@@ -12,6 +12,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use crate::api::customers::{get_invoice, invoice_refunds, CreateRefund, DecideRefund};
+use crate::api::resource;
 use crate::auth::Action;
 use crate::components::access::ErrorNotice;
 use crate::components::banner::{Banner, Tone};
@@ -32,7 +33,7 @@ pub fn InvoicePage() -> impl IntoView {
     let id = invoice_id();
     let create = ServerAction::<CreateRefund>::new();
     let decide = ServerAction::<DecideRefund>::new();
-    let record = Resource::new(
+    let record = resource(
         move || (id.get(), create.version().get(), decide.version().get()),
         |(id, _, _)| get_invoice(id),
     );
@@ -74,7 +75,7 @@ fn InvoiceView(
     let tick = crate::components::tick::every(2);
     let initial = record.refunds.clone();
     let any_open = initial.iter().any(|r| r.state.open());
-    let polled = Resource::new(
+    let polled = resource(
         move || if any_open { tick.get() } else { 0 },
         move |t| async move {
             if t == 0 {
@@ -273,9 +274,12 @@ fn RefundPanel(
             Err(error) => view! { <ErrorNotice error /> }.into_any(),
         })
     };
-    let limit = record.caller_limit.map(|l| view! {
+    let caller_limit = record.caller_limit;
+    let limit = move || {
+        caller_limit.map(|l| view! {
         <p class="muted small" data-testid="refund-limit">"Refunds above " {money(l)} " (or above your daily limit) wait for a finance or admin approval."</p>
-    });
+    })
+    };
     if record.charge.as_deref() != Some("charged") {
         return view! {
             <section class="card"><h2>"Refund"</h2><p class="muted">"This invoice was not charged, so there is nothing to refund."</p></section>
@@ -286,7 +290,7 @@ fn RefundPanel(
             <section class="card refund-panel" data-testid="refund-panel">
                 <h2>"Refund"</h2>
                 {result}
-                {limit.clone()}
+                {limit()}
                 <ActionForm action=create attr:class="form" attr:data-testid="refund-form">
                     <input type="hidden" name="invoice_id" value=id />
                     <input type="hidden" name="request_id" prop:value=current_id data-testid="refund-request-id" />
@@ -390,7 +394,7 @@ fn Decisions(refunds: Vec<RefundView>, decide: ServerAction<DecideRefund>) -> im
 #[component]
 pub fn ReceiptPage() -> impl IntoView {
     let id = invoice_id();
-    let record = Resource::new(move || id.get(), get_invoice);
+    let record = resource(move || id.get(), get_invoice);
     let print = move |_| {
         #[cfg(feature = "hydrate")]
         if let Some(window) = web_sys::window() {

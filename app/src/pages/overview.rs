@@ -4,13 +4,14 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::overview::get_overview;
+use crate::api::resource;
 use crate::components::banner::{Banner, Tone};
 use crate::model::system::Overview;
 
 /// The overview: server version, database and its migrations, and the business clock.
 #[component]
 pub fn OverviewPage() -> impl IntoView {
-    let overview = Resource::new(|| (), |_| get_overview());
+    let overview = resource(|| (), |_| get_overview());
     view! {
         <Title text="Overview" />
         <div class="page-header">

@@ -4,6 +4,7 @@ use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+use crate::api::resource;
 use crate::api::tokens::{list_my_tokens, CreateMyToken, RevokeMyToken};
 use crate::components::access::ErrorNotice;
 use crate::components::banner::{Banner, Tone};
@@ -14,8 +15,7 @@ use crate::model::staff::AccessToken;
 pub fn ProfilePage() -> impl IntoView {
     let create = ServerAction::<CreateMyToken>::new();
     let revoke = ServerAction::<RevokeMyToken>::new();
-    let tokens =
-        Resource::new(move || (create.version().get(), revoke.version().get()), |_| list_my_tokens());
+    let tokens = resource(move || (create.version().get(), revoke.version().get()), |_| list_my_tokens());
     view! {
         <Title text="Profile" />
         <div class="page-header"><h1>"Profile"</h1></div>

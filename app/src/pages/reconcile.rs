@@ -10,6 +10,7 @@ use leptos_router::hooks::use_query_map;
 use crate::api::reconcile::{
     latest_reconciliation, AcknowledgeReconciliation, ApproveRepair, RunReconciliation,
 };
+use crate::api::resource;
 use crate::components::access::ErrorNotice;
 use crate::components::banner::{Banner, Tone};
 use crate::components::format::{money, state_class};
@@ -29,7 +30,7 @@ pub fn ReconcilePage() -> impl IntoView {
     let tick = crate::components::tick::every(2);
     let under_way = RwSignal::new(false);
     let refresh = Memo::new(move |_| if under_way.get() { tick.get() } else { 0 });
-    let latest = Resource::new(
+    let latest = resource(
         move || {
             (
                 week.get(),

@@ -7,6 +7,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::reports::get_report;
+use crate::api::resource;
 use crate::components::access::ErrorNotice;
 use crate::components::format::money;
 use crate::components::link::with_query;
@@ -19,7 +20,7 @@ pub fn ReportsPage() -> impl IntoView {
     let query = use_query_map();
     let from = Memo::new(move |_| query.with(|q| q.get("from").unwrap_or_default().trim().to_string()));
     let to = Memo::new(move |_| query.with(|q| q.get("to").unwrap_or_default().trim().to_string()));
-    let report = Resource::new(move || (from.get(), to.get()), |(from, to)| get_report(from, to));
+    let report = resource(move || (from.get(), to.get()), |(from, to)| get_report(from, to));
     view! {
         <Title text="Reports" />
         <Transition fallback=|| view! { <p class="muted">"Adding up the ledger…"</p> }>

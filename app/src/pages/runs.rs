@@ -9,6 +9,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
+use crate::api::resource;
 use crate::api::runs::{get_run, list_runs, ControlRun};
 use crate::auth::Action;
 use crate::components::access::ErrorNotice;
@@ -31,7 +32,7 @@ fn state_badge(run: &RunView) -> impl IntoView {
 /// `/runs`: the latest runs.
 #[component]
 pub fn RunsPage() -> impl IntoView {
-    let runs = Resource::new(|| (), |_| list_runs());
+    let runs = resource(|| (), |_| list_runs());
     view! {
         <Title text="Runs" />
         <div class="page-header"><h1>"Runs"</h1></div>
@@ -72,7 +73,7 @@ pub fn RunPage() -> impl IntoView {
     let id =
         Memo::new(move |_| params.with(|p| p.get("id").and_then(|v| v.parse::<i64>().ok()).unwrap_or(0)));
     let control = ServerAction::<ControlRun>::new();
-    let initial = Resource::new(move || (id.get(), control.version().get()), |(id, _)| get_run(id));
+    let initial = resource(move || (id.get(), control.version().get()), |(id, _)| get_run(id));
     // The newest view from the stream; it wins over the server-rendered one once it arrives.
     let live: RwSignal<Option<RunView>> = RwSignal::new(None);
     follow(id, live);

@@ -5,6 +5,7 @@ use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+use crate::api::resource;
 use crate::api::staff::{list_staff, AddStaff, DisableStaff};
 use crate::components::access::ErrorNotice;
 use crate::components::banner::{Banner, Tone};
@@ -15,7 +16,7 @@ use crate::model::staff::{Role, Staff};
 pub fn StaffPage() -> impl IntoView {
     let add = ServerAction::<AddStaff>::new();
     let disable = ServerAction::<DisableStaff>::new();
-    let staff = Resource::new(move || (add.version().get(), disable.version().get()), |_| list_staff());
+    let staff = resource(move || (add.version().get(), disable.version().get()), |_| list_staff());
 
     view! {
         <Title text="Staff" />

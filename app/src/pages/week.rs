@@ -10,6 +10,7 @@ use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 use leptos_router::params::ParamsMap;
 use leptos_router::NavigateOptions;
 
+use crate::api::resource;
 use crate::api::runs::StartRun;
 use crate::api::weeks::{get_week_summary, week_invoice, week_invoices, week_payouts, ApproveWeek};
 use crate::auth::Action;
@@ -74,8 +75,7 @@ pub fn WeekPage() -> impl IntoView {
     let week = Memo::new(move |_| params.with(|p| p.get("week").unwrap_or_default()));
     let view_state = Memo::new(move |_| query.with(View::from));
     let approve = ServerAction::<ApproveWeek>::new();
-    let summary =
-        Resource::new(move || (week.get(), approve.version().get()), |(week, _)| get_week_summary(week));
+    let summary = resource(move || (week.get(), approve.version().get()), |(week, _)| get_week_summary(week));
 
     view! {
         <Title text=move || format!("Week {}", week.get()) />
@@ -269,7 +269,7 @@ fn AnomalyBadges(anomalies: Vec<Anomaly>) -> impl IntoView {
 #[component]
 fn InvoicesTab(week: String, view_state: Memo<View>) -> impl IntoView {
     let page_week = week.clone();
-    let page = Resource::new(
+    let page = resource(
         move || view_state.get(),
         move |v| {
             week_invoices(InvoiceQuery {
@@ -403,7 +403,7 @@ fn attendance_label(a: Attendance) -> &'static str {
 #[component]
 fn InvoicePanel(week: String, user_id: String, view_state: Memo<View>) -> impl IntoView {
     let close = View { invoice: String::new(), ..view_state.get_untracked() }.href(&week);
-    let invoice = Resource::new(move || (week.clone(), user_id.clone()), |(w, u)| week_invoice(w, u));
+    let invoice = resource(move || (week.clone(), user_id.clone()), |(w, u)| week_invoice(w, u));
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading the invoice…"</p> }>
             {move || invoice.get().map(|result| match result {
@@ -473,8 +473,7 @@ fn InvoiceCard(invoice: InvoiceDetail, close: String) -> impl IntoView {
 #[component]
 fn PayoutsTab(week: String, view_state: Memo<View>) -> impl IntoView {
     let page_week = week.clone();
-    let page =
-        Resource::new(move || view_state.get().after, move |after| week_payouts(page_week.clone(), after));
+    let page = resource(move || view_state.get().after, move |after| week_payouts(page_week.clone(), after));
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading payouts…"</p> }>
             {move || page.get().map(|result| match result {
