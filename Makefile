@@ -37,10 +37,10 @@ demo: tools build-release
 test: tools test-tools lint build-debug browser-tests rust-tests
 
 build-release:
-	cargo leptos build --release
+	cargo leptos build --release --split
 
 build-debug:
-	cargo leptos build
+	cargo leptos build --split
 
 lint:
 	cargo fmt --all --check
