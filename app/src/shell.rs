@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes, A},
-    Lazy, ParamSegment, StaticSegment,
+    ParamSegment, StaticSegment,
 };
 
 use crate::api::overview::whoami;
@@ -13,9 +13,19 @@ use crate::auth::Action;
 use crate::components::theme::{initial_theme, ThemeToggle};
 use crate::model::staff::Principal;
 use crate::pages::{
-    not_found::NotFound, AlertsRoute, AuditLogRoute, CustomerRoute, InvoiceRoute, LoginRoute, OverviewRoute,
-    ProfileRoute, ReceiptRoute, ReconcileRoute, ReportsRoute, RunRoute, RunsRoute, StaffRoute, UsersRoute,
-    WeekRoute,
+    alerts::AlertsPage,
+    audit::AuditLogPage,
+    customers::{CustomerPage, UsersPage},
+    invoice::{InvoicePage, ReceiptPage},
+    login::LoginPage,
+    not_found::NotFound,
+    overview::OverviewPage,
+    profile::ProfilePage,
+    reconcile::ReconcilePage,
+    reports::ReportsPage,
+    runs::{RunPage, RunsPage},
+    staff::StaffPage,
+    week::WeekPage,
 };
 
 /// The whole HTML document the server renders around the app.
@@ -69,21 +79,21 @@ pub fn App() -> impl IntoView {
                 <MismatchBanner />
                 <OpenAlertsBanner />
                 <Routes fallback=NotFound>
-                    <Route path=StaticSegment("") view={Lazy::<OverviewRoute>::new()} />
-                    <Route path=StaticSegment("login") view={Lazy::<LoginRoute>::new()} />
-                    <Route path=StaticSegment("audit") view={Lazy::<AuditLogRoute>::new()} />
-                    <Route path=StaticSegment("staff") view={Lazy::<StaffRoute>::new()} />
-                    <Route path=StaticSegment("profile") view={Lazy::<ProfileRoute>::new()} />
-                    <Route path=(StaticSegment("weeks"), ParamSegment("week")) view={Lazy::<WeekRoute>::new()} />
-                    <Route path=StaticSegment("runs") view={Lazy::<RunsRoute>::new()} />
-                    <Route path=(StaticSegment("runs"), ParamSegment("id")) view={Lazy::<RunRoute>::new()} />
-                    <Route path=StaticSegment("reports") view={Lazy::<ReportsRoute>::new()} />
-                    <Route path=StaticSegment("reconcile") view={Lazy::<ReconcileRoute>::new()} />
-                    <Route path=StaticSegment("alerts") view={Lazy::<AlertsRoute>::new()} />
-                    <Route path=StaticSegment("users") view={Lazy::<UsersRoute>::new()} />
-                    <Route path=(StaticSegment("users"), ParamSegment("id")) view={Lazy::<CustomerRoute>::new()} />
-                    <Route path=(StaticSegment("invoices"), ParamSegment("id")) view={Lazy::<InvoiceRoute>::new()} />
-                    <Route path=(StaticSegment("invoices"), ParamSegment("id"), StaticSegment("receipt")) view={Lazy::<ReceiptRoute>::new()} />
+                    <Route path=StaticSegment("") view=OverviewPage />
+                    <Route path=StaticSegment("login") view=LoginPage />
+                    <Route path=StaticSegment("audit") view=AuditLogPage />
+                    <Route path=StaticSegment("staff") view=StaffPage />
+                    <Route path=StaticSegment("profile") view=ProfilePage />
+                    <Route path=(StaticSegment("weeks"), ParamSegment("week")) view=WeekPage />
+                    <Route path=StaticSegment("runs") view=RunsPage />
+                    <Route path=(StaticSegment("runs"), ParamSegment("id")) view=RunPage />
+                    <Route path=StaticSegment("reports") view=ReportsPage />
+                    <Route path=StaticSegment("reconcile") view=ReconcilePage />
+                    <Route path=StaticSegment("alerts") view=AlertsPage />
+                    <Route path=StaticSegment("users") view=UsersPage />
+                    <Route path=(StaticSegment("users"), ParamSegment("id")) view=CustomerPage />
+                    <Route path=(StaticSegment("invoices"), ParamSegment("id")) view=InvoicePage />
+                    <Route path=(StaticSegment("invoices"), ParamSegment("id"), StaticSegment("receipt")) view=ReceiptPage />
                 </Routes>
             </main>
         </Router>

@@ -40,44 +40,6 @@ test('overview renders, hydrates, and switches theme', async () => {
   }
 });
 
-test('the WebAssembly is split by route: a page preloads its own part and loads another page\'s when it is opened', async () => {
-  const app = await start();
-  try {
-    const { context, page, errors } = await openPage(app.browser, app.base + '/login');
-    const fetched = [];
-    page.on('request', (request) => {
-      if (request.url().endsWith('.wasm')) fetched.push(new URL(request.url()).pathname);
-    });
-    await signIn(page, app.base, 'admin');
-
-    // The server-rendered overview asks for the split loader and for its own route's file.
-    const html = await (await page.request.get(app.base + '/')).text();
-    const links = (rel) => [...html.matchAll(/<link [^>]*>/g)]
-      .map(([tag]) => tag)
-      .filter((tag) => tag.includes(`rel="${rel}"`))
-      .map((tag) => tag.match(/href="\/pkg\/([^"]+)"/)?.[1]);
-    assert.ok(links('modulepreload').some((file) => /^__wasm_split\..+\.js$/.test(file)), 'the split loader');
-    const preloaded = links('preload').filter((file) => file?.endsWith('.wasm'));
-    assert.ok(preloaded.some((file) => file.startsWith('split___overview_route_view')), `the overview's own file: ${preloaded}`);
-    assert.ok(!preloaded.some((file) => file.includes('runs_route_view')), 'no other page\'s file');
-
-    // Once hydrated, a link to the runs page renders it in the page (no new document), after
-    // loading the runs route's file.
-    await page.waitForSelector('html[data-hydrated]', { timeout: 30_000 });
-    assert.ok(!fetched.some((file) => file.includes('runs_route_view')), 'the runs page is not loaded before it is opened');
-    await page.evaluate(() => { window.__sameDocument = true; });
-    await page.click('nav a[href="/runs"]');
-    await page.waitForFunction(() => document.title.startsWith('Runs'), null, { timeout: 30_000 });
-    assert.equal(await page.evaluate(() => window.__sameDocument), true, 'the page changed without a new document');
-    assert.ok(fetched.some((file) => file.includes('split___runs_route_view')), `the runs route's file was fetched: ${fetched}`);
-
-    assert.deepEqual(errors, [], 'no console errors');
-    await context.close();
-  } finally {
-    await app.stop();
-  }
-});
-
 test('an unknown address shows a 404 page with the way back', async () => {
   const app = await start();
   try {
