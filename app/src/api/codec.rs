@@ -43,3 +43,31 @@ where
 {
     Resource::new_with_options(source, fetcher, false)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::AppError;
+    use crate::model::money::{BillingCurrency, Money};
+    use leptos::server::codee::string::JsonSerdeCodec;
+
+    #[test]
+    fn writes_what_leptos_default_codec_writes_and_reads_it_back() {
+        let values: Vec<Result<Option<Money>, AppError>> = vec![
+            Ok(Some(Money::from_minor(-12_345, BillingCurrency::from_code("EUR").unwrap()))),
+            Ok(None),
+            Err(AppError::NotFound("invoice 7".into())),
+        ];
+        for value in values {
+            let text = <Json as Encoder<_>>::encode(&value).unwrap();
+            assert_eq!(
+                text,
+                <JsonSerdeCodec as Encoder<_>>::encode(&value).unwrap(),
+                "the page's markup is unchanged"
+            );
+            let back: Result<Option<Money>, AppError> = <Json as Decoder<_>>::decode(&text).unwrap();
+            assert_eq!(back, value);
+        }
+        assert!(<Json as Decoder<Option<Money>>>::decode("{not json").is_err());
+    }
+}
