@@ -1,8 +1,9 @@
-// Time to interactive of the overview page: a signed-in admin opens `/` in a fresh browser
-// context (nothing cached) five times; the time is from navigation start to the moment the
-// WebAssembly marks the page hydrated (`<html data-hydrated>`), by the page's own clock.
-// BENCH_LATENCY_MS adds that much latency to every request (Chromium's network emulation; the
-// files of a page split by route are many requests over HTTP/1.1's six connections).
+// Time to interactive of a page (the overview unless BENCH_TTI_PATH says another): a signed-in
+// admin opens it in a fresh browser context (nothing cached) five times; the time is from
+// navigation start to the moment the WebAssembly marks the page hydrated (`<html
+// data-hydrated>`), by the page's own clock. BENCH_LATENCY_MS adds that much latency to every
+// request (Chromium's network emulation): what made the bundle split by route slow (README,
+// "The WebAssembly bundle").
 import { start, openPage, signIn } from '../tests/browser/harness.mjs';
 
 // BENCH_TTI_PATH: another page than the overview; `/weeks` (the last complete week's preview)
