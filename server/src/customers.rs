@@ -4,12 +4,12 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::audit_writer::AuditWriter;
 use crate::config::Config;
-use crate::db::audit::{Actor, NewAuditEntry};
+use crate::db::audit::{Actor, NewAuditEntry, LOOKUP_ACTIONS};
 use crate::db::Db;
 use crate::http::state::internal_error;
 use app::api::AppError;
-use app::model::audit::AuditQuery;
 use app::model::customer::{ActivityPage, ActivityRows, CustomerProfile, Section, UserHit, WeekCharges};
 use app::model::money::Money;
 use app::model::refund::InvoiceRecord;
@@ -25,20 +25,27 @@ fn failed(context: &'static str) -> impl Fn(sqlx::Error) -> AppError {
 
 /// Writes who looked at what.
 async fn audit_lookup(
-    db: &Db,
+    audit: &AuditWriter,
     principal: &Principal,
     action: &'static str,
     object_type: &'static str,
     object_id: &str,
     detail: String,
 ) -> Result<(), AppError> {
+    debug_assert!(LOOKUP_ACTIONS.contains(&action), "{action} is not listed as a lookup");
     let mut entry = NewAuditEntry::new(&Actor::staff(principal), action, object_type, object_id);
     entry.detail = Some(detail);
-    db.audit(&entry).await.map_err(failed("auditing a lookup"))
+    audit.write(entry).await.map_err(|e| internal_error("auditing a lookup", e))
 }
 
 /// Users whose id, name, email or phone starts with `q`; audited as `user.search`.
-pub async fn search(db: &Db, principal: &Principal, q: &str, limit: i64) -> Result<Vec<UserHit>, AppError> {
+pub async fn search(
+    db: &Db,
+    audit: &AuditWriter,
+    principal: &Principal,
+    q: &str,
+    limit: i64,
+) -> Result<Vec<UserHit>, AppError> {
     let q = q.trim();
     if q.is_empty() || q.chars().count() > 100 {
         return Err(AppError::invalid("q", "1 to 100 characters of an id, name, email or phone"));
@@ -47,7 +54,7 @@ pub async fn search(db: &Db, principal: &Principal, q: &str, limit: i64) -> Resu
         return Err(AppError::invalid("limit", "from 1 to 100"));
     }
     let users = db.search_users(q, limit).await.map_err(failed("searching users"))?;
-    audit_lookup(db, principal, "user.search", "user_search", q, format!("{} found", users.len())).await?;
+    audit_lookup(audit, principal, "user.search", "user_search", q, format!("{} found", users.len())).await?;
     Ok(users)
 }
 
@@ -55,6 +62,7 @@ pub async fn search(db: &Db, principal: &Principal, q: &str, limit: i64) -> Resu
 pub async fn profile(
     db: &Db,
     config: &Config,
+    audit: &AuditWriter,
     principal: &Principal,
     id: &str,
 ) -> Result<CustomerProfile, AppError> {
@@ -104,7 +112,7 @@ pub async fn profile(
     }
     let (charged, refunded, open) = db.user_totals(id).await.map_err(failed("reading a user's totals"))?;
     let is_driver = db.is_driver(id).await.map_err(failed("reading a user"))?;
-    audit_lookup(db, principal, "user.view", "user", id, format!("{} ({})", user.name, user.id)).await?;
+    audit_lookup(audit, principal, "user.view", "user", id, format!("{} ({})", user.name, user.id)).await?;
     Ok(CustomerProfile {
         id: user.id,
         name: user.name,
@@ -135,6 +143,7 @@ fn id_cursor(before: Option<&str>) -> Result<i64, AppError> {
 pub async fn activity(
     db: &Db,
     config: &Config,
+    audit: &AuditWriter,
     principal: &Principal,
     id: &str,
     section: Section,
@@ -209,7 +218,7 @@ pub async fn activity(
     };
     if before.is_some_and(|b| !b.trim().is_empty()) {
         audit_lookup(
-            db,
+            audit,
             principal,
             "user.view",
             "user",
@@ -230,6 +239,7 @@ fn local(at: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
 pub async fn invoice(
     db: &Db,
     config: &Config,
+    audit: &AuditWriter,
     principal: &Principal,
     id: i64,
 ) -> Result<InvoiceRecord, AppError> {
@@ -259,16 +269,9 @@ pub async fn invoice(
     let charged =
         if refundable.charge_state.as_deref() == Some("charged") { refundable.total_minor } else { 0 };
     let user = db.user(&detail.user_id).await.map_err(failed("reading a user"))?;
-    let mut trail = db
-        .audit_page(&AuditQuery {
-            object_type: Some("invoice".into()),
-            object_id: Some(id.to_string()),
-            limit: Some(100),
-            ..Default::default()
-        })
-        .await?
-        .entries;
-    trail.retain(|e| e.action != "invoice.view");
+    // What was done to the invoice (its views are in the audit log, not on its page).
+    let trail =
+        db.object_changes("invoice", &id.to_string(), 100).await.map_err(failed("reading the audit log"))?;
     let caller_limit = crate::refunds::limits_of(db, config, principal.staff.role)
         .await?
         .map(|(per_refund, _)| money(per_refund));
@@ -296,7 +299,7 @@ pub async fn invoice(
         caller_limit,
     };
     audit_lookup(
-        db,
+        audit,
         principal,
         "invoice.view",
         "invoice",

@@ -1,6 +1,7 @@
 //! The `billing` server: dashboard, JSON API and the weekly run, over SQLite or PostgreSQL.
 
 pub mod alerts;
+pub mod audit_writer;
 pub mod auth;
 pub mod billing;
 pub mod cli;

@@ -162,6 +162,73 @@ on_both_databases! {
         }
     }
 
+    async fn lookups_audit_entries_are_committed_before_they_are_answered_and_a_refused_one_fails_alone(kind: Kind) {
+        let (_guard, db) = TestDb::migrated(kind).await;
+        let writer = server::audit_writer::AuditWriter::start(db.clone());
+        let ana = Actor { kind: "staff", name: "ana@example.com".into(), staff_id: Some(1), source: "10.0.0.1".into() };
+        // The schema refuses this actor kind: its group fails, and each of the group's entries is
+        // then written on its own.
+        let nobody = Actor { kind: "nobody", ..ana.clone() };
+        let lookups = (0..200).map(|i| {
+            let (writer, db) = (writer.clone(), db.clone());
+            let actor = if i == 77 { nobody.clone() } else { ana.clone() };
+            tokio::spawn(async move {
+                let written = writer.write(NewAuditEntry::new(&actor, "user.search", "user_search", i)).await;
+                // Answered only once committed: another connection reads it at once.
+                let query = AuditQuery { object_id: Some(i.to_string()), ..Default::default() };
+                let found = db.audit_page(&query).await.unwrap().entries.len();
+                (i, written, found)
+            })
+        });
+        let outcomes = futures::future::join_all(lookups).await;
+        for outcome in outcomes {
+            let (i, written, found) = outcome.unwrap();
+            if i == 77 {
+                assert!(written.is_err(), "the refused entry's request fails");
+                assert_eq!(found, 0);
+            } else {
+                assert_eq!(written, Ok(()), "entry {i}");
+                assert_eq!(found, 1, "entry {i} is stored once when its request is answered");
+            }
+        }
+        let all = db.audit_page(&AuditQuery { limit: Some(200), ..Default::default() }).await.unwrap();
+        assert_eq!(all.entries.len(), 199);
+        assert!(all.entries.iter().all(|e| e.action == "user.search" && e.actor == "ana@example.com"));
+    }
+
+    async fn an_objects_changes_are_read_through_their_own_index_however_often_it_was_looked_at(kind: Kind) {
+        let (_guard, db) = TestDb::migrated(kind).await;
+        let ana = Actor { kind: "staff", name: "ana@example.com".into(), staff_id: Some(1), source: "10.0.0.1".into() };
+        for i in 0..300 {
+            let action = if i % 100 == 50 { "refund.create" } else { "invoice.view" };
+            db.audit(&NewAuditEntry::new(&ana, action, "invoice", 7)).await.unwrap();
+            db.audit(&NewAuditEntry::new(&ana, "refund.create", "invoice", 8)).await.unwrap();
+        }
+        let changes = db.object_changes("invoice", "7", 100).await.unwrap();
+        assert_eq!(changes.len(), 3, "the three changes, none of the 297 views");
+        assert!(changes.iter().all(|e| e.action == "refund.create" && e.object_id.as_deref() == Some("7")));
+        assert!(changes.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+        assert_eq!(db.object_changes("invoice", "8", 100).await.unwrap().len(), 100, "at most the limit");
+        let views = db.audit_page(&AuditQuery { object_type: Some("invoice".into()), object_id: Some("7".into()), action: Some("invoice.view".into()), limit: Some(200), ..Default::default() }).await.unwrap();
+        assert_eq!((views.entries.len(), views.next.is_some()), (200, true), "the views are still in the log");
+
+        // The query is one the partial index serves (the databases use it only for a query that
+        // states its condition).
+        let sql = format!("SELECT id FROM audit_log WHERE object_type = 'invoice' AND object_id = '7' AND {} ORDER BY id DESC LIMIT 100", server::db::audit::NOT_A_LOOKUP);
+        let plan: Vec<String> = match &db {
+            server::db::Db::Sqlite(pool) => {
+                let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(&format!("EXPLAIN QUERY PLAN {sql}")).fetch_all(pool).await.unwrap();
+                rows.into_iter().map(|r| r.3).collect()
+            }
+            server::db::Db::Postgres(pool) => {
+                let mut tx = pool.begin().await.unwrap();
+                sqlx::query("SET LOCAL enable_seqscan = off").execute(&mut *tx).await.unwrap();
+                sqlx::query_scalar(&format!("EXPLAIN {sql}")).fetch_all(&mut *tx).await.unwrap()
+            }
+        };
+        assert!(plan.iter().any(|line| line.contains("audit_log_object_changes")), "{plan:#?}");
+    }
+
     async fn a_ride_is_stored_once_and_a_different_one_under_its_id_is_refused(kind: Kind) {
         let (_guard, db) = TestDb::migrated(kind).await;
         assert_eq!(db.add_users(&[user("dana"), user("ana"), user("bo")]).await.unwrap(), 3);

@@ -94,14 +94,18 @@ pub(crate) fn insert_sql(db: &Db) -> &'static str {
     }
 }
 
-/// Binds a [`NewAuditEntry`] to [`insert_sql`]; a macro so that it runs inside either driver's
-/// transaction (see `with_pool!`).
+/// Binds a [`NewAuditEntry`] to [`insert_sql`], at the time given or now; a macro so that it
+/// runs inside either driver's transaction (see `with_pool!`).
 #[macro_export]
 macro_rules! audit_insert {
-    ($db:expr, $entry:expr) => {{
+    ($db:expr, $entry:expr) => {
+        $crate::audit_insert!($db, $entry, chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6))
+    };
+    ($db:expr, $entry:expr, $at:expr) => {{
         let entry: &$crate::db::audit::NewAuditEntry = $entry;
+        let at: chrono::DateTime<chrono::Utc> = $at;
         sqlx::query($crate::db::audit::insert_sql($db))
-            .bind(chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6))
+            .bind(at)
             .bind(entry.actor.kind)
             .bind(&entry.actor.name)
             .bind(entry.actor.staff_id)
@@ -138,9 +142,22 @@ impl Db {
         with_pool!(self, pool => crate::audit_insert!(self, entry).execute(pool).await.map(|_| ()))
     }
 
+    /// Writes entries, each at its own time, in one transaction: all of them or none.
+    pub async fn audit_all(&self, entries: &[(DateTime<Utc>, &NewAuditEntry)]) -> Result<(), sqlx::Error> {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for (at, entry) in entries {
+                crate::audit_insert!(self, entry, *at).execute(&mut *tx).await?;
+            }
+            tx.commit().await
+        })
+    }
+
     /// A page of entries matching `query`, newest first, with the cursor of the next page.
-    /// Every filter is a bound parameter; the cursor is the entry id, so each page is an index
-    /// range scan however deep it is.
+    /// Every filter is a bound parameter, and only the filters given are in the statement, so
+    /// that an actor, an action or an object is a seek into its index (`$1 IS NULL OR actor =
+    /// $1` is not: both databases read the whole log backwards for it); the cursor is the entry
+    /// id, so each page goes on from where the last one stopped.
     pub async fn audit_page(&self, query: &AuditQuery) -> Result<AuditPage, app::api::AppError> {
         use app::api::AppError;
         let limit = query.limit.unwrap_or(50);
@@ -149,63 +166,107 @@ impl Db {
         }
         let since = query.since.as_deref().map(|v| parse_instant("since", v)).transpose()?;
         let until = query.until.as_deref().map(|v| parse_instant("until", v)).transpose()?;
-        let (action_exact, action_prefix) = match query.action.as_deref() {
-            Some(a) if a.ends_with('.') => (None, Some(format!("{a}%"))),
-            Some(a) => (Some(a.to_owned()), None),
-            None => (None, None),
-        };
-        let json = match self {
-            Db::Sqlite(_) => "before, after",
-            Db::Postgres(_) => "before::text, after::text",
-        };
+        let mut filters: Vec<(&str, Filter)> = Vec::new();
+        let text = |v: &Option<String>| v.clone().map(Filter::Text);
+        filters.extend(text(&query.actor).map(|v| ("actor =", v)));
+        filters.extend(query.action.as_deref().map(|a| match a.strip_suffix('.') {
+            Some(_) => ("action LIKE", Filter::Text(format!("{a}%"))),
+            None => ("action =", Filter::Text(a.to_owned())),
+        }));
+        filters.extend(text(&query.object_type).map(|v| ("object_type =", v)));
+        filters.extend(text(&query.object_id).map(|v| ("object_id =", v)));
+        filters.extend(since.map(|t| ("at >=", Filter::Time(t))));
+        filters.extend(until.map(|t| ("at <", Filter::Time(t))));
+        filters.extend(query.before_id.map(|id| ("id <", Filter::Int(id))));
+        let conditions: Vec<String> =
+            filters.iter().enumerate().map(|(i, (condition, _))| format!("{condition} ${}", i + 1)).collect();
         let sql = format!(
             "SELECT id, at, actor_kind, actor, source, action, object_type, object_id, {json}, detail \
-             FROM audit_log \
-             WHERE ($1 IS NULL OR actor = $1) \
-               AND ($2 IS NULL OR action = $2) \
-               AND ($3 IS NULL OR action LIKE $3) \
-               AND ($4 IS NULL OR object_type = $4) \
-               AND ($5 IS NULL OR object_id = $5) \
-               AND ($6 IS NULL OR at >= $6) \
-               AND ($7 IS NULL OR at < $7) \
-               AND ($8 IS NULL OR id < $8) \
-             ORDER BY id DESC LIMIT $9"
+             FROM audit_log {where_}{conditions} ORDER BY id DESC LIMIT ${last}",
+            json = self.audit_json(),
+            where_ = if conditions.is_empty() { "" } else { "WHERE " },
+            conditions = conditions.join(" AND "),
+            last = filters.len() + 1,
         );
         let rows: Vec<AuditRow> = with_pool!(self, pool => {
-            sqlx::query_as(&sql)
-                .bind(query.actor.as_deref())
-                .bind(action_exact.as_deref())
-                .bind(action_prefix.as_deref())
-                .bind(query.object_type.as_deref())
-                .bind(query.object_id.as_deref())
-                .bind(since)
-                .bind(until)
-                .bind(query.before_id)
+            let mut statement = sqlx::query_as(&sql);
+            for (_, value) in &filters {
+                statement = match value {
+                    Filter::Text(v) => statement.bind(v),
+                    Filter::Time(v) => statement.bind(v),
+                    Filter::Int(v) => statement.bind(v),
+                };
+            }
+            statement
                 .bind(i64::from(limit) + 1)
                 .fetch_all(pool)
                 .await
                 .map_err(|e| crate::http::state::internal_error("reading the audit log", e))?
         });
         let more = rows.len() > limit as usize;
-        let entries: Vec<AuditEntry> = rows
-            .into_iter()
-            .take(limit as usize)
-            .map(|r| AuditEntry {
-                id: r.0,
-                at: r.1.to_rfc3339_opts(SecondsFormat::Millis, true),
-                actor_kind: r.2,
-                actor: r.3,
-                source: r.4,
-                action: r.5,
-                object_type: r.6,
-                object_id: r.7,
-                before: r.8,
-                after: r.9,
-                detail: r.10,
-            })
-            .collect();
+        let entries: Vec<AuditEntry> = rows.into_iter().take(limit as usize).map(entry_of).collect();
         let next = if more { entries.last().map(|e| e.id) } else { None };
         Ok(AuditPage { entries, next })
+    }
+
+    /// The latest `limit` entries about one object but its lookups (who looked at it), newest
+    /// first: a seek into the partial index `audit_log_object_changes` (migration 0016), which
+    /// holds no lookup, so an object looked at a thousand times costs what one never looked at
+    /// does.
+    pub async fn object_changes(
+        &self,
+        object_type: &str,
+        object_id: &str,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, sqlx::Error> {
+        let sql = format!(
+            "SELECT id, at, actor_kind, actor, source, action, object_type, object_id, {json}, detail \
+             FROM audit_log WHERE object_type = $1 AND object_id = $2 AND {NOT_A_LOOKUP} \
+             ORDER BY id DESC LIMIT $3",
+            json = self.audit_json(),
+        );
+        let rows: Vec<AuditRow> = with_pool!(self, pool => {
+            sqlx::query_as(&sql).bind(object_type).bind(object_id).bind(limit).fetch_all(pool).await?
+        });
+        Ok(rows.into_iter().map(entry_of).collect())
+    }
+
+    /// The columns `before, after` as text.
+    fn audit_json(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "before, after",
+            Db::Postgres(_) => "before::text, after::text",
+        }
+    }
+}
+
+/// The actions that record a lookup (someone looked at a person's data) rather than a change.
+pub const LOOKUP_ACTIONS: [&str; 3] = ["invoice.view", "user.search", "user.view"];
+
+/// The condition that leaves lookups out, as the partial index `audit_log_object_changes`
+/// (migration 0016) states it: the databases use the index only for a query that says the same.
+pub const NOT_A_LOOKUP: &str = "action NOT IN ('invoice.view', 'user.search', 'user.view')";
+
+/// One value an audit page is filtered by.
+enum Filter {
+    Text(String),
+    Time(DateTime<Utc>),
+    Int(i64),
+}
+
+fn entry_of(r: AuditRow) -> AuditEntry {
+    AuditEntry {
+        id: r.0,
+        at: r.1.to_rfc3339_opts(SecondsFormat::Millis, true),
+        actor_kind: r.2,
+        actor: r.3,
+        source: r.4,
+        action: r.5,
+        object_type: r.6,
+        object_id: r.7,
+        before: r.8,
+        after: r.9,
+        detail: r.10,
     }
 }
 
@@ -221,4 +282,21 @@ fn parse_instant(field: &str, value: &str) -> Result<DateTime<Utc>, app::api::Ap
             format!("{value:?} is not a date (YYYY-MM-DD) or an RFC 3339 time"),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lookups_left_out_are_the_lookups_listed_in_the_query_and_in_both_migrations() {
+        let listed: Vec<String> = LOOKUP_ACTIONS.iter().map(|a| format!("'{a}'")).collect();
+        assert_eq!(NOT_A_LOOKUP, format!("action NOT IN ({})", listed.join(", ")));
+        for migration in [
+            include_str!("../../../migrations/sqlite/0016_audit_object_changes.sql"),
+            include_str!("../../../migrations/postgres/0016_audit_object_changes.sql"),
+        ] {
+            assert!(migration.contains(&format!("WHERE {NOT_A_LOOKUP};")), "{migration}");
+        }
+    }
 }

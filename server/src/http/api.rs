@@ -446,6 +446,7 @@ async fn search_users(
     let principal = caller.may(Action::LookupUsers)?;
     let users = crate::customers::search(
         &state.db,
+        &state.audit,
         principal,
         &search.q.unwrap_or_default(),
         search.limit.unwrap_or(20),
@@ -461,7 +462,7 @@ async fn customer(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let principal = caller.may(Action::LookupUsers)?;
-    let profile = crate::customers::profile(&state.db, &state.config, principal, &id).await?;
+    let profile = crate::customers::profile(&state.db, &state.config, &state.audit, principal, &id).await?;
     Ok(Json(profile).into_response())
 }
 
@@ -497,6 +498,7 @@ async fn customer_charges(
     let page = crate::customers::activity(
         &state.db,
         &state.config,
+        &state.audit,
         principal,
         &id,
         section,
@@ -521,7 +523,8 @@ async fn invoice(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let principal = caller.may(Action::LookupUsers)?;
-    let record = crate::customers::invoice(&state.db, &state.config, principal, path_id(&id)?).await?;
+    let record =
+        crate::customers::invoice(&state.db, &state.config, &state.audit, principal, path_id(&id)?).await?;
     Ok(Json(record).into_response())
 }
 

@@ -6,6 +6,7 @@ use axum::extract::FromRef;
 use chrono::{SecondsFormat, Utc};
 use leptos::config::LeptosOptions;
 
+use crate::audit_writer::AuditWriter;
 use crate::auth::throttle::LoginThrottle;
 use crate::config::Config;
 use crate::db::audit::Actor;
@@ -35,12 +36,16 @@ pub struct AppState {
     pub public_origin: Option<Arc<str>>,
     /// The payment provider refunds are sent to at once; without one they wait for a worker.
     pub provider: Option<crate::psp::stripe::StripeClient>,
+    /// Writes the audit entries of lookups, many requests' in one commit.
+    pub audit: AuditWriter,
 }
 
 impl AppState {
-    /// The state for a server on `db` with `config`.
+    /// The state for a server on `db` with `config`; starts its audit writer (inside a Tokio
+    /// runtime).
     pub fn new(db: Db, config: Config, leptos: LeptosOptions) -> AppState {
         AppState {
+            audit: AuditWriter::start(db.clone()),
             db,
             public_origin: config.public_origin().map(Arc::from),
             config: Arc::new(config),
@@ -275,11 +280,11 @@ impl Backend for AppState {
     }
 
     async fn search_users(&self, caller: &Principal, q: String) -> Result<Vec<UserHit>, AppError> {
-        crate::customers::search(&self.db, caller, &q, 20).await
+        crate::customers::search(&self.db, &self.audit, caller, &q, 20).await
     }
 
     async fn customer_profile(&self, caller: &Principal, id: String) -> Result<CustomerProfile, AppError> {
-        crate::customers::profile(&self.db, &self.config, caller, &id).await
+        crate::customers::profile(&self.db, &self.config, &self.audit, caller, &id).await
     }
 
     async fn customer_activity(
@@ -289,11 +294,12 @@ impl Backend for AppState {
         section: Section,
         before: String,
     ) -> Result<ActivityPage, AppError> {
-        crate::customers::activity(&self.db, &self.config, caller, &id, section, Some(&before)).await
+        crate::customers::activity(&self.db, &self.config, &self.audit, caller, &id, section, Some(&before))
+            .await
     }
 
     async fn invoice_record(&self, caller: &Principal, id: i64) -> Result<InvoiceRecord, AppError> {
-        crate::customers::invoice(&self.db, &self.config, caller, id).await
+        crate::customers::invoice(&self.db, &self.config, &self.audit, caller, id).await
     }
 
     async fn invoice_refunds(
