@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The query plans of the hot queries, on a database bench/run.sh kept (BENCH_KEEP): how the
-# run claims a batch, checks its invoices and the cap, how exports page and how staff search.
+# run claims a batch, checks its invoices and the cap, how exports page, how staff search, and how
+# an invoice's page reads its audit trail and the audit page filters by actor.
 #
 #   bench/explain.sh sqlite:///tmp/bench/core_1000000.db postgres://…/billing_bench_core_1000000_…
 source "$(dirname "$0")/lib.sh"
@@ -22,5 +23,7 @@ check the batch's invoice lines|SELECT invoice_id, ride_id, amount_minor, attend
 the cap: charged per passenger in the run|SELECT c.user_id, SUM(a.amount_minor) FROM charge_attempts a JOIN charges c ON c.invoice_id = a.invoice_id WHERE a.outcome = 'succeeded' AND c.run_id = $run AND c.user_id IN ($users) GROUP BY c.user_id
 export page|SELECT i.id FROM invoices i JOIN weeks w ON w.week = i.week AND w.status = 'approved' JOIN users u ON u.id = i.user_id LEFT JOIN charges c ON c.invoice_id = i.id LEFT JOIN charge_attempts a ON a.invoice_id = i.id AND a.outcome = 'succeeded' WHERE i.week = '$WEEK' AND i.id > 500000 ORDER BY i.id LIMIT 1000
 user search by name prefix|SELECT id, name, email, phone FROM users WHERE name_key >= 'ana p47' AND name_key < 'ana p48' ORDER BY name_key LIMIT 20
+an invoice's audit trail (Db::object_changes)|SELECT id, action FROM audit_log WHERE object_type = 'invoice' AND object_id = '499956' AND action NOT IN ('invoice.view', 'user.search', 'user.view') ORDER BY id DESC LIMIT 100
+the audit page filtered by actor (Db::audit_page)|SELECT id, action FROM audit_log WHERE actor = 'ana@example.com' ORDER BY id DESC LIMIT 51
 QUERIES
 done
