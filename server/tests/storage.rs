@@ -229,6 +229,20 @@ on_both_databases! {
         assert!(plan.iter().any(|line| line.contains("audit_log_object_changes")), "{plan:#?}");
     }
 
+    async fn a_search_finds_each_user_once_by_any_key_and_a_blank_one_finds_nobody(kind: Kind) {
+        let (_guard, db) = TestDb::migrated(kind).await;
+        let mut ana = user("p4711");
+        ana.phone = Some("+1 555 4711".into());
+        let mut bo = user("x-1");
+        bo.name = "P4711 Bo".into();
+        db.add_users(&[ana, bo, user("p4712")]).await.unwrap();
+        let ids = |hits: Vec<app::model::customer::UserHit>| hits.into_iter().map(|h| h.id).collect::<Vec<_>>();
+        assert_eq!(ids(db.search_users("p4711", 20).await.unwrap()), ["p4711", "x-1"], "by id and by name, once each, in id order");
+        assert_eq!(ids(db.search_users("+1 555 47", 20).await.unwrap()), ["p4711"], "by phone digits");
+        assert_eq!(ids(db.search_users("p471", 1).await.unwrap()), ["p4711"], "at most the limit");
+        assert!(db.search_users("   ", 20).await.unwrap().is_empty(), "a blank search finds nobody");
+    }
+
     async fn a_ride_is_stored_once_and_a_different_one_under_its_id_is_refused(kind: Kind) {
         let (_guard, db) = TestDb::migrated(kind).await;
         assert_eq!(db.add_users(&[user("dana"), user("ana"), user("bo")]).await.unwrap(), 3);

@@ -117,6 +117,9 @@ impl Db {
         // One statement: a range of each key's index, at most `limit` from each, one after
         // another (`UNION ALL`), so that a search is one round trip to the database, not four.
         let keys: Vec<(String, String)> = keys.into_iter().filter(|(_, p)| !p.is_empty()).collect();
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
         let parts: Vec<String> = (0..keys.len())
             .map(|i| {
                 let column = &keys[i].0;
