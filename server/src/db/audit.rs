@@ -181,9 +181,8 @@ impl Db {
         let conditions: Vec<String> =
             filters.iter().enumerate().map(|(i, (condition, _))| format!("{condition} ${}", i + 1)).collect();
         let sql = format!(
-            "SELECT id, at, actor_kind, actor, source, action, object_type, object_id, {json}, detail \
-             FROM audit_log {where_}{conditions} ORDER BY id DESC LIMIT ${last}",
-            json = self.audit_json(),
+            "SELECT {columns} FROM audit_log {where_}{conditions} ORDER BY id DESC LIMIT ${last}",
+            columns = self.audit_columns(),
             where_ = if conditions.is_empty() { "" } else { "WHERE " },
             conditions = conditions.join(" AND "),
             last = filters.len() + 1,
@@ -220,10 +219,9 @@ impl Db {
         limit: i64,
     ) -> Result<Vec<AuditEntry>, sqlx::Error> {
         let sql = format!(
-            "SELECT id, at, actor_kind, actor, source, action, object_type, object_id, {json}, detail \
-             FROM audit_log WHERE object_type = $1 AND object_id = $2 AND {NOT_A_LOOKUP} \
+            "SELECT {columns} FROM audit_log WHERE object_type = $1 AND object_id = $2 AND {NOT_A_LOOKUP} \
              ORDER BY id DESC LIMIT $3",
-            json = self.audit_json(),
+            columns = self.audit_columns(),
         );
         let rows: Vec<AuditRow> = with_pool!(self, pool => {
             sqlx::query_as(&sql).bind(object_type).bind(object_id).bind(limit).fetch_all(pool).await?
@@ -231,12 +229,13 @@ impl Db {
         Ok(rows.into_iter().map(entry_of).collect())
     }
 
-    /// The columns `before, after` as text.
-    fn audit_json(&self) -> &'static str {
-        match self {
+    /// The columns of an [`AuditRow`], `before` and `after` as text.
+    fn audit_columns(&self) -> String {
+        let json = match self {
             Db::Sqlite(_) => "before, after",
             Db::Postgres(_) => "before::text, after::text",
-        }
+        };
+        format!("id, at, actor_kind, actor, source, action, object_type, object_id, {json}, detail")
     }
 }
 

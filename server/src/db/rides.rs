@@ -116,18 +116,19 @@ impl Db {
         }
         // One statement: a range of each key's index, at most `limit` from each, one after
         // another (`UNION ALL`), so that a search is one round trip to the database, not four.
-        let keys: Vec<(String, String)> = keys.into_iter().filter(|(_, p)| !p.is_empty()).collect();
+        keys.retain(|(_, prefix)| !prefix.is_empty());
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let parts: Vec<String> = (0..keys.len())
-            .map(|i| {
-                let column = &keys[i].0;
+        let last = 2 * keys.len() + 1;
+        let parts: Vec<String> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, (column, _))| {
                 let (from, to) = (2 * i + 1, 2 * i + 2);
                 format!(
                     "SELECT * FROM (SELECT id, name, email, phone FROM users \
-                     WHERE {column} >= ${from} AND {column} < ${to} ORDER BY {column} LIMIT ${last}) k{i}",
-                    last = 2 * keys.len() + 1
+                     WHERE {column} >= ${from} AND {column} < ${to} ORDER BY {column} LIMIT ${last}) k{i}"
                 )
             })
             .collect();
@@ -135,7 +136,7 @@ impl Db {
         let found: Vec<(String, String, Option<String>, Option<String>)> = with_pool!(self, pool => {
             let mut query = sqlx::query_as(&sql);
             for (_, prefix) in &keys {
-                query = query.bind(prefix.clone()).bind(format!("{prefix}{}", char::MAX));
+                query = query.bind(prefix.as_str()).bind(format!("{prefix}{}", char::MAX));
             }
             query.bind(limit).fetch_all(pool).await?
         });
