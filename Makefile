@@ -31,7 +31,7 @@ demo: tools build-release
 	./target/release/billing staff demo
 	./target/release/billing demo-data --passengers 200 --drivers 20 --weeks 4
 	@echo "Open http://$(ADDR) in a browser and sign in with an account above (Ctrl-C stops the server)."
-	LEPTOS_SITE_ROOT=target/site ./target/release/billing serve --addr $(ADDR)
+	PSP_URL=sim PSP_PROVISION=test LEPTOS_SITE_ROOT=target/site ./target/release/billing serve --addr $(ADDR)
 
 ## Run every test.
 test: tools test-tools lint build-debug browser-tests rust-tests

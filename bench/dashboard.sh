@@ -19,7 +19,7 @@ for url in "$@"; do
   case $url in sqlite:*) DB_KIND=sqlite ;; *) DB_KIND=postgres ;; esac
   email="bench-$$@bench.test"
   echo "dashboard benchmark password" | "$BIN" staff add --email "$email" --role admin > /dev/null
-  LEPTOS_SITE_ROOT=target/site "$BIN" serve --addr 127.0.0.1:0 > "$WORK/serve.out" 2> "$WORK/serve.err" &
+  PSP_URL=sim LEPTOS_SITE_ROOT=target/site "$BIN" serve --addr 127.0.0.1:0 > "$WORK/serve.out" 2> "$WORK/serve.err" &
   server=$!
   CLEANUP+=("kill $server")
   until grep -q serving "$WORK/serve.out" 2> /dev/null; do sleep 0.1; done

@@ -32,7 +32,7 @@ for kind in $DATABASES; do
     sim=$!
     CLEANUP+=("kill $sim")
     until grep -q listening "$WORK/sim.out" 2> /dev/null; do sleep 0.1; done
-    export PSP_URL=$(sed -n 's/.*listening on //p' "$WORK/sim.out") PSP_API_KEY=sk_test_bench
+    export PSP_URL=$(sed -n 's/.*listening on //p' "$WORK/sim.out") PSP_API_KEY=sk_test_bench PSP_PROVISION=test
 
     # Set-up: every rider's customer and card, every driver's account, at no limit.
     run_settings 1000000 64 32

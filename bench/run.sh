@@ -47,7 +47,7 @@ for kind in $DATABASES; do
     sim=$!
     CLEANUP+=("kill $sim")
     until grep -q listening "$WORK/sim.out" 2> /dev/null; do sleep 0.1; done
-    export PSP_URL=$(sed -n 's/.*listening on //p' "$WORK/sim.out") PSP_API_KEY=sk_test_bench
+    export PSP_URL=$(sed -n 's/.*listening on //p' "$WORK/sim.out") PSP_API_KEY=sk_test_bench PSP_PROVISION=test
     run_settings 1000000 "${BENCH_WORKERS:-16}" "${BENCH_BATCH:-32}"
 
     # First leg, paused about a third of the way through the invoices.
@@ -84,7 +84,7 @@ for kind in $DATABASES; do
       printf "%-40s %10d moves %8.2f s %12.0f moves/s %8.1f MiB peak RSS (%s)\n", "run, psp-sim at 0 ms, no rate limit", m, t, m / t, k / 1024, st }'
     run_seconds=$(awk -v a="$s1" -v b="$s2" 'BEGIN { print a + b }')
     kill $sim; wait $sim 2> /dev/null || true
-    unset PSP_URL PSP_API_KEY
+    unset PSP_URL PSP_API_KEY PSP_PROVISION
 
     # The raw limit: as many rows as the run inserted, with plain batched INSERTs.
     sql "CREATE TABLE bench_raw (id BIGINT PRIMARY KEY, reference TEXT NOT NULL UNIQUE, amount_minor BIGINT NOT NULL, at TEXT NOT NULL)" > /dev/null

@@ -34,6 +34,9 @@ use crate::pages::{
 /// the right colours and no inline script is needed.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     let theme = initial_theme();
+    // Outside live mode the server provides the band's words; CSS draws them above every page
+    // (in the first HTML, with or without scripts, and outside what the app hydrates).
+    let band = use_context::<crate::model::system::TestModeBand>().map(|band| band.0);
     view! {
         <!DOCTYPE html>
         <html lang="en" data-theme=theme>
@@ -45,7 +48,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <HydrationScripts options />
                 <MetaTags />
             </head>
-            <body>
+            <body data-test-mode=band>
                 <App />
             </body>
         </html>

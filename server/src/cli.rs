@@ -20,8 +20,11 @@ pub const EXIT_STOPPED: u8 = 3;
     long_about = "Carpool Billing: charges passengers and pays drivers once a week, exactly once.\n\n\
         Configuration comes from the environment (all optional):\n  \
         DATABASE_URL       sqlite:… (default sqlite://data/billing.db) or postgres://…\n  \
-        PSP_URL            payment provider base URL (default: the in-process simulator)\n  \
-        PSP_API_KEY        provider secret key, sk_test_… or sk_live_…\n  \
+        PSP_URL            payment provider base URL (https://api.stripe.com), or `sim` for the\n                     \
+        simulator inside the process; required by serve, run and reconcile\n  \
+        PSP_API_KEY        provider secret key, sk_test_… or sk_live_… (live: https PSP_URL only)\n  \
+        PSP_PROVISION      off | test: make customers, test cards and accounts for users the\n                     \
+        carpool app sent none for (test keys only; default off)\n  \
         PSP_SIM_LATENCY_MS latency of the in-process simulator (default 0)\n  \
         BILLING_TZ         IANA zone billing weeks are cut in (default UTC)\n  \
         BILLING_CURRENCY   ISO 4217 code (default USD)\n  \
@@ -169,6 +172,11 @@ struct PspSimArgs {
     /// Milliseconds an answer is held by --timeout-after-charge.
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     hang_ms: u64,
+    /// Model the platform's balance: a payment's funds become available to transfer this many
+    /// seconds after it, and a transfer beyond the available balance is refused
+    /// (`balance_insufficient`), as Stripe does. Without it, funds are there for any transfer.
+    #[arg(long, value_name = "N")]
+    funds_delay_seconds: Option<u64>,
     /// Send a signed event (as Stripe does) for every payment, refund and transfer to this URL.
     #[arg(long, value_name = "URL")]
     webhook_url: Option<String>,
@@ -260,7 +268,9 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("billing: {error:#}");
-            if error.downcast_ref::<UsageError>().is_some() {
+            if error.downcast_ref::<UsageError>().is_some()
+                || error.downcast_ref::<crate::config::ConfigError>().is_some()
+            {
                 ExitCode::from(EXIT_USAGE)
             } else if error.downcast_ref::<RunStopped>().is_some() {
                 ExitCode::from(EXIT_STOPPED)
@@ -300,6 +310,7 @@ const ALERTS_BEFORE_EXIT: std::time::Duration = std::time::Duration::from_secs(1
 async fn run(config: Config, week: &str, approve: bool, workers: Option<usize>) -> anyhow::Result<()> {
     use crate::db::audit::Actor;
     use crate::db::runs::StartError;
+    config.provider.require_target()?;
     let (db, week) = open_week(&config, week).await?;
     let actor = Actor::cli();
     if approve {
@@ -318,7 +329,7 @@ async fn run(config: Config, week: &str, approve: bool, workers: Option<usize>) 
             Err(e) => return Err(e.into()),
         }
     }
-    let mut settings = crate::run::RunSettings::load(&db).await?;
+    let mut settings = crate::run::load_settings(&db).await?;
     if let Some(workers) = workers {
         if !(1..=256).contains(&workers) {
             return Err(usage(format!("--workers: from 1 to 256, not {workers}")));
@@ -354,7 +365,23 @@ async fn run(config: Config, week: &str, approve: bool, workers: Option<usize>) 
     let timeout = std::time::Duration::from_secs(settings.provider_timeout_seconds);
     let (client, _sim) = crate::run::provider::connect(&config, timeout).await?;
     let progress = tokio::spawn(report_progress(db.clone(), run.id, run.canary_size));
-    let finished = crate::run::work_run(&db, &client, &settings, run).await;
+    let (run_id, canary) = (run.id, run.canary_size);
+    // A run whose only work left waits a long while (for funds, for accounts) is left to `billing
+    // serve` (or to this command run again): stopping between calls is safe.
+    let finished = tokio::select! {
+        finished = crate::run::work_run(&db, &client, &settings, run) => finished,
+        waiting = waiting_long(&db, run_id, canary) => {
+            progress.abort();
+            for w in &waiting {
+                eprintln!("{}", w.sentence());
+            }
+            db.close().await;
+            return Err(RunStopped(format!(
+                "the run of {week} waits; `billing serve` tries again at the time given, or run this command again then"
+            ))
+            .into());
+        }
+    };
     progress.abort();
     let finished = finished?;
     let counts = db.run_counts(finished.id, finished.canary_size).await?;
@@ -379,6 +406,31 @@ async fn run(config: Config, week: &str, approve: bool, workers: Option<usize>) 
     }
 }
 
+/// How far ahead the next try must be for `billing run` to leave a waiting run.
+const LEAVE_WAITING_AFTER: chrono::Duration = chrono::Duration::seconds(60);
+
+/// Resolves once the run has nothing left to do but payouts that wait, the next of them more
+/// than [`LEAVE_WAITING_AFTER`] away: with what they wait for.
+async fn waiting_long(db: &crate::db::Db, run_id: i64, canary: i64) -> Vec<app::model::run::RunWaiting> {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let (Ok(Some(run)), Ok(counts)) = (db.run(run_id).await, db.run_counts(run_id, canary).await) else {
+            continue;
+        };
+        if run.phase != "paying_out" || counts.pending > 0 || counts.transfers_pending == 0 {
+            continue;
+        }
+        let Ok(view) = crate::run::view::view(db, run).await else { continue };
+        let waiting_payouts: i64 = view.waiting.iter().map(|w| w.payouts).sum();
+        let soonest = view.waiting.iter().map(|w| w.next_at).min();
+        if waiting_payouts == counts.transfers_pending
+            && soonest.is_some_and(|at| at > chrono::Utc::now() + LEAVE_WAITING_AFTER)
+        {
+            return view.waiting;
+        }
+    }
+}
+
 /// The run's progress on stderr: a progress bar on a terminal (indicatif), a line every five
 /// seconds otherwise (logs, CI).
 async fn report_progress(db: crate::db::Db, run_id: i64, canary: i64) {
@@ -396,6 +448,7 @@ async fn report_progress(db: crate::db::Db, run_id: i64, canary: i64) {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     let mut tick = 0u64;
+    let mut last_waiting: Vec<String> = Vec::new();
     loop {
         if let (Ok(Some(run)), Ok(c)) = (db.run(run_id).await, db.run_counts(run_id, canary).await) {
             bar.set_length((c.invoices + c.transfers) as u64);
@@ -406,6 +459,26 @@ async fn report_progress(db: crate::db::Db, run_id: i64, canary: i64) {
                     "{} {}: charged {}/{} ({} declined, {} pending), paid {}/{}",
                     run.phase, run.control, c.charged, c.invoices, c.declined, c.pending, c.paid, c.transfers
                 );
+            }
+            // What the payouts wait for, each time it changes.
+            if let Ok(waiting) = db.run_waiting(run_id).await {
+                let said: Vec<String> = waiting
+                    .iter()
+                    .map(|w| {
+                        format!(
+                            "{} payout(s) wait for {}: {}",
+                            w.payouts,
+                            w.waiting_for,
+                            w.detail.as_deref().unwrap_or("")
+                        )
+                    })
+                    .collect();
+                if said != last_waiting {
+                    for line in &said {
+                        bar.suspend(|| eprintln!("{line}"));
+                    }
+                    last_waiting = said;
+                }
             }
         }
         tick += 1;
@@ -446,6 +519,7 @@ async fn psp_sim(args: PspSimArgs) -> anyhow::Result<()> {
         hang_ms: args.hang_ms,
         // A misbehaving provider is for tests only: set it with PUT /sim/faults.
         overcharge_minor: 0,
+        funds_delay_seconds: args.funds_delay_seconds,
         webhook_url: args.webhook_url,
         webhook_secret: args.webhook_secret,
     };
@@ -564,13 +638,13 @@ async fn demo_data(config: Config, size: crate::demo::DemoSize) -> anyhow::Resul
 async fn reconcile(config: Config, week: &str) -> anyhow::Result<()> {
     let week =
         app::model::week::BillingWeek::parse(week).map_err(|m| usage(format!("--week: {m}")))?.to_string();
-    if config.provider.url.is_none() {
+    if !matches!(config.provider.require_target()?, crate::config::ProviderTarget::Url(_)) {
         return Err(usage(
             "PSP_URL: reconciliation needs the provider the runs used; this command's own in-process simulator has no records",
         ));
     }
     let db = open_migrated(&config).await?;
-    let settings = crate::run::RunSettings::load(&db).await?;
+    let settings = crate::run::load_settings(&db).await?;
     let timeout = std::time::Duration::from_secs(settings.provider_timeout_seconds);
     let (client, _sim) = crate::run::provider::connect(&config, timeout).await?;
     let by = crate::db::audit::Actor::cli().name;
@@ -672,8 +746,10 @@ async fn preview(config: Config, week: &str, format: PreviewFormat) -> anyhow::R
     let stored = match format {
         PreviewFormat::Json => {
             let (stored, plan) = crate::preview::preview(&db, &config, week).await.map_err(future)?;
+            let mut body = crate::preview::to_json(&stored, &plan);
+            body["payment_gaps"] = crate::preview::gaps_json(&db, &config, week).await?;
             db.close().await;
-            println!("{}", crate::preview::to_json(&stored, &plan));
+            println!("{body}");
             return Ok(());
         }
         // The table and the CSV list the invoices as stored, read as they are printed: a week

@@ -92,13 +92,49 @@ pub enum LogFormat {
     Json,
 }
 
+/// Where the provider's API is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProviderTarget {
+    /// `PSP_URL=sim`: the simulator, started inside the process (the demo; test keys only).
+    InProcessSim,
+    /// A Stripe-shaped API: Stripe itself, `billing psp-sim`, localstripe.
+    Url(Url),
+}
+
+/// Whether money is real: the kind of the secret key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProviderMode {
+    /// `sk_test_…`: Stripe's test mode, the simulator, an emulator.
+    Test,
+    /// `sk_live_…`: real cards, real money.
+    Live,
+}
+
+impl ProviderMode {
+    /// `test` or `live`, as the overview and `/readyz` say it.
+    pub fn label(self) -> &'static str {
+        match self {
+            ProviderMode::Test => "test",
+            ProviderMode::Live => "live",
+        }
+    }
+}
+
+/// The value of `PSP_URL` that starts the simulator inside the process.
+pub const IN_PROCESS_SIM: &str = "sim";
+
 /// The payment provider the product talks to.
 #[derive(Clone, Debug)]
 pub struct ProviderConfig {
-    /// `None`: the simulator, in process.
-    pub url: Option<Url>,
+    /// `None` when `PSP_URL` is not set: commands that call the provider refuse to start.
+    pub target: Option<ProviderTarget>,
     /// The secret API key (`sk_test_…` or `sk_live_…`).
     pub api_key: SecretString,
+    /// Test or live, from the key.
+    pub mode: ProviderMode,
+    /// `PSP_PROVISION=test`: the run makes a customer, a test card and a connected account for
+    /// users the carpool app sent none for. Test mode only; off by default.
+    pub provision: bool,
     /// The in-process simulator's latency.
     pub sim_latency_ms: u64,
     /// The signing secret of the provider's webhooks (`whsec_…`); without it `POST
@@ -106,6 +142,31 @@ pub struct ProviderConfig {
     pub webhook_secret: Option<SecretString>,
     /// How test cards are made for riders provisioned in test mode (`PSP_TEST_CARDS`).
     pub test_cards: crate::psp::stripe::TestCards,
+}
+
+impl ProviderConfig {
+    /// The provider to call, or the error naming `PSP_URL` when none is configured.
+    pub fn require_target(&self) -> Result<&ProviderTarget, ConfigError> {
+        self.target.as_ref().ok_or_else(|| {
+            ConfigError::new(
+                "PSP_URL",
+                format!(
+                    "not set: name the provider's API (https://api.stripe.com, a `billing psp-sim` \
+                     address) or `{IN_PROCESS_SIM}` for the simulator inside this process"
+                ),
+            )
+        })
+    }
+
+    /// The provider as people should read it: `Stripe (https://api.stripe.com/)`, `the
+    /// in-process simulator`, or `none`.
+    pub fn describe(&self) -> String {
+        match &self.target {
+            None => "none (PSP_URL is not set)".into(),
+            Some(ProviderTarget::InProcessSim) => "the simulator inside this process".into(),
+            Some(ProviderTarget::Url(url)) => url.as_str().trim_end_matches('/').to_owned(),
+        }
+    }
 }
 
 /// Everything `billing` reads from its environment.
@@ -167,17 +228,64 @@ impl Config {
             None => DatabaseUrl::parse(DEFAULT_DATABASE_URL).expect("the default database URL is valid"),
         };
 
-        let provider_url = get("PSP_URL")
-            .map(|raw| parse_http_url(raw.trim()))
-            .transpose()
-            .map_err(|m| ConfigError::new("PSP_URL", m))?;
-        let api_key = get("PSP_API_KEY").unwrap_or_else(|| "sk_test_simulator".into());
-        if !(api_key.starts_with("sk_test_") || api_key.starts_with("sk_live_")) || api_key.len() < 9 {
-            return Err(ConfigError::new(
-                "PSP_API_KEY",
-                "must be a secret key starting with sk_test_ or sk_live_",
-            ));
+        let api_key =
+            get("PSP_API_KEY").map(|k| k.trim().to_owned()).unwrap_or_else(|| "sk_test_simulator".into());
+        let mode = match api_key.get(..8) {
+            Some("sk_test_") if api_key.len() > 8 => ProviderMode::Test,
+            Some("sk_live_") if api_key.len() > 8 => ProviderMode::Live,
+            _ => {
+                return Err(ConfigError::new(
+                    "PSP_API_KEY",
+                    "must be a secret key starting with sk_test_ or sk_live_",
+                ))
+            }
+        };
+        if api_key.chars().any(|c| !c.is_ascii_alphanumeric() && c != '_') {
+            return Err(ConfigError::new("PSP_API_KEY", "holds characters a secret key never has"));
         }
+        let target = match get("PSP_URL").map(|raw| raw.trim().to_owned()) {
+            None => None,
+            Some(raw) if raw == IN_PROCESS_SIM => Some(ProviderTarget::InProcessSim),
+            Some(raw) => {
+                Some(ProviderTarget::Url(parse_http_url(&raw).map_err(|m| ConfigError::new("PSP_URL", m))?))
+            }
+        };
+        if mode == ProviderMode::Live {
+            match &target {
+                None => {
+                    return Err(ConfigError::new(
+                        "PSP_URL",
+                        "not set: a live key (sk_live_…) needs the provider's https:// URL, such as https://api.stripe.com",
+                    ))
+                }
+                Some(ProviderTarget::InProcessSim) => {
+                    return Err(ConfigError::new(
+                        "PSP_URL",
+                        "names the simulator, which never takes a live key (sk_live_…): use https://api.stripe.com",
+                    ))
+                }
+                Some(ProviderTarget::Url(url)) if url.scheme() != "https" => {
+                    return Err(ConfigError::new(
+                        "PSP_URL",
+                        format!("{url} is not https://: a live key (sk_live_…) is only sent over TLS"),
+                    ))
+                }
+                Some(ProviderTarget::Url(_)) => {}
+            }
+        }
+        let provision = match get("PSP_PROVISION").as_deref().map(str::trim) {
+            None | Some("off") => false,
+            Some("test") if mode == ProviderMode::Test => true,
+            Some("test") => {
+                return Err(ConfigError::new(
+                    "PSP_PROVISION",
+                    "test provisioning makes customers, cards and accounts for users; a live key (sk_live_…) never does",
+                ))
+            }
+            Some(other) => {
+                return Err(ConfigError::new("PSP_PROVISION", format!("{other:?} is not one of off, test")))
+            }
+        };
         let webhook_secret = match get("STRIPE_WEBHOOK_SECRET") {
             None => None,
             Some(raw) if raw.trim().starts_with("whsec_") && raw.trim().len() > 10 => {
@@ -279,8 +387,10 @@ impl Config {
             smtp,
             database,
             provider: ProviderConfig {
-                url: provider_url,
+                target,
                 api_key: SecretString::from(api_key),
+                mode,
+                provision,
                 sim_latency_ms,
                 webhook_secret,
                 test_cards,
@@ -321,7 +431,9 @@ mod tests {
         assert_eq!(c.time_zone, Tz::UTC);
         assert_eq!(c.currency.code(), "USD");
         assert_eq!(c.log_format, LogFormat::Text);
-        assert!(c.provider.url.is_none());
+        assert!(c.provider.target.is_none());
+        assert_eq!(c.provider.mode, ProviderMode::Test);
+        assert!(!c.provider.provision);
         assert_eq!(c.provider.sim_latency_ms, 0);
     }
 
@@ -344,7 +456,10 @@ mod tests {
         assert_eq!(c.currency.exponent(), 0);
         assert_eq!(c.log_format, LogFormat::Json);
         assert_eq!(c.provider.sim_latency_ms, 200);
-        assert_eq!(c.provider.url.unwrap().port(), Some(12111));
+        assert_eq!(
+            c.provider.target,
+            Some(ProviderTarget::Url(Url::parse("http://127.0.0.1:12111").unwrap()))
+        );
     }
 
     #[test]
@@ -366,12 +481,42 @@ mod tests {
             ("REPORT_DIR", "/dev/null"),
             ("STRIPE_WEBHOOK_SECRET", "sk_test_not_a_signing_secret"),
             ("PSP_TEST_CARDS", "cards"),
+            ("PSP_PROVISION", "yes"),
+            ("PSP_API_KEY", "sk_live_"),
+            ("PSP_API_KEY", "sk_test_abc def"),
         ];
         for (variable, value) in cases {
             let error = config(&[(variable, value)]).expect_err(variable);
             assert_eq!(error.variable, variable, "{value}");
             assert!(error.to_string().starts_with(variable), "{error}");
         }
+    }
+
+    /// Every combination that could send a live key somewhere other than the provider, or make
+    /// up customers with it, is refused naming the variable to change.
+    #[test]
+    fn a_live_key_only_goes_to_the_provider_over_tls() {
+        let live = ("PSP_API_KEY", "sk_live_abc");
+        let refused = [
+            (vec![live], "PSP_URL"),
+            (vec![live, ("PSP_URL", "sim")], "PSP_URL"),
+            (vec![live, ("PSP_URL", "http://api.stripe.com")], "PSP_URL"),
+            (vec![live, ("PSP_URL", "http://127.0.0.1:12111")], "PSP_URL"),
+            (vec![live, ("PSP_URL", "https://api.stripe.com"), ("PSP_PROVISION", "test")], "PSP_PROVISION"),
+        ];
+        for (pairs, variable) in refused {
+            let error = config(&pairs).expect_err(&format!("{pairs:?}"));
+            assert_eq!(error.variable, variable, "{pairs:?}: {error}");
+        }
+        let c = config(&[live, ("PSP_URL", "https://api.stripe.com")]).unwrap();
+        assert_eq!(c.provider.mode, ProviderMode::Live);
+        assert!(!c.provider.provision);
+        let c = config(&[("PSP_URL", "sim"), ("PSP_PROVISION", "test")]).unwrap();
+        assert_eq!(c.provider.target, Some(ProviderTarget::InProcessSim));
+        assert!(c.provider.provision);
+        // A test key without PSP_URL is a configuration too, but nothing can be charged with it.
+        let c = config(&[]).unwrap();
+        assert_eq!(c.provider.require_target().unwrap_err().variable, "PSP_URL");
     }
 
     #[test]

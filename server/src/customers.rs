@@ -112,6 +112,7 @@ pub async fn profile(
     }
     let (charged, refunded, open) = db.user_totals(id).await.map_err(failed("reading a user's totals"))?;
     let is_driver = db.is_driver(id).await.map_err(failed("reading a user"))?;
+    let refs = db.provider_refs(id).await.map_err(failed("reading a user's provider references"))?;
     audit_lookup(audit, principal, "user.view", "user", id, format!("{} ({})", user.name, user.id)).await?;
     Ok(CustomerProfile {
         id: user.id,
@@ -126,6 +127,9 @@ pub async fn profile(
         charged_total: money(charged),
         refunded_total: money(refunded),
         open_refunds: open,
+        provider_customer_id: refs.provider_customer_id,
+        provider_payment_method_id: refs.provider_payment_method_id,
+        provider_account_id: refs.provider_account_id,
     })
 }
 

@@ -44,6 +44,7 @@ fn users(size: DemoSize) -> Vec<NewUser> {
         email: Some(format!("{id}@riders.example")),
         phone: Some(format!("+1555{:07}", i)),
         language: if i.is_multiple_of(5) { "es".into() } else { "en".into() },
+        provider: Default::default(),
         id,
     };
     (1..=size.passengers)

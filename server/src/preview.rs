@@ -216,3 +216,19 @@ pub fn to_json(stored: &StoredWeek, plan: &WeekPlan) -> Value {
         })).collect::<Vec<_>>(),
     })
 }
+
+/// Who cannot be charged or paid in `week` with the provider objects stored now, as the preview
+/// JSON's `payment_gaps`: counts and the first ids. Zeros when the run provisions test objects.
+pub async fn gaps_json(db: &Db, config: &Config, week: BillingWeek) -> Result<Value, sqlx::Error> {
+    let gaps = if config.provider.provision {
+        crate::db::provider::PaymentGaps::default()
+    } else {
+        db.payment_gaps(&week.to_string()).await?
+    };
+    Ok(json!({
+        "no_payment_method": gaps.no_payment_method,
+        "no_payout_account": gaps.no_payout_account,
+        "passengers": gaps.passengers,
+        "drivers": gaps.drivers,
+    }))
+}

@@ -143,7 +143,7 @@ async fn list_slices<T>(
     client: &StripeClient,
     path: &str,
     slices: &[(Option<i64>, Option<i64>)],
-    (limiter, in_flight): (&governor::DefaultDirectRateLimiter, usize),
+    (limiter, in_flight): (&crate::psp::pace::Pace, usize),
     keep: impl Fn(&Value) -> Option<T>,
 ) -> Result<Vec<T>, ProviderError> {
     use futures::{StreamExt, TryStreamExt};
@@ -176,7 +176,7 @@ async fn list_slices<T>(
 /// request of one object.
 async fn lists_by_creation_time(
     client: &StripeClient,
-    limiter: &governor::DefaultDirectRateLimiter,
+    limiter: &crate::psp::pace::Pace,
 ) -> Result<bool, ProviderError> {
     limiter.until_ready().await;
     match client.list_page("/v1/payment_intents?created%5Bgte%5D=0&limit=1").await {
@@ -193,7 +193,7 @@ async fn lists_by_creation_time(
 async fn list_kept<T>(
     client: &StripeClient,
     path: String,
-    limiter: &governor::DefaultDirectRateLimiter,
+    limiter: &crate::psp::pace::Pace,
     keep: &impl Fn(&Value) -> Option<T>,
 ) -> Result<Vec<T>, ProviderError> {
     let mut kept = Vec::new();
@@ -222,8 +222,8 @@ async fn provider_side(
 ) -> Result<(Vec<ProviderItem>, Vec<ProviderItem>, Vec<ProviderItem>), AppError> {
     let failed = |e: ProviderError| AppError::Internal(format!("listing the provider's records failed: {e}"));
     let stored = |e: sqlx::Error| internal_error("reconciling", e);
-    let settings = crate::run::RunSettings::load(db).await.map_err(stored)?;
-    let limiter = settings.limiter();
+    let settings = crate::run::load_settings(db).await.map_err(stored)?;
+    let limiter = crate::run::pace(&settings, db);
     let pace = (&limiter, slices_in_flight(settings.rate_per_second));
     let (mut charge_marks, mut transfer_marks) = db.attempt_marks(week, SLICE).await.map_err(stored)?;
     let anything = !(charge_marks.is_empty() && transfer_marks.is_empty());

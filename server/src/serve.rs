@@ -33,6 +33,8 @@ pub async fn migrate(config: Config) -> anyhow::Result<()> {
 
 /// Serves until SIGTERM or Ctrl-C, then lets requests in flight finish.
 pub async fn serve(config: Config, addr: SocketAddr) -> anyhow::Result<()> {
+    // Nothing is served without a provider named: a refund or a run would have nowhere to go.
+    config.provider.require_target()?;
     let db = Db::connect(&config.database).await.context("cannot open the database")?;
     let migrations = db.migration_state().await.context("cannot read the migration state")?;
     if !migrations.is_current() {
@@ -47,7 +49,7 @@ pub async fn serve(config: Config, addr: SocketAddr) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     // One provider for the runs and the refunds of this process (with the in-process simulator,
     // a refund must reach the simulator that made the charge).
-    let settings = crate::run::RunSettings::load(&db).await.unwrap_or_default();
+    let settings = crate::run::load_settings(&db).await.unwrap_or_default();
     let timeout = std::time::Duration::from_secs(settings.provider_timeout_seconds);
     let (client, _in_process_sim) = crate::run::provider::connect(&config, timeout)
         .await
@@ -62,8 +64,17 @@ pub async fn serve(config: Config, addr: SocketAddr) -> anyhow::Result<()> {
     let notifier = crate::notify::Notifier::new(db.clone(), &config, Some(client.clone()))
         .context("cannot set up the delivery of alerts and notices")?;
     let deliveries = tokio::spawn(crate::notify::deliver_forever(std::sync::Arc::new(notifier)));
+    let account = match client.account().await {
+        Ok(account) => account,
+        Err(e) => {
+            tracing::warn!(error = %e, "the provider's account could not be read (GET /v1/account)");
+            format!("unknown: {e}")
+        }
+    };
+    tracing::info!(provider = %config.provider.describe(), mode = config.provider.mode.label(), %account, "billing through");
     let mut state = AppState::new(db.clone(), config, leptos_options(local));
     state.provider = Some(client);
+    state.provider_account = Some(account.into());
     warn_if_assets_missing(&state.leptos);
 
     let background = [

@@ -30,6 +30,7 @@ async fn with_key_and_users(app: &StaffedServer) -> String {
             email: None,
             phone: None,
             language: "en".into(),
+            provider: Default::default(),
         })
         .collect();
     app.db.add_users(&users).await.unwrap();

@@ -198,6 +198,7 @@ async fn fixed_week(db: &server::db::Db) {
         email: Some(format!("{id}@golden.example")),
         phone: None,
         language: "en".into(),
+        provider: Default::default(),
     };
     db.add_users(&[
         user("d1", "Dana Driver"),

@@ -10,7 +10,14 @@ use server::db::audit::{Actor, NewAuditEntry};
 use server::db::rides::{NewUser, StoreRideError, Stored};
 
 fn user(id: &str) -> NewUser {
-    NewUser { id: id.into(), name: format!("User {id}"), email: None, phone: None, language: "en".into() }
+    NewUser {
+        id: id.into(),
+        name: format!("User {id}"),
+        email: None,
+        phone: None,
+        language: "en".into(),
+        provider: Default::default(),
+    }
 }
 
 fn sample_ride(id: &str) -> Ride {

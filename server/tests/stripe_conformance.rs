@@ -195,6 +195,7 @@ async fn the_stripe_client_against_the_simulator() {
             amount_minor: 900,
             currency: "usd".into(),
             destination: account,
+            transfer_group: Some("2026-W10".into()),
             metadata: metadata(&[("payout_id", "9"), ("driver_id", "d1"), ("week", "2026-W10")]),
             idempotency_key: key("transfer"),
         })

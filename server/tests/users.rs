@@ -18,6 +18,7 @@ on_both_databases! {
             email: Some(email.into()),
             phone: Some(phone.into()),
             language: "en".into(),
+            provider: Default::default(),
         };
         app.db
             .add_users(&[

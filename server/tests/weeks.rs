@@ -39,6 +39,7 @@ async fn with_users(db: &Db) {
             email: None,
             phone: None,
             language: "en".into(),
+            provider: Default::default(),
         })
         .collect();
     db.add_users(&users).await.unwrap();
@@ -169,10 +170,10 @@ on_both_databases! {
         let (test_db, db) = TestDb::migrated(kind).await;
         let config = config(&test_db.url);
         let mut users: Vec<NewUser> = (0..25)
-            .map(|i| NewUser { id: format!("u{i:02}"), name: format!("Rider {i:02}"), email: None, phone: None, language: "en".into() })
+            .map(|i| NewUser { id: format!("u{i:02}"), name: format!("Rider {i:02}"), email: None, phone: None, language: "en".into(), provider: Default::default() })
             .collect();
-        users.push(NewUser { id: "zz".into(), name: "Élodie Durand".into(), email: None, phone: None, language: "fr".into() });
-        users.push(NewUser { id: "dana".into(), name: "Dana".into(), email: None, phone: None, language: "en".into() });
+        users.push(NewUser { id: "zz".into(), name: "Élodie Durand".into(), email: None, phone: None, language: "fr".into(), provider: Default::default() });
+        users.push(NewUser { id: "dana".into(), name: "Dana".into(), email: None, phone: None, language: "en".into(), provider: Default::default() });
         db.add_users(&users).await.unwrap();
         let week = last_week();
         for (i, user) in users.iter().filter(|u| u.id != "dana").enumerate() {

@@ -40,6 +40,8 @@ export async function start({ env = {}, demoData = null } = {}) {
     DATABASE_URL: `sqlite://${dataDir}/billing.db`,
     LEPTOS_SITE_ROOT: siteRoot,
     RUST_LOG: 'warn',
+    PSP_URL: 'sim',
+    PSP_PROVISION: 'test',
     ...env,
   };
   execFileSync(billingBin, ['migrate'], { env: childEnv, stdio: ['ignore', 'ignore', 'inherit'] });
@@ -121,7 +123,7 @@ export async function startSim(args = []) {
       await exited;
     }
   };
-  return { base, stop, env: { PSP_URL: base, PSP_API_KEY: 'sk_test_browser' } };
+  return { base, stop, env: { PSP_URL: base, PSP_API_KEY: 'sk_test_browser', PSP_PROVISION: 'test' } };
 }
 
 /** The ISO week (`2026-W47`) before the one containing now, in UTC. */

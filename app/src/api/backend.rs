@@ -69,6 +69,21 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<PayoutPage, AppError>;
     /// The latest runs, newest first.
     async fn list_runs(&self, caller: &Principal) -> Result<Vec<RunView>, AppError>;
+
+    async fn retry_payout(
+        &self,
+        caller: &Principal,
+        run_id: i64,
+        payout_id: i64,
+    ) -> Result<RunView, AppError>;
+
+    async fn run_settings(&self, caller: &Principal) -> Result<crate::model::run::RunSettings, AppError>;
+
+    async fn save_run_settings(
+        &self,
+        caller: &Principal,
+        settings: crate::model::run::RunSettings,
+    ) -> Result<crate::model::run::RunSettings, AppError>;
     /// One run.
     async fn run(&self, caller: &Principal, id: i64) -> Result<RunView, AppError>;
     /// Starts or joins the run of an approved week.

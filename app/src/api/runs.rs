@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
 
 use super::AppError;
-use crate::model::run::{HaltedRun, RunView};
+use crate::model::run::{HaltedRun, RunSettings, RunView};
 
 /// The latest runs, newest first.
 #[server(prefix = "/api/fn", endpoint = "runs/list")]
@@ -64,6 +64,41 @@ pub async fn halted_runs() -> Result<Vec<HaltedRun>, AppError> {
             let Some(caller) = super::caller(<HaltedRuns as ServerFn>::PATH)? else { return Ok(Vec::new()) };
             crate::auth::authorize(Some(&caller), crate::auth::Action::ViewOverview)?;
             super::backend()?.halted_runs(&caller).await
+        }
+        .await,
+    )
+}
+
+/// How runs work (every staff member may read it).
+#[server(prefix = "/api/fn", endpoint = "runs/settings")]
+pub async fn get_run_settings() -> Result<RunSettings, AppError> {
+    super::respond(
+        async {
+            super::backend()?.run_settings(&super::staff_caller(<GetRunSettings as ServerFn>::PATH)?).await
+        }
+        .await,
+    )
+}
+
+/// Changes how runs work (admin): every field, each checked; audited.
+#[server(prefix = "/api/fn", endpoint = "runs/settings/save")]
+pub async fn save_run_settings(settings: RunSettings) -> Result<RunSettings, AppError> {
+    super::respond(
+        async {
+            let caller = super::staff_caller(<SaveRunSettings as ServerFn>::PATH)?;
+            super::backend()?.save_run_settings(&caller, settings).await
+        }
+        .await,
+    )
+}
+
+/// Tries a failed payout of a run again (finance, admin; audited).
+#[server(prefix = "/api/fn", endpoint = "runs/payouts/retry")]
+pub async fn retry_payout(run_id: i64, payout_id: i64) -> Result<RunView, AppError> {
+    super::respond(
+        async {
+            let caller = super::staff_caller(<RetryPayout as ServerFn>::PATH)?;
+            super::backend()?.retry_payout(&caller, run_id, payout_id).await
         }
         .await,
     )

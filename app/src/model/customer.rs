@@ -164,4 +164,13 @@ pub struct CustomerProfile {
     pub refunded_total: Money,
     /// Refunds waiting for approval or for the provider.
     pub open_refunds: i64,
+    /// The customer at the payment provider (`cus_…`), as the carpool app sent it.
+    #[serde(default)]
+    pub provider_customer_id: Option<String>,
+    /// The saved card the rider is charged on (`pm_…`).
+    #[serde(default)]
+    pub provider_payment_method_id: Option<String>,
+    /// The driver's connected account payouts go to (`acct_…`).
+    #[serde(default)]
+    pub provider_account_id: Option<String>,
 }

@@ -140,6 +140,18 @@ pub struct WeekSummary {
     pub late_lines: u64,
     /// Invoices with at least one anomaly.
     pub flagged: u64,
+    /// Invoices whose passenger has no customer or card at the provider (read when shown): the
+    /// run would end them uncollectible with `no_payment_method`. Zero with test provisioning.
+    #[serde(default)]
+    pub no_payment_method: u64,
+    /// Payouts whose driver has no connected account: they would wait for one.
+    #[serde(default)]
+    pub no_payout_account: u64,
+    /// The first of those passengers and drivers, by id.
+    #[serde(default)]
+    pub unpayable: Vec<String>,
+    #[serde(default)]
+    pub unpaid_drivers: Vec<String>,
     /// The hash of every invoice and payout: an approval names the one it approves.
     pub content_hash: String,
     pub computed_at: DateTime<Utc>,

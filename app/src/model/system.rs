@@ -56,4 +56,32 @@ pub struct Overview {
     pub local_time: String,
     /// The ISO 4217 code money is billed in (`BILLING_CURRENCY`).
     pub currency: String,
+    /// Which payment provider this process bills through.
+    pub provider: ProviderInfo,
 }
+
+/// The payment provider a process bills through, as staff and probes see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderInfo {
+    /// Its API's address, or "the simulator inside this process".
+    pub endpoint: String,
+    /// `test` or `live`, from the key.
+    pub mode: String,
+    /// The platform account the key belongs to (`GET /v1/account`): its id and name, or why it
+    /// could not be read.
+    pub account: String,
+    /// Whether the run makes customers, cards and accounts for users who have none.
+    pub provisioning: bool,
+}
+
+impl ProviderInfo {
+    /// Whether real money moves.
+    pub fn live(&self) -> bool {
+        self.mode == "live"
+    }
+}
+
+/// The words of the band every page carries outside live mode (a context the server provides
+/// to the document): nobody mistakes a rehearsal for the real run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TestModeBand(pub String);

@@ -204,6 +204,7 @@ fn ProfileHead(profile: CustomerProfile) -> impl IntoView {
                 </p>
             </div>
         </div>
+        <ProviderRefs profile=profile.clone() />
         <div class="stats">
             <Stat label="Charged in all" value=profile.charged_total.to_string() unit=profile.currency.clone() testid="customer-charged" />
             <Stat label="Refunded" value=profile.refunded_total.to_string() unit=profile.currency.clone() testid="customer-refunded" />
@@ -227,6 +228,35 @@ fn ProfileHead(profile: CustomerProfile) -> impl IntoView {
                     }
                 }).collect_view()}
             </div>
+        </section>
+    }
+}
+
+/// The customer's objects at the payment provider, as the carpool app sent them, and what is
+/// missing for the weekly run: a rider without a customer and card cannot be charged, a driver
+/// without a connected account cannot be paid.
+#[component]
+fn ProviderRefs(profile: CustomerProfile) -> impl IntoView {
+    let row = |label: &'static str, value: Option<String>, needed: bool, testid: &'static str| {
+        let value = match value {
+            Some(id) => view! { <dd class="mono" data-testid=testid>{id}</dd> }.into_any(),
+            None if needed => {
+                view! { <dd data-testid=testid><span class="badge badge-warning">"missing"</span></dd> }
+                    .into_any()
+            }
+            None => view! { <dd class="muted" data-testid=testid>"–"</dd> }.into_any(),
+        };
+        view! { <dt>{label}</dt> {value} }
+    };
+    let rider = !profile.is_driver || profile.provider_customer_id.is_some();
+    view! {
+        <section class="card" aria-labelledby="provider-refs-title">
+            <h2 id="provider-refs-title">"At the payment provider"</h2>
+            <dl class="facts" data-testid="provider-refs">
+                {row("Customer", profile.provider_customer_id.clone(), rider, "provider-customer")}
+                {row("Card", profile.provider_payment_method_id.clone(), rider, "provider-card")}
+                {row("Payout account", profile.provider_account_id.clone(), profile.is_driver, "provider-account")}
+            </dl>
         </section>
     }
 }

@@ -71,6 +71,25 @@ fn OverviewCards(info: Overview) -> impl IntoView {
                     <dd>{info.currency.clone()}</dd>
                 </dl>
             </section>
+            <section class="card" data-testid="provider-card">
+                <h2>"Payment provider"</h2>
+                <dl class="facts">
+                    <dt>"Mode"</dt>
+                    <dd data-testid="provider-mode">
+                        {if info.provider.live() {
+                            view! { <span class="badge badge-danger">"live: real money"</span> }.into_any()
+                        } else {
+                            view! { <span class="badge badge-warning">"test"</span> }.into_any()
+                        }}
+                    </dd>
+                    <dt>"Provider"</dt>
+                    <dd class="mono wrap" data-testid="provider-endpoint">{info.provider.endpoint.clone()}</dd>
+                    <dt>"Account"</dt>
+                    <dd class="mono wrap" data-testid="provider-account">{info.provider.account.clone()}</dd>
+                    <dt>"Test provisioning"</dt>
+                    <dd data-testid="provider-provisioning">{if info.provider.provisioning { "on (PSP_PROVISION=test)" } else { "off" }}</dd>
+                </dl>
+            </section>
             <section class="card" data-testid="database-card">
                 <h2>"Database"</h2>
                 <dl class="facts">

@@ -10,12 +10,12 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use crate::api::resource;
-use crate::api::runs::{get_run, list_runs, ControlRun};
+use crate::api::runs::{get_run, get_run_settings, list_runs, ControlRun, RetryPayout, SaveRunSettings};
 use crate::auth::Action;
 use crate::components::access::ErrorNotice;
 use crate::components::banner::{Banner, Tone};
 use crate::components::format::money;
-use crate::model::run::RunView;
+use crate::model::run::{RunSettings, RunView};
 
 /// The badge of a run's control and phase.
 fn state_badge(run: &RunView) -> impl IntoView {
@@ -63,6 +63,119 @@ pub fn RunsPage() -> impl IntoView {
                 Err(error) => view! { <ErrorNotice error /> }.into_any(),
             })}
         </Transition>
+        <RunSettingsCard />
+    }
+}
+
+/// How runs work, as a form: admins change it (each field checked and named on refusal,
+/// audited); everyone else reads it.
+#[component]
+fn RunSettingsCard() -> impl IntoView {
+    let save = ServerAction::<SaveRunSettings>::new();
+    let settings = resource(move || save.version().get(), |_| get_run_settings());
+    let result = move || {
+        save.value().get().map(|r| match r {
+            Ok(_) => view! { <Banner tone=Tone::Success>"Run settings saved; runs started or joined from now on use them."</Banner> }.into_any(),
+            Err(error) => view! { <ErrorNotice error /> }.into_any(),
+        })
+    };
+    view! {
+        <section class="card section" data-testid="run-settings">
+            <h2>"Run settings"</h2>
+            {result}
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || settings.get().map(|r| match r {
+                    Ok(s) => view! { <RunSettingsForm s save /> }.into_any(),
+                    Err(error) => view! { <ErrorNotice error /> }.into_any(),
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn RunSettingsForm(s: RunSettings, save: ServerAction<SaveRunSettings>) -> impl IntoView {
+    let admin = crate::SignedIn::can(Action::ManageSettings);
+    let field = move |name: &'static str, label: &'static str, value: String| {
+        view! {
+            <label>{label}
+                <input name=format!("settings[{name}]") type="number" min="0" value=value required disabled=!admin data-testid=format!("setting-{name}") />
+            </label>
+        }
+    };
+    view! {
+        <ActionForm action=save attr:class="form form-grid" attr:data-testid="run-settings-form">
+            {field("rate_per_second", "Provider calls per second (the account's limit, shared by every process)", s.rate_per_second.to_string())}
+            {field("workers", "Workers per process", s.workers.to_string())}
+            {field("batch", "Items a worker claims at once", s.batch.to_string())}
+            {field("canary_size", "Canary: invoices charged and checked first", s.canary_size.to_string())}
+            {field("max_attempts", "Attempts before an invoice is uncollectible", s.max_attempts.to_string())}
+            {field("decline_retry_seconds", "Seconds before a declined card is tried again", s.decline_retry_seconds.to_string())}
+            {field("unknown_retry_seconds", "Seconds before an unanswered call is asked again (same key)", s.unknown_retry_seconds.to_string())}
+            {field("funds_retry_seconds", "Seconds before a payout waiting for funds or an account is tried again", s.funds_retry_seconds.to_string())}
+            {field("lease_seconds", "Seconds a worker holds an item", s.lease_seconds.to_string())}
+            {field("provider_timeout_seconds", "Seconds before a provider call's outcome counts as unknown", s.provider_timeout_seconds.to_string())}
+            {field("user_cap_minor", "Guard: most one passenger may be charged in a run (minor units)", s.user_cap_minor.to_string())}
+            {field("failure_rate_pct", "Guard: halt when failed or unknown attempts pass this percentage…", s.failure_rate_pct.to_string())}
+            {field("failure_min_attempts", "…of at least this many attempts", s.failure_min_attempts.to_string())}
+            {admin.then(|| view! {
+                <div class="filter-actions">
+                    <button type="submit" class="btn btn-primary" data-testid="save-run-settings">"Save run settings"</button>
+                </div>
+            })}
+        </ActionForm>
+        {(!admin).then(|| view! { <p class="muted small">"Only an admin can change these."</p> })}
+    }
+}
+
+/// The run's failed payouts, each with a Retry for finance and admin (audited; a new attempt
+/// with its own key). Drawn again only when the list changes, so a click is not lost to a live
+/// update.
+#[component]
+fn FailedPayouts(run: Signal<RunView>) -> impl IntoView {
+    let retry = ServerAction::<RetryPayout>::new();
+    let failed = Memo::new(move |_| {
+        let r = run.get();
+        (r.id, r.failed_payouts)
+    });
+    view! {
+        {move || {
+            let (run_id, failed) = failed.get();
+            (!failed.is_empty()).then(|| view! {
+                <section class="card" data-testid="failed-payouts">
+                    <h2>"Failed payouts"</h2>
+                    {move || retry.value().get().map(|r| match r {
+                        Ok(_) => view! { <Banner tone=Tone::Success>"The payout is being tried again."</Banner> }.into_any(),
+                        Err(error) => view! { <ErrorNotice error /> }.into_any(),
+                    })}
+                    <div class="table-wrap">
+                        <table class="table">
+                            <thead><tr><th>"Payout"</th><th>"Driver"</th><th class="num">"Amount"</th><th class="num">"Attempts"</th><th>"Why"</th><th></th></tr></thead>
+                            <tbody>
+                                {failed.into_iter().map(|f| view! {
+                                    <tr data-testid="failed-payout">
+                                        <td class="mono">{f.payout_id}</td>
+                                        <td><a href=format!("/users/{}", crate::components::link::encode(&f.driver_id))>{f.driver_id.clone()}</a></td>
+                                        <td class="num">{money(f.amount)}</td>
+                                        <td class="num">{f.attempts}</td>
+                                        <td class="wrap small">{f.detail.clone().unwrap_or_default()}</td>
+                                        <td>
+                                            <Show when=move || crate::SignedIn::can(Action::ApproveRun)>
+                                                <ActionForm action=retry attr:class="form-inline">
+                                                    <input type="hidden" name="run_id" value=run_id />
+                                                    <input type="hidden" name="payout_id" value=f.payout_id />
+                                                    <button type="submit" class="btn" data-testid="retry-payout">"Retry"</button>
+                                                </ActionForm>
+                                            </Show>
+                                        </td>
+                                    </tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    </div>
+                </section>
+            })
+        }}
     }
 }
 
@@ -182,6 +295,19 @@ fn RunDetail(run: Signal<RunView>, control: ServerAction<ControlRun>) -> impl In
                 {paused.map(|reason| view! {
                     <Banner tone=Tone::Warning>"Paused: " {reason}</Banner>
                 })}
+                {(!r.waiting.is_empty()).then(|| view! {
+                    <Banner tone=Tone::Info>
+                        <div data-testid="run-waiting">
+                            <strong>"Waiting. "</strong>
+                            {r.waiting.iter().map(|w| view! {
+                                <p data-testid="run-waiting-item">
+                                    {w.sentence()}
+                                    {w.detail.clone().map(|d| view! { <br /> <span class="muted small">{d}</span> })}
+                                </p>
+                            }).collect_view()}
+                        </div>
+                    </Banner>
+                })}
                 <section class="card">
                     // An SVG bar: the page's Content-Security-Policy allows no inline styles.
                     <svg class="progress-bar" class:progress-danger=r.control == "halted" viewBox="0 0 1000 10"
@@ -248,6 +374,7 @@ fn RunDetail(run: Signal<RunView>, control: ServerAction<ControlRun>) -> impl In
                 view! { {pause} {resume} {over} }
             }}
         </section>
+        <FailedPayouts run />
         <section class="card">
             <h2>"Events"</h2>
             <ul class="plain-list events" data-testid="run-events">

@@ -145,7 +145,10 @@ fn WeekView(
             <Stat label="Drivers paid" value=summary.payouts.to_string() testid="total-drivers" />
             <Stat label="Late lines" value=summary.late_lines.to_string() testid="total-late" />
             <Stat label="Flagged invoices" value=summary.flagged.to_string() testid="total-flagged" />
+            <Stat label="No payment method" value=summary.no_payment_method.to_string() testid="total-no-payment-method" />
+            <Stat label="No payout account" value=summary.no_payout_account.to_string() testid="total-no-payout-account" />
         </div>
+        <PaymentGaps summary=summary.clone() />
         <ApprovePanel summary=summary.clone() approve />
         <nav class="tabs" aria-label="Invoices or payouts">
             {move || {
@@ -164,6 +167,36 @@ fn WeekView(
             view! { <InvoicesTab week=week.clone() view_state /> }.into_any()
         }}
     }
+}
+
+/// Who cannot be charged or paid as things stand: passengers without a card end uncollectible
+/// (and are asked to add one), payouts without an account wait for one.
+#[component]
+fn PaymentGaps(summary: WeekSummary) -> impl IntoView {
+    let names = |ids: &[String], total: u64| {
+        let more = total.saturating_sub(ids.len() as u64);
+        let links = ids
+            .iter()
+            .map(|id| view! { <a class="mono" href=format!("/users/{}", crate::components::link::encode(id))>{id.clone()}</a> " " })
+            .collect_view();
+        view! { {links} {(more > 0).then(|| format!("and {more} more"))} }
+    };
+    (summary.no_payment_method + summary.no_payout_account > 0).then(|| view! {
+        <Banner tone=Tone::Warning>
+            <div data-testid="payment-gaps">
+                {(summary.no_payment_method > 0).then(|| view! {
+                    <p><strong>{summary.no_payment_method} " passenger(s) cannot be charged: "</strong>
+                    "no card at the payment provider. The run will mark their invoices uncollectible and ask them to add a card. "
+                    {names(&summary.unpayable, summary.no_payment_method)}</p>
+                })}
+                {(summary.no_payout_account > 0).then(|| view! {
+                    <p><strong>{summary.no_payout_account} " driver(s) cannot be paid: "</strong>
+                    "no payout account at the provider. Their payouts will wait until the carpool app sends one. "
+                    {names(&summary.unpaid_drivers, summary.no_payout_account)}</p>
+                })}
+            </div>
+        </Banner>
+    })
 }
 
 /// The approval: finance and admin, once the week has ended, naming the reviewed content hash.
@@ -234,7 +267,7 @@ fn ApproveForm(summary: WeekSummary, approve: ServerAction<ApproveWeek>) -> impl
                 <input type="hidden" name="content_hash" value=hash />
                 <label class="check">
                     <input type="checkbox" name="reviewed" required data-testid="approve-reviewed" />
-                    " I have reviewed the totals, the flagged invoices and the payouts"
+                    " I have reviewed the totals, the flagged invoices, who cannot be charged or paid, and the payouts"
                 </label>
                 <button type="submit" class="btn btn-primary" data-testid="approve-button">"Approve week " {week}</button>
             </ActionForm>

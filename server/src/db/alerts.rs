@@ -452,9 +452,9 @@ impl Db {
     pub async fn charge_state(
         &self,
         invoice_id: i64,
-    ) -> Result<Option<(String, DateTime<Utc>)>, sqlx::Error> {
+    ) -> Result<Option<(String, DateTime<Utc>, Option<String>)>, sqlx::Error> {
         with_pool!(self, pool => {
-            sqlx::query_as("SELECT state, next_at FROM charges WHERE invoice_id = $1").bind(invoice_id).fetch_optional(pool).await
+            sqlx::query_as("SELECT state, next_at, reason FROM charges WHERE invoice_id = $1").bind(invoice_id).fetch_optional(pool).await
         })
     }
 

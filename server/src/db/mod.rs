@@ -21,6 +21,7 @@ pub mod alerts;
 pub mod audit;
 pub mod customers;
 pub mod migrations;
+pub mod provider;
 pub mod reconcile;
 pub mod refunds;
 pub mod reports;

@@ -19,6 +19,58 @@ pub struct NewUser {
     pub phone: Option<String>,
     /// `en` or `es` so far.
     pub language: String,
+    /// The provider's objects the carpool app made for this user, each `None` when not sent
+    /// (left as stored) and `Some(None)` when sent as null (removed).
+    pub provider: ProviderRefs,
+}
+
+/// A user's objects at the payment provider, as the carpool app reports them: the rider's
+/// customer and saved card, the driver's connected account. Each field: `None` not sent (left as
+/// stored), `Some(None)` sent as null (removed), `Some(Some(id))` set.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProviderRefs {
+    pub customer_id: Option<Option<String>>,
+    pub payment_method_id: Option<Option<String>>,
+    pub account_id: Option<Option<String>>,
+}
+
+impl ProviderRefs {
+    /// Whether any field was sent.
+    pub fn any(&self) -> bool {
+        self.customer_id.is_some() || self.payment_method_id.is_some() || self.account_id.is_some()
+    }
+}
+
+/// The provider's objects stored for a user.
+#[derive(Clone, Debug, Default, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+pub struct StoredRefs {
+    pub provider_customer_id: Option<String>,
+    pub provider_payment_method_id: Option<String>,
+    pub provider_account_id: Option<String>,
+}
+
+impl StoredRefs {
+    /// These references with what `refs` sends applied.
+    fn with(&self, refs: &ProviderRefs) -> StoredRefs {
+        let pick = |sent: &Option<Option<String>>, kept: &Option<String>| match sent {
+            Some(value) => value.clone(),
+            None => kept.clone(),
+        };
+        StoredRefs {
+            provider_customer_id: pick(&refs.customer_id, &self.provider_customer_id),
+            provider_payment_method_id: pick(&refs.payment_method_id, &self.provider_payment_method_id),
+            provider_account_id: pick(&refs.account_id, &self.provider_account_id),
+        }
+    }
+}
+
+/// What syncing a batch of users did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Synced {
+    /// Users not known before.
+    pub created: u64,
+    /// Users whose provider references changed (each change audited).
+    pub updated: u64,
 }
 
 /// What storing a ride did.
@@ -150,12 +202,24 @@ impl Db {
 
     /// Adds users that are not known yet (by id); returns how many were added.
     pub async fn add_users(&self, users: &[NewUser]) -> Result<u64, sqlx::Error> {
+        let actor = super::audit::Actor::cli();
+        Ok(self.sync_users(users, &actor).await?.created)
+    }
+
+    /// Adds the users not known yet and applies the provider references each one carries (new
+    /// or known), in one transaction. Every change of a user's references is an audit entry
+    /// `user.provider_refs` by `actor`, with the references before and after.
+    pub async fn sync_users(
+        &self,
+        users: &[NewUser],
+        actor: &super::audit::Actor,
+    ) -> Result<Synced, sqlx::Error> {
         let now = super::now();
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let mut added = 0;
+            let mut synced = Synced::default();
             for user in users {
-                added += sqlx::query(
+                synced.created += sqlx::query(
                     "INSERT INTO users (id, name, name_key, email, phone, language, created_at, email_key, phone_key) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
                 )
@@ -171,9 +235,64 @@ impl Db {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+                if !user.provider.any() {
+                    continue;
+                }
+                let before: StoredRefs = sqlx::query_as(
+                    "SELECT customer_id AS provider_customer_id, payment_method AS provider_payment_method_id, \
+                     account_id AS provider_account_id FROM provider_accounts WHERE user_id = $1",
+                )
+                .bind(&user.id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .unwrap_or_default();
+                let after = before.with(&user.provider);
+                if after == before {
+                    continue;
+                }
+                sqlx::query(
+                    "INSERT INTO provider_accounts (user_id, customer_id, payment_method, account_id) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (user_id) DO UPDATE SET customer_id = excluded.customer_id, \
+                     payment_method = excluded.payment_method, account_id = excluded.account_id",
+                )
+                .bind(&user.id)
+                .bind(&after.provider_customer_id)
+                .bind(&after.provider_payment_method_id)
+                .bind(&after.provider_account_id)
+                .execute(&mut *tx)
+                .await?;
+                let mut entry = super::audit::NewAuditEntry::new(actor, "user.provider_refs", "user", &user.id);
+                entry.before = Some(serde_json::to_value(&before).expect("plain strings"));
+                entry.after = Some(serde_json::to_value(&after).expect("plain strings"));
+                crate::audit_insert!(self, &entry).execute(&mut *tx).await?;
+                if after.provider_account_id.is_some() && after.provider_account_id != before.provider_account_id {
+                    // The driver's payouts that wait for an account are tried at once.
+                    sqlx::query(
+                        "UPDATE transfers SET next_at = $1 WHERE driver_id = $2 AND state = 'pending' AND waiting_for = 'account'",
+                    )
+                    .bind(now)
+                    .bind(&user.id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                synced.updated += 1;
             }
             tx.commit().await?;
-            Ok(added)
+            Ok(synced)
+        })
+    }
+
+    /// The provider's objects stored for a user (all `None` when nothing is stored).
+    pub async fn provider_refs(&self, user_id: &str) -> Result<StoredRefs, sqlx::Error> {
+        with_pool!(self, pool => {
+            let found: Option<StoredRefs> = sqlx::query_as(
+                "SELECT customer_id AS provider_customer_id, payment_method AS provider_payment_method_id, \
+                 account_id AS provider_account_id FROM provider_accounts WHERE user_id = $1",
+            )
+            .bind(user_id)
+            .fetch_optional(pool)
+            .await?;
+            Ok(found.unwrap_or_default())
         })
     }
 

@@ -160,6 +160,11 @@ pub enum Outcome {
     },
     /// No answer: asked again with the same key at `retry_at`.
     Unknown { id: i64, key: String, detail: String, retry_at: DateTime<Utc> },
+    /// The provider refused a transfer for a reason that passes with time (`funds`: the
+    /// platform's available balance cannot cover it): nothing moved, the attempt is closed and
+    /// the payout waits, still pending, until `retry_at`, when a new attempt (new key) is made.
+    /// Never counted against the attempts a payout has before it fails.
+    Waiting { id: i64, key: String, waiting_for: &'static str, detail: String, retry_at: DateTime<Utc> },
 }
 
 /// What recording an [`Outcome`] did.
@@ -171,6 +176,7 @@ pub enum Recorded {
     /// (given up) or `settled` (already settled by the same key's success).
     Refused(String),
     Unknown,
+    Waiting,
 }
 
 /// The two kinds of work, which differ only in their tables and words.
@@ -767,8 +773,17 @@ impl Db {
         let succeeded_sql = format!(
             "UPDATE {attempts} SET outcome = 'succeeded', provider_id = $1, finished_at = $2 WHERE idempotency_key = $3"
         );
+        // A payout that waited for funds or an account waits no more once paid.
+        let clear_wait = match work {
+            Work::Charge => "",
+            Work::Transfer => ", waiting_for = NULL, waiting_detail = NULL",
+        };
         let settled_sql = format!(
-            "UPDATE {table} SET state = '{done}', lease_owner = NULL, lease_until = NULL WHERE {item} = $1"
+            "UPDATE {table} SET state = '{done}', lease_owner = NULL, lease_until = NULL{clear_wait} WHERE {item} = $1"
+        );
+        let waiting_sql = format!(
+            "UPDATE {table} SET waiting_for = $1, waiting_detail = $2, next_at = $3, lease_owner = NULL, \
+             lease_until = NULL WHERE {item} = $4 AND state = 'pending'"
         );
         let refused_sql = format!(
             "UPDATE {attempts} SET outcome = $1, detail = $2, finished_at = $3 WHERE idempotency_key = $4"
@@ -811,7 +826,7 @@ impl Db {
                     query.push(format!(") AS v WHERE {attempts}.idempotency_key = v.column1"));
                     query.build().execute(&mut *tx).await?;
                     let mut query = sqlx::QueryBuilder::new(format!(
-                        "UPDATE {table} SET state = '{done}', lease_owner = NULL, lease_until = NULL WHERE {item} IN ("
+                        "UPDATE {table} SET state = '{done}', lease_owner = NULL, lease_until = NULL{clear_wait} WHERE {item} IN ("
                     ));
                     super::push_in_list(&mut query, chunk.iter().map(|s| s.0));
                     query.build().execute(&mut *tx).await?;
@@ -851,6 +866,11 @@ impl Db {
                         sqlx::query(&unknown_sql).bind(detail).bind(key).execute(&mut *tx).await?;
                         sqlx::query(&later_sql).bind(retry_at).bind(id).execute(&mut *tx).await?;
                         Recorded::Unknown
+                    }
+                    Outcome::Waiting { id, key, waiting_for, detail, retry_at } => {
+                        sqlx::query(&refused_sql).bind("failed").bind(detail).bind(at).bind(key).execute(&mut *tx).await?;
+                        sqlx::query(&waiting_sql).bind(*waiting_for).bind(detail).bind(retry_at).bind(id).execute(&mut *tx).await?;
+                        Recorded::Waiting
                     }
                 });
             }
@@ -1118,12 +1138,14 @@ impl Db {
         with_pool!(self, pool => sqlx::query_as("SELECT * FROM runs ORDER BY id DESC LIMIT $1").bind(limit).fetch_all(pool).await)
     }
 
-    /// Completed runs (still under control `running`) with a declined invoice whose retry is due.
+    /// Completed runs (still under control `running`) with a declined invoice whose retry is due,
+    /// or a payout due again (one finance retried).
     pub async fn runs_with_due_retries(&self) -> Result<Vec<RunRow>, sqlx::Error> {
         with_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT * FROM runs r WHERE r.phase = 'completed' AND r.control = 'running' AND EXISTS \
-                 (SELECT 1 FROM charges c WHERE c.run_id = r.id AND c.state = 'declined' AND c.next_at <= $1) ORDER BY r.id",
+                "SELECT * FROM runs r WHERE r.phase = 'completed' AND r.control = 'running' AND (EXISTS \
+                 (SELECT 1 FROM charges c WHERE c.run_id = r.id AND c.state = 'declined' AND c.next_at <= $1) OR EXISTS \
+                 (SELECT 1 FROM transfers t WHERE t.run_id = r.id AND t.state = 'pending' AND t.next_at <= $1)) ORDER BY r.id",
             )
             .bind(now())
             .fetch_all(pool)

@@ -31,7 +31,9 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/runs/{id}", get(run_status))
         .route("/api/v1/runs/{id}/stream", get(run_stream))
         .route("/api/v1/runs/{id}/{action}", post(control_run))
+        .route("/api/v1/runs/{id}/payouts/{payout_id}/retry", post(retry_payout))
         .route("/api/v1/settings/run-schedule", get(run_schedule).put(set_run_schedule))
+        .route("/api/v1/settings/run", get(run_settings).put(set_run_settings))
         .route("/api/v1/settings/alerts", get(alert_settings).put(set_alert_settings))
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/alerts/test", post(test_alert))
@@ -169,7 +171,11 @@ async fn week_preview(
     let (stored, plan) = crate::preview::preview(&state.db, &state.config, week)
         .await
         .map_err(crate::preview::PreviewError::into_app_error)?;
-    Ok(Json(crate::preview::to_json(&stored, &plan)).into_response())
+    let mut body = crate::preview::to_json(&stored, &plan);
+    body["payment_gaps"] = crate::preview::gaps_json(&state.db, &state.config, week)
+        .await
+        .map_err(|e| crate::http::state::internal_error("finding who cannot be charged or paid", e))?;
+    Ok(Json(body).into_response())
 }
 
 #[derive(Deserialize)]
@@ -349,6 +355,25 @@ async fn control_run(
     Ok(Json(run_json(&state, run).await?).into_response())
 }
 
+/// `POST /api/v1/runs/:id/payouts/:payout_id/retry` (finance, admin): a failed payout is tried
+/// again (audited); 200 with the run, 404 unknown, 409 when the payout is not failed.
+async fn retry_payout(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, payout_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let principal = caller.may(Action::ApproveRun)?;
+    let (id, payout_id) = (path_id(&id)?, path_id(&payout_id)?);
+    crate::run::payouts::retry(&state.db, &Actor::staff(principal), id, payout_id).await?;
+    let run = state
+        .db
+        .run(id)
+        .await
+        .map_err(|e| super::state::internal_error("reading a run", e))?
+        .ok_or_else(|| AppError::NotFound(format!("run {id}")))?;
+    Ok(Json(run_json(&state, run).await?).into_response())
+}
+
 /// `GET /api/v1/settings/run-schedule`: when the weekly run is due.
 async fn run_schedule(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     caller.may(Action::PreviewWeek)?;
@@ -368,6 +393,25 @@ async fn set_run_schedule(
     let schedule = body(payload)?;
     schedule.parse().map_err(|(field, message)| AppError::invalid(field, message))?;
     save_setting(&state, principal, crate::run::schedule::RunSchedule::KEY, &schedule).await
+}
+
+/// `GET /api/v1/settings/run`: how runs work (the provider account's shared call limit,
+/// workers, batch, canary, attempts, retry delays, the guards).
+async fn run_settings(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    caller.may(Action::ViewOverview)?;
+    Ok(Json(crate::run::settings::get(&state.db).await?).into_response())
+}
+
+/// `PUT /api/v1/settings/run` (admin): every field, each checked and named on refusal; audited.
+async fn set_run_settings(
+    State(state): State<AppState>,
+    caller: Caller,
+    payload: Result<Json<crate::run::RunSettings>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let principal = caller.may(Action::ManageSettings)?;
+    let settings = body(payload)?;
+    let saved = crate::run::settings::save(&state.db, &Actor::staff(principal), settings).await?;
+    Ok(Json(saved).into_response())
 }
 
 #[derive(Deserialize)]

@@ -14,9 +14,11 @@ pub async fn healthz() -> impl IntoResponse {
 }
 
 /// 200 when the database answers and every migration of this build is applied; 503 with the
-/// reason otherwise.
+/// reason otherwise. Either way it says which payment provider, mode (test or live) and account
+/// the process bills through.
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let backend = state.db.backend();
+    let provider = state.provider_info();
     if let Err(error) = state.db.ping().await {
         tracing::warn!(%error, "readiness: database unreachable");
         return not_ready(
@@ -26,13 +28,16 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     match state.db.migration_state().await {
         Ok(migrations) if migrations.is_current() => (
             StatusCode::OK,
-            Json(json!({ "status": "ready", "database": backend, "migrations": migrations })),
+            Json(
+                json!({ "status": "ready", "database": backend, "migrations": migrations, "provider": provider }),
+            ),
         ),
         Ok(migrations) => not_ready(json!({
             "status": "not_ready",
             "database": backend,
             "reason": "migrations pending or unknown: run `billing migrate`",
             "migrations": migrations,
+            "provider": provider,
         })),
         Err(error) => {
             tracing::warn!(%error, "readiness: migration state unreadable");

@@ -157,6 +157,34 @@ struct UserIn {
     phone: Option<String>,
     #[serde(default)]
     language: Option<String>,
+    /// The rider's customer at the provider (`cus_…`); null removes it.
+    #[serde(default, deserialize_with = "sent")]
+    provider_customer_id: Option<Option<String>>,
+    /// The rider's saved card (`pm_…`); null removes it.
+    #[serde(default, deserialize_with = "sent")]
+    provider_payment_method_id: Option<Option<String>>,
+    /// The driver's connected account (`acct_…`); null removes it.
+    #[serde(default, deserialize_with = "sent")]
+    provider_account_id: Option<Option<String>>,
+}
+
+/// A field that was sent, as null or as a string (a field not sent stays `None`).
+fn sent<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    <Option<String> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
+/// A provider reference as sent: checked against its prefix when it is a string.
+fn provider_ref(
+    sent: Option<Option<String>>,
+    field: &'static str,
+    prefix: &str,
+) -> Result<Option<Option<String>>, (&'static str, String)> {
+    match sent {
+        Some(Some(raw)) => {
+            crate::psp::parse_object_id(&raw, prefix).map(|id| Some(Some(id))).map_err(|m| (field, m))
+        }
+        other => Ok(other),
+    }
 }
 
 fn check_user(user: UserIn) -> Result<crate::db::rides::NewUser, (&'static str, String)> {
@@ -174,17 +202,36 @@ fn check_user(user: UserIn) -> Result<crate::db::rides::NewUser, (&'static str, 
     if !matches!(language.as_str(), "en" | "es") {
         return Err(("language", format!("{language:?} is not one of en, es")));
     }
-    Ok(crate::db::rides::NewUser { id, name, email, phone: user.phone, language })
+    let provider = crate::db::rides::ProviderRefs {
+        customer_id: provider_ref(user.provider_customer_id, "provider_customer_id", "cus_")?,
+        payment_method_id: provider_ref(
+            user.provider_payment_method_id,
+            "provider_payment_method_id",
+            "pm_",
+        )?,
+        account_id: provider_ref(user.provider_account_id, "provider_account_id", "acct_")?,
+    };
+    Ok(crate::db::rides::NewUser { id, name, email, phone: user.phone, language, provider })
 }
 
 /// `POST /api/v1/users` (ingestion key): `{"users": [...]}`, up to 10,000. Adds the users not
-/// known yet (known ids are left as they are); each refused user comes back with its index,
-/// field and reason, and the others are added.
+/// known yet and applies the provider references each user carries (`provider_customer_id`,
+/// `provider_payment_method_id`, `provider_account_id`; a known user's are updated, every change
+/// audited with before and after; a known user's name and contact are left as they are). Each
+/// refused user comes back with its index, field and reason, with nothing stored for it, and the
+/// others are stored.
 pub async fn add_users(
     State(state): State<AppState>,
     key: Option<Extension<IngestKey>>,
+    peer: Option<Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     body: Bytes,
 ) -> Response {
+    let actor = crate::db::audit::Actor {
+        kind: "token",
+        name: key.as_ref().map(|k| format!("ingestion key {}", k.0 .0)).unwrap_or_default(),
+        staff_id: None,
+        source: peer.map(|p| p.0 .0.ip().to_string()).unwrap_or_default(),
+    };
     let value = match keyed_json(key, &body) {
         Ok(value) => value,
         Err((status, field, message)) => return error(status, field, message),
@@ -211,10 +258,11 @@ pub async fn add_users(
             }
         }
     }
-    match state.db.add_users(&good).await {
-        Ok(created) => Json(json!({
-            "created": created,
-            "existing": good.len() as u64 - created,
+    match state.db.sync_users(&good, &actor).await {
+        Ok(synced) => Json(json!({
+            "created": synced.created,
+            "existing": good.len() as u64 - synced.created,
+            "updated": synced.updated,
             "rejected": rejected,
         }))
         .into_response(),

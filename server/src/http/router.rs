@@ -29,8 +29,17 @@ async fn last_week(axum::extract::State(state): axum::extract::State<AppState>) 
 /// The application, ready to serve. Tests bind it to port 0.
 pub fn router(state: AppState) -> Router {
     let backend: Arc<dyn Backend> = Arc::new(state.clone());
+    let band = (state.config.provider.mode == crate::config::ProviderMode::Test).then(|| {
+        app::model::system::TestModeBand(format!(
+            "Test mode: no real money moves · {}",
+            state.config.provider.describe()
+        ))
+    });
     let context = move || {
         provide_context(backend.clone());
+        if let Some(band) = &band {
+            provide_context(band.clone());
+        }
         // The nonce the CSP middleware put on the response, for Leptos's scripts.
         if let Some(nonce) =
             use_context::<axum::http::request::Parts>().and_then(|p| p.extensions.get::<Nonce>().cloned())

@@ -38,9 +38,23 @@ pub struct AppState {
     pub provider: Option<crate::psp::stripe::StripeClient>,
     /// Writes the audit entries of lookups, many requests' in one commit.
     pub audit: AuditWriter,
+    /// The provider's platform account as `GET /v1/account` answered when the process started
+    /// (`acct_… (name)`), or why it could not be read; `None` before anyone asked.
+    pub provider_account: Option<Arc<str>>,
 }
 
 impl AppState {
+    /// Which provider, which mode and which account this process bills through.
+    pub fn provider_info(&self) -> app::model::system::ProviderInfo {
+        let provider = &self.config.provider;
+        app::model::system::ProviderInfo {
+            endpoint: provider.describe(),
+            mode: provider.mode.label().to_owned(),
+            account: self.provider_account.as_deref().unwrap_or("not asked").to_owned(),
+            provisioning: provider.provision,
+        }
+    }
+
     /// The state for a server on `db` with `config`; starts its audit writer (inside a Tokio
     /// runtime).
     pub fn new(db: Db, config: Config, leptos: LeptosOptions) -> AppState {
@@ -52,6 +66,7 @@ impl AppState {
             leptos,
             login_throttle: LoginThrottle::default(),
             provider: None,
+            provider_account: None,
         }
     }
 }
@@ -83,6 +98,7 @@ impl Backend for AppState {
             time_zone: self.config.time_zone.name().to_string(),
             local_time: now.to_rfc3339_opts(SecondsFormat::Millis, false),
             currency: self.config.currency.code().to_string(),
+            provider: self.provider_info(),
         })
     }
 
@@ -229,7 +245,7 @@ impl Backend for AppState {
     }
 
     async fn start_run(&self, caller: &Principal, week: BillingWeek) -> Result<RunView, AppError> {
-        let settings = crate::run::RunSettings::load(&self.db)
+        let settings = crate::run::load_settings(&self.db)
             .await
             .map_err(|e| internal_error("reading the run settings", e))?;
         let run = match self.db.start_run(week, &caller.staff.email, settings.canary_size).await {
@@ -394,6 +410,28 @@ impl Backend for AppState {
         crate::alerts::settle(&self.db, &Actor::staff(caller), id, resolve).await
     }
 
+    async fn retry_payout(
+        &self,
+        caller: &Principal,
+        run_id: i64,
+        payout_id: i64,
+    ) -> Result<RunView, AppError> {
+        crate::run::payouts::retry(&self.db, &Actor::staff(caller), run_id, payout_id).await?;
+        self.run(caller, run_id).await
+    }
+
+    async fn run_settings(&self, _caller: &Principal) -> Result<app::model::run::RunSettings, AppError> {
+        crate::run::settings::get(&self.db).await
+    }
+
+    async fn save_run_settings(
+        &self,
+        caller: &Principal,
+        settings: app::model::run::RunSettings,
+    ) -> Result<app::model::run::RunSettings, AppError> {
+        crate::run::settings::save(&self.db, &Actor::staff(caller), settings).await
+    }
+
     async fn save_alert_settings(
         &self,
         caller: &Principal,
@@ -440,6 +478,15 @@ impl AppState {
             .await
             .map_err(crate::preview::PreviewError::into_app_error)?;
         let now = Utc::now();
+        // With test provisioning the run makes what is missing; otherwise it cannot be charged.
+        let gaps = if self.config.provider.provision {
+            crate::db::provider::PaymentGaps::default()
+        } else {
+            self.db
+                .payment_gaps(&week.to_string())
+                .await
+                .map_err(|e| internal_error("finding who cannot be charged or paid", e))?
+        };
         Ok(WeekSummary {
             week,
             currency: stored.currency.code().to_string(),
@@ -452,6 +499,10 @@ impl AppState {
             payouts: stored.payouts,
             late_lines: stored.late_lines,
             flagged: stored.flagged,
+            no_payment_method: gaps.no_payment_method as u64,
+            no_payout_account: gaps.no_payout_account as u64,
+            unpayable: gaps.passengers,
+            unpaid_drivers: gaps.drivers,
             content_hash: stored.content_hash,
             computed_at: stored.computed_at,
             approved_at: stored.approved_at,

@@ -27,6 +27,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("declined.en.html", include_str!("../../templates/notices/declined.en.html")),
     ("declined.es.txt", include_str!("../../templates/notices/declined.es.txt")),
     ("declined.es.html", include_str!("../../templates/notices/declined.es.html")),
+    ("add_card.en.txt", include_str!("../../templates/notices/add_card.en.txt")),
+    ("add_card.en.html", include_str!("../../templates/notices/add_card.en.html")),
+    ("add_card.es.txt", include_str!("../../templates/notices/add_card.es.txt")),
+    ("add_card.es.html", include_str!("../../templates/notices/add_card.es.html")),
     ("refund.en.txt", include_str!("../../templates/notices/refund.en.txt")),
     ("refund.en.html", include_str!("../../templates/notices/refund.en.html")),
     ("refund.es.txt", include_str!("../../templates/notices/refund.es.txt")),
@@ -176,12 +180,22 @@ impl Composer {
             };
             self.render("receipt", lang, ctx)
         } else {
-            let (state, next_at) = self
+            let (state, next_at, reason) = self
                 .db
                 .charge_state(invoice_id)
                 .await
                 .map_err(db_failure)?
                 .ok_or_else(|| Failure::permanent(format!("invoice {invoice_id} has no charge")))?;
+            if reason.as_deref() == Some(crate::db::provider::NO_PAYMENT_METHOD) {
+                let subject = match lang {
+                    "es" => format!("Añade una tarjeta para pagar tus viajes de la semana {week}"),
+                    _ => format!("Add a card to pay for your rides of week {week}"),
+                };
+                let ctx = context! {
+                    lang, subject, name => invoice.user_name, week, total => invoice.total.to_string(), invoice_id,
+                };
+                return self.render("add_card", lang, ctx);
+            }
             let retry_on = (state == "declined")
                 .then(|| next_at.with_timezone(&self.time_zone).format("%Y-%m-%d").to_string());
             let subject = match lang {
@@ -304,7 +318,7 @@ mod tests {
             note: "",
         }];
         for lang in LANGUAGES {
-            for kind in ["receipt", "declined", "refund"] {
+            for kind in ["receipt", "declined", "add_card", "refund"] {
                 for ext in ["txt", "html"] {
                     let ctx = context! {
                         lang, subject => "S", name => "Ana <b>", week => "2026-W47", lines => &lines, card_last4 => "4242",

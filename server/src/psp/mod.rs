@@ -4,6 +4,7 @@
 //! its own ledger. The client talks to Stripe, to `billing psp-sim`, or to the simulator running
 //! inside the process.
 
+pub mod pace;
 pub mod sim;
 pub mod stripe;
 
@@ -35,6 +36,10 @@ pub enum ProviderError {
     /// The request itself is wrong (4xx other than a decline): a bug or bad data, not retried.
     #[error("refused by the provider: {0}")]
     Refused(String),
+    /// The platform's available balance cannot cover a transfer (`balance_insufficient`):
+    /// nothing was done; it goes through once the funds are available.
+    #[error("insufficient available funds: {0}")]
+    Unfunded(String),
 }
 
 impl ProviderError {
@@ -42,6 +47,26 @@ impl ProviderError {
     pub fn retryable(&self) -> bool {
         !matches!(self, ProviderError::Refused(_))
     }
+}
+
+/// The longest object id accepted from outside (Stripe's ids are at most 255 characters).
+pub const MAX_OBJECT_ID: usize = 255;
+
+/// Checks an object id the carpool app made at the provider (`cus_…`, `pm_…`, `acct_…`): the
+/// prefix, at most [`MAX_OBJECT_ID`] characters, and nothing but ASCII letters, digits and `_`
+/// (what Stripe's ids are made of). The trimmed id, or why it is refused.
+pub fn parse_object_id(raw: &str, prefix: &str) -> Result<String, String> {
+    let id = raw.trim();
+    if !id.starts_with(prefix) || id.len() == prefix.len() {
+        return Err(format!("must be the provider's id, starting with {prefix}"));
+    }
+    if id.len() > MAX_OBJECT_ID {
+        return Err(format!("at most {MAX_OBJECT_ID} characters"));
+    }
+    if let Some(bad) = id.chars().find(|c| !c.is_ascii_alphanumeric() && *c != '_') {
+        return Err(format!("{bad:?} is not allowed: letters, digits and _ only"));
+    }
+    Ok(id.to_owned())
 }
 
 /// Metadata sent with a call (the contract names the keys).
@@ -65,6 +90,8 @@ pub struct TransferRequest {
     pub amount_minor: i64,
     pub currency: String,
     pub destination: String,
+    /// Ties the transfer to the charges that fund it (the billing week).
+    pub transfer_group: Option<String>,
     pub metadata: Metadata,
     pub idempotency_key: String,
 }
@@ -78,4 +105,27 @@ pub struct RefundRequest {
     pub reason: Option<&'static str>,
     pub metadata: Metadata,
     pub idempotency_key: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_ids_are_checked() {
+        assert_eq!(parse_object_id(" cus_Nx12 ", "cus_").unwrap(), "cus_Nx12");
+        assert!(parse_object_id("pm_1PqR", "pm_").is_ok());
+        for (raw, prefix) in [
+            ("cus_", "cus_"),
+            ("pm_123", "cus_"),
+            ("cus_12 3", "cus_"),
+            ("acct_1;DROP", "acct_"),
+            ("cus_\u{e9}", "cus_"),
+            ("", "pm_"),
+        ] {
+            assert!(parse_object_id(raw, prefix).is_err(), "{raw:?}");
+        }
+        assert!(parse_object_id(&format!("cus_{}", "a".repeat(251)), "cus_").is_ok());
+        assert!(parse_object_id(&format!("cus_{}", "a".repeat(252)), "cus_").is_err());
+    }
 }

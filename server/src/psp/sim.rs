@@ -73,6 +73,8 @@ use self::state::Sim;
 
 /// The longest latency accepted, in milliseconds.
 pub const MAX_LATENCY_MS: u64 = 60_000;
+/// The longest funds may stay pending, in seconds (thirty days).
+pub const MAX_FUNDS_DELAY_SECONDS: u64 = 30 * 24 * 3600;
 /// The longest an answer can be held by `timeout_after_charge`, in milliseconds.
 pub const MAX_HANG_MS: u64 = 600_000;
 
@@ -98,6 +100,11 @@ pub struct SimConfig {
     pub seed: u64,
     /// How long `timeout_after_charge` holds an answer, in milliseconds (cut short at shutdown).
     pub hang_ms: u64,
+    /// How long a payment's funds stay pending before they are available to transfer, in
+    /// seconds (Stripe: days). With it, a transfer beyond the available balance is refused with
+    /// 400 `balance_insufficient`, as Stripe refuses it; without it (the default) the platform
+    /// has funds for any transfer.
+    pub funds_delay_seconds: Option<u64>,
     /// Where to send a signed event for every payment, refund and transfer, as Stripe does.
     pub webhook_url: Option<String>,
     /// The signing secret of those events (`whsec_…`).
@@ -115,6 +122,7 @@ impl Default for SimConfig {
             overcharge_minor: 0,
             seed: 0,
             hang_ms: 10_000,
+            funds_delay_seconds: None,
             webhook_url: None,
             webhook_secret: None,
         }
@@ -172,6 +180,12 @@ impl SimConfig {
             return Err(SimConfigError {
                 field: "overcharge_minor",
                 message: format!("from 0 to 1000000 minor units, not {}", self.overcharge_minor),
+            });
+        }
+        if let Some(delay) = self.funds_delay_seconds.filter(|d| *d > MAX_FUNDS_DELAY_SECONDS) {
+            return Err(SimConfigError {
+                field: "funds_delay_seconds",
+                message: format!("at most {MAX_FUNDS_DELAY_SECONDS} seconds, not {delay}"),
             });
         }
         for (field, ms, max) in

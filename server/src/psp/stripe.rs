@@ -31,6 +31,9 @@ pub struct StripeClient {
     key: SecretString,
     /// How cards are made for riders provisioned in test mode.
     test_cards: TestCards,
+    /// Whether the run makes customers, cards and accounts for users who have none
+    /// (`PSP_PROVISION=test`).
+    provision: bool,
 }
 
 /// How the product makes test cards for riders it provisions in test mode: Stripe's test
@@ -67,6 +70,7 @@ impl StripeClient {
             base: base.trim_end_matches('/').to_owned(),
             key,
             test_cards: TestCards::Tokens,
+            provision: false,
         })
     }
 
@@ -89,10 +93,22 @@ impl StripeClient {
         self.attach_card(customer, card, idempotency_key).await
     }
 
-    /// Whether the key is a test-mode key (`sk_test_…`): only then are customers and cards made
-    /// for users who have none.
+    /// The same client, provisioning users who have no provider objects when `provision` says
+    /// so and the key is a test key (a live key never provisions, whatever the caller asks).
+    pub fn with_provisioning(mut self, provision: bool) -> StripeClient {
+        self.provision = provision && self.test_mode();
+        self
+    }
+
+    /// Whether the key is a test-mode key (`sk_test_…`).
     pub fn test_mode(&self) -> bool {
         self.key.expose_secret().starts_with("sk_test_")
+    }
+
+    /// Whether the run makes a customer, a test card and a connected account for a user the
+    /// carpool app sent none for: only when asked (`PSP_PROVISION=test`), only in test mode.
+    pub fn provisions(&self) -> bool {
+        self.provision
     }
 
     /// POSTs `form` to `path` with `key`; the answer's JSON, or the error it stands for. A 402
@@ -136,6 +152,9 @@ impl StripeClient {
         match status {
             s if s.is_success() || s == StatusCode::PAYMENT_REQUIRED => Ok((status, body)),
             StatusCode::TOO_MANY_REQUESTS => Err(ProviderError::RateLimited(message())),
+            StatusCode::BAD_REQUEST if body["error"]["code"] == "balance_insufficient" => {
+                Err(ProviderError::Unfunded(message()))
+            }
             // The same key still running elsewhere: ask again later, with the same key.
             StatusCode::CONFLICT => Err(ProviderError::Server(message())),
             s if s.is_server_error() => Err(ProviderError::Server(message())),
@@ -176,6 +195,19 @@ impl StripeClient {
         self.get(&format!("/v1/payment_intents/{id}")).await
     }
 
+    /// The platform account the key belongs to, as people should read it: `acct_… (name)`.
+    pub async fn account(&self) -> Result<String, ProviderError> {
+        let account = self.get("/v1/account").await?;
+        let id = account["id"].as_str().unwrap_or("an account without an id").to_owned();
+        let name = account["settings"]["dashboard"]["display_name"]
+            .as_str()
+            .or_else(|| account["business_profile"]["name"].as_str());
+        Ok(match name {
+            Some(name) => format!("{id} ({name})"),
+            None => id,
+        })
+    }
+
     /// A payment method (a card: `card.last4`) as the provider has it.
     pub async fn payment_method(&self, id: &str) -> Result<Value, ProviderError> {
         self.get(&format!("/v1/payment_methods/{id}")).await
@@ -186,7 +218,7 @@ impl StripeClient {
     pub async fn list_all(
         &self,
         path: &str,
-        limiter: Option<&governor::DefaultDirectRateLimiter>,
+        limiter: Option<&super::pace::Pace>,
     ) -> Result<Vec<Value>, ProviderError> {
         let mut objects = Vec::new();
         self.list_each(path, limiter, |page| objects.extend(page)).await?;
@@ -199,7 +231,7 @@ impl StripeClient {
     pub async fn list_each(
         &self,
         path: &str,
-        limiter: Option<&governor::DefaultDirectRateLimiter>,
+        limiter: Option<&super::pace::Pace>,
         mut each: impl FnMut(Vec<Value>),
     ) -> Result<(), ProviderError> {
         let separator = if path.contains('?') { '&' } else { '?' };
@@ -234,7 +266,7 @@ impl StripeClient {
     pub async fn charges_of(
         &self,
         customer: &str,
-        limiter: Option<&governor::DefaultDirectRateLimiter>,
+        limiter: Option<&super::pace::Pace>,
     ) -> Result<Vec<Value>, ProviderError> {
         self.list_all(&format!("/v1/charges?customer={customer}"), limiter).await
     }
@@ -357,11 +389,14 @@ impl StripeClient {
 
     /// Transfers to a connected account.
     pub async fn transfer(&self, request: &TransferRequest) -> Result<String, ProviderError> {
-        let form = vec![
+        let mut form = vec![
             ("amount".to_owned(), request.amount_minor.to_string()),
             ("currency".to_owned(), request.currency.to_lowercase()),
             ("destination".to_owned(), request.destination.clone()),
         ];
+        if let Some(group) = &request.transfer_group {
+            form.push(("transfer_group".to_owned(), group.clone()));
+        }
         let path = "/v1/transfers";
         let (_, body) =
             self.post(path, &with_metadata(form, &request.metadata), &request.idempotency_key).await?;

@@ -9,23 +9,23 @@
 //! paying out → completed) and checks the guards. Any number of processes may work one run at
 //! once: the database decides who holds what (see `crate::db::runs`).
 
+pub mod payouts;
 pub mod provider;
 pub mod schedule;
+pub mod settings;
 pub mod view;
 
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{Duration, Utc};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::billing::ledger::{Account, Transaction};
 use crate::db::runs::{Attempt, Claimed, Outcome, Recorded, RunRow, Work};
 use crate::db::Db;
+use crate::psp::pace::Pace;
 use crate::psp::stripe::StripeClient;
 use crate::psp::{ChargeOutcome, ChargeRequest, Metadata, ProviderError, TransferRequest};
 use app::model::alerts::AlertKind;
@@ -54,78 +54,17 @@ const COORDINATE_EVERY: StdDuration = StdDuration::from_millis(250);
 /// phase may be done).
 const SOONEST_LOOK: StdDuration = StdDuration::from_millis(20);
 
-/// How a run works; stored as the `run_settings` setting, defaults otherwise.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RunSettings {
-    /// Invoices charged and checked before the rest.
-    pub canary_size: i64,
-    /// Concurrent workers per process.
-    pub workers: usize,
-    /// Items a worker claims at once; after the canary, the calls of a batch are in flight
-    /// together (so at most `workers × batch` calls are in flight per process).
-    pub batch: i64,
-    /// Provider calls per second, per process (a token bucket).
-    pub rate_per_second: u32,
-    /// Attempts before an invoice is uncollectible (or a transfer failed).
-    pub max_attempts: i64,
-    /// Seconds before a declined invoice is tried again.
-    pub decline_retry_seconds: i64,
-    /// Seconds before an unknown outcome is asked again (same key).
-    pub unknown_retry_seconds: i64,
-    /// Seconds a claim holds an item; a crashed worker's items come back after it.
-    pub lease_seconds: i64,
-    /// Seconds a provider call may take before its outcome counts as unknown.
-    pub provider_timeout_seconds: u64,
-    /// Guard: the most one passenger may be charged in a run, in minor units.
-    pub user_cap_minor: i64,
-    /// Guard: the run halts when unknown and failed attempts exceed this percentage…
-    pub failure_rate_pct: i64,
-    /// …of at least this many attempts.
-    pub failure_min_attempts: i64,
-    /// Test builds only: reintroduce the incident's bug on purpose. Every invoice is charged by
-    /// a second, duplicated job that makes up its own idempotency key, so the provider charges
-    /// twice; the guards must halt the run. Absent from release builds (a stored setting naming
-    /// it is refused there as an unknown field).
-    #[cfg(debug_assertions)]
-    pub incident_duplicate_jobs: bool,
+pub use app::model::run::RunSettings;
+
+/// The stored run settings, or the defaults.
+pub async fn load_settings(db: &Db) -> Result<RunSettings, sqlx::Error> {
+    db.setting_or_default(RunSettings::KEY).await
 }
 
-impl Default for RunSettings {
-    fn default() -> Self {
-        RunSettings {
-            canary_size: 20,
-            workers: 8,
-            batch: 8,
-            rate_per_second: 100,
-            max_attempts: 3,
-            decline_retry_seconds: 24 * 3600,
-            unknown_retry_seconds: 2,
-            lease_seconds: 30,
-            provider_timeout_seconds: 10,
-            user_cap_minor: 100_000,
-            failure_rate_pct: 20,
-            failure_min_attempts: 20,
-            #[cfg(debug_assertions)]
-            incident_duplicate_jobs: false,
-        }
-    }
-}
-
-impl RunSettings {
-    /// The setting's key.
-    pub const KEY: &'static str = "run_settings";
-
-    /// The stored settings, or the defaults.
-    pub async fn load(db: &Db) -> Result<RunSettings, sqlx::Error> {
-        db.setting_or_default(Self::KEY).await
-    }
-
-    /// A token bucket of `rate_per_second` provider calls: what one process's calls wait on.
-    pub fn limiter(&self) -> DefaultDirectRateLimiter {
-        let rate = NonZeroU32::new(self.rate_per_second.max(1)).expect("at least one");
-        RateLimiter::direct(Quota::per_second(rate))
-    }
+/// The provider account's limit of `settings.rate_per_second` calls, shared with every process
+/// on `db`: what every provider call waits on.
+pub fn pace(settings: &RunSettings, db: &Db) -> Pace {
+    Pace::shared(db, settings.rate_per_second)
 }
 
 /// The run's phase and control as last read.
@@ -163,7 +102,7 @@ struct Shared {
     /// Where this process publishes the run's status: the poller, and a halt decided here (so
     /// this process's workers stop at once, not at the next poll).
     publish: Arc<watch::Sender<Status>>,
-    limiter: DefaultDirectRateLimiter,
+    limiter: Pace,
     /// Rung by a worker that found nothing to claim: the coordinator looks at once.
     idle: tokio::sync::Notify,
 }
@@ -182,7 +121,7 @@ impl Shared {
             currency,
             status,
             publish: Arc::new(publish),
-            limiter: settings.limiter(),
+            limiter: pace(settings, db),
             idle: tokio::sync::Notify::new(),
         })
     }
@@ -278,8 +217,9 @@ pub async fn work_run(
 }
 
 /// Tries again the declined invoices of a run whose retry is due, after its charging phase (a
-/// completed run keeps its declined invoices until they are charged or uncollectible). Stops when
-/// none is due or the run is not running. Returns how many were tried.
+/// completed run keeps its declined invoices until they are charged or uncollectible), and the
+/// payouts due again (one finance retried). Stops when none is due or the run is not running.
+/// Returns how many were tried.
 pub async fn retry_declined(
     db: &Db,
     client: &StripeClient,
@@ -295,8 +235,12 @@ pub async fn retry_declined(
             Some(row) if row.control == "running" => {}
             _ => return Ok(tried),
         }
-        let items =
-            db.claim(Work::Charge, run_id, &worker, i64::MAX, settings.batch, lease(settings)).await?;
+        let mut work = Work::Charge;
+        let mut items = db.claim(work, run_id, &worker, i64::MAX, settings.batch, lease(settings)).await?;
+        if items.is_empty() {
+            work = Work::Transfer;
+            items = db.claim(work, run_id, &worker, i64::MAX, settings.batch, lease(settings)).await?;
+        }
         if items.is_empty() {
             return Ok(tried);
         }
@@ -304,7 +248,10 @@ pub async fn retry_declined(
             shared.limiter.until_ready().await;
         }
         tried += items.len();
-        charge_batch(&shared, &worker, items).await?;
+        match work {
+            Work::Charge => charge_batch(&shared, &worker, items).await?,
+            Work::Transfer => transfer_batch(&shared, &worker, items).await?,
+        }
     }
 }
 
@@ -387,7 +334,7 @@ type SetUp = Result<Option<(String, String)>, anyhow::Error>;
 /// Makes the provider's customer and card of each of `users` (who have none yet) in test mode:
 /// side by side, three calls each within the configured rate, saved in one statement.
 async fn make_customers<'u>(shared: &Shared, users: &[&'u str]) -> anyhow::Result<Vec<(&'u str, SetUp)>> {
-    if !shared.client.test_mode() {
+    if !shared.client.provisions() {
         return Ok(users.iter().map(|u| (*u, Ok(None))).collect());
     }
     let contacts = shared.db.user_contacts(users).await?;
@@ -419,7 +366,7 @@ async fn account_of(shared: &Shared, driver_id: &str) -> Result<Option<String>, 
     if let Some(found) = shared.db.provider_account(driver_id).await? {
         return Ok(Some(found));
     }
-    if !shared.client.test_mode() {
+    if !shared.client.provisions() {
         return Ok(None);
     }
     let (_, email) = shared.db.user_contact(driver_id).await?.unwrap_or_else(|| (driver_id.to_owned(), None));
@@ -542,17 +489,13 @@ async fn charge_batch(shared: &Shared, worker: &str, items: Vec<Claimed>) -> any
         }
     }
     let mut ready = Vec::with_capacity(items.len());
-    let mut refusals = Vec::new();
+    let mut write_offs = Vec::new();
     for item in items {
         match customers.get(&item.user_id).cloned() {
             Some(customer) => ready.push((item, customer)),
-            None if no_card.contains(&item.user_id) => {
-                let attempt = db
-                    .begin_attempt(Work::Charge, &shared.run.week, item.id, item.amount_minor, worker)
-                    .await?;
-                let detail = format!("{} has no card at the provider", item.user_id);
-                refusals.push(refusal(shared, &item, attempt.key, "failed", detail, s.decline_retry_seconds));
-            }
+            // No card, and nobody makes one: the invoice is uncollectible at once, without a
+            // call, and the passenger is asked to add a card (flagged in the preview before).
+            None if no_card.contains(&item.user_id) => write_offs.push((item.id, write_off(shared, &item)?)),
             // The provider could not be reached to set the customer up: the invoice goes back,
             // to be tried again soon.
             None => db.release(Work::Charge, item.id, worker).await?,
@@ -561,9 +504,9 @@ async fn charge_batch(shared: &Shared, worker: &str, items: Vec<Claimed>) -> any
     if set_up_failed {
         tokio::time::sleep(StdDuration::from_millis(200)).await;
     }
-    if !refusals.is_empty() {
-        db.record_outcomes(Work::Charge, &refusals).await?;
-    }
+    // An invoice with an attempt still open keeps its claim until the lease ends (its answer
+    // must be known before it can be given up).
+    db.give_up_without_card(&write_offs, worker).await?;
 
     let claimed: Vec<Claimed> = ready.iter().map(|(item, _)| item.clone()).collect();
     let attempts =
@@ -650,16 +593,7 @@ async fn charge_batch(shared: &Shared, worker: &str, items: Vec<Claimed>) -> any
                 halt(shared, &reason).await?;
             }
             (Recorded::Refused(state), _) if state == "uncollectible" => {
-                let amount = Money::from_minor(item.amount_minor, shared.currency);
-                let write_off = Transaction::transfer(
-                    "write_off",
-                    format!("invoice-{}", item.id),
-                    Account::BadDebt,
-                    Account::PassengerReceivable(item.user_id.clone()),
-                    amount,
-                )?
-                .of_week(&shared.run.week);
-                db.record_ledger(&write_off).await?;
+                db.record_ledger(&write_off(shared, &item)?).await?;
             }
             _ => {}
         }
@@ -668,6 +602,19 @@ async fn charge_batch(shared: &Shared, worker: &str, items: Vec<Claimed>) -> any
         tokio::time::sleep(StdDuration::from_secs(1)).await;
     }
     Ok(())
+}
+
+/// The ledger transaction of an invoice given up: the passenger's debt becomes bad debt.
+fn write_off(shared: &Shared, item: &Claimed) -> anyhow::Result<Transaction> {
+    let amount = Money::from_minor(item.amount_minor, shared.currency);
+    Ok(Transaction::transfer(
+        "write_off",
+        format!("invoice-{}", item.id),
+        Account::BadDebt,
+        Account::PassengerReceivable(item.user_id.clone()),
+        amount,
+    )?
+    .of_week(&shared.run.week))
 }
 
 /// A final refusal of `item`'s attempt `key`, tried again `retry_seconds` later (or given up
@@ -732,12 +679,8 @@ async fn incident_duplicate(
 async fn transfer_batch(shared: &Shared, worker: &str, items: Vec<Claimed>) -> anyhow::Result<()> {
     let s = &shared.settings;
     let db = &shared.db;
-    let attempts =
-        db.begin_attempts(Work::Transfer, &shared.run.week, &items, worker, Some(lease(s))).await?;
-    let begun: Vec<(Claimed, Attempt)> =
-        items.into_iter().zip(attempts).filter_map(|(item, attempt)| Some((item, attempt?))).collect();
     let drivers: Vec<&str> =
-        begun.iter().filter(|(i, _)| i.amount_minor > 0).map(|(i, _)| i.user_id.as_str()).collect();
+        items.iter().filter(|i| i.amount_minor > 0).map(|i| i.user_id.as_str()).collect();
     let mut accounts: HashMap<String, Result<Option<String>, anyhow::Error>> =
         db.provider_accounts(&drivers).await?.into_iter().map(|(d, a)| (d, Ok(Some(a)))).collect();
     let missing: std::collections::BTreeSet<&str> =
@@ -748,9 +691,44 @@ async fn transfer_batch(shared: &Shared, worker: &str, items: Vec<Claimed>) -> a
     .await;
     accounts.extend(made.into_iter().map(|(d, a)| (d.to_owned(), a)));
 
+    // A driver without a connected account: the payout waits for one, without a call or an
+    // attempt (the carpool app's user sync brings it forward when it sends the account).
+    let mut to_pay = Vec::with_capacity(items.len());
+    let mut no_account = Vec::new();
+    let mut set_up_failed = false;
+    for item in items {
+        match accounts.get(&item.user_id) {
+            _ if item.amount_minor == 0 => to_pay.push(item),
+            Some(Ok(Some(_))) => to_pay.push(item),
+            Some(Ok(None)) => no_account.push(item.id),
+            // The provider refused to make the account (one without connected accounts, say): an
+            // attempt that failed, counted like any other, not a set-up to try forever.
+            Some(Err(e)) if matches!(e.downcast_ref::<ProviderError>(), Some(ProviderError::Refused(_))) => {
+                to_pay.push(item)
+            }
+            _ => {
+                // The provider could not be reached to make the account: the payout goes back.
+                db.release(Work::Transfer, item.id, worker).await?;
+                set_up_failed = true;
+            }
+        }
+    }
+    if !no_account.is_empty() {
+        let retry_at = seconds_from_now(s.funds_retry_seconds);
+        let detail = "the driver has no connected account at the provider yet";
+        db.defer_payouts(&no_account, worker, "account", detail, retry_at).await?;
+    }
+    if set_up_failed {
+        tracing::warn!("setting up a connected account failed");
+        tokio::time::sleep(StdDuration::from_millis(200)).await;
+    }
+    let attempts =
+        db.begin_attempts(Work::Transfer, &shared.run.week, &to_pay, worker, Some(lease(s))).await?;
+    let begun: Vec<(Claimed, Attempt)> =
+        to_pay.into_iter().zip(attempts).filter_map(|(item, attempt)| Some((item, attempt?))).collect();
+
     let mut outcomes = Vec::with_capacity(begun.len());
     let mut calls = Vec::with_capacity(begun.len());
-    let mut set_up_failed = false;
     for (item, attempt) in begun {
         if item.amount_minor == 0 {
             // Nothing to move (the platform kept the whole fare): paid, no call, no ledger.
@@ -768,25 +746,11 @@ async fn transfer_batch(shared: &Shared, worker: &str, items: Vec<Claimed>) -> a
                 calls.push((item, attempt, account.clone()));
                 continue;
             }
-            Some(Ok(None)) => format!("{} has no connected account at the provider", item.user_id),
-            // The provider refused to make the account (one without connected accounts, say): an
-            // attempt that failed, counted like any other, not a set-up to try forever.
-            Some(Err(e)) if matches!(e.downcast_ref::<ProviderError>(), Some(ProviderError::Refused(_))) => {
-                format!("the provider refused a connected account for {}: {e}", item.user_id)
-            }
-            _ => {
-                // The provider could not be reached to make the account: the payout goes back.
-                db.release(Work::Transfer, item.id, worker).await?;
-                set_up_failed = true;
-                continue;
-            }
+            Some(Err(e)) => format!("the provider refused a connected account for {}: {e}", item.user_id),
+            _ => format!("{} has no connected account at the provider", item.user_id),
         };
         let outcome = refusal(shared, &item, attempt.key, "failed", refused, s.decline_retry_seconds);
         outcomes.push((item, outcome));
-    }
-    if set_up_failed {
-        tracing::warn!("setting up a connected account failed");
-        tokio::time::sleep(StdDuration::from_millis(200)).await;
     }
     let answers =
         futures::future::join_all(calls.into_iter().map(|(item, attempt, destination)| async move {
@@ -797,6 +761,7 @@ async fn transfer_batch(shared: &Shared, worker: &str, items: Vec<Claimed>) -> a
                 amount_minor: item.amount_minor,
                 currency: shared.run.currency.clone(),
                 destination,
+                transfer_group: Some(shared.run.week.clone()),
                 metadata: metadata([
                     ("payout_id", item.id.to_string()),
                     ("driver_id", item.user_id.clone()),
@@ -822,6 +787,14 @@ async fn transfer_batch(shared: &Shared, worker: &str, items: Vec<Claimed>) -> a
             Some(Err(ProviderError::Refused(message))) => {
                 refusal(shared, &item, attempt.key, "failed", message, s.unknown_retry_seconds)
             }
+            // Not a failure: the funds of the week's charges are not available yet.
+            Some(Err(ProviderError::Unfunded(message))) => Outcome::Waiting {
+                id: item.id,
+                key: attempt.key,
+                waiting_for: "funds",
+                detail: message,
+                retry_at: seconds_from_now(s.funds_retry_seconds),
+            },
             Some(Err(e)) => Outcome::Unknown {
                 id: item.id,
                 key: attempt.key,
@@ -1148,7 +1121,7 @@ pub async fn work_active_runs(db: Db, client: StripeClient) {
             if !working.lock().expect("not poisoned").insert(run.id) {
                 continue;
             }
-            let settings = match RunSettings::load(&db).await {
+            let settings = match load_settings(&db).await {
                 Ok(settings) => settings,
                 Err(e) => {
                     tracing::error!(error = %e, "reading the run settings failed");

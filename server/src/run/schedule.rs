@@ -126,7 +126,7 @@ async fn start_if_approved(
     if !approved {
         return Ok(None); // the approval gate: a person approves, the next tick starts the run
     }
-    let settings = super::RunSettings::load(db).await?;
+    let settings = super::load_settings(db).await?;
     let run = db.start_run(week, "scheduler", settings.canary_size).await?;
     tracing::info!(run = run.id, %week, "scheduled run started");
     Ok(Some(run.id))

@@ -5,7 +5,7 @@ use chrono::Utc;
 use crate::db::runs::RunRow;
 use crate::db::Db;
 use app::model::money::{BillingCurrency, Money};
-use app::model::run::{RunEvent, RunView};
+use app::model::run::{FailedPayout, RunEvent, RunView, RunWaiting};
 
 /// Slots of the throughput sparkline, and their length in seconds: the slots of the
 /// `run_throughput` table, whose triggers divide a success's Unix time by 5 (migration 0013).
@@ -36,6 +36,30 @@ pub async fn view(db: &Db, run: RunRow) -> anyhow::Result<RunView> {
         .into_iter()
         .map(|(at, kind, message)| RunEvent { at, kind, message })
         .collect();
+    let waiting = db
+        .run_waiting(run.id)
+        .await?
+        .into_iter()
+        .map(|w| RunWaiting {
+            waiting_for: w.waiting_for,
+            payouts: w.payouts,
+            amount: money(w.amount_minor),
+            next_at: w.next_at,
+            detail: w.detail,
+        })
+        .collect();
+    let failed_payouts = db
+        .failed_payouts(run.id)
+        .await?
+        .into_iter()
+        .map(|f| FailedPayout {
+            payout_id: f.payout_id,
+            driver_id: f.driver_id,
+            amount: money(f.amount_minor),
+            attempts: f.attempts,
+            detail: f.detail,
+        })
+        .collect();
     Ok(RunView {
         id: run.id,
         week: run.week,
@@ -61,5 +85,7 @@ pub async fn view(db: &Db, run: RunRow) -> anyhow::Result<RunView> {
         rate_x10,
         eta_seconds,
         events,
+        waiting,
+        failed_payouts,
     })
 }

@@ -124,13 +124,16 @@ macro_rules! on_both_databases {
     };
 }
 
-/// The `billing` binary built for these tests.
+/// The `billing` binary built for these tests, on the simulator inside its process with test
+/// provisioning (what `make demo` runs); a test of another provider sets `PSP_URL` itself.
 pub fn billing() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_billing"));
     command
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("RUST_LOG", "warn")
+        .env("PSP_URL", "sim")
+        .env("PSP_PROVISION", "test")
         .kill_on_drop(true)
         .stdin(Stdio::null());
     command

@@ -39,6 +39,8 @@ pub(crate) fn routes(sim: Sim) -> Router {
                 },
             ),
         )
+        .route("/v1/balance", get(balance))
+        .route("/v1/account", get(platform_account))
         .route("/v1/accounts", create(Endpoint::Accounts))
         .route("/v1/accounts/{id}", retrieve(Kind::Account))
         .route("/v1/payment_intents", create(Endpoint::PaymentIntents).merge(list(Kind::PaymentIntent)))
@@ -150,8 +152,14 @@ async fn run(sim: Sim, job: Job, request_id: String) -> Answer {
             let force_decline =
                 matches!(mutation, Mutation::CreatePaymentIntent(_)) && state.faults.declines();
             let overcharge_minor = state.faults.overcharge_minor();
-            let ctx =
-                Context { now: Utc::now(), idempotency_key: key.as_deref(), force_decline, overcharge_minor };
+            let funds_delay = state.faults.funds_delay();
+            let ctx = Context {
+                now: Utc::now(),
+                idempotency_key: key.as_deref(),
+                force_decline,
+                overcharge_minor,
+                funds_delay,
+            };
             state.store.execute(mutation, &ctx)
         }
     };
@@ -217,6 +225,37 @@ async fn read(
     match found {
         Ok(body) => Answer::ok(body, request_id).into_response(),
         Err(error) => Answer::refusal(error, request_id, None).into_response(),
+    }
+}
+
+/// `GET /v1/balance`: the platform's available and pending funds by currency.
+async fn balance(State(sim): State<Sim>, headers: HeaderMap) -> Response {
+    let request_id = new_id("req");
+    if let Err(error) = authenticate(&headers) {
+        return Answer::refusal(error, request_id, None).into_response();
+    }
+    let body = sim.lock().store.balance.to_json(Utc::now());
+    Answer::ok(body, request_id).into_response()
+}
+
+/// `GET /v1/account`: the platform account the key belongs to, named as a simulator's, so the
+/// product can say which provider and account it bills through.
+async fn platform_account(State(_): State<Sim>, headers: HeaderMap) -> Response {
+    let request_id = new_id("req");
+    match authenticate(&headers) {
+        Err(error) => Answer::refusal(error, request_id, None).into_response(),
+        Ok(_) => {
+            let body = serde_json::json!({
+                "id": "acct_simulator",
+                "object": "account",
+                "business_profile": { "name": "billing psp-sim" },
+                "charges_enabled": true,
+                "payouts_enabled": true,
+                "country": "US",
+                "livemode": false,
+            });
+            Answer::ok(body, request_id).into_response()
+        }
     }
 }
 
@@ -373,9 +412,16 @@ async fn count_request(
 }
 
 /// `GET /sim/stats`: how many Stripe API requests the simulator received since it started (what
-/// the benchmarks divide by the time to get the achieved call rate).
-async fn stats(State(sim): State<Sim>) -> Json<Value> {
-    Json(json!({ "requests": sim.requests() }))
+/// the benchmarks divide by the time to get the achieved call rate), and the most it received in
+/// any one second (what a provider's per-second limit counts), from `?since_ms=` (milliseconds
+/// since the epoch) when given.
+async fn stats(State(sim): State<Sim>, RawQuery(query): RawQuery) -> Json<Value> {
+    let since_ms = query
+        .as_deref()
+        .and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("since_ms=")))
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(0);
+    Json(json!({ "requests": sim.requests(), "max_per_second": sim.max_per_second(since_ms) }))
 }
 
 /// `POST /sim/reset`: an empty provider with the starting faults, for the next test.

@@ -29,6 +29,8 @@ struct Shared {
     stopping: watch::Sender<bool>,
     /// Stripe API requests received (`/v1/…`), for `GET /sim/stats`.
     requests: std::sync::atomic::AtomicU64,
+    /// The same requests by the 10 ms they arrived in (milliseconds since the epoch / 10).
+    arrivals: Mutex<std::collections::BTreeMap<i64, u32>>,
 }
 
 pub(crate) struct State {
@@ -48,6 +50,7 @@ impl Sim {
                 initial: config,
                 stopping,
                 requests: Default::default(),
+                arrivals: Default::default(),
             }),
         }
     }
@@ -61,6 +64,27 @@ impl Sim {
     /// Counts one Stripe API request.
     pub fn count_request(&self) {
         self.shared.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let slot = chrono::Utc::now().timestamp_millis().div_euclid(10);
+        *self.shared.arrivals.lock().unwrap_or_else(PoisonError::into_inner).entry(slot).or_default() += 1;
+    }
+
+    /// The most Stripe API requests received in any one second (windows of a hundred 10 ms
+    /// slots, sliding by 10 ms): what a provider's per-second limit counts.
+    /// Only requests from `since_ms` (milliseconds since the epoch) on count.
+    pub fn max_per_second(&self, since_ms: i64) -> u64 {
+        let arrivals = self.shared.arrivals.lock().unwrap_or_else(PoisonError::into_inner);
+        let slots: Vec<(i64, u32)> =
+            arrivals.range(since_ms.div_euclid(10)..).map(|(s, n)| (*s, *n)).collect();
+        let (mut most, mut in_window, mut start) = (0u64, 0u64, 0usize);
+        for end in 0..slots.len() {
+            in_window += u64::from(slots[end].1);
+            while slots[end].0 - slots[start].0 >= 100 {
+                in_window -= u64::from(slots[start].1);
+                start += 1;
+            }
+            most = most.max(in_window);
+        }
+        most
     }
 
     /// Stripe API requests received so far.
@@ -130,6 +154,12 @@ impl Faults {
         self.config.overcharge_minor
     }
 
+    /// `funds_delay_seconds`: how long a payment's funds stay pending, when the balance is
+    /// enforced.
+    pub fn funds_delay(&self) -> Option<chrono::Duration> {
+        self.config.funds_delay_seconds.map(|s| chrono::Duration::seconds(s as i64))
+    }
+
     /// `decline_rate`: a payment with a good card is declined anyway.
     pub fn declines(&mut self) -> bool {
         self.roll(self.config.decline_rate)
@@ -149,6 +179,9 @@ impl Faults {
         config.decline_rate = update.decline_rate.unwrap_or(config.decline_rate);
         config.hang_ms = update.hang_ms.unwrap_or(config.hang_ms);
         config.overcharge_minor = update.overcharge_minor.unwrap_or(config.overcharge_minor);
+        if update.funds_delay_seconds.is_some() {
+            config.funds_delay_seconds = update.funds_delay_seconds;
+        }
         if update.webhook_url.is_some() {
             config.webhook_url = update.webhook_url;
         }
@@ -176,6 +209,7 @@ pub(crate) struct FaultsUpdate {
     pub seed: Option<u64>,
     pub hang_ms: Option<u64>,
     pub overcharge_minor: Option<i64>,
+    pub funds_delay_seconds: Option<u64>,
     pub webhook_url: Option<String>,
     pub webhook_secret: Option<String>,
 }

@@ -67,6 +67,64 @@ pub(crate) struct Store {
     pub refunds: Table<Refund>,
     pub transfers: Table<Transfer>,
     pub ledger: Vec<LedgerEntry>,
+    pub balance: Balance,
+}
+
+/// The platform's balance per currency, as Stripe keeps it: a payment's funds are pending until
+/// they become available; refunds and transfers take from what is available.
+#[derive(Default)]
+pub(crate) struct Balance {
+    /// Minor units available to transfer, by currency.
+    pub available: BTreeMap<String, i64>,
+    /// Funds not available yet: when they will be, the currency, the amount (in order of time,
+    /// since the delay is the same for every payment made in a row).
+    pub pending: std::collections::VecDeque<(DateTime<Utc>, String, i64)>,
+}
+
+impl Balance {
+    /// Moves every pending amount whose time has come to the available balance.
+    fn settle(&mut self, now: DateTime<Utc>) {
+        while self.pending.front().is_some_and(|(at, _, _)| *at <= now) {
+            let (_, currency, amount) = self.pending.pop_front().expect("a front");
+            *self.available.entry(currency).or_default() += amount;
+        }
+    }
+
+    fn receive(&mut self, currency: &str, amount: i64, available_on: DateTime<Utc>) {
+        // A delay shortened meanwhile: keep the queue in time order.
+        let at = self.pending.back().map_or(available_on, |(last, _, _)| available_on.max(*last));
+        self.pending.push_back((at, currency.to_owned(), amount));
+    }
+
+    /// Takes `amount` from the available balance; false (nothing taken) when it is not there
+    /// and the balance is `enforced`.
+    fn take(&mut self, currency: &str, amount: i64, now: DateTime<Utc>, enforced: bool) -> bool {
+        self.settle(now);
+        let available = self.available.entry(currency.to_owned()).or_default();
+        if enforced && *available < amount {
+            return false;
+        }
+        *available -= amount;
+        true
+    }
+
+    /// `GET /v1/balance`'s body.
+    pub fn to_json(&mut self, now: DateTime<Utc>) -> Value {
+        self.settle(now);
+        let mut pending: BTreeMap<&str, i64> = BTreeMap::new();
+        for (_, currency, amount) in &self.pending {
+            *pending.entry(currency).or_default() += amount;
+        }
+        let list = |m: Vec<(&str, i64)>| {
+            m.into_iter().map(|(c, a)| json!({ "amount": a, "currency": c })).collect::<Vec<_>>()
+        };
+        json!({
+            "object": "balance",
+            "available": list(self.available.iter().map(|(c, a)| (c.as_str(), *a)).collect()),
+            "pending": list(pending.into_iter().collect()),
+            "livemode": false,
+        })
+    }
 }
 
 /// The circumstances one request executes in.
@@ -78,6 +136,9 @@ pub(crate) struct Context<'a> {
     pub force_decline: bool,
     /// The fault `overcharge_minor`: a successful payment takes this much more than asked.
     pub overcharge_minor: i64,
+    /// How long a payment's funds stay pending (`funds_delay_seconds`); `None`: the balance is
+    /// not enforced (funds at once, and transfers are never refused for funds).
+    pub funds_delay: Option<chrono::Duration>,
 }
 
 /// A request that executed: its answer (saved under its idempotency key), and whether it
@@ -277,6 +338,8 @@ impl Store {
             None => {
                 intent.status = "succeeded";
                 intent.amount_received = intent.amount + ctx.overcharge_minor;
+                let available_on = ctx.now + ctx.funds_delay.unwrap_or_default();
+                self.balance.receive(&intent.currency, intent.amount_received, available_on);
                 Executed::ok(json_of(&intent), true)
             }
             Some((code, message)) => {
@@ -358,6 +421,9 @@ impl Store {
         }
         charge.amount_refunded += amount;
         charge.refunded = charge.amount_refunded == charge.amount;
+        // Refunds come out of the balance whatever is available (it may go below zero).
+        self.balance.settle(ctx.now);
+        *self.balance.available.entry(charge.currency.clone()).or_default() -= amount;
         let refund = Refund {
             id: new_id("re"),
             object: "refund",
@@ -379,6 +445,14 @@ impl Store {
     fn create_transfer(&mut self, req: NewTransfer, ctx: &Context) -> Result<Executed, StripeError> {
         if self.accounts.get(&req.destination).is_none() {
             return Err(StripeError::no_such("destination", &req.destination, "destination"));
+        }
+        let enforced = ctx.funds_delay.is_some();
+        if !self.balance.take(&req.currency, req.amount, ctx.now, enforced) {
+            return Err(StripeError::invalid(
+                "You have insufficient available funds in your Stripe account. Try adding funds directly to \
+                 your available balance by creating Top-ups.",
+            )
+            .with_code("balance_insufficient"));
         }
         let transfer = Transfer {
             id: new_id("tr"),

@@ -1,0 +1,110 @@
+//! How fast the product may call the provider. The provider's limit is per account, not per
+//! process: [`Pace::shared`] takes every call from the database's slots (see
+//! `Db::take_provider_calls`), so any number of processes together stay within it.
+//! [`Pace::local`] is one process's own token bucket, for tools that run alone.
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::sync::Mutex;
+
+use crate::db::provider::{slot_share, SLOT_MS};
+use crate::db::Db;
+
+/// A limit on provider calls that callers wait on before each call.
+pub enum Pace {
+    /// This process's own token bucket.
+    Local(DefaultDirectRateLimiter),
+    /// The account's limit, shared by every process through the database.
+    Shared(SharedPace),
+}
+
+/// Calls granted to this process in the current slot, handed out one by one.
+pub struct SharedPace {
+    db: Db,
+    per_second: u32,
+    /// The slot the calls were granted in, and how many are left of them.
+    granted: Mutex<(i64, u32)>,
+    /// Callers waiting for a call: what this process asks for (up to a slot's share), so that
+    /// it does not hold calls the other processes could have made.
+    waiting: std::sync::atomic::AtomicU32,
+}
+
+impl Pace {
+    /// A token bucket of `per_second` calls for this process alone.
+    pub fn local(per_second: u32) -> Pace {
+        let rate = NonZeroU32::new(per_second.max(1)).expect("at least one");
+        Pace::Local(RateLimiter::direct(Quota::per_second(rate)))
+    }
+
+    /// The account's limit of `per_second` calls, shared with every process on `db`.
+    pub fn shared(db: &Db, per_second: u32) -> Pace {
+        Pace::Shared(SharedPace {
+            db: db.clone(),
+            per_second: per_second.max(1),
+            granted: Mutex::new((0, 0)),
+            waiting: Default::default(),
+        })
+    }
+
+    /// Waits until one more call may start now.
+    pub async fn until_ready(&self) {
+        match self {
+            Pace::Local(limiter) => limiter.until_ready().await,
+            Pace::Shared(shared) => shared.until_ready().await,
+        }
+    }
+}
+
+impl SharedPace {
+    async fn until_ready(&self) {
+        use std::sync::atomic::Ordering;
+        let share = slot_share(self.per_second);
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        // Counted out however this call ends (a caller may be dropped while it waits).
+        struct Done<'a>(&'a std::sync::atomic::AtomicU32);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        let _done = Done(&self.waiting);
+        loop {
+            let now_ms = chrono::Utc::now().timestamp_millis();
+            let slot = now_ms / SLOT_MS;
+            let mut granted = self.granted.lock().await;
+            // Calls granted in a slot are spent in it or lost: carried over, they would let a
+            // window hold more than the limit.
+            if granted.0 == slot && granted.1 > 0 {
+                granted.1 -= 1;
+                return;
+            }
+            // Ask for as many as wait here (up to the slot's share), then for one; the slot is
+            // full when neither fits.
+            let waiting = self.waiting.load(Ordering::Relaxed).clamp(1, share);
+            let mut asked = None;
+            for want in [waiting, 1] {
+                match self.db.take_provider_calls(self.per_second, want).await {
+                    Ok(Some(at)) => {
+                        asked = Some((at, want));
+                        break;
+                    }
+                    Ok(None) => continue,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the shared provider limit could not be read; waiting");
+                        break;
+                    }
+                }
+            }
+            if let Some((at, want)) = asked {
+                *granted = (at, want - 1);
+                return;
+            }
+            drop(granted);
+            let next_slot_ms = (slot + 1) * SLOT_MS;
+            let wait = (next_slot_ms - chrono::Utc::now().timestamp_millis()).clamp(1, SLOT_MS) as u64;
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+        }
+    }
+}
