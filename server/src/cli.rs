@@ -346,9 +346,9 @@ async fn run(config: Config, week: &str, approve: bool, workers: Option<usize>) 
         if run.control == "running" {
             let timeout = std::time::Duration::from_secs(settings.provider_timeout_seconds);
             let (client, _sim) = crate::run::provider::connect(&config, timeout).await?;
-            let tried = crate::run::retry_declined(&db, &client, &settings, run).await?;
+            let tried = crate::run::retry_due(&db, &client, &settings, run).await?;
             if tried > 0 {
-                eprintln!("tried {tried} declined invoice(s) again");
+                eprintln!("tried {tried} declined invoice(s) or retried payout(s) again");
             }
         }
         return Ok(());

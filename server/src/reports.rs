@@ -84,6 +84,7 @@ pub fn figures(sums: &[LedgerSum], currency: BillingCurrency) -> ReportFigures {
         outstanding: money(receivable),
         uncollectible_count,
         uncollectible: money(uncollectible),
+        no_payment_method_count: 0,
         refunds,
         refunded: money(refunded),
         net: money(charged - refunded),
@@ -148,14 +149,21 @@ pub async fn report(db: &Db, currency: BillingCurrency, from: &str, to: &str) ->
             }
         }
     }
+    let no_card = |from: BillingWeek, to: BillingWeek| async move {
+        db.no_payment_method_count(&from.to_string(), &to.to_string()).await.map_err(failed)
+    };
+    let mut figures_now = figures(&sums, currency);
+    figures_now.no_payment_method_count = no_card(first, last).await?;
+    let mut figures_before = figures(&previous, currency);
+    figures_before.no_payment_method_count = no_card(previous_first, previous_last).await?;
     Ok(Report {
         from: first.to_string(),
         to: last.to_string(),
         currency: code.to_owned(),
-        figures: figures(&sums, currency),
+        figures: figures_now,
         previous_from: previous_first.to_string(),
         previous_to: previous_last.to_string(),
-        previous: figures(&previous, currency),
+        previous: figures_before,
         refunds_by_reason,
         history: bars
             .into_iter()

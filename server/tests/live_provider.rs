@@ -152,6 +152,11 @@ on_both_databases! {
         let printed = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(0), "{printed}{}", String::from_utf8_lossy(&out.stderr));
         assert!(printed.contains(&format!("{week}: {} matched, 0 not matched", riders.len())), "{printed}");
+
+        // Finance's report counts the invoice written off for want of a card.
+        let usd = app::model::money::BillingCurrency::from_code("USD").unwrap();
+        let report = server::reports::report(&app.db, usd, &week, &week).await.unwrap();
+        assert_eq!((report.figures.uncollectible_count, report.figures.no_payment_method_count), (1, 1));
     }
 
     async fn payouts_wait_for_funds_and_are_then_paid_once(kind: Kind) {
@@ -194,7 +199,8 @@ on_both_databases! {
 async fn unsafe_provider_settings_exit_2_naming_the_variable() {
     let dir = tempfile::tempdir().unwrap();
     let live = ("PSP_API_KEY", "sk_live_abcdef");
-    let cases: Vec<(&[&str], Vec<(&str, &str)>, &str)> = vec![
+    type Case<'a> = (&'a [&'a str], Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         (&["migrate"], vec![live, ("PSP_URL", "")], "PSP_URL"),
         (&["migrate"], vec![live, ("PSP_URL", "sim")], "PSP_URL"),
         (&["serve", "--addr", "127.0.0.1:0"], vec![live, ("PSP_URL", "http://127.0.0.1:9")], "PSP_URL"),
@@ -333,7 +339,7 @@ on_both_databases! {
         let actor = server::db::audit::Actor::cli();
         let bad = server::db::rides::ProviderRefs { account_id: Some(Some("acct_closed".into())), ..Default::default() };
         let d1 = server::db::rides::NewUser { id: "d1".into(), name: "d1".into(), email: None, phone: None, language: "en".into(), provider: bad };
-        db.sync_users(&[d1.clone()], &actor).await.unwrap();
+        db.sync_users(std::slice::from_ref(&d1), &actor).await.unwrap();
         let out = sim.billing(&test_db.url).args(["run", "--week", &week, "--approve"]).output().await.unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let failed: Vec<(i64, i64)> = support::rows(&db, "SELECT t.payout_id, t.run_id FROM transfers t WHERE t.state = 'failed'").await;
@@ -379,4 +385,39 @@ on_both_databases! {
         let audited: Vec<(String,)> = support::rows(&app.db, &format!("SELECT actor FROM audit_log WHERE action = 'payout.retry' AND object_id = '{payout}'")).await;
         assert_eq!(audited, vec![(email_of(Role::Finance),)]);
     }
+}
+
+/// A run whose only work left waits an hour for funds is left by `billing run` (exit 3) with
+/// what it waits for; the run's JSON says the same, and no payout is failed.
+#[tokio::test]
+async fn billing_run_says_what_a_waiting_run_waits_for() {
+    let sim = PspSim::start(&["--funds-delay-seconds", "86400"]).await;
+    let (test_db, db) = support::TestDb::migrated(support::Kind::Sqlite).await;
+    db.put_setting("run_settings", &json!({ "canary_size": 2 }), "test").await.unwrap();
+    let week = support::last_week();
+    let out = sim
+        .billing(&test_db.url)
+        .args(["demo-data", "--passengers", "6", "--drivers", "2", "--weeks", "1", "--seed", "2"])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    let out = sim.billing(&test_db.url).args(["run", "--week", &week, "--approve"]).output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr
+            .contains("wait for funds: the provider's available balance cannot cover them yet; next try at"),
+        "{stderr}"
+    );
+    let run = db.run_of_week(&week).await.unwrap().unwrap();
+    assert_eq!(run.phase, "paying_out");
+    let view = server::run::view::view(&db, run).await.unwrap();
+    assert_eq!(view.waiting.len(), 1, "{:?}", view.waiting);
+    assert_eq!((view.waiting[0].waiting_for.as_str(), view.waiting[0].payouts), ("funds", view.payouts));
+    assert!(view.waiting[0].next_at > chrono::Utc::now() + chrono::Duration::minutes(50));
+    let failed: Vec<(i64,)> =
+        support::rows(&db, "SELECT COUNT(*) FROM transfers WHERE state = 'failed'").await;
+    assert_eq!(failed, vec![(0,)]);
+    assert!(sim.ledger().await.iter().all(|e| e["kind"] != "transfer"), "nothing was transferred");
 }

@@ -155,7 +155,7 @@ async fn requests_without_a_test_key_are_refused() {
         let response = http.get(sim.url("/v1/charges")).bearer_auth(bad).send().await.expect("answered");
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{bad}");
     }
-    let unknown = http.get(sim.url("/v1/balance")).bearer_auth(KEY).send().await.expect("answered");
+    let unknown = http.get(sim.url("/v1/subscriptions")).bearer_auth(KEY).send().await.expect("answered");
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
     let body: Value = unknown.json().await.expect("JSON");
     assert_eq!(body["error"]["type"], "invalid_request_error");

@@ -33,6 +33,12 @@ fn sample_call(path: &str) -> (&'static str, String) {
         "/api/fn/weeks/summary" => (FORM, "week=2026-W01".into()),
         "/api/fn/runs/list" | "/api/fn/runs/halted" => (FORM, String::new()),
         "/api/fn/runs/get" => (FORM, "id=999999".into()),
+        "/api/fn/runs/settings" => (FORM, String::new()),
+        "/api/fn/runs/settings/save" => {
+            ("application/json", json!({ "settings": { "workers": 8 } }).to_string())
+        }
+        // No such payout: 404 for the roles that may retry payouts.
+        "/api/fn/runs/payouts/retry" => (FORM, "run_id=999999&payout_id=1".into()),
         // Not approved: 409 for the roles that may start runs.
         "/api/fn/runs/start" => (FORM, "week=2026-W01".into()),
         "/api/fn/runs/control" => (FORM, "id=999999&action=pause&reason=".into()),

@@ -20,6 +20,9 @@ pub struct ReportFigures {
     /// Given up as uncollectible (written off).
     pub uncollectible_count: i64,
     pub uncollectible: Money,
+    /// Of those, invoices whose passenger had no card at the provider (`no_payment_method`).
+    #[serde(default)]
+    pub no_payment_method_count: i64,
     /// Refunds that succeeded.
     pub refunds: i64,
     pub refunded: Money,

@@ -253,9 +253,9 @@ fn ProviderRefs(profile: CustomerProfile) -> impl IntoView {
         <section class="card" aria-labelledby="provider-refs-title">
             <h2 id="provider-refs-title">"At the payment provider"</h2>
             <dl class="facts" data-testid="provider-refs">
-                {row("Customer", profile.provider_customer_id.clone(), rider, "provider-customer")}
-                {row("Card", profile.provider_payment_method_id.clone(), rider, "provider-card")}
-                {row("Payout account", profile.provider_account_id.clone(), profile.is_driver, "provider-account")}
+                {row("Customer", profile.provider_customer_id.clone(), rider, "ref-customer")}
+                {row("Card", profile.provider_payment_method_id.clone(), rider, "ref-card")}
+                {row("Payout account", profile.provider_account_id.clone(), profile.is_driver, "ref-account")}
             </dl>
         </section>
     }

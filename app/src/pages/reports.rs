@@ -129,6 +129,12 @@ fn count_rows(f: &ReportFigures, p: &ReportFigures) -> Vec<(&'static str, &'stat
         ("Charges", "count-charges", f.charges, p.charges),
         ("Refunds", "count-refunds", f.refunds, p.refunds),
         ("Uncollectible invoices", "count-uncollectible", f.uncollectible_count, p.uncollectible_count),
+        (
+            "… of which no card at the provider",
+            "count-no-payment-method",
+            f.no_payment_method_count,
+            p.no_payment_method_count,
+        ),
         ("Transfers to drivers", "count-transfers", f.transfers, p.transfers),
     ]
 }

@@ -286,6 +286,12 @@ fn ApproveForm(summary: WeekSummary, approve: ServerAction<ApproveWeek>) -> impl
                 " payouts. The run charges exactly this content (hash " <code>{short}</code>
                 "); rides that arrive later are billed next week as late lines."
             </p>
+            {(summary.no_payment_method + summary.no_payout_account > 0).then(|| view! {
+                <p data-testid="approve-gaps">
+                    <strong>{summary.no_payment_method}</strong> " invoice(s) will end uncollectible for want of a card, and "
+                    <strong>{summary.no_payout_account}</strong> " payout(s) will wait for a payout account, unless the carpool app sends them first."
+                </p>
+            })}
             {form}
         </section>
     }

@@ -81,7 +81,8 @@ impl Db {
     }
 
     /// Gives up claimed invoices whose passenger has no card, without a provider call: each one
-    /// held by `worker` becomes `uncollectible` with reason `no_payment_method`, its write-off
+    /// held by `worker`, with no attempt whose answer is still unknown (that one keeps its claim
+    /// until the lease ends), becomes `uncollectible` with reason `no_payment_method`, its write-off
     /// (from `write_offs`, by invoice) is recorded, and its passenger gets a notice asking for a
     /// card, all in one transaction. Returns the invoices given up.
     pub async fn give_up_without_card(
@@ -100,7 +101,9 @@ impl Db {
             for (invoice, write_off) in write_offs {
                 let updated = sqlx::query(
                     "UPDATE charges SET state = 'uncollectible', reason = $1, lease_owner = NULL, lease_until = NULL \
-                     WHERE invoice_id = $2 AND lease_owner = $3 AND state IN ('pending', 'declined')",
+                     WHERE invoice_id = $2 AND lease_owner = $3 AND state IN ('pending', 'declined') \
+                     AND NOT EXISTS (SELECT 1 FROM charge_attempts a WHERE a.invoice_id = charges.invoice_id \
+                     AND a.outcome IN ('started', 'unknown'))",
                 )
                 .bind(NO_PAYMENT_METHOD)
                 .bind(invoice)
@@ -160,6 +163,21 @@ impl Db {
             )
             .bind(run_id)
             .fetch_all(pool)
+            .await
+        })
+    }
+
+    /// How many invoices of the weeks `from` to `to` ended uncollectible for want of a card.
+    pub async fn no_payment_method_count(&self, from: &str, to: &str) -> Result<i64, sqlx::Error> {
+        with_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM charges c JOIN runs r ON r.id = c.run_id \
+                 WHERE r.week >= $1 AND r.week <= $2 AND c.reason = $3",
+            )
+            .bind(from)
+            .bind(to)
+            .bind(NO_PAYMENT_METHOD)
+            .fetch_one(pool)
             .await
         })
     }

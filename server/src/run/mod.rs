@@ -220,7 +220,7 @@ pub async fn work_run(
 /// completed run keeps its declined invoices until they are charged or uncollectible), and the
 /// payouts due again (one finance retried). Stops when none is due or the run is not running.
 /// Returns how many were tried.
-pub async fn retry_declined(
+pub async fn retry_due(
     db: &Db,
     client: &StripeClient,
     settings: &RunSettings,
@@ -1135,9 +1135,15 @@ pub async fn work_active_runs(db: Db, client: StripeClient) {
                 let id = run.id;
                 tracing::info!(run = id, week = %run.week, phase = %run.phase, "working a run");
                 if run.phase == "completed" {
-                    match retry_declined(&db, &client, &settings, run).await {
-                        Ok(tried) => tracing::info!(run = id, tried, "retried declined invoices"),
-                        Err(e) => tracing::error!(run = id, error = %e, "retrying declined invoices failed"),
+                    match retry_due(&db, &client, &settings, run).await {
+                        Ok(tried) => tracing::info!(
+                            run = id,
+                            tried,
+                            "tried declined invoices and retried payouts again"
+                        ),
+                        Err(e) => {
+                            tracing::error!(run = id, error = %e, "trying declined invoices or payouts again failed")
+                        }
                     }
                 } else {
                     match work_run(&db, &client, &settings, run).await {

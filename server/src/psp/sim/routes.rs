@@ -234,7 +234,7 @@ async fn balance(State(sim): State<Sim>, headers: HeaderMap) -> Response {
     if let Err(error) = authenticate(&headers) {
         return Answer::refusal(error, request_id, None).into_response();
     }
-    let body = sim.lock().store.balance.to_json(Utc::now());
+    let body = sim.lock().store.balance.settled_json(Utc::now());
     Answer::ok(body, request_id).into_response()
 }
 

@@ -109,7 +109,7 @@ impl Balance {
     }
 
     /// `GET /v1/balance`'s body.
-    pub fn to_json(&mut self, now: DateTime<Utc>) -> Value {
+    pub fn settled_json(&mut self, now: DateTime<Utc>) -> Value {
         self.settle(now);
         let mut pending: BTreeMap<&str, i64> = BTreeMap::new();
         for (_, currency, amount) in &self.pending {
