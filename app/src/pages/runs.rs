@@ -115,7 +115,7 @@ fn RunSettingsForm(s: RunSettings, save: ServerAction<SaveRunSettings>) -> impl 
             {field("funds_retry_seconds", "Seconds before a payout waiting for funds or an account is tried again", s.funds_retry_seconds.to_string())}
             {field("lease_seconds", "Seconds a worker holds an item", s.lease_seconds.to_string())}
             {field("provider_timeout_seconds", "Seconds before a provider call's outcome counts as unknown", s.provider_timeout_seconds.to_string())}
-            {field("user_cap_minor", "Guard: most one passenger may be charged in a run (minor units)", s.user_cap_minor.to_string())}
+            {field("user_cap_minor", "Guard: the most one passenger may be charged in a run (minor units)", s.user_cap_minor.to_string())}
             {field("failure_rate_pct", "Guard: halt when failed or unknown attempts pass this percentage…", s.failure_rate_pct.to_string())}
             {field("failure_min_attempts", "…of at least this many attempts", s.failure_min_attempts.to_string())}
             {admin.then(|| view! {
