@@ -244,9 +244,6 @@ pub async fn retry_due(
         if items.is_empty() {
             return Ok(tried);
         }
-        for _ in &items {
-            shared.limiter.until_ready().await;
-        }
         tried += items.len();
         match work {
             Work::Charge => charge_batch(&shared, &worker, items).await?,
@@ -289,11 +286,8 @@ async fn work(shared: Arc<Shared>, worker: String) -> anyhow::Result<()> {
             let _ = tokio::time::timeout(StdDuration::from_millis(100), status.changed()).await;
             continue;
         }
-        // The batch's tokens first (the configured rate holds), then one look at the control:
-        // a run stopped meanwhile gets the batch back untouched.
-        for _ in &items {
-            shared.limiter.until_ready().await;
-        }
+        // One look at the control: a run stopped meanwhile gets the batch back untouched. Each
+        // call then waits for its turn under the account's limit, and looks at the control again.
         if status.borrow().finished() {
             release_all(&shared, work, &worker, &items).await?;
             continue;
@@ -514,6 +508,9 @@ async fn charge_batch(shared: &Shared, worker: &str, items: Vec<Claimed>) -> any
     // An item whose lease could not be renewed was taken over by another worker meanwhile.
     let calls = ready.into_iter().zip(attempts).filter_map(|(ready, attempt)| Some((ready, attempt?)));
     let answers = futures::future::join_all(calls.map(|((item, customer), attempt)| async move {
+        // Each call in its turn under the account's limit (calls go out as they are granted, not
+        // in bursts of a batch), and never after a stop.
+        shared.limiter.until_ready().await;
         if shared.status.borrow().stopped() {
             return (item, attempt, None);
         }
@@ -754,6 +751,7 @@ async fn transfer_batch(shared: &Shared, worker: &str, items: Vec<Claimed>) -> a
     }
     let answers =
         futures::future::join_all(calls.into_iter().map(|(item, attempt, destination)| async move {
+            shared.limiter.until_ready().await;
             if shared.status.borrow().stopped() {
                 return (item, attempt, None);
             }
