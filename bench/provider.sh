@@ -12,7 +12,7 @@
 # minute holds none of that run's payments; without the wait it would (a benchmark artefact).
 #
 #   bench/provider.sh [RATE:PASSENGERS ...]   (default: 100:1000 1000:10000, two minutes each)
-#   BENCH_DATABASES, BENCH_PG, BENCH_LATENCY_MS=200, BENCH_SETUP_GAP=61
+#   BENCH_DATABASES, BENCH_PG, BENCH_LATENCY_MS=200, BENCH_SETUP_GAP=61, BENCH_INFLIGHT=4
 source "$(dirname "$0")/lib.sh"
 CASES=("${@:-100:1000 1000:10000}")
 read -r -a CASES <<< "${CASES[*]}"
@@ -40,8 +40,10 @@ for kind in $DATABASES; do
     "$BIN" run --week "$WEEK_BEFORE" --approve > /dev/null 2>&1
     sleep "${BENCH_SETUP_GAP:-61}"
 
-    # In flight at once: twice the rate times the latency, in workers of 32.
-    workers=$(( (2 * rate * LATENCY / 1000 + 31) / 32 ))
+    # Claimed at once: BENCH_INFLIGHT (default 4) times the rate times the latency, in workers
+    # of 32. Each call waits for its own turn under the limit, so claimed calls beyond those in
+    # flight only wait; fewer leave the limit unused while a worker records its batch.
+    workers=$(( (${BENCH_INFLIGHT:-4} * rate * LATENCY / 1000 + 31) / 32 ))
     [ "$workers" -ge 1 ] || workers=1
     run_settings "$rate" "$workers" 32
     "$BIN" preview --week "$WEEK" > /dev/null

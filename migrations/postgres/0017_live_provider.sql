@@ -6,11 +6,13 @@
 --   (the platform's available balance cannot cover it yet) or for an `account` (the driver has
 --   no connected account yet); next_at says until when. Never counted as a failed payout.
 -- - provider_rate: the provider account's call limit, shared by every process through the
---   database: calls granted per twentieth of a second (slot = milliseconds since the epoch / 50).
+--   database: calls granted per twentieth of a second (slot = milliseconds since the epoch / 50),
+--   and what the latest grant of the slot gave (read back by the statement that granted it).
 ALTER TABLE charges ADD COLUMN reason TEXT;
 ALTER TABLE transfers ADD COLUMN waiting_for TEXT CHECK (waiting_for IS NULL OR waiting_for IN ('funds', 'account'));
 ALTER TABLE transfers ADD COLUMN waiting_detail TEXT;
 CREATE TABLE provider_rate (
     slot BIGINT PRIMARY KEY NOT NULL,
-    used BIGINT NOT NULL CHECK (used >= 0)
+    used BIGINT NOT NULL CHECK (used >= 0),
+    last_grant BIGINT NOT NULL CHECK (last_grant >= 0)
 );

@@ -244,33 +244,41 @@ impl Db {
         })
     }
 
-    /// Grants `want` provider calls (all or none) from the account's limit of `per_second`,
-    /// shared by every process: the second is cut in twenty slots of 50 ms, each granting at
-    /// most its share, so that no one-second window holds more than the limit and one slot's
-    /// share. Returns the slot granted in (the calls must start within it), or `None` when the
-    /// current slot cannot grant that many: ask for fewer, or in the next slot.
-    pub async fn take_provider_calls(&self, per_second: u32, want: u32) -> Result<Option<i64>, sqlx::Error> {
-        let share = i64::from(slot_share(per_second));
+    /// Grants up to `want` provider calls from the account's limit of `per_second`, shared by
+    /// every process: the second is cut in twenty slots of 50 ms, each granting at most its
+    /// share, so that no one-second window holds more than the limit and one slot's share.
+    /// Returns the slot granted in (the calls must start within it) and how many were granted,
+    /// or `None` when the current slot has nothing left: ask in the next.
+    pub async fn take_provider_calls(
+        &self,
+        per_second: u32,
+        want: u32,
+    ) -> Result<Option<(i64, u32)>, sqlx::Error> {
+        let share = slot_share(per_second);
+        let want = want.clamp(1, share);
         let slot = Utc::now().timestamp_millis() / SLOT_MS;
-        with_pool!(self, pool => {
-            let opened = sqlx::query("INSERT INTO provider_rate (slot, used) VALUES ($1, 0) ON CONFLICT (slot) DO NOTHING")
-                .bind(slot)
-                .execute(pool)
-                .await?
-                .rows_affected();
-            if opened == 1 {
-                // Once per slot, by whoever opened it: slots older than a minute go.
-                sqlx::query("DELETE FROM provider_rate WHERE slot < $1").bind(slot - 1200).execute(pool).await?;
-            }
-            let granted = sqlx::query("UPDATE provider_rate SET used = used + $1 WHERE slot = $2 AND used + $1 <= $3")
-                .bind(i64::from(want))
-                .bind(slot)
-                .bind(share)
-                .execute(pool)
-                .await?
-                .rows_affected();
-            Ok((granted == 1).then_some(slot))
-        })
+        if slot % 200 == 0 {
+            // Every ten seconds: slots older than a minute go.
+            with_pool!(self, pool => {
+                sqlx::query("DELETE FROM provider_rate WHERE slot < $1").bind(slot - 1200).execute(pool).await.map(|_| ())?
+            });
+        }
+        // One statement: the SET expressions read the row as it was, so `last_grant` is what
+        // this statement granted; a full slot is left alone and returns nothing.
+        let granted: Option<i64> = with_pool!(self, pool => {
+            sqlx::query_scalar(
+                "INSERT INTO provider_rate (slot, used, last_grant) VALUES ($1, $2, $2) ON CONFLICT (slot) DO UPDATE \
+                 SET last_grant = CASE WHEN provider_rate.used + $2 <= $3 THEN $2 ELSE $3 - provider_rate.used END, \
+                 used = CASE WHEN provider_rate.used + $2 <= $3 THEN provider_rate.used + $2 ELSE $3 END \
+                 WHERE provider_rate.used < $3 RETURNING last_grant",
+            )
+            .bind(slot)
+            .bind(i64::from(want))
+            .bind(i64::from(share))
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(granted.filter(|g| *g > 0).map(|g| (slot, g as u32)))
     }
 }
 

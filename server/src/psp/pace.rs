@@ -24,11 +24,20 @@ pub enum Pace {
 pub struct SharedPace {
     db: Db,
     per_second: u32,
-    /// The slot the calls were granted in, and how many are left of them.
-    granted: Mutex<(i64, u32)>,
+    /// The calls granted to this process in the current slot.
+    granted: Mutex<Granted>,
     /// Callers waiting for a call: what this process asks for (up to a slot's share), so that
     /// it does not hold calls the other processes could have made.
     waiting: std::sync::atomic::AtomicU32,
+}
+
+/// What this process holds of one slot: calls left to hand out, and whether the slot had
+/// nothing more to give (so nobody here asks again until the next).
+#[derive(Default)]
+struct Granted {
+    slot: i64,
+    left: u32,
+    full: bool,
 }
 
 impl Pace {
@@ -43,7 +52,7 @@ impl Pace {
         Pace::Shared(SharedPace {
             db: db.clone(),
             per_second: per_second.max(1),
-            granted: Mutex::new((0, 0)),
+            granted: Mutex::new(Granted::default()),
             waiting: Default::default(),
         })
     }
@@ -71,35 +80,33 @@ impl SharedPace {
         }
         let _done = Done(&self.waiting);
         loop {
-            let now_ms = chrono::Utc::now().timestamp_millis();
-            let slot = now_ms / SLOT_MS;
+            let slot = chrono::Utc::now().timestamp_millis() / SLOT_MS;
             let mut granted = self.granted.lock().await;
             // Calls granted in a slot are spent in it or lost: carried over, they would let a
             // window hold more than the limit.
-            if granted.0 == slot && granted.1 > 0 {
-                granted.1 -= 1;
-                return;
-            }
-            // Ask for as many as wait here (up to the slot's share), then for one; the slot is
-            // full when neither fits.
-            let waiting = self.waiting.load(Ordering::Relaxed).clamp(1, share);
-            let mut asked = None;
-            for want in [waiting, 1] {
+            let full = if granted.slot == slot {
+                if granted.left > 0 {
+                    granted.left -= 1;
+                    return;
+                }
+                granted.full
+            } else {
+                false
+            };
+            if !full {
+                // As many as wait here, up to the slot's share; whatever the slot has left.
+                let want = self.waiting.load(Ordering::Relaxed).clamp(1, share);
                 match self.db.take_provider_calls(self.per_second, want).await {
-                    Ok(Some(at)) => {
-                        asked = Some((at, want));
-                        break;
+                    Ok(Some((at, got))) => {
+                        *granted = Granted { slot: at, left: got - 1, full: false };
+                        return;
                     }
-                    Ok(None) => continue,
+                    // Nothing left in this slot: nobody here asks again until the next.
+                    Ok(None) => *granted = Granted { slot, left: 0, full: true },
                     Err(e) => {
-                        tracing::warn!(error = %e, "the shared provider limit could not be read; waiting");
-                        break;
+                        tracing::warn!(error = %e, "the shared provider limit could not be read; waiting")
                     }
                 }
-            }
-            if let Some((at, want)) = asked {
-                *granted = (at, want - 1);
-                return;
             }
             drop(granted);
             let next_slot_ms = (slot + 1) * SLOT_MS;
