@@ -1,27 +1,18 @@
 //! How fast the product may call the provider. The provider's limit is per account, not per
-//! process: [`Pace::shared`] takes every call from the database's slots (see
-//! `Db::take_provider_calls`), so any number of processes together stay within it.
-//! [`Pace::local`] is one process's own token bucket, for tools that run alone.
+//! process: [`Pace`] takes every call from the database's slots (see `Db::take_provider_calls`),
+//! so any number of processes together stay within it.
 
-use std::num::NonZeroU32;
 use std::time::Duration;
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::Mutex;
 
 use crate::db::provider::{slot_share, SLOT_MS};
 use crate::db::Db;
 
-/// A limit on provider calls that callers wait on before each call.
-pub enum Pace {
-    /// This process's own token bucket.
-    Local(DefaultDirectRateLimiter),
-    /// The account's limit, shared by every process through the database.
-    Shared(SharedPace),
-}
-
-/// Calls granted to this process in the current slot, handed out one by one.
-pub struct SharedPace {
+/// The account's limit on provider calls, shared with every process through the database;
+/// callers wait on it just before each call. Calls granted to this process in the current slot
+/// are handed out one by one.
+pub struct Pace {
     db: Db,
     per_second: u32,
     /// The calls granted to this process in the current slot.
@@ -41,33 +32,18 @@ struct Granted {
 }
 
 impl Pace {
-    /// A token bucket of `per_second` calls for this process alone.
-    pub fn local(per_second: u32) -> Pace {
-        let rate = NonZeroU32::new(per_second.max(1)).expect("at least one");
-        Pace::Local(RateLimiter::direct(Quota::per_second(rate)))
-    }
-
     /// The account's limit of `per_second` calls, shared with every process on `db`.
     pub fn shared(db: &Db, per_second: u32) -> Pace {
-        Pace::Shared(SharedPace {
+        Pace {
             db: db.clone(),
             per_second: per_second.max(1),
             granted: Mutex::new(Granted::default()),
             waiting: Default::default(),
-        })
+        }
     }
 
     /// Waits until one more call may start now.
     pub async fn until_ready(&self) {
-        match self {
-            Pace::Local(limiter) => limiter.until_ready().await,
-            Pace::Shared(shared) => shared.until_ready().await,
-        }
-    }
-}
-
-impl SharedPace {
-    async fn until_ready(&self) {
         use std::sync::atomic::Ordering;
         let share = slot_share(self.per_second);
         self.waiting.fetch_add(1, Ordering::Relaxed);
