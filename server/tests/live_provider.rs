@@ -421,3 +421,57 @@ async fn billing_run_says_what_a_waiting_run_waits_for() {
     assert_eq!(failed, vec![(0,)]);
     assert!(sim.ledger().await.iter().all(|e| e["kind"] != "transfer"), "nothing was transferred");
 }
+
+on_both_databases! {
+    async fn a_payout_waits_for_its_drivers_account_and_goes_once_it_arrives(kind: Kind) {
+        let sim = PspSim::start(&[]).await;
+        let stripe = client(&sim.base);
+        let (test_db, db) = support::TestDb::migrated(kind).await;
+        db.put_setting("run_settings", &json!({ "canary_size": 2 }), "test").await.unwrap();
+        let week = support::last_week();
+        let billing = |args: &[&str]| {
+            let mut command = sim.billing(&test_db.url);
+            command.args(args).env_remove("PSP_PROVISION");
+            command
+        };
+        let out = billing(&["demo-data", "--passengers", "6", "--drivers", "2", "--weeks", "1", "--seed", "6"]).output().await.unwrap();
+        assert!(out.status.success());
+        // The carpool app made every rider's card and the second driver's account, not the first's.
+        let actor = server::db::audit::Actor::cli();
+        let user = |id: &str, provider| server::db::rides::NewUser { id: id.into(), name: id.into(), email: None, phone: None, language: "en".into(), provider };
+        let mut users = Vec::new();
+        for i in 1..=6 {
+            let rider = format!("p{i}");
+            let customer = stripe.create_customer(None, &rider, &Default::default(), &format!("app-{rider}")).await.unwrap();
+            let card = stripe.attach_card(&customer, TestCard::Token("tok_visa"), &format!("app-card-{rider}")).await.unwrap();
+            users.push(user(&rider, server::db::rides::ProviderRefs { customer_id: Some(Some(customer)), payment_method_id: Some(Some(card)), account_id: None }));
+        }
+        let d2 = stripe.create_account(None, &Default::default(), "app-account-d2").await.unwrap();
+        users.push(user("d2", server::db::rides::ProviderRefs { account_id: Some(Some(d2)), ..Default::default() }));
+        db.sync_users(&users, &actor).await.unwrap();
+
+        // The run pays d2 and leaves d1's payout waiting for an account: `billing run` says so.
+        let out = billing(&["run", "--week", &week, "--approve"]).output().await.unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{stderr}");
+        assert!(stderr.contains("wait for the drivers' payout accounts"), "{stderr}");
+        let waiting: Vec<(String, String, Option<String>)> = support::rows(&db, "SELECT driver_id, state, waiting_for FROM transfers ORDER BY driver_id").await;
+        assert_eq!(waiting, vec![
+            ("d1".to_owned(), "pending".to_owned(), Some("account".to_owned())),
+            ("d2".to_owned(), "paid".to_owned(), None),
+        ]);
+        let attempts: Vec<(i64,)> = support::rows(&db, "SELECT COUNT(*) FROM transfer_attempts a JOIN transfers t ON t.payout_id = a.payout_id WHERE t.driver_id = 'd1'").await;
+        assert_eq!(attempts, vec![(0,)], "no call and no attempt while there is no account");
+
+        // The app sends d1's account: the payout is due at once and goes, once.
+        let d1 = stripe.create_account(None, &Default::default(), "app-account-d1").await.unwrap();
+        db.sync_users(&[user("d1", server::db::rides::ProviderRefs { account_id: Some(Some(d1.clone())), ..Default::default() })], &actor).await.unwrap();
+        let out = billing(&["run", "--week", &week]).output().await.unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let transfers: Vec<Value> = sim.ledger().await.into_iter().filter(|e| e["kind"] == "transfer").collect();
+        assert_eq!(transfers.len(), 2, "{transfers:?}");
+        assert_eq!(transfers.iter().filter(|t| t["destination"] == d1.as_str()).count(), 1);
+        let run = db.run_of_week(&week).await.unwrap().unwrap();
+        assert_eq!(run.phase, "completed");
+    }
+}
