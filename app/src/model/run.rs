@@ -89,9 +89,10 @@ impl RunWaiting {
             _ => "for the provider",
         };
         format!(
-            "{} payout(s) of {} wait {what}; next try at {} UTC",
+            "{} payout(s) of {} {} wait {what}; next try at {} UTC",
             self.payouts,
             self.amount,
+            self.amount.currency().code(),
             self.next_at.format("%Y-%m-%d %H:%M:%S")
         )
     }

@@ -150,15 +150,14 @@ fn FailedPayouts(run: Signal<RunView>) -> impl IntoView {
                     })}
                     <div class="table-wrap">
                         <table class="table">
-                            <thead><tr><th>"Payout"</th><th>"Driver"</th><th class="num">"Amount"</th><th class="num">"Attempts"</th><th>"Why"</th><th></th></tr></thead>
+                            <thead><tr><th>"Payout"</th><th>"Driver"</th><th class="num">"Amount"</th><th></th><th class="num">"Attempts"</th><th>"Why"</th></tr></thead>
                             <tbody>
                                 {failed.into_iter().map(|f| view! {
                                     <tr data-testid="failed-payout">
                                         <td class="mono">{f.payout_id}</td>
                                         <td><a href=format!("/users/{}", crate::components::link::encode(&f.driver_id))>{f.driver_id.clone()}</a></td>
                                         <td class="num">{money(f.amount)}</td>
-                                        <td class="num">{f.attempts}</td>
-                                        <td class="wrap small">{f.detail.clone().unwrap_or_default()}</td>
+                                        // Beside the amount, so it stays in view on a phone.
                                         <td>
                                             <Show when=move || crate::SignedIn::can(Action::ApproveRun)>
                                                 <ActionForm action=retry attr:class="form-inline">
@@ -168,6 +167,8 @@ fn FailedPayouts(run: Signal<RunView>) -> impl IntoView {
                                                 </ActionForm>
                                             </Show>
                                         </td>
+                                        <td class="num">{f.attempts}</td>
+                                        <td class="wrap small">{f.detail.clone().unwrap_or_default()}</td>
                                     </tr>
                                 }).collect_view()}
                             </tbody>

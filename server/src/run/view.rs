@@ -29,16 +29,19 @@ pub async fn view(db: &Db, run: RunRow) -> anyhow::Result<RunView> {
     }
     let rate_x10 = sparkline[SLOTS as usize - 3..SLOTS as usize - 1].iter().sum::<i64>();
     let remaining = counts.pending + (counts.transfers - counts.paid);
-    let eta_seconds = (rate_x10 > 0 && remaining > 0).then(|| remaining * 10 / rate_x10);
+    let waiting_rows = db.run_waiting(run.id).await?;
+    // Payouts that wait for funds or an account are not coming at this rate: no time to go
+    // while only they are left.
+    let waiting_payouts: i64 = waiting_rows.iter().map(|w| w.payouts).sum();
+    let moving = remaining - waiting_payouts;
+    let eta_seconds = (rate_x10 > 0 && moving > 0).then(|| moving * 10 / rate_x10);
     let events = db
         .run_events(run.id, 20)
         .await?
         .into_iter()
         .map(|(at, kind, message)| RunEvent { at, kind, message })
         .collect();
-    let waiting = db
-        .run_waiting(run.id)
-        .await?
+    let waiting = waiting_rows
         .into_iter()
         .map(|w| RunWaiting {
             waiting_for: w.waiting_for,
