@@ -119,6 +119,9 @@ on_both_databases! {
         assert_eq!(flagged["payment_gaps"]["no_payment_method"], 1, "{}", flagged["payment_gaps"]);
         assert_eq!(flagged["payment_gaps"]["passengers"], json!([without_card]));
         assert_eq!(flagged["payment_gaps"]["no_payout_account"], 0);
+        let out = billing(&["preview", "--week", &week]).output().await.unwrap();
+        let table = String::from_utf8_lossy(&out.stdout);
+        assert!(table.contains(&format!("cannot be charged (no card at the provider; uncollectible in the run): 1 passenger(s): {without_card}")), "{table}");
 
         let out = billing(&["run", "--week", &week, "--approve", "--workers", "2"]).output().await.unwrap();
         assert!(out.status.success(), "the run completes: {}", String::from_utf8_lossy(&out.stderr));
