@@ -34,18 +34,7 @@ async fn with_key_and_users(app: &StaffedServer) -> String {
         })
         .collect();
     app.db.add_users(&users).await.unwrap();
-    let admin = app.token_for(&email_of(Role::Admin)).await;
-    let created: Value = reqwest::Client::new()
-        .post(app.url("/api/v1/api-keys"))
-        .bearer_auth(admin)
-        .json(&json!({"name": "carpool app"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    created["key"].as_str().unwrap().to_owned()
+    app.ingestion_key().await
 }
 
 on_both_databases! {

@@ -18,22 +18,6 @@ fn client(base: &str) -> StripeClient {
     StripeClient::new(base, SecretString::from(SIM_KEY.to_owned()), Duration::from_secs(10)).unwrap()
 }
 
-/// An ingestion key (as the carpool app holds one), made by an admin over the API.
-async fn ingestion_key(app: &StaffedServer) -> String {
-    let admin = app.token_for(&email_of(Role::Admin)).await;
-    let created: Value = reqwest::Client::new()
-        .post(app.url("/api/v1/api-keys"))
-        .bearer_auth(admin)
-        .json(&json!({"name": "carpool app"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    created["key"].as_str().unwrap().to_owned()
-}
-
 async fn sync_users(app: &StaffedServer, key: &str, users: Value) -> (u16, Value) {
     let response = reqwest::Client::new()
         .post(app.url("/api/v1/users"))
@@ -83,7 +67,7 @@ on_both_databases! {
 
         // The carpool app makes each rider's customer and card at the provider, then sends their ids.
         let stripe = client(&localstripe.base);
-        let key = ingestion_key(&app).await;
+        let key = app.ingestion_key().await;
         let mut sent = Vec::new();
         for rider in &riders {
             let meta = [("user_id", rider.clone())].into_iter().collect();

@@ -264,6 +264,17 @@ async fn set_anomaly_thresholds(
     save_setting(&state, principal, app::model::preview::AnomalyThresholds::KEY, &thresholds).await
 }
 
+/// Run `id` as the answer's JSON, or 404.
+async fn run_answer(state: &AppState, id: i64) -> Result<Response, ApiError> {
+    let run = state
+        .db
+        .run(id)
+        .await
+        .map_err(|e| super::state::internal_error("reading a run", e))?
+        .ok_or_else(|| AppError::NotFound(format!("run {id}")))?;
+    Ok(Json(run_json(state, run).await?).into_response())
+}
+
 /// A run with its counts, as the API and the run page show it.
 async fn run_json(state: &AppState, run: crate::db::runs::RunRow) -> Result<serde_json::Value, ApiError> {
     let view = crate::run::view::view(&state.db, run)
@@ -318,14 +329,7 @@ async fn run_status(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     caller.may(Action::ViewOverview)?;
-    let id = path_id(&id)?;
-    let run = state
-        .db
-        .run(id)
-        .await
-        .map_err(|e| super::state::internal_error("reading a run", e))?
-        .ok_or_else(|| AppError::NotFound(format!("run {id}")))?;
-    Ok(Json(run_json(&state, run).await?).into_response())
+    run_answer(&state, path_id(&id)?).await
 }
 
 #[derive(Deserialize, Default)]
@@ -365,13 +369,7 @@ async fn retry_payout(
     let principal = caller.may(Action::ApproveRun)?;
     let (id, payout_id) = (path_id(&id)?, path_id(&payout_id)?);
     crate::run::payouts::retry(&state.db, &Actor::staff(principal), id, payout_id).await?;
-    let run = state
-        .db
-        .run(id)
-        .await
-        .map_err(|e| super::state::internal_error("reading a run", e))?
-        .ok_or_else(|| AppError::NotFound(format!("run {id}")))?;
-    Ok(Json(run_json(&state, run).await?).into_response())
+    run_answer(&state, id).await
 }
 
 /// `GET /api/v1/settings/run-schedule`: when the weekly run is due.

@@ -263,6 +263,22 @@ impl StaffedServer {
             .unwrap()
     }
 
+    /// A ride-ingestion key (as the carpool app holds one), made by an admin over the API.
+    pub async fn ingestion_key(&self) -> String {
+        let admin = self.token_for(&email_of(app::model::staff::Role::Admin)).await;
+        let created: serde_json::Value = reqwest::Client::new()
+            .post(self.url("/api/v1/api-keys"))
+            .bearer_auth(admin)
+            .json(&serde_json::json!({"name": "carpool app"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        created["key"].as_str().unwrap().to_owned()
+    }
+
     /// A personal access token for `email`, issued through the CLI.
     pub async fn token_for(&self, email: &str) -> String {
         let output = billing()
