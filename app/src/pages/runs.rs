@@ -168,7 +168,7 @@ fn FailedPayouts(run: Signal<RunView>) -> impl IntoView {
                                             </Show>
                                         </td>
                                         <td class="num">{f.attempts}</td>
-                                        <td class="wrap small">{f.detail.clone().unwrap_or_default()}</td>
+                                        <td class="why small">{f.detail.clone().unwrap_or_default()}</td>
                                     </tr>
                                 }).collect_view()}
                             </tbody>

@@ -28,7 +28,8 @@ pub async fn view(db: &Db, run: RunRow) -> anyhow::Result<RunView> {
         }
     }
     let rate_x10 = sparkline[SLOTS as usize - 3..SLOTS as usize - 1].iter().sum::<i64>();
-    let remaining = counts.pending + (counts.transfers - counts.paid);
+    // Failed payouts are not to go (finance may retry them): only pending ones are.
+    let remaining = counts.pending + counts.transfers_pending;
     let waiting_rows = db.run_waiting(run.id).await?;
     // Payouts that wait for funds or an account are not coming at this rate: no time to go
     // while only they are left.
