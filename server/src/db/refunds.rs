@@ -422,7 +422,9 @@ impl Db {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(
-                "UPDATE refund_attempts SET outcome = $3, detail = $4, finished_at = $5 WHERE refund_id = $1 AND attempt = $2",
+                // Only an open attempt: a success recorded meanwhile (by the webhook) stays.
+                "UPDATE refund_attempts SET outcome = $3, detail = $4, finished_at = $5 WHERE refund_id = $1 AND attempt = $2 \
+                 AND outcome IN ('started', 'unknown')",
             )
             .bind(claim.refund.id)
             .bind(claim.attempt)

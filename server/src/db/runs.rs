@@ -785,8 +785,12 @@ impl Db {
             "UPDATE {table} SET waiting_for = $1, waiting_detail = $2, next_at = $3, lease_owner = NULL, \
              lease_until = NULL WHERE {item} = $4 AND state = 'pending'"
         );
+        // Outcomes only move forward: a refusal or an unknown closes or keeps open only an
+        // attempt still open (`started` or `unknown`); a success is final, and a late answer
+        // (a timeout written after the success was) leaves it as it is.
         let refused_sql = format!(
-            "UPDATE {attempts} SET outcome = $1, detail = $2, finished_at = $3 WHERE idempotency_key = $4"
+            "UPDATE {attempts} SET outcome = $1, detail = $2, finished_at = $3 WHERE idempotency_key = $4 \
+             AND outcome IN ('started', 'unknown')"
         );
         // No row: the item was settled meanwhile (by the same key's success); that stays.
         let retry_sql = format!(
@@ -796,7 +800,7 @@ impl Db {
              AND state IN ('pending', '{retry}') RETURNING state"
         );
         let unknown_sql =
-            format!("UPDATE {attempts} SET outcome = 'unknown', detail = $1 WHERE idempotency_key = $2");
+            format!("UPDATE {attempts} SET outcome = 'unknown', detail = $1 WHERE idempotency_key = $2 AND outcome IN ('started', 'unknown')");
         let later_sql = format!(
             "UPDATE {table} SET next_at = $1, lease_owner = NULL, lease_until = NULL WHERE {item} = $2 \
              AND state IN ('pending', 'declined')"

@@ -1,0 +1,109 @@
+//! An attempt's outcome only moves forward, on each database: every pair of (outcome recorded,
+//! outcome arriving later) is tried through the statements the run records outcomes with. A
+//! success is final (a timeout written after the webhook recorded the success leaves it
+//! succeeded, and the item charged); a refusal closes only an attempt still open; the provider's
+//! word that money moved always wins.
+
+mod support;
+
+use server::db::runs::{Claimed, Work};
+use server::db::Db;
+use support::Kind;
+
+/// An outcome as the run records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum To {
+    Succeeded,
+    Declined,
+    Failed,
+    Unknown,
+}
+
+impl To {
+    fn word(self) -> &'static str {
+        match self {
+            To::Succeeded => "succeeded",
+            To::Declined => "declined",
+            To::Failed => "failed",
+            To::Unknown => "unknown",
+        }
+    }
+}
+
+async fn record(db: &Db, work: Work, item: &Claimed, key: &str, to: To) {
+    let later = chrono::Utc::now() + chrono::Duration::hours(1);
+    match to {
+        To::Succeeded => {
+            db.record_success(work, item.id, key, &format!("obj_{}", item.id), None).await.unwrap();
+        }
+        To::Declined | To::Failed => {
+            db.record_refusal(work, item.id, key, to.word(), "refused", later, 3).await.unwrap();
+        }
+        To::Unknown => db.record_unknown(work, item.id, key, "no answer", later).await.unwrap(),
+    }
+}
+
+/// What an attempt recorded as `from` becomes when `to` arrives: succeeded is final, the other
+/// closed outcomes move only to succeeded, an open attempt takes anything.
+fn expected(from: Option<To>, to: To) -> &'static str {
+    match (from, to) {
+        (Some(To::Succeeded), _) => "succeeded",
+        (Some(closed @ (To::Declined | To::Failed)), to) if to != To::Succeeded => closed.word(),
+        (_, to) => to.word(),
+    }
+}
+
+on_both_databases! {
+    async fn an_attempts_outcome_only_moves_forward(kind: Kind) {
+        let (test_db, db) = support::TestDb::migrated(kind).await;
+        let out = support::billing()
+            .env("DATABASE_URL", &test_db.url)
+            .args(["demo-data", "--passengers", "40", "--drivers", "30", "--weeks", "1", "--seed", "8"])
+            .output()
+            .await
+            .unwrap();
+        assert!(out.status.success());
+        let config = server::config::Config::from_lookup(|_| None).unwrap();
+        let week = app::model::week::BillingWeek::parse(&support::last_week()).unwrap();
+        let stored = server::preview::refresh(&db, &config, week).await.unwrap();
+        let actor = server::db::audit::Actor::cli();
+        server::preview::approve(&db, &config, &actor, week, &stored.content_hash).await.unwrap();
+        let run = db.start_run(week, "test", 0).await.unwrap();
+
+        // Charges: every outcome; transfers: no decline (a transfer is refused or made).
+        let lease = chrono::Duration::seconds(60);
+        for (work, table, attempts, id, done, closed) in [
+            (Work::Charge, "charges", "charge_attempts", "invoice_id", "charged", vec![To::Declined, To::Failed]),
+            (Work::Transfer, "transfers", "transfer_attempts", "payout_id", "paid", vec![To::Failed]),
+        ] {
+            let mut froms = vec![None, Some(To::Unknown), Some(To::Succeeded)];
+            froms.extend(closed.iter().map(|c| Some(*c)));
+            let mut tos = vec![To::Succeeded, To::Unknown];
+            tos.extend(closed.iter().copied());
+            for from in &froms {
+                for to in &tos {
+                    let (from, to) = (*from, *to);
+                    let items = db.claim(work, run.id, "outcomes", i64::MAX, 1, lease).await.unwrap();
+                    let item = items.into_iter().next().expect("an item left to try");
+                    let attempt = db.begin_attempt(work, &week.to_string(), item.id, item.amount_minor, "outcomes").await.unwrap();
+                    if let Some(from) = from {
+                        record(&db, work, &item, &attempt.key, from).await;
+                    }
+                    record(&db, work, &item, &attempt.key, to).await;
+                    let sql = format!("SELECT outcome FROM {attempts} WHERE idempotency_key = '{}'", attempt.key);
+                    let outcome: Vec<(String,)> = support::rows(&db, &sql).await;
+                    assert_eq!(outcome[0].0, expected(from, to), "{work:?}: {from:?} then {to:?}");
+                    // A succeeded attempt's item stays settled whatever arrives after.
+                    if from == Some(To::Succeeded) || to == To::Succeeded {
+                        let state: Vec<(String,)> = support::rows(&db, &format!("SELECT state FROM {table} WHERE {id} = {}", item.id)).await;
+                        assert_eq!(state[0].0, done, "{work:?}: {from:?} then {to:?}");
+                    }
+                    // Leave nothing to claim again for the next pair.
+                    db.release(work, item.id, "outcomes").await.unwrap();
+                    let give_up = if work == Work::Charge { "uncollectible" } else { "failed" };
+                    support::execute(&db, &format!("UPDATE {table} SET state = '{give_up}' WHERE {id} = {} AND state <> '{done}'", item.id)).await;
+                }
+            }
+        }
+    }
+}
