@@ -8,7 +8,6 @@ mod support;
 
 use server::db::runs::{Claimed, Work};
 use server::db::Db;
-use support::Kind;
 
 /// An outcome as the run records it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
