@@ -285,6 +285,26 @@ on_both_databases! {
         assert!(!charged_victim, "the changed invoice is never charged");
     }
 
+    async fn a_charge_row_that_differs_from_its_frozen_invoice_halts_the_run_before_the_call(kind: Kind) {
+        let (test_db, db, sim) = setup(kind, "20", &[]).await;
+        settings(&db, serde_json::json!({ "canary_size": 50 })).await;
+        let week = approve(&test_db, &db).await;
+        let (invoices, _) = frozen(&db, &week).await;
+        let (&victim, (_, total)) = invoices.iter().nth(5).unwrap();
+        // The run exists, its charge rows written; one is changed behind the product's back.
+        let parsed = app::model::week::BillingWeek::parse(&week).unwrap();
+        db.start_run(parsed, "test", 50).await.unwrap();
+        execute(&db, &format!("UPDATE charges SET amount_minor = amount_minor * 10 WHERE invoice_id = {victim}")).await;
+        let out = sim.billing(&test_db.url).args(["run", "--week", &week, "--workers", "2"]).output().await.unwrap();
+        assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+        let run = db.run_of_week(&week).await.unwrap().unwrap();
+        assert_eq!(run.control, "halted");
+        let reason = run.reason.unwrap();
+        assert!(reason.contains(&format!("invoice {victim}: the charge would send {} minor units, the approved invoice is {total}", total * 10)), "{reason}");
+        let victim_id = victim.to_string();
+        assert!(!sim.ledger().await.iter().any(|e| e["metadata"]["invoice_id"] == victim_id.as_str()), "never charged");
+    }
+
     async fn a_passenger_charged_above_the_cap_halts_the_run_before_the_charge(kind: Kind) {
         let (test_db, db, sim) = setup(kind, "40", &["--latency-ms", "10"]).await;
         // Every demo invoice is above 5.00: the first charge breaks the cap.

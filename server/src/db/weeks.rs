@@ -793,13 +793,14 @@ impl Db {
     /// run calls this before it charges. `Ok(false)` when the content no longer matches.
     pub async fn invoice_matches_hash(&self, id: i64) -> Result<bool, sqlx::Error> {
         let checked = self.invoices_match_hashes(&[id]).await?;
-        checked.get(&id).copied().ok_or(sqlx::Error::RowNotFound)
+        checked.get(&id).map(Option::is_some).ok_or(sqlx::Error::RowNotFound)
     }
 
-    /// [`Db::invoice_matches_hash`] for a batch of invoices, in two queries: whether each one's
-    /// stored lines still add up to its total and hash to its approved content hash. An id
-    /// with no invoice is missing from the answer.
-    pub async fn invoices_match_hashes(&self, ids: &[i64]) -> Result<HashMap<i64, bool>, sqlx::Error> {
+    /// [`Db::invoice_matches_hash`] for a batch of invoices, in two queries: for each one whose
+    /// stored lines still add up to its total and hash to its approved content hash, that frozen
+    /// total (what may be charged); `None` for one that does not. An id with no invoice is
+    /// missing from the answer.
+    pub async fn invoices_match_hashes(&self, ids: &[i64]) -> Result<HashMap<i64, Option<i64>>, sqlx::Error> {
         type Head = (i64, String, String, String, i64, String);
         type LineRow = (i64, String, i64, String, DateTime<Utc>, bool);
         if ids.is_empty() {
@@ -840,7 +841,7 @@ impl Db {
             let week = BillingWeek::parse(&week).map_err(decode_msg)?;
             let invoice = Invoice { user_id, week, lines, total: Money::from_minor(total, currency) };
             let sum: i64 = invoice.lines.iter().map(|l| l.amount.minor()).sum();
-            checked.insert(id, sum == total && invoice_hash(&invoice) == hash);
+            checked.insert(id, (sum == total && invoice_hash(&invoice) == hash).then_some(total));
         }
         Ok(checked)
     }

@@ -447,14 +447,20 @@ async fn charge_batch(shared: &Shared, worker: &str, items: Vec<Claimed>) -> any
     for item in &items {
         let total = charged.entry(item.user_id.clone()).or_default();
         *total += item.amount_minor;
-        if !matches.get(&item.id).copied().unwrap_or(false) {
-            problem = Some(format!("invoice {} no longer matches the content approved", item.id));
-        } else if *total > s.user_cap_minor {
-            problem = Some(format!(
+        problem = match matches.get(&item.id).copied().flatten() {
+            None => Some(format!("invoice {} no longer matches the content approved", item.id)),
+            // The amount the call would send is the charge row's: it must be the frozen total
+            // the content hash pins (the hash covers the lines, not the charge row).
+            Some(frozen) if frozen != item.amount_minor => Some(format!(
+                "invoice {}: the charge would send {} minor units, the approved invoice is {frozen}",
+                item.id, item.amount_minor
+            )),
+            Some(_) if *total > s.user_cap_minor => Some(format!(
                 "{} would be charged {} minor units in this run, above the cap {}",
                 item.user_id, total, s.user_cap_minor
-            ));
-        }
+            )),
+            Some(_) => None,
+        };
         if problem.is_some() {
             break;
         }
