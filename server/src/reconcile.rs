@@ -470,6 +470,7 @@ async fn view(db: &Db, row: ReconciliationRow) -> Result<Reconciliation, AppErro
                 refund_id: s.refund_id,
                 refund_state: s.refund_state.as_deref().and_then(RefundState::parse),
                 repaired_by: s.repaired_by,
+                undecided: s.undecided,
             })
         })
         .collect::<Result<Vec<_>, AppError>>()?;
@@ -499,9 +500,11 @@ pub async fn repair(
     let week = BillingWeek::parse(week).map_err(|m| AppError::invalid("week", m))?.to_string();
     let failed = |e: sqlx::Error| internal_error("repairing", e);
     let stray = db.stray_charges(&week).await.map_err(failed)?;
+    // Proposed for repair: not repaired, filed under an invoice, and no attempt of the invoice
+    // waiting for its outcome (those wait, listed as such).
     let open: BTreeSet<&str> = stray
         .iter()
-        .filter(|s| s.refund_id.is_none() && s.invoice_id.is_some())
+        .filter(|s| s.refund_id.is_none() && s.invoice_id.is_some() && !s.undecided)
         .map(|s| s.payment_intent.as_str())
         .collect();
     let asked: BTreeSet<&str> = reviewed.iter().map(String::as_str).collect();
@@ -509,6 +512,19 @@ pub async fn repair(
         return Err(AppError::invalid(
             "payment_intents",
             format!("{unknown} is not a stray charge of {week}"),
+        ));
+    }
+    if let Some(waiting) = stray
+        .iter()
+        .find(|s| s.undecided && s.refund_id.is_none() && asked.contains(s.payment_intent.as_str()))
+    {
+        return Err(AppError::conflict(
+            "payment_intents",
+            format!(
+                "{} waits for an outcome: invoice {} has a charge attempt whose outcome is not known yet; reconcile again once it is",
+                waiting.payment_intent,
+                waiting.invoice_id.unwrap_or_default()
+            ),
         ));
     }
     let repaired: BTreeSet<&str> =

@@ -140,6 +140,56 @@ on_both_databases! {
         assert!(app.db.open_mismatches().await.unwrap().is_empty());
     }
 
+    async fn repair_leaves_a_charge_alone_while_its_invoice_waits_for_an_outcome(kind: Kind) {
+        let Charged { app, sim } = charged_week(kind, &[]).await;
+        let week = last_week();
+        let http = reqwest::Client::new();
+        let finance = app.token_for(&email_of(Role::Finance)).await;
+        let charged: Vec<(i64, String, i64)> = rows(&app.db, "SELECT invoice_id, user_id, amount_minor FROM charges WHERE state = 'charged' ORDER BY invoice_id").await;
+        let (invoice, user, amount) = charged[0].clone();
+        // A charge of the invoice made outside the product, while an attempt of the invoice
+        // has no known outcome (a retry of it is still to ask the provider).
+        let (customer, method) = app.db.provider_customer(&user).await.unwrap().unwrap();
+        let response = http
+            .post(format!("{}/v1/payment_intents", sim.base))
+            .bearer_auth(SIM_KEY)
+            .header("Idempotency-Key", "outside-1")
+            .form(&[
+                ("amount", amount.to_string()), ("currency", "usd".into()), ("customer", customer),
+                ("payment_method", method), ("confirm", "true".into()), ("off_session", "true".into()),
+                ("metadata[invoice_id]", invoice.to_string()), ("metadata[user_id]", user.clone()), ("metadata[week]", week.clone()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let intent: Value = response.json().await.unwrap();
+        let pi = intent["id"].as_str().unwrap().to_owned();
+        support::execute(&app.db, &format!(
+            "INSERT INTO charge_attempts (invoice_id, attempt, idempotency_key, amount_minor, outcome, worker, started_at) \
+             VALUES ({invoice}, 99, 'charge:{week}:invoice-{invoice}:attempt-99', {amount}, 'unknown', 'test', '2026-01-01T00:00:00Z')"
+        )).await;
+
+        let found: Value = http.post(app.url(&format!("/api/v1/reconciliations/{week}"))).bearer_auth(&finance).send().await.unwrap().json().await.unwrap();
+        assert_eq!(found["stray"][0]["payment_intent"], pi.as_str(), "{found}");
+        assert_eq!(found["stray"][0]["undecided"], true, "listed as waiting for an outcome: {found}");
+        let repair = |list: Vec<String>| http.post(app.url(&format!("/api/v1/reconciliations/{week}/repair"))).bearer_auth(&finance).json(&json!({ "payment_intents": list })).send();
+        let refused = repair(vec![pi.clone()]).await.unwrap();
+        assert_eq!(refused.status(), StatusCode::CONFLICT);
+        assert!(refused.text().await.unwrap().contains("waits for an outcome"));
+        assert!(sim.ledger().await.iter().all(|e| e["kind"] != "refund"), "nothing refunded while the outcome is unknown");
+
+        // Once the attempt's outcome is known (nothing was made), the stray charge is repaired.
+        support::execute(&app.db, &format!("UPDATE charge_attempts SET outcome = 'failed' WHERE invoice_id = {invoice} AND attempt = 99")).await;
+        let found: Value = http.post(app.url(&format!("/api/v1/reconciliations/{week}"))).bearer_auth(&finance).send().await.unwrap().json().await.unwrap();
+        assert_eq!(found["stray"][0]["undecided"], false, "{found}");
+        assert_eq!(repair(vec![pi.clone()]).await.unwrap().status(), StatusCode::OK);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !sim.ledger().await.iter().any(|e| e["kind"] == "refund") {
+            assert!(Instant::now() < deadline, "the repair refund never went");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     async fn an_amount_booked_otherwise_and_a_movement_the_provider_never_made_are_reported_by_class(kind: Kind) {
         let Charged { app, sim: _sim } = charged_week(kind, &[]).await;
         let week = last_week();

@@ -59,6 +59,18 @@ pub struct StrayCharge {
     pub refund_id: Option<i64>,
     pub refund_state: Option<RefundState>,
     pub repaired_by: Option<String>,
+    /// Its invoice has an attempt whose outcome is not known yet: not repaired until it is
+    /// ("waiting for an outcome").
+    #[serde(default)]
+    pub undecided: bool,
+}
+
+impl StrayCharge {
+    /// Proposed for repair: not repaired yet, filed under an invoice, and no attempt of that
+    /// invoice waiting for its outcome.
+    pub fn repairable(&self) -> bool {
+        self.refund_id.is_none() && self.invoice_id.is_some() && !self.undecided
+    }
 }
 
 /// One reconciliation of a week.

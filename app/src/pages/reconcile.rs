@@ -113,8 +113,9 @@ fn ResultView(
         }
         .into_any()
     };
-    let pending: Vec<_> =
-        r.stray.iter().filter(|s| s.refund_id.is_none() && s.invoice_id.is_some()).cloned().collect();
+    let pending: Vec<_> = r.stray.iter().filter(|s| s.repairable()).cloned().collect();
+    let undecided: Vec<_> =
+        r.stray.iter().filter(|s| s.refund_id.is_none() && s.undecided).cloned().collect();
     let repaired: Vec<_> = r.stray.iter().filter(|s| s.refund_id.is_some()).cloned().collect();
     let currency = r.stray.first().map(|s| s.amount.currency());
     let total = currency.and_then(|c| Money::sum(c, pending.iter().map(|s| s.amount)).ok());
@@ -186,6 +187,25 @@ fn ResultView(
                     </label>
                     <button type="submit" class="btn btn-primary" data-testid="approve-repair">"Approve the repair"</button>
                 </ActionForm>
+            </section>
+        })}
+        {(!undecided.is_empty()).then(|| view! {
+            <section class="section" data-testid="repair-waiting">
+                <h2>"Waiting for an outcome"</h2>
+                <p class="muted small">"Each of these invoices has a charge attempt whose outcome is not known yet: it may be the charge the ledger is about to explain. They are not refunded until the outcome is known; reconcile again then."</p>
+                <div class="table-wrap">
+                    <table class="table">
+                        <thead><tr><th>"Payment intent"</th><th>"Customer"</th><th>"Invoice"</th><th class="num">"Amount"</th></tr></thead>
+                        <tbody>{undecided.iter().map(|s| view! {
+                            <tr data-testid="repair-waiting-row">
+                                <td class="mono small">{s.payment_intent.clone()}</td>
+                                <td>{s.user_id.clone().unwrap_or_default()}</td>
+                                <td>{s.invoice_id.map(|id| view! { <a href=format!("/invoices/{id}")>"#" {id}</a> })}</td>
+                                <td class="num">{money(s.amount)}</td>
+                            </tr>
+                        }).collect_view()}</tbody>
+                    </table>
+                </div>
             </section>
         })}
         {(!repaired.is_empty()).then(|| view! {

@@ -38,6 +38,9 @@ pub struct StrayRow {
     pub refund_id: Option<i64>,
     pub refund_state: Option<String>,
     pub repaired_by: Option<String>,
+    /// Its invoice has an attempt whose outcome is not known yet (started or unknown): repair
+    /// waits for it, since that attempt may be the charge the ledger will explain.
+    pub undecided: bool,
 }
 
 /// A stray charge under its lock: invoice, user, amount, currency, repair refund.
@@ -257,7 +260,8 @@ impl Db {
         with_pool!(self, pool => {
             sqlx::query_as(
                 "SELECT s.payment_intent, s.charge_id, s.invoice_id, s.user_id, s.amount_minor, s.currency, s.refund_id, \
-                 r.state AS refund_state, s.repaired_by FROM stray_charges s LEFT JOIN refunds r ON r.id = s.refund_id \
+                 r.state AS refund_state, s.repaired_by, EXISTS (SELECT 1 FROM charge_attempts a WHERE a.invoice_id = s.invoice_id \
+                 AND a.outcome IN ('started', 'unknown')) AS undecided FROM stray_charges s LEFT JOIN refunds r ON r.id = s.refund_id \
                  WHERE s.week = $1 ORDER BY s.found_at, s.payment_intent",
             )
             .bind(week)
@@ -269,7 +273,8 @@ impl Db {
     /// Repairs one stray charge, once: records it in the ledger (the provider holds money no
     /// invoice explains) and writes its repair refund (pending; the caller sends it), in one
     /// transaction with the audit entry. Returns the refund id, or `None` when the charge was
-    /// repaired before or cannot be (no invoice to file it under).
+    /// repaired before or cannot be (no invoice to file it under, or an attempt of its invoice
+    /// still waiting for its outcome).
     pub async fn repair_stray(
         &self,
         payment_intent: &str,
@@ -291,6 +296,18 @@ impl Db {
                 tx.rollback().await?;
                 return Ok(None);
             };
+            // Never while an attempt of the invoice has no known outcome: it may be the charge
+            // the ledger is about to explain, and refunding it would leave the invoice unpaid.
+            let undecided: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM charge_attempts WHERE invoice_id = $1 AND outcome IN ('started', 'unknown'))",
+            )
+            .bind(invoice_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if undecided {
+                tx.rollback().await?;
+                return Ok(None);
+            }
             crate::ledger_insert_once!(self, &mut tx, ledger, at);
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO refunds (request_id, idempotency_key, invoice_id, user_id, amount_minor, currency, reason, note, \
