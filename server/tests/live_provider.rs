@@ -462,3 +462,35 @@ on_both_databases! {
         assert_eq!(run.phase, "completed");
     }
 }
+
+on_both_databases! {
+    async fn the_kill_switch_stops_the_retries_of_a_completed_run(kind: Kind) {
+        // A third of the cards decline: the run completes with declined invoices to try again.
+        let charged = support::charged_week(kind, &["--decline-rate", "0.3", "--seed", "4"]).await;
+        let (app, sim) = (&charged.app, &charged.sim);
+        let week = support::last_week();
+        let declined: Vec<(i64,)> = support::rows(&app.db, "SELECT invoice_id FROM charges WHERE state = 'declined'").await;
+        assert!(!declined.is_empty(), "some invoices declined");
+        let run = app.db.run_of_week(&week).await.unwrap().unwrap();
+        assert_eq!(run.phase, "completed");
+
+        // Paused, nothing is tried, even once their retry is due.
+        let out = sim.billing(&app.test_db.url).args(["pause", "--week", &week, "--reason", "card network trouble"]).output().await.unwrap();
+        assert!(out.status.success(), "a completed run can be paused: {}", String::from_utf8_lossy(&out.stderr));
+        support::execute(&app.db, "UPDATE charges SET next_at = '2000-01-01T00:00:00Z' WHERE state = 'declined'").await;
+        let calls = sim.ledger().await.len();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let out = sim.billing(&app.test_db.url).args(["run", "--week", &week]).output().await.unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(sim.ledger().await.len(), calls, "no call while the run is paused");
+
+        // Resumed, the retries go.
+        let out = sim.billing(&app.test_db.url).args(["resume", "--week", &week]).output().await.unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while sim.ledger().await.len() == calls {
+            assert!(std::time::Instant::now() < deadline, "the retries never went after resume");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}

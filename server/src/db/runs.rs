@@ -391,7 +391,8 @@ impl Db {
     /// Sets a run's control (pause, resume, halt, abort) with its reason, an event and, for a
     /// person's action, an audit entry, in one transaction; `from` lists the controls it may
     /// change from, and `alert` the alert it raises in the same transaction. Returns false
-    /// (changing nothing) when the run was in none of them.
+    /// (changing nothing) when the run was in none of them. A completed run is controlled too:
+    /// its declined invoices and retried payouts are still tried, and stop with it.
     pub async fn set_control(
         &self,
         run_id: i64,
@@ -405,7 +406,7 @@ impl Db {
         let allowed = from.iter().map(|c| format!("'{c}'")).collect::<Vec<_>>().join(", ");
         let sql = format!(
             "UPDATE runs SET control = $1, reason = $2, updated_at = $3 WHERE id = $4 AND control IN ({allowed}) \
-             AND phase <> 'completed' RETURNING week"
+             RETURNING week"
         );
         let by = actor.map(|a| format!(" by {}", a.name)).unwrap_or_default();
         with_pool!(self, pool => {
