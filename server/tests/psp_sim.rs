@@ -212,6 +212,37 @@ async fn a_charge_succeeds_and_is_in_the_ledger() {
     assert_eq!(charges["data"][0]["status"], "succeeded");
 }
 
+/// Stripe forgets an idempotency key 24 hours after it: so does the simulator, by its own clock,
+/// which `POST /sim/clock` moves. The same key then charges again: what a product must never do.
+#[tokio::test]
+async fn a_key_is_forgotten_24_hours_later_by_the_simulators_clock() {
+    let sim = PspSim::start(&[]);
+    let (customer, method) = sim.customer_with_card("tok_visa").await;
+    let form = payment(&customer, &method, "500", "2026-W48/u1");
+    let first: Value =
+        sim.post("/v1/payment_intents", &form, Some("day-old")).await.json().await.expect("JSON");
+    let clock = |seconds: i64| {
+        sim.http.post(sim.url("/sim/clock")).json(&serde_json::json!({ "advance_seconds": seconds })).send()
+    };
+    assert_eq!(clock(23 * 3600).await.expect("answered").status(), StatusCode::OK);
+    let replay = sim.post("/v1/payment_intents", &form, Some("day-old")).await;
+    assert_eq!(replay.headers()["idempotent-replayed"], "true", "23 h later: replayed");
+    let moved: Value = clock(3600).await.expect("answered").json().await.expect("JSON");
+    assert_eq!(moved["offset_seconds"], 24 * 3600);
+    let again: Value =
+        sim.post("/v1/payment_intents", &form, Some("day-old")).await.json().await.expect("JSON");
+    assert_ne!(again["id"], first["id"], "24 h later the key is forgotten: a second charge");
+    assert_eq!(sim.ledger().await.iter().filter(|e| e["kind"] == "charge").count(), 2);
+    assert!(
+        again["created"].as_i64().unwrap() >= first["created"].as_i64().unwrap() + 24 * 3600,
+        "objects are made on the simulator's clock"
+    );
+    for bad in [serde_json::json!({ "advance_seconds": -1 }), serde_json::json!({ "advance": 5 })] {
+        let refused = sim.http.post(sim.url("/sim/clock")).json(&bad).send().await.expect("answered");
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+}
+
 #[tokio::test]
 async fn the_same_key_replays_and_no_key_charges_again() {
     let sim = PspSim::start(&[]);

@@ -7,7 +7,9 @@
 //! parameters, an injected fault) saves nothing and frees the key, so a retry runs for real.
 //!
 //! This is what lets a client retry after a timeout without charging twice; sending no key at
-//! all is how a duplicate charge happens.
+//! all is how a duplicate charge happens. As Stripe does, a saved answer is forgotten
+//! [`KEY_LIFETIME`] after it was saved (by the simulator's own clock, which tests move with
+//! `POST /sim/clock`): the same key then runs again, for real.
 
 use std::collections::HashMap;
 
@@ -15,6 +17,9 @@ use axum::http::StatusCode;
 use serde_json::Value;
 
 use super::error::StripeError;
+
+/// How long a saved answer is replayed: Stripe forgets keys after 24 hours.
+pub(crate) const KEY_LIFETIME: chrono::Duration = chrono::Duration::hours(24);
 
 /// Stripe's longest accepted idempotency key.
 pub(crate) const MAX_KEY_CHARS: usize = 255;
@@ -40,6 +45,8 @@ pub(crate) struct Saved {
     pub body: Value,
     /// The `Request-Id` of the request that executed, sent back as `Original-Request`.
     pub request_id: String,
+    /// When it was saved, by the simulator's clock.
+    pub saved_at: chrono::DateTime<chrono::Utc>,
 }
 
 enum Entry {
@@ -64,10 +71,20 @@ pub(crate) struct Keys {
 }
 
 impl Keys {
-    /// Looks the key up and reserves it when it is free.
-    pub fn begin(&mut self, scope: &Scope, fingerprint: &Fingerprint) -> Begin {
+    /// Looks the key up at `now` and reserves it when it is free (new, or forgotten).
+    pub fn begin(
+        &mut self,
+        scope: &Scope,
+        fingerprint: &Fingerprint,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Begin {
+        let forgotten = matches!(self.entries.get(scope), Some(Entry::Done(_, saved)) if now - saved.saved_at >= KEY_LIFETIME);
         let (first, saved) = match self.entries.get(scope) {
             None => {
+                self.entries.insert(scope.clone(), Entry::Running(fingerprint.clone()));
+                return Begin::Run;
+            }
+            Some(Entry::Done(..)) if forgotten => {
                 self.entries.insert(scope.clone(), Entry::Running(fingerprint.clone()));
                 return Begin::Run;
             }
@@ -141,41 +158,66 @@ mod tests {
         Fingerprint { path: path.into(), params: params.into() }
     }
 
+    fn at(hours: i64) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::UNIX_EPOCH + chrono::Duration::hours(hours)
+    }
+
     fn saved() -> Saved {
-        Saved { status: StatusCode::OK, body: serde_json::json!({"id": "pi_1"}), request_id: "req_1".into() }
+        Saved {
+            status: StatusCode::OK,
+            body: serde_json::json!({"id": "pi_1"}),
+            request_id: "req_1".into(),
+            saved_at: at(0),
+        }
     }
 
     #[test]
     fn a_key_runs_once_then_replays() {
         let mut keys = Keys::default();
-        assert!(matches!(keys.begin(&scope("k"), &print("/v1/payment_intents", "a")), Begin::Run));
-        let Begin::Refuse(busy) = keys.begin(&scope("k"), &print("/v1/payment_intents", "a")) else {
+        assert!(matches!(keys.begin(&scope("k"), &print("/v1/payment_intents", "a"), at(1)), Begin::Run));
+        let Begin::Refuse(busy) = keys.begin(&scope("k"), &print("/v1/payment_intents", "a"), at(1)) else {
             panic!("in use while running")
         };
         assert_eq!((busy.status, busy.code), (StatusCode::CONFLICT, Some("idempotency_key_in_use")));
         keys.save(&scope("k"), saved());
-        assert!(matches!(keys.begin(&scope("k"), &print("/v1/payment_intents", "a")), Begin::Replay(_)));
-        let Begin::Refuse(other) = keys.begin(&scope("k"), &print("/v1/payment_intents", "b")) else {
+        assert!(matches!(
+            keys.begin(&scope("k"), &print("/v1/payment_intents", "a"), at(1)),
+            Begin::Replay(_)
+        ));
+        let Begin::Refuse(other) = keys.begin(&scope("k"), &print("/v1/payment_intents", "b"), at(1)) else {
             panic!("other parameters")
         };
         assert_eq!((other.status, other.kind), (StatusCode::BAD_REQUEST, "idempotency_error"));
-        assert!(matches!(keys.begin(&scope("k"), &print("/v1/refunds", "a")), Begin::Refuse(_)));
+        assert!(matches!(keys.begin(&scope("k"), &print("/v1/refunds", "a"), at(1)), Begin::Refuse(_)));
     }
 
     #[test]
     fn keys_are_per_api_key_and_freed_when_nothing_ran() {
         let mut keys = Keys::default();
         let fingerprint = print("/v1/refunds", "a");
-        assert!(matches!(keys.begin(&scope("k"), &fingerprint), Begin::Run));
+        assert!(matches!(keys.begin(&scope("k"), &fingerprint, at(1)), Begin::Run));
         let other_account = Scope { api_key: "sk_test_b".into(), key: "k".into() };
-        assert!(matches!(keys.begin(&other_account, &print("/v1/refunds", "z")), Begin::Run));
+        assert!(matches!(keys.begin(&other_account, &print("/v1/refunds", "z"), at(1)), Begin::Run));
         keys.release(&scope("k"));
-        assert!(matches!(keys.begin(&scope("k"), &print("/v1/refunds", "changed")), Begin::Run));
+        assert!(matches!(keys.begin(&scope("k"), &print("/v1/refunds", "changed"), at(1)), Begin::Run));
         keys.save(&scope("k"), saved());
         keys.release(&scope("k"));
         assert!(
-            matches!(keys.begin(&scope("k"), &print("/v1/refunds", "changed")), Begin::Replay(_)),
+            matches!(keys.begin(&scope("k"), &print("/v1/refunds", "changed"), at(1)), Begin::Replay(_)),
             "saved stays"
         );
+    }
+
+    #[test]
+    fn a_key_is_forgotten_after_24_hours() {
+        let mut keys = Keys::default();
+        let charge = print("/v1/payment_intents", "a");
+        assert!(matches!(keys.begin(&scope("k"), &charge, at(0)), Begin::Run));
+        keys.save(&scope("k"), saved());
+        assert!(matches!(keys.begin(&scope("k"), &charge, at(23)), Begin::Replay(_)), "23 h: replayed");
+        assert!(matches!(keys.begin(&scope("k"), &charge, at(24)), Begin::Run), "24 h: runs again");
+        // Forgotten, the key takes other parameters too.
+        keys.release(&scope("k"));
+        assert!(matches!(keys.begin(&scope("k"), &print("/v1/payment_intents", "b"), at(24)), Begin::Run));
     }
 }

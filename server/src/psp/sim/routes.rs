@@ -8,7 +8,6 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
-use chrono::Utc;
 use serde_json::{json, Value};
 
 use super::error::StripeError;
@@ -56,6 +55,7 @@ pub(crate) fn routes(sim: Sim) -> Router {
         .route("/sim/stats", get(stats))
         .route("/sim/reset", post(reset))
         .route("/sim/faults", get(faults).put(set_faults))
+        .route("/sim/clock", post(move_clock))
         .fallback(unrecognized)
         .method_not_allowed_fallback(unrecognized)
         .with_state(sim)
@@ -131,7 +131,11 @@ async fn run(sim: Sim, job: Job, request_id: String) -> Answer {
     let mut reservation = None;
     if let Some(key) = &key {
         let scope = Scope { api_key, key: key.clone() };
-        let begun = sim.lock().keys.begin(&scope, &fingerprint);
+        let begun = {
+            let mut state = sim.lock();
+            let now = state.now();
+            state.keys.begin(&scope, &fingerprint, now)
+        };
         match begun {
             Begin::Run => reservation = Some(Reservation::new(sim.clone(), scope)),
             Begin::Replay(saved) => return Answer::replay(saved, request_id, key.clone()),
@@ -154,7 +158,7 @@ async fn run(sim: Sim, job: Job, request_id: String) -> Answer {
             let overcharge_minor = state.faults.overcharge_minor();
             let funds_delay = state.faults.funds_delay();
             let ctx = Context {
-                now: Utc::now(),
+                now: state.now(),
                 idempotency_key: key.as_deref(),
                 force_decline,
                 overcharge_minor,
@@ -185,6 +189,7 @@ async fn run(sim: Sim, job: Job, request_id: String) -> Answer {
                     status: executed.status,
                     body: executed.body.clone(),
                     request_id: request_id.clone(),
+                    saved_at: state.now(),
                 };
                 reservation.save(&mut state.keys, saved);
             }
@@ -234,7 +239,11 @@ async fn balance(State(sim): State<Sim>, headers: HeaderMap) -> Response {
     if let Err(error) = authenticate(&headers) {
         return Answer::refusal(error, request_id, None).into_response();
     }
-    let body = sim.lock().store.balance.settled_json(Utc::now());
+    let body = {
+        let mut state = sim.lock();
+        let now = state.now();
+        state.store.balance.settled_json(now)
+    };
     Answer::ok(body, request_id).into_response()
 }
 
@@ -422,6 +431,32 @@ async fn stats(State(sim): State<Sim>, RawQuery(query): RawQuery) -> Json<Value>
         .and_then(|v| v.parse::<i64>().ok())
         .unwrap_or(0);
     Json(json!({ "requests": sim.requests(), "max_per_second": sim.max_per_second(since_ms) }))
+}
+
+/// The furthest `POST /sim/clock` moves the clock at once: a year.
+const MAX_ADVANCE_SECONDS: i64 = 366 * 24 * 3600;
+
+/// `POST /sim/clock` `{"advance_seconds": N}`: moves the simulator's clock forward (never back),
+/// so that tests see what a provider does a day later: keys saved more than 24 h before are
+/// forgotten, funds pending become available. Answers the clock.
+async fn move_clock(State(sim): State<Sim>, body: Bytes) -> Response {
+    let advance = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v.get("advance_seconds").and_then(Value::as_i64))
+        .filter(|s| (0..=MAX_ADVANCE_SECONDS).contains(s));
+    let Some(advance) = advance else {
+        let message = format!("advance_seconds: a whole number of seconds from 0 to {MAX_ADVANCE_SECONDS}");
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": { "type": "invalid_request_error", "message": message } })),
+        )
+            .into_response();
+    };
+    let mut state = sim.lock();
+    state.clock_offset += chrono::Duration::seconds(advance);
+    let now = state.now();
+    Json(json!({ "now": now.to_rfc3339(), "offset_seconds": state.clock_offset.num_seconds() }))
+        .into_response()
 }
 
 /// `POST /sim/reset`: an empty provider with the starting faults, for the next test.

@@ -37,12 +37,25 @@ pub(crate) struct State {
     pub store: Store,
     pub keys: Keys,
     pub faults: Faults,
+    /// How far the simulator's clock is ahead of the real one (`POST /sim/clock`).
+    pub clock_offset: chrono::Duration,
+}
+
+impl State {
+    /// The simulator's clock: what objects are created at and keys age by.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() + self.clock_offset
+    }
 }
 
 impl Sim {
     pub fn new(config: SimConfig) -> Self {
-        let state =
-            State { store: Store::default(), keys: Keys::default(), faults: Faults::new(config.clone()) };
+        let state = State {
+            store: Store::default(),
+            keys: Keys::default(),
+            faults: Faults::new(config.clone()),
+            clock_offset: chrono::Duration::zero(),
+        };
         let (stopping, _) = watch::channel(false);
         Self {
             shared: Arc::new(Shared {
@@ -98,6 +111,7 @@ impl Sim {
         state.store = Store::default();
         state.keys = Keys::default();
         state.faults = Faults::new(self.shared.initial.clone());
+        state.clock_offset = chrono::Duration::zero();
     }
 
     /// Ends every pause now and makes later ones return at once, so shutdown is not held up by
