@@ -74,12 +74,6 @@ impl Db {
         })
     }
 
-    /// Which of `users` have no customer or no card at the provider.
-    pub async fn users_without_card(&self, users: &[&str]) -> Result<Vec<String>, sqlx::Error> {
-        let with_card = self.provider_customers(users).await?;
-        Ok(users.iter().filter(|u| !with_card.contains_key(**u)).map(|u| (*u).to_owned()).collect())
-    }
-
     /// Gives up claimed invoices whose passenger has no card, without a provider call: each one
     /// held by `worker`, with no attempt whose answer is still unknown (that one keeps its claim
     /// until the lease ends), becomes `uncollectible` with reason `no_payment_method`, its write-off
