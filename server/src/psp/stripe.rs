@@ -51,6 +51,43 @@ fn with_metadata(mut form: Vec<(String, String)>, metadata: &Metadata) -> Vec<(S
     form
 }
 
+/// What the answer to a POST says happened. `Ok` when the body is to be read: a success, or the
+/// provider's own JSON error of a 402 (a decline). Only a clear answer closes an attempt: the provider's
+/// JSON error saying the request was invalid and nothing was made (400, 401, 403, 404 with an
+/// `invalid_request_error`), or a 404 from a server without the endpoint (nothing to run).
+/// Everything else leaves the outcome unknown, to be asked again with the same key: timeouts
+/// and resets (before this), 408, 409 (the key in use), 424, 429, 5xx, an `idempotency_error`
+/// (the key was first used for another request, which may have run), and any body that is not
+/// the provider's JSON (a proxy's page). Too little funds for a transfer is its own answer.
+fn classify_post(path: &str, status: StatusCode, body: Option<&Value>) -> Result<(), ProviderError> {
+    let error = body.map(|b| &b["error"]).filter(|e| e.is_object());
+    let kind = error.and_then(|e| e["type"].as_str());
+    let message = || match error {
+        Some(e) => format!(
+            "POST {path}: {status} {} {}",
+            e["type"].as_str().unwrap_or("-"),
+            e["message"].as_str().unwrap_or("")
+        ),
+        None => format!("POST {path}: {status}, not the provider's JSON"),
+    };
+    match status.as_u16() {
+        200..=299 if body.is_some() => Ok(()),
+        // A decline: the request failed and said so (Stripe's `card_error`; localstripe labels it
+        // `invalid_request_error`).
+        402 if error.is_some() => Ok(()),
+        429 => Err(ProviderError::RateLimited(message())),
+        400 if error.is_some_and(|e| e["code"] == "balance_insufficient") => {
+            Err(ProviderError::Unfunded(message()))
+        }
+        400 | 401 | 403 | 404 if kind == Some("invalid_request_error") => {
+            Err(ProviderError::Refused(message()))
+        }
+        404 if body.is_none() => Err(ProviderError::Refused(message())),
+        409 | 500..=599 => Err(ProviderError::Server(message())),
+        _ => Err(ProviderError::Unknown(message())),
+    }
+}
+
 /// The `id` of an object, or of an expanded object (Stripe answers `latest_charge` either way).
 fn id_of(value: &Value) -> Option<String> {
     match value {
@@ -130,36 +167,9 @@ impl StripeClient {
             .await
             .map_err(|e| ProviderError::Unknown(format!("POST {path}: {e}")))?;
         let status = response.status();
-        let body: Value = match response.json().await {
-            Ok(body) => body,
-            // An answer that is not JSON: a client error still says nothing was done (an
-            // endpoint the server does not have answers a plain 404); anything else may have.
-            Err(e) if status.is_client_error() && !matches!(status.as_u16(), 409 | 429) => {
-                return Err(ProviderError::Refused(format!("POST {path}: {status}: {e}")))
-            }
-            Err(e) => {
-                return Err(ProviderError::Unknown(format!("POST {path}: unreadable answer ({status}): {e}")))
-            }
-        };
-        let message = || {
-            let error = &body["error"];
-            format!(
-                "POST {path}: {status} {} {}",
-                error["type"].as_str().unwrap_or("-"),
-                error["message"].as_str().unwrap_or("")
-            )
-        };
-        match status {
-            s if s.is_success() || s == StatusCode::PAYMENT_REQUIRED => Ok((status, body)),
-            StatusCode::TOO_MANY_REQUESTS => Err(ProviderError::RateLimited(message())),
-            StatusCode::BAD_REQUEST if body["error"]["code"] == "balance_insufficient" => {
-                Err(ProviderError::Unfunded(message()))
-            }
-            // The same key still running elsewhere: ask again later, with the same key.
-            StatusCode::CONFLICT => Err(ProviderError::Server(message())),
-            s if s.is_server_error() => Err(ProviderError::Server(message())),
-            _ => Err(ProviderError::Refused(message())),
-        }
+        let body: Option<Value> = response.json().await.ok();
+        classify_post(path, status, body.as_ref())?;
+        Ok((status, body.unwrap_or(Value::Null)))
     }
 
     /// GETs `path` (with its query); the JSON, or the error it stands for.
@@ -424,6 +434,61 @@ impl StripeClient {
                 Err(ProviderError::Refused(format!("POST {path}: refund {id} is {status}")))
             }
             other => Err(ProviderError::Unknown(format!("POST {path}: refund {id} is {other:?}"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn answer(status: u16, body: Option<Value>) -> Result<(), ProviderError> {
+        classify_post("/v1/payment_intents", StatusCode::from_u16(status).unwrap(), body.as_ref())
+    }
+
+    fn error(kind: &str, code: &str) -> Option<Value> {
+        Some(json!({ "error": { "type": kind, "code": code, "message": "m" } }))
+    }
+
+    /// Only a clear answer closes an attempt: each answer and what the run makes of it.
+    #[test]
+    fn only_a_clear_answer_closes_an_attempt() {
+        let ok = Some(json!({ "id": "pi_1", "status": "succeeded" }));
+        assert!(answer(200, ok).is_ok());
+        assert!(answer(402, error("card_error", "card_declined")).is_ok(), "a decline is read");
+        assert!(
+            answer(402, error("invalid_request_error", "card_declined")).is_ok(),
+            "localstripe's decline too"
+        );
+        let refused = [
+            answer(400, error("invalid_request_error", "parameter_missing")),
+            answer(401, error("invalid_request_error", "")),
+            answer(404, error("invalid_request_error", "resource_missing")),
+            answer(404, None),
+        ];
+        for r in refused {
+            assert!(matches!(r, Err(ProviderError::Refused(_))), "{r:?}");
+        }
+        assert!(matches!(
+            answer(400, error("invalid_request_error", "balance_insufficient")),
+            Err(ProviderError::Unfunded(_))
+        ));
+        let asked_again = [
+            answer(200, None),
+            answer(402, None),
+            answer(408, None),
+            answer(408, error("invalid_request_error", "")),
+            answer(409, error("idempotency_error", "idempotency_key_in_use")),
+            answer(400, error("idempotency_error", "")),
+            answer(424, error("api_error", "")),
+            answer(429, error("rate_limit_error", "")),
+            answer(500, error("api_error", "")),
+            answer(502, None),
+            answer(403, None),
+        ];
+        for r in asked_again {
+            assert!(r.as_ref().is_err_and(ProviderError::retryable), "{r:?}");
         }
     }
 }
