@@ -795,24 +795,22 @@ async fn preview(config: Config, week: &str, format: PreviewFormat) -> anyhow::R
         for anomaly in &stored.anomalies {
             writeln!(out, "anomaly: {}", anomaly.detail)?;
         }
-        if !config.provider.provision {
-            let gaps = db.payment_gaps(&week.to_string()).await?;
-            if gaps.no_payment_method > 0 {
-                writeln!(
-                    out,
-                    "cannot be charged (no card at the provider; uncollectible in the run): {} passenger(s): {}",
-                    gaps.no_payment_method,
-                    gaps.passengers.join(" ")
-                )?;
-            }
-            if gaps.no_payout_account > 0 {
-                writeln!(
-                    out,
-                    "cannot be paid (no payout account; waits for one): {} driver(s): {}",
-                    gaps.no_payout_account,
-                    gaps.drivers.join(" ")
-                )?;
-            }
+        let gaps = crate::preview::payment_gaps(&db, &config, week).await?;
+        if gaps.no_payment_method > 0 {
+            writeln!(
+                out,
+                "cannot be charged (no card at the provider; uncollectible in the run): {} passenger(s): {}",
+                gaps.no_payment_method,
+                gaps.passengers.join(" ")
+            )?;
+        }
+        if gaps.no_payout_account > 0 {
+            writeln!(
+                out,
+                "cannot be paid (no payout account; waits for one): {} driver(s): {}",
+                gaps.no_payout_account,
+                gaps.drivers.join(" ")
+            )?;
         }
         writeln!(out, "{:<20} {:>6} {:>12}", "user", "lines", "total")?;
         db.each_invoice_total(week, |user, lines, _, total| -> anyhow::Result<()> {

@@ -217,14 +217,22 @@ pub fn to_json(stored: &StoredWeek, plan: &WeekPlan) -> Value {
     })
 }
 
-/// Who cannot be charged or paid in `week` with the provider objects stored now, as the preview
-/// JSON's `payment_gaps`: counts and the first ids. Zeros when the run provisions test objects.
+/// Who cannot be charged or paid in `week` with the provider objects stored now: none when the
+/// run provisions test objects for whoever has none.
+pub async fn payment_gaps(
+    db: &Db,
+    config: &Config,
+    week: BillingWeek,
+) -> Result<crate::db::provider::PaymentGaps, sqlx::Error> {
+    if config.provider.provision {
+        return Ok(Default::default());
+    }
+    db.payment_gaps(&week.to_string()).await
+}
+
+/// [`payment_gaps`] as the preview JSON's `payment_gaps`: counts and the first ids.
 pub async fn gaps_json(db: &Db, config: &Config, week: BillingWeek) -> Result<Value, sqlx::Error> {
-    let gaps = if config.provider.provision {
-        crate::db::provider::PaymentGaps::default()
-    } else {
-        db.payment_gaps(&week.to_string()).await?
-    };
+    let gaps = payment_gaps(db, config, week).await?;
     Ok(json!({
         "no_payment_method": gaps.no_payment_method,
         "no_payout_account": gaps.no_payout_account,

@@ -16,7 +16,7 @@ use crate::components::banner::{Banner, Tone};
 use crate::components::format::{money, state_class};
 use crate::components::stat::Stat;
 use crate::model::money::Money;
-use crate::model::reconcile::{MatchClass, Reconciliation};
+use crate::model::reconcile::{MatchClass, Reconciliation, StrayCharge};
 
 /// `/reconcile`.
 #[component]
@@ -165,19 +165,7 @@ fn ResultView(
             <section class="card section" data-testid="repair-proposal">
                 <h2>"Proposed repair"</h2>
                 <p>"These charges were taken by the provider but no invoice explains them. Approving records each in the ledger and refunds it in full, once, through the refund path."</p>
-                <div class="table-wrap">
-                    <table class="table">
-                        <thead><tr><th>"Payment intent"</th><th>"Customer"</th><th>"Invoice"</th><th class="num">"Refund"</th></tr></thead>
-                        <tbody>{pending.iter().map(|s| view! {
-                            <tr data-testid="repair-row">
-                                <td class="mono small">{s.payment_intent.clone()}</td>
-                                <td>{s.user_id.clone().unwrap_or_default()}</td>
-                                <td>{s.invoice_id.map(|id| view! { <a href=format!("/invoices/{id}")>"#" {id}</a> })}</td>
-                                <td class="num">{money(s.amount)}</td>
-                            </tr>
-                        }).collect_view()}</tbody>
-                    </table>
-                </div>
+                {stray_table(&pending, "Refund", "repair-row")}
                 <ActionForm action=repair attr:class="form" attr:data-testid="repair-form">
                     <input type="hidden" name="week" value=week_repair.clone() />
                     <input type="hidden" name="payment_intents" value=list />
@@ -193,19 +181,7 @@ fn ResultView(
             <section class="section" data-testid="repair-waiting">
                 <h2>"Waiting for an outcome"</h2>
                 <p class="muted small">"Each of these invoices has a charge attempt whose outcome is not known yet: it may be the charge the ledger is about to explain. They are not refunded until the outcome is known; reconcile again then."</p>
-                <div class="table-wrap">
-                    <table class="table">
-                        <thead><tr><th>"Payment intent"</th><th>"Customer"</th><th>"Invoice"</th><th class="num">"Amount"</th></tr></thead>
-                        <tbody>{undecided.iter().map(|s| view! {
-                            <tr data-testid="repair-waiting-row">
-                                <td class="mono small">{s.payment_intent.clone()}</td>
-                                <td>{s.user_id.clone().unwrap_or_default()}</td>
-                                <td>{s.invoice_id.map(|id| view! { <a href=format!("/invoices/{id}")>"#" {id}</a> })}</td>
-                                <td class="num">{money(s.amount)}</td>
-                            </tr>
-                        }).collect_view()}</tbody>
-                    </table>
-                </div>
+                {stray_table(&undecided, "Amount", "repair-waiting-row")}
             </section>
         })}
         {(!repaired.is_empty()).then(|| view! {
@@ -232,5 +208,25 @@ fn ResultView(
                 </div>
             </section>
         })}
+    }
+}
+
+/// Stray charges as a table: payment intent, customer, invoice, and the amount under `amount`;
+/// each row marked `row_testid`.
+fn stray_table(rows: &[StrayCharge], amount: &'static str, row_testid: &'static str) -> impl IntoView {
+    view! {
+        <div class="table-wrap">
+            <table class="table">
+                <thead><tr><th>"Payment intent"</th><th>"Customer"</th><th>"Invoice"</th><th class="num">{amount}</th></tr></thead>
+                <tbody>{rows.iter().map(|s| view! {
+                    <tr data-testid=row_testid>
+                        <td class="mono small">{s.payment_intent.clone()}</td>
+                        <td>{s.user_id.clone().unwrap_or_default()}</td>
+                        <td>{s.invoice_id.map(|id| view! { <a href=format!("/invoices/{id}")>"#" {id}</a> })}</td>
+                        <td class="num">{money(s.amount)}</td>
+                    </tr>
+                }).collect_view()}</tbody>
+            </table>
+        </div>
     }
 }

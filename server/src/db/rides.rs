@@ -64,6 +64,11 @@ impl StoredRefs {
     }
 }
 
+/// A user's stored provider references, as [`StoredRefs`].
+const STORED_REFS: &str =
+    "SELECT customer_id AS provider_customer_id, payment_method AS provider_payment_method_id, \
+     account_id AS provider_account_id FROM provider_accounts WHERE user_id = $1";
+
 /// What syncing a batch of users did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Synced {
@@ -239,8 +244,7 @@ impl Db {
                     continue;
                 }
                 let before: StoredRefs = sqlx::query_as(
-                    "SELECT customer_id AS provider_customer_id, payment_method AS provider_payment_method_id, \
-                     account_id AS provider_account_id FROM provider_accounts WHERE user_id = $1",
+                    STORED_REFS,
                 )
                 .bind(&user.id)
                 .fetch_optional(&mut *tx)
@@ -286,8 +290,7 @@ impl Db {
     pub async fn provider_refs(&self, user_id: &str) -> Result<StoredRefs, sqlx::Error> {
         with_pool!(self, pool => {
             let found: Option<StoredRefs> = sqlx::query_as(
-                "SELECT customer_id AS provider_customer_id, payment_method AS provider_payment_method_id, \
-                 account_id AS provider_account_id FROM provider_accounts WHERE user_id = $1",
+                STORED_REFS,
             )
             .bind(user_id)
             .fetch_optional(pool)

@@ -478,15 +478,9 @@ impl AppState {
             .await
             .map_err(crate::preview::PreviewError::into_app_error)?;
         let now = Utc::now();
-        // With test provisioning the run makes what is missing; otherwise it cannot be charged.
-        let gaps = if self.config.provider.provision {
-            crate::db::provider::PaymentGaps::default()
-        } else {
-            self.db
-                .payment_gaps(&week.to_string())
-                .await
-                .map_err(|e| internal_error("finding who cannot be charged or paid", e))?
-        };
+        let gaps = crate::preview::payment_gaps(&self.db, &self.config, week)
+            .await
+            .map_err(|e| internal_error("finding who cannot be charged or paid", e))?;
         Ok(WeekSummary {
             week,
             currency: stored.currency.code().to_string(),
