@@ -420,13 +420,17 @@ async fn waiting_long(db: &crate::db::Db, run_id: i64, canary: i64) -> Vec<app::
         if run.phase != "paying_out" || counts.pending > 0 || counts.transfers_pending == 0 {
             continue;
         }
-        let Ok(view) = crate::run::view::view(db, run).await else { continue };
-        let waiting_payouts: i64 = view.waiting.iter().map(|w| w.payouts).sum();
-        let soonest = view.waiting.iter().map(|w| w.next_at).min();
+        let (Ok(waiting), Ok(currency)) =
+            (db.run_waiting(run_id).await, app::model::money::BillingCurrency::from_code(&run.currency))
+        else {
+            continue;
+        };
+        let waiting_payouts: i64 = waiting.iter().map(|w| w.payouts).sum();
+        let soonest = waiting.iter().map(|w| w.next_at).min();
         if waiting_payouts == counts.transfers_pending
             && soonest.is_some_and(|at| at > chrono::Utc::now() + LEAVE_WAITING_AFTER)
         {
-            return view.waiting;
+            return crate::run::view::waiting_of(waiting, currency);
         }
     }
 }

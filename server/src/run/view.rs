@@ -12,6 +12,19 @@ use app::model::run::{FailedPayout, RunEvent, RunView, RunWaiting};
 const SLOTS: i64 = 24;
 const SLOT_SECONDS: i64 = 5;
 
+/// What a run's payouts wait for, as the run page and `billing run` say it.
+pub fn waiting_of(rows: Vec<crate::db::provider::Waiting>, currency: BillingCurrency) -> Vec<RunWaiting> {
+    rows.into_iter()
+        .map(|w| RunWaiting {
+            waiting_for: w.waiting_for,
+            payouts: w.payouts,
+            amount: Money::from_minor(w.amount_minor, currency),
+            next_at: w.next_at,
+            detail: w.detail,
+        })
+        .collect()
+}
+
 /// The view of `run`: counts, amounts, throughput, ETA and the latest events.
 pub async fn view(db: &Db, run: RunRow) -> anyhow::Result<RunView> {
     let counts = db.run_counts(run.id, run.canary_size).await?;
@@ -42,16 +55,7 @@ pub async fn view(db: &Db, run: RunRow) -> anyhow::Result<RunView> {
         .into_iter()
         .map(|(at, kind, message)| RunEvent { at, kind, message })
         .collect();
-    let waiting = waiting_rows
-        .into_iter()
-        .map(|w| RunWaiting {
-            waiting_for: w.waiting_for,
-            payouts: w.payouts,
-            amount: money(w.amount_minor),
-            next_at: w.next_at,
-            detail: w.detail,
-        })
-        .collect();
+    let waiting = waiting_of(waiting_rows, currency);
     let failed_payouts = db
         .failed_payouts(run.id)
         .await?
