@@ -15,7 +15,7 @@ use chrono::{Duration, NaiveTime, TimeZone, Utc};
 use crate::billing::ledger::{Account, Transaction};
 use crate::config::Config;
 use crate::db::audit::{Actor, NewAuditEntry};
-use crate::db::refunds::{Inserted, RefundInsert, RefundRow};
+use crate::db::refunds::{Inserted, RefundClaim, RefundInsert, RefundRow};
 use crate::db::Db;
 use crate::http::state::internal_error;
 use crate::psp::stripe::StripeClient;
@@ -401,6 +401,12 @@ pub async fn execute(
         metadata,
         idempotency_key: claim.refund.idempotency_key.clone(),
     };
+    // Past the key-reuse window the key is never sent again (the provider may have forgotten it
+    // and would refund a second time): what it made is looked up among the payment's refunds.
+    let window = Duration::seconds(crate::run::load_settings(db).await?.key_window_seconds);
+    if claim.key_sent_at.is_some_and(|sent| sent + window < Utc::now()) {
+        return look_up(db, client, &claim, &request.payment_intent, retry_at(claim.attempt)).await;
+    }
     match client.refund(&request).await {
         Ok(provider_id) => {
             db.refund_succeeded(&claim, &provider_id, &ledger_of(&claim.refund)?).await?;
@@ -410,6 +416,43 @@ pub async fn execute(
             let refused = matches!(e, ProviderError::Refused(_));
             tracing::warn!(refund = claim.refund.id, error = %e, refused, "refund not confirmed; asked again later with the same key");
             db.refund_not_done(&claim, refused, &e.to_string(), retry_at(claim.attempt)).await?;
+        }
+    }
+    Ok(true)
+}
+
+/// Settles refund `claim`, whose key was first sent longer ago than the key-reuse window, by
+/// what the provider's list of the payment's refunds says: made (recorded as the refund's
+/// success), refused, still on its way (looked up again at `retry_at`), or nothing (a new key,
+/// and the refund goes out again at once). A lookup that cannot be made is tried again at
+/// `retry_at`; the key is never sent again.
+async fn look_up(
+    db: &Db,
+    client: &StripeClient,
+    claim: &RefundClaim,
+    payment_intent: &str,
+    retry_at: chrono::DateTime<Utc>,
+) -> anyhow::Result<bool> {
+    use crate::psp::lookup::Found;
+    let id = claim.refund.id;
+    match client.find_refund(payment_intent, id, None).await {
+        Ok(Found::Made { id: provider_id, .. }) => {
+            db.refund_succeeded(claim, &provider_id, &ledger_of(&claim.refund)?).await?;
+            tracing::info!(refund = id, %provider_id, "refund found at the provider by a lookup");
+        }
+        Ok(Found::Refused { detail, .. }) => db.refund_not_done(claim, true, &detail, retry_at).await?,
+        Ok(Found::Undecided { id: provider_id, status }) => {
+            let detail = format!("looked up: {provider_id} is still {status}");
+            db.refund_not_done(claim, false, &detail, retry_at).await?;
+        }
+        Ok(Found::Nothing) => {
+            let detail = "past the key-reuse window; looked up among the payment's refunds: nothing was made, so it goes out again under a new key";
+            db.refund_new_key(claim, &format!("refund-{id}-key-{}", claim.attempt + 1), detail).await?;
+        }
+        Err(e) => {
+            let detail = format!("past the key-reuse window and could not be looked up: {e}");
+            tracing::warn!(refund = id, %detail, "refund lookup failed");
+            db.refund_not_done(claim, false, &detail, retry_at).await?;
         }
     }
     Ok(true)

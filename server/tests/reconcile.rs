@@ -12,40 +12,7 @@ use app::model::staff::Role;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use server::billing::ledger::Account;
-use support::{charged_week, email_of, last_week, rows, Charged, SIM_KEY};
-
-/// Charges `user` again for `invoice`, as an old system would: straight at the provider, with
-/// a key of its own and the invoice's metadata. The payment intent's id.
-async fn charge_outside(
-    app: &support::StaffedServer,
-    sim: &support::PspSim,
-    (invoice, user, amount): (i64, &str, i64),
-    week: &str,
-    key: &str,
-) -> String {
-    let (customer, method) = app.db.provider_customer(user).await.unwrap().unwrap();
-    let response = reqwest::Client::new()
-        .post(format!("{}/v1/payment_intents", sim.base))
-        .bearer_auth(SIM_KEY)
-        .header("Idempotency-Key", key)
-        .form(&[
-            ("amount", amount.to_string()),
-            ("currency", "usd".into()),
-            ("customer", customer),
-            ("payment_method", method),
-            ("confirm", "true".into()),
-            ("off_session", "true".into()),
-            ("metadata[invoice_id]", invoice.to_string()),
-            ("metadata[user_id]", user.to_owned()),
-            ("metadata[week]", week.to_owned()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_success());
-    let intent: Value = response.json().await.unwrap();
-    intent["id"].as_str().unwrap().to_owned()
-}
+use support::{charged_week, email_of, last_week, rows, Charged};
 
 on_both_databases! {
     async fn reconciliation_finds_the_duplicates_and_the_repair_refunds_them_once(kind: Kind) {
@@ -66,7 +33,7 @@ on_both_databases! {
         // An old system charges three passengers again, with keys of its own.
         let mut duplicates = Vec::new();
         for (i, (invoice, user, amount)) in charged.iter().take(3).enumerate() {
-            let intent = charge_outside(&app, &sim, (*invoice, user, *amount), &week, &format!("old-system-{i}")).await;
+            let intent = support::charge_outside(&app.db, &sim, (*invoice, user, *amount), &week, &format!("old-system-{i}")).await;
             duplicates.push((intent, *invoice, user.clone(), *amount));
         }
 
@@ -168,7 +135,7 @@ on_both_databases! {
         let (invoice, user, amount) = charged[0].clone();
         // A charge of the invoice made outside the product, while an attempt of the invoice
         // has no known outcome (a retry of it is still to ask the provider).
-        let pi = charge_outside(&app, &sim, (invoice, &user, amount), &week, "outside-1").await;
+        let pi = support::charge_outside(&app.db, &sim, (invoice, &user, amount), &week, "outside-1").await;
         support::execute(&app.db, &format!(
             "INSERT INTO charge_attempts (invoice_id, attempt, idempotency_key, amount_minor, outcome, worker, started_at) \
              VALUES ({invoice}, 99, 'charge:{week}:invoice-{invoice}:attempt-99', {amount}, 'unknown', 'test', '2026-01-01T00:00:00Z')"

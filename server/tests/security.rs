@@ -39,6 +39,9 @@ fn sample_call(path: &str) -> (&'static str, String) {
         }
         // No such payout: 404 for the roles that may retry payouts.
         "/api/fn/runs/payouts/retry" => (FORM, "run_id=999999&payout_id=1".into()),
+        "/api/fn/runs/held/look-again" | "/api/fn/runs/held/not-made" => {
+            (FORM, "run_id=999999&kind=charge&id=1".into())
+        }
         // Not approved: 409 for the roles that may start runs.
         "/api/fn/runs/start" => (FORM, "week=2026-W01".into()),
         "/api/fn/runs/control" => (FORM, "id=999999&action=pause&reason=".into()),

@@ -77,6 +77,24 @@ pub trait Backend: Send + Sync + 'static {
         payout_id: i64,
     ) -> Result<RunView, AppError>;
 
+    /// A held charge (`kind` = `charge`) or payout (`payout`) looked up again.
+    async fn look_up_again(
+        &self,
+        caller: &Principal,
+        run_id: i64,
+        kind: String,
+        id: i64,
+    ) -> Result<RunView, AppError>;
+
+    /// A held charge or payout marked as not made: asked by one member, confirmed by another.
+    async fn mark_not_made(
+        &self,
+        caller: &Principal,
+        run_id: i64,
+        kind: String,
+        id: i64,
+    ) -> Result<RunView, AppError>;
+
     async fn run_settings(&self, caller: &Principal) -> Result<crate::model::run::RunSettings, AppError>;
 
     async fn save_run_settings(

@@ -57,6 +57,8 @@ pub const ACCESS: &[(&str, Access)] = &[
     ("/api/fn/runs/get",        Access::Requires(Action::ViewOverview)),
     ("/api/fn/runs/settings",   Access::Requires(Action::ViewOverview)),
     ("/api/fn/runs/payouts/retry", Access::Requires(Action::ApproveRun)),
+    ("/api/fn/runs/held/look-again", Access::Requires(Action::ApproveRun)),
+    ("/api/fn/runs/held/not-made", Access::Requires(Action::ApproveRun)),
     ("/api/fn/runs/settings/save", Access::Requires(Action::ManageSettings)),
     ("/api/fn/runs/start",      Access::Requires(Action::ApproveRun)),
     ("/api/fn/runs/control",    Access::Requires(Action::PauseRun)),

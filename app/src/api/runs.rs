@@ -92,6 +92,31 @@ pub async fn save_run_settings(settings: RunSettings) -> Result<RunSettings, App
     )
 }
 
+/// Looks a held charge or payout of a run up again at the provider (finance, admin; audited).
+#[server(prefix = "/api/fn", endpoint = "runs/held/look-again")]
+pub async fn look_up_again(run_id: i64, kind: String, id: i64) -> Result<RunView, AppError> {
+    super::respond(
+        async {
+            let caller = super::staff_caller(<LookUpAgain as ServerFn>::PATH)?;
+            super::backend()?.look_up_again(&caller, run_id, kind, id).await
+        }
+        .await,
+    )
+}
+
+/// Asks, or confirms as a second member, that a held charge or payout was not made at the
+/// provider (finance, admin; audited).
+#[server(prefix = "/api/fn", endpoint = "runs/held/not-made")]
+pub async fn mark_not_made(run_id: i64, kind: String, id: i64) -> Result<RunView, AppError> {
+    super::respond(
+        async {
+            let caller = super::staff_caller(<MarkNotMade as ServerFn>::PATH)?;
+            super::backend()?.mark_not_made(&caller, run_id, kind, id).await
+        }
+        .await,
+    )
+}
+
 /// Tries a failed payout of a run again (finance, admin; audited).
 #[server(prefix = "/api/fn", endpoint = "runs/payouts/retry")]
 pub async fn retry_payout(run_id: i64, payout_id: i64) -> Result<RunView, AppError> {

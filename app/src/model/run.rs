@@ -54,6 +54,30 @@ pub struct RunView {
     /// The run's failed payouts (the first hundred), which finance may retry.
     #[serde(default)]
     pub failed_payouts: Vec<FailedPayout>,
+    /// Charges and payouts that wait for a person (the first hundred).
+    #[serde(default)]
+    pub held: Vec<HeldItem>,
+}
+
+/// A charge or payout that waits for a person: its attempt is past the key-reuse window (the
+/// provider may have forgotten its key, so it is never sent again) and the provider could not
+/// be asked what it made. Finance looks it up again, or marks it as not made at the provider
+/// (a second member confirms; then a new attempt goes out under a new key).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldItem {
+    /// `charge` (of an invoice) or `payout`.
+    pub kind: String,
+    /// The invoice's or the payout's id.
+    pub id: i64,
+    pub user_id: String,
+    pub amount: Money,
+    /// Why it waits, in the provider's or the run's words.
+    pub detail: Option<String>,
+    /// The open attempt's idempotency key, and when it was first sent.
+    pub key: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    /// Who asked to mark it as not made, waiting for a second member to confirm.
+    pub proposed_by: Option<String>,
 }
 
 /// A payout the provider refused for good (not for funds), with the last attempt's words.
@@ -150,19 +174,16 @@ pub struct RunSettings {
     pub lease_seconds: i64,
     /// Seconds a provider call may take before its outcome counts as unknown.
     pub provider_timeout_seconds: u64,
+    /// The key-reuse window: an attempt older than this is never sent again under its
+    /// idempotency key (the provider forgets keys after 24 hours); the movement is looked up in
+    /// the provider's lists instead.
+    pub key_window_seconds: i64,
     /// Guard: the most one passenger may be charged in a run, in minor units.
     pub user_cap_minor: i64,
     /// Guard: the run halts when unknown and failed attempts exceed this percentage…
     pub failure_rate_pct: i64,
     /// …of at least this many attempts.
     pub failure_min_attempts: i64,
-    /// Test builds only: reintroduce the incident's bug on purpose. Every invoice is charged by
-    /// a second, duplicated job that makes up its own idempotency key, so the provider charges
-    /// twice; the guards must halt the run. Absent from release builds (a stored setting naming
-    /// it is refused there as an unknown field).
-    #[cfg(debug_assertions)]
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub incident_duplicate_jobs: bool,
 }
 
 impl Default for RunSettings {
@@ -178,11 +199,10 @@ impl Default for RunSettings {
             funds_retry_seconds: 3600,
             lease_seconds: 30,
             provider_timeout_seconds: 10,
+            key_window_seconds: 20 * 3600,
             user_cap_minor: 100_000,
             failure_rate_pct: 20,
             failure_min_attempts: 20,
-            #[cfg(debug_assertions)]
-            incident_duplicate_jobs: false,
         }
     }
 }
@@ -199,6 +219,7 @@ const RANGES: &[(&str, i64, i64)] = &[
     ("funds_retry_seconds", 1, 7 * 24 * 3600),
     ("lease_seconds", 1, 3600),
     ("provider_timeout_seconds", 1, 300),
+    ("key_window_seconds", 600, 23 * 3600),
     ("user_cap_minor", 1, 1_000_000_000_000),
     ("failure_rate_pct", 1, 100),
     ("failure_min_attempts", 1, 1_000_000),
@@ -209,7 +230,7 @@ impl RunSettings {
     pub const KEY: &'static str = "run_settings";
 
     /// Each field's value, by name, as [`RunSettings::validate`] checks them.
-    fn fields(&self) -> [(&'static str, i64); 13] {
+    fn fields(&self) -> [(&'static str, i64); 14] {
         [
             ("canary_size", self.canary_size),
             ("workers", self.workers as i64),
@@ -221,6 +242,7 @@ impl RunSettings {
             ("funds_retry_seconds", self.funds_retry_seconds),
             ("lease_seconds", self.lease_seconds),
             ("provider_timeout_seconds", i64::try_from(self.provider_timeout_seconds).unwrap_or(i64::MAX)),
+            ("key_window_seconds", self.key_window_seconds),
             ("user_cap_minor", self.user_cap_minor),
             ("failure_rate_pct", self.failure_rate_pct),
             ("failure_min_attempts", self.failure_min_attempts),

@@ -9,8 +9,10 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
-use crate::api::resource;
-use crate::api::runs::{get_run, get_run_settings, list_runs, ControlRun, RetryPayout, SaveRunSettings};
+use crate::api::runs::{
+    get_run, get_run_settings, list_runs, ControlRun, LookUpAgain, MarkNotMade, RetryPayout, SaveRunSettings,
+};
+use crate::api::{resource, AppError};
 use crate::auth::Action;
 use crate::components::access::ErrorNotice;
 use crate::components::banner::{Banner, Tone};
@@ -115,6 +117,7 @@ fn RunSettingsForm(s: RunSettings, save: ServerAction<SaveRunSettings>) -> impl 
             {field("funds_retry_seconds", "Seconds before a payout waiting for funds or an account is tried again", s.funds_retry_seconds.to_string())}
             {field("lease_seconds", "Seconds a worker holds an item", s.lease_seconds.to_string())}
             {field("provider_timeout_seconds", "Seconds before a provider call's outcome counts as unknown", s.provider_timeout_seconds.to_string())}
+            {field("key_window_seconds", "Key-reuse window: seconds after which an unanswered call is looked up at the provider, never sent again", s.key_window_seconds.to_string())}
             {field("user_cap_minor", "Guard: the most one passenger may be charged in a run (minor units)", s.user_cap_minor.to_string())}
             {field("failure_rate_pct", "Guard: halt when failed or unknown attempts pass this percentage…", s.failure_rate_pct.to_string())}
             {field("failure_min_attempts", "…of at least this many attempts", s.failure_min_attempts.to_string())}
@@ -125,6 +128,80 @@ fn RunSettingsForm(s: RunSettings, save: ServerAction<SaveRunSettings>) -> impl 
             })}
         </ActionForm>
         {(!admin).then(|| view! { <p class="muted small">"Only an admin can change these."</p> })}
+    }
+}
+
+/// Charges and payouts held for a person: their attempt is past the key-reuse window, so it is
+/// never sent again, and the provider could not be asked what it made. Finance looks again, or
+/// marks one as not made at the provider (a second member confirms; then a new attempt goes out
+/// under a new key). Drawn again only when the list changes.
+#[component]
+fn HeldItems(run: Signal<RunView>) -> impl IntoView {
+    let again = ServerAction::<LookUpAgain>::new();
+    let not_made = ServerAction::<MarkNotMade>::new();
+    let held = Memo::new(move |_| {
+        let r = run.get();
+        (r.id, r.held)
+    });
+    let answer = move |value: Option<Result<RunView, AppError>>, done: &'static str| {
+        value.map(|r| match r {
+            Ok(_) => view! { <Banner tone=Tone::Success>{done}</Banner> }.into_any(),
+            Err(error) => view! { <ErrorNotice error /> }.into_any(),
+        })
+    };
+    view! {
+        {move || {
+            let (run_id, held) = held.get();
+            (!held.is_empty()).then(|| view! {
+                <section class="card" data-testid="held-items">
+                    <h2>"Waiting for a person"</h2>
+                    <p class="muted small">"Each of these was sent to the provider more than the key-reuse window ago, and the provider could not be asked what it made. It is never sent again under its key. Look it up again once the provider answers; if you have checked the provider's dashboard and nothing was made, mark it as not made: a second finance member confirms, and a new attempt goes out."</p>
+                    {move || answer(again.value().get(), "Looked up again; the run takes it up once running.")}
+                    {move || answer(not_made.value().get(), "Recorded.")}
+                    <div class="table-wrap">
+                        <table class="table">
+                            <thead><tr><th>"What"</th><th>"Customer"</th><th class="num">"Amount"</th><th></th><th>"Why"</th></tr></thead>
+                            <tbody>
+                                {held.into_iter().map(|h| {
+                                    let kind: &'static str = if h.kind == "payout" { "payout" } else { "charge" };
+                                    let asked = h.proposed_by.is_some();
+                                    view! {
+                                        <tr data-testid="held-item">
+                                            <td class="mono">{format!("{} {}", h.kind, h.id)}</td>
+                                            <td><a href=format!("/users/{}", crate::components::link::encode(&h.user_id))>{h.user_id.clone()}</a></td>
+                                            <td class="num">{money(h.amount)}</td>
+                                            <td>
+                                                <Show when=move || crate::SignedIn::can(Action::ApproveRun)>
+                                                    <ActionForm action=again attr:class="form-inline">
+                                                        <input type="hidden" name="run_id" value=run_id />
+                                                        <input type="hidden" name="kind" value=kind />
+                                                        <input type="hidden" name="id" value=h.id />
+                                                        <button type="submit" class="btn" data-testid="look-up-again">"Look up again"</button>
+                                                    </ActionForm>
+                                                    <ActionForm action=not_made attr:class="form-inline">
+                                                        <input type="hidden" name="run_id" value=run_id />
+                                                        <input type="hidden" name="kind" value=kind />
+                                                        <input type="hidden" name="id" value=h.id />
+                                                        <button type="submit" class="btn btn-danger" data-testid="mark-not-made">
+                                                            {if asked { "Confirm: not made" } else { "Mark as not made" }}
+                                                        </button>
+                                                    </ActionForm>
+                                                </Show>
+                                            </td>
+                                            <td class="why small">
+                                                {h.detail.clone().unwrap_or_default()}
+                                                {h.key.clone().map(|k| view! { <br /><span class="mono">{k}</span> })}
+                                                {h.proposed_by.clone().map(|by| view! { <br /><strong>{format!("{by} asked to mark it as not made; another finance member must confirm.")}</strong> })}
+                                            </td>
+                                        </tr>
+                                    }
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    </div>
+                </section>
+            })
+        }}
     }
 }
 
@@ -375,6 +452,7 @@ fn RunDetail(run: Signal<RunView>, control: ServerAction<ControlRun>) -> impl In
                 view! { {pause} {resume} {over} }
             }}
         </section>
+        <HeldItems run />
         <FailedPayouts run />
         <section class="card">
             <h2>"Events"</h2>

@@ -102,6 +102,8 @@ pub struct RefundClaim {
     pub refund: RefundRow,
     pub attempt: i64,
     pub payment_intent: Option<String>,
+    /// When the refund's key was first sent, before this attempt (`None`: this is its first).
+    pub key_sent_at: Option<DateTime<Utc>>,
 }
 
 /// How long a refund that may go out is left to the process that wrote it (which sends it at
@@ -346,6 +348,15 @@ impl Db {
                 return Ok(None);
             }
             let refund: RefundRow = sqlx::query_as(&sql).bind(id).fetch_one(&mut *tx).await?;
+            // When the key was first sent: kept from the first attempt under it.
+            let key_sent_at: Option<DateTime<Utc>> = sqlx::query_scalar(
+                "UPDATE refunds SET key_sent_at = COALESCE(key_sent_at, $2) WHERE id = $1 RETURNING \
+                 CASE WHEN key_sent_at = $2 THEN NULL ELSE key_sent_at END",
+            )
+            .bind(id)
+            .bind(at)
+            .fetch_one(&mut *tx)
+            .await?;
             sqlx::query(
                 "INSERT INTO refund_attempts (refund_id, attempt, outcome, worker, started_at) VALUES ($1, $2, 'started', $3, $4)",
             )
@@ -367,7 +378,7 @@ impl Db {
             };
             tx.commit().await?;
             let attempt = refund.attempts;
-            Ok(Some(RefundClaim { refund, attempt, payment_intent }))
+            Ok(Some(RefundClaim { refund, attempt, payment_intent, key_sent_at }))
         })
     }
 
@@ -441,6 +452,43 @@ impl Db {
             .bind(state)
             .bind(detail)
             .bind(retry_at)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Gives refund `claim` a new idempotency key, `key`, after a lookup at the provider found
+    /// that nothing was made under the old one (past the key-reuse window): the attempt is closed
+    /// as failed with `detail`, and the refund is due at once, to be sent under the new key.
+    pub async fn refund_new_key(
+        &self,
+        claim: &RefundClaim,
+        key: &str,
+        detail: &str,
+    ) -> Result<(), sqlx::Error> {
+        let at = now();
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "UPDATE refund_attempts SET outcome = 'failed', detail = $3, finished_at = $4 WHERE refund_id = $1 \
+                 AND attempt = $2 AND outcome IN ('started', 'unknown')",
+            )
+            .bind(claim.refund.id)
+            .bind(claim.attempt)
+            .bind(detail)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE refunds SET idempotency_key = $2, key_sent_at = NULL, detail = $3, next_at = $4, lease_owner = NULL, \
+                 lease_until = NULL, updated_at = $4 WHERE id = $1 AND state IN ('pending', 'failed')",
+            )
+            .bind(claim.refund.id)
+            .bind(key)
+            .bind(detail)
             .bind(at)
             .execute(&mut *tx)
             .await?;

@@ -142,6 +142,17 @@ pub struct Attempt {
     pub key: String,
     /// True when this attempt was written before (a retry of an unknown outcome).
     pub resumed: bool,
+    /// When the attempt began: its key was first sent then.
+    pub started_at: DateTime<Utc>,
+}
+
+impl Attempt {
+    /// Whether the attempt's key may no longer be sent: it was first sent more than `window`
+    /// ago, and the provider may have forgotten it (Stripe keeps keys for 24 hours). Its
+    /// movement is looked up instead.
+    pub fn past_window(&self, window: Duration) -> bool {
+        self.resumed && self.started_at + window < now()
+    }
 }
 
 /// The answer to one provider call, as [`Db::record_outcomes`] records it.
@@ -165,6 +176,13 @@ pub enum Outcome {
     /// the payout waits, still pending, until `retry_at`, when a new attempt (new key) is made.
     /// Never counted against the attempts a payout has before it fails.
     Waiting { id: i64, key: String, waiting_for: &'static str, detail: String, retry_at: DateTime<Utc> },
+    /// A lookup at the provider found that the attempt made nothing: the attempt is closed
+    /// (`failed`, not counted against the item) and the item is due at once, for a new attempt
+    /// under a new key.
+    NotMade { id: i64, key: String, detail: String },
+    /// A lookup at the provider could not be made: the attempt stays open and the item waits
+    /// for a person (`held = 'lookup'`), out of the workers' reach.
+    Held { id: i64, key: String, detail: String },
 }
 
 /// What recording an [`Outcome`] did.
@@ -177,6 +195,8 @@ pub enum Recorded {
     Refused(String),
     Unknown,
     Waiting,
+    NotMade,
+    Held,
 }
 
 /// The two kinds of work, which differ only in their tables and words.
@@ -187,19 +207,19 @@ pub enum Work {
 }
 
 impl Work {
-    fn table(self) -> &'static str {
+    pub(super) fn table(self) -> &'static str {
         match self {
             Work::Charge => "charges",
             Work::Transfer => "transfers",
         }
     }
-    fn attempts(self) -> &'static str {
+    pub(super) fn attempts(self) -> &'static str {
         match self {
             Work::Charge => "charge_attempts",
             Work::Transfer => "transfer_attempts",
         }
     }
-    fn id(self) -> &'static str {
+    pub(super) fn id(self) -> &'static str {
         match self {
             Work::Charge => "invoice_id",
             Work::Transfer => "payout_id",
@@ -210,15 +230,6 @@ impl Work {
             Work::Charge => "user_id",
             Work::Transfer => "driver_id",
         }
-    }
-    /// Writes attempt $2 of item $1 with key $3 for $4 by worker $5 at $6, once per key.
-    fn insert_attempt_sql(self) -> String {
-        format!(
-            "INSERT INTO {} ({}, attempt, idempotency_key, amount_minor, outcome, worker, started_at) \
-             VALUES ($1, $2, $3, $4, 'started', $5, $6) ON CONFLICT (idempotency_key) DO NOTHING",
-            self.attempts(),
-            self.id()
-        )
     }
     /// The key of attempt `number` on item `id` of `week`: derived, so a lost attempt record
     /// is recreated with the same key.
@@ -500,7 +511,7 @@ impl Db {
         let sql = format!(
             "UPDATE {table} SET lease_owner = $1, lease_until = $2 WHERE {id} IN (\
              SELECT {id} FROM {table} WHERE run_id = $3 AND seq <= $4 AND {due} AND next_at <= $5 \
-             AND (lease_until IS NULL OR lease_until < $5) ORDER BY seq LIMIT $6{lock}) \
+             AND held IS NULL AND (lease_until IS NULL OR lease_until < $5) ORDER BY seq LIMIT $6{lock}) \
              RETURNING {id}, {user}, amount_minor, attempts"
         );
         let rows: Vec<(i64, String, i64, i64)> = with_pool!(self, pool => {
@@ -578,17 +589,17 @@ impl Db {
             }
             // The open attempt of each item (the latest), and the last number of the others.
             let mut query = sqlx::QueryBuilder::new(format!(
-                "SELECT {item_id}, attempt, idempotency_key FROM {attempts} \
+                "SELECT {item_id}, attempt, idempotency_key, started_at FROM {attempts} \
                  WHERE outcome IN ('started', 'unknown') AND {item_id} IN ("
             ));
             super::push_in_list(&mut query, ids.iter().copied());
             query.push(" ORDER BY attempt");
-            let open: HashMap<i64, (i64, String)> = query
-                .build_query_as::<(i64, i64, String)>()
+            let open: HashMap<i64, (i64, String, DateTime<Utc>)> = query
+                .build_query_as::<(i64, i64, String, DateTime<Utc>)>()
                 .fetch_all(&mut *tx)
                 .await?
                 .into_iter()
-                .map(|(id, number, key)| (id, (number, key)))
+                .map(|(id, number, key, started_at)| (id, (number, key, started_at)))
                 .collect();
             let mut query = sqlx::QueryBuilder::new(format!(
                 "SELECT {item_id}, MAX(attempt) FROM {attempts} WHERE {item_id} IN ("
@@ -602,13 +613,14 @@ impl Db {
             for item in items {
                 if !held.contains(&item.id) {
                     begun.push(None);
-                } else if let Some((number, key)) = open.get(&item.id) {
-                    begun.push(Some(Attempt { number: *number, key: key.clone(), resumed: true }));
+                } else if let Some((number, key, started_at)) = open.get(&item.id) {
+                    let started_at = *started_at;
+                    begun.push(Some(Attempt { number: *number, key: key.clone(), resumed: true, started_at }));
                 } else {
                     let number = last.get(&item.id).copied().unwrap_or(0) + 1;
                     let key = work.key(week, item.id, number);
                     new.push((item, number, key.clone()));
-                    begun.push(Some(Attempt { number, key, resumed: false }));
+                    begun.push(Some(Attempt { number, key, resumed: false, started_at: at }));
                 }
             }
             for chunk in new.chunks(500) {
@@ -630,24 +642,6 @@ impl Db {
             tx.commit().await?;
             Ok(begun)
         })
-    }
-
-    /// Writes attempt `number` of item `id` with `key` (once: a second write of the key does
-    /// nothing), committed before the provider is called.
-    pub async fn insert_attempt(
-        &self,
-        work: Work,
-        id: i64,
-        number: i64,
-        key: &str,
-        amount_minor: i64,
-        worker: &str,
-    ) -> Result<(), sqlx::Error> {
-        let insert = work.insert_attempt_sql();
-        with_pool!(self, pool => {
-            sqlx::query(&insert).bind(id).bind(number).bind(key).bind(amount_minor).bind(worker).bind(now()).execute(pool).await?;
-        });
-        Ok(())
     }
 
     /// A payout still waiting for its transfer's answer: (driver, week, amount, currency, the
@@ -774,10 +768,13 @@ impl Db {
         let succeeded_sql = format!(
             "UPDATE {attempts} SET outcome = 'succeeded', provider_id = $1, finished_at = $2 WHERE idempotency_key = $3"
         );
-        // A payout that waited for funds or an account waits no more once paid.
+        // A payout that waited for funds or an account waits no more once paid; nothing held
+        // for a person stays held once settled.
         let clear_wait = match work {
-            Work::Charge => "",
-            Work::Transfer => ", waiting_for = NULL, waiting_detail = NULL",
+            Work::Charge => ", held = NULL, held_detail = NULL, release_proposed_by = NULL",
+            Work::Transfer => {
+                ", waiting_for = NULL, waiting_detail = NULL, held = NULL, held_detail = NULL, release_proposed_by = NULL"
+            }
         };
         let settled_sql = format!(
             "UPDATE {table} SET state = '{done}', lease_owner = NULL, lease_until = NULL{clear_wait} WHERE {item} = $1"
@@ -805,6 +802,10 @@ impl Db {
         let later_sql = format!(
             "UPDATE {table} SET next_at = $1, lease_owner = NULL, lease_until = NULL WHERE {item} = $2 \
              AND state IN ('pending', 'declined')"
+        );
+        let held_sql = format!(
+            "UPDATE {table} SET held = 'lookup', held_detail = $1, release_proposed_by = NULL, lease_owner = NULL, \
+             lease_until = NULL WHERE {item} = $2 AND state IN ('pending', 'declined')"
         );
         // Successes, the common case, take a few statements for the whole batch.
         let successes: Vec<(i64, &str, &str, Option<&Transaction>)> = outcomes
@@ -876,6 +877,16 @@ impl Db {
                         sqlx::query(&refused_sql).bind("failed").bind(detail).bind(at).bind(key).execute(&mut *tx).await?;
                         sqlx::query(&waiting_sql).bind(*waiting_for).bind(detail).bind(retry_at).bind(id).execute(&mut *tx).await?;
                         Recorded::Waiting
+                    }
+                    Outcome::NotMade { id, key, detail } => {
+                        sqlx::query(&refused_sql).bind("failed").bind(detail).bind(at).bind(key).execute(&mut *tx).await?;
+                        sqlx::query(&later_sql).bind(at).bind(id).execute(&mut *tx).await?;
+                        Recorded::NotMade
+                    }
+                    Outcome::Held { id, key, detail } => {
+                        sqlx::query(&unknown_sql).bind(detail).bind(key).execute(&mut *tx).await?;
+                        sqlx::query(&held_sql).bind(detail).bind(id).execute(&mut *tx).await?;
+                        Recorded::Held
                     }
                 });
             }
@@ -1186,6 +1197,35 @@ impl Db {
         with_pool!(self, pool => {
             sqlx::query_as(&sql).bind(run_id).bind(max_seq).bind(limit).fetch_all(pool).await
         })
+    }
+
+    /// How the run's ledger explains payments of `invoices`: each invoice of the run with its
+    /// amount, the payment intent of its recorded success, and whether an attempt is open.
+    pub async fn charges_explaining(
+        &self,
+        run_id: i64,
+        invoices: &[i64],
+    ) -> Result<HashMap<i64, crate::run::Explained>, sqlx::Error> {
+        if invoices.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let rows: Vec<(i64, i64, Option<String>, bool)> = with_pool!(self, pool => {
+            let mut query = sqlx::QueryBuilder::new(
+                "SELECT c.invoice_id, c.amount_minor, \
+                 (SELECT a.provider_id FROM charge_attempts a WHERE a.invoice_id = c.invoice_id AND a.outcome = 'succeeded'), \
+                 EXISTS (SELECT 1 FROM charge_attempts a WHERE a.invoice_id = c.invoice_id AND a.outcome IN ('started', 'unknown')) \
+                 FROM charges c WHERE c.run_id = ",
+            );
+            query.push_bind(run_id).push(" AND c.invoice_id IN (");
+            super::push_in_list(&mut query, invoices.iter().copied());
+            query.build_query_as().fetch_all(pool).await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(id, amount_minor, recorded, open)| {
+                (id, crate::run::Explained { amount_minor, recorded, open })
+            })
+            .collect())
     }
 
     /// Runs halted by a guard.

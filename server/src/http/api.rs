@@ -32,6 +32,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/runs/{id}/stream", get(run_stream))
         .route("/api/v1/runs/{id}/{action}", post(control_run))
         .route("/api/v1/runs/{id}/payouts/{payout_id}/retry", post(retry_payout))
+        .route("/api/v1/runs/{id}/held/{kind}/{item}/look-again", post(look_again))
+        .route("/api/v1/runs/{id}/held/{kind}/{item}/not-made", post(mark_not_made))
         .route("/api/v1/settings/run-schedule", get(run_schedule).put(set_run_schedule))
         .route("/api/v1/settings/run", get(run_settings).put(set_run_settings))
         .route("/api/v1/settings/alerts", get(alert_settings).put(set_alert_settings))
@@ -370,6 +372,40 @@ async fn retry_payout(
     let (id, payout_id) = (path_id(&id)?, path_id(&payout_id)?);
     crate::run::payouts::retry(&state.db, &Actor::staff(principal), id, payout_id).await?;
     run_answer(&state, id).await
+}
+
+/// `POST /api/v1/runs/:id/held/:kind/:item/look-again` (finance, admin): a held charge or payout
+/// (`kind` = `charge` or `payout`) is looked up at the provider again (audited); 200 with the
+/// run, 404 when nothing of that id is held.
+async fn look_again(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, kind, item)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    let principal = caller.may(Action::ApproveRun)?;
+    let (id, item) = (path_id(&id)?, path_id(&item)?);
+    crate::run::held::look_again(&state.db, &Actor::staff(principal), id, &kind, item).await?;
+    run_answer(&state, id).await
+}
+
+/// `POST /api/v1/runs/:id/held/:kind/:item/not-made` (finance, admin): asks that a held charge or
+/// payout be marked as not made at the provider (202 with the run: a second member must
+/// confirm), or confirms it as that second member (200 with the run: its attempt is closed and
+/// a new one, under a new key, goes out). 409 when the member who asked confirms; 404 when
+/// nothing of that id is held. Each step audited.
+async fn mark_not_made(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, kind, item)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    let principal = caller.may(Action::ApproveRun)?;
+    let (id, item) = (path_id(&id)?, path_id(&item)?);
+    let step = crate::run::held::mark_not_made(&state.db, &Actor::staff(principal), id, &kind, item).await?;
+    let mut answer = run_answer(&state, id).await?;
+    if step == crate::db::held::MarkStep::Proposed {
+        *answer.status_mut() = axum::http::StatusCode::ACCEPTED;
+    }
+    Ok(answer)
 }
 
 /// `GET /api/v1/settings/run-schedule`: when the weekly run is due.

@@ -420,6 +420,28 @@ impl Backend for AppState {
         self.run(caller, run_id).await
     }
 
+    async fn look_up_again(
+        &self,
+        caller: &Principal,
+        run_id: i64,
+        kind: String,
+        id: i64,
+    ) -> Result<RunView, AppError> {
+        crate::run::held::look_again(&self.db, &Actor::staff(caller), run_id, &kind, id).await?;
+        self.run(caller, run_id).await
+    }
+
+    async fn mark_not_made(
+        &self,
+        caller: &Principal,
+        run_id: i64,
+        kind: String,
+        id: i64,
+    ) -> Result<RunView, AppError> {
+        crate::run::held::mark_not_made(&self.db, &Actor::staff(caller), run_id, &kind, id).await?;
+        self.run(caller, run_id).await
+    }
+
     async fn run_settings(&self, _caller: &Principal) -> Result<app::model::run::RunSettings, AppError> {
         crate::run::settings::get(&self.db).await
     }

@@ -4,6 +4,7 @@
 //! its own ledger. The client talks to Stripe, to `billing psp-sim`, or to the simulator running
 //! inside the process.
 
+pub mod lookup;
 pub mod pace;
 pub mod sim;
 pub mod stripe;

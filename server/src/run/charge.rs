@@ -158,25 +158,37 @@ pub(super) async fn charge_batch(shared: &Shared, worker: &str, items: Vec<Claim
         if shared.status.borrow().stopped() {
             return (item, attempt, None);
         }
-        let request = charge_request(shared, &item, customer, &attempt.key);
-        #[cfg(debug_assertions)]
-        if s.incident_duplicate_jobs {
-            let duplicate = incident_duplicate(shared, worker, item.clone(), request.clone());
-            let (answer, duplicate) = tokio::join!(shared.client.charge(&request), duplicate);
-            if let Err(e) = duplicate {
-                tracing::error!(error = %e, "the incident's duplicate job failed");
-            }
-            return (item, attempt, Some(answer));
+        // An attempt past the key-reuse window is never sent again: the provider may have
+        // forgotten its key, and would charge a second time. What it made is looked up.
+        if lookup::past_window(shared, &attempt) {
+            let looked = lookup::charge(shared, &item, &customer.0, &attempt).await;
+            return (item, attempt, Some(Answer::Looked(looked)));
         }
+        let request = charge_request(shared, &item, customer, &attempt.key);
         let answer = shared.client.charge(&request).await;
-        (item, attempt, Some(answer))
+        (item, attempt, Some(Answer::Called(answer)))
     }))
     .await;
 
     let mut outcomes = Vec::with_capacity(answers.len());
     let mut about = Vec::with_capacity(answers.len());
     let mut rate_limited = false;
+    let mut duplicates = Vec::new();
     for (item, attempt, answer) in answers {
+        let answer = match answer.map(|a| a.into_call(&item, &attempt)) {
+            Some(Err(outcome)) => {
+                about.push((item, None));
+                outcomes.push(*outcome);
+                continue;
+            }
+            Some(Ok((answer, more))) => {
+                if more > 0 {
+                    duplicates.push((item.id, more));
+                }
+                Some(answer)
+            }
+            None => None,
+        };
         let outcome = match answer {
             // Stopped before its call: the item goes back; its attempt stays open, so the next
             // try uses the same key.
@@ -219,6 +231,19 @@ pub(super) async fn charge_batch(shared: &Shared, worker: &str, items: Vec<Claim
         outcomes.push(outcome);
     }
     let recorded = db.record_outcomes(Work::Charge, &outcomes).await?;
+    // A lookup that could not be made holds its invoice for a person, and stops the run with
+    // an alert: the provider's lists failing is the provider failing.
+    if let Some(Outcome::Held { id, detail, .. }) =
+        outcomes.iter().find(|o| matches!(o, Outcome::Held { .. }))
+    {
+        halt(shared, &format!("invoice {id} waits for a person: {detail}")).await?;
+    }
+    if let Some((invoice, more)) = duplicates.first() {
+        let reason = format!(
+            "invoice {invoice}: looked up at the provider, it holds {more} more successful payment(s) of it"
+        );
+        halt(shared, &reason).await?;
+    }
     for ((item, charged), recorded) in about.into_iter().zip(recorded) {
         match (recorded, charged) {
             (Recorded::Succeeded(false), Some((intent, _))) => {
@@ -245,6 +270,43 @@ pub(super) async fn charge_batch(shared: &Shared, worker: &str, items: Vec<Claim
     Ok(())
 }
 
+/// What became of a charge attempt: the answer of its call, or what a lookup found.
+enum Answer {
+    Called(Result<ChargeOutcome, ProviderError>),
+    Looked(lookup::Looked),
+}
+
+impl Answer {
+    /// The answer as a call's (with the count of further payments a lookup found), or the
+    /// outcome to record when a lookup found nothing or could not be made.
+    fn into_call(
+        self,
+        item: &Claimed,
+        attempt: &Attempt,
+    ) -> Result<(Result<ChargeOutcome, ProviderError>, usize), Box<Outcome>> {
+        use lookup::Looked;
+        let key = attempt.key.clone();
+        Ok(match self {
+            Answer::Called(answer) => (answer, 0),
+            Answer::Looked(Looked::Made { id, amount_minor, more }) => {
+                (Ok(ChargeOutcome::Succeeded { intent: id, charge: String::new(), amount_minor }), more)
+            }
+            Answer::Looked(Looked::Refused(message)) => {
+                let declined =
+                    ChargeOutcome::Declined { code: "declined".into(), decline_code: None, message };
+                (Ok(declined), 0)
+            }
+            Answer::Looked(Looked::Undecided(detail)) => (Err(ProviderError::Unknown(detail)), 0),
+            Answer::Looked(Looked::NotMade(detail)) => {
+                return Err(Box::new(Outcome::NotMade { id: item.id, key, detail }))
+            }
+            Answer::Looked(Looked::Held(detail)) => {
+                return Err(Box::new(Outcome::Held { id: item.id, key, detail }))
+            }
+        })
+    }
+}
+
 /// The ledger transaction of an invoice given up: the passenger's debt becomes bad debt.
 fn write_off(shared: &Shared, item: &Claimed) -> anyhow::Result<Transaction> {
     let amount = Money::from_minor(item.amount_minor, shared.currency);
@@ -256,32 +318,4 @@ fn write_off(shared: &Shared, item: &Claimed) -> anyhow::Result<Transaction> {
         amount,
     )?
     .of_week(&shared.run.week))
-}
-
-/// The incident's bug, for the test that reintroduces it: a second job charges the same invoice
-/// under a key of its own, skipping the claim and the idempotency the real path has. Its success
-/// is recorded through the same path, where the database refuses a second success and the run
-/// halts.
-#[cfg(debug_assertions)]
-async fn incident_duplicate(
-    shared: &Shared,
-    worker: &str,
-    item: Claimed,
-    mut request: ChargeRequest,
-) -> anyhow::Result<()> {
-    if shared.status.borrow().finished() {
-        return Ok(());
-    }
-    let number = 1_000 + rand::random_range(0..1_000_000i64);
-    let key = format!("incident:{}:{number}", item.id);
-    request.idempotency_key = key.clone();
-    // As in the incident, nothing is written before the call.
-    if let Ok(ChargeOutcome::Succeeded { intent, .. }) = shared.client.charge(&request).await {
-        shared.db.insert_attempt(Work::Charge, item.id, number, &key, item.amount_minor, worker).await?;
-        let ledger = charge_ledger(shared, &item, item.amount_minor)?;
-        if !shared.db.record_success(Work::Charge, item.id, &key, &intent, Some(&ledger)).await? {
-            halt(shared, &format!("invoice {}: a second successful charge ({intent})", item.id)).await?;
-        }
-    }
-    Ok(())
 }

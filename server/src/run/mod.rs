@@ -11,6 +11,9 @@
 
 mod charge;
 mod coordinator;
+pub mod held;
+mod lookup;
+mod outside;
 pub mod payouts;
 pub mod provider;
 pub mod schedule;
@@ -20,6 +23,7 @@ pub mod view;
 
 use charge::charge_batch;
 use coordinator::coordinate;
+pub use outside::Explained;
 use transfer::transfer_batch;
 pub use transfer::transfer_ledger;
 

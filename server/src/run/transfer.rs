@@ -124,6 +124,11 @@ pub(super) async fn transfer_batch(shared: &Shared, worker: &str, items: Vec<Cla
             if shared.status.borrow().stopped() {
                 return (item, attempt, None);
             }
+            // Past the key-reuse window the key is never sent again: the transfer is looked up.
+            if lookup::past_window(shared, &attempt) {
+                let looked = lookup::transfer(shared, &item, &destination, &attempt).await;
+                return (item, attempt, Some(Err(looked)));
+            }
             let request = TransferRequest {
                 amount_minor: item.amount_minor,
                 currency: shared.run.currency.clone(),
@@ -137,32 +142,64 @@ pub(super) async fn transfer_batch(shared: &Shared, worker: &str, items: Vec<Cla
                 idempotency_key: attempt.key.clone(),
             };
             let answer = shared.client.transfer(&request).await;
-            (item, attempt, Some(answer))
+            (item, attempt, Some(Ok(answer)))
         }))
         .await;
+    let mut halts = Vec::new();
     for (item, attempt, answer) in answers {
-        let outcome = match answer {
+        let answer = match answer {
             None => {
                 db.release(Work::Transfer, item.id, worker).await?;
                 continue;
             }
-            Some(Ok(id)) => {
+            Some(Ok(answer)) => answer,
+            Some(Err(looked)) => match looked {
+                lookup::Looked::Made { id, amount_minor, more } => {
+                    if amount_minor != item.amount_minor {
+                        halts.push(format!(
+                            "payout {}: looked up at the provider, {id} moved {amount_minor} minor units for a payout of {}",
+                            item.id, item.amount_minor
+                        ));
+                    }
+                    if more > 0 {
+                        halts.push(format!(
+                            "payout {}: looked up at the provider, it holds {more} more transfer(s) of it",
+                            item.id
+                        ));
+                    }
+                    Ok(id)
+                }
+                lookup::Looked::Refused(detail) => Err(ProviderError::Refused(detail)),
+                lookup::Looked::Undecided(detail) => Err(ProviderError::Unknown(detail)),
+                lookup::Looked::NotMade(detail) => {
+                    outcomes.push((item.clone(), Outcome::NotMade { id: item.id, key: attempt.key, detail }));
+                    continue;
+                }
+                lookup::Looked::Held(detail) => {
+                    halts.push(format!("payout {} waits for a person: {detail}", item.id));
+                    outcomes.push((item.clone(), Outcome::Held { id: item.id, key: attempt.key, detail }));
+                    continue;
+                }
+            },
+        };
+        let outcome = match answer {
+            Ok(id) => {
                 let amount = Money::from_minor(item.amount_minor, shared.currency);
                 let ledger = transfer_ledger(item.id, &item.user_id, amount, &shared.run.week)?;
                 Outcome::Succeeded { id: item.id, key: attempt.key, provider_id: id, ledger: Some(ledger) }
             }
-            Some(Err(ProviderError::Refused(message))) => {
+            Err(ProviderError::Refused(message)) => {
                 refusal(shared, &item, attempt.key, "failed", message, s.unknown_retry_seconds)
             }
             // Not a failure: the funds of the week's charges are not available yet.
-            Some(Err(ProviderError::Unfunded(message))) => Outcome::Waiting {
+            Err(ProviderError::Unfunded(message)) => Outcome::Waiting {
                 id: item.id,
                 key: attempt.key,
                 waiting_for: "funds",
                 detail: message,
                 retry_at: seconds_from_now(s.funds_retry_seconds),
             },
-            Some(Err(e)) => Outcome::Unknown {
+            Err(e) => Outcome::Unknown {
                 id: item.id,
                 key: attempt.key,
                 detail: e.to_string(),
@@ -178,6 +215,9 @@ pub(super) async fn transfer_batch(shared: &Shared, worker: &str, items: Vec<Cla
             halt(shared, &format!("payout {}: a second successful transfer ({provider_id})", item.id))
                 .await?;
         }
+    }
+    if let Some(reason) = halts.first() {
+        halt(shared, reason).await?;
     }
     Ok(())
 }

@@ -5,7 +5,7 @@ use chrono::Utc;
 use crate::db::runs::RunRow;
 use crate::db::Db;
 use app::model::money::{BillingCurrency, Money};
-use app::model::run::{FailedPayout, RunEvent, RunView, RunWaiting};
+use app::model::run::{FailedPayout, HeldItem, RunEvent, RunView, RunWaiting};
 
 /// Slots of the throughput sparkline, and their length in seconds: the slots of the
 /// `run_throughput` table, whose triggers divide a success's Unix time by 5 (migration 0013).
@@ -68,6 +68,21 @@ pub async fn view(db: &Db, run: RunRow) -> anyhow::Result<RunView> {
             detail: f.detail,
         })
         .collect();
+    let held = db
+        .held_items(run.id)
+        .await?
+        .into_iter()
+        .map(|h| HeldItem {
+            kind: h.kind,
+            id: h.id,
+            user_id: h.user_id,
+            amount: money(h.amount_minor),
+            detail: h.detail,
+            key: h.key,
+            since: h.since,
+            proposed_by: h.proposed_by,
+        })
+        .collect();
     Ok(RunView {
         id: run.id,
         week: run.week,
@@ -95,5 +110,6 @@ pub async fn view(db: &Db, run: RunRow) -> anyhow::Result<RunView> {
         events,
         waiting,
         failed_payouts,
+        held,
     })
 }

@@ -476,3 +476,36 @@ impl Localstripe {
         Localstripe { child, base }
     }
 }
+
+/// Charges `user` again for `invoice`, as an old system would: straight at the provider, with
+/// a key of its own and the invoice's metadata. The payment intent's id.
+pub async fn charge_outside(
+    db: &Db,
+    sim: &PspSim,
+    (invoice, user, amount): (i64, &str, i64),
+    week: &str,
+    key: &str,
+) -> String {
+    let (customer, method) = db.provider_customer(user).await.unwrap().unwrap();
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/payment_intents", sim.base))
+        .bearer_auth(SIM_KEY)
+        .header("Idempotency-Key", key)
+        .form(&[
+            ("amount", amount.to_string()),
+            ("currency", "usd".into()),
+            ("customer", customer),
+            ("payment_method", method),
+            ("confirm", "true".into()),
+            ("off_session", "true".into()),
+            ("metadata[invoice_id]", invoice.to_string()),
+            ("metadata[user_id]", user.to_owned()),
+            ("metadata[week]", week.to_owned()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    let intent: serde_json::Value = response.json().await.unwrap();
+    intent["id"].as_str().unwrap().to_owned()
+}
