@@ -347,3 +347,72 @@ on_both_databases! {
         serve.terminate().await;
     }
 }
+
+/// A mail relay that accepts connections and never says a word: every connection is held open.
+async fn hung_relay() -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("smtp://{}", listener.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            open.push(stream);
+        }
+    });
+    (url, held)
+}
+
+on_both_databases! {
+    // The mail relay hangs while two thousand receipts wait to go out by email: an alert raised
+    // then still reaches the on-call webhook within 10 s (channels are delivered apart, alerts
+    // before notices, and every send has one deadline).
+    async fn a_hung_mail_relay_delays_only_the_mail(kind: Kind) {
+        let (test_db, db) = TestDb::migrated(kind).await;
+        let hook = WebhookReceiver::start(0, Duration::ZERO).await;
+        let (relay, held) = hung_relay().await;
+        set_alerts(&db, &AlertSettings {
+            webhook_url: hook.url.clone(),
+            email: "oncall@test.example".into(),
+            customer_notices: true,
+            ..Default::default()
+        })
+        .await;
+        let sim = PspSim::start(&[]).await;
+        let week = support::last_week();
+        for args in [
+            vec!["demo-data", "--passengers", "100", "--drivers", "4", "--weeks", "1", "--seed", "4"],
+            vec!["run", "--week", &week, "--approve"],
+        ] {
+            let out = sim.billing(&test_db.url).args(&args).output().await.unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        }
+        // Twenty copies of each receipt (each under its own delivery id): two thousand waiting.
+        let (last,): (i64,) = support::rows(&db, "SELECT MAX(id) FROM outbox").await[0];
+        for n in 1..20 {
+            support::execute(&db, &format!(
+                "INSERT INTO outbox (delivery_id, dedupe_key, kind, channel, recipient, user_id, subject_id, language, \
+                 state, attempts, next_attempt_at, created_at) SELECT delivery_id || '-{n}', dedupe_key || '-{n}', kind, \
+                 channel, recipient, user_id, subject_id, language, 'queued', 0, next_attempt_at, created_at FROM outbox \
+                 WHERE kind = 'receipt' AND id <= {last}"
+            )).await;
+        }
+        let (waiting,): (i64,) = support::rows(&db, "SELECT COUNT(*) FROM outbox WHERE kind = 'receipt' AND state = 'queued'").await[0];
+        assert!(waiting >= 1800, "{waiting} receipts wait");
+
+        let mut command = sim.billing(&test_db.url);
+        command.env("SMTP_URL", &relay).env("MAIL_FROM", "Billing <billing@test.example>");
+        let serve = ServerProcess::start_with(command, &test_db.url).await;
+        // Let the delivery loops take up the receipts and hang on the relay first.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let raised = Instant::now();
+        db.raise_alert(&test_alert(1)).await.unwrap();
+        while hook.received().is_empty() {
+            assert!(raised.elapsed() < Duration::from_secs(10), "the on-call webhook was paged within 10 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        println!("a hung mail relay: paged {} ms after the alert", raised.elapsed().as_millis());
+        let (mailed,): (i64,) = support::rows(&db, "SELECT COUNT(*) FROM outbox WHERE channel = 'email' AND state = 'sent'").await[0];
+        assert_eq!(mailed, 0, "the relay really hangs: no mail went out");
+        serve.terminate().await;
+        held.abort();
+    }
+}

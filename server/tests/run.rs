@@ -604,10 +604,12 @@ async fn a_charge_the_ledger_does_not_explain_halts_the_run_at_the_canary() {
     let run = db.run_of_week(&week).await.unwrap().unwrap();
     assert_eq!((run.control.as_str(), run.phase.as_str()), ("halted", "canary"));
     let reason = run.reason.unwrap();
-    assert!(
-        reason.contains(&format!("invoice {first_id}: the provider holds 2 successful charges")),
-        "{reason}"
-    );
+    // The canary's verification or the guard listing the week's payments, whichever looks
+    // first: both read the provider.
+    let canary = format!("invoice {first_id}: the provider holds 2 successful charges");
+    let listed = format!("payment of invoice {first_id} that no attempt of the run made");
+    let second = format!("second payment of invoice {first_id}");
+    assert!(reason.contains(&canary) || reason.contains(&listed) || reason.contains(&second), "{reason}");
     let charges = sim.ledger().await.iter().filter(|e| e["kind"] == "charge").count();
     assert!(charges <= 4, "only the canary (and the stray charge) reached the provider: {charges}");
 }

@@ -278,6 +278,17 @@ const MESSAGE_COLUMNS: &str =
 /// backing off.
 pub const MAX_DELIVERY_ATTEMPTS: i64 = 20;
 
+/// Which messages a delivery loop claims: one channel's (so that a hung receiver delays only
+/// its own), or every channel's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Channel {
+    Webhook,
+    Email,
+    Any,
+    /// Every channel but email (where no mail server is configured).
+    AnyButEmail,
+}
+
 impl Db {
     /// Raises an alert in a transaction of its own (for events that change nothing else: a run
     /// that did not start, a test).
@@ -371,18 +382,24 @@ impl Db {
 
     /// Claims up to `limit` messages that are due and not leased by a live worker, for
     /// `lease`: each claim counts as an attempt. Several processes claim side by side without
-    /// taking the same message. Without `email` (a process with no mail server), email messages
-    /// are left to the processes that have one; with `staff_only`, customer notices too.
+    /// taking the same message. Only messages of `channel` (a process with no mail server leaves
+    /// email to the processes that have one); with `staff_only`, no customer notice. Alerts to
+    /// staff come first.
     pub async fn claim_messages(
         &self,
         worker: &str,
         lease: Duration,
         limit: i64,
-        email: bool,
+        channel: Channel,
         staff_only: bool,
     ) -> Result<Vec<OutboxRow>, sqlx::Error> {
         let at = now();
-        let channels = if email { "" } else { " AND channel <> 'email'" };
+        let channels = match channel {
+            Channel::Webhook => " AND channel = 'webhook'",
+            Channel::Email => " AND channel = 'email'",
+            Channel::Any => "",
+            Channel::AnyButEmail => " AND channel <> 'email'",
+        };
         let kinds = if staff_only { " AND alert_id IS NOT NULL" } else { "" };
         let due = format!(
             "state IN ('queued', 'retrying') AND next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3){channels}{kinds}"
@@ -391,11 +408,16 @@ impl Db {
             Db::Sqlite(_) => "",
             Db::Postgres(_) => " FOR UPDATE SKIP LOCKED",
         };
+        // Alerts to staff before customer notices (thousands of receipts may wait).
+        let staff_first = match self {
+            Db::Sqlite(_) => "alert_id IS NULL,",
+            Db::Postgres(_) => "(alert_id IS NULL),",
+        };
         // The outer condition again: on PostgreSQL a row another worker claimed meanwhile is
         // looked at anew after its lock, and left.
         let sql = format!(
             "UPDATE outbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
-             WHERE id IN (SELECT id FROM outbox WHERE {due} ORDER BY next_attempt_at, id LIMIT $4{skip_locked}) AND {due} \
+             WHERE id IN (SELECT id FROM outbox WHERE {due} ORDER BY {staff_first} next_attempt_at, id LIMIT $4{skip_locked}) AND {due} \
              RETURNING id, delivery_id, kind, channel, recipient, alert_id, user_id, subject_id, language, attempts"
         );
         with_pool!(self, pool => {

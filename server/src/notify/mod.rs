@@ -18,7 +18,7 @@ use chrono::{Duration, Utc};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use crate::config::Config;
-use crate::db::alerts::OutboxRow;
+use crate::db::alerts::{Channel, OutboxRow};
 use crate::db::Db;
 use crate::psp::stripe::StripeClient;
 use app::model::alerts::AlertSettings;
@@ -30,7 +30,7 @@ const BATCH: i64 = 20;
 /// How long a claimed message is left to its process before another may send it (well above
 /// what a batch takes: every send of it times out long before).
 const LEASE: Duration = Duration::seconds(20);
-/// How long a receiver has to answer.
+/// How long a send may take in all: connecting, the greeting, the data and the answer.
 const SEND_TIMEOUT: StdDuration = StdDuration::from_secs(8);
 /// The first retry's wait, doubled each time up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::seconds(1);
@@ -101,15 +101,24 @@ impl Notifier {
         })
     }
 
-    /// Delivers up to one batch of due messages, side by side; returns how many were claimed.
+    /// Delivers up to one batch of due messages of every channel, side by side; returns how
+    /// many were claimed.
     pub async fn deliver_due(&self) -> anyhow::Result<usize> {
-        self.deliver_due_of(false).await
+        self.deliver_due_of(self.every_channel(), false).await
     }
 
-    /// As [`Notifier::deliver_due`], of the messages to staff only with `staff_only`.
-    async fn deliver_due_of(&self, staff_only: bool) -> anyhow::Result<usize> {
-        let claimed =
-            self.db.claim_messages(&self.worker, LEASE, BATCH, self.smtp.is_some(), staff_only).await?;
+    /// Every channel this process can send on.
+    fn every_channel(&self) -> Channel {
+        if self.smtp.is_some() {
+            Channel::Any
+        } else {
+            Channel::AnyButEmail
+        }
+    }
+
+    /// As [`Notifier::deliver_due`], of `channel`'s messages, to staff only with `staff_only`.
+    async fn deliver_due_of(&self, channel: Channel, staff_only: bool) -> anyhow::Result<usize> {
+        let claimed = self.db.claim_messages(&self.worker, LEASE, BATCH, channel, staff_only).await?;
         let results = futures::future::join_all(claimed.iter().map(|m| self.deliver(m))).await;
         for result in results {
             result?;
@@ -146,13 +155,20 @@ impl Notifier {
         Ok(())
     }
 
+    /// Sends one message, within one deadline for the whole of it: a receiver that accepts the
+    /// connection and never answers holds up this message for [`SEND_TIMEOUT`], no longer.
     async fn send(&self, message: &OutboxRow) -> Result<(), Failure> {
         let content = self.content.compose(message).await?;
-        match message.channel.as_str() {
-            "webhook" => self.post(message, &content).await,
-            "email" => self.mail(message, &content).await,
-            other => Err(Failure::permanent(format!("unknown channel {other:?}"))),
-        }
+        let send = async {
+            match message.channel.as_str() {
+                "webhook" => self.post(message, &content).await,
+                "email" => self.mail(message, &content).await,
+                other => Err(Failure::permanent(format!("unknown channel {other:?}"))),
+            }
+        };
+        tokio::time::timeout(SEND_TIMEOUT, send).await.unwrap_or_else(|_| {
+            Err(Failure::retry(format!("{}: no answer within {} s", message.channel, SEND_TIMEOUT.as_secs())))
+        })
     }
 
     async fn post(&self, message: &OutboxRow, content: &Content) -> Result<(), Failure> {
@@ -222,7 +238,8 @@ pub async fn deliver_alerts_before_exit(
     };
     let deadline = tokio::time::Instant::now() + limit;
     while tokio::time::Instant::now() < deadline {
-        match tokio::time::timeout_at(deadline, notifier.deliver_due_of(true)).await {
+        let channel = notifier.every_channel();
+        match tokio::time::timeout_at(deadline, notifier.deliver_due_of(channel, true)).await {
             Ok(Ok(n)) if n > 0 => continue,
             Ok(Err(e)) => tracing::warn!(error = %e, "alerts could not be sent"),
             _ => {}
@@ -231,16 +248,34 @@ pub async fn deliver_alerts_before_exit(
     }
 }
 
-/// Delivers messages and escalates alerts nobody acknowledged, forever (`billing serve`).
+/// Delivers messages and escalates alerts nobody acknowledged, forever (`billing serve`). Each
+/// channel is delivered by a loop of its own, so that a hung or slow receiver (a mail relay that
+/// never answers) delays only its own messages: the on-call webhook goes out whatever the mail
+/// relay does. Within a channel, alerts to staff go before customer notices.
 pub async fn deliver_forever(notifier: Arc<Notifier>) {
-    loop {
-        if let Err(e) = escalate(&notifier.db).await {
-            tracing::warn!(error = %e, "alerts could not be escalated");
+    let escalation = async {
+        loop {
+            if let Err(e) = escalate(&notifier.db).await {
+                tracing::warn!(error = %e, "alerts could not be escalated");
+            }
+            tokio::time::sleep(IDLE_POLL).await;
         }
-        match notifier.deliver_due().await {
+    };
+    let mut channels = vec![Channel::Webhook];
+    if notifier.smtp.is_some() {
+        channels.push(Channel::Email);
+    }
+    let loops = channels.into_iter().map(|channel| deliver_channel_forever(&notifier, channel));
+    tokio::join!(escalation, futures::future::join_all(loops));
+}
+
+/// Delivers `channel`'s messages as they fall due, forever.
+async fn deliver_channel_forever(notifier: &Notifier, channel: Channel) {
+    loop {
+        match notifier.deliver_due_of(channel, false).await {
             Ok(n) if n as i64 == BATCH => continue,
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "the outbox could not be read"),
+            Err(e) => tracing::warn!(error = %e, ?channel, "the outbox could not be read"),
         }
         tokio::time::sleep(IDLE_POLL).await;
     }
