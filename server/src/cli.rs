@@ -163,6 +163,10 @@ struct PspSimArgs {
     /// Probability that a POST fails before doing anything (500 api_error or 429 rate_limit_error).
     #[arg(long, default_value_t = 0.0, value_name = "P")]
     error_rate: f64,
+    /// Probability that a POST which moved money is answered with something that does not say
+    /// so: a 408, a 424, a proxy's HTML page, or a connection reset.
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    ambiguous_rate: f64,
     /// Probability that a payment with a good card is declined anyway.
     #[arg(long, default_value_t = 0.0, value_name = "P")]
     decline_rate: f64,
@@ -518,6 +522,7 @@ async fn psp_sim(args: PspSimArgs) -> anyhow::Result<()> {
         latency_ms: args.latency_ms,
         timeout_after_charge: args.timeout_after_charge,
         error_rate: args.error_rate,
+        ambiguous_rate: args.ambiguous_rate,
         decline_rate: args.decline_rate,
         seed: args.seed,
         hang_ms: args.hang_ms,

@@ -91,6 +91,10 @@ pub struct SimConfig {
     /// A POST fails before doing anything: 500 `api_error` (two thirds) or 429
     /// `rate_limit_error` (one third). Nothing is saved, so a retry with the key runs.
     pub error_rate: f64,
+    /// A POST that moved money (recorded, saved under its key) is answered with something that
+    /// does not say so: a 408, a 424, a proxy's HTML page, or a connection reset mid-answer. A
+    /// retry with the same key gets the saved answer.
+    pub ambiguous_rate: f64,
     /// A payment with a good card is declined anyway (`generic_decline`), and saved as such.
     pub decline_rate: f64,
     /// A misbehaving provider: every successful payment takes this many minor units more than
@@ -118,6 +122,7 @@ impl Default for SimConfig {
             latency_ms: 0,
             timeout_after_charge: 0.0,
             error_rate: 0.0,
+            ambiguous_rate: 0.0,
             decline_rate: 0.0,
             overcharge_minor: 0,
             seed: 0,
@@ -152,6 +157,7 @@ impl SimConfig {
         let probabilities = [
             ("timeout_after_charge", self.timeout_after_charge),
             ("error_rate", self.error_rate),
+            ("ambiguous_rate", self.ambiguous_rate),
             ("decline_rate", self.decline_rate),
         ];
         for (field, p) in probabilities {

@@ -103,7 +103,10 @@ async fn mutate(sim: Sim, endpoint: Endpoint, uri: Uri, headers: HeaderMap, body
         // The dangerous case: done and saved, but the client hears nothing in time.
         sim.pause(hang_ms).await;
     }
-    answer.into_response()
+    match answer.garble {
+        Some(garble) => garbled(garble),
+        None => answer.into_response(),
+    }
 }
 
 /// A POST that passed authentication and parameter checks.
@@ -176,6 +179,7 @@ async fn run(sim: Sim, job: Job, request_id: String) -> Answer {
         }
         Ok(executed) => {
             let hold_ms = if executed.moved_money { state.faults.holds_answer() } else { None };
+            let garble = if executed.moved_money { state.faults.garbles() } else { None };
             if executed.moved_money {
                 let hook =
                     state.faults.config.webhook_url.clone().zip(state.faults.config.webhook_secret.clone());
@@ -201,6 +205,7 @@ async fn run(sim: Sim, job: Job, request_id: String) -> Answer {
                 original_request: None,
                 should_retry: false,
                 hold_ms,
+                garble,
             }
         }
     }
@@ -339,6 +344,39 @@ struct Answer {
     should_retry: bool,
     /// Held this long before it is sent (the `timeout_after_charge` fault).
     hold_ms: Option<u64>,
+    /// Sent as something that does not say what happened (the `ambiguous_rate` fault).
+    garble: Option<super::state::Garble>,
+}
+
+/// An answer that does not say what happened to a request that did move money.
+fn garbled(garble: super::state::Garble) -> Response {
+    use super::state::Garble;
+    match garble {
+        Garble::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "Request Timeout").into_response(),
+        Garble::FailedDependency => {
+            (StatusCode::FAILED_DEPENDENCY, Json(serde_json::json!({ "message": "upstream failed" })))
+                .into_response()
+        }
+        Garble::ProxyPage => (
+            StatusCode::BAD_GATEWAY,
+            [(axum::http::header::CONTENT_TYPE, "text/html")],
+            "<html><body><h1>502 Bad Gateway</h1></body></html>",
+        )
+            .into_response(),
+        Garble::Reset => {
+            let reset = futures::stream::once(async {
+                Err::<Bytes, std::io::Error>(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "reset",
+                ))
+            });
+            let mut response = axum::body::Body::from_stream(reset).into_response();
+            response
+                .headers_mut()
+                .insert(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            response
+        }
+    }
 }
 
 impl Answer {
@@ -351,6 +389,7 @@ impl Answer {
             original_request: None,
             should_retry: false,
             hold_ms: None,
+            garble: None,
         }
     }
 
@@ -363,6 +402,7 @@ impl Answer {
             original_request: None,
             should_retry: error.should_retry,
             hold_ms: None,
+            garble: None,
         }
     }
 
@@ -375,6 +415,7 @@ impl Answer {
             original_request: Some(saved.request_id),
             should_retry: false,
             hold_ms: None,
+            garble: None,
         }
     }
 }

@@ -179,6 +179,19 @@ impl Faults {
         self.roll(self.config.decline_rate)
     }
 
+    /// `ambiguous_rate`: how to garble the answer of a request that moved money, if at all.
+    pub fn garbles(&mut self) -> Option<Garble> {
+        if !self.roll(self.config.ambiguous_rate) {
+            return None;
+        }
+        Some(match self.rng.random_range(0..4) {
+            0 => Garble::RequestTimeout,
+            1 => Garble::FailedDependency,
+            2 => Garble::ProxyPage,
+            _ => Garble::Reset,
+        })
+    }
+
     /// `timeout_after_charge`: how long to hold the answer of a request that moved money.
     pub fn holds_answer(&mut self) -> Option<u64> {
         self.roll(self.config.timeout_after_charge).then_some(self.config.hang_ms)
@@ -190,6 +203,7 @@ impl Faults {
         config.latency_ms = update.latency_ms.unwrap_or(config.latency_ms);
         config.timeout_after_charge = update.timeout_after_charge.unwrap_or(config.timeout_after_charge);
         config.error_rate = update.error_rate.unwrap_or(config.error_rate);
+        config.ambiguous_rate = update.ambiguous_rate.unwrap_or(config.ambiguous_rate);
         config.decline_rate = update.decline_rate.unwrap_or(config.decline_rate);
         config.hang_ms = update.hang_ms.unwrap_or(config.hang_ms);
         config.overcharge_minor = update.overcharge_minor.unwrap_or(config.overcharge_minor);
@@ -212,6 +226,19 @@ impl Faults {
     }
 }
 
+/// An answer that does not say what happened (the `ambiguous_rate` fault).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Garble {
+    /// 408 Request Timeout, as a proxy or load balancer answers.
+    RequestTimeout,
+    /// 424 Failed Dependency, with no provider's error.
+    FailedDependency,
+    /// 502 with a proxy's HTML page.
+    ProxyPage,
+    /// The connection is reset in the middle of a 200.
+    Reset,
+}
+
 /// The body of `PUT /sim/faults`: any of the knobs; those left out keep their value.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -219,6 +246,7 @@ pub(crate) struct FaultsUpdate {
     pub latency_ms: Option<u64>,
     pub timeout_after_charge: Option<f64>,
     pub error_rate: Option<f64>,
+    pub ambiguous_rate: Option<f64>,
     pub decline_rate: Option<f64>,
     pub seed: Option<u64>,
     pub hang_ms: Option<u64>,
