@@ -1,6 +1,9 @@
 //! The chaos suite: real `billing run` processes (three at once, one killed with SIGKILL at a
 //! seeded moment and restarted) against `billing psp-sim` injecting timeouts after the charge,
-//! 5xx and 429 errors and declines, on SQLite and PostgreSQL, over several seeds. Afterwards the
+//! 5xx and 429 errors, ambiguous answers (408, 424, an HTML page, a reset) and declines, on
+//! SQLite and PostgreSQL, over several seeds. In half the seeds every process is killed and the
+//! run resumed a day later: the simulator's clock moves 25 hours (it forgets every key) and so
+//! do the attempts' (the product's clock). Afterwards the
 //! simulator's own ledger is compared with the frozen week and the product's ledger: every
 //! invoice charged at most once and exactly its amount (exactly once unless every attempt was
 //! declined), every driver paid exactly once, the books balanced.
@@ -37,12 +40,31 @@ struct Survived {
     declines: usize,
     charges: usize,
     kills: usize,
+    clock_jumps: usize,
 }
 
 async fn rows(db: &Db, sql: &str, week: &str) -> Vec<(i64, String, i64, String)> {
     match db {
         Db::Sqlite(p) => sqlx::query_as(sql).bind(week).fetch_all(p).await.unwrap(),
         Db::Postgres(p) => sqlx::query_as(sql).bind(week).fetch_all(p).await.unwrap(),
+    }
+}
+
+/// Moves every attempt's start `hours` into the past: the product's clock moves on with the
+/// simulator's.
+async fn age_attempts(db: &Db, hours: i64) {
+    for table in ["charge_attempts", "transfer_attempts"] {
+        let rows: Vec<(i64, chrono::DateTime<chrono::Utc>)> =
+            support::rows(db, &format!("SELECT id, started_at FROM {table}")).await;
+        for (id, started_at) in rows {
+            let aged = started_at - chrono::Duration::hours(hours);
+            let sql = format!("UPDATE {table} SET started_at = $1 WHERE id = $2");
+            match db {
+                Db::Sqlite(p) => sqlx::query(&sql).bind(aged).bind(id).execute(p).await.map(|_| ()),
+                Db::Postgres(p) => sqlx::query(&sql).bind(aged).bind(id).execute(p).await.map(|_| ()),
+            }
+            .unwrap();
+        }
     }
 }
 
@@ -60,6 +82,8 @@ async fn one_seed(kind: Kind, seed: u64) -> Survived {
         "--error-rate",
         "0.08",
         "--decline-rate",
+        "0.05",
+        "--ambiguous-rate",
         "0.05",
     ])
     .await;
@@ -112,6 +136,26 @@ async fn one_seed(kind: Kind, seed: u64) -> Survived {
     if first.try_wait().unwrap().is_none() {
         first.kill().await.unwrap();
         survived.kills += 1;
+    }
+    if rng.random_bool(0.5) {
+        // Every process dies; the run is resumed a day later.
+        for other in &mut others {
+            if other.try_wait().unwrap().is_none() {
+                other.kill().await.unwrap();
+                survived.kills += 1;
+            }
+        }
+        // Answers the simulator still holds are given (or dropped) first.
+        tokio::time::sleep(Duration::from_millis(1600)).await;
+        let moved = reqwest::Client::new()
+            .post(format!("{}/sim/clock", sim.base))
+            .json(&json!({ "advance_seconds": 25 * 3600 }))
+            .send()
+            .await
+            .unwrap();
+        assert!(moved.status().is_success(), "seed {seed}: the simulator's clock moved");
+        age_attempts(&db, 25).await;
+        survived.clock_jumps += 1;
     }
     let restarted = sim.billing(&test_db.url).args(["run", "--week", &week]).output();
     let (restarted, _) = tokio::join!(restarted, async {
@@ -232,10 +276,11 @@ on_both_databases! {
             total.declines += s.declines;
             total.charges += s.charges;
             total.kills += s.kills;
+            total.clock_jumps += s.clock_jumps;
         }
         println!(
-            "chaos {kind:?}: {} seeded runs, {} charges checked, {} SIGKILLs, {} declines, {} charges first answered by a timeout or an error and settled with the same key",
-            seeds.len(), total.charges, total.kills, total.declines, total.timeouts_after_charge
+            "chaos {kind:?}: {} seeded runs, {} charges checked, {} SIGKILLs, {} runs resumed a day later, {} declines, {} charges first answered by a timeout, an error or an ambiguous answer and settled with the same key or a lookup",
+            seeds.len(), total.charges, total.kills, total.clock_jumps, total.declines, total.timeouts_after_charge
         );
     }
 }
