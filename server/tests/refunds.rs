@@ -301,3 +301,32 @@ on_both_databases! {
         }
     }
 }
+
+on_both_databases! {
+    // A week's refunds stop with its run: while finance has the (completed) run paused, a refund
+    // asked for is written but not sent; once resumed, it goes out, once.
+    async fn refunds_stop_with_their_weeks_run(kind: Kind) {
+        let Charged { app, sim } = charged_week(kind, &[]).await;
+        let (invoice, _, _) = charged_invoices(&app.db).await[0].clone();
+        let (run,): (i64,) = rows(&app.db, "SELECT id FROM runs").await[0];
+        let token = app.token_for(&email_of(Role::Finance)).await;
+        let http = reqwest::Client::new();
+        let control = |action: &'static str| {
+            let (http, token, url) = (http.clone(), token.clone(), app.url(&format!("/api/v1/runs/{run}/{action}")));
+            async move {
+                let answer = http.post(url).bearer_auth(token).json(&json!({ "reason": "refunds look wrong" })).send().await.unwrap();
+                assert_eq!(answer.status(), 200, "{action}: {}", answer.text().await.unwrap());
+            }
+        };
+        control("pause").await;
+        let (status, body) = refund(&http, &app, &token, invoice, json!({ "amount": "0.25", "reason": "duplicate", "request_id": "while-paused" })).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(provider_refunds(&sim, invoice).await, (0, 0), "nothing sent while the run is paused");
+        let state: Vec<(String,)> = rows(&app.db, "SELECT state FROM refunds").await;
+        assert_eq!(state, vec![("pending".to_owned(),)]);
+        control("resume").await;
+        settled(&app.db).await;
+        assert_eq!(provider_refunds(&sim, invoice).await, (1, 25), "sent once, after the resume");
+    }
+}

@@ -318,7 +318,9 @@ impl Db {
 
     /// Claims refund `id` for one provider call (if nobody holds it, and it is due unless
     /// `now` asks for it at once: the writing process sending its own refund) and writes the
-    /// attempt before the call. `None` when there is nothing to do now.
+    /// attempt before the call. `None` when there is nothing to do now, or when the run of the
+    /// refund's week is paused, halted or aborted: a week's money movements (its refunds and
+    /// repairs too) stop with its run, and go on when it is resumed.
     pub async fn claim_refund(
         &self,
         id: i64,
@@ -333,7 +335,8 @@ impl Db {
             let claimed = sqlx::query(
                 "UPDATE refunds SET lease_owner = $2, lease_until = $3, attempts = attempts + 1, updated_at = $4 \
                  WHERE id = $1 AND state IN ('pending', 'failed') AND ($5 OR next_at <= $4) \
-                 AND (lease_until IS NULL OR lease_until < $4)",
+                 AND (lease_until IS NULL OR lease_until < $4) AND NOT EXISTS (SELECT 1 FROM runs u \
+                 JOIN invoices i ON i.week = u.week WHERE i.id = refunds.invoice_id AND u.control <> 'running')",
             )
             .bind(id)
             .bind(worker)
@@ -497,13 +500,16 @@ impl Db {
         })
     }
 
-    /// Refunds the provider should be asked about now: pending or failed, due, not held.
+    /// Refunds the provider should be asked about now: pending or failed, due, not held, the run
+    /// of their week not stopped.
     pub async fn due_refunds(&self, limit: i64) -> Result<Vec<i64>, sqlx::Error> {
         let at = now();
         with_pool!(self, pool => {
             sqlx::query_scalar(
                 "SELECT id FROM refunds WHERE state IN ('pending', 'failed') AND next_at <= $1 \
-                 AND (lease_until IS NULL OR lease_until < $1) ORDER BY next_at LIMIT $2",
+                 AND (lease_until IS NULL OR lease_until < $1) AND NOT EXISTS (SELECT 1 FROM runs u \
+                 JOIN invoices i ON i.week = u.week WHERE i.id = refunds.invoice_id AND u.control <> 'running') \
+                 ORDER BY next_at LIMIT $2",
             )
             .bind(at)
             .bind(limit)
