@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
+use app::model::run::{Control, Phase};
 
 /// Exit code for a configuration or usage error.
 pub const EXIT_USAGE: u8 = 2;
@@ -263,9 +264,9 @@ pub fn main() -> ExitCode {
             Command::Run { week, approve, workers } => run(config, &week, approve, workers).await,
             Command::Export { week, to, format, output } => export(config, &week, to, format, output).await,
             Command::Reconcile { week } => reconcile(config, &week).await,
-            Command::Pause(args) => control(config, args, "paused").await,
-            Command::Resume(args) => control(config, args, "running").await,
-            Command::Abort(args) => control(config, args, "aborted").await,
+            Command::Pause(args) => control(config, args, "pause").await,
+            Command::Resume(args) => control(config, args, "resume").await,
+            Command::Abort(args) => control(config, args, "abort").await,
         }
     });
     match result {
@@ -345,9 +346,9 @@ async fn run(config: Config, week: &str, approve: bool, workers: Option<usize>) 
         Err(e @ StartError::NotApproved(_)) => return Err(usage(format!("--{e}"))),
         Err(e) => return Err(e.into()),
     };
-    if run.phase == "completed" {
+    if run.phase == Phase::Completed {
         eprintln!("the run of {week} (id {}) completed before", run.id);
-        if run.control == "running" {
+        if run.control == Control::Running {
             let timeout = std::time::Duration::from_secs(settings.provider_timeout_seconds);
             let (client, _sim) = crate::run::provider::connect(&config, timeout).await?;
             let tried = crate::run::retry_due(&db, &client, &settings, run).await?;
@@ -357,7 +358,7 @@ async fn run(config: Config, week: &str, approve: bool, workers: Option<usize>) 
         }
         return Ok(());
     }
-    if run.control != "running" {
+    if run.control != Control::Running {
         let reason = run.reason.clone().unwrap_or_default();
         return Err(RunStopped(format!(
             "the run of {week} is {}: {reason}; `billing resume --week {week}` lets it go on",
@@ -402,7 +403,7 @@ async fn run(config: Config, week: &str, approve: bool, workers: Option<usize>) 
     );
     crate::notify::deliver_alerts_before_exit(&db, &config, Some(client), ALERTS_BEFORE_EXIT).await;
     db.close().await;
-    if finished.phase == "completed" {
+    if finished.phase == Phase::Completed {
         Ok(())
     } else {
         let reason = finished.reason.unwrap_or_default();
@@ -421,7 +422,7 @@ async fn waiting_long(db: &crate::db::Db, run_id: i64, canary: i64) -> Vec<app::
         let (Ok(Some(run)), Ok(counts)) = (db.run(run_id).await, db.run_counts(run_id, canary).await) else {
             continue;
         };
-        if run.phase != "paying_out" || counts.pending > 0 || counts.transfers_pending == 0 {
+        if run.phase != Phase::PayingOut || counts.pending > 0 || counts.transfers_pending == 0 {
             continue;
         }
         let (Ok(waiting), Ok(currency)) =
@@ -494,17 +495,13 @@ async fn report_progress(db: crate::db::Db, run_id: i64, canary: i64) {
     }
 }
 
-async fn control(config: Config, args: ControlArgs, to: &str) -> anyhow::Result<()> {
+/// `billing pause|resume|abort --week W`: `action` is the kill switch's word for it.
+async fn control(config: Config, args: ControlArgs, action: &str) -> anyhow::Result<()> {
     let (db, week) = open_week(&config, &args.week).await?;
     let run = db
         .run_of_week(&week.to_string())
         .await?
         .ok_or_else(|| usage(format!("--week: {week} has no run")))?;
-    let action = match to {
-        "paused" => "pause",
-        "running" => "resume",
-        _ => "abort",
-    };
     match crate::run::apply_control(&db, &crate::db::audit::Actor::cli(), run.id, action, &args.reason).await
     {
         Ok(run) => {

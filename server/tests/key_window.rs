@@ -144,7 +144,7 @@ on_both_databases! {
         let out = resume.args(["run", "--week", &week]).output().await.unwrap();
         assert!(!out.status.success(), "the run stops: {}", String::from_utf8_lossy(&out.stdout));
         let run = db.run_of_week(&week).await.unwrap().unwrap();
-        assert_eq!(run.control, "halted");
+        assert_eq!(run.control.as_str(), "halted");
         assert!(run.reason.as_deref().unwrap_or_default().contains("waits for a person"), "{:?}", run.reason);
         let alerts = db.alerts(true, 10).await.unwrap();
         assert!(alerts.iter().any(|a| a.run_id == Some(run.id)), "the halt raised an alert: {alerts:?}");

@@ -398,7 +398,7 @@ async fn billing_run_says_what_a_waiting_run_waits_for() {
         "{stderr}"
     );
     let run = db.run_of_week(&week).await.unwrap().unwrap();
-    assert_eq!(run.phase, "paying_out");
+    assert_eq!(run.phase.as_str(), "paying_out");
     let view = server::run::view::view(&db, run).await.unwrap();
     assert_eq!(view.waiting.len(), 1, "{:?}", view.waiting);
     assert_eq!((view.waiting[0].waiting_for.as_str(), view.waiting[0].payouts), ("funds", view.payouts));
@@ -459,7 +459,7 @@ on_both_databases! {
         assert_eq!(transfers.len(), 2, "{transfers:?}");
         assert_eq!(transfers.iter().filter(|t| t["destination"] == d1.as_str()).count(), 1);
         let run = db.run_of_week(&week).await.unwrap().unwrap();
-        assert_eq!(run.phase, "completed");
+        assert_eq!(run.phase.as_str(), "completed");
     }
 }
 
@@ -472,7 +472,7 @@ on_both_databases! {
         let declined: Vec<(i64,)> = support::rows(&app.db, "SELECT invoice_id FROM charges WHERE state = 'declined'").await;
         assert!(!declined.is_empty(), "some invoices declined");
         let run = app.db.run_of_week(&week).await.unwrap().unwrap();
-        assert_eq!(run.phase, "completed");
+        assert_eq!(run.phase.as_str(), "completed");
 
         // Paused, nothing is tried, even once their retry is due.
         let out = sim.billing(&app.test_db.url).args(["pause", "--week", &week, "--reason", "card network trouble"]).output().await.unwrap();

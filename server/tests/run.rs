@@ -278,7 +278,7 @@ on_both_databases! {
         let out = sim.billing(&test_db.url).args(["run", "--week", &week, "--workers", "2"]).output().await.unwrap();
         assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
         let run = db.run_of_week(&week).await.unwrap().unwrap();
-        assert_eq!(run.control, "halted");
+        assert_eq!(run.control.as_str(), "halted");
         assert!(run.reason.as_deref().unwrap().contains(&format!("invoice {victim} no longer matches")), "{:?}", run.reason);
         let victim_id = victim.to_string();
         let charged_victim = sim.ledger().await.iter().any(|e| e["metadata"]["invoice_id"] == victim_id.as_str());
@@ -298,7 +298,7 @@ on_both_databases! {
         let out = sim.billing(&test_db.url).args(["run", "--week", &week, "--workers", "2"]).output().await.unwrap();
         assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
         let run = db.run_of_week(&week).await.unwrap().unwrap();
-        assert_eq!(run.control, "halted");
+        assert_eq!(run.control.as_str(), "halted");
         let reason = run.reason.unwrap();
         assert!(reason.contains(&format!("invoice {victim}: the charge would send {} minor units, the approved invoice is {total}", total * 10)), "{reason}");
         let victim_id = victim.to_string();
@@ -314,7 +314,7 @@ on_both_databases! {
         let out = sim.billing(&test_db.url).args(["run", "--week", &week]).output().await.unwrap();
         assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
         let run = db.run_of_week(&week).await.unwrap().unwrap();
-        assert_eq!(run.control, "halted");
+        assert_eq!(run.control.as_str(), "halted");
         assert!(run.reason.as_deref().unwrap().contains("above the cap 500"), "{:?}", run.reason);
         let charges = sim.ledger().await.iter().filter(|e| e["kind"] == "charge").count();
         println!("user-cap guard: halted after {charges} charges, {} ms after the run started", started.elapsed().as_millis());
@@ -403,7 +403,7 @@ on_both_databases! {
             first_at.get_or_insert_with(Instant::now);
             let wait = Instant::now() + Duration::from_millis(200);
             while Instant::now() < wait {
-                if db.run_of_week(&week).await.unwrap().unwrap().control == "halted" {
+                if db.run_of_week(&week).await.unwrap().unwrap().control.as_str() == "halted" {
                     halted_at = Some(Instant::now());
                     break;
                 }
@@ -539,7 +539,7 @@ async fn a_provider_taking_another_amount_halts_the_run() {
     let out = sim.billing(&test_db.url).args(["run", "--week", &week]).output().await.unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
     let run = db.run_of_week(&week).await.unwrap().unwrap();
-    assert_eq!(run.control, "halted");
+    assert_eq!(run.control.as_str(), "halted");
     assert!(run.reason.as_deref().unwrap().contains("the provider took"), "{:?}", run.reason);
     let charges: Vec<i64> = sim
         .ledger()

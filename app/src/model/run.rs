@@ -6,6 +6,78 @@ use serde::{Deserialize, Serialize};
 
 use super::money::Money;
 
+/// A stored run state that is not one of the product's (a row changed behind its back).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a run phase or control")]
+pub struct UnknownState(pub String);
+
+/// Declares a run state stored as its snake_case name: `as_str`, `Display`, and `TryFrom<String>`
+/// (how the server reads it from the database).
+macro_rules! run_state {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name {
+            $($(#[$vdoc])* $variant),+
+        }
+
+        impl $name {
+            /// Every value, in order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The stored name.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = UnknownState;
+            fn from_str(text: &str) -> Result<Self, UnknownState> {
+                $name::ALL.iter().copied().find(|v| v.as_str() == text).ok_or_else(|| UnknownState(text.to_owned()))
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = UnknownState;
+            fn try_from(text: String) -> Result<Self, UnknownState> {
+                text.parse()
+            }
+        }
+    };
+}
+
+run_state! {
+    /// Where a run is, in the order it moves (it only moves forward).
+    Phase {
+        /// The first `canary_size` invoices, checked against the provider before the rest.
+        Canary => "canary",
+        Charging => "charging",
+        PayingOut => "paying_out",
+        Completed => "completed",
+    }
+}
+
+run_state! {
+    /// Whether a run's workers may make calls: only while `running`.
+    Control {
+        Running => "running",
+        Paused => "paused",
+        /// Stopped by a guard, with its reason.
+        Halted => "halted",
+        Aborted => "aborted",
+    }
+}
+
 /// One line of a run's log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunEvent {
@@ -19,10 +91,8 @@ pub struct RunEvent {
 pub struct RunView {
     pub id: i64,
     pub week: String,
-    /// `canary`, `charging`, `paying_out` or `completed`.
-    pub phase: String,
-    /// `running`, `paused`, `halted` (by a guard) or `aborted`.
-    pub control: String,
+    pub phase: Phase,
+    pub control: Control,
     pub reason: Option<String>,
     pub started_at: DateTime<Utc>,
     pub started_by: String,
@@ -135,7 +205,7 @@ impl RunView {
 
     /// Whether workers may still make calls.
     pub fn running(&self) -> bool {
-        self.control == "running" && self.phase != "completed"
+        self.control == Control::Running && self.phase != Phase::Completed
     }
 }
 

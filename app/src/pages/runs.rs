@@ -17,16 +17,18 @@ use crate::auth::Action;
 use crate::components::access::ErrorNotice;
 use crate::components::banner::{Banner, Tone};
 use crate::components::format::money;
-use crate::model::run::{RunSettings, RunView};
+use crate::model::run::{Control, Phase, RunSettings, RunView};
 
 /// The badge of a run's control and phase.
 fn state_badge(run: &RunView) -> impl IntoView {
-    let (class, text) = match (run.control.as_str(), run.phase.as_str()) {
-        ("halted", _) => ("badge badge-danger", "halted".to_string()),
-        ("aborted", _) => ("badge", "aborted".to_string()),
-        ("paused", phase) => ("badge badge-warning", format!("paused · {phase}")),
-        (_, "completed") => ("badge badge-success", "completed".to_string()),
-        (_, phase) => ("badge badge-info", phase.replace('_', " ")),
+    let (class, text) = match (run.control, run.phase) {
+        (Control::Halted, _) => ("badge badge-danger", "halted".to_string()),
+        (Control::Aborted, _) => ("badge", "aborted".to_string()),
+        (Control::Paused, phase) => {
+            ("badge badge-warning", format!("paused · {}", phase.as_str().replace('_', " ")))
+        }
+        (_, Phase::Completed) => ("badge badge-success", "completed".to_string()),
+        (_, phase) => ("badge badge-info", phase.as_str().replace('_', " ")),
     };
     view! { <span class=class data-testid="run-state">{text}</span> }
 }
@@ -345,14 +347,14 @@ fn RunDetail(run: Signal<RunView>, control: ServerAction<ControlRun>) -> impl In
     let can = crate::SignedIn::can;
     let controls = Memo::new(move |_| {
         let r = run.get();
-        (r.id, r.running(), r.control.clone(), r.phase.clone())
+        (r.id, r.running(), r.control, r.phase)
     });
     view! {
         {move || {
             let r = run.get();
             let reason = r.reason.clone().unwrap_or_default();
-            let halted = (r.control == "halted").then(|| reason.clone());
-            let paused = (r.control == "paused").then(|| reason.clone());
+            let halted = (r.control == Control::Halted).then(|| reason.clone());
+            let paused = (r.control == Control::Paused).then(|| reason.clone());
             let per_mille = r.progress_per_mille();
             view! {
                 <div class="page-header">
@@ -388,7 +390,7 @@ fn RunDetail(run: Signal<RunView>, control: ServerAction<ControlRun>) -> impl In
                 })}
                 <section class="card">
                     // An SVG bar: the page's Content-Security-Policy allows no inline styles.
-                    <svg class="progress-bar" class:progress-danger=r.control == "halted" viewBox="0 0 1000 10"
+                    <svg class="progress-bar" class:progress-danger=r.control == Control::Halted viewBox="0 0 1000 10"
                         preserveAspectRatio="none" role="progressbar" aria-valuemin="0" aria-valuemax="1000"
                         aria-valuenow=per_mille data-testid="run-progress">
                         <rect class="progress-track" width="1000" height="10" />
@@ -432,7 +434,7 @@ fn RunDetail(run: Signal<RunView>, control: ServerAction<ControlRun>) -> impl In
                         <button type="submit" class="btn btn-danger" data-testid="pause-button">"Pause the run"</button>
                     </ActionForm>
                 });
-                let resume = (matches!(control_state.as_str(), "paused" | "halted") && can(Action::ResumeOrAbortRun)).then(|| view! {
+                let resume = (matches!(control_state, Control::Paused | Control::Halted) && can(Action::ResumeOrAbortRun)).then(|| view! {
                     <ActionForm action=control attr:class="form form-inline" attr:data-testid="resume-form">
                         <input type="hidden" name="id" value=id />
                         <input type="hidden" name="action" value="resume" />
@@ -447,7 +449,7 @@ fn RunDetail(run: Signal<RunView>, control: ServerAction<ControlRun>) -> impl In
                     </ActionForm>
                 });
                 let over = (!running && pause.is_none() && resume.is_none()).then(|| view! {
-                    <p class="muted">{if phase == "completed" { "The run is complete." } else { "Nothing to control." }}</p>
+                    <p class="muted">{if phase == Phase::Completed { "The run is complete." } else { "Nothing to control." }}</p>
                 });
                 view! { {pause} {resume} {over} }
             }}

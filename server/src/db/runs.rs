@@ -18,6 +18,7 @@ use super::{now, Db};
 use crate::billing::ledger::{Account, Posting, Transaction};
 use crate::with_pool;
 use app::model::alerts::AlertKind;
+use app::model::run::{Control, Phase};
 use app::model::week::BillingWeek;
 
 /// A run as stored.
@@ -25,8 +26,10 @@ use app::model::week::BillingWeek;
 pub struct RunRow {
     pub id: i64,
     pub week: String,
-    pub phase: String,
-    pub control: String,
+    #[sqlx(try_from = "String")]
+    pub phase: Phase,
+    #[sqlx(try_from = "String")]
+    pub control: Control,
     pub reason: Option<String>,
     pub currency: String,
     pub canary_size: i64,
@@ -407,14 +410,14 @@ impl Db {
     pub async fn set_control(
         &self,
         run_id: i64,
-        from: &[&str],
-        to: &str,
+        from: &[Control],
+        to: Control,
         reason: &str,
         actor: Option<&Actor>,
         alert: Option<AlertKind>,
     ) -> Result<bool, sqlx::Error> {
         let at = now();
-        let allowed = from.iter().map(|c| format!("'{c}'")).collect::<Vec<_>>().join(", ");
+        let allowed = from.iter().map(|c| format!("'{}'", c.as_str())).collect::<Vec<_>>().join(", ");
         let sql = format!(
             "UPDATE runs SET control = $1, reason = $2, updated_at = $3 WHERE id = $4 AND control IN ({allowed}) \
              RETURNING week"
@@ -423,7 +426,7 @@ impl Db {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let week: Option<String> =
-                sqlx::query_scalar(&sql).bind(to).bind(reason).bind(at).bind(run_id).fetch_optional(&mut *tx).await?;
+                sqlx::query_scalar(&sql).bind(to.as_str()).bind(reason).bind(at).bind(run_id).fetch_optional(&mut *tx).await?;
             let changed = u64::from(week.is_some());
             if let (Some(week), Some(kind)) = (&week, alert) {
                 let alert = NewAlert::for_run(kind, run_id, week, format!("{to}{by}: {reason}"));
@@ -433,16 +436,16 @@ impl Db {
                 sqlx::query("INSERT INTO run_events (run_id, at, kind, message) VALUES ($1, $2, $3, $4)")
                     .bind(run_id)
                     .bind(at)
-                    .bind(to)
+                    .bind(to.as_str())
                     .bind(format!("{to}{by}: {reason}"))
                     .execute(&mut *tx)
                     .await?;
                 if let Some(actor) = actor {
                     let action = match to {
-                        "paused" => "run.pause",
-                        "running" => "run.resume",
-                        "aborted" => "run.abort",
-                        _ => "run.control",
+                        Control::Paused => "run.pause",
+                        Control::Running => "run.resume",
+                        Control::Aborted => "run.abort",
+                        Control::Halted => "run.control",
                     };
                     let mut entry = NewAuditEntry::new(actor, action, "run", run_id);
                     entry.after = Some(serde_json::json!({ "control": to }));
@@ -456,20 +459,20 @@ impl Db {
     }
 
     /// Moves a run from phase `from` to `to` (once, whoever asks first).
-    pub async fn advance_phase(&self, run_id: i64, from: &str, to: &str) -> Result<bool, sqlx::Error> {
+    pub async fn advance_phase(&self, run_id: i64, from: Phase, to: Phase) -> Result<bool, sqlx::Error> {
         let at = now();
-        let completed = (to == "completed").then_some(at);
+        let completed = (to == Phase::Completed).then_some(at);
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let changed = sqlx::query(
                 "UPDATE runs SET phase = $1, updated_at = $2, completed_at = COALESCE($3, completed_at) \
                  WHERE id = $4 AND phase = $5 AND control = 'running'",
             )
-            .bind(to)
+            .bind(to.as_str())
             .bind(at)
             .bind(completed)
             .bind(run_id)
-            .bind(from)
+            .bind(from.as_str())
             .execute(&mut *tx)
             .await?
             .rows_affected();

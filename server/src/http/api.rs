@@ -306,7 +306,8 @@ async fn run_stream(
                 Ok(Some(run)) => run,
                 _ => return None,
             };
-            let over = run.phase == "completed" || run.control == "aborted";
+            let over = run.phase == app::model::run::Phase::Completed
+                || run.control == app::model::run::Control::Aborted;
             let view = match crate::run::view::view(&db, run).await {
                 Ok(view) => view,
                 Err(_) => return None,

@@ -130,11 +130,11 @@ pub(super) async fn coordinate(shared: Arc<Shared>) -> anyhow::Result<()> {
 
 /// Publishes a phase this process advanced the run to, so that its workers move on at once
 /// (the others at their next poll).
-fn publish_phase(shared: &Shared, phase: &str) {
+fn publish_phase(shared: &Shared, phase: Phase) {
     shared.publish.send_if_modified(|status| {
-        let forward = !status.finished() && phase_rank(&status.phase) < phase_rank(phase);
+        let forward = !status.finished() && status.phase < phase;
         if forward {
-            status.phase = phase.to_owned();
+            status.phase = phase;
         }
         forward
     });
@@ -210,33 +210,33 @@ async fn coordinate_step(shared: &Arc<Shared>, looks: &mut Looks) -> anyhow::Res
         )
         .await?;
     } else {
-        match status.phase.as_str() {
-            "canary" if counts.canary_open == 0 => {
+        match status.phase {
+            Phase::Canary if counts.canary_open == 0 => {
                 let (_, unbalanced) = shared.db.ledger_check().await?;
                 if !unbalanced.is_empty() {
                     let reason = format!("the canary left unbalanced ledger transactions {unbalanced:?}");
                     halt(shared, &reason).await?;
                 } else if let Some(problem) = verify_charges(shared, run.canary_size, i64::MAX).await? {
                     halt(shared, &format!("canary: {problem}")).await?;
-                } else if shared.db.advance_phase(run.id, "canary", "charging").await? {
-                    publish_phase(shared, "charging");
+                } else if shared.db.advance_phase(run.id, Phase::Canary, Phase::Charging).await? {
+                    publish_phase(shared, Phase::Charging);
                     shared.db.refresh_statistics(RUN_TABLES).await?;
                 }
             }
-            "charging" if counts.pending == 0 => {
-                let advanced = shared.db.advance_phase(run.id, "charging", "paying_out").await?;
+            Phase::Charging if counts.pending == 0 => {
+                let advanced = shared.db.advance_phase(run.id, Phase::Charging, Phase::PayingOut).await?;
                 if advanced {
-                    publish_phase(shared, "paying_out");
+                    publish_phase(shared, Phase::PayingOut);
                 }
             }
-            "charging" if looks.sampled.is_none_or(|at| at.elapsed() >= SAMPLE_EVERY) => {
+            Phase::Charging if looks.sampled.is_none_or(|at| at.elapsed() >= SAMPLE_EVERY) => {
                 // The latest few charges, every few seconds.
                 looks.sampled = Some(std::time::Instant::now());
                 if let Some(problem) = verify_charges(shared, i64::MAX, 5).await? {
                     halt(shared, &problem).await?;
                 }
             }
-            "paying_out" if counts.transfers_pending == 0 => {
+            Phase::PayingOut if counts.transfers_pending == 0 => {
                 // A declined invoice tried again whose answer has not come back may have been
                 // charged: the run completes once every such answer is known (its worker, or
                 // another once the lease ends, asks again with the same key).
@@ -252,7 +252,7 @@ async fn coordinate_step(shared: &Arc<Shared>, looks: &mut Looks) -> anyhow::Res
                 }
                 // The process that completes the run reconciles it with the provider; a mismatch
                 // shows on every page of the dashboard until finance acknowledges it.
-                let completed = shared.db.advance_phase(run.id, "paying_out", "completed").await?;
+                let completed = shared.db.advance_phase(run.id, Phase::PayingOut, Phase::Completed).await?;
                 if completed {
                     // Statistics first: planned with statistics from before the transfers,
                     // PostgreSQL matched a million passengers' 100,000 transfers against the
