@@ -165,3 +165,58 @@ on_both_databases! {
         assert!(ambiguous > 0, "some answers were ambiguous");
     }
 }
+
+on_both_databases! {
+    // A refund's attempts follow the same rule, through the statements the refund worker records
+    // with: a success is final (and the refund stays succeeded), a refusal or an unknown closes
+    // or keeps open only an attempt still open, and the provider's word that money moved wins.
+    async fn a_refund_attempts_outcome_only_moves_forward(kind: Kind) {
+        let support::Charged { app, sim: _sim } = support::charged_week(kind, &[]).await;
+        let support::StaffedServer { test_db: _test_db, db, server } = app;
+        // Nobody else records anything meanwhile.
+        server.terminate().await;
+        let charged: Vec<(i64, String, i64)> = support::rows(&db, "SELECT invoice_id, user_id, amount_minor FROM charges WHERE state = 'charged' ORDER BY amount_minor DESC").await;
+        let (invoice, user, amount) = charged[0].clone();
+        assert!(amount >= 12, "one minor unit per pair");
+        let actor = server::db::audit::Actor::cli();
+        let lease = chrono::Duration::seconds(60);
+        let later = chrono::Utc::now() + chrono::Duration::hours(1);
+        let froms = [None, Some(To::Unknown), Some(To::Succeeded), Some(To::Failed)];
+        let tos = [To::Succeeded, To::Unknown, To::Failed];
+        for (n, (from, to)) in froms.iter().flat_map(|f| tos.iter().map(move |t| (*f, *t))).enumerate() {
+            let new = server::db::refunds::RefundInsert {
+                request_id: format!("pair-{n}"),
+                invoice_id: invoice,
+                user_id: user.clone(),
+                amount_minor: 1,
+                currency: "USD".into(),
+                reason: "other",
+                note: "outcome pairs".into(),
+                lines: String::new(),
+                requested_by: actor.name.clone(),
+                requested_by_id: None,
+                limits: None,
+                audit: server::db::audit::NewAuditEntry::new(&actor, "refund.request", "invoice", invoice),
+            };
+            let server::db::refunds::Inserted::Created(refund) = db.insert_refund(&new).await.unwrap() else {
+                panic!("pair {n}: the refund was written");
+            };
+            let claim = db.claim_refund(refund.id, "outcomes", lease, true).await.unwrap().expect("claimed");
+            let ledger = server::refunds::ledger_of(&claim.refund).unwrap();
+            for step in from.into_iter().chain([to]) {
+                match step {
+                    To::Succeeded => db.refund_succeeded(&claim, &format!("re_{n}"), &ledger).await.unwrap(),
+                    To::Failed => db.refund_not_done(&claim, true, "refused", later).await.unwrap(),
+                    To::Unknown => db.refund_not_done(&claim, false, "no answer", later).await.unwrap(),
+                    To::Declined => unreachable!("a refund is not declined"),
+                }
+            }
+            let outcome: Vec<(String,)> = support::rows(&db, &format!("SELECT outcome FROM refund_attempts WHERE refund_id = {}", refund.id)).await;
+            assert_eq!(outcome, vec![(expected(from, to).to_owned(),)], "refund: {from:?} then {to:?}");
+            if from == Some(To::Succeeded) || to == To::Succeeded {
+                let state: Vec<(String,)> = support::rows(&db, &format!("SELECT state FROM refunds WHERE id = {}", refund.id)).await;
+                assert_eq!(state, vec![("succeeded".to_owned(),)], "refund: {from:?} then {to:?}");
+            }
+        }
+    }
+}
