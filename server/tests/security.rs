@@ -354,6 +354,32 @@ on_both_databases! {
         assert!(failed.entries.iter().all(|e| e.actor_kind == "anonymous" && e.source == "127.0.0.1"));
     }
 
+    async fn after_sign_in_only_this_sites_paths_are_followed(kind: Kind) {
+        let app = StaffedServer::start(kind).await;
+        // After signing in, only a plain path of this site is followed (no open redirect): the
+        // classic bypasses, over HTTP, all land on `/`.
+        for (n, (next, to)) in [
+            ("/users/p1", "/users/p1"),
+            ("//evil.example", "/"),
+            ("/\\evil.example", "/"),
+            ("/\t/evil.example", "/"),
+            ("%2F%2Fevil.example", "/"),
+            ("/%2F%2Fx/../..//evil.example", "/"),
+            ("https:evil.example", "/"),
+            ("javascript:alert(1)", "/"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            // Each account signs in at most twice (sign-ins are throttled per account).
+            let email = email_of(Role::ALL[n % Role::ALL.len()]);
+            let client = app.browser();
+            let response = client.post(app.url("/login")).form(&[("email", email.as_str()), ("password", PASSWORD), ("next", next)]).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::SEE_OTHER, "{next:?}");
+            assert_eq!(response.headers()["location"].to_str().unwrap(), to, "{next:?}");
+        }
+    }
+
     async fn sign_in_is_throttled_per_account_and_address(kind: Kind) {
         let app = StaffedServer::start(kind).await;
         let email = email_of(Role::Support);

@@ -26,16 +26,35 @@ pub struct LoginForm {
     next: String,
 }
 
-/// Only paths on this site: `/…` but not `//host` (an open redirect).
-fn safe_next(next: &str) -> &str {
-    if next.starts_with('/')
+/// Where to go after signing in: `next` resolved against this site's own origin, and followed
+/// only when it is a plain path here (not the sign-in page again). Anything else goes to `/`:
+/// `//host` and `/\host` (which browsers read as another host), control characters (browsers
+/// drop a tab or a newline, so `/\t/host` becomes `//host`), backslashes, encoded forms that do
+/// not start with `/`, schemes (`https:x`, `javascript:`).
+fn safe_next(next: &str) -> String {
+    const HOME: &str = "/";
+    let plain = next.starts_with('/')
         && !next.starts_with("//")
-        && !next.starts_with("/\\")
-        && !next.starts_with("/login")
-    {
-        next
-    } else {
-        "/"
+        && !next.chars().any(|c| c.is_control() || c == '\\');
+    if !plain {
+        return HOME.into();
+    }
+    let base = url::Url::parse("https://billing.invalid/").expect("a valid base");
+    match base.join(next) {
+        // Resolved, the path must still be a plain one: dot segments can make `//host` of it.
+        Ok(url)
+            if url.origin() == base.origin()
+                && !url.path().starts_with("//")
+                && !url.path().starts_with("/login") =>
+        {
+            let mut path = url.path().to_owned();
+            if let Some(query) = url.query() {
+                path.push('?');
+                path.push_str(query);
+            }
+            path
+        }
+        _ => HOME.into(),
     }
 }
 
@@ -57,7 +76,7 @@ pub async fn login(State(state): State<AppState>, session: Session, request: Req
             return super::middleware::json_error(&app::api::AppError::invalid("form", &message), &message);
         }
     };
-    let next = safe_next(form.next.trim()).to_owned();
+    let next = safe_next(form.next.trim());
     let Ok(email) = parse_email(&form.email) else {
         return back_to_login(
             if form.email.trim().is_empty() { "missing" } else { "invalid" },
@@ -132,5 +151,46 @@ pub async fn logout(State(state): State<AppState>, session: Session, request: Re
 async fn audit_quietly(state: &AppState, entry: &NewAuditEntry) {
     if let Err(e) = state.db.audit(entry).await {
         tracing::error!(error = %e, action = entry.action, "could not write an audit entry");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn only_a_plain_path_of_this_site_is_followed() {
+        for (next, to) in [
+            ("/users/p12", "/users/p12"),
+            ("/weeks/2026-W48?tab=preview", "/weeks/2026-W48?tab=preview"),
+            ("/runs/../audit", "/audit"),
+            ("/", "/"),
+        ] {
+            assert_eq!(safe_next(next), to, "{next:?}");
+        }
+        for bypass in [
+            "//evil.example",
+            "/\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r//evil.example",
+            "\\\\evil.example",
+            "%2F%2Fevil.example",
+            "/%2F%2Fevil.example/../..//evil.example",
+            "https:evil.example",
+            "https://evil.example/",
+            "javascript:alert(1)",
+            " //evil.example",
+            "/login?next=//evil.example",
+            "",
+            "users",
+        ] {
+            let to = safe_next(bypass);
+            assert!(to == "/" || (to.starts_with('/') && !to.starts_with("//")), "{bypass:?} -> {to:?}");
+            assert!(!to.contains("evil.example") || to.starts_with("/%2F"), "{bypass:?} -> {to:?}");
+        }
+        assert_eq!(safe_next("//evil.example"), "/");
+        assert_eq!(safe_next("/\t/evil.example"), "/");
+        assert_eq!(safe_next("javascript:alert(1)"), "/");
     }
 }
