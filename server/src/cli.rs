@@ -770,9 +770,10 @@ async fn preview(config: Config, week: &str, format: PreviewFormat) -> anyhow::R
         let mut out = csv::Writer::from_writer(std::io::stdout().lock());
         out.write_record(["invoice_id", "user_id", "lines", "late_lines", "total", "currency"])?;
         db.each_invoice_total(week, |user, lines, late, total| -> anyhow::Result<()> {
+            let safe = crate::reports::spreadsheet_text(&user).into_owned();
             out.write_record([
-                format!("{week}/{user}"),
-                user,
+                crate::reports::spreadsheet_text(&format!("{week}/{user}")).into_owned(),
+                safe,
                 lines.to_string(),
                 late.to_string(),
                 money(total),

@@ -182,7 +182,18 @@ fn amounts(row: &ExportRow) -> (i64, i64, i64, i64) {
     (row.total_minor, charged, row.refunded_minor, charged - row.refunded_minor)
 }
 
-/// The CSV text of `rows` (no header), RFC 4180.
+/// A text cell as it may go into a CSV file that finance opens in a spreadsheet: one that
+/// starts with `=`, `+`, `-`, `@`, a tab or a carriage return would be read as a formula, so it
+/// is written with a leading `'` (OWASP's advice on CSV injection). Money columns are numbers
+/// written by the product and never go through here.
+pub fn spreadsheet_text(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{text}").into(),
+        _ => text.into(),
+    }
+}
+
+/// The CSV text of `rows` (no header), RFC 4180; text cells made safe for spreadsheets.
 pub fn csv_rows(rows: &[ExportRow], header: bool) -> Result<Vec<u8>, AppError> {
     let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
     let failed = |e: csv::Error| internal_error("writing CSV", e);
@@ -198,11 +209,13 @@ pub fn csv_rows(rows: &[ExportRow], header: bool) -> Result<Vec<u8>, AppError> {
             row.charged_at.map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, false)).unwrap_or_default();
         let (id, total, charged, refunded, net) =
             (row.invoice_id.to_string(), money(total), money(charged), money(refunded), money(net));
+        let (user_id, user_name) = (spreadsheet_text(&row.user_id), spreadsheet_text(&row.user_name));
+        let payment_intent = spreadsheet_text(row.payment_intent.as_deref().unwrap_or_default());
         let fields: [&str; 12] = [
             &id,
             &row.week,
-            &row.user_id,
-            &row.user_name,
+            &user_id,
+            &user_name,
             &row.currency,
             &total,
             &charged,
@@ -210,7 +223,7 @@ pub fn csv_rows(rows: &[ExportRow], header: bool) -> Result<Vec<u8>, AppError> {
             &net,
             row.charge_state.as_deref().unwrap_or("not_run"),
             &charged_at,
-            row.payment_intent.as_deref().unwrap_or_default(),
+            &payment_intent,
         ];
         writer.write_record(fields).map_err(failed)?;
     }
@@ -442,5 +455,28 @@ pub async fn write_forever(db: Db, currency: BillingCurrency, dir: std::path::Pa
             Err(e) => tracing::error!(dir = %dir.display(), error = %e, "writing the weekly reports failed"),
         }
         tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spreadsheet_text;
+
+    #[test]
+    fn text_that_a_spreadsheet_would_run_is_quoted() {
+        for (text, cell) in [
+            ("=HYPERLINK(\"https://evil.example\")", "'=HYPERLINK(\"https://evil.example\")"),
+            ("+1+2", "'+1+2"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tTabbed", "'\tTabbed"),
+            ("\rReturn", "'\rReturn"),
+            ("Ana", "Ana"),
+            ("p12", "p12"),
+            ("", ""),
+            ("a=b", "a=b"),
+        ] {
+            assert_eq!(spreadsheet_text(text), cell, "{text:?}");
+        }
     }
 }

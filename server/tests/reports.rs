@@ -205,6 +205,10 @@ async fn fixed_week(db: &server::db::Db) {
         user("p1", "Ana \"Quotes\", Comma"),
         user("p2", "Bo Li"),
         user("p3", "Chloé Brûlée"),
+        // Names a spreadsheet would run as formulas (CSV injection): written with a leading '.
+        user("p4", "=HYPERLINK(\"https://evil.example\",\"Refund\")"),
+        user("p5", "@SUM(1+1)"),
+        user("p6", "-2+3"),
     ])
     .await
     .unwrap();
@@ -222,6 +226,13 @@ async fn fixed_week(db: &server::db::Db) {
             vec![("p2", Attendance::Completed), ("p3", Attendance::Completed), ("p1", Attendance::Cancelled)],
         ),
         ("g4", 8, 20, 4_200, vec![("p3", Attendance::Completed)]),
+        (
+            "g5",
+            6,
+            7,
+            9_900,
+            vec![("p4", Attendance::Completed), ("p5", Attendance::Completed), ("p6", Attendance::Completed)],
+        ),
     ];
     for (id, day, hour, distance_m, seats) in rides {
         let ride = Ride {
