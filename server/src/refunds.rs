@@ -174,7 +174,7 @@ pub async fn request(
     check_request_id(&request_id)?;
     let failed = |e: sqlx::Error| internal_error("recording a refund", e);
     if let Some(existing) = db.refund_by_request(&request_id).await.map_err(failed)? {
-        return repeated(existing, invoice_id);
+        return repeated(db, existing, invoice_id, &new).await;
     }
     let reason = RefundReason::parse(&new.reason).map_err(|m| AppError::invalid("reason", m))?;
     let note = new.note.clone().unwrap_or_default().trim().to_owned();
@@ -233,7 +233,7 @@ pub async fn request(
         audit,
     };
     match db.insert_refund(&insert).await.map_err(failed)? {
-        Inserted::Existing(existing) => repeated(existing, invoice_id),
+        Inserted::Existing(existing) => repeated(db, existing, invoice_id, &new).await,
         Inserted::NotCharged => Err(AppError::invalid(
             "invoice",
             format!("invoice {invoice_id} was not charged, so there is nothing to refund"),
@@ -261,16 +261,51 @@ pub async fn request(
     }
 }
 
-/// The answer to a request id seen before: that refund (200), unless it was for another invoice.
-fn repeated(existing: RefundRow, invoice_id: i64) -> Result<RefundAnswer, AppError> {
-    if existing.invoice_id != invoice_id {
-        return Err(AppError::Conflict {
-            field: "request_id".into(),
+/// The answer to a request id seen before: that refund (200) when the request is the same one
+/// again (a double click, a retry). The same id with other parameters (another invoice, reason,
+/// note, lines or amount) is refused naming the field that differs, as Stripe refuses a key
+/// reused for another request: the caller must not believe a new amount went out.
+async fn repeated(
+    db: &Db,
+    existing: RefundRow,
+    invoice_id: i64,
+    new: &NewRefund,
+) -> Result<RefundAnswer, AppError> {
+    let differs = |field: &str, what: String| {
+        Err(AppError::Conflict {
+            field: field.into(),
             message: format!(
-                "request {} already made refund {} of invoice {}; open a new refund form for another invoice",
-                existing.request_id, existing.id, existing.invoice_id
+                "request {} already made refund {} {what}; a new refund needs a new request id",
+                existing.request_id, existing.id
             ),
-        });
+        })
+    };
+    if existing.invoice_id != invoice_id {
+        return differs("request_id", format!("of invoice {}, not of invoice {invoice_id}", existing.invoice_id));
+    }
+    let reason = RefundReason::parse(&new.reason).map(RefundReason::as_str).unwrap_or_default();
+    if reason != existing.reason {
+        return differs("reason", format!("with reason {}, not {:?}", existing.reason, new.reason));
+    }
+    let note = new.note.as_deref().unwrap_or_default().trim();
+    if note != existing.note {
+        return differs("note", format!("with the note {:?}, not {note:?}", existing.note));
+    }
+    let currency =
+        BillingCurrency::from_code(&existing.currency).map_err(|e| internal_error("reading a refund", e))?;
+    let (amount_minor, lines) = amount_of(db, invoice_id, currency, new).await?;
+    if lines != existing.lines {
+        return differs("lines", format!("of the lines [{}], not [{lines}]", existing.lines));
+    }
+    if amount_minor != existing.amount_minor {
+        return differs(
+            "amount",
+            format!(
+                "of {}, not {}",
+                Money::from_minor(existing.amount_minor, currency),
+                Money::from_minor(amount_minor, currency)
+            ),
+        );
     }
     Ok(RefundAnswer { outcome: "existing".into(), refund: view(&existing)? })
 }

@@ -196,6 +196,22 @@ on_both_databases! {
         assert_eq!(status, StatusCode::CREATED);
         let (status, answer) = refund(&http, &app, &token, b, json!({ "amount": "0.50", "reason": "duplicate", "request_id": "once" })).await;
         assert_eq!((status, answer["field"].as_str()), (StatusCode::CONFLICT, Some("request_id")), "{answer}");
+        // Nor, reused with other parameters, pass for a refund it did not make: refused naming the
+        // field that differs, nothing refunded; the same request again is the same refund.
+        let before = sim.ledger().await.iter().filter(|e| e["kind"] == "refund").count();
+        for (body, field) in [
+            (json!({ "amount": "0.60", "reason": "duplicate", "request_id": "once" }), "amount"),
+            (json!({ "amount": "0.50", "reason": "fraudulent", "request_id": "once" }), "reason"),
+            (json!({ "amount": "0.50", "reason": "duplicate", "request_id": "once", "note": "again" }), "note"),
+        ] {
+            let (status, answer) = refund(&http, &app, &token, a, body).await;
+            assert_eq!((status, answer["field"].as_str()), (StatusCode::CONFLICT, Some(field)), "{answer}");
+            assert!(answer["error"].as_str().unwrap().contains("new request id"), "{answer}");
+        }
+        let (status, answer) = refund(&http, &app, &token, a, json!({ "amount": "0.50", "reason": "duplicate", "request_id": "once" })).await;
+        assert_eq!((status, answer["outcome"].as_str()), (StatusCode::OK, Some("existing")), "{answer}");
+        let after = sim.ledger().await.iter().filter(|e| e["kind"] == "refund").count();
+        assert_eq!(after, before, "nothing more refunded");
         // Refunding by line: the chosen lines' amounts.
         let record: Value = http.get(app.url(&format!("/api/v1/invoices/{b}"))).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
         let line = &record["lines"][0];
