@@ -208,6 +208,17 @@ pub async fn request(
         BillingCurrency::from_code(&invoice.currency).map_err(|e| internal_error("reading an invoice", e))?;
     let (amount_minor, lines) = amount_of(db, invoice_id, currency, &new).await?;
     let limits = limits_of(db, config, principal.staff.role).await?;
+    // Support's limits are amounts of the configured currency: never compared with another's.
+    if limits.is_some() && currency != config.currency {
+        return Err(AppError::invalid(
+            "amount",
+            format!(
+                "invoice {invoice_id} is in {}, and support's refund limits are in {}: a finance member refunds it",
+                currency.code(),
+                config.currency.code()
+            ),
+        ));
+    }
     let actor = Actor::staff(principal);
     let mut audit = NewAuditEntry::new(&actor, "refund.request", "invoice", invoice_id);
     audit.detail = Some(format!(
@@ -281,7 +292,10 @@ async fn repeated(
         })
     };
     if existing.invoice_id != invoice_id {
-        return differs("request_id", format!("of invoice {}, not of invoice {invoice_id}", existing.invoice_id));
+        return differs(
+            "request_id",
+            format!("of invoice {}, not of invoice {invoice_id}", existing.invoice_id),
+        );
     }
     let reason = RefundReason::parse(&new.reason).map(RefundReason::as_str).unwrap_or_default();
     if reason != existing.reason {

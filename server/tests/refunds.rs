@@ -346,3 +346,35 @@ on_both_databases! {
         assert_eq!(provider_refunds(&sim, invoice).await, (1, 25), "sent once, after the resume");
     }
 }
+
+on_both_databases! {
+    // Every amount in its own currency: the week was billed in USD and the product now runs with
+    // JPY configured. Support's limits (in JPY) are never compared with a USD refund: refused,
+    // naming the field; finance's refund goes out, and its notice says 0.50, not 50.
+    async fn amounts_are_never_mixed_across_currencies(kind: Kind) {
+        let smtp = support::receivers::SmtpReceiver::start(0).await;
+        let env = [("BILLING_CURRENCY", "JPY"), ("SMTP_URL", smtp.url.as_str()), ("MAIL_FROM", "Billing <billing@test.example>")];
+        let Charged { app, sim: _sim } = support::charged_week_with(kind, &[], &env).await;
+        app.db.put_setting("alerts", &json!({ "customer_notices": true }), "test").await.unwrap();
+        let (invoice, user, _) = charged_invoices(&app.db).await[0].clone();
+        let http = reqwest::Client::new();
+        let support_token = app.token_for(&email_of(Role::Support)).await;
+        let (status, answer) = refund(&http, &app, &support_token, invoice, json!({ "amount": "0.10", "reason": "duplicate", "request_id": "support-usd" })).await;
+        assert_eq!((status, answer["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("amount")), "{answer}");
+        assert!(answer["error"].as_str().unwrap().contains("JPY"), "{answer}");
+        let finance = app.token_for(&email_of(Role::Finance)).await;
+        let (status, answer) = refund(&http, &app, &finance, invoice, json!({ "amount": "0.50", "reason": "duplicate", "request_id": "finance-usd" })).await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+        let (email,) = rows::<(String,)>(&app.db, &format!("SELECT email FROM users WHERE id = '{user}'")).await[0].clone();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let notice = loop {
+            if let Some(mail) = smtp.received().into_iter().find(|m| m.body.contains(&email)) {
+                break mail;
+            }
+            assert!(Instant::now() < deadline, "the refund notice arrived");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let subject = support::receivers::header(&notice.body, "Subject").unwrap();
+        assert!(subject.contains("0.50"), "in the refund's currency: {subject}");
+    }
+}

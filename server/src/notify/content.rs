@@ -90,7 +90,6 @@ pub struct Composer {
     provider: Option<StripeClient>,
     public_url: Option<url::Url>,
     time_zone: chrono_tz::Tz,
-    currency: BillingCurrency,
     templates: Environment<'static>,
 }
 
@@ -105,7 +104,6 @@ impl Composer {
             provider,
             public_url: config.public_url.clone(),
             time_zone: config.time_zone,
-            currency: config.currency,
             templates,
         }
     }
@@ -224,7 +222,10 @@ impl Composer {
             .map_err(db_failure)?
             .ok_or_else(|| Failure::permanent(format!("invoice {} is gone", refund.invoice_id)))?;
         let lang = language(&message.language);
-        let amount = Money::from_minor(refund.amount_minor, self.currency).to_string();
+        // In the refund's own currency, whatever the configured one.
+        let currency = BillingCurrency::from_code(&refund.currency)
+            .map_err(|e| Failure::permanent(format!("refund {id}: {e}")))?;
+        let amount = Money::from_minor(refund.amount_minor, currency).to_string();
         let subject = match lang {
             "es" => format!("Tu reembolso de {amount}"),
             _ => format!("Your refund of {amount}"),
