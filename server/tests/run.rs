@@ -18,11 +18,16 @@ fn last_week() -> String {
 
 /// A migrated database with demo data, and a simulator.
 async fn setup(kind: Kind, passengers: &str, sim_args: &[&str]) -> (TestDb, Db, PspSim) {
+    setup_seeded(kind, passengers, "5", sim_args).await
+}
+
+/// As [`setup`], with the demo data's seed.
+async fn setup_seeded(kind: Kind, passengers: &str, seed: &str, sim_args: &[&str]) -> (TestDb, Db, PspSim) {
     let (test_db, db) = TestDb::migrated(kind).await;
     let sim = PspSim::start(sim_args).await;
     let out = sim
         .billing(&test_db.url)
-        .args(["demo-data", "--passengers", passengers, "--drivers", "4", "--weeks", "1", "--seed", "5"])
+        .args(["demo-data", "--passengers", passengers, "--drivers", "4", "--weeks", "1", "--seed", seed])
         .output()
         .await
         .unwrap();
@@ -461,7 +466,9 @@ on_both_databases! {
 
 on_both_databases! {
     async fn a_scheduled_run_waits_at_the_approval_gate_unless_auto_approval_is_on(kind: Kind) {
-        let (test_db, db, _sim) = setup(kind, "10", &[]).await;
+        // A week without flagged anomalies (this seed's demo riders never ride twice at once):
+        // auto-approval approves it; a flagged week is left to a person (the test below).
+        let (test_db, db, _sim) = setup_seeded(kind, "10", "1", &[]).await;
         let config = config_for(&test_db.url);
         let week = last_week();
         // Due since midnight today (UTC), whatever day this runs on.
@@ -487,6 +494,7 @@ on_both_databases! {
         assert_eq!(stored.status.as_str(), "previewed", "the preview is ready for the people at the gate");
         assert!(db.run_of_week(&week).await.unwrap().is_none());
 
+        assert_eq!(stored.flagged, 0, "the premise: nothing flagged");
         schedule["auto_approve"] = serde_json::json!(true);
         db.put_setting("run_schedule", &schedule, "test").await.unwrap();
         let started = server::run::schedule::tick(&db, &config).await.unwrap();
@@ -499,6 +507,40 @@ on_both_databases! {
 }
 
 on_both_databases! {
+    // Auto-approval never approves a week with flagged anomalies: the week waits for a person
+    // and an alert says why at once.
+    async fn auto_approval_leaves_a_flagged_week_to_a_person(kind: Kind) {
+        let (test_db, db, _sim) = setup(kind, "10", &[]).await;
+        let config = config_for(&test_db.url);
+        let week = last_week();
+        // Two rides of one passenger at the same time: an anomaly.
+        let monday = app::model::week::BillingWeek::parse(&week).unwrap().monday();
+        let at = monday.and_hms_opt(10, 0, 0).unwrap().and_utc() + chrono::Duration::days(2);
+        for (id, driver) in [("twice-1", "d1"), ("twice-2", "d2")] {
+            let ride = app::model::billing::Ride {
+                ride_id: id.into(),
+                driver_id: driver.into(),
+                distance_m: 10_000,
+                started_at: at,
+                ended_at: at + chrono::Duration::minutes(30),
+                seats: vec![app::model::billing::Seat { passenger_id: "p1".into(), attendance: app::model::pricing::Attendance::Completed }],
+            };
+            db.store_ride(&ride).await.unwrap();
+        }
+        let today = chrono::Utc::now().format("%a").to_string().to_lowercase();
+        let schedule = serde_json::json!({ "enabled": true, "weekday": today, "time": "00:00", "auto_approve": true });
+        db.put_setting("run_schedule", &schedule, "test").await.unwrap();
+        assert_eq!(server::run::schedule::tick(&db, &config).await.unwrap(), None, "not approved, not started");
+        let stored = db.stored_week(app::model::week::BillingWeek::parse(&week).unwrap()).await.unwrap().unwrap();
+        assert!(stored.flagged > 0, "the week has flagged invoices");
+        assert_eq!(stored.status.as_str(), "previewed");
+        assert!(db.run_of_week(&week).await.unwrap().is_none());
+        let alerts = db.alerts(true, 10).await.unwrap();
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        assert_eq!(alerts[0].kind, app::model::alerts::AlertKind::RunNotStarted);
+        assert!(alerts[0].detail.contains("flagged as anomalies"), "{}", alerts[0].detail);
+    }
+
     async fn declined_invoices_are_retried_after_the_run_and_charged_once(kind: Kind) {
         let (test_db, db, sim) = setup(kind, "10", &["--decline-rate", "1"]).await;
         settings(&db, serde_json::json!({ "decline_retry_seconds": 2, "max_attempts": 5 })).await;

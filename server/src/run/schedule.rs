@@ -81,6 +81,29 @@ pub async fn tick(db: &Db, config: &Config) -> anyhow::Result<Option<i64>> {
         return Ok(None);
     }
     let started = start_if_approved(db, config, &schedule, week).await;
+    // Auto-approval never approves a week with flagged anomalies: a person looks first, and is
+    // told why at once.
+    if let Ok(Gate::Flagged(flagged)) = &started {
+        let local = moment.with_timezone(&config.time_zone).format("%a %d %b %H:%M %Z");
+        db.raise_alert(&NewAlert {
+            kind: AlertKind::RunNotStarted,
+            group_key: format!("run_not_started:{week}"),
+            run_id: None,
+            week: Some(week.to_string()),
+            title: format!("The run of {week} was not approved automatically"),
+            detail: format!(
+                "It was due {local}; {flagged} invoice(s) of {week} are flagged as anomalies, so auto-approval \
+                 left the week for a person to look at and approve."
+            ),
+            link: Some(format!("/weeks/{week}")),
+        })
+        .await?;
+        return Ok(None);
+    }
+    let started = started.map(|gate| match gate {
+        Gate::Started(run) => Some(run),
+        Gate::Flagged(_) | Gate::Waiting => None,
+    });
     if !matches!(started, Ok(Some(_))) {
         let settings: AlertSettings = db.setting_or_default(AlertSettings::KEY).await?;
         let late = moment + chrono::Duration::minutes(i64::from(settings.not_started_after_minutes));
@@ -105,16 +128,29 @@ pub async fn tick(db: &Db, config: &Config) -> anyhow::Result<Option<i64>> {
     started
 }
 
+/// What the approval gate came to for a due week.
+enum Gate {
+    /// The run was started.
+    Started(i64),
+    /// The week waits for a person to approve it.
+    Waiting,
+    /// Auto-approval is on, but this many invoices of the week are flagged as anomalies.
+    Flagged(u64),
+}
+
 async fn start_if_approved(
     db: &Db,
     config: &Config,
     schedule: &RunSchedule,
     week: BillingWeek,
-) -> anyhow::Result<Option<i64>> {
+) -> anyhow::Result<Gate> {
     // Keep the preview current, so the people at the gate see the week as it will be charged.
     let stored = crate::preview::refresh(db, config, week).await?;
     let approved = match stored.status {
         app::model::preview::WeekStatus::Approved => true,
+        _ if schedule.auto_approve && (stored.flagged > 0 || !stored.anomalies.is_empty()) => {
+            return Ok(Gate::Flagged(stored.flagged));
+        }
         _ if schedule.auto_approve => {
             let actor =
                 Actor { kind: "system", name: "scheduler".into(), staff_id: None, source: "schedule".into() };
@@ -124,12 +160,12 @@ async fn start_if_approved(
         _ => false,
     };
     if !approved {
-        return Ok(None); // the approval gate: a person approves, the next tick starts the run
+        return Ok(Gate::Waiting); // the approval gate: a person approves, the next tick starts the run
     }
     let settings = super::load_settings(db).await?;
     let run = db.start_run(week, "scheduler", settings.canary_size).await?;
     tracing::info!(run = run.id, %week, "scheduled run started");
-    Ok(Some(run.id))
+    Ok(Gate::Started(run.id))
 }
 
 /// Checks the schedule every 30 seconds, forever (`billing serve`).
