@@ -245,6 +245,10 @@ pub async fn request(
     };
     match db.insert_refund(&insert).await.map_err(failed)? {
         Inserted::Existing(existing) => repeated(db, existing, invoice_id, &new).await,
+        Inserted::LineRefunded { ride, refund } => Err(AppError::invalid(
+            "lines",
+            format!("ride {ride} of invoice {invoice_id} was refunded already, by refund {refund}"),
+        )),
         Inserted::NotCharged => Err(AppError::invalid(
             "invoice",
             format!("invoice {invoice_id} was not charged, so there is nothing to refund"),

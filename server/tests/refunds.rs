@@ -219,6 +219,19 @@ on_both_databases! {
         assert_eq!(status, StatusCode::CREATED, "{answer}");
         assert_eq!(answer["refund"]["amount"], line["amount"]);
         assert_eq!(answer["refund"]["state"], "succeeded");
+        // The same line is not refunded a second time, alone or with others: refused naming the
+        // lines, nothing refunded; an amount not tied to lines stays capped by the invoice.
+        let before = sim.ledger().await.iter().filter(|e| e["kind"] == "refund").count();
+        let mut both = vec![line["ride_id"].clone()];
+        if let Some(other) = record["lines"].get(1) {
+            both.push(other["ride_id"].clone());
+        }
+        for (n, lines) in [vec![line["ride_id"].clone()], both].into_iter().enumerate() {
+            let (status, answer) = refund(&http, &app, &token, b, json!({ "reason": "service_issue", "request_id": format!("line-again-{n}"), "lines": lines })).await;
+            assert_eq!((status, answer["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("lines")), "{answer}");
+            assert!(answer["error"].as_str().unwrap().contains("refunded already"), "{answer}");
+        }
+        assert_eq!(sim.ledger().await.iter().filter(|e| e["kind"] == "refund").count(), before, "nothing more refunded");
     }
 
     async fn support_refunds_above_the_limits_wait_for_another_person(kind: Kind) {

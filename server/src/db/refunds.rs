@@ -88,6 +88,8 @@ pub struct RefundInsert {
 pub enum Inserted {
     /// Written now, `pending` (goes to the provider now) or `awaiting_approval`.
     Created(RefundRow),
+    /// A chosen line was refunded already, by refund `refund`.
+    LineRefunded { ride: String, refund: i64 },
     /// This request id was written before: that refund, unchanged.
     Existing(RefundRow),
     /// Refused: the amount is more than what is left to refund (which is given).
@@ -204,6 +206,23 @@ impl Db {
                 tx.rollback().await?;
                 return Ok(Inserted::NotCharged);
             };
+            // Under the same lock: a line refunded already (by a refund not rejected) is not
+            // refunded again.
+            if !new.lines.is_empty() {
+                let earlier: Vec<(i64, String)> = sqlx::query_as(
+                    "SELECT id, lines FROM refunds WHERE invoice_id = $1 AND lines <> '' AND state <> 'rejected' ORDER BY id",
+                )
+                .bind(new.invoice_id)
+                .fetch_all(&mut *tx)
+                .await?;
+                let taken = new.lines.split(',').find_map(|ride| {
+                    earlier.iter().find(|(_, lines)| lines.split(',').any(|l| l == ride)).map(|(id, _)| (ride, *id))
+                });
+                if let Some((ride, refund)) = taken {
+                    tx.rollback().await?;
+                    return Ok(Inserted::LineRefunded { ride: ride.to_owned(), refund });
+                }
+            }
             let reserved_now = sqlx::query(
                 "UPDATE refund_balances SET reserved_minor = reserved_minor + $2 \
                  WHERE invoice_id = $1 AND reserved_minor + $2 <= charged_minor",
