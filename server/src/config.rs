@@ -188,6 +188,9 @@ pub struct Config {
     pub report_dir: Option<std::path::PathBuf>,
     /// The mail server alerts and customer notices go through, if any.
     pub smtp: Option<SmtpConfig>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`, addresses
+    /// separated by commas); from anyone else the header is ignored.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// `SMTP_URL` and `MAIL_FROM`.
@@ -381,10 +384,25 @@ impl Config {
             })
             .transpose()?;
 
+        let trusted_proxies = get("TRUSTED_PROXIES")
+            .map(|raw| {
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|a| !a.is_empty())
+                    .map(|a| a.parse::<std::net::IpAddr>().map_err(|_| format!("{a:?} is not an IP address")))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()
+            .map_err(|m| {
+                ConfigError::new("TRUSTED_PROXIES", format!("{m} (write addresses separated by commas)"))
+            })?
+            .unwrap_or_default();
+
         Ok(Config {
             public_url,
             report_dir,
             smtp,
+            trusted_proxies,
             database,
             provider: ProviderConfig {
                 target,

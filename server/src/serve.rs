@@ -79,7 +79,7 @@ pub async fn serve(config: Config, addr: SocketAddr) -> anyhow::Result<()> {
 
     let background = [
         tokio::spawn(metrics::run_upkeep_forever(metrics::handle())),
-        tokio::spawn(state.login_throttle.clone().clean_forever()),
+        tokio::spawn(crate::auth::throttle::clean_forever(state.db.clone())),
         tokio::spawn(delete_expired_sessions(Store::new(&db))),
     ];
 

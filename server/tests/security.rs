@@ -380,6 +380,60 @@ on_both_databases! {
         }
     }
 
+    // Two processes share the counts (through the database); behind a trusted proxy each client
+    // is counted on its own; an account waits a growing delay, never more than a minute.
+    async fn sign_in_throttling_is_shared_and_reads_a_trusted_proxy(kind: Kind) {
+        let env = [("TRUSTED_PROXIES", "127.0.0.1")];
+        let app = StaffedServer::start_with_env(kind, &env).await;
+        let mut second = support::billing();
+        second.envs(env);
+        let other = support::ServerProcess::start_with(second, &app.test_db.url).await;
+        let bases = [app.server.base.clone(), other.base.clone()];
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let attempt = |n: usize, from: &'static str, email: String, password: &'static str| {
+            let (client, base) = (client.clone(), bases[n % 2].clone());
+            async move {
+                let form = [("email", email), ("password", password.to_owned()), ("next", "/".to_owned())];
+                let url = format!("{base}/login");
+                let response = client.post(url).header("x-forwarded-for", from).header("origin", base).form(&form).send().await.unwrap();
+                response.headers()["location"].to_str().unwrap().to_owned()
+            }
+        };
+        // One client through the proxy, alternating between the processes: 30 a minute in all.
+        let mut throttled_after = None;
+        for i in 0..40 {
+            let location = attempt(i, "203.0.113.9", format!("guess{i}@test.example"), "wrong password!").await;
+            if location.contains("error=throttled_address") {
+                throttled_after = Some(i);
+                break;
+            }
+        }
+        assert_eq!(throttled_after, Some(30), "30 attempts a minute from one client across both processes");
+        // Another client behind the same proxy is not affected.
+        let location = attempt(0, "203.0.113.10", "guess@test.example".into(), "wrong password!").await;
+        assert!(location.contains("error=invalid"), "{location}");
+
+        // An account: four failures free, then a delay; the right password waits it out too.
+        let email = email_of(Role::Finance);
+        for i in 0..5 {
+            let location = attempt(i, "198.51.100.1", email.clone(), "wrong password!").await;
+            assert!(location.contains("error=invalid"), "failure {i}: {location}");
+        }
+        let location = attempt(5, "198.51.100.2", email.clone(), PASSWORD).await;
+        assert!(location.contains("error=throttled_account"), "{location}");
+        let blocked: Vec<(chrono::DateTime<chrono::Utc>,)> = support::rows(&app.db, &format!("SELECT blocked_until FROM login_throttle WHERE key = 'account:{email}'")).await;
+        let left = blocked[0].0 - chrono::Utc::now();
+        assert!(left <= chrono::Duration::seconds(60) && left > chrono::Duration::zero(), "blocked for {left}");
+        tokio::time::sleep((left + chrono::Duration::milliseconds(200)).to_std().unwrap()).await;
+        let location = attempt(6, "198.51.100.2", email.clone(), PASSWORD).await;
+        assert_eq!(location, "/", "the delay passed: signed in");
+        let cleared: Vec<(String,)> = support::rows(&app.db, &format!("SELECT key FROM login_throttle WHERE key = 'account:{email}'")).await;
+        assert!(cleared.is_empty(), "a success clears the failures");
+        // The audit names the client the proxy reported, not the proxy.
+        let sources: Vec<(String,)> = support::rows(&app.db, "SELECT source FROM audit_log WHERE action = 'auth.login' ORDER BY id DESC LIMIT 1").await;
+        assert_eq!(sources, vec![("198.51.100.2".to_owned(),)]);
+    }
+
     async fn sign_in_is_throttled_per_account_and_address(kind: Kind) {
         let app = StaffedServer::start(kind).await;
         let email = email_of(Role::Support);
@@ -395,10 +449,12 @@ on_both_databases! {
         let page = client.get(app.url("/login?error=throttled_account")).send().await.unwrap().text().await.unwrap();
         assert!(page.contains("Too many sign-in attempts for this account"));
 
-        // One address guessing across many accounts is stopped too.
+        // One address guessing across many accounts is stopped too, whatever X-Forwarded-For it
+        // sends: no proxy is trusted here, so the header is ignored.
         let mut throttled_after = None;
         for i in 0..40 {
-            let response = app.login(&client, &format!("guess{i}@test.example"), "wrong password!").await;
+            let form = [("email", format!("guess{i}@test.example")), ("password", "wrong password!".into()), ("next", "/".into())];
+            let response = client.post(app.url("/login")).header("x-forwarded-for", format!("203.0.113.{i}")).form(&form).send().await.unwrap();
             if response.headers()["location"].to_str().unwrap().contains("error=throttled_address") {
                 throttled_after = Some(i);
                 break;

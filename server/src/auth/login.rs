@@ -67,8 +67,8 @@ fn back_to_login(error: &str, email: &str, next: &str) -> Response {
 /// Signs a staff member in: throttled per account and per address, the password checked in
 /// constant work whether or not the account exists, the session id renewed, the outcome audited.
 pub async fn login(State(state): State<AppState>, session: Session, request: Request) -> Response {
-    let address = super::middleware::client_address(&request);
-    let source = address.map(|a| a.ip().to_string()).unwrap_or_else(|| "unknown".into());
+    let address = super::middleware::client_ip(&request, &state.config.trusted_proxies);
+    let source = address.map(|a| a.to_string()).unwrap_or_else(|| "unknown".into());
     let Form(form) = match Form::<LoginForm>::from_request(request, &state).await {
         Ok(form) => form,
         Err(rejection) => {
@@ -89,7 +89,14 @@ pub async fn login(State(state): State<AppState>, session: Session, request: Req
     }
     let anonymous = Actor { kind: "anonymous", name: email.clone(), staff_id: None, source: source.clone() };
 
-    if let Err(throttled) = state.login_throttle.check(&email, address.map(|a| a.ip())) {
+    let allowed = match state.db.login_allowed(&email, address).await {
+        Ok(allowed) => allowed,
+        Err(e) => {
+            crate::http::state::internal_error("checking sign-in attempts", e);
+            return back_to_login("unavailable", &email, &next);
+        }
+    };
+    if let Err(throttled) = allowed {
         let mut entry = NewAuditEntry::new(&anonymous, "auth.login_throttled", "staff_email", &email);
         entry.detail = Some(format!("{throttled:?}").to_lowercase());
         audit_quietly(&state, &entry).await;
@@ -113,8 +120,14 @@ pub async fn login(State(state): State<AppState>, session: Session, request: Req
     let Some(staff) = staff else {
         let entry = NewAuditEntry::new(&anonymous, "auth.login_failed", "staff_email", &email);
         audit_quietly(&state, &entry).await;
+        if let Err(e) = state.db.login_failed(&email).await {
+            crate::http::state::internal_error("counting a failed sign-in", e);
+        }
         return back_to_login("invalid", &email, &next);
     };
+    if let Err(e) = state.db.login_succeeded(&email).await {
+        crate::http::state::internal_error("clearing failed sign-ins", e);
+    }
 
     let now = Utc::now().timestamp();
     let stored = async {

@@ -40,6 +40,13 @@ pub fn client_address(request: &Request) -> Option<SocketAddr> {
     request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| *addr)
 }
 
+/// The client's address: the peer's, or the one a trusted proxy reports (see
+/// [`super::throttle::client_ip`]).
+pub fn client_ip(request: &Request, trusted: &[std::net::IpAddr]) -> Option<std::net::IpAddr> {
+    let forwarded = request.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    super::throttle::client_ip(client_address(request).map(|a| a.ip()), forwarded, trusted)
+}
+
 /// Authenticates, checks CSRF and access, then runs the handler with the [`Principal`] (if any)
 /// in the request's extensions.
 pub async fn authenticate(
@@ -52,7 +59,9 @@ pub async fn authenticate(
     if is_static_or_probe(&path) && request.method() == Method::GET {
         return next.run(request).await;
     }
-    let source = client_address(&request).map(|a| a.ip().to_string()).unwrap_or_else(|| "unknown".into());
+    let source = client_ip(&request, &state.config.trusted_proxies)
+        .map(|a| a.to_string())
+        .unwrap_or_else(|| "unknown".into());
     let bearer = bearer_token(request.headers());
 
     let principal = match &bearer {

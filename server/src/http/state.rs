@@ -7,7 +7,6 @@ use chrono::{SecondsFormat, Utc};
 use leptos::config::LeptosOptions;
 
 use crate::audit_writer::AuditWriter;
-use crate::auth::throttle::LoginThrottle;
 use crate::config::Config;
 use crate::db::audit::Actor;
 use crate::db::Db;
@@ -31,7 +30,6 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub leptos: LeptosOptions,
     /// Sign-in attempt counters of this process.
-    pub login_throttle: LoginThrottle,
     /// The configured public origin (`PUBLIC_URL`), if any.
     pub public_origin: Option<Arc<str>>,
     /// The payment provider refunds are sent to at once; without one they wait for a worker.
@@ -64,7 +62,6 @@ impl AppState {
             public_origin: config.public_origin().map(Arc::from),
             config: Arc::new(config),
             leptos,
-            login_throttle: LoginThrottle::default(),
             provider: None,
             provider_account: None,
         }
