@@ -307,3 +307,80 @@ on_both_databases! {
         assert!(keys[1].1.starts_with("refund-") && keys[1].1.contains("-key-"), "B got a new key: {keys:?}");
     }
 }
+
+/// The simulator's transfers per payout (amounts), from its own ledger.
+async fn transfers_by_payout(sim: &PspSim) -> BTreeMap<i64, Vec<i64>> {
+    let mut transfers: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for e in sim.ledger().await {
+        if e["kind"] == "transfer" {
+            let payout = e["metadata"]["payout_id"].as_str().unwrap().parse().unwrap();
+            transfers.entry(payout).or_default().push(e["amount"].as_i64().unwrap());
+        }
+    }
+    transfers
+}
+
+on_both_databases! {
+    async fn payouts_resumed_a_day_later_are_looked_up_and_paid_once(kind: Kind) {
+        let (test_db, db) = TestDb::migrated(kind).await;
+        let sim = PspSim::start(&["--hang-ms", "4000"]).await;
+        let out = sim
+            .billing(&test_db.url)
+            .args(["demo-data", "--passengers", "12", "--drivers", "6", "--weeks", "1", "--seed", "3"])
+            .output()
+            .await
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        db.put_setting(
+            "run_settings",
+            &json!({ "canary_size": 0, "workers": 2, "batch": 4, "lease_seconds": 2, "provider_timeout_seconds": 1,
+                     "unknown_retry_seconds": 0, "failure_rate_pct": 100 }),
+            "test",
+        )
+        .await
+        .unwrap();
+        let week = support::last_week();
+        let http = reqwest::Client::new();
+        let mut run = sim.billing(&test_db.url).args(["run", "--week", &week, "--approve"]).spawn().unwrap();
+        // Once the drivers are being paid, the provider makes each transfer and holds its answer.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if db.run_of_week(&week).await.unwrap().is_some_and(|r| r.phase.as_str() != "canary" && r.phase.as_str() != "charging") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the run reached its payouts");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let held = http.put(format!("{}/sim/faults", sim.base)).json(&json!({ "timeout_after_charge": 1.0 })).send().await.unwrap();
+        assert!(held.status().is_success());
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        run.kill().await.unwrap();
+        let _ = run.wait().await;
+        let open: Vec<(i64,)> = support::rows(&db, "SELECT payout_id FROM transfer_attempts WHERE outcome IN ('started', 'unknown')").await;
+        let made = transfers_by_payout(&sim).await;
+        let unanswered: Vec<i64> = open.iter().map(|o| o.0).filter(|p| made.contains_key(p)).collect();
+        assert!(!unanswered.is_empty(), "the provider made transfers the product never heard of: open {open:?}, made {made:?}");
+
+        let faults = http.put(format!("{}/sim/faults", sim.base)).json(&json!({ "timeout_after_charge": 0.0 })).send().await.unwrap();
+        assert!(faults.status().is_success());
+        let moved = http.post(format!("{}/sim/clock", sim.base)).json(&json!({ "advance_seconds": 25 * 3600 })).send().await.unwrap();
+        assert!(moved.status().is_success());
+        tokio::time::sleep(Duration::from_millis(3500)).await; // the held answers are given up
+        age_attempts(&db, 25).await;
+        support::execute(&db, "UPDATE transfers SET lease_owner = NULL, lease_until = NULL").await;
+        let out = sim.billing(&test_db.url).args(["run", "--week", &week]).output().await.unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+        // Against the provider's ledger: every driver paid exactly once, the payout's amount.
+        let payouts: Vec<(i64, i64, String)> = support::rows(&db, "SELECT p.id, p.total_minor, t.state FROM payouts p JOIN transfers t ON t.payout_id = p.id WHERE p.total_minor > 0").await;
+        let made = transfers_by_payout(&sim).await;
+        for (id, total, state) in &payouts {
+            assert_eq!(state, "paid", "payout {id}");
+            assert_eq!(made.get(id), Some(&vec![*total]), "payout {id} paid exactly once");
+        }
+        for id in &unanswered {
+            let attempts: Vec<(String,)> = support::rows(&db, &format!("SELECT outcome FROM transfer_attempts WHERE payout_id = {id}")).await;
+            assert_eq!(attempts, vec![("succeeded".to_owned(),)], "payout {id}: found by the lookup, on its first attempt");
+        }
+    }
+}

@@ -97,16 +97,18 @@ impl StripeClient {
         self.find(&path, ("invoice_id", invoice_id), limiter, succeeded).await
     }
 
-    /// The transfer of payout `payout_id` made to `destination` since `since`. A transfer
-    /// exists once it is made (a reversal is a movement of its own).
+    /// The transfer of payout `payout_id` in `transfer_group` (the week) since `since`, to
+    /// whichever account it went (the driver's may have changed since). A transfer exists once it
+    /// is made (a reversal is a movement of its own).
     pub async fn find_transfer(
         &self,
-        destination: &str,
+        transfer_group: &str,
         payout_id: i64,
         since: DateTime<Utc>,
         limiter: Option<&Pace>,
     ) -> Result<Found, ProviderError> {
-        let path = format!("/v1/transfers?destination={destination}&created[gte]={}", since.timestamp());
+        let group: String = url::form_urlencoded::byte_serialize(transfer_group.as_bytes()).collect();
+        let path = format!("/v1/transfers?transfer_group={group}&created[gte]={}", since.timestamp());
         self.find(&path, ("payout_id", payout_id), limiter, |o| o["id"].as_str()).await
     }
 

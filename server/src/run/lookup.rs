@@ -82,17 +82,12 @@ pub(super) async fn charge(shared: &Shared, item: &Claimed, customer: &str, atte
     .await
 }
 
-/// Looks up what transfer attempt `attempt` of `item` made to the driver's `destination`.
-pub(super) async fn transfer(
-    shared: &Shared,
-    item: &Claimed,
-    destination: &str,
-    attempt: &Attempt,
-) -> Looked {
+/// Looks up what transfer attempt `attempt` of `item` made, among the week's transfers (to
+/// whichever account it went: the driver's may have changed since).
+pub(super) async fn transfer(shared: &Shared, item: &Claimed, attempt: &Attempt) -> Looked {
     let since = attempt.started_at - CLOCK_SLACK;
     let limiter = Some(&shared.limiter);
-    look("among the driver's transfers", attempt, || {
-        shared.client.find_transfer(destination, item.id, since, limiter)
-    })
-    .await
+    let week = shared.run.week.as_str();
+    look("among the week's transfers", attempt, || shared.client.find_transfer(week, item.id, since, limiter))
+        .await
 }

@@ -126,7 +126,7 @@ pub(super) async fn transfer_batch(shared: &Shared, worker: &str, items: Vec<Cla
             }
             // Past the key-reuse window the key is never sent again: the transfer is looked up.
             if lookup::past_window(shared, &attempt) {
-                let looked = lookup::transfer(shared, &item, &destination, &attempt).await;
+                let looked = lookup::transfer(shared, &item, &attempt).await;
                 return (item, attempt, Some(Err(looked)));
             }
             let request = TransferRequest {
