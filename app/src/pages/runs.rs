@@ -159,48 +159,45 @@ fn HeldItems(run: Signal<RunView>) -> impl IntoView {
                     <h2>"Waiting for a person"</h2>
                     <p class="muted small">"Each of these was sent to the provider more than the key-reuse window ago, and the provider could not be asked what it made. It is never sent again under its key. Look it up again once the provider answers; if you have checked the provider's dashboard and nothing was made, mark it as not made: a second finance member confirms, and a new attempt goes out."</p>
                     {move || answer(again.value().get(), "Looked up again; the run takes it up once running.")}
-                    {move || answer(not_made.value().get(), "Recorded.")}
-                    <div class="table-wrap">
-                        <table class="table">
-                            <thead><tr><th>"What"</th><th>"Customer"</th><th class="num">"Amount"</th><th></th><th>"Why"</th></tr></thead>
-                            <tbody>
-                                {held.into_iter().map(|h| {
-                                    let kind: &'static str = if h.kind == "payout" { "payout" } else { "charge" };
-                                    let asked = h.proposed_by.is_some();
-                                    view! {
-                                        <tr data-testid="held-item">
-                                            <td class="mono">{format!("{} {}", h.kind, h.id)}</td>
-                                            <td><a href=format!("/users/{}", crate::components::link::encode(&h.user_id))>{h.user_id.clone()}</a></td>
-                                            <td class="num">{money(h.amount)}</td>
-                                            <td>
-                                                <Show when=move || crate::SignedIn::can(Action::ApproveRun)>
-                                                    <ActionForm action=again attr:class="form-inline">
-                                                        <input type="hidden" name="run_id" value=run_id />
-                                                        <input type="hidden" name="kind" value=kind />
-                                                        <input type="hidden" name="id" value=h.id />
-                                                        <button type="submit" class="btn" data-testid="look-up-again">"Look up again"</button>
-                                                    </ActionForm>
-                                                    <ActionForm action=not_made attr:class="form-inline">
-                                                        <input type="hidden" name="run_id" value=run_id />
-                                                        <input type="hidden" name="kind" value=kind />
-                                                        <input type="hidden" name="id" value=h.id />
-                                                        <button type="submit" class="btn btn-danger" data-testid="mark-not-made">
-                                                            {if asked { "Confirm: not made" } else { "Mark as not made" }}
-                                                        </button>
-                                                    </ActionForm>
-                                                </Show>
-                                            </td>
-                                            <td class="why small">
-                                                {h.detail.clone().unwrap_or_default()}
-                                                {h.key.clone().map(|k| view! { <br /><span class="mono">{k}</span> })}
-                                                {h.proposed_by.clone().map(|by| view! { <br /><strong>{format!("{by} asked to mark it as not made; another finance member must confirm.")}</strong> })}
-                                            </td>
-                                        </tr>
-                                    }
-                                }).collect_view()}
-                            </tbody>
-                        </table>
-                    </div>
+                    {move || answer(not_made.value().get(), "Recorded: the item says what happens next.")}
+                    <ul class="held-list">
+                        {held.into_iter().map(|h| {
+                            let kind: &'static str = if h.kind == "payout" { "payout" } else { "charge" };
+                            let asked = h.proposed_by.is_some();
+                            view! {
+                                <li class="held-item" data-testid="held-item">
+                                    <p class="held-what">
+                                        <strong class="mono">{format!("{} {}", h.kind, h.id)}</strong>
+                                        " · "
+                                        <a href=format!("/users/{}", crate::components::link::encode(&h.user_id))>{h.user_id.clone()}</a>
+                                        " · "
+                                        <span class="nowrap">{money(h.amount)}</span>
+                                    </p>
+                                    <p class="why small">{h.detail.clone().unwrap_or_default()}</p>
+                                    {h.key.clone().map(|k| view! { <p class="small muted">"Key: " <span class="mono">{k}</span></p> })}
+                                    {h.proposed_by.clone().map(|by| view! { <p class="small"><strong>{format!("{by} asked to mark it as not made; another finance member must confirm.")}</strong></p> })}
+                                    <Show when=move || crate::SignedIn::can(Action::ApproveRun)>
+                                        <div class="held-actions">
+                                            <ActionForm action=again attr:class="form-inline">
+                                                <input type="hidden" name="run_id" value=run_id />
+                                                <input type="hidden" name="kind" value=kind />
+                                                <input type="hidden" name="id" value=h.id />
+                                                <button type="submit" class="btn" data-testid="look-up-again">"Look up again"</button>
+                                            </ActionForm>
+                                            <ActionForm action=not_made attr:class="form-inline">
+                                                <input type="hidden" name="run_id" value=run_id />
+                                                <input type="hidden" name="kind" value=kind />
+                                                <input type="hidden" name="id" value=h.id />
+                                                <button type="submit" class="btn btn-danger" data-testid="mark-not-made">
+                                                    {if asked { "Confirm: not made" } else { "Mark as not made" }}
+                                                </button>
+                                            </ActionForm>
+                                        </div>
+                                    </Show>
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ul>
                 </section>
             })
         }}
