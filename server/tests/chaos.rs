@@ -168,9 +168,13 @@ async fn one_seed(kind: Kind, seed: u64) -> Survived {
     assert_eq!(
         (run.phase.as_str(), run.control.as_str()),
         ("completed", "running"),
-        "seed {seed}: the run did not complete: {:?}; {}",
+        "seed {seed}: the run did not complete ({} / {}): {:?}; the restarted process ended with {}; stderr: {}; stdout (end): {}",
+        run.phase,
+        run.control,
         run.reason,
-        String::from_utf8_lossy(&restarted.stderr)
+        restarted.status,
+        String::from_utf8_lossy(&restarted.stderr),
+        String::from_utf8_lossy(&restarted.stdout).lines().rev().take(5).collect::<Vec<_>>().join(" | ")
     );
 
     // The provider's ledger against the frozen week and the product's states.
