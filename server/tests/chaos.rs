@@ -50,24 +50,6 @@ async fn rows(db: &Db, sql: &str, week: &str) -> Vec<(i64, String, i64, String)>
     }
 }
 
-/// Moves every attempt's start `hours` into the past: the product's clock moves on with the
-/// simulator's.
-async fn age_attempts(db: &Db, hours: i64) {
-    for table in ["charge_attempts", "transfer_attempts"] {
-        let rows: Vec<(i64, chrono::DateTime<chrono::Utc>)> =
-            support::rows(db, &format!("SELECT id, started_at FROM {table}")).await;
-        for (id, started_at) in rows {
-            let aged = started_at - chrono::Duration::hours(hours);
-            let sql = format!("UPDATE {table} SET started_at = $1 WHERE id = $2");
-            match db {
-                Db::Sqlite(p) => sqlx::query(&sql).bind(aged).bind(id).execute(p).await.map(|_| ()),
-                Db::Postgres(p) => sqlx::query(&sql).bind(aged).bind(id).execute(p).await.map(|_| ()),
-            }
-            .unwrap();
-        }
-    }
-}
-
 async fn one_seed(kind: Kind, seed: u64) -> Survived {
     let (test_db, db) = TestDb::migrated(kind).await;
     let sim = PspSim::start(&[
@@ -154,7 +136,7 @@ async fn one_seed(kind: Kind, seed: u64) -> Survived {
             .await
             .unwrap();
         assert!(moved.status().is_success(), "seed {seed}: the simulator's clock moved");
-        age_attempts(&db, 25).await;
+        support::age_attempts(&db, 25).await;
         survived.clock_jumps += 1;
     }
     let restarted = sim.billing(&test_db.url).args(["run", "--week", &week]).output();

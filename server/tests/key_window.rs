@@ -7,7 +7,6 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -16,36 +15,6 @@ use server::db::Db;
 use support::{email_of, Kind, PspSim, ServerProcess, StaffedServer, TestDb};
 
 use app::model::staff::Role;
-
-/// Moves every attempt's start `hours` into the past, as if the product's clock had moved on
-/// with the provider's.
-async fn age_attempts(db: &Db, hours: i64) {
-    for table in ["charge_attempts", "transfer_attempts"] {
-        let rows: Vec<(i64, DateTime<Utc>)> =
-            support::rows(db, &format!("SELECT id, started_at FROM {table}")).await;
-        for (id, started_at) in rows {
-            let aged = started_at - chrono::Duration::hours(hours);
-            let sql = format!("UPDATE {table} SET started_at = $1 WHERE id = $2");
-            match db {
-                Db::Sqlite(p) => sqlx::query(&sql).bind(aged).bind(id).execute(p).await.map(|_| ()),
-                Db::Postgres(p) => sqlx::query(&sql).bind(aged).bind(id).execute(p).await.map(|_| ()),
-            }
-            .unwrap();
-        }
-    }
-}
-
-/// The simulator's charges per invoice (amounts), from its own ledger.
-async fn charges_by_invoice(sim: &PspSim) -> BTreeMap<i64, Vec<i64>> {
-    let mut charges: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
-    for e in sim.ledger().await {
-        if e["kind"] == "charge" {
-            let invoice = e["metadata"]["invoice_id"].as_str().unwrap().parse().unwrap();
-            charges.entry(invoice).or_default().push(e["amount"].as_i64().unwrap());
-        }
-    }
-    charges
-}
 
 /// A week of demo data on a fresh database and a simulator that executes every payment but
 /// holds its answer for four seconds, longer than the product waits; `billing run` starts the
@@ -73,7 +42,7 @@ async fn killed_with_open_attempts(kind: Kind) -> (TestDb, Db, PspSim, String) {
     let week = support::last_week();
     let mut run = sim.billing(&test_db.url).args(["run", "--week", &week, "--approve"]).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while charges_by_invoice(&sim).await.len() < 3 {
+    while support::ledger_by(&sim, "charge", "invoice_id").await.len() < 3 {
         assert!(Instant::now() < deadline, "the provider made no three charges in 30 s");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -87,7 +56,7 @@ async fn unanswered(db: &Db, sim: &PspSim) -> Vec<i64> {
     let open: Vec<(i64,)> =
         support::rows(db, "SELECT invoice_id FROM charge_attempts WHERE outcome IN ('started', 'unknown')")
             .await;
-    let charged = charges_by_invoice(sim).await;
+    let charged = support::ledger_by(sim, "charge", "invoice_id").await;
     open.into_iter().map(|r| r.0).filter(|id| charged.contains_key(id)).collect()
 }
 
@@ -103,7 +72,7 @@ on_both_databases! {
         assert!(faults.status().is_success());
         let moved = http.post(format!("{}/sim/clock", sim.base)).json(&json!({ "advance_seconds": 25 * 3600 })).send().await.unwrap();
         assert!(moved.status().is_success());
-        age_attempts(&db, 25).await;
+        support::age_attempts(&db, 25).await;
         support::execute(&db, "UPDATE charges SET lease_owner = NULL, lease_until = NULL").await;
 
         let out = sim.billing(&test_db.url).args(["run", "--week", &week]).output().await.unwrap();
@@ -113,7 +82,7 @@ on_both_databases! {
 
         // Against the provider's ledger: every invoice charged exactly once, its amount.
         let invoices: Vec<(i64, i64, String)> = support::rows(&db, "SELECT i.id, i.total_minor, c.state FROM invoices i JOIN charges c ON c.invoice_id = i.id").await;
-        let charged = charges_by_invoice(&sim).await;
+        let charged = support::ledger_by(&sim, "charge", "invoice_id").await;
         for (id, total, state) in &invoices {
             assert_eq!(state, "charged", "invoice {id}");
             assert_eq!(charged.get(id), Some(&vec![*total]), "invoice {id} charged exactly once");
@@ -134,7 +103,7 @@ on_both_databases! {
         let (test_db, db, sim, week) = killed_with_open_attempts(kind).await;
         let open = unanswered(&db, &sim).await;
         assert!(!open.is_empty());
-        age_attempts(&db, 25).await;
+        support::age_attempts(&db, 25).await;
         support::execute(&db, "UPDATE charges SET lease_owner = NULL, lease_until = NULL").await;
         // The provider cannot be reached: no lookup can be made.
         let dead = sim.base.clone();
@@ -308,18 +277,6 @@ on_both_databases! {
     }
 }
 
-/// The simulator's transfers per payout (amounts), from its own ledger.
-async fn transfers_by_payout(sim: &PspSim) -> BTreeMap<i64, Vec<i64>> {
-    let mut transfers: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
-    for e in sim.ledger().await {
-        if e["kind"] == "transfer" {
-            let payout = e["metadata"]["payout_id"].as_str().unwrap().parse().unwrap();
-            transfers.entry(payout).or_default().push(e["amount"].as_i64().unwrap());
-        }
-    }
-    transfers
-}
-
 on_both_databases! {
     async fn payouts_resumed_a_day_later_are_looked_up_and_paid_once(kind: Kind) {
         let (test_db, db) = TestDb::migrated(kind).await;
@@ -357,7 +314,7 @@ on_both_databases! {
         run.kill().await.unwrap();
         let _ = run.wait().await;
         let open: Vec<(i64,)> = support::rows(&db, "SELECT payout_id FROM transfer_attempts WHERE outcome IN ('started', 'unknown')").await;
-        let made = transfers_by_payout(&sim).await;
+        let made = support::ledger_by(&sim, "transfer", "payout_id").await;
         let unanswered: Vec<i64> = open.iter().map(|o| o.0).filter(|p| made.contains_key(p)).collect();
         assert!(!unanswered.is_empty(), "the provider made transfers the product never heard of: open {open:?}, made {made:?}");
 
@@ -366,14 +323,14 @@ on_both_databases! {
         let moved = http.post(format!("{}/sim/clock", sim.base)).json(&json!({ "advance_seconds": 25 * 3600 })).send().await.unwrap();
         assert!(moved.status().is_success());
         tokio::time::sleep(Duration::from_millis(3500)).await; // the held answers are given up
-        age_attempts(&db, 25).await;
+        support::age_attempts(&db, 25).await;
         support::execute(&db, "UPDATE transfers SET lease_owner = NULL, lease_until = NULL").await;
         let out = sim.billing(&test_db.url).args(["run", "--week", &week]).output().await.unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
         // Against the provider's ledger: every driver paid exactly once, the payout's amount.
         let payouts: Vec<(i64, i64, String)> = support::rows(&db, "SELECT p.id, p.total_minor, t.state FROM payouts p JOIN transfers t ON t.payout_id = p.id WHERE p.total_minor > 0").await;
-        let made = transfers_by_payout(&sim).await;
+        let made = support::ledger_by(&sim, "transfer", "payout_id").await;
         for (id, total, state) in &payouts {
             assert_eq!(state, "paid", "payout {id}");
             assert_eq!(made.get(id), Some(&vec![*total]), "payout {id} paid exactly once");

@@ -84,20 +84,12 @@ pub async fn tick(db: &Db, config: &Config) -> anyhow::Result<Option<i64>> {
     // Auto-approval never approves a week with flagged anomalies: a person looks first, and is
     // told why at once.
     if let Ok(Gate::Flagged(flagged)) = &started {
-        let local = moment.with_timezone(&config.time_zone).format("%a %d %b %H:%M %Z");
-        db.raise_alert(&NewAlert {
-            kind: AlertKind::RunNotStarted,
-            group_key: format!("run_not_started:{week}"),
-            run_id: None,
-            week: Some(week.to_string()),
-            title: format!("The run of {week} was not approved automatically"),
-            detail: format!(
-                "It was due {local}; {flagged} invoice(s) of {week} are flagged as anomalies, so auto-approval \
-                 left the week for a person to look at and approve."
-            ),
-            link: Some(format!("/weeks/{week}")),
-        })
-        .await?;
+        let why = format!(
+            "{flagged} invoice(s) of {week} are flagged as anomalies, so auto-approval left the week for a \
+             person to look at and approve"
+        );
+        let alert = not_started(config, week, moment, "was not approved automatically", &why);
+        db.raise_alert(&alert).await?;
         return Ok(None);
     }
     let started = started.map(|gate| match gate {
@@ -112,20 +104,31 @@ pub async fn tick(db: &Db, config: &Config) -> anyhow::Result<Option<i64>> {
                 Err(e) => format!("starting it failed: {e:#}"),
                 Ok(_) => "the week is waiting for approval".to_owned(),
             };
-            let local = moment.with_timezone(&config.time_zone).format("%a %d %b %H:%M %Z");
-            db.raise_alert(&NewAlert {
-                kind: AlertKind::RunNotStarted,
-                group_key: format!("run_not_started:{week}"),
-                run_id: None,
-                week: Some(week.to_string()),
-                title: format!("The run of {week} has not started"),
-                detail: format!("It was due {local}; {why}."),
-                link: Some(format!("/weeks/{week}")),
-            })
-            .await?;
+            db.raise_alert(&not_started(config, week, moment, "has not started", &why)).await?;
         }
     }
     started
+}
+
+/// The alert of a week's run that did not start at `moment`: "The run of W {what}", and why
+/// (one open alert per week: a repeat is grouped).
+fn not_started(
+    config: &Config,
+    week: BillingWeek,
+    moment: chrono::DateTime<Utc>,
+    what: &str,
+    why: &str,
+) -> NewAlert {
+    let local = moment.with_timezone(&config.time_zone).format("%a %d %b %H:%M %Z");
+    NewAlert {
+        kind: AlertKind::RunNotStarted,
+        group_key: format!("run_not_started:{week}"),
+        run_id: None,
+        week: Some(week.to_string()),
+        title: format!("The run of {week} {what}"),
+        detail: format!("It was due {local}; {why}."),
+        link: Some(format!("/weeks/{week}")),
+    }
 }
 
 /// What the approval gate came to for a due week.

@@ -509,3 +509,34 @@ pub async fn charge_outside(
     let intent: serde_json::Value = response.json().await.unwrap();
     intent["id"].as_str().unwrap().to_owned()
 }
+
+/// Moves every charge and transfer attempt's start `hours` into the past: the product's clock
+/// moves on with the simulator's (`POST /sim/clock`).
+pub async fn age_attempts(db: &Db, hours: i64) {
+    for table in ["charge_attempts", "transfer_attempts"] {
+        let rows: Vec<(i64, chrono::DateTime<chrono::Utc>)> =
+            rows(db, &format!("SELECT id, started_at FROM {table}")).await;
+        for (id, started_at) in rows {
+            let aged = started_at - chrono::Duration::hours(hours);
+            let sql = format!("UPDATE {table} SET started_at = $1 WHERE id = $2");
+            match db {
+                Db::Sqlite(p) => sqlx::query(&sql).bind(aged).bind(id).execute(p).await.map(|_| ()),
+                Db::Postgres(p) => sqlx::query(&sql).bind(aged).bind(id).execute(p).await.map(|_| ()),
+            }
+            .unwrap();
+        }
+    }
+}
+
+/// The simulator's movements of `kind` (`charge`, `transfer`, `refund`) by the metadata key
+/// `by` (`invoice_id`, `payout_id`): their amounts, from its own ledger.
+pub async fn ledger_by(sim: &PspSim, kind: &str, by: &str) -> std::collections::BTreeMap<i64, Vec<i64>> {
+    let mut found: std::collections::BTreeMap<i64, Vec<i64>> = Default::default();
+    for e in sim.ledger().await {
+        if e["kind"] == kind {
+            let id = e["metadata"][by].as_str().unwrap().parse().unwrap();
+            found.entry(id).or_default().push(e["amount"].as_i64().unwrap());
+        }
+    }
+    found
+}
