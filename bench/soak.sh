@@ -9,16 +9,28 @@
 # seed; `CHAOS_SEED=S` replays it (`cargo test -p server --test chaos`).
 #
 #   bench/soak.sh N        (the test binary in debug, as CI builds it; a seed takes a few seconds)
+#
+# The soak runs copies of the chaos test and of `billing`, made once it has built them, so that
+# a build beside it (an hour is long) cannot change the binaries under it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:?usage: bench/soak.sh N}
 started=$(date +%s)
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cargo build -q -p server --bin billing
+test_exe=$(cargo test -q -p server --test chaos --no-run --message-format=json \
+  | python3 -c 'import json,sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "chaos":
+        print(m["executable"])')
+cp target/debug/billing "$work/billing"
+cp "$test_exe" "$work/chaos"
 set +e
-CHAOS_SEEDS=$N tests/with-postgres.sh cargo test -p server --test chaos -- --nocapture > "$log" 2>&1
+BILLING_BIN="$work/billing" CHAOS_SEEDS=$N tests/with-postgres.sh "$work/chaos" --nocapture > "$work/log" 2>&1
 status=$?
 set -e
-grep -E '^chaos |^test |panicked|seed [0-9]+' "$log" || tail -20 "$log"
+grep -E '^chaos |^test |panicked|seed [0-9]+' "$work/log" || tail -20 "$work/log"
 echo "soak: $N seeds per database in $(( $(date +%s) - started )) s, exit $status"
 exit "$status"

@@ -124,10 +124,16 @@ macro_rules! on_both_databases {
     };
 }
 
+/// The `billing` binary these tests start: the one built with them, or `BILLING_BIN` when set
+/// (the soak runs a copy, so that a build beside it cannot change the binary under it).
+pub fn billing_bin() -> std::path::PathBuf {
+    std::env::var_os("BILLING_BIN").map(Into::into).unwrap_or_else(|| env!("CARGO_BIN_EXE_billing").into())
+}
+
 /// The `billing` binary built for these tests, on the simulator inside its process with test
 /// provisioning (what `make demo` runs); a test of another provider sets `PSP_URL` itself.
 pub fn billing() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_billing"));
+    let mut command = Command::new(billing_bin());
     command
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
