@@ -17,6 +17,106 @@ pub const DEFAULT_MAIL_FROM: &str = "Carpool Billing <billing@localhost>";
 
 /// The largest simulated provider latency accepted, in milliseconds.
 const MAX_SIM_LATENCY_MS: u64 = 60_000;
+/// Where the dashboard's compiled assets are when `LEPTOS_SITE_ROOT` is not set.
+pub const DEFAULT_SITE_ROOT: &str = "target/site";
+
+/// An environment variable the configuration reads.
+#[derive(Clone, Copy, Debug)]
+pub struct EnvVar {
+    pub name: &'static str,
+    /// What it holds and what happens when it is not set.
+    pub meaning: &'static str,
+}
+
+/// Every environment variable the product reads: the one list `billing --help` prints, that
+/// [`Config::from_lookup`] reads (a test holds the two to each other) and that the README's
+/// configuration table names (a test holds that too).
+pub const ENV_VARS: &[EnvVar] = &[
+    EnvVar {
+        name: "DATABASE_URL", meaning: "sqlite:… (default sqlite://data/billing.db) or postgres://…"
+    },
+    EnvVar {
+        name: "PSP_URL",
+        meaning: "the payment provider's base URL (https://api.stripe.com), or `sim` for the simulator \
+                  inside the process; required by serve, run and reconcile",
+    },
+    EnvVar {
+        name: "PSP_API_KEY",
+        meaning: "the provider's secret key, sk_test_… or sk_live_… (live: an https PSP_URL only)",
+    },
+    EnvVar {
+        name: "PSP_PROVISION",
+        meaning: "off | test: make customers, test cards and accounts for users the carpool app sent \
+                  none for (test keys only; default off)",
+    },
+    EnvVar {
+        name: "PSP_TEST_CARDS",
+        meaning:
+            "tokens | numbers: how test provisioning makes cards (default tokens; numbers for localstripe)",
+    },
+    EnvVar { name: "PSP_SIM_LATENCY_MS", meaning: "latency of the in-process simulator in ms (default 0)" },
+    EnvVar {
+        name: "STRIPE_WEBHOOK_SECRET",
+        meaning: "the webhook endpoint's signing secret (whsec_…); unset, /webhooks/stripe answers 503",
+    },
+    EnvVar { name: "BILLING_TZ", meaning: "the IANA zone billing weeks are cut in (default UTC)" },
+    EnvVar { name: "BILLING_CURRENCY", meaning: "the ISO 4217 code of every amount (default USD)" },
+    EnvVar { name: "LOG_FORMAT", meaning: "text | json (default text)" },
+    EnvVar { name: "RUST_LOG", meaning: "the log filter (default info)" },
+    EnvVar {
+        name: "PUBLIC_URL",
+        meaning: "the dashboard's public address behind a proxy (https:// makes cookies Secure)",
+    },
+    EnvVar {
+        name: "TRUSTED_PROXIES",
+        meaning:
+            "proxy addresses, separated by commas, whose X-Forwarded-For names the client (default none)",
+    },
+    EnvVar {
+        name: "REPORT_DIR",
+        meaning: "the folder where `billing serve` writes each completed week's CSV and XLSX report",
+    },
+    EnvVar {
+        name: "SMTP_URL",
+        meaning: "smtp://[user:password@]host[:port]: the relay alerts and customer notices go through",
+    },
+    EnvVar {
+        name: "MAIL_FROM",
+        meaning: "the sender of every message (default Carpool Billing <billing@localhost>)",
+    },
+    EnvVar {
+        name: "LEPTOS_SITE_ROOT",
+        meaning: "the folder of the dashboard's compiled assets (default target/site)",
+    },
+];
+
+/// The environment part of `billing --help`, from [`ENV_VARS`].
+pub fn env_help() -> String {
+    let width = ENV_VARS.iter().map(|v| v.name.len()).max().unwrap_or(0);
+    let mut text = String::from("Configuration comes from the environment (all optional):\n");
+    // Wrapped here, under its own column, so that no line reaches clap's 100 columns.
+    let room = 96 - width - 4;
+    for var in ENV_VARS {
+        let mut lines = vec![String::new()];
+        for word in var.meaning.split_whitespace() {
+            let line = lines.last_mut().expect("one line");
+            if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > room {
+                lines.push(word.to_owned());
+            } else {
+                if !line.is_empty() {
+                    line.push(' ');
+                }
+                line.push_str(word);
+            }
+        }
+        for (i, line) in lines.iter().enumerate() {
+            let name = if i == 0 { var.name } else { "" };
+            text.push_str(&format!("  {name:width$}  {line}\n"));
+        }
+    }
+    text.push_str("\nA bad value stops the command with exit code 2 and names the variable.");
+    text
+}
 
 /// A configuration value that could not be used.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -191,6 +291,8 @@ pub struct Config {
     /// Reverse proxies whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`, addresses
     /// separated by commas); from anyone else the header is ignored.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The folder of the dashboard's compiled assets (`LEPTOS_SITE_ROOT`).
+    pub site_root: String,
 }
 
 /// `SMTP_URL` and `MAIL_FROM`.
@@ -398,7 +500,10 @@ impl Config {
             })?
             .unwrap_or_default();
 
+        let site_root = get("LEPTOS_SITE_ROOT").unwrap_or_else(|| DEFAULT_SITE_ROOT.into());
+
         Ok(Config {
+            site_root,
             public_url,
             report_dir,
             smtp,
@@ -439,6 +544,38 @@ mod tests {
         let map: HashMap<String, String> =
             pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    /// What `from_lookup` reads is what `ENV_VARS` lists (and so what `--help` prints).
+    #[test]
+    fn the_variables_read_are_the_ones_listed() {
+        let asked = std::cell::RefCell::new(std::collections::BTreeSet::new());
+        Config::from_lookup(|name| {
+            asked.borrow_mut().insert(name.to_owned());
+            // SMTP_URL set, so that MAIL_FROM is read too.
+            (name == "SMTP_URL").then(|| "smtp://relay.example:25".to_owned())
+        })
+        .unwrap();
+        let listed: std::collections::BTreeSet<String> = ENV_VARS.iter().map(|v| v.name.to_owned()).collect();
+        assert_eq!(asked.into_inner(), listed);
+        let help = env_help();
+        assert!(ENV_VARS.iter().all(|v| help.contains(v.name)), "{help}");
+        assert!(help.lines().all(|l| l.chars().count() <= 96), "{help}");
+    }
+
+    /// The README's configuration table has a row for every variable.
+    #[test]
+    fn the_readme_names_every_variable() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+        let missing: Vec<&str> = ENV_VARS
+            .iter()
+            .map(|v| v.name)
+            .filter(|name| !readme.lines().any(|l| l.starts_with(&format!("| `{name}`"))))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "no row `| `NAME` |` in the README's configuration table for {missing:?}"
+        );
     }
 
     #[test]

@@ -11,9 +11,6 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::http::{metrics, router, AppState};
 
-/// Where the dashboard's compiled assets (WebAssembly, JavaScript, CSS) are, by default.
-const DEFAULT_SITE_ROOT: &str = "target/site";
-
 /// Applies pending migrations and reports what it did.
 pub async fn migrate(config: Config) -> anyhow::Result<()> {
     let db = Db::connect(&config.database).await.context("cannot open the database")?;
@@ -72,7 +69,8 @@ pub async fn serve(config: Config, addr: SocketAddr) -> anyhow::Result<()> {
         }
     };
     tracing::info!(provider = %config.provider.describe(), mode = config.provider.mode.label(), %account, "billing through");
-    let mut state = AppState::new(db.clone(), config, leptos_options(local));
+    let leptos = leptos_options(local, &config.site_root);
+    let mut state = AppState::new(db.clone(), config, leptos);
     state.provider = Some(client);
     state.provider_account = Some(account.into());
     warn_if_assets_missing(&state.leptos);
@@ -83,7 +81,7 @@ pub async fn serve(config: Config, addr: SocketAddr) -> anyhow::Result<()> {
         tokio::spawn(delete_expired_sessions(Store::new(&db))),
     ];
 
-    let shutdown = shutdown_signal();
+    let shutdown = crate::telemetry::shutdown_signal();
     println!("Carpool Billing is serving http://{local} ({})", db.backend().label());
     tracing::info!(%local, backend = db.backend().label(), "serving");
     axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
@@ -107,8 +105,7 @@ pub async fn serve(config: Config, addr: SocketAddr) -> anyhow::Result<()> {
 }
 
 /// Leptos's settings, built here rather than read from Cargo.toml so the binary runs anywhere.
-fn leptos_options(addr: SocketAddr) -> LeptosOptions {
-    let site_root = std::env::var("LEPTOS_SITE_ROOT").unwrap_or_else(|_| DEFAULT_SITE_ROOT.into());
+fn leptos_options(addr: SocketAddr, site_root: &str) -> LeptosOptions {
     LeptosOptions::builder()
         .output_name("billing")
         .site_root(site_root)
@@ -125,35 +122,6 @@ fn warn_if_assets_missing(options: &LeptosOptions) {
             path = %wasm.display(),
             "the dashboard's WebAssembly is missing: pages render but stay static; build with `cargo leptos build`"
         );
-    }
-}
-
-/// Resolves on SIGTERM (what service managers send) or Ctrl-C. The SIGTERM handler is installed
-/// when this is called, not when the future is first polled, so a signal that arrives while the
-/// server is still starting is not lost (the default action would kill the process).
-pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
-    #[cfg(unix)]
-    let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    async move {
-        let ctrl_c = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
-        #[cfg(unix)]
-        let terminate = async move {
-            match terminate {
-                Some(mut signal) => {
-                    signal.recv().await;
-                }
-                None => std::future::pending::<()>().await,
-            }
-        };
-        #[cfg(not(unix))]
-        let terminate = std::future::pending::<()>();
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = terminate => {},
-        }
-        tracing::info!("shutdown requested: finishing requests in flight");
     }
 }
 
