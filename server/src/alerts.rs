@@ -1,7 +1,7 @@
 //! The alerts page and API: open and past alerts, acknowledge and resolve, the delivery state
 //! of every message, the channels, and a test alert.
 
-use app::api::AppError;
+use crate::error::Error;
 use app::model::alerts::{AlertKind, AlertSettings, AlertView, AlertsPage, MESSAGE_STATES};
 use app::model::staff::Principal;
 
@@ -9,7 +9,6 @@ use crate::config::Config;
 use crate::db::alerts::NewAlert;
 use crate::db::audit::Actor;
 use crate::db::Db;
-use crate::http::state::internal_error;
 
 /// Alerts and messages listed on the page.
 const PAGE_ALERTS: i64 = 100;
@@ -17,19 +16,14 @@ const PAGE_MESSAGES: i64 = 200;
 
 /// The page for `caller`, its messages in `messages` state (empty: all); the channels only for
 /// those who may change them.
-pub async fn page(
-    db: &Db,
-    config: &Config,
-    caller: &Principal,
-    messages: &str,
-) -> Result<AlertsPage, AppError> {
-    let failed = |e: sqlx::Error| internal_error("reading alerts", e);
+pub async fn page(db: &Db, config: &Config, caller: &Principal, messages: &str) -> Result<AlertsPage, Error> {
+    let failed = |e: sqlx::Error| Error::internal("reading alerts", e);
     let state = match messages.trim() {
         "" => None,
         state if MESSAGE_STATES.contains(&state) => Some(state),
         other => {
             let known = MESSAGE_STATES.join(", ");
-            return Err(AppError::invalid("messages", format!("{other:?} is not one of {known}")));
+            return Err(Error::invalid("messages", format!("{other:?} is not one of {known}")));
         }
     };
     let may_configure = caller.staff.role.can(app::auth::Action::ManageSettings);
@@ -46,33 +40,25 @@ pub async fn page(
 }
 
 /// The stored channels, or the defaults.
-pub async fn settings(db: &Db) -> Result<AlertSettings, AppError> {
+pub async fn settings(db: &Db) -> Result<AlertSettings, Error> {
     db.setting_or_default(AlertSettings::KEY)
         .await
-        .map_err(|e| internal_error("reading the alert settings", e))
+        .map_err(|e| Error::internal("reading the alert settings", e))
 }
 
 /// Acknowledges (someone is on it: no escalation) or resolves alert `id`.
-pub async fn settle(db: &Db, actor: &Actor, id: i64, resolve: bool) -> Result<AlertView, AppError> {
-    let failed = |e: sqlx::Error| internal_error("settling an alert", e);
-    let alert =
-        db.alert(id).await.map_err(failed)?.ok_or_else(|| AppError::NotFound(format!("alert {id}")))?;
+pub async fn settle(db: &Db, actor: &Actor, id: i64, resolve: bool) -> Result<AlertView, Error> {
+    let failed = |e: sqlx::Error| Error::internal("settling an alert", e);
+    let alert = db.alert(id).await.map_err(failed)?.ok_or_else(|| Error::NotFound(format!("alert {id}")))?;
     if !db.settle_alert(id, actor, resolve).await.map_err(failed)? {
         let verb = if resolve { "resolved" } else { "acknowledged" };
-        return Err(AppError::conflict(
-            "alert",
-            format!("alert {id} is {}; it cannot be {verb}", alert.state),
-        ));
+        return Err(Error::conflict("alert", format!("alert {id} is {}; it cannot be {verb}", alert.state)));
     }
-    db.alert(id).await.map_err(failed)?.ok_or_else(|| AppError::NotFound(format!("alert {id}")))
+    db.alert(id).await.map_err(failed)?.ok_or_else(|| Error::NotFound(format!("alert {id}")))
 }
 
 /// Checks and stores the channels (with an audit entry).
-pub async fn save_settings(
-    db: &Db,
-    actor: &Actor,
-    settings: AlertSettings,
-) -> Result<AlertSettings, AppError> {
+pub async fn save_settings(db: &Db, actor: &Actor, settings: AlertSettings) -> Result<AlertSettings, Error> {
     let settings = AlertSettings {
         webhook_url: settings.webhook_url.trim().to_owned(),
         email: settings.email.trim().to_owned(),
@@ -80,17 +66,17 @@ pub async fn save_settings(
         second_email: settings.second_email.trim().to_owned(),
         ..settings
     };
-    settings.validate().map_err(|(field, message)| AppError::invalid(field, message))?;
+    settings.validate().map_err(|(field, message)| Error::invalid(field, message))?;
     let value = serde_json::to_value(&settings).expect("settings serialise");
     db.change_setting(actor, AlertSettings::KEY, &value)
         .await
-        .map_err(|e| internal_error("saving the alert settings", e))?;
+        .map_err(|e| Error::internal("saving the alert settings", e))?;
     Ok(settings)
 }
 
 /// Raises a test alert to the first contact's channels (each a new alert).
-pub async fn send_test(db: &Db, actor: &Actor) -> Result<AlertView, AppError> {
-    let failed = |e: sqlx::Error| internal_error("sending a test alert", e);
+pub async fn send_test(db: &Db, actor: &Actor) -> Result<AlertView, Error> {
+    let failed = |e: sqlx::Error| Error::internal("sending a test alert", e);
     let alert = NewAlert {
         kind: AlertKind::Test,
         group_key: format!("test:{}", crate::db::alerts::delivery_id()),
@@ -101,5 +87,5 @@ pub async fn send_test(db: &Db, actor: &Actor) -> Result<AlertView, AppError> {
         link: Some("/alerts".into()),
     };
     let id = db.raise_alert(&alert).await.map_err(failed)?;
-    db.alert(id).await.map_err(failed)?.ok_or_else(|| AppError::NotFound(format!("alert {id}")))
+    db.alert(id).await.map_err(failed)?.ok_or_else(|| Error::NotFound(format!("alert {id}")))
 }

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::Config;
 use app::model::run::{Control, Phase};
@@ -17,23 +17,7 @@ pub const EXIT_STOPPED: u8 = 3;
 #[command(
     name = "billing",
     version,
-    about = "Carpool Billing: charges passengers and pays drivers once a week, exactly once.",
-    long_about = "Carpool Billing: charges passengers and pays drivers once a week, exactly once.\n\n\
-        Configuration comes from the environment (all optional):\n  \
-        DATABASE_URL       sqlite:… (default sqlite://data/billing.db) or postgres://…\n  \
-        PSP_URL            payment provider base URL (https://api.stripe.com), or `sim` for the\n                     \
-        simulator inside the process; required by serve, run and reconcile\n  \
-        PSP_API_KEY        provider secret key, sk_test_… or sk_live_… (live: https PSP_URL only)\n  \
-        PSP_PROVISION      off | test: make customers, test cards and accounts for users the\n                     \
-        carpool app sent none for (test keys only; default off)\n  \
-        PSP_SIM_LATENCY_MS latency of the in-process simulator (default 0)\n  \
-        BILLING_TZ         IANA zone billing weeks are cut in (default UTC)\n  \
-        BILLING_CURRENCY   ISO 4217 code (default USD)\n  \
-        LOG_FORMAT         text | json (default text)\n  \
-        RUST_LOG           log filter (default info)\n  \
-        PUBLIC_URL         the dashboard's public address behind a proxy (https:// makes cookies Secure)\n  \
-        REPORT_DIR         folder where `billing serve` writes each completed week's CSV and XLSX report\n\n\
-        A bad value stops the command with exit code 2 and names the variable."
+    about = "Carpool Billing: charges passengers and pays drivers once a week, exactly once."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -106,8 +90,8 @@ enum Command {
         to: Option<String>,
         #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
         format: ExportFormat,
-        /// Where to write it; required for XLSX.
-        #[arg(long, value_name = "FILE")]
+        /// Where to write it; required for XLSX. `--out` is the same.
+        #[arg(long, visible_alias = "out", value_name = "FILE")]
         output: Option<std::path::PathBuf>,
     },
     /// Match the provider's charges, refunds and transfers of a week one to one with the ledger.
@@ -119,6 +103,10 @@ enum Command {
         /// An ISO week such as 2026-W48, in BILLING_TZ.
         #[arg(long, value_name = "YYYY-Www")]
         week: String,
+        /// A line per item (table), or one JSON object: {"week","matched","unexplained",
+        /// "missing","mismatched"}.
+        #[arg(long, value_enum, default_value_t = ReconcileFormat::Table)]
+        format: ReconcileFormat,
     },
     /// The kill switch: no new provider call is made by any worker within a second; calls in
     /// flight finish and are recorded.
@@ -227,7 +215,9 @@ enum StaffCommand {
 
 /// Runs the command line and returns the process's exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // The environment's part of `--help` comes from the list the configuration reads.
+    let matches = Cli::command().after_long_help(crate::config::env_help()).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(error) => {
@@ -263,7 +253,7 @@ pub fn main() -> ExitCode {
             Command::PspSim(args) => psp_sim(args).await,
             Command::Run { week, approve, workers } => run(config, &week, approve, workers).await,
             Command::Export { week, to, format, output } => export(config, &week, to, format, output).await,
-            Command::Reconcile { week } => reconcile(config, &week).await,
+            Command::Reconcile { week, format } => reconcile(config, &week, format).await,
             Command::Pause(args) => control(config, args, "pause").await,
             Command::Resume(args) => control(config, args, "resume").await,
             Command::Abort(args) => control(config, args, "abort").await,
@@ -321,7 +311,7 @@ async fn run(config: Config, week: &str, approve: bool, workers: Option<usize>) 
     if approve {
         let stored = crate::preview::refresh(&db, &config, week).await.map_err(|e| match e {
             e @ (crate::preview::PreviewError::Future(_) | crate::preview::PreviewError::NotEnded(_)) => {
-                usage(format!("--{e}"))
+                usage(format!("--week: {e}"))
             }
             other => other.into(),
         })?;
@@ -330,7 +320,7 @@ async fn run(config: Config, week: &str, approve: bool, workers: Option<usize>) 
                 "approved {week}: {} invoices, {} {}",
                 stored.totals.invoices, stored.totals.charged, config.currency
             ),
-            Err(e @ crate::preview::PreviewError::NotEnded(_)) => return Err(usage(format!("--{e}"))),
+            Err(e @ crate::preview::PreviewError::NotEnded(_)) => return Err(usage(format!("--week: {e}"))),
             Err(e) => return Err(e.into()),
         }
     }
@@ -343,7 +333,7 @@ async fn run(config: Config, week: &str, approve: bool, workers: Option<usize>) 
     }
     let run = match db.start_run(week, &actor.name, settings.canary_size).await {
         Ok(run) => run,
-        Err(e @ StartError::NotApproved(_)) => return Err(usage(format!("--{e}"))),
+        Err(e @ StartError::NotApproved(_)) => return Err(usage(format!("--week: {e}"))),
         Err(e) => return Err(e.into()),
     };
     if run.phase == Phase::Completed {
@@ -508,7 +498,7 @@ async fn control(config: Config, args: ControlArgs, action: &str) -> anyhow::Res
             println!("run {} of {week}: {}", run.id, run.control);
             Ok(())
         }
-        Err(app::api::AppError::Conflict { message, .. }) => Err(usage(format!("--week: {message}"))),
+        Err(crate::error::Error::Conflict { message, .. }) => Err(usage(format!("--week: {message}"))),
         Err(e) => Err(anyhow::anyhow!("{e}")),
     }
 }
@@ -611,9 +601,9 @@ fn read_password() -> anyhow::Result<String> {
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
-fn field_error(error: app::api::AppError) -> anyhow::Error {
+fn field_error(error: crate::error::Error) -> anyhow::Error {
     match error {
-        app::api::AppError::Invalid { field, message } => usage(format!("--{field}: {message}")),
+        crate::error::Error::Invalid { field, message } => usage(format!("--{field}: {message}")),
         other => anyhow::anyhow!("{other}"),
     }
 }
@@ -641,7 +631,30 @@ async fn demo_data(config: Config, size: crate::demo::DemoSize) -> anyhow::Resul
     Ok(())
 }
 
-async fn reconcile(config: Config, week: &str) -> anyhow::Result<()> {
+/// The formats of `billing reconcile`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ReconcileFormat {
+    Table,
+    Json,
+}
+
+/// A reconciliation as the contract's JSON: the items at the provider the ledger does not
+/// explain, those of the ledger the provider does not have, and those whose amounts differ.
+fn reconciliation_json(result: &app::model::reconcile::Reconciliation) -> serde_json::Value {
+    use app::model::reconcile::MatchClass;
+    let of = |class: MatchClass| -> Vec<&app::model::reconcile::ReconItem> {
+        result.items.iter().filter(|i| i.class == class).collect()
+    };
+    serde_json::json!({
+        "week": result.week,
+        "matched": result.matched,
+        "unexplained": of(MatchClass::ProviderOnly),
+        "missing": of(MatchClass::LedgerOnly),
+        "mismatched": of(MatchClass::AmountMismatch),
+    })
+}
+
+async fn reconcile(config: Config, week: &str, format: ReconcileFormat) -> anyhow::Result<()> {
     let week =
         app::model::week::BillingWeek::parse(week).map_err(|m| usage(format!("--week: {m}")))?.to_string();
     if !matches!(config.provider.require_target()?, crate::config::ProviderTarget::Url(_)) {
@@ -658,7 +671,23 @@ async fn reconcile(config: Config, week: &str) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!(e.to_string()))?;
     db.close().await;
-    println!("{week}: {} matched, {} not matched", result.matched, result.unmatched);
+    if format == ReconcileFormat::Json {
+        println!("{}", reconciliation_json(&result));
+    } else {
+        print_reconciliation(&result);
+    }
+    if result.unmatched > 0 {
+        return Err(RunStopped(format!(
+            "{} item(s) of {week} do not match; review the repair on /reconcile?week={week}",
+            result.unmatched
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+fn print_reconciliation(result: &app::model::reconcile::Reconciliation) {
+    println!("{}: {} matched, {} not matched", result.week, result.matched, result.unmatched);
     for item in &result.items {
         let amount =
             |m: Option<app::model::money::Money>| m.map(|m| m.to_string()).unwrap_or_else(|| "-".into());
@@ -675,14 +704,6 @@ async fn reconcile(config: Config, week: &str) -> anyhow::Result<()> {
             item.attempt_key.as_deref().unwrap_or("-"),
         );
     }
-    if result.unmatched > 0 {
-        return Err(RunStopped(format!(
-            "{} item(s) of {week} do not match; review the repair on /reconcile?week={week}",
-            result.unmatched
-        ))
-        .into());
-    }
-    Ok(())
 }
 
 /// The formats of `billing export`.
@@ -702,7 +723,7 @@ async fn export(
     use std::io::Write;
     let to = to.unwrap_or_else(|| week.to_owned());
     let weeks = crate::reports::range(week, &to).map_err(|e| match e {
-        app::api::AppError::Invalid { field, message } => {
+        crate::error::Error::Invalid { field, message } => {
             usage(format!("--{}: {message}", if field == "from" { "week" } else { "to" }))
         }
         other => anyhow::anyhow!(other.to_string()),
@@ -746,7 +767,7 @@ async fn preview(config: Config, week: &str, format: PreviewFormat) -> anyhow::R
     let week = app::model::week::BillingWeek::parse(week).map_err(|m| usage(format!("--week: {m}")))?;
     let db = open_migrated(&config).await?;
     let future = |e| match e {
-        e @ PreviewError::Future(_) => usage(format!("--{e}")),
+        e @ PreviewError::Future(_) => usage(format!("--week: {e}")),
         e => e.into(),
     };
     let stored = match format {

@@ -8,8 +8,7 @@ use crate::audit_writer::AuditWriter;
 use crate::config::Config;
 use crate::db::audit::{Actor, NewAuditEntry, LOOKUP_ACTIONS};
 use crate::db::Db;
-use crate::http::state::internal_error;
-use app::api::AppError;
+use crate::error::Error;
 use app::model::customer::{ActivityPage, ActivityRows, CustomerProfile, Section, UserHit, WeekCharges};
 use app::model::money::Money;
 use app::model::refund::InvoiceRecord;
@@ -19,8 +18,8 @@ use app::model::week::BillingWeek;
 /// Rows per page of a customer's lists.
 pub const PAGE: i64 = 20;
 
-fn failed(context: &'static str) -> impl Fn(sqlx::Error) -> AppError {
-    move |e| internal_error(context, e)
+fn failed(context: &'static str) -> impl Fn(sqlx::Error) -> Error {
+    move |e| Error::internal(context, e)
 }
 
 /// Writes who looked at what.
@@ -31,11 +30,11 @@ async fn audit_lookup(
     object_type: &'static str,
     object_id: &str,
     detail: String,
-) -> Result<(), AppError> {
+) -> Result<(), Error> {
     debug_assert!(LOOKUP_ACTIONS.contains(&action), "{action} is not listed as a lookup");
     let mut entry = NewAuditEntry::new(&Actor::staff(principal), action, object_type, object_id);
     entry.detail = Some(detail);
-    audit.write(entry).await.map_err(|e| internal_error("auditing a lookup", e))
+    audit.write(entry).await.map_err(|e| Error::internal("auditing a lookup", e))
 }
 
 /// Users whose id, name, email or phone starts with `q`; audited as `user.search`.
@@ -45,13 +44,13 @@ pub async fn search(
     principal: &Principal,
     q: &str,
     limit: i64,
-) -> Result<Vec<UserHit>, AppError> {
+) -> Result<Vec<UserHit>, Error> {
     let q = q.trim();
     if q.is_empty() || q.chars().count() > 100 {
-        return Err(AppError::invalid("q", "1 to 100 characters of an id, name, email or phone"));
+        return Err(Error::invalid("q", "1 to 100 characters of an id, name, email or phone"));
     }
     if !(1..=100).contains(&limit) {
-        return Err(AppError::invalid("limit", "from 1 to 100"));
+        return Err(Error::invalid("limit", "from 1 to 100"));
     }
     let users = db.search_users(q, limit).await.map_err(failed("searching users"))?;
     audit_lookup(audit, principal, "user.search", "user_search", q, format!("{} found", users.len())).await?;
@@ -65,12 +64,12 @@ pub async fn profile(
     audit: &AuditWriter,
     principal: &Principal,
     id: &str,
-) -> Result<CustomerProfile, AppError> {
+) -> Result<CustomerProfile, Error> {
     let user = db
         .user(id)
         .await
         .map_err(failed("reading a user"))?
-        .ok_or_else(|| AppError::NotFound(format!("user {id}")))?;
+        .ok_or_else(|| Error::NotFound(format!("user {id}")))?;
     let currency = config.currency;
     let money = |minor: i64| Money::from_minor(minor, currency);
     let last = BillingWeek::containing(Utc::now(), config.time_zone).previous();
@@ -134,12 +133,12 @@ pub async fn profile(
 }
 
 /// An id cursor (`before`), or the start.
-fn id_cursor(before: Option<&str>) -> Result<i64, AppError> {
+fn id_cursor(before: Option<&str>) -> Result<i64, Error> {
     match before.map(str::trim).filter(|b| !b.is_empty()) {
         None => Ok(i64::MAX),
         Some(b) => b
             .parse()
-            .map_err(|_| AppError::invalid("before", format!("{b:?} is not a cursor from a previous page"))),
+            .map_err(|_| Error::invalid("before", format!("{b:?} is not a cursor from a previous page"))),
     }
 }
 
@@ -152,9 +151,9 @@ pub async fn activity(
     id: &str,
     section: Section,
     before: Option<&str>,
-) -> Result<ActivityPage, AppError> {
+) -> Result<ActivityPage, Error> {
     if db.user(id).await.map_err(failed("reading a user"))?.is_none() {
-        return Err(AppError::NotFound(format!("user {id}")));
+        return Err(Error::NotFound(format!("user {id}")));
     }
     let more = |n: usize| n as i64 > PAGE;
     let (rows, next) = match section {
@@ -190,7 +189,7 @@ pub async fn activity(
             let cursor = match before.map(str::trim).filter(|b| !b.is_empty()) {
                 None => None,
                 Some(b) => Some(crate::db::customers::ride_cursor(b).map_err(|_| {
-                    AppError::invalid("before", format!("{b:?} is not a cursor from a previous page"))
+                    Error::invalid("before", format!("{b:?} is not a cursor from a previous page"))
                 })?),
             };
             let mut rows = db
@@ -246,17 +245,17 @@ pub async fn invoice(
     audit: &AuditWriter,
     principal: &Principal,
     id: i64,
-) -> Result<InvoiceRecord, AppError> {
+) -> Result<InvoiceRecord, Error> {
     let mut detail = db
         .invoice_detail(id)
         .await
         .map_err(failed("reading an invoice"))?
-        .ok_or_else(|| AppError::NotFound(format!("invoice {id}")))?;
+        .ok_or_else(|| Error::NotFound(format!("invoice {id}")))?;
     let refundable = db
         .refundable(id)
         .await
         .map_err(failed("reading an invoice"))?
-        .ok_or_else(|| AppError::NotFound(format!("invoice {id}")))?;
+        .ok_or_else(|| Error::NotFound(format!("invoice {id}")))?;
     let currency = detail.total.currency();
     let money = |minor: i64| Money::from_minor(minor, currency);
     for line in &mut detail.lines {

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use app::api::AppError;
+use crate::error::Error;
 use app::model::billing::Ride;
 use app::model::money::{BillingCurrency, Money, MoneyError};
 use app::model::preview::{AnomalyThresholds, WeekStatus};
@@ -32,9 +32,11 @@ pub fn default_policy(currency: BillingCurrency) -> Result<FeePolicy, MoneyError
 /// Why a preview could not be made or approved.
 #[derive(Debug, thiserror::Error)]
 pub enum PreviewError {
-    #[error("week: {0} has not started yet")]
+    /// About the week (the field `week`).
+    #[error("{0} has not started yet")]
     Future(BillingWeek),
-    #[error("week: {0} has not ended yet; approve it once it has")]
+    /// About the week (the field `week`).
+    #[error("{0} has not ended yet; approve it once it has")]
     NotEnded(BillingWeek),
     #[error(transparent)]
     Approve(#[from] ApproveError),
@@ -46,23 +48,19 @@ pub enum PreviewError {
     Database(#[from] sqlx::Error),
 }
 
-impl PreviewError {
-    /// The error for an API caller: bad weeks are 422, a changed preview 409.
-    pub fn into_app_error(self) -> AppError {
-        match self {
+/// For every caller: a week not started or not ended is an invalid `week` (422); an approval
+/// the state refuses is a conflict about the week or the content hash (409).
+impl From<PreviewError> for Error {
+    fn from(e: PreviewError) -> Error {
+        match e {
             e @ (PreviewError::Future(_) | PreviewError::NotEnded(_)) => {
-                AppError::invalid("week", e.to_string().trim_start_matches("week: "))
+                Error::invalid("week", e.to_string())
             }
-            PreviewError::Approve(e @ ApproveError::NotPreviewed(_)) => {
-                AppError::conflict("week", e.to_string().trim_start_matches("week: "))
+            PreviewError::Approve(ApproveError::Database(e)) | PreviewError::Database(e) => {
+                Error::internal("previewing a week", e)
             }
-            PreviewError::Approve(e @ (ApproveError::Stale(_) | ApproveError::AlreadyBilled { .. })) => {
-                AppError::conflict("week", e.to_string().trim_start_matches("week: "))
-            }
-            PreviewError::Approve(e @ ApproveError::Changed { .. }) => {
-                AppError::conflict("content_hash", e.to_string().trim_start_matches("content_hash: "))
-            }
-            other => crate::http::state::internal_error("previewing a week", other),
+            PreviewError::Approve(e) => Error::conflict(e.field(), e.to_string()),
+            other => Error::internal("previewing a week", other),
         }
     }
 }

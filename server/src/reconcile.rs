@@ -14,10 +14,9 @@ use crate::billing::ledger::{Account, Transaction};
 use crate::db::audit::{Actor, NewAuditEntry};
 use crate::db::reconcile::{LedgerItem, NewStray, ReconciliationRow};
 use crate::db::Db;
-use crate::http::state::internal_error;
+use crate::error::Error;
 use crate::psp::stripe::StripeClient;
 use crate::psp::ProviderError;
-use app::api::AppError;
 use app::model::money::{BillingCurrency, Money};
 use app::model::reconcile::{MatchClass, ReconItem, Reconciliation, StrayCharge};
 use app::model::refund::RefundState;
@@ -219,9 +218,9 @@ async fn provider_side(
     client: &StripeClient,
     week: &str,
     ledger: &Ledger,
-) -> Result<(Vec<ProviderItem>, Vec<ProviderItem>, Vec<ProviderItem>), AppError> {
-    let failed = |e: ProviderError| AppError::Internal(format!("listing the provider's records failed: {e}"));
-    let stored = |e: sqlx::Error| internal_error("reconciling", e);
+) -> Result<(Vec<ProviderItem>, Vec<ProviderItem>, Vec<ProviderItem>), Error> {
+    let failed = |e: ProviderError| Error::internal("listing the provider's records", e);
+    let stored = |e: sqlx::Error| Error::internal("reconciling", e);
     let settings = crate::run::load_settings(db).await.map_err(stored)?;
     let limiter = crate::run::pace(&settings, db);
     let pace = (&limiter, slices_in_flight(settings.rate_per_second));
@@ -377,9 +376,9 @@ pub async fn run(
     currency: BillingCurrency,
     week: &str,
     by: &str,
-) -> Result<Reconciliation, AppError> {
-    let week = BillingWeek::parse(week).map_err(|m| AppError::invalid("week", m))?.to_string();
-    let failed = |e: sqlx::Error| internal_error("reconciling", e);
+) -> Result<Reconciliation, Error> {
+    let week = BillingWeek::parse(week).map_err(|m| Error::invalid("week", m))?.to_string();
+    let failed = |e: sqlx::Error| Error::internal("reconciling", e);
     let ledger = Ledger::default();
     db.ledger_charges(&week, |item| ledger.charges.add(&item)).await.map_err(failed)?;
     db.ledger_refunds(&week, |item| ledger.refunds.add(&item)).await.map_err(failed)?;
@@ -437,22 +436,22 @@ pub async fn run(
     latest(db, &week)
         .await?
         .filter(|r| r.id == id)
-        .ok_or_else(|| AppError::Internal("the reconciliation vanished".into()))
+        .ok_or_else(|| Error::internal("reading the reconciliation just stored", "it vanished"))
 }
 
 /// The latest reconciliation of `week`, with its stray charges.
-pub async fn latest(db: &Db, week: &str) -> Result<Option<Reconciliation>, AppError> {
-    let failed = |e: sqlx::Error| internal_error("reading a reconciliation", e);
+pub async fn latest(db: &Db, week: &str) -> Result<Option<Reconciliation>, Error> {
+    let failed = |e: sqlx::Error| Error::internal("reading a reconciliation", e);
     let Some(row) = db.latest_reconciliation(week).await.map_err(failed)? else {
         return Ok(None);
     };
     Ok(Some(view(db, row).await?))
 }
 
-async fn view(db: &Db, row: ReconciliationRow) -> Result<Reconciliation, AppError> {
-    let failed = |e: sqlx::Error| internal_error("reading a reconciliation", e);
+async fn view(db: &Db, row: ReconciliationRow) -> Result<Reconciliation, Error> {
+    let failed = |e: sqlx::Error| Error::internal("reading a reconciliation", e);
     let items: Vec<ReconItem> =
-        serde_json::from_str(&row.items).map_err(|e| internal_error("reading a reconciliation", e))?;
+        serde_json::from_str(&row.items).map_err(|e| Error::internal("reading a reconciliation", e))?;
     let stray = db
         .stray_charges(&row.week)
         .await
@@ -460,7 +459,7 @@ async fn view(db: &Db, row: ReconciliationRow) -> Result<Reconciliation, AppErro
         .into_iter()
         .map(|s| {
             let currency = BillingCurrency::from_code(&s.currency)
-                .map_err(|e| internal_error("reading a reconciliation", e))?;
+                .map_err(|e| Error::internal("reading a reconciliation", e))?;
             Ok(StrayCharge {
                 payment_intent: s.payment_intent,
                 charge_id: s.charge_id,
@@ -473,7 +472,7 @@ async fn view(db: &Db, row: ReconciliationRow) -> Result<Reconciliation, AppErro
                 undecided: s.undecided,
             })
         })
-        .collect::<Result<Vec<_>, AppError>>()?;
+        .collect::<Result<Vec<_>, Error>>()?;
     Ok(Reconciliation {
         id: row.id,
         week: row.week,
@@ -496,9 +495,9 @@ pub async fn repair(
     actor: &Actor,
     week: &str,
     reviewed: &[String],
-) -> Result<Reconciliation, AppError> {
-    let week = BillingWeek::parse(week).map_err(|m| AppError::invalid("week", m))?.to_string();
-    let failed = |e: sqlx::Error| internal_error("repairing", e);
+) -> Result<Reconciliation, Error> {
+    let week = BillingWeek::parse(week).map_err(|m| Error::invalid("week", m))?.to_string();
+    let failed = |e: sqlx::Error| Error::internal("repairing", e);
     let stray = db.stray_charges(&week).await.map_err(failed)?;
     // Proposed for repair: not repaired, filed under an invoice, and no attempt of the invoice
     // waiting for its outcome (those wait, listed as such).
@@ -509,16 +508,13 @@ pub async fn repair(
         .collect();
     let asked: BTreeSet<&str> = reviewed.iter().map(String::as_str).collect();
     if let Some(unknown) = asked.iter().find(|pi| !stray.iter().any(|s| s.payment_intent == **pi)) {
-        return Err(AppError::invalid(
-            "payment_intents",
-            format!("{unknown} is not a stray charge of {week}"),
-        ));
+        return Err(Error::invalid("payment_intents", format!("{unknown} is not a stray charge of {week}")));
     }
     if let Some(waiting) = stray
         .iter()
         .find(|s| s.undecided && s.refund_id.is_none() && asked.contains(s.payment_intent.as_str()))
     {
-        return Err(AppError::conflict(
+        return Err(Error::conflict(
             "payment_intents",
             format!(
                 "{} waits for an outcome: invoice {} has a charge attempt whose outcome is not known yet; reconcile again once it is",
@@ -531,12 +527,10 @@ pub async fn repair(
         stray.iter().filter(|s| s.refund_id.is_some()).map(|s| s.payment_intent.as_str()).collect();
     if asked.is_subset(&repaired) {
         // Approved before: nothing more to do.
-        return latest(db, &week)
-            .await?
-            .ok_or_else(|| AppError::NotFound(format!("reconciliation of {week}")));
+        return latest(db, &week).await?.ok_or_else(|| Error::NotFound(format!("reconciliation of {week}")));
     }
     if asked != open {
-        return Err(AppError::Conflict {
+        return Err(Error::Conflict {
             field: "payment_intents".into(),
             message: format!(
                 "the proposed repair changed since it was reviewed: {} charge(s) await repair, {} reviewed; reload and review again",
@@ -547,7 +541,8 @@ pub async fn repair(
     }
     let mut made = Vec::new();
     for s in stray.iter().filter(|s| asked.contains(s.payment_intent.as_str())) {
-        let currency = BillingCurrency::from_code(&s.currency).map_err(|e| internal_error("repairing", e))?;
+        let currency =
+            BillingCurrency::from_code(&s.currency).map_err(|e| Error::internal("repairing", e))?;
         let ledger = Transaction::transfer(
             "stray_charge",
             s.payment_intent.clone(),
@@ -555,7 +550,7 @@ pub async fn repair(
             Account::UnexplainedCharges,
             Money::from_minor(s.amount_minor, currency),
         )
-        .map_err(|e| internal_error("repairing", e))?
+        .map_err(|e| Error::internal("repairing", e))?
         .of_week(&week);
         let mut audit =
             NewAuditEntry::new(actor, "reconcile.repair", "invoice", s.invoice_id.unwrap_or_default());
@@ -583,7 +578,7 @@ pub async fn repair(
             }
         }
     }
-    latest(db, &week).await?.ok_or_else(|| AppError::NotFound(format!("reconciliation of {week}")))
+    latest(db, &week).await?.ok_or_else(|| Error::NotFound(format!("reconciliation of {week}")))
 }
 
 /// Acknowledges the week's latest reconciliation on behalf of `principal` (audited).
@@ -591,18 +586,18 @@ pub async fn acknowledge(
     db: &Db,
     principal: &app::model::staff::Principal,
     week: &str,
-) -> Result<Reconciliation, AppError> {
-    let failed = |e: sqlx::Error| internal_error("acknowledging a reconciliation", e);
+) -> Result<Reconciliation, Error> {
+    let failed = |e: sqlx::Error| Error::internal("acknowledging a reconciliation", e);
     let row = db
         .latest_reconciliation(week)
         .await
         .map_err(failed)?
-        .ok_or_else(|| AppError::NotFound(format!("a reconciliation of {week}")))?;
+        .ok_or_else(|| Error::NotFound(format!("a reconciliation of {week}")))?;
     let mut audit =
         NewAuditEntry::new(&Actor::staff(principal), "reconcile.acknowledge", "reconciliation", row.id);
     audit.detail = Some(format!("{week}: {} not matched", row.unmatched));
     db.acknowledge_reconciliation(row.id, &principal.staff.email, &audit).await.map_err(failed)?;
-    latest(db, week).await?.ok_or_else(|| AppError::NotFound(format!("a reconciliation of {week}")))
+    latest(db, week).await?.ok_or_else(|| Error::NotFound(format!("a reconciliation of {week}")))
 }
 
 #[cfg(test)]

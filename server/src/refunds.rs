@@ -17,10 +17,9 @@ use crate::config::Config;
 use crate::db::audit::{Actor, NewAuditEntry};
 use crate::db::refunds::{Inserted, RefundClaim, RefundInsert, RefundRow};
 use crate::db::Db;
-use crate::http::state::internal_error;
+use crate::error::Error;
 use crate::psp::stripe::StripeClient;
 use crate::psp::{Metadata, ProviderError, RefundRequest};
-use app::api::AppError;
 use app::auth::Action;
 use app::model::money::{BillingCurrency, Money};
 use app::model::refund::{NewRefund, RefundAnswer, RefundLimits, RefundReason, RefundState, RefundView};
@@ -34,9 +33,9 @@ const MAX_NOTE: usize = 1000;
 const MAX_REQUEST_ID: usize = 100;
 
 /// The refund as the pages and the API show it.
-pub fn view(row: &RefundRow) -> Result<RefundView, AppError> {
+pub fn view(row: &RefundRow) -> Result<RefundView, Error> {
     let currency =
-        BillingCurrency::from_code(&row.currency).map_err(|e| internal_error("reading a refund", e))?;
+        BillingCurrency::from_code(&row.currency).map_err(|e| Error::internal("reading a refund", e))?;
     Ok(RefundView {
         id: row.id,
         request_id: row.request_id.clone(),
@@ -45,11 +44,11 @@ pub fn view(row: &RefundRow) -> Result<RefundView, AppError> {
         week: row.week.clone(),
         kind: row.kind.clone(),
         amount: Money::from_minor(row.amount_minor, currency),
-        reason: RefundReason::parse(&row.reason).map_err(|e| internal_error("reading a refund", e))?,
+        reason: RefundReason::parse(&row.reason).map_err(|e| Error::internal("reading a refund", e))?,
         note: row.note.clone(),
         lines: row.lines.split(',').filter(|l| !l.is_empty()).map(str::to_owned).collect(),
         state: RefundState::parse(&row.state)
-            .ok_or_else(|| internal_error("reading a refund", format!("state {:?}", row.state)))?,
+            .ok_or_else(|| Error::internal("reading a refund", format!("state {:?}", row.state)))?,
         requested_by: row.requested_by.clone(),
         requested_at: crate::db::rfc3339(row.requested_at),
         decided_by: row.decided_by.clone(),
@@ -63,37 +62,37 @@ pub fn view(row: &RefundRow) -> Result<RefundView, AppError> {
 }
 
 /// The stored limits, or the defaults (50 and 200 of the currency).
-pub async fn limits(db: &Db, currency: BillingCurrency) -> Result<RefundLimits, AppError> {
+pub async fn limits(db: &Db, currency: BillingCurrency) -> Result<RefundLimits, Error> {
     let stored =
-        db.setting(RefundLimits::KEY).await.map_err(|e| internal_error("reading the refund limits", e))?;
+        db.setting(RefundLimits::KEY).await.map_err(|e| Error::internal("reading the refund limits", e))?;
     match stored {
         Some(s) => {
-            serde_json::from_value(s.value).map_err(|e| internal_error("reading the refund limits", e))
+            serde_json::from_value(s.value).map_err(|e| Error::internal("reading the refund limits", e))
         }
         None => Ok(RefundLimits::default_for(currency)),
     }
 }
 
 /// What `principal` may refund alone, per refund and per day, when their role is limited.
-pub async fn limits_of(db: &Db, config: &Config, role: Role) -> Result<Option<(i64, i64)>, AppError> {
+pub async fn limits_of(db: &Db, config: &Config, role: Role) -> Result<Option<(i64, i64)>, Error> {
     if role.can(Action::ApproveRefund) {
         return Ok(None);
     }
     let limits = limits(db, config.currency).await?;
     let parsed = limits
         .parse(config.currency)
-        .map_err(|(field, m)| internal_error("reading the refund limits", format!("{field}: {m}")))?;
+        .map_err(|(field, m)| Error::internal("reading the refund limits", format!("{field}: {m}")))?;
     Ok(Some(parsed))
 }
 
-fn check_request_id(request_id: &str) -> Result<(), AppError> {
+fn check_request_id(request_id: &str) -> Result<(), Error> {
     let ok = !request_id.is_empty()
         && request_id.len() <= MAX_REQUEST_ID
         && request_id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c));
     if ok {
         Ok(())
     } else {
-        Err(AppError::invalid(
+        Err(Error::invalid(
             "request_id",
             format!("give 1 to {MAX_REQUEST_ID} letters, digits, '-', '_', '.' or ':' (a UUID made when the form opens)"),
         ))
@@ -107,13 +106,12 @@ async fn amount_of(
     invoice_id: i64,
     currency: BillingCurrency,
     new: &NewRefund,
-) -> Result<(i64, String), AppError> {
+) -> Result<(i64, String), Error> {
     let amount = match new.amount.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
         Some(text) => {
-            let money =
-                Money::parse(text, currency).map_err(|e| AppError::invalid("amount", e.to_string()))?;
+            let money = Money::parse(text, currency).map_err(|e| Error::invalid("amount", e.to_string()))?;
             if money.minor() <= 0 {
-                return Err(AppError::invalid(
+                return Err(Error::invalid(
                     "amount",
                     format!("{text} is not more than zero; a refund gives money back"),
                 ));
@@ -125,28 +123,28 @@ async fn amount_of(
     let mut chosen: Vec<&str> = new.lines.iter().map(|l| l.trim()).collect();
     chosen.sort_unstable();
     if chosen.windows(2).any(|w| w[0] == w[1]) {
-        return Err(AppError::invalid("lines", "a line is chosen twice"));
+        return Err(Error::invalid("lines", "a line is chosen twice"));
     }
     if chosen.is_empty() {
         return amount
             .map(|a| (a, String::new()))
-            .ok_or_else(|| AppError::invalid("amount", "give an amount, or choose lines of the invoice"));
+            .ok_or_else(|| Error::invalid("amount", "give an amount, or choose lines of the invoice"));
     }
     let detail = db
         .invoice_detail(invoice_id)
         .await
-        .map_err(|e| internal_error("reading an invoice", e))?
-        .ok_or_else(|| AppError::NotFound(format!("invoice {invoice_id}")))?;
+        .map_err(|e| Error::internal("reading an invoice", e))?
+        .ok_or_else(|| Error::NotFound(format!("invoice {invoice_id}")))?;
     let mut sum = 0i64;
     for ride in &chosen {
         let line = detail.lines.iter().find(|l| l.ride_id == *ride).ok_or_else(|| {
-            AppError::invalid("lines", format!("ride {ride} is not a line of invoice {invoice_id}"))
+            Error::invalid("lines", format!("ride {ride} is not a line of invoice {invoice_id}"))
         })?;
         sum += line.amount.minor();
     }
     if let Some(amount) = amount {
         if amount != sum {
-            return Err(AppError::invalid(
+            return Err(Error::invalid(
                 "amount",
                 format!(
                     "{} does not match the chosen lines, which add up to {}",
@@ -169,29 +167,29 @@ pub async fn request(
     principal: &Principal,
     invoice_id: i64,
     new: NewRefund,
-) -> Result<RefundAnswer, AppError> {
+) -> Result<RefundAnswer, Error> {
     let request_id = new.request_id.trim().to_owned();
     check_request_id(&request_id)?;
-    let failed = |e: sqlx::Error| internal_error("recording a refund", e);
+    let failed = |e: sqlx::Error| Error::internal("recording a refund", e);
     if let Some(existing) = db.refund_by_request(&request_id).await.map_err(failed)? {
         return repeated(db, existing, invoice_id, &new).await;
     }
-    let reason = RefundReason::parse(&new.reason).map_err(|m| AppError::invalid("reason", m))?;
+    let reason = RefundReason::parse(&new.reason).map_err(|m| Error::invalid("reason", m))?;
     let note = new.note.clone().unwrap_or_default().trim().to_owned();
     if note.chars().count() > MAX_NOTE {
-        return Err(AppError::invalid("note", format!("at most {MAX_NOTE} characters")));
+        return Err(Error::invalid("note", format!("at most {MAX_NOTE} characters")));
     }
     if reason == RefundReason::Other && note.is_empty() {
-        return Err(AppError::invalid("note", "say what happened when the reason is \"other\""));
+        return Err(Error::invalid("note", "say what happened when the reason is \"other\""));
     }
     let invoice = db
         .refundable(invoice_id)
         .await
         .map_err(failed)?
-        .ok_or_else(|| AppError::NotFound(format!("invoice {invoice_id}")))?;
+        .ok_or_else(|| Error::NotFound(format!("invoice {invoice_id}")))?;
     if let Some(user) = new.user_id.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
         if user != invoice.user_id {
-            return Err(AppError::invalid(
+            return Err(Error::invalid(
                 "user_id",
                 format!("invoice {invoice_id} is not {user}'s; it belongs to another customer"),
             ));
@@ -199,18 +197,18 @@ pub async fn request(
     }
     if invoice.charge_state.as_deref() != Some("charged") {
         let state = invoice.charge_state.as_deref().unwrap_or("not charged: its week has not been run");
-        return Err(AppError::invalid(
+        return Err(Error::invalid(
             "invoice",
             format!("invoice {invoice_id} was not charged ({state}), so there is nothing to refund"),
         ));
     }
-    let currency =
-        BillingCurrency::from_code(&invoice.currency).map_err(|e| internal_error("reading an invoice", e))?;
+    let currency = BillingCurrency::from_code(&invoice.currency)
+        .map_err(|e| Error::internal("reading an invoice", e))?;
     let (amount_minor, lines) = amount_of(db, invoice_id, currency, &new).await?;
     let limits = limits_of(db, config, principal.staff.role).await?;
     // Support's limits are amounts of the configured currency: never compared with another's.
     if limits.is_some() && currency != config.currency {
-        return Err(AppError::invalid(
+        return Err(Error::invalid(
             "amount",
             format!(
                 "invoice {invoice_id} is in {}, and support's refund limits are in {}: a finance member refunds it",
@@ -245,15 +243,15 @@ pub async fn request(
     };
     match db.insert_refund(&insert).await.map_err(failed)? {
         Inserted::Existing(existing) => repeated(db, existing, invoice_id, &new).await,
-        Inserted::LineRefunded { ride, refund } => Err(AppError::invalid(
+        Inserted::LineRefunded { ride, refund } => Err(Error::invalid(
             "lines",
             format!("ride {ride} of invoice {invoice_id} was refunded already, by refund {refund}"),
         )),
-        Inserted::NotCharged => Err(AppError::invalid(
+        Inserted::NotCharged => Err(Error::invalid(
             "invoice",
             format!("invoice {invoice_id} was not charged, so there is nothing to refund"),
         )),
-        Inserted::TooMuch { refundable_minor } => Err(AppError::invalid(
+        Inserted::TooMuch { refundable_minor } => Err(Error::invalid(
             "amount",
             format!(
                 "{} is more than can still be refunded of invoice {invoice_id}: {} {} (charged {}, minus refunds made or waiting)",
@@ -285,9 +283,9 @@ async fn repeated(
     existing: RefundRow,
     invoice_id: i64,
     new: &NewRefund,
-) -> Result<RefundAnswer, AppError> {
+) -> Result<RefundAnswer, Error> {
     let differs = |field: &str, what: String| {
-        Err(AppError::Conflict {
+        Err(Error::Conflict {
             field: field.into(),
             message: format!(
                 "request {} already made refund {} {what}; a new refund needs a new request id",
@@ -310,7 +308,7 @@ async fn repeated(
         return differs("note", format!("with the note {:?}, not {note:?}", existing.note));
     }
     let currency =
-        BillingCurrency::from_code(&existing.currency).map_err(|e| internal_error("reading a refund", e))?;
+        BillingCurrency::from_code(&existing.currency).map_err(|e| Error::internal("reading a refund", e))?;
     let (amount_minor, lines) = amount_of(db, invoice_id, currency, new).await?;
     if lines != existing.lines {
         return differs("lines", format!("of the lines [{}], not [{lines}]", existing.lines));
@@ -358,24 +356,24 @@ pub async fn decide(
     refund_id: i64,
     approve: bool,
     note: &str,
-) -> Result<RefundView, AppError> {
-    let failed = |e: sqlx::Error| internal_error("deciding a refund", e);
+) -> Result<RefundView, Error> {
+    let failed = |e: sqlx::Error| Error::internal("deciding a refund", e);
     let refund = db
         .refund(refund_id)
         .await
         .map_err(failed)?
-        .ok_or_else(|| AppError::NotFound(format!("refund {refund_id}")))?;
+        .ok_or_else(|| Error::NotFound(format!("refund {refund_id}")))?;
     if refund.requested_by_id == Some(principal.staff.id) || refund.requested_by == principal.staff.email {
-        return Err(AppError::Forbidden(format!(
+        return Err(Error::Forbidden(format!(
             "refund {refund_id} was requested by you; another finance or admin member must decide it (four eyes)"
         )));
     }
     let note = note.trim();
     if note.chars().count() > MAX_NOTE {
-        return Err(AppError::invalid("note", format!("at most {MAX_NOTE} characters")));
+        return Err(Error::invalid("note", format!("at most {MAX_NOTE} characters")));
     }
     if !approve && note.is_empty() {
-        return Err(AppError::invalid("note", "say why the refund is rejected"));
+        return Err(Error::invalid("note", "say why the refund is rejected"));
     }
     let action = if approve { "refund.approve" } else { "refund.reject" };
     let mut audit = NewAuditEntry::new(&Actor::staff(principal), action, "invoice", refund.invoice_id);
@@ -387,7 +385,7 @@ pub async fn decide(
     let decided =
         db.decide_refund(refund_id, approve, &principal.staff.email, note, &audit).await.map_err(failed)?;
     let Some(row) = decided else {
-        return Err(AppError::Conflict {
+        return Err(Error::Conflict {
             field: "refund".into(),
             message: format!(
                 "refund {refund_id} is {} now, not waiting for approval",

@@ -13,8 +13,7 @@ use chrono::SecondsFormat;
 
 use crate::db::reports::{ExportRow, LedgerSum};
 use crate::db::Db;
-use crate::http::state::internal_error;
-use app::api::AppError;
+use crate::error::Error;
 use app::model::money::{BillingCurrency, Money};
 use app::model::refund::RefundReason;
 use app::model::report::{ReasonTotal, Report, ReportFigures, WeekBar};
@@ -42,16 +41,16 @@ pub const CSV_HEADER: [&str; 12] = [
 ];
 
 /// The weeks `from` to `to`, checked: each a week, in order, at most [`MAX_WEEKS`].
-pub fn range(from: &str, to: &str) -> Result<Vec<BillingWeek>, AppError> {
-    let first = BillingWeek::parse(from.trim()).map_err(|m| AppError::invalid("from", m))?;
-    let last = BillingWeek::parse(to.trim()).map_err(|m| AppError::invalid("to", m))?;
+pub fn range(from: &str, to: &str) -> Result<Vec<BillingWeek>, Error> {
+    let first = BillingWeek::parse(from.trim()).map_err(|m| Error::invalid("from", m))?;
+    let last = BillingWeek::parse(to.trim()).map_err(|m| Error::invalid("to", m))?;
     if last < first {
-        return Err(AppError::invalid("to", format!("{last} is before {first}")));
+        return Err(Error::invalid("to", format!("{last} is before {first}")));
     }
     let mut weeks = vec![first];
     while *weeks.last().expect("one week") < last {
         if weeks.len() >= MAX_WEEKS {
-            return Err(AppError::invalid("to", format!("at most {MAX_WEEKS} weeks in one report")));
+            return Err(Error::invalid("to", format!("at most {MAX_WEEKS} weeks in one report")));
         }
         weeks.push(weeks.last().expect("one week").next());
     }
@@ -99,10 +98,10 @@ pub fn figures(sums: &[LedgerSum], currency: BillingCurrency) -> ReportFigures {
 
 /// The report of weeks `from` to `to`, with the same number of weeks before it and the twelve
 /// weeks ending with `to`.
-pub async fn report(db: &Db, currency: BillingCurrency, from: &str, to: &str) -> Result<Report, AppError> {
+pub async fn report(db: &Db, currency: BillingCurrency, from: &str, to: &str) -> Result<Report, Error> {
     let weeks = range(from, to)?;
     let (first, last) = (weeks[0], *weeks.last().expect("one week"));
-    let failed = |e: sqlx::Error| internal_error("computing a report", e);
+    let failed = |e: sqlx::Error| Error::internal("computing a report", e);
     let code = currency.code();
     let sums = db.ledger_sums(&first.to_string(), &last.to_string(), code).await.map_err(failed)?;
     let mut previous_first = first;
@@ -119,12 +118,12 @@ pub async fn report(db: &Db, currency: BillingCurrency, from: &str, to: &str) ->
         .into_iter()
         .map(|(reason, count, amount)| {
             Ok(ReasonTotal {
-                reason: RefundReason::parse(&reason).map_err(|e| internal_error("computing a report", e))?,
+                reason: RefundReason::parse(&reason).map_err(|e| Error::internal("computing a report", e))?,
                 count,
                 amount: Money::from_minor(amount, currency),
             })
         })
-        .collect::<Result<Vec<_>, AppError>>()?;
+        .collect::<Result<Vec<_>, Error>>()?;
     let mut chart_first = last;
     for _ in 0..11 {
         chart_first = chart_first.previous();
@@ -194,15 +193,15 @@ pub fn spreadsheet_text(text: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// The CSV text of `rows` (no header), RFC 4180; text cells made safe for spreadsheets.
-pub fn csv_rows(rows: &[ExportRow], header: bool) -> Result<Vec<u8>, AppError> {
+pub fn csv_rows(rows: &[ExportRow], header: bool) -> Result<Vec<u8>, Error> {
     let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
-    let failed = |e: csv::Error| internal_error("writing CSV", e);
+    let failed = |e: csv::Error| Error::internal("writing CSV", e);
     if header {
         writer.write_record(CSV_HEADER).map_err(failed)?;
     }
     for row in rows {
         let currency =
-            BillingCurrency::from_code(&row.currency).map_err(|e| internal_error("writing CSV", e))?;
+            BillingCurrency::from_code(&row.currency).map_err(|e| Error::internal("writing CSV", e))?;
         let money = |minor: i64| Money::from_minor(minor, currency).to_string();
         let (total, charged, refunded, net) = amounts(row);
         let charged_at =
@@ -227,7 +226,7 @@ pub fn csv_rows(rows: &[ExportRow], header: bool) -> Result<Vec<u8>, AppError> {
         ];
         writer.write_record(fields).map_err(failed)?;
     }
-    writer.into_inner().map_err(|e| internal_error("writing CSV", e.to_string()))
+    writer.into_inner().map_err(|e| Error::internal("writing CSV", e.to_string()))
 }
 
 /// Pages of an export read ahead of the writer, so that the database reads the next page while
@@ -267,14 +266,14 @@ pub fn csv_stream(
     from: String,
     to: String,
     page_size: i64,
-) -> impl futures::Stream<Item = Result<bytes::Bytes, AppError>> + Send + 'static {
+) -> impl futures::Stream<Item = Result<bytes::Bytes, Error>> + Send + 'static {
     use futures::StreamExt;
     let header = futures::stream::once(async { csv_rows(&[], true).map(bytes::Bytes::from) });
     let pages = export_pages(db, from, to, page_size)
         .take_while(|page| std::future::ready(!matches!(page, Ok(rows) if rows.is_empty())))
         .map(|page| match page {
             Ok(rows) => csv_rows(&rows, false).map(bytes::Bytes::from),
-            Err(e) => Err(internal_error("exporting invoices", e)),
+            Err(e) => Err(Error::internal("exporting invoices", e)),
         });
     header.chain(pages)
 }
@@ -309,11 +308,11 @@ pub async fn write_xlsx(
     report: &Report,
     page_size: i64,
     path: &std::path::Path,
-) -> Result<(), AppError> {
+) -> Result<(), Error> {
     use rust_xlsxwriter::{Format, Workbook};
-    let failed = |e: rust_xlsxwriter::XlsxError| internal_error("writing XLSX", e);
+    let failed = |e: rust_xlsxwriter::XlsxError| Error::internal("writing XLSX", e);
     let currency =
-        BillingCurrency::from_code(&report.currency).map_err(|e| internal_error("writing XLSX", e))?;
+        BillingCurrency::from_code(&report.currency).map_err(|e| Error::internal("writing XLSX", e))?;
     let decimals = currency.exponent() as usize;
     let number = if decimals == 0 { "#,##0".to_owned() } else { format!("#,##0.{}", "0".repeat(decimals)) };
     let money_format = Format::new().set_num_format(format!("{number} \"{}\"", currency.code()));
@@ -385,7 +384,7 @@ pub async fn write_xlsx(
     let mut pages =
         std::pin::pin!(export_pages(db.clone(), report.from.clone(), report.to.clone(), page_size));
     while let Some(rows) = futures::StreamExt::next(&mut pages).await {
-        let rows = rows.map_err(|e| internal_error("exporting invoices", e))?;
+        let rows = rows.map_err(|e| Error::internal("exporting invoices", e))?;
         for row in &rows {
             let (total, charged, refunded, net) = amounts(row);
             let m = |minor: i64| amount(Money::from_minor(minor, currency));

@@ -1,13 +1,12 @@
 //! Staff management rules, shared by the dashboard, the JSON API and the CLI.
 
-use app::api::AppError;
+use crate::error::Error;
 use app::model::staff::{parse_email, Role, Staff};
 
 use crate::auth::password;
 use crate::db::audit::Actor;
 use crate::db::staff::AddStaffError;
 use crate::db::Db;
-use crate::http::state::internal_error;
 
 /// Adds an account after checking every field; errors name the field.
 pub async fn add(
@@ -16,30 +15,25 @@ pub async fn add(
     email: &str,
     role: Role,
     new_password: String,
-) -> Result<Staff, AppError> {
-    let email = parse_email(email).map_err(|m| AppError::invalid("email", m))?;
-    password::check_new_password(&new_password).map_err(|m| AppError::invalid("password", m))?;
+) -> Result<Staff, Error> {
+    let email = parse_email(email).map_err(|m| Error::invalid("email", m))?;
+    password::check_new_password(&new_password).map_err(|m| Error::invalid("password", m))?;
     let hash = password::hash(new_password).await;
     db.add_staff(actor, &email, role, &hash).await.map_err(|e| match e {
-        AddStaffError::EmailTaken => {
-            AppError::invalid("email", "a staff member with this email already exists")
-        }
-        AddStaffError::Database(e) => internal_error("adding a staff member", e),
+        AddStaffError::EmailTaken => Error::invalid("email", "a staff member with this email already exists"),
+        AddStaffError::Database(e) => Error::internal("adding a staff member", e),
     })
 }
 
 /// Disables an account. Nobody disables their own (ask another admin), and the last active
 /// admin stays, so the product can always be administered.
-pub async fn disable(db: &Db, actor: &Actor, id: i64) -> Result<Staff, AppError> {
+pub async fn disable(db: &Db, actor: &Actor, id: i64) -> Result<Staff, Error> {
     if actor.staff_id == Some(id) {
-        return Err(AppError::invalid("staff_id", "you cannot disable your own account; ask another admin"));
+        return Err(Error::invalid("staff_id", "you cannot disable your own account; ask another admin"));
     }
-    let internal = |e| internal_error("disabling a staff member", e);
-    let target = db
-        .staff_by_id(id)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| AppError::NotFound(format!("staff {id}")))?;
+    let internal = |e| Error::internal("disabling a staff member", e);
+    let target =
+        db.staff_by_id(id).await.map_err(internal)?.ok_or_else(|| Error::NotFound(format!("staff {id}")))?;
     if target.role == Role::Admin && target.disabled_at.is_none() {
         let active_admins = db
             .list_staff()
@@ -49,11 +43,8 @@ pub async fn disable(db: &Db, actor: &Actor, id: i64) -> Result<Staff, AppError>
             .filter(|s| s.role == Role::Admin && s.disabled_at.is_none())
             .count();
         if active_admins <= 1 {
-            return Err(AppError::invalid("staff_id", "this is the last active admin"));
+            return Err(Error::invalid("staff_id", "this is the last active admin"));
         }
     }
-    db.disable_staff(actor, id)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| AppError::NotFound(format!("staff {id}")))
+    db.disable_staff(actor, id).await.map_err(internal)?.ok_or_else(|| Error::NotFound(format!("staff {id}")))
 }

@@ -137,7 +137,7 @@ on_both_databases! {
         let url = app.url("/webhooks/stripe");
         check("webhook", draw("webhook", bodies(event)), |b| {
             let now = chrono::Utc::now().timestamp();
-            let signature = format!("t={now},v1={}", server::http::webhooks::sign(SECRET, now, &b));
+            let signature = format!("t={now},v1={}", server::psp::signature::sign(SECRET, now, &b));
             http.post(&url).header("stripe-signature", signature).header("content-type", "application/json").body(b)
         }, false)
         .await;

@@ -62,6 +62,17 @@ on_both_databases! {
         for (pi, ..) in &duplicates {
             assert!(printed.contains(pi.as_str()), "{printed}");
         }
+        // And as the contract's JSON, with the same exit code.
+        let out = sim.billing(&app.test_db.url).args(["reconcile", "--week", &week, "--format", "json"]).output().await.unwrap();
+        assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+        let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!((printed["week"].as_str(), printed["matched"].as_i64()), (Some(week.as_str()), found["matched"].as_i64()), "{printed}");
+        let mut unexplained: Vec<String> = printed["unexplained"].as_array().unwrap().iter().map(|i| i["provider_id"].as_str().unwrap().to_owned()).collect();
+        unexplained.sort();
+        let mut intents: Vec<String> = duplicates.iter().map(|d| d.0.clone()).collect();
+        intents.sort();
+        assert_eq!(unexplained, intents, "{printed}");
+        assert_eq!((printed["missing"].as_array().map(Vec::len), printed["mismatched"].as_array().map(Vec::len)), (Some(0), Some(0)), "{printed}");
 
         // The repair is approved as reviewed: all three, or nothing.
         let repair = |list: Vec<String>| http.post(app.url(&format!("/api/v1/reconciliations/{week}/repair"))).bearer_auth(&finance).json(&json!({ "payment_intents": list })).send();

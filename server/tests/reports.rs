@@ -287,8 +287,8 @@ on_both_databases! {
         golden("export-2026-W10.csv", &String::from_utf8(writer.into_inner().unwrap()).unwrap());
 
         let file = tempfile::NamedTempFile::new().unwrap();
-        let out = sim.billing(&test_db.url).args(["export", "--week", "2026-W10", "--format", "xlsx", "--output", file.path().to_str().unwrap()]).output().await.unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = sim.billing(&test_db.url).args(["export", "--week", "2026-W10", "--format", "xlsx", "--out", file.path().to_str().unwrap()]).output().await.unwrap();
+        assert!(out.status.success(), "`--out`, the contract's name of `--output`: {}", String::from_utf8_lossy(&out.stderr));
         let mut book: calamine::Xlsx<_> = calamine::open_workbook(file.path()).unwrap();
         let mut dump = String::new();
         for sheet in ["Summary", "Invoices"] {

@@ -165,7 +165,7 @@ on_both_databases! {
         let all_today = db.audit_page(&AuditQuery { since: Some("2000-01-01".into()), limit: Some(200), ..Default::default() }).await.unwrap();
         assert_eq!(all_today.entries.len(), 120);
         for bad in [AuditQuery { limit: Some(0), ..Default::default() }, AuditQuery { since: Some("soon".into()), ..Default::default() }] {
-            assert!(matches!(db.audit_page(&bad).await, Err(app::api::AppError::Invalid { .. })));
+            assert!(matches!(db.audit_page(&bad).await, Err(server::error::Error::Invalid { .. })));
         }
     }
 

@@ -9,7 +9,7 @@ mod support;
 use app::model::staff::Role;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use server::http::webhooks::sign;
+use server::psp::signature::sign;
 use support::{charged_week_with, email_of, execute, rows, Charged};
 
 const SECRET: &str = "whsec_product_test_secret";

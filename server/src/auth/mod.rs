@@ -1,8 +1,7 @@
-//! Who is asking: passwords, sessions, tokens, sign-in and sign-out, and the middleware that
-//! authenticates every request and applies the role table before any handler runs.
+//! Who is asking: passwords, sessions, tokens and sign-in throttling. The HTTP side (sign-in and
+//! sign-out, and the middleware that authenticates every request and applies the role table
+//! before any handler runs) is `http::login` and `http::authenticate`.
 
-pub mod login;
-pub mod middleware;
 pub mod password;
 pub mod session;
 pub mod throttle;

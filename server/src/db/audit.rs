@@ -158,11 +158,11 @@ impl Db {
     /// that an actor, an action or an object is a seek into its index (`$1 IS NULL OR actor =
     /// $1` is not: both databases read the whole log backwards for it); the cursor is the entry
     /// id, so each page goes on from where the last one stopped.
-    pub async fn audit_page(&self, query: &AuditQuery) -> Result<AuditPage, app::api::AppError> {
-        use app::api::AppError;
+    pub async fn audit_page(&self, query: &AuditQuery) -> Result<AuditPage, crate::error::Error> {
+        use crate::error::Error;
         let limit = query.limit.unwrap_or(50);
         if limit == 0 || limit > MAX_AUDIT_PAGE {
-            return Err(AppError::invalid("limit", format!("must be from 1 to {MAX_AUDIT_PAGE}")));
+            return Err(Error::invalid("limit", format!("must be from 1 to {MAX_AUDIT_PAGE}")));
         }
         let since = query.since.as_deref().map(|v| parse_instant("since", v)).transpose()?;
         let until = query.until.as_deref().map(|v| parse_instant("until", v)).transpose()?;
@@ -200,7 +200,7 @@ impl Db {
                 .bind(i64::from(limit) + 1)
                 .fetch_all(pool)
                 .await
-                .map_err(|e| crate::http::state::internal_error("reading the audit log", e))?
+                .map_err(|e| crate::error::Error::internal("reading the audit log", e))?
         });
         let more = rows.len() > limit as usize;
         let entries: Vec<AuditEntry> = rows.into_iter().take(limit as usize).map(entry_of).collect();
@@ -270,13 +270,13 @@ fn entry_of(r: AuditRow) -> AuditEntry {
 }
 
 /// `YYYY-MM-DD` (midnight UTC) or RFC 3339.
-fn parse_instant(field: &str, value: &str) -> Result<DateTime<Utc>, app::api::AppError> {
+fn parse_instant(field: &str, value: &str) -> Result<DateTime<Utc>, crate::error::Error> {
     let value = value.trim();
     if let Ok(date) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
         return Ok(date.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
     }
     DateTime::parse_from_rfc3339(value).map(|t| t.with_timezone(&Utc).trunc_subsecs(6)).map_err(|_| {
-        app::api::AppError::invalid(
+        crate::error::Error::invalid(
             field,
             format!("{value:?} is not a date (YYYY-MM-DD) or an RFC 3339 time"),
         )

@@ -247,7 +247,8 @@ impl Work {
 /// Why a run could not be created.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("week: {0} is not approved; approve its preview first")]
+    /// About the week (the field `week`).
+    #[error("{0} is not approved; approve its preview first")]
     NotApproved(BillingWeek),
     #[error(transparent)]
     Database(#[from] sqlx::Error),

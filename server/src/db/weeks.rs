@@ -84,16 +84,26 @@ pub struct StoredWeek {
 /// Why a week was not approved. Nothing is changed by any of these.
 #[derive(Debug, thiserror::Error)]
 pub enum ApproveError {
-    #[error("week: {0} has no preview to approve; open its preview first")]
+    #[error("{0} has no preview to approve; open its preview first")]
     NotPreviewed(BillingWeek),
-    #[error("week: rides of {0} changed since this preview was made; review the new preview")]
+    #[error("rides of {0} changed since this preview was made; review the new preview")]
     Stale(BillingWeek),
-    #[error("content_hash: the preview of {week} is now {current}, not the one approved; review it again")]
+    #[error("the preview of {week} is now {current}, not the one approved; review it again")]
     Changed { week: BillingWeek, current: String },
-    #[error("week: ride {ride_id} is already billed in {billed_in}")]
+    #[error("ride {ride_id} is already billed in {billed_in}")]
     AlreadyBilled { ride_id: String, billed_in: String },
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+}
+
+impl ApproveError {
+    /// What the refusal is about: the approved content hash, or the week.
+    pub fn field(&self) -> &'static str {
+        match self {
+            ApproveError::Changed { .. } => "content_hash",
+            _ => "week",
+        }
+    }
 }
 
 /// What an approval did.

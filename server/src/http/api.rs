@@ -12,8 +12,8 @@ use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::authenticate::json_error;
 use super::AppState;
-use crate::auth::middleware::json_error;
 use crate::db::audit::Actor;
 use app::api::AppError;
 use app::auth::{authorize, Action};
@@ -72,6 +72,12 @@ pub enum ApiError {
 impl From<AppError> for ApiError {
     fn from(error: AppError) -> Self {
         ApiError::App(error)
+    }
+}
+
+impl From<crate::error::Error> for ApiError {
+    fn from(error: crate::error::Error) -> Self {
+        ApiError::App(error.into())
     }
 }
 
@@ -170,9 +176,8 @@ async fn week_preview(
 ) -> Result<Response, ApiError> {
     caller.may(Action::PreviewWeek)?;
     let week = path_week(&week)?;
-    let (stored, plan) = crate::preview::preview(&state.db, &state.config, week)
-        .await
-        .map_err(crate::preview::PreviewError::into_app_error)?;
+    let (stored, plan) =
+        crate::preview::preview(&state.db, &state.config, week).await.map_err(crate::error::Error::from)?;
     let mut body = crate::preview::to_json(&stored, &plan);
     body["payment_gaps"] = crate::preview::gaps_json(&state.db, &state.config, week)
         .await
@@ -207,7 +212,7 @@ async fn approve_week(
         &approval.content_hash,
     )
     .await
-    .map_err(crate::preview::PreviewError::into_app_error)?;
+    .map_err(crate::error::Error::from)?;
     let (status, stored) = match approved {
         crate::db::weeks::Approved::Now(s) => (StatusCode::CREATED, s),
         crate::db::weeks::Approved::Before(s) => (StatusCode::OK, s),
@@ -247,9 +252,8 @@ async fn save_setting(
 /// `GET /api/v1/settings/anomaly-thresholds`: when the preview flags an invoice or a week.
 async fn anomaly_thresholds(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     caller.may(Action::PreviewWeek)?;
-    let (_, thresholds) = crate::preview::settings(&state.db, &state.config)
-        .await
-        .map_err(crate::preview::PreviewError::into_app_error)?;
+    let (_, thresholds) =
+        crate::preview::settings(&state.db, &state.config).await.map_err(crate::error::Error::from)?;
     Ok(Json(thresholds).into_response())
 }
 

@@ -11,10 +11,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use tower_sessions::Session;
 
-use super::session::{
+use super::AppState;
+use crate::auth::session::{
     ABSOLUTE_TIMEOUT_HOURS, IDLE_TIMEOUT_MINUTES, LOGIN_AT, SEEN_AT, STAFF_ID, TOUCH_EVERY_SECONDS,
 };
-use crate::http::AppState;
 use app::api::AppError;
 use app::model::staff::{AuthMethod, Principal};
 
@@ -41,10 +41,10 @@ pub fn client_address(request: &Request) -> Option<SocketAddr> {
 }
 
 /// The client's address: the peer's, or the one a trusted proxy reports (see
-/// [`super::throttle::client_ip`]).
+/// [`crate::auth::throttle::client_ip`]).
 pub fn client_ip(request: &Request, trusted: &[std::net::IpAddr]) -> Option<std::net::IpAddr> {
     let forwarded = request.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
-    super::throttle::client_ip(client_address(request).map(|a| a.ip()), forwarded, trusted)
+    crate::auth::throttle::client_ip(client_address(request).map(|a| a.ip()), forwarded, trusted)
 }
 
 /// Authenticates, checks CSRF and access, then runs the handler with the [`Principal`] (if any)
@@ -65,8 +65,8 @@ pub async fn authenticate(
     let bearer = bearer_token(request.headers());
 
     let principal = match &bearer {
-        Some(key) if key.starts_with(super::token::INGEST_KEY_PREFIX) => {
-            match state.db.ingest_key(&super::token::hash(key)).await {
+        Some(key) if key.starts_with(crate::auth::token::INGEST_KEY_PREFIX) => {
+            match state.db.ingest_key(&crate::auth::token::hash(key)).await {
                 Ok(Some(id)) => {
                     request.extensions_mut().insert(IngestKey(id));
                     None
@@ -173,7 +173,9 @@ async fn principal_from_token(
     source: &str,
 ) -> Result<Option<Principal>, AppError> {
     let internal = |e: sqlx::Error| crate::http::state::internal_error("checking the access token", e);
-    let Some(staff_id) = state.db.staff_for_token(&super::token::hash(token)).await.map_err(internal)? else {
+    let Some(staff_id) =
+        state.db.staff_for_token(&crate::auth::token::hash(token)).await.map_err(internal)?
+    else {
         return Ok(None);
     };
     let staff = state.db.staff_by_id(staff_id).await.map_err(internal)?;

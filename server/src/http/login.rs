@@ -9,10 +9,10 @@ use serde::Deserialize;
 use serde_json::json;
 use tower_sessions::Session;
 
-use super::session::{LOGIN_AT, SEEN_AT, STAFF_ID};
-use super::throttle::Throttled;
+use super::AppState;
+use crate::auth::session::{LOGIN_AT, SEEN_AT, STAFF_ID};
+use crate::auth::throttle::Throttled;
 use crate::db::audit::{Actor, NewAuditEntry};
-use crate::http::AppState;
 use app::model::staff::{parse_email, Principal};
 
 /// The sign-in form.
@@ -67,13 +67,13 @@ fn back_to_login(error: &str, email: &str, next: &str) -> Response {
 /// Signs a staff member in: throttled per account and per address, the password checked in
 /// constant work whether or not the account exists, the session id renewed, the outcome audited.
 pub async fn login(State(state): State<AppState>, session: Session, request: Request) -> Response {
-    let address = super::middleware::client_ip(&request, &state.config.trusted_proxies);
+    let address = super::authenticate::client_ip(&request, &state.config.trusted_proxies);
     let source = address.map(|a| a.to_string()).unwrap_or_else(|| "unknown".into());
     let Form(form) = match Form::<LoginForm>::from_request(request, &state).await {
         Ok(form) => form,
         Err(rejection) => {
             let message = format!("the sign-in form could not be read: {}", rejection.body_text());
-            return super::middleware::json_error(&app::api::AppError::invalid("form", &message), &message);
+            return super::authenticate::json_error(&app::api::AppError::invalid("form", &message), &message);
         }
     };
     let next = safe_next(form.next.trim());
@@ -115,7 +115,8 @@ pub async fn login(State(state): State<AppState>, session: Session, request: Req
         }
     };
     let matches =
-        super::password::verify(form.password, credentials.as_ref().map(|c| c.password_hash.clone())).await;
+        crate::auth::password::verify(form.password, credentials.as_ref().map(|c| c.password_hash.clone()))
+            .await;
     let staff = credentials.map(|c| c.staff).filter(|s| matches && s.disabled_at.is_none());
     let Some(staff) = staff else {
         let entry = NewAuditEntry::new(&anonymous, "auth.login_failed", "staff_email", &email);

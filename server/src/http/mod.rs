@@ -1,8 +1,11 @@
 //! The HTTP side of `billing serve`: router, shared state, health, metrics.
 
 pub mod api;
+pub mod authenticate;
 pub mod csp;
+pub mod error;
 pub mod health;
+pub mod login;
 pub mod metrics;
 pub mod rides;
 pub mod router;

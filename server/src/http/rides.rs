@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{json, Value};
 
+use super::authenticate::IngestKey;
 use super::AppState;
-use crate::auth::middleware::IngestKey;
 use crate::db::rides::{StoreRideError, Stored};
 use app::model::billing::Ride;
 
@@ -268,7 +268,7 @@ pub async fn add_users(
         .into_response(),
         Err(e) => {
             let error = super::state::internal_error("adding users", e);
-            crate::auth::middleware::json_error(&error, &error.to_string())
+            super::authenticate::json_error(&error, &error.to_string())
         }
     }
 }

@@ -14,8 +14,10 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use super::authenticate::authenticate;
+use super::login;
 use super::{api, csp, health, metrics, security, webhooks, AppState};
-use crate::auth::{login, middleware::authenticate, session};
+use crate::auth::session;
 use app::api::Backend;
 use app::{shell, App};
 

@@ -74,13 +74,7 @@ impl FromRef<AppState> for LeptosOptions {
     }
 }
 
-/// Logs `error` under a fresh reference and returns an error that shows only the reference, so
-/// a person can quote it and nothing internal (SQL, paths) reaches the browser.
-pub fn internal_error(context: &str, error: impl std::fmt::Display) -> AppError {
-    let reference = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
-    tracing::error!(%reference, %error, "{context} failed");
-    AppError::Internal(format!("{context} failed (reference {reference})"))
-}
+pub use super::error::internal as internal_error;
 
 #[async_trait::async_trait]
 impl Backend for AppState {
@@ -100,7 +94,7 @@ impl Backend for AppState {
     }
 
     async fn audit(&self, _caller: &Principal, query: AuditQuery) -> Result<AuditPage, AppError> {
-        self.db.audit_page(&query).await
+        self.db.audit_page(&query).await.map_err(Into::into)
     }
 
     async fn list_staff(&self, _caller: &Principal) -> Result<Vec<Staff>, AppError> {
@@ -114,11 +108,11 @@ impl Backend for AppState {
         role: Role,
         password: String,
     ) -> Result<Staff, AppError> {
-        crate::staff::add(&self.db, &Actor::staff(caller), &email, role, password).await
+        crate::staff::add(&self.db, &Actor::staff(caller), &email, role, password).await.map_err(Into::into)
     }
 
     async fn disable_staff(&self, caller: &Principal, staff_id: i64) -> Result<Staff, AppError> {
-        crate::staff::disable(&self.db, &Actor::staff(caller), staff_id).await
+        crate::staff::disable(&self.db, &Actor::staff(caller), staff_id).await.map_err(Into::into)
     }
 
     async fn my_tokens(&self, caller: &Principal) -> Result<Vec<AccessToken>, AppError> {
@@ -170,9 +164,8 @@ impl Backend for AppState {
     }
 
     async fn week_summary(&self, _caller: &Principal, week: BillingWeek) -> Result<WeekSummary, AppError> {
-        let stored = crate::preview::refresh(&self.db, &self.config, week)
-            .await
-            .map_err(crate::preview::PreviewError::into_app_error)?;
+        let stored =
+            crate::preview::refresh(&self.db, &self.config, week).await.map_err(crate::error::Error::from)?;
         self.summary_of(stored).await
     }
 
@@ -248,7 +241,7 @@ impl Backend for AppState {
         let run = match self.db.start_run(week, &caller.staff.email, settings.canary_size).await {
             Ok(run) => run,
             Err(e @ crate::db::runs::StartError::NotApproved(_)) => {
-                return Err(AppError::conflict("week", e.to_string().trim_start_matches("week: ")));
+                return Err(AppError::conflict("week", e.to_string()));
             }
             Err(crate::db::runs::StartError::Database(e)) => return Err(internal_error("starting a run", e)),
         };
@@ -287,17 +280,17 @@ impl Backend for AppState {
         let approved =
             crate::preview::approve(&self.db, &self.config, &Actor::staff(caller), week, &content_hash)
                 .await
-                .map_err(crate::preview::PreviewError::into_app_error)?;
+                .map_err(crate::error::Error::from)?;
         let (crate::db::weeks::Approved::Now(stored) | crate::db::weeks::Approved::Before(stored)) = approved;
         self.summary_of(stored).await
     }
 
     async fn search_users(&self, caller: &Principal, q: String) -> Result<Vec<UserHit>, AppError> {
-        crate::customers::search(&self.db, &self.audit, caller, &q, 20).await
+        crate::customers::search(&self.db, &self.audit, caller, &q, 20).await.map_err(Into::into)
     }
 
     async fn customer_profile(&self, caller: &Principal, id: String) -> Result<CustomerProfile, AppError> {
-        crate::customers::profile(&self.db, &self.config, &self.audit, caller, &id).await
+        crate::customers::profile(&self.db, &self.config, &self.audit, caller, &id).await.map_err(Into::into)
     }
 
     async fn customer_activity(
@@ -309,10 +302,11 @@ impl Backend for AppState {
     ) -> Result<ActivityPage, AppError> {
         crate::customers::activity(&self.db, &self.config, &self.audit, caller, &id, section, Some(&before))
             .await
+            .map_err(Into::into)
     }
 
     async fn invoice_record(&self, caller: &Principal, id: i64) -> Result<InvoiceRecord, AppError> {
-        crate::customers::invoice(&self.db, &self.config, &self.audit, caller, id).await
+        crate::customers::invoice(&self.db, &self.config, &self.audit, caller, id).await.map_err(Into::into)
     }
 
     async fn invoice_refunds(
@@ -322,7 +316,7 @@ impl Backend for AppState {
     ) -> Result<Vec<RefundView>, AppError> {
         let rows =
             self.db.refunds_of_invoice(invoice_id).await.map_err(|e| internal_error("reading refunds", e))?;
-        rows.iter().map(crate::refunds::view).collect()
+        Ok(rows.iter().map(crate::refunds::view).collect::<Result<_, _>>()?)
     }
 
     async fn request_refund(
@@ -331,7 +325,9 @@ impl Backend for AppState {
         invoice_id: i64,
         refund: NewRefund,
     ) -> Result<RefundAnswer, AppError> {
-        crate::refunds::request(&self.db, &self.config, self.provider(), caller, invoice_id, refund).await
+        crate::refunds::request(&self.db, &self.config, self.provider(), caller, invoice_id, refund)
+            .await
+            .map_err(Into::into)
     }
 
     async fn decide_refund(
@@ -341,7 +337,9 @@ impl Backend for AppState {
         approve: bool,
         note: String,
     ) -> Result<RefundView, AppError> {
-        crate::refunds::decide(&self.db, self.provider(), caller, refund_id, approve, &note).await
+        crate::refunds::decide(&self.db, self.provider(), caller, refund_id, approve, &note)
+            .await
+            .map_err(Into::into)
     }
 
     async fn report(&self, _caller: &Principal, from: String, to: String) -> Result<Report, AppError> {
@@ -351,7 +349,7 @@ impl Backend for AppState {
             from
         };
         let to = if to.trim().is_empty() { from.clone() } else { to };
-        crate::reports::report(&self.db, self.config.currency, &from, &to).await
+        crate::reports::report(&self.db, self.config.currency, &from, &to).await.map_err(Into::into)
     }
 
     async fn latest_reconciliation(
@@ -366,7 +364,9 @@ impl Backend for AppState {
     async fn run_reconciliation(&self, caller: &Principal, week: String) -> Result<Reconciliation, AppError> {
         let week = self.week_or_last(&week)?;
         let client = self.required_provider()?;
-        crate::reconcile::run(&self.db, client, self.config.currency, &week, &caller.staff.email).await
+        crate::reconcile::run(&self.db, client, self.config.currency, &week, &caller.staff.email)
+            .await
+            .map_err(Into::into)
     }
 
     async fn approve_repair(
@@ -378,6 +378,7 @@ impl Backend for AppState {
         let week = self.week_or_last(&week)?;
         crate::reconcile::repair(&self.db, self.provider(), &Actor::staff(caller), &week, &payment_intents)
             .await
+            .map_err(Into::into)
     }
 
     async fn acknowledge_reconciliation(
@@ -386,7 +387,7 @@ impl Backend for AppState {
         week: String,
     ) -> Result<Reconciliation, AppError> {
         let week = self.week_or_last(&week)?;
-        crate::reconcile::acknowledge(&self.db, caller, &week).await
+        crate::reconcile::acknowledge(&self.db, caller, &week).await.map_err(Into::into)
     }
 
     async fn open_mismatches(&self, _caller: &Principal) -> Result<Vec<OpenMismatch>, AppError> {
@@ -396,7 +397,7 @@ impl Backend for AppState {
     }
 
     async fn alerts_page(&self, caller: &Principal, messages: String) -> Result<AlertsPage, AppError> {
-        crate::alerts::page(&self.db, &self.config, caller, &messages).await
+        crate::alerts::page(&self.db, &self.config, caller, &messages).await.map_err(Into::into)
     }
 
     async fn open_alert_count(&self, _caller: &Principal) -> Result<i64, AppError> {
@@ -404,7 +405,7 @@ impl Backend for AppState {
     }
 
     async fn settle_alert(&self, caller: &Principal, id: i64, resolve: bool) -> Result<AlertView, AppError> {
-        crate::alerts::settle(&self.db, &Actor::staff(caller), id, resolve).await
+        crate::alerts::settle(&self.db, &Actor::staff(caller), id, resolve).await.map_err(Into::into)
     }
 
     async fn retry_payout(
@@ -440,7 +441,7 @@ impl Backend for AppState {
     }
 
     async fn run_settings(&self, _caller: &Principal) -> Result<app::model::run::RunSettings, AppError> {
-        crate::run::settings::get(&self.db).await
+        crate::run::settings::get(&self.db).await.map_err(Into::into)
     }
 
     async fn save_run_settings(
@@ -448,7 +449,7 @@ impl Backend for AppState {
         caller: &Principal,
         settings: app::model::run::RunSettings,
     ) -> Result<app::model::run::RunSettings, AppError> {
-        crate::run::settings::save(&self.db, &Actor::staff(caller), settings).await
+        crate::run::settings::save(&self.db, &Actor::staff(caller), settings).await.map_err(Into::into)
     }
 
     async fn save_alert_settings(
@@ -456,17 +457,17 @@ impl Backend for AppState {
         caller: &Principal,
         settings: AlertSettings,
     ) -> Result<AlertSettings, AppError> {
-        crate::alerts::save_settings(&self.db, &Actor::staff(caller), settings).await
+        crate::alerts::save_settings(&self.db, &Actor::staff(caller), settings).await.map_err(Into::into)
     }
 
     async fn send_test_alert(&self, caller: &Principal) -> Result<AlertView, AppError> {
-        crate::alerts::send_test(&self.db, &Actor::staff(caller)).await
+        crate::alerts::send_test(&self.db, &Actor::staff(caller)).await.map_err(Into::into)
     }
 
     async fn refunds_awaiting(&self, _caller: &Principal) -> Result<Vec<RefundView>, AppError> {
         let rows =
             self.db.refunds_awaiting_approval(200).await.map_err(|e| internal_error("listing refunds", e))?;
-        rows.iter().map(crate::refunds::view).collect()
+        Ok(rows.iter().map(crate::refunds::view).collect::<Result<_, _>>()?)
     }
 }
 
@@ -493,9 +494,8 @@ impl AppState {
     async fn summary_of(&self, stored: crate::db::weeks::StoredWeek) -> Result<WeekSummary, AppError> {
         let tz = self.config.time_zone;
         let week = stored.week;
-        let (_, thresholds) = crate::preview::settings(&self.db, &self.config)
-            .await
-            .map_err(crate::preview::PreviewError::into_app_error)?;
+        let (_, thresholds) =
+            crate::preview::settings(&self.db, &self.config).await.map_err(crate::error::Error::from)?;
         let now = Utc::now();
         let gaps = crate::preview::payment_gaps(&self.db, &self.config, week)
             .await

@@ -6,6 +6,7 @@
 
 pub mod lookup;
 pub mod pace;
+pub mod signature;
 pub mod sim;
 pub mod stripe;
 

@@ -237,7 +237,7 @@ pub async fn run(addr: SocketAddr, config: SimConfig) -> anyhow::Result<()> {
     let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
     // Installed before the address is printed: whoever starts the simulator may stop it at once.
-    let shutdown = crate::serve::shutdown_signal();
+    let shutdown = crate::telemetry::shutdown_signal();
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "psp-sim listening on http://{local}")?;

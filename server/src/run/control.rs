@@ -34,32 +34,32 @@ pub async fn apply_control(
     run_id: i64,
     action: &str,
     reason: &str,
-) -> Result<RunRow, app::api::AppError> {
-    use app::api::AppError;
+) -> Result<RunRow, crate::error::Error> {
+    use crate::error::Error;
     let (to, from): (Control, &[Control]) = match action {
         "pause" => (Control::Paused, &[Control::Running]),
         "resume" => (Control::Running, &[Control::Paused, Control::Halted]),
         "abort" => (Control::Aborted, &[Control::Running, Control::Paused, Control::Halted]),
-        other => return Err(AppError::invalid("action", format!("{other:?} is not pause, resume or abort"))),
+        other => return Err(Error::invalid("action", format!("{other:?} is not pause, resume or abort"))),
     };
     let reason = reason.trim();
     if reason.chars().count() > 500 {
-        return Err(AppError::invalid("reason", "at most 500 characters"));
+        return Err(Error::invalid("reason", "at most 500 characters"));
     }
     let reason = if reason.is_empty() { format!("{action} by {}", actor.name) } else { reason.to_owned() };
-    let internal = |e: sqlx::Error| crate::http::state::internal_error("controlling a run", e);
+    let internal = |e: sqlx::Error| crate::error::Error::internal("controlling a run", e);
     let run =
-        db.run(run_id).await.map_err(internal)?.ok_or_else(|| AppError::NotFound(format!("run {run_id}")))?;
+        db.run(run_id).await.map_err(internal)?.ok_or_else(|| Error::NotFound(format!("run {run_id}")))?;
     let alert = match to {
         Control::Paused => Some(AlertKind::RunPaused),
         Control::Aborted => Some(AlertKind::RunAborted),
         Control::Running | Control::Halted => None,
     };
     if !db.set_control(run_id, from, to, &reason, Some(actor), alert).await.map_err(internal)? {
-        return Err(AppError::conflict(
+        return Err(Error::conflict(
             "action",
             format!("run {run_id} is {} ({}); it cannot {action}", run.control, run.phase),
         ));
     }
-    db.run(run_id).await.map_err(internal)?.ok_or_else(|| AppError::NotFound(format!("run {run_id}")))
+    db.run(run_id).await.map_err(internal)?.ok_or_else(|| Error::NotFound(format!("run {run_id}")))
 }

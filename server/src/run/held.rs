@@ -2,7 +2,7 @@
 //! key-reuse window and the provider could not be asked what it made): look it up again, or
 //! mark it as not made at the provider, which a second member confirms.
 
-use app::api::AppError;
+use crate::error::Error;
 
 use crate::db::audit::Actor;
 use crate::db::held::MarkStep;
@@ -10,26 +10,26 @@ use crate::db::runs::Work;
 use crate::db::Db;
 
 /// The work of a held item's kind, as the run page and the API name it.
-fn work_of(kind: &str) -> Result<Work, AppError> {
+fn work_of(kind: &str) -> Result<Work, Error> {
     match kind {
         "charge" => Ok(Work::Charge),
         "payout" => Ok(Work::Transfer),
-        other => Err(AppError::invalid("kind", format!("must be charge or payout, not {other:?}"))),
+        other => Err(Error::invalid("kind", format!("must be charge or payout, not {other:?}"))),
     }
 }
 
-fn internal(e: sqlx::Error) -> AppError {
-    crate::http::state::internal_error("settling a held item", e)
+fn internal(e: sqlx::Error) -> Error {
+    crate::error::Error::internal("settling a held item", e)
 }
 
 /// Puts held `kind` `id` of run `run_id` back to be looked up again at once (audited). 404
 /// when nothing of that id is held in the run. A paused or stopped run looks it up once resumed.
-pub async fn look_again(db: &Db, actor: &Actor, run_id: i64, kind: &str, id: i64) -> Result<(), AppError> {
+pub async fn look_again(db: &Db, actor: &Actor, run_id: i64, kind: &str, id: i64) -> Result<(), Error> {
     let work = work_of(kind)?;
     if db.look_again(work, run_id, id, actor).await.map_err(internal)? {
         Ok(())
     } else {
-        Err(AppError::NotFound(format!("{kind} {id} held in run {run_id}")))
+        Err(Error::NotFound(format!("{kind} {id} held in run {run_id}")))
     }
 }
 
@@ -42,11 +42,11 @@ pub async fn mark_not_made(
     run_id: i64,
     kind: &str,
     id: i64,
-) -> Result<MarkStep, AppError> {
+) -> Result<MarkStep, Error> {
     let work = work_of(kind)?;
     match db.mark_not_made(work, run_id, id, actor).await.map_err(internal)? {
-        MarkStep::NotHeld => Err(AppError::NotFound(format!("{kind} {id} held in run {run_id}"))),
-        MarkStep::SamePerson => Err(AppError::conflict(
+        MarkStep::NotHeld => Err(Error::NotFound(format!("{kind} {id} held in run {run_id}"))),
+        MarkStep::SamePerson => Err(Error::conflict(
             "id",
             format!("you asked to mark {kind} {id} as not made: another finance member must confirm it"),
         )),

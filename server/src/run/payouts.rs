@@ -3,7 +3,7 @@
 //! attempt (a new attempt with its own key, written before the call; the database refuses a
 //! second success).
 
-use app::api::AppError;
+use crate::error::Error;
 
 use crate::db::audit::Actor;
 use crate::db::Db;
@@ -11,14 +11,14 @@ use crate::db::Db;
 /// Puts failed payout `payout_id` of run `run_id` back to be paid. 404 when the run has no
 /// such payout; 409 when it is not failed (paid, pending, waiting, or retried by someone else
 /// first). The run's workers (or `billing serve`, for a completed run) pay it within seconds.
-pub async fn retry(db: &Db, actor: &Actor, run_id: i64, payout_id: i64) -> Result<(), AppError> {
-    let internal = |e: sqlx::Error| crate::http::state::internal_error("retrying a payout", e);
+pub async fn retry(db: &Db, actor: &Actor, run_id: i64, payout_id: i64) -> Result<(), Error> {
+    let internal = |e: sqlx::Error| crate::error::Error::internal("retrying a payout", e);
     if db.retry_payout(run_id, payout_id, actor).await.map_err(internal)? {
         return Ok(());
     }
     match db.payout_state(run_id, payout_id).await.map_err(internal)? {
-        None => Err(AppError::NotFound(format!("payout {payout_id} of run {run_id}"))),
-        Some(state) => Err(AppError::conflict(
+        None => Err(Error::NotFound(format!("payout {payout_id} of run {run_id}"))),
+        Some(state) => Err(Error::conflict(
             "payout_id",
             format!("payout {payout_id} is {state}, not failed: there is nothing to retry"),
         )),
