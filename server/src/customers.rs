@@ -142,7 +142,8 @@ fn id_cursor(before: Option<&str>) -> Result<i64, Error> {
     }
 }
 
-/// One page of one of a customer's lists, newest first; audited as `user.view` with the list.
+/// One page of one of a customer's lists, newest first; every page audited as `user.view` with
+/// the list (and the cursor), whoever asks: the dashboard or the API.
 pub async fn activity(
     db: &Db,
     config: &Config,
@@ -219,17 +220,11 @@ pub async fn activity(
             (ActivityRows::Payouts(rows), next)
         }
     };
-    if before.is_some_and(|b| !b.trim().is_empty()) {
-        audit_lookup(
-            audit,
-            principal,
-            "user.view",
-            "user",
-            id,
-            format!("{} page before {}", section.as_str(), before.unwrap_or_default()),
-        )
-        .await?;
-    }
+    let detail = match before.map(str::trim).filter(|b| !b.is_empty()) {
+        None => section.as_str().to_owned(),
+        Some(b) => format!("{} page before {b}", section.as_str()),
+    };
+    audit_lookup(audit, principal, "user.view", "user", id, detail).await?;
     Ok(ActivityPage { rows, next })
 }
 

@@ -402,6 +402,35 @@ pub async fn decide(
 
 /// The ledger transaction of a refund the provider made: a repair gives back money no invoice
 /// explains, a customer refund is a refund; either way the provider holds it no more.
+/// What the provider reports refund `refund_id` became (its event): `succeeded` records it with
+/// its ledger transaction, `failed` or `canceled` puts it back to be tried in a minute; each
+/// once, never backwards. Says what it did.
+pub async fn provider_reports(
+    db: &Db,
+    refund_id: i64,
+    provider_id: &str,
+    status: &str,
+) -> Result<&'static str, Error> {
+    let internal = |e: sqlx::Error| Error::internal("recording what the provider reports of a refund", e);
+    let Some(refund) = db.refund(refund_id).await.map_err(internal)? else {
+        return Ok("not ours");
+    };
+    match status {
+        "succeeded" => {
+            let ledger = ledger_of(&refund).map_err(|e| Error::internal("booking a refund", e))?;
+            let changed = db.refund_confirmed(refund.id, provider_id, &ledger).await.map_err(internal)?;
+            Ok(if changed { "refund succeeded" } else { "no change" })
+        }
+        "failed" | "canceled" => {
+            let detail = format!("the provider reports refund {provider_id} {status}");
+            let retry = Utc::now() + Duration::seconds(60);
+            let changed = db.refund_failed_at_provider(refund.id, &detail, retry).await.map_err(internal)?;
+            Ok(if changed { "refund failed" } else { "no change" })
+        }
+        _ => Ok("no change"),
+    }
+}
+
 pub fn ledger_of(refund: &RefundRow) -> anyhow::Result<Transaction> {
     let given_back = if refund.kind == "repair" { Account::UnexplainedCharges } else { Account::Refunds };
     let currency = BillingCurrency::from_code(&refund.currency)?;

@@ -255,14 +255,28 @@ pub enum StartError {
 }
 
 impl Db {
-    /// The run of `week`, created (with its charging and transfer rows and the ledger's freeze
-    /// transaction) if it has none: starting twice joins the same run.
+    /// [`Db::start_run_as`] for a system actor named `started_by`.
     pub async fn start_run(
         &self,
         week: BillingWeek,
         started_by: &str,
         canary_size: i64,
     ) -> Result<RunRow, StartError> {
+        let actor =
+            Actor { kind: "system", name: started_by.to_owned(), staff_id: None, source: "system".into() };
+        self.start_run_as(week, &actor, canary_size).await
+    }
+
+    /// The run of `week`, created (with its charging and transfer rows, the ledger's freeze
+    /// transaction and the `run.start` audit entry of `actor`) if it has none: starting twice
+    /// joins the same run, and only the start that created it is audited.
+    pub async fn start_run_as(
+        &self,
+        week: BillingWeek,
+        actor: &Actor,
+        canary_size: i64,
+    ) -> Result<RunRow, StartError> {
+        let started_by = actor.name.as_str();
         let text = week.to_string();
         if let Some(run) = self.run_of_week(&text).await? {
             return Ok(run);
@@ -333,6 +347,9 @@ impl Db {
                     .bind(format!("run of {text} started by {started_by}"))
                     .execute(&mut *tx)
                     .await?;
+                let mut entry = NewAuditEntry::new(actor, "run.start", "run", id);
+                entry.detail = Some(format!("week {text}"));
+                crate::audit_insert!(self, &entry, at).execute(&mut *tx).await?;
                 tx.commit().await?;
                 Ok(())
             }

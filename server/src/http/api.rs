@@ -588,12 +588,6 @@ async fn customer_charges(
         query.before.as_deref(),
     )
     .await?;
-    if query.before.is_none() {
-        let mut entry =
-            crate::db::audit::NewAuditEntry::new(&Actor::staff(principal), "user.view", "user", &id);
-        entry.detail = Some(format!("{} over the API", section.as_str()));
-        state.db.audit(&entry).await.map_err(|e| super::state::internal_error("auditing a lookup", e))?;
-    }
     Ok(Json(json!({ "user_id": id, "section": section.as_str(), "rows": page.rows, "next": page.next }))
         .into_response())
 }

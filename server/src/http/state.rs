@@ -238,17 +238,13 @@ impl Backend for AppState {
         let settings = crate::run::load_settings(&self.db)
             .await
             .map_err(|e| internal_error("reading the run settings", e))?;
-        let run = match self.db.start_run(week, &caller.staff.email, settings.canary_size).await {
+        let run = match self.db.start_run_as(week, &Actor::staff(caller), settings.canary_size).await {
             Ok(run) => run,
             Err(e @ crate::db::runs::StartError::NotApproved(_)) => {
                 return Err(AppError::conflict("week", e.to_string()));
             }
             Err(crate::db::runs::StartError::Database(e)) => return Err(internal_error("starting a run", e)),
         };
-        let mut entry =
-            crate::db::audit::NewAuditEntry::new(&Actor::staff(caller), "run.start", "run", run.id);
-        entry.detail = Some(format!("week {week}"));
-        self.db.audit(&entry).await.map_err(|e| internal_error("auditing a run start", e))?;
         crate::run::view::view(&self.db, run).await.map_err(|e| internal_error("reading a run", e))
     }
 

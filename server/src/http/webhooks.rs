@@ -15,7 +15,6 @@ use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
 use super::AppState;
-use app::model::money::{BillingCurrency, Money};
 
 use crate::psp::signature::verify;
 
@@ -78,62 +77,25 @@ pub async fn stripe(State(state): State<AppState>, headers: HeaderMap, body: Byt
     answer(StatusCode::OK, json!({ "id": id, "outcome": outcome }))
 }
 
-/// What an event does, decided by the state of the object it carries.
-async fn handle(state: &AppState, kind: &str, object: &Value) -> anyhow::Result<&'static str> {
+/// What an event does: its object handed to the service that owns it, which decides by the
+/// state the object carries (a late or repeated event never moves anything back).
+async fn handle(state: &AppState, kind: &str, object: &Value) -> Result<&'static str, crate::error::Error> {
+    let ours = |key: &str| object["metadata"][key].as_str().and_then(|v| v.parse::<i64>().ok());
+    let provider_id = object["id"].as_str().unwrap_or_default();
     match kind {
         "refund.created" | "refund.updated" | "charge.refund.updated" | "refund.failed" => {
-            let Some(refund_id) =
-                object["metadata"]["refund_id"].as_str().and_then(|v| v.parse::<i64>().ok())
-            else {
-                return Ok("not ours");
-            };
-            let Some(refund) = state.db.refund(refund_id).await? else {
-                return Ok("not ours");
-            };
-            let provider_id = object["id"].as_str().unwrap_or_default();
-            match object["status"].as_str() {
-                Some("succeeded") => {
-                    let ledger = crate::refunds::ledger_of(&refund)?;
-                    let changed = state.db.refund_confirmed(refund.id, provider_id, &ledger).await?;
-                    Ok(if changed { "refund succeeded" } else { "no change" })
-                }
-                Some(status @ ("failed" | "canceled")) => {
-                    let detail = format!("the provider reports refund {provider_id} {status}");
-                    let retry = Utc::now() + chrono::Duration::seconds(60);
-                    let changed = state.db.refund_failed_at_provider(refund.id, &detail, retry).await?;
-                    Ok(if changed { "refund failed" } else { "no change" })
-                }
-                _ => Ok("no change"),
-            }
+            let Some(refund_id) = ours("refund_id") else { return Ok("not ours") };
+            let status = object["status"].as_str().unwrap_or_default();
+            crate::refunds::provider_reports(&state.db, refund_id, provider_id, status).await
         }
         // A transfer whose answer never came back: the event says it was made.
         "transfer.created" | "transfer.updated" => {
-            let Some(payout_id) =
-                object["metadata"]["payout_id"].as_str().and_then(|v| v.parse::<i64>().ok())
-            else {
-                return Ok("not ours");
-            };
-            let Some((driver, week, amount, currency, key)) =
-                state.db.payout_awaiting_answer(payout_id).await?
-            else {
+            let Some(payout_id) = ours("payout_id") else { return Ok("not ours") };
+            if provider_id.is_empty() {
                 return Ok("no change");
-            };
-            let Some(transfer_id) = object["id"].as_str() else { return Ok("no change") };
-            if object["amount"].as_i64() != Some(amount) {
-                tracing::error!(
-                    payout_id,
-                    transfer_id,
-                    "a transfer event for another amount than the payout's; left to the run's guards"
-                );
-                return Ok("amount differs");
             }
-            let amount = Money::from_minor(amount, BillingCurrency::from_code(&currency)?);
-            let ledger = crate::run::transfer_ledger(payout_id, &driver, amount, &week)?;
-            let recorded = state
-                .db
-                .record_success(crate::db::runs::Work::Transfer, payout_id, &key, transfer_id, Some(&ledger))
-                .await?;
-            Ok(if recorded { "transfer made" } else { "no change" })
+            let amount = object["amount"].as_i64();
+            crate::run::payouts::provider_reports(&state.db, payout_id, provider_id, amount).await
         }
         _ => Ok("ignored"),
     }

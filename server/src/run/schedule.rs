@@ -149,14 +149,13 @@ async fn start_if_approved(
 ) -> anyhow::Result<Gate> {
     // Keep the preview current, so the people at the gate see the week as it will be charged.
     let stored = crate::preview::refresh(db, config, week).await?;
+    let actor = Actor { kind: "system", name: "scheduler".into(), staff_id: None, source: "schedule".into() };
     let approved = match stored.status {
         app::model::preview::WeekStatus::Approved => true,
         _ if schedule.auto_approve && (stored.flagged > 0 || !stored.anomalies.is_empty()) => {
             return Ok(Gate::Flagged(stored.flagged));
         }
         _ if schedule.auto_approve => {
-            let actor =
-                Actor { kind: "system", name: "scheduler".into(), staff_id: None, source: "schedule".into() };
             crate::preview::approve(db, config, &actor, week, &stored.content_hash).await?;
             true
         }
@@ -166,7 +165,7 @@ async fn start_if_approved(
         return Ok(Gate::Waiting); // the approval gate: a person approves, the next tick starts the run
     }
     let settings = super::load_settings(db).await?;
-    let run = db.start_run(week, "scheduler", settings.canary_size).await?;
+    let run = db.start_run_as(week, &actor, settings.canary_size).await?;
     tracing::info!(run = run.id, %week, "scheduled run started");
     Ok(Gate::Started(run.id))
 }
