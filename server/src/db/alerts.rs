@@ -10,6 +10,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::audit::{Actor, NewAuditEntry};
+use super::writes::Writes;
 use super::{now, Db};
 use crate::with_pool;
 use app::model::alerts::{AlertKind, AlertSettings, AlertView, MessageView};
@@ -68,110 +69,6 @@ pub const INSERT_STAFF_MESSAGE: &str =
 /// A fresh delivery id.
 pub fn delivery_id() -> String {
     uuid::Uuid::new_v4().to_string()
-}
-
-/// The `alerts` setting read inside the open transaction `$tx` of either driver (see
-/// [`parse_settings`]).
-#[macro_export]
-macro_rules! alert_settings_in {
-    ($db:expr, $tx:expr) => {{
-        let raw: Option<String> = sqlx::query_scalar($crate::db::settings::select_value_sql($db))
-            .bind(app::model::alerts::AlertSettings::KEY)
-            .fetch_optional(&mut **$tx)
-            .await?;
-        $crate::db::alerts::parse_settings(raw.as_deref())
-    }};
-}
-
-/// Writes one message of `$kind` about alert `$alert_id` to each of `$channels` (`(channel,
-/// recipient)`) inside the open transaction `$tx`, once per `$prefix`, alert and channel.
-#[macro_export]
-macro_rules! staff_messages_insert {
-    ($tx:expr, $prefix:expr, $kind:expr, $alert_id:expr, $channels:expr, $at:expr) => {{
-        let alert_id: i64 = $alert_id;
-        for (channel, recipient) in $channels {
-            sqlx::query($crate::db::alerts::INSERT_STAFF_MESSAGE)
-                .bind($crate::db::alerts::delivery_id())
-                .bind(format!("{}:{alert_id}:{channel}", $prefix))
-                .bind($kind)
-                .bind(channel)
-                .bind(recipient)
-                .bind(alert_id)
-                .bind($at)
-                .execute(&mut **$tx)
-                .await?;
-        }
-    }};
-}
-
-/// Raises `$alert` (a `&NewAlert`) inside the open transaction `$tx` of either driver: a new
-/// alert and one message per channel of the first contact, or one more occurrence of the open
-/// alert of its group. Evaluates to the alert's id.
-#[macro_export]
-macro_rules! alert_raise {
-    ($db:expr, $tx:expr, $alert:expr) => {{
-        let alert: &$crate::db::alerts::NewAlert = $alert;
-        let at = $crate::db::now();
-        let settings = $crate::alert_settings_in!($db, $tx);
-        let (id, occurrences): (i64, i64) = sqlx::query_as(
-            "INSERT INTO alerts (kind, group_key, run_id, week, title, detail, link, first_at, last_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
-             ON CONFLICT (group_key) WHERE state <> 'resolved' \
-             DO UPDATE SET occurrences = alerts.occurrences + 1, last_at = excluded.last_at \
-             RETURNING id, occurrences",
-        )
-        .bind(alert.kind.as_str())
-        .bind(&alert.group_key)
-        .bind(alert.run_id)
-        .bind(alert.week.as_deref())
-        .bind(&alert.title)
-        .bind(&alert.detail)
-        .bind(alert.link.as_deref())
-        .bind(at)
-        .fetch_one(&mut **$tx)
-        .await?;
-        if occurrences == 1 {
-            let kind = if alert.kind == app::model::alerts::AlertKind::Test { "test" } else { "alert" };
-            $crate::staff_messages_insert!($tx, "alert", kind, id, settings.primary(), at);
-        }
-        id
-    }};
-}
-
-/// Writes `$notices` (a `&[Notice]`, all about rows of `$subjects`: `invoices` or `refunds`)
-/// inside the open transaction `$tx`, to each customer who has an email address, when customer
-/// notices are on. A notice already written (same key) is not written again.
-#[macro_export]
-macro_rules! notices_insert {
-    ($db:expr, $tx:expr, $notices:expr, $subjects:literal) => {{
-        let notices: &[$crate::db::alerts::Notice] = $notices;
-        if !notices.is_empty() {
-            if $crate::alert_settings_in!($db, $tx).customer_notices {
-                let at = $crate::db::now();
-                for chunk in notices.chunks(500) {
-                    let mut insert = sqlx::QueryBuilder::new(
-                        "INSERT INTO outbox (delivery_id, dedupe_key, kind, channel, recipient, user_id, subject_id, \
-                         language, next_attempt_at, created_at) \
-                         SELECT v.column1, v.column2, v.column3, 'email', u.email, u.id, v.column4, u.language, ",
-                    );
-                    insert.push_bind(at).push(", ").push_bind(at).push(" FROM (");
-                    insert.push_values(chunk, |mut row, notice| {
-                        row.push_bind($crate::db::alerts::delivery_id())
-                            .push_bind(notice.dedupe_key.as_str())
-                            .push_bind(notice.kind)
-                            .push_bind(notice.subject_id);
-                    });
-                    insert.push(concat!(
-                        ") AS v JOIN ",
-                        $subjects,
-                        " s ON s.id = v.column4 JOIN users u ON u.id = s.user_id \
-                         WHERE u.email IS NOT NULL AND u.email <> '' ON CONFLICT (dedupe_key) DO NOTHING"
-                    ));
-                    insert.build().execute(&mut **$tx).await?;
-                }
-            }
-        }
-    }};
 }
 
 /// A message claimed for delivery.
@@ -295,7 +192,7 @@ impl Db {
     pub async fn raise_alert(&self, alert: &NewAlert) -> Result<i64, sqlx::Error> {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let id = crate::alert_raise!(self, &mut tx, alert);
+            let id = tx.raise_alert(alert).await?;
             tx.commit().await?;
             Ok(id)
         })
@@ -346,7 +243,7 @@ impl Db {
             let changed = sqlx::query(sql).bind(&actor.name).bind(at).bind(id).execute(&mut *tx).await?.rows_affected();
             if changed == 1 {
                 let entry = NewAuditEntry::new(actor, action, "alert", id);
-                crate::audit_insert!(self, &entry).execute(&mut *tx).await?;
+                tx.audit(&entry).await?;
             }
             tx.commit().await?;
             Ok(changed == 1)
@@ -505,8 +402,8 @@ impl Db {
                 .await?
                 .rows_affected();
                 if changed == 1 {
-                    let settings = crate::alert_settings_in!(self, &mut tx);
-                    crate::staff_messages_insert!(&mut tx, "escalation", "escalation", id, settings.second(), at);
+                    let settings = tx.alert_settings().await?;
+                    tx.staff_messages("escalation", "escalation", id, &settings.second(), at).await?;
                 }
                 tx.commit().await?;
                 changed == 1

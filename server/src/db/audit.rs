@@ -4,6 +4,7 @@
 use chrono::{DateTime, NaiveDate, SecondsFormat, SubsecRound, Utc};
 use serde_json::Value;
 
+use super::writes::Writes;
 use super::Db;
 use crate::with_pool;
 use app::model::audit::{AuditEntry, AuditPage, AuditQuery};
@@ -80,45 +81,6 @@ impl NewAuditEntry {
     }
 }
 
-/// The INSERT for one audit entry, in either dialect (PostgreSQL casts the JSON text to JSONB).
-pub(crate) fn insert_sql(db: &Db) -> &'static str {
-    match db {
-        Db::Sqlite(_) => {
-            "INSERT INTO audit_log (at, actor_kind, actor, staff_id, source, action, object_type, object_id, \
-             before, after, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-        }
-        Db::Postgres(_) => {
-            "INSERT INTO audit_log (at, actor_kind, actor, staff_id, source, action, object_type, object_id, \
-             before, after, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11)"
-        }
-    }
-}
-
-/// Binds a [`NewAuditEntry`] to [`insert_sql`], at the time given or now; a macro so that it
-/// runs inside either driver's transaction (see `with_pool!`).
-#[macro_export]
-macro_rules! audit_insert {
-    ($db:expr, $entry:expr) => {
-        $crate::audit_insert!($db, $entry, chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6))
-    };
-    ($db:expr, $entry:expr, $at:expr) => {{
-        let entry: &$crate::db::audit::NewAuditEntry = $entry;
-        let at: chrono::DateTime<chrono::Utc> = $at;
-        sqlx::query($crate::db::audit::insert_sql($db))
-            .bind(at)
-            .bind(entry.actor.kind)
-            .bind(&entry.actor.name)
-            .bind(entry.actor.staff_id)
-            .bind(&entry.actor.source)
-            .bind(entry.action)
-            .bind(entry.object_type)
-            .bind(entry.object_id.as_deref())
-            .bind(entry.before.as_ref().map(|v| v.to_string()))
-            .bind(entry.after.as_ref().map(|v| v.to_string()))
-            .bind(entry.detail.as_deref())
-    }};
-}
-
 type AuditRow = (
     i64,
     DateTime<Utc>,
@@ -139,7 +101,11 @@ pub const MAX_AUDIT_PAGE: u32 = 200;
 impl Db {
     /// Writes one entry on its own (for events that change nothing else, like a failed login).
     pub async fn audit(&self, entry: &NewAuditEntry) -> Result<(), sqlx::Error> {
-        with_pool!(self, pool => crate::audit_insert!(self, entry).execute(pool).await.map(|_| ()))
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            tx.audit(entry).await?;
+            tx.commit().await
+        })
     }
 
     /// Writes entries, each at its own time, in one transaction: all of them or none.
@@ -147,7 +113,7 @@ impl Db {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             for (at, entry) in entries {
-                crate::audit_insert!(self, entry, *at).execute(&mut *tx).await?;
+                tx.audit_at(entry, *at).await?;
             }
             tx.commit().await
         })

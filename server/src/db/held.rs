@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::audit::{Actor, NewAuditEntry};
 use super::runs::Work;
+use super::writes::Writes;
 use super::{now, Db};
 use crate::with_pool;
 
@@ -88,7 +89,7 @@ impl Db {
                 let mut entry = NewAuditEntry::new(actor, action, work.noun(), id);
                 entry.before = Some(serde_json::json!({ "held": "lookup" }));
                 entry.after = Some(serde_json::json!({ "held": null, "run_id": run_id }));
-                crate::audit_insert!(self, &entry).execute(&mut *tx).await?;
+                tx.audit(&entry).await?;
             }
             tx.commit().await?;
             Ok(done)
@@ -140,7 +141,7 @@ impl Db {
                     sqlx::query(&propose).bind(&actor.name).bind(id).bind(run_id).execute(&mut *tx).await?;
                     let mut entry = NewAuditEntry::new(actor, proposed, work.noun(), id);
                     entry.after = Some(serde_json::json!({ "run_id": run_id, "proposed_by": actor.name }));
-                    crate::audit_insert!(self, &entry).execute(&mut *tx).await?;
+                    tx.audit(&entry).await?;
                     MarkStep::Proposed
                 }
                 Some(Some(by)) => {
@@ -150,7 +151,7 @@ impl Db {
                     let mut entry = NewAuditEntry::new(actor, confirmed, work.noun(), id);
                     entry.before = Some(serde_json::json!({ "held": "lookup", "proposed_by": by }));
                     entry.after = Some(serde_json::json!({ "held": null, "run_id": run_id, "attempt": "failed" }));
-                    crate::audit_insert!(self, &entry).execute(&mut *tx).await?;
+                    tx.audit(&entry).await?;
                     MarkStep::Confirmed
                 }
             };

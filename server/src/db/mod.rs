@@ -32,6 +32,7 @@ pub mod settings;
 pub mod staff;
 pub mod tokens;
 pub mod weeks;
+pub mod writes;
 
 /// Runs `$body` with `$pool` bound to the concrete pool, for either backend. The body is
 /// compiled once per driver, so a query that does not suit one of them fails to build.

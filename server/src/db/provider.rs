@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 
 use super::alerts::Notice;
+use super::writes::{NoticeSubjects, Writes};
 use super::{now, Db};
 use crate::billing::ledger::Transaction;
 use crate::with_pool;
@@ -106,13 +107,13 @@ impl Db {
                 .await?
                 .rows_affected();
                 if updated == 1 {
-                    crate::ledger_insert_once!(self, &mut tx, write_off, at);
+                    tx.ledger_once(write_off, at).await?;
                     // The `declined` notice reads the reason and asks for a card.
                     notices.push(Notice { kind: "declined", subject_id: *invoice, dedupe_key: format!("add_card:{invoice}") });
                     given_up.push(*invoice);
                 }
             }
-            crate::notices_insert!(self, &mut tx, &notices, "invoices");
+            tx.notices(&notices, NoticeSubjects::Invoices).await?;
             tx.commit().await?;
             Ok(given_up)
         })
@@ -231,7 +232,7 @@ impl Db {
                 let mut entry = super::audit::NewAuditEntry::new(actor, "payout.retry", "payout", payout_id);
                 entry.before = Some(serde_json::json!({ "state": "failed" }));
                 entry.after = Some(serde_json::json!({ "state": "pending", "run_id": run_id }));
-                crate::audit_insert!(self, &entry).execute(&mut *tx).await?;
+                tx.audit(&entry).await?;
             }
             tx.commit().await?;
             Ok(retried)

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::audit::NewAuditEntry;
+use super::writes::Writes;
 use super::{begin_writing, for_update, now, Db};
 use crate::billing::ledger::Transaction;
 use crate::with_pool;
@@ -199,7 +200,7 @@ impl Db {
                     detail: format!("{matched} matched, {unmatched} not matched (reconciled by {ran_by})"),
                     link: Some(format!("/reconcile?week={week}")),
                 };
-                crate::alert_raise!(self, &mut tx, &alert);
+                tx.raise_alert(&alert).await?;
             }
             tx.commit().await?;
             Ok(id)
@@ -249,7 +250,7 @@ impl Db {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-            crate::audit_insert!(self, audit).execute(&mut *tx).await?;
+            tx.audit(audit).await?;
             tx.commit().await?;
             Ok(done == 1)
         })
@@ -308,7 +309,7 @@ impl Db {
                 tx.rollback().await?;
                 return Ok(None);
             }
-            crate::ledger_insert_once!(self, &mut tx, ledger, at);
+            tx.ledger_once(ledger, at).await?;
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO refunds (request_id, idempotency_key, invoice_id, user_id, amount_minor, currency, reason, note, \
                  state, requested_by, requested_by_id, requested_at, decided_by, decided_at, next_at, updated_at, kind, payment_intent) \
@@ -335,7 +336,7 @@ impl Db {
                 .bind(at)
                 .execute(&mut *tx)
                 .await?;
-            crate::audit_insert!(self, audit).execute(&mut *tx).await?;
+            tx.audit(audit).await?;
             tx.commit().await?;
             Ok(Some(id))
         })

@@ -7,6 +7,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::audit::NewAuditEntry;
+use super::writes::{NoticeSubjects, Writes};
 use super::{begin_writing, for_update, now, Db};
 use crate::billing::ledger::Transaction;
 use crate::with_pool;
@@ -282,7 +283,7 @@ impl Db {
                 "refund_id": id, "amount_minor": new.amount_minor, "currency": new.currency,
                 "reason": new.reason, "state": state, "request_id": new.request_id, "idempotency_key": key,
             }));
-            crate::audit_insert!(self, &entry).execute(&mut *tx).await?;
+            tx.audit(&entry).await?;
             let row: RefundRow = sqlx::query_as(&by_request).bind(&new.request_id).fetch_one(&mut *tx).await?;
             tx.commit().await?;
             Ok(Inserted::Created(row))
@@ -328,7 +329,7 @@ impl Db {
                     .execute(&mut *tx)
                     .await?;
             }
-            crate::audit_insert!(self, audit).execute(&mut *tx).await?;
+            tx.audit(audit).await?;
             let row: RefundRow = sqlx::query_as(&sql).bind(id).fetch_one(&mut *tx).await?;
             tx.commit().await?;
             Ok(Some(row))
@@ -433,8 +434,8 @@ impl Db {
             .bind(at)
             .execute(&mut *tx)
             .await?;
-            crate::ledger_insert_once!(self, &mut tx, ledger, at);
-            crate::notices_insert!(self, &mut tx, &[refund_notice(claim.refund.id)], "refunds");
+            tx.ledger_once(ledger, at).await?;
+            tx.notices(&[refund_notice(claim.refund.id)], NoticeSubjects::Refunds).await?;
             tx.commit().await?;
             Ok(())
         })
@@ -590,8 +591,8 @@ impl Db {
             .await?
             .rows_affected();
             if changed == 1 {
-                crate::ledger_insert_once!(self, &mut tx, ledger, at);
-                crate::notices_insert!(self, &mut tx, &[refund_notice(id)], "refunds");
+                tx.ledger_once(ledger, at).await?;
+                tx.notices(&[refund_notice(id)], NoticeSubjects::Refunds).await?;
             }
             tx.commit().await?;
             Ok(changed == 1)

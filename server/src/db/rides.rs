@@ -4,6 +4,7 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use sha2::{Digest, Sha256};
 
+use super::writes::Writes;
 use super::Db;
 use crate::billing::plan::{validate_ride, RideError};
 use crate::with_pool;
@@ -268,7 +269,7 @@ impl Db {
                 let mut entry = super::audit::NewAuditEntry::new(actor, "user.provider_refs", "user", &user.id);
                 entry.before = Some(serde_json::to_value(&before).expect("plain strings"));
                 entry.after = Some(serde_json::to_value(&after).expect("plain strings"));
-                crate::audit_insert!(self, &entry).execute(&mut *tx).await?;
+                tx.audit(&entry).await?;
                 if after.provider_account_id.is_some() && after.provider_account_id != before.provider_account_id {
                     // The driver's payouts that wait for an account are tried at once.
                     sqlx::query(
@@ -313,7 +314,7 @@ impl Db {
                 // read-then-write upgrade that could fail under contention). On PostgreSQL the
                 // shared freeze lock orders this ride with any approval of its week.
                 let mut tx = pool.begin().await?;
-                super::weeks::share_freeze_lock!(self, &mut *tx);
+                tx.share_freeze_lock().await?;
                 let created: Option<String> = sqlx::query_scalar(
                     "INSERT INTO rides (ride_id, driver_id, distance_m, started_at, ended_at, content_hash, received_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (ride_id) DO NOTHING RETURNING ride_id",
@@ -392,7 +393,7 @@ impl Db {
         let now = super::now();
         let created: Vec<String> = with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            super::weeks::share_freeze_lock!(self, &mut *tx);
+            tx.share_freeze_lock().await?;
             let mut created: Vec<String> = Vec::with_capacity(rides.len());
             for chunk in rides.chunks(RIDE_CHUNK) {
                 let mut insert = sqlx::QueryBuilder::new(

@@ -14,6 +14,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::alerts::{NewAlert, Notice};
 use super::audit::{Actor, NewAuditEntry};
+use super::writes::{NoticeSubjects, Writes};
 use super::{now, Db};
 use crate::billing::ledger::{Account, Posting, Transaction};
 use crate::with_pool;
@@ -339,7 +340,7 @@ impl Db {
                 .execute(&mut *tx)
                 .await?;
                 if let Some(freeze) = &freeze {
-                    crate::ledger_insert!(self, &mut tx, freeze, at);
+                    tx.ledger(freeze, at).await?;
                 }
                 sqlx::query("INSERT INTO run_events (run_id, at, kind, message) VALUES ($1, $2, 'started', $3)")
                     .bind(id)
@@ -349,7 +350,7 @@ impl Db {
                     .await?;
                 let mut entry = NewAuditEntry::new(actor, "run.start", "run", id);
                 entry.detail = Some(format!("week {text}"));
-                crate::audit_insert!(self, &entry, at).execute(&mut *tx).await?;
+                tx.audit_at(&entry, at).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -448,7 +449,7 @@ impl Db {
             let changed = u64::from(week.is_some());
             if let (Some(week), Some(kind)) = (&week, alert) {
                 let alert = NewAlert::for_run(kind, run_id, week, format!("{to}{by}: {reason}"));
-                crate::alert_raise!(self, &mut tx, &alert);
+                tx.raise_alert(&alert).await?;
             }
             if changed == 1 {
                 sqlx::query("INSERT INTO run_events (run_id, at, kind, message) VALUES ($1, $2, $3, $4)")
@@ -468,7 +469,7 @@ impl Db {
                     let mut entry = NewAuditEntry::new(actor, action, "run", run_id);
                     entry.after = Some(serde_json::json!({ "control": to }));
                     entry.detail = Some(reason.to_owned());
-                    crate::audit_insert!(self, &entry).execute(&mut *tx).await?;
+                    tx.audit(&entry).await?;
                 }
             }
             tx.commit().await?;
@@ -858,7 +859,7 @@ impl Db {
                     super::push_in_list(&mut query, chunk.iter().map(|s| s.0));
                     query.build().execute(&mut *tx).await?;
                     let ledgers: Vec<&Transaction> = chunk.iter().filter_map(|s| s.3).collect();
-                    crate::ledger_insert_many!(self, &mut tx, &ledgers, at);
+                    tx.ledger_many(&ledgers, at).await?;
                 }
             }
             let mut recorded = Vec::with_capacity(outcomes.len());
@@ -871,7 +872,7 @@ impl Db {
                         sqlx::query(&succeeded_sql).bind(provider_id).bind(at).bind(key).execute(&mut *tx).await?;
                         sqlx::query(&settled_sql).bind(id).execute(&mut *tx).await?;
                         if let Some(ledger) = ledger {
-                            crate::ledger_insert_once!(self, &mut tx, ledger, at);
+                            tx.ledger_once(ledger, at).await?;
                         }
                         Recorded::Succeeded(true)
                     }
@@ -914,7 +915,7 @@ impl Db {
             if work == Work::Charge {
                 let receipts = successes.iter().map(|s| Notice { kind: "receipt", subject_id: s.0, dedupe_key: format!("receipt:{}", s.0) });
                 notices.extend(receipts);
-                crate::notices_insert!(self, &mut tx, &notices, "invoices");
+                tx.notices(&notices, NoticeSubjects::Invoices).await?;
             }
             tx.commit().await?;
             Ok(recorded)
@@ -1098,7 +1099,7 @@ impl Db {
         let at = now();
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            crate::ledger_insert_once!(self, &mut tx, ledger, at);
+            tx.ledger_once(ledger, at).await?;
             tx.commit().await?;
             Ok(())
         })
@@ -1293,91 +1294,4 @@ impl Db {
                 .await
         })
     }
-}
-
-/// Inserts a [`Transaction`] and its postings inside an open transaction `$tx` of either driver.
-#[macro_export]
-macro_rules! ledger_insert {
-    ($db:expr, $tx:expr, $ledger:expr, $at:expr) => {{
-        let ledger: &$crate::billing::ledger::Transaction = $ledger;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO ledger_transactions (kind, reference, currency, created_at, week) VALUES ($1, $2, $3, $4, $5) RETURNING id",
-        )
-        .bind(ledger.kind)
-        .bind(&ledger.reference)
-        .bind(ledger.currency.code())
-        .bind($at)
-        .bind(ledger.week.as_deref())
-        .fetch_one(&mut **$tx)
-        .await?;
-        for chunk in ledger.postings.chunks(500) {
-            let mut insert = sqlx::QueryBuilder::new("INSERT INTO ledger_postings (transaction_id, account, amount_minor) ");
-            insert.push_values(chunk, |mut row, posting| {
-                row.push_bind(id).push_bind(posting.account.to_string()).push_bind(posting.minor);
-            });
-            insert.build().execute(&mut **$tx).await?;
-        }
-    }};
-}
-
-/// As [`ledger_insert_once!`] for many transactions at once, in two multi-row statements: the
-/// transactions not recorded yet (by kind and reference), then their postings.
-#[macro_export]
-macro_rules! ledger_insert_many {
-    ($db:expr, $tx:expr, $ledgers:expr, $at:expr) => {{
-        let ledgers: &[&$crate::billing::ledger::Transaction] = $ledgers;
-        if !ledgers.is_empty() {
-            let mut insert = sqlx::QueryBuilder::new(
-                "INSERT INTO ledger_transactions (kind, reference, currency, created_at, week) ",
-            );
-            insert.push_values(ledgers, |mut row, ledger| {
-                row.push_bind(ledger.kind)
-                    .push_bind(ledger.reference.as_str())
-                    .push_bind(ledger.currency.code())
-                    .push_bind($at)
-                    .push_bind(ledger.week.as_deref());
-            });
-            insert.push(" ON CONFLICT (kind, reference) DO NOTHING RETURNING id, kind, reference");
-            let ids: std::collections::HashMap<(String, String), i64> = insert
-                .build_query_as::<(i64, String, String)>()
-                .fetch_all(&mut **$tx)
-                .await?
-                .into_iter()
-                .map(|(id, kind, reference)| ((kind, reference), id))
-                .collect();
-            let postings: Vec<(i64, &$crate::billing::ledger::Posting)> = ledgers
-                .iter()
-                .filter_map(|l| Some((*ids.get(&(l.kind.to_owned(), l.reference.clone()))?, l)))
-                .flat_map(|(id, l)| l.postings.iter().map(move |p| (id, p)))
-                .collect();
-            for chunk in postings.chunks(500) {
-                let mut insert = sqlx::QueryBuilder::new(
-                    "INSERT INTO ledger_postings (transaction_id, account, amount_minor) ",
-                );
-                insert.push_values(chunk, |mut row, (id, posting)| {
-                    row.push_bind(*id).push_bind(posting.account.to_string()).push_bind(posting.minor);
-                });
-                insert.build().execute(&mut **$tx).await?;
-            }
-        }
-    }};
-}
-
-/// As [`ledger_insert!`], unless a transaction of the same kind and reference exists: recording
-/// a movement again (a retried worker, say) records it once.
-#[macro_export]
-macro_rules! ledger_insert_once {
-    ($db:expr, $tx:expr, $ledger:expr, $at:expr) => {{
-        let ledger: &$crate::billing::ledger::Transaction = $ledger;
-        let exists: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM ledger_transactions WHERE kind = $1 AND reference = $2)",
-        )
-        .bind(ledger.kind)
-        .bind(&ledger.reference)
-        .fetch_one(&mut **$tx)
-        .await?;
-        if !exists {
-            $crate::ledger_insert!($db, $tx, ledger, $at);
-        }
-    }};
 }

@@ -4,6 +4,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::Value;
 
 use super::audit::{Actor, NewAuditEntry};
+use super::writes::Writes;
 use super::Db;
 use crate::with_pool;
 
@@ -34,10 +35,7 @@ fn upsert_sql(db: &Db) -> &'static str {
 
 /// Reads one setting's JSON text (`$1`: the key); PostgreSQL keeps JSONB and is asked for text.
 pub fn select_value_sql(db: &Db) -> &'static str {
-    match db {
-        Db::Sqlite(_) => "SELECT value FROM settings WHERE key = $1",
-        Db::Postgres(_) => "SELECT value::text FROM settings WHERE key = $1",
-    }
+    db.dialect().setting_value()
 }
 
 impl Db {
@@ -99,7 +97,7 @@ impl Db {
             let mut entry = NewAuditEntry::new(actor, "setting.change", "setting", key);
             entry.before = before;
             entry.after = Some(value.clone());
-            crate::audit_insert!(self, &entry).execute(&mut *tx).await?;
+            tx.audit(&entry).await?;
             tx.commit().await?;
             Ok(())
         })

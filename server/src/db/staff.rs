@@ -5,6 +5,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::json;
 
 use super::audit::{Actor, NewAuditEntry};
+use super::writes::Writes;
 use super::{now, Db};
 use crate::with_pool;
 use app::model::staff::{Role, Staff};
@@ -69,7 +70,7 @@ impl Db {
                 .await?;
                 let mut entry = NewAuditEntry::new(actor, "staff.add", "staff", row.0);
                 entry.after = Some(json!({ "email": email, "role": role }));
-                crate::audit_insert!(self, &entry).execute(&mut *tx).await?;
+                tx.audit(&entry).await?;
                 tx.commit().await?;
                 Ok(row)
             }
@@ -131,7 +132,7 @@ impl Db {
                 let mut entry = NewAuditEntry::new(actor, "staff.disable", "staff", id);
                 entry.before = Some(json!({ "disabled": false }));
                 entry.after = Some(json!({ "disabled": true }));
-                crate::audit_insert!(self, &entry).execute(&mut *tx).await?;
+                tx.audit(&entry).await?;
             }
             tx.commit().await?;
             row

@@ -5,6 +5,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::json;
 
 use super::audit::{Actor, NewAuditEntry};
+use super::writes::Writes;
 use super::Db;
 use crate::with_pool;
 
@@ -49,7 +50,7 @@ impl Db {
             .await?;
             let mut entry = NewAuditEntry::new(actor, "token.create", "access_token", id);
             entry.after = Some(json!({ "staff_id": staff_id, "name": name, "prefix": prefix, "expires_at": expires_at }));
-            crate::audit_insert!(self, &entry).execute(&mut *tx).await?;
+            tx.audit(&entry).await?;
             tx.commit().await?;
             Ok(id)
         })
@@ -111,7 +112,7 @@ impl Db {
                 let mut entry = NewAuditEntry::new(actor, "token.revoke", "access_token", id);
                 entry.before = Some(json!({ "revoked": false }));
                 entry.after = Some(json!({ "revoked": true }));
-                crate::audit_insert!(self, &entry).execute(&mut *tx).await?;
+                tx.audit(&entry).await?;
             }
             tx.commit().await?;
             Ok(token)
@@ -141,7 +142,7 @@ impl Db {
             .await?;
             let mut entry = NewAuditEntry::new(actor, "api_key.create", "access_token", id);
             entry.after = Some(json!({ "name": name, "prefix": prefix }));
-            crate::audit_insert!(self, &entry).execute(&mut *tx).await?;
+            tx.audit(&entry).await?;
             tx.commit().await?;
             Ok(id)
         })
@@ -177,7 +178,7 @@ impl Db {
                 let mut entry = NewAuditEntry::new(actor, "api_key.revoke", "access_token", id);
                 entry.before = Some(json!({ "revoked": false }));
                 entry.after = Some(json!({ "revoked": true }));
-                crate::audit_insert!(self, &entry).execute(&mut *tx).await?;
+                tx.audit(&entry).await?;
             }
             tx.commit().await?;
             Ok(done)

@@ -20,6 +20,7 @@ use sqlx::QueryBuilder;
 
 use super::audit::{Actor, NewAuditEntry};
 use super::rides::{attendance_from, attendance_str};
+use super::writes::Writes;
 use super::{begin_writing, Db};
 use crate::billing::anomalies::Anomalies;
 use crate::billing::plan::{invoice_hash, WeekHasher, WeekPlan};
@@ -35,20 +36,6 @@ use app::model::week::BillingWeek;
 
 /// The PostgreSQL advisory lock key of the freeze ("billfrz").
 pub const FREEZE_LOCK: i64 = 0x0062_696c_6c66_727a;
-
-/// Takes the freeze lock in shared mode for the rest of the transaction (PostgreSQL; SQLite's
-/// single writer already orders a ride with an approval).
-macro_rules! share_freeze_lock {
-    ($db:expr, $conn:expr) => {
-        if let $crate::db::Db::Postgres(_) = $db {
-            sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
-                .bind($crate::db::weeks::FREEZE_LOCK)
-                .execute($conn)
-                .await?;
-        }
-    };
-}
-pub(crate) use share_freeze_lock;
 
 const COUNT_RIDES: &str = "SELECT COUNT(*) FROM rides WHERE ended_at >= $1 AND ended_at < $2";
 const LATE_IDS: &str = "SELECT ride_id FROM late_rides WHERE ended_at < $1 ORDER BY ride_id";
@@ -106,6 +93,13 @@ impl ApproveError {
     }
 }
 
+/// The stored ids of a week's invoices (by passenger) and payouts (by driver).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DocumentIds {
+    pub invoices: HashMap<String, i64>,
+    pub payouts: HashMap<String, i64>,
+}
+
 /// What an approval did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Approved {
@@ -157,6 +151,25 @@ fn prefix_range(prefix: &str) -> (String, String) {
 }
 
 impl Db {
+    /// The ids of a stored week's invoices, by passenger, and of its payouts, by driver: the
+    /// ids the provider's metadata, the dashboard's addresses, the exports and the API use. A
+    /// draft's are replaced when it is recomputed; an approved week's never change.
+    pub async fn document_ids(&self, week: BillingWeek) -> Result<DocumentIds, sqlx::Error> {
+        let week = week.to_string();
+        let (invoices, payouts): (Vec<(String, i64)>, Vec<(String, i64)>) = with_pool!(self, pool => {
+            let invoices = sqlx::query_as("SELECT user_id, id FROM invoices WHERE week = $1")
+                .bind(&week)
+                .fetch_all(pool)
+                .await?;
+            let payouts = sqlx::query_as("SELECT driver_id, id FROM payouts WHERE week = $1")
+                .bind(&week)
+                .fetch_all(pool)
+                .await?;
+            (invoices, payouts)
+        });
+        Ok(DocumentIds { invoices: invoices.into_iter().collect(), payouts: payouts.into_iter().collect() })
+    }
+
     /// The fingerprint of a week's inputs now: the number of its rides, and the late rides of
     /// earlier weeks waiting for an approval.
     pub async fn week_fingerprint(
@@ -528,7 +541,7 @@ impl Db {
                 sqlx::query("DELETE FROM late_rides WHERE ended_at < $1").bind(start).execute(&mut *tx).await?;
                 let mut entry = NewAuditEntry::new(actor, "week.approve", "week", &text);
                 entry.after = Some(json!({ "content_hash": expected_hash, "inputs_hash": stored_inputs }));
-                crate::audit_insert!(self, &entry).execute(&mut *tx).await?;
+                tx.audit(&entry).await?;
                 tx.commit().await?;
                 Ok(Some(()))
             }
