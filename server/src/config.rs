@@ -195,7 +195,9 @@ pub enum LogFormat {
 /// Where the provider's API is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ProviderTarget {
-    /// `PSP_URL=sim`: the simulator, started inside the process (the demo; test keys only).
+    /// `PSP_URL=sim`: the simulator, started inside the process (the demo; test keys only). Not in
+    /// builds without the `simulator` feature, which refuse `PSP_URL=sim` with `NO_SIMULATOR`.
+    #[cfg(feature = "simulator")]
     InProcessSim,
     /// A Stripe-shaped API: Stripe itself, `billing psp-sim`, localstripe.
     Url(Url),
@@ -222,6 +224,11 @@ impl ProviderMode {
 
 /// The value of `PSP_URL` that starts the simulator inside the process.
 pub const IN_PROCESS_SIM: &str = "sim";
+
+/// What a build without the `simulator` feature answers to `PSP_URL=sim` and `billing psp-sim`.
+#[cfg(not(feature = "simulator"))]
+pub const NO_SIMULATOR: &str =
+    "this build of billing has no simulator (built without the `simulator` feature)";
 
 /// The payment provider the product talks to.
 #[derive(Clone, Debug)]
@@ -263,6 +270,7 @@ impl ProviderConfig {
     pub fn describe(&self) -> String {
         match &self.target {
             None => "none (PSP_URL is not set)".into(),
+            #[cfg(feature = "simulator")]
             Some(ProviderTarget::InProcessSim) => "the simulator inside this process".into(),
             Some(ProviderTarget::Url(url)) => url.as_str().trim_end_matches('/').to_owned(),
         }
@@ -350,7 +358,15 @@ impl Config {
         }
         let target = match get("PSP_URL").map(|raw| raw.trim().to_owned()) {
             None => None,
+            #[cfg(feature = "simulator")]
             Some(raw) if raw == IN_PROCESS_SIM => Some(ProviderTarget::InProcessSim),
+            #[cfg(not(feature = "simulator"))]
+            Some(raw) if raw == IN_PROCESS_SIM => {
+                return Err(ConfigError::new(
+                    "PSP_URL",
+                    format!("{NO_SIMULATOR}: name the provider's API, such as https://api.stripe.com"),
+                ))
+            }
             Some(raw) => {
                 Some(ProviderTarget::Url(parse_http_url(&raw).map_err(|m| ConfigError::new("PSP_URL", m))?))
             }
@@ -363,6 +379,7 @@ impl Config {
                         "not set: a live key (sk_live_…) needs the provider's https:// URL, such as https://api.stripe.com",
                     ))
                 }
+                #[cfg(feature = "simulator")]
                 Some(ProviderTarget::InProcessSim) => {
                     return Err(ConfigError::new(
                         "PSP_URL",
@@ -666,9 +683,12 @@ mod tests {
         let c = config(&[live, ("PSP_URL", "https://api.stripe.com")]).unwrap();
         assert_eq!(c.provider.mode, ProviderMode::Live);
         assert!(!c.provider.provision);
-        let c = config(&[("PSP_URL", "sim"), ("PSP_PROVISION", "test")]).unwrap();
-        assert_eq!(c.provider.target, Some(ProviderTarget::InProcessSim));
-        assert!(c.provider.provision);
+        #[cfg(feature = "simulator")]
+        {
+            let c = config(&[("PSP_URL", "sim"), ("PSP_PROVISION", "test")]).unwrap();
+            assert_eq!(c.provider.target, Some(ProviderTarget::InProcessSim));
+            assert!(c.provider.provision);
+        }
         // A test key without PSP_URL is a configuration too, but nothing can be charged with it.
         let c = config(&[]).unwrap();
         assert_eq!(c.provider.require_target().unwrap_err().variable, "PSP_URL");

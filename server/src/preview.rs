@@ -174,8 +174,20 @@ pub async fn approve(
     Ok(db.approve_week(actor, week, week.start(tz), week.end(tz), &key, content_hash).await?)
 }
 
-/// The contract's JSON shape of a preview, with the stored week's status and hash.
-pub fn to_json(stored: &StoredWeek, plan: &WeekPlan) -> Value {
+/// The contract's JSON of `week`'s preview, with who cannot be charged or paid: what `billing
+/// preview --format json` prints and `GET /api/v1/weeks/:week/preview` answers.
+pub async fn preview_json(db: &Db, config: &Config, week: BillingWeek) -> Result<Value, PreviewError> {
+    let (stored, plan) = preview(db, config, week).await?;
+    let ids = db.document_ids(week).await?;
+    let mut body = to_json(&stored, &plan, &ids);
+    body["payment_gaps"] = gaps_json(db, config, week).await?;
+    Ok(body)
+}
+
+/// The contract's JSON shape of a preview, with the stored week's status and hash. Invoices
+/// and payouts carry their stored ids (`ids`), the ones the provider, the dashboard and the API
+/// know them by.
+pub fn to_json(stored: &StoredWeek, plan: &WeekPlan, ids: &crate::db::weeks::DocumentIds) -> Value {
     let week = plan.week.to_string();
     let currency = stored.currency;
     json!({
@@ -194,7 +206,7 @@ pub fn to_json(stored: &StoredWeek, plan: &WeekPlan) -> Value {
         },
         "anomalies": stored.anomalies,
         "invoices": plan.invoices.iter().map(|i| json!({
-            "invoice_id": format!("{week}/{}", i.user_id),
+            "invoice_id": ids.invoices.get(&i.user_id),
             "user_id": i.user_id,
             "total": i.total.to_string(),
             "lines": i.lines.iter().map(|l| json!({
@@ -206,7 +218,7 @@ pub fn to_json(stored: &StoredWeek, plan: &WeekPlan) -> Value {
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "payouts": plan.payouts.iter().map(|p| json!({
-            "payout_id": format!("{week}/{}", p.driver_id),
+            "payout_id": ids.payouts.get(&p.driver_id),
             "driver_id": p.driver_id,
             "total": p.total.to_string(),
             "rides": p.lines.len(),

@@ -5,6 +5,9 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, LogFormat};
 
+/// Resolves on SIGTERM or Ctrl-C; the `shutdown-signal` crate, which the simulator stops on too.
+pub use shutdown_signal::shutdown_signal;
+
 /// Installs the process's log subscriber (once; later calls do nothing). Logs go to stderr so
 /// that command output on stdout stays machine-readable.
 pub fn init(config: &Config) {
@@ -14,33 +17,4 @@ pub fn init(config: &Config) {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
     };
-}
-
-/// Resolves on SIGTERM (what service managers send) or Ctrl-C. The SIGTERM handler is installed
-/// when this is called, not when the future is first polled, so a signal that arrives while the
-/// server is still starting is not lost (the default action would kill the process).
-pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
-    #[cfg(unix)]
-    let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    async move {
-        let ctrl_c = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
-        #[cfg(unix)]
-        let terminate = async move {
-            match terminate {
-                Some(mut signal) => {
-                    signal.recv().await;
-                }
-                None => std::future::pending::<()>().await,
-            }
-        };
-        #[cfg(not(unix))]
-        let terminate = std::future::pending::<()>();
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = terminate => {},
-        }
-        tracing::info!("shutdown requested: finishing requests in flight");
-    }
 }

@@ -71,7 +71,7 @@ on_both_databases! {
         let stored = server::preview::refresh(&db, &config, week).await.unwrap();
         let actor = server::db::audit::Actor::cli();
         server::preview::approve(&db, &config, &actor, week, &stored.content_hash).await.unwrap();
-        let run = db.start_run(week, "test", 0).await.unwrap();
+        let run = db.start_run(week, &server::db::audit::Actor::cli(), 0).await.unwrap();
 
         // Charges: every outcome; transfers: no decline (a transfer is refused or made).
         let lease = chrono::Duration::seconds(60);

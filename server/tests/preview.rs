@@ -147,6 +147,13 @@ on_both_databases! {
         let frozen: Value = http.get(app.url(&format!("/api/v1/weeks/{week}/preview"))).bearer_auth(&finance).send().await.unwrap().json().await.unwrap();
         assert_eq!(frozen["status"], "approved");
         assert_eq!(frozen["invoices"], preview["invoices"], "the frozen week is what was reviewed");
+        // One invoice id everywhere: the preview's is the one the dashboard and the API know.
+        for listed in frozen["invoices"].as_array().unwrap() {
+            let id = listed["invoice_id"].as_i64().expect("a stored invoice's id");
+            let record: Value = http.get(app.url(&format!("/api/v1/invoices/{id}"))).bearer_auth(&finance).send().await.unwrap().json().await.unwrap();
+            assert_eq!((record["id"].as_i64(), &record["user_id"], record["week"].as_str()), (Some(id), &listed["user_id"], Some(week.as_str())), "{record}");
+        }
+        assert!(frozen["payouts"].as_array().unwrap().iter().all(|p| p["payout_id"].is_i64()), "{frozen}");
         let audit = app.db.audit_page(&Default::default()).await.unwrap();
         assert!(audit.entries.iter().any(|e| e.action == "week.approve" && e.object_id.as_deref() == Some(week.as_str())));
     }

@@ -298,7 +298,7 @@ on_both_databases! {
         let (&victim, (_, total)) = invoices.iter().nth(5).unwrap();
         // The run exists, its charge rows written; one is changed behind the product's back.
         let parsed = app::model::week::BillingWeek::parse(&week).unwrap();
-        db.start_run(parsed, "test", 50).await.unwrap();
+        db.start_run(parsed, &server::db::audit::Actor::cli(), 50).await.unwrap();
         execute(&db, &format!("UPDATE charges SET amount_minor = amount_minor * 10 WHERE invoice_id = {victim}")).await;
         let out = sim.billing(&test_db.url).args(["run", "--week", &week, "--workers", "2"]).output().await.unwrap();
         assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
@@ -334,7 +334,7 @@ on_both_databases! {
         let (test_db, db, _sim) = setup(kind, "10", &[]).await;
         let week = approve(&test_db, &db).await;
         let week_id = app::model::week::BillingWeek::parse(&week).unwrap();
-        let run = db.start_run(week_id, "test", 3).await.unwrap();
+        let run = db.start_run(week_id, &server::db::audit::Actor::cli(), 3).await.unwrap();
         let counts = db.run_counts(run.id, 3).await.unwrap();
         assert_eq!((counts.invoices, counts.pending, counts.canary_open, counts.attempts), (10, 10, 3, 0));
         assert_eq!(counts.transfers, counts.transfers_pending);

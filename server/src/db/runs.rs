@@ -256,22 +256,10 @@ pub enum StartError {
 }
 
 impl Db {
-    /// [`Db::start_run_as`] for a system actor named `started_by`.
-    pub async fn start_run(
-        &self,
-        week: BillingWeek,
-        started_by: &str,
-        canary_size: i64,
-    ) -> Result<RunRow, StartError> {
-        let actor =
-            Actor { kind: "system", name: started_by.to_owned(), staff_id: None, source: "system".into() };
-        self.start_run_as(week, &actor, canary_size).await
-    }
-
     /// The run of `week`, created (with its charging and transfer rows, the ledger's freeze
     /// transaction and the `run.start` audit entry of `actor`) if it has none: starting twice
     /// joins the same run, and only the start that created it is audited.
-    pub async fn start_run_as(
+    pub async fn start_run(
         &self,
         week: BillingWeek,
         actor: &Actor,

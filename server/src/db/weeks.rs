@@ -156,7 +156,8 @@ impl Db {
     /// draft's are replaced when it is recomputed; an approved week's never change.
     pub async fn document_ids(&self, week: BillingWeek) -> Result<DocumentIds, sqlx::Error> {
         let week = week.to_string();
-        let (invoices, payouts): (Vec<(String, i64)>, Vec<(String, i64)>) = with_pool!(self, pool => {
+        type Ids = Vec<(String, i64)>;
+        let (invoices, payouts): (Ids, Ids) = with_pool!(self, pool => {
             let invoices = sqlx::query_as("SELECT user_id, id FROM invoices WHERE week = $1")
                 .bind(&week)
                 .fetch_all(pool)

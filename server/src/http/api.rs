@@ -176,12 +176,9 @@ async fn week_preview(
 ) -> Result<Response, ApiError> {
     caller.may(Action::PreviewWeek)?;
     let week = path_week(&week)?;
-    let (stored, plan) =
-        crate::preview::preview(&state.db, &state.config, week).await.map_err(crate::error::Error::from)?;
-    let mut body = crate::preview::to_json(&stored, &plan);
-    body["payment_gaps"] = crate::preview::gaps_json(&state.db, &state.config, week)
+    let body = crate::preview::preview_json(&state.db, &state.config, week)
         .await
-        .map_err(|e| crate::http::state::internal_error("finding who cannot be charged or paid", e))?;
+        .map_err(crate::error::Error::from)?;
     Ok(Json(body).into_response())
 }
 

@@ -238,7 +238,7 @@ impl Backend for AppState {
         let settings = crate::run::load_settings(&self.db)
             .await
             .map_err(|e| internal_error("reading the run settings", e))?;
-        let run = match self.db.start_run_as(week, &Actor::staff(caller), settings.canary_size).await {
+        let run = match self.db.start_run(week, &Actor::staff(caller), settings.canary_size).await {
             Ok(run) => run,
             Err(e @ crate::db::runs::StartError::NotApproved(_)) => {
                 return Err(AppError::conflict("week", e.to_string()));

@@ -1,14 +1,15 @@
 //! The payment provider: the interface the run sees (charge off-session, transfer, refund; each
-//! mutating call with an idempotency key), one implementation that speaks Stripe's HTTP API
-//! ([`stripe::StripeClient`]), and `billing psp-sim` ([`sim`]), a Stripe-shaped simulator that keeps
-//! its own ledger. The client talks to Stripe, to `billing psp-sim`, or to the simulator running
-//! inside the process.
+//! mutating call with an idempotency key) and one implementation that speaks Stripe's HTTP API
+//! ([`stripe::StripeClient`]). The client talks to Stripe, to `billing psp-sim`, or to the
+//! simulator running inside the process: the `psp-sim` crate, a Stripe-shaped simulator that
+//! keeps its own ledger, in builds with the `simulator` feature.
 
 pub mod lookup;
 pub mod pace;
-pub mod signature;
-pub mod sim;
 pub mod stripe;
+
+/// The webhook signature: the `psp-signature` crate, which the simulator signs with.
+pub use psp_signature as signature;
 
 use std::collections::BTreeMap;
 

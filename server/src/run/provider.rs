@@ -29,19 +29,17 @@ pub async fn connect(
     };
     match config.provider.require_target()? {
         ProviderTarget::Url(url) => Ok((prepare(StripeClient::new(url.as_str(), key, timeout)?), None)),
+        #[cfg(feature = "simulator")]
         ProviderTarget::InProcessSim => {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let url = format!("http://{}", listener.local_addr()?);
             let (stop, stopped) = oneshot::channel::<()>();
-            let sim = crate::psp::sim::SimConfig {
-                latency_ms: config.provider.sim_latency_ms,
-                ..Default::default()
-            };
+            let sim = psp_sim::SimConfig { latency_ms: config.provider.sim_latency_ms, ..Default::default() };
             tokio::spawn(async move {
                 let shutdown = async move {
                     let _ = stopped.await;
                 };
-                if let Err(e) = crate::psp::sim::serve(listener, sim, shutdown).await {
+                if let Err(e) = psp_sim::serve(listener, sim, shutdown).await {
                     tracing::error!(error = %e, "the in-process simulator stopped");
                 }
             });

@@ -165,7 +165,7 @@ async fn start_if_approved(
         return Ok(Gate::Waiting); // the approval gate: a person approves, the next tick starts the run
     }
     let settings = super::load_settings(db).await?;
-    let run = db.start_run_as(week, &actor, settings.canary_size).await?;
+    let run = db.start_run(week, &actor, settings.canary_size).await?;
     tracing::info!(run = run.id, %week, "scheduled run started");
     Ok(Gate::Started(run.id))
 }

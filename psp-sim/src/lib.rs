@@ -5,8 +5,8 @@
 //! account and no real money, and so tests have a ground truth to compare the product's books
 //! against: `GET /sim/ledger`, every money movement in the order the provider made it.
 //!
-//! Run it as its own process with `billing psp-sim`, or in process with [`router`] or
-//! [`serve`]. State lives in memory and ends with the process.
+//! Run it as its own process with `psp-sim` or `billing psp-sim` (the same flags: [`Args`]), or
+//! in process with [`router`] or [`serve`]. State lives in memory and ends with the process.
 //!
 //! # The Stripe part
 //!
@@ -49,6 +49,7 @@
 //! `GET /sim/faults` and `PUT /sim/faults` (a JSON object with any of [`SimConfig`]'s fields,
 //! to change faults while running).
 
+mod args;
 mod error;
 mod form;
 mod idempotency;
@@ -69,6 +70,7 @@ use anyhow::Context;
 use serde::Serialize;
 use tokio::net::TcpListener;
 
+pub use self::args::Args;
 use self::state::Sim;
 
 /// The longest latency accepted, in milliseconds.
@@ -230,14 +232,17 @@ pub async fn serve(
         .await
 }
 
-/// `billing psp-sim`: listens on `addr`, prints `psp-sim listening on http://HOST:PORT` (the
-/// real port, so `--addr 127.0.0.1:0` works) as its only line on stdout, and serves until
-/// SIGTERM or Ctrl-C.
-pub async fn run(addr: SocketAddr, config: SimConfig) -> anyhow::Result<()> {
+/// `psp-sim` and `billing psp-sim`: listens on `addr`, prints `psp-sim listening on
+/// http://HOST:PORT` (the real port, so `--addr 127.0.0.1:0` works) as its only line on stdout,
+/// and serves until `shutdown` completes (SIGTERM or Ctrl-C). Make `shutdown` before calling:
+/// whoever starts the simulator may stop it as soon as the address is printed.
+pub async fn run(
+    addr: SocketAddr,
+    config: SimConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
-    // Installed before the address is printed: whoever starts the simulator may stop it at once.
-    let shutdown = crate::telemetry::shutdown_signal();
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "psp-sim listening on http://{local}")?;

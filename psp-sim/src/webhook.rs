@@ -36,7 +36,7 @@ pub(crate) fn deliver(url: String, secret: String, event: Value) {
             reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("an HTTP client");
         for attempt in 1..=4 {
             let at = Utc::now().timestamp();
-            let signature = crate::psp::signature::sign(&secret, at, body.as_bytes());
+            let signature = psp_signature::sign(&secret, at, body.as_bytes());
             let sent = client
                 .post(&url)
                 .header("content-type", "application/json")
