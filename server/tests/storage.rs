@@ -47,6 +47,19 @@ fn both_dialects_have_the_same_migrations() {
 }
 
 on_both_databases! {
+    async fn an_empty_batch_begins_no_attempt(kind: Kind) {
+        // An empty batch (every item of it given back before any call) begins nothing; on
+        // PostgreSQL its `IN ()` was once a syntax error that stopped the run's workers.
+        use server::db::runs::Work;
+        let (_test_db, db) = TestDb::migrated(kind).await;
+        for work in [Work::Charge, Work::Transfer] {
+            for renew in [None, Some(chrono::Duration::seconds(5))] {
+                let begun = db.begin_attempts(work, "2026-W01", &[], "worker", renew).await.unwrap();
+                assert!(begun.is_empty());
+            }
+        }
+    }
+
     async fn migrates_from_empty(kind: Kind) {
         let test_db = TestDb::empty(kind).await;
         let db = test_db.connect().await;

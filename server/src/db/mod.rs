@@ -77,6 +77,13 @@ pub(crate) fn push_in_list<'a, DB, T>(
     DB: sqlx::Database,
     T: 'a + sqlx::Encode<'a, DB> + sqlx::Type<DB>,
 {
+    let mut values = values.into_iter().peekable();
+    if values.peek().is_none() {
+        // `IN ()` is SQLite's empty list and a syntax error on PostgreSQL; `IN (NULL)` matches
+        // nothing on both.
+        query.push("NULL)");
+        return;
+    }
     let mut list = query.separated(", ");
     for value in values {
         list.push_bind(value);

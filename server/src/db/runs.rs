@@ -583,6 +583,9 @@ impl Db {
             Work::Charge => "state IN ('pending', 'declined')",
             Work::Transfer => "state = 'pending'",
         };
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
         let ids: Vec<i64> = items.iter().map(|i| i.id).collect();
         let at = now();
         with_pool!(self, pool => {

@@ -61,7 +61,7 @@ pub async fn work_run(
     let workers: Vec<_> = (0..settings.workers.max(1))
         .map(|task| {
             let shared = shared.clone();
-            tokio::spawn(async move { work(shared, worker_name(task)).await })
+            tokio::spawn(async move { work_on(shared, worker_name(task)).await })
         })
         .collect();
     for worker in workers {
@@ -123,6 +123,27 @@ pub async fn retry_due(
         match work {
             Work::Charge => charge_batch(&shared, &worker, items).await?,
             Work::Transfer => transfer_batch(&shared, &worker, items).await?,
+        }
+    }
+}
+
+/// How many failures in a row (a database error, say) a worker survives.
+const WORKER_FAILURES: u32 = 5;
+
+/// One worker, which survives a failure: what it held goes back when its lease ends, and it
+/// claims again after a pause (1 s, 2 s, …), so one bad moment of the database does not leave a
+/// process without workers. After [`WORKER_FAILURES`] failures in a row it stops with the last.
+async fn work_on(shared: Arc<Shared>, worker: String) -> anyhow::Result<()> {
+    let mut failures = 0;
+    loop {
+        match work(shared.clone(), worker.clone()).await {
+            Ok(()) => return Ok(()),
+            Err(e) if failures + 1 < WORKER_FAILURES => {
+                failures += 1;
+                tracing::warn!(%worker, error = %e, failures, "a run worker failed; it claims again after a pause");
+                tokio::time::sleep(StdDuration::from_secs(u64::from(failures))).await;
+            }
+            Err(e) => return Err(e),
         }
     }
 }
