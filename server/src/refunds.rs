@@ -61,6 +61,12 @@ pub fn view(row: &RefundRow) -> Result<RefundView, Error> {
     })
 }
 
+/// The refunds waiting for a finance or admin member's decision, oldest first (at most 200).
+pub async fn awaiting(db: &Db) -> Result<Vec<RefundView>, Error> {
+    let rows = db.refunds_awaiting_approval(200).await.map_err(|e| Error::internal("listing refunds", e))?;
+    rows.iter().map(view).collect()
+}
+
 /// The stored limits, or the defaults (50 and 200 of the currency).
 pub async fn limits(db: &Db, currency: BillingCurrency) -> Result<RefundLimits, Error> {
     let stored =

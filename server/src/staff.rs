@@ -8,6 +8,11 @@ use crate::db::audit::Actor;
 use crate::db::staff::AddStaffError;
 use crate::db::Db;
 
+/// Every staff account, active and disabled.
+pub async fn list(db: &Db) -> Result<Vec<Staff>, Error> {
+    db.list_staff().await.map_err(|e| Error::internal("listing staff", e))
+}
+
 /// Adds an account after checking every field; errors name the field.
 pub async fn add(
     db: &Db,

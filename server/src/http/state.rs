@@ -98,7 +98,7 @@ impl Backend for AppState {
     }
 
     async fn list_staff(&self, _caller: &Principal) -> Result<Vec<Staff>, AppError> {
-        self.db.list_staff().await.map_err(|e| internal_error("listing staff", e))
+        Ok(crate::staff::list(&self.db).await?)
     }
 
     async fn add_staff(
@@ -461,9 +461,7 @@ impl Backend for AppState {
     }
 
     async fn refunds_awaiting(&self, _caller: &Principal) -> Result<Vec<RefundView>, AppError> {
-        let rows =
-            self.db.refunds_awaiting_approval(200).await.map_err(|e| internal_error("listing refunds", e))?;
-        Ok(rows.iter().map(crate::refunds::view).collect::<Result<_, _>>()?)
+        Ok(crate::refunds::awaiting(&self.db).await?)
     }
 }
 

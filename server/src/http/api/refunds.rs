@@ -48,12 +48,7 @@ pub(super) async fn list_refunds(
     if query.state.as_deref().is_some_and(|s| s != "awaiting_approval") {
         return Err(AppError::invalid("state", "only awaiting_approval can be listed").into());
     }
-    let rows = state
-        .db
-        .refunds_awaiting_approval(200)
-        .await
-        .map_err(|e| crate::http::state::internal_error("listing refunds", e))?;
-    let refunds = rows.iter().map(crate::refunds::view).collect::<Result<Vec<_>, _>>()?;
+    let refunds = crate::refunds::awaiting(&state.db).await?;
     Ok(Json(json!({ "refunds": refunds })).into_response())
 }
 

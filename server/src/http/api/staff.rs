@@ -17,8 +17,7 @@ use app::model::staff::Role;
 
 pub(super) async fn list_staff(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     caller.may(Action::ManageStaff)?;
-    let staff =
-        state.db.list_staff().await.map_err(|e| crate::http::state::internal_error("listing staff", e))?;
+    let staff = crate::staff::list(&state.db).await?;
     Ok(Json(json!({ "staff": staff })).into_response())
 }
 
