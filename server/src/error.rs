@@ -58,25 +58,13 @@ impl Error {
     }
 }
 
-/// `.internal("doing X")` on any result whose error is a cause, not the caller's mistake.
-pub trait Internal<T> {
-    fn internal(self, context: &str) -> Result<T, Error>;
-}
-
-impl<T, E: Into<BoxError>> Internal<T> for Result<T, E> {
-    fn internal(self, context: &str) -> Result<T, Error> {
-        self.map_err(|e| Error::internal(context, e))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn an_internal_error_keeps_its_source_and_context() {
-        let failed: Result<(), _> = Err(sqlx::Error::PoolTimedOut);
-        let error = failed.internal("reading the run").unwrap_err();
+        let error = Error::internal("reading the run", sqlx::Error::PoolTimedOut);
         assert!(matches!(&error, Error::Internal { context, .. } if context == "reading the run"));
         assert!(error.to_string().starts_with("reading the run failed: "), "{error}");
         assert_eq!(error.field(), None);
