@@ -2,7 +2,9 @@
 # The preview alone, at each size given (default 100000 passengers), on SQLite and PostgreSQL:
 # demo data is made once per size and kept as a template (a file, or a PostgreSQL template
 # database), then `billing preview` runs on a fresh copy BENCH_REPEAT times (default 1). Prints
-# wall time, rows stored per second (invoices, payouts and their lines) and peak RSS.
+# wall time, rows stored per second (invoices, payouts and their lines) and peak RSS. Then the
+# what-if of a proposed fee policy version (a 2.50 trip base) on the same week:
+# `billing pricing what-if`, which prices the week's rides both ways and stores nothing.
 #
 #   bench/preview.sh [PASSENGERS ...]
 #   BENCH_DATABASES="sqlite postgres" BENCH_PG=postgres://postgres@127.0.0.1:5432 BENCH_REPEAT=1
@@ -50,6 +52,14 @@ for kind in $DATABASES; do
       measure "preview: seats read" "$rows" "$BIN" preview --week "$WEEK"
       stored=$(sql "SELECT (SELECT COUNT(*) FROM invoices) + (SELECT COUNT(*) FROM invoice_lines) + (SELECT COUNT(*) FROM payouts) + (SELECT COUNT(*) FROM payout_lines)")
       awk -v r="$stored" -v s="$LAST_SECONDS" 'BEGIN { printf "%-40s %10d rows %9s   %12.0f rows/s\n", "  rows stored (invoices, payouts, lines)", r, "", r / s }'
+      for who in finance admin; do
+        echo "bench password $who" | "$BIN" staff add --email "$who@bench.test" --role "$who" > /dev/null 2>&1 || true
+      done
+      "$BIN" pricing propose --as finance@bench.test --week "$(date -u +%G-W%V)" --base 2.50 --per-km 0.35 \
+        --platform-fee-bps 1500 --no-show-fee 3.00 > /dev/null
+      id=$(sql "SELECT MAX(id) FROM fee_policy_versions")
+      measure "what-if: seats read, twice priced" "$rows" "$BIN" pricing what-if "$id" --week "$WEEK" --as admin@bench.test
+      grep -m1 passengers "$WORK/out" || true
     done
   done
 done

@@ -42,6 +42,9 @@ pub enum Action {
     ManageSettings,
     /// Acknowledge and resolve alerts: everyone on call.
     HandleAlerts,
+    /// See, propose, approve (another member's) and withdraw fee policy versions, and price a
+    /// week under a proposal.
+    ManagePricing,
 }
 
 const Y: bool = true;
@@ -66,6 +69,7 @@ pub const ROLE_TABLE: &[(Action, [bool; 3])] = &[
     (Action::ManageStaff,         [N,      N,      Y]),
     (Action::ManageSettings,      [N,      N,      Y]),
     (Action::HandleAlerts,        [Y,      Y,      Y]),
+    (Action::ManagePricing,       [N,      Y,      Y]),
 ];
 
 impl Role {
@@ -113,6 +117,7 @@ pub fn describe(action: Action) -> &'static str {
         Action::ManageStaff => "manage staff",
         Action::ManageSettings => "change settings",
         Action::HandleAlerts => "handle alerts",
+        Action::ManagePricing => "manage pricing",
     }
 }
 

@@ -20,6 +20,7 @@ use crate::pages::{
     login::LoginPage,
     not_found::NotFound,
     overview::OverviewPage,
+    pricing::PricingPage,
     profile::ProfilePage,
     reconcile::ReconcilePage,
     reports::ReportsPage,
@@ -91,6 +92,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("runs") view=RunsPage />
                     <Route path=(StaticSegment("runs"), ParamSegment("id")) view=RunPage />
                     <Route path=StaticSegment("reports") view=ReportsPage />
+                    <Route path=StaticSegment("pricing") view=PricingPage />
                     <Route path=StaticSegment("reconcile") view=ReconcilePage />
                     <Route path=StaticSegment("alerts") view=AlertsPage />
                     <Route path=StaticSegment("users") view=UsersPage />
@@ -140,6 +142,7 @@ fn Navigation(me: Option<Principal>) -> impl IntoView {
             <A href="/runs">"Runs"</A>
             {role.can(Action::LookupUsers).then(|| view! { <A href="/users">"Customers"</A> })}
             {role.can(Action::ExportReports).then(|| view! { <A href="/reports">"Reports"</A> })}
+            {role.can(Action::ManagePricing).then(|| view! { <A href="/pricing">"Pricing"</A> })}
             {role.can(Action::Reconcile).then(|| view! { <A href="/reconcile">"Reconcile"</A> })}
             <A href="/alerts">"Alerts"</A>
             {role.can(Action::ViewAudit).then(|| view! { <A href="/audit">"Audit log"</A> })}

@@ -10,6 +10,7 @@ pub mod customers;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod fee_policies;
 pub mod http;
 pub mod notify;
 pub mod preview;

@@ -8,7 +8,7 @@ use crate::error::Error;
 use app::model::billing::Ride;
 use app::model::money::{BillingCurrency, Money, MoneyError};
 use app::model::preview::{AnomalyThresholds, WeekStatus};
-use app::model::pricing::FeePolicy;
+use app::model::pricing::{FeePolicy, PolicyVersion, BUILT_IN_VERSION};
 use app::model::week::BillingWeek;
 use chrono::{SecondsFormat, Utc};
 use rust_decimal::Decimal;
@@ -46,6 +46,9 @@ pub enum PreviewError {
     Money(#[from] MoneyError),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+    /// Reading the fee policy version in force.
+    #[error(transparent)]
+    Policy(Error),
 }
 
 /// For every caller: a week not started or not ended is an invalid `week` (422); an approval
@@ -60,6 +63,7 @@ impl From<PreviewError> for Error {
                 Error::internal("previewing a week", e)
             }
             PreviewError::Approve(e) => Error::conflict(e.field(), e.to_string()),
+            PreviewError::Policy(e) => e,
             other => Error::internal("previewing a week", other),
         }
     }
@@ -71,9 +75,19 @@ pub async fn settings(db: &Db, config: &Config) -> Result<(FeePolicy, AnomalyThr
     Ok((default_policy(config.currency)?, thresholds))
 }
 
-/// What a draft depends on besides rides: a change recomputes it.
-fn settings_key(policy: &FeePolicy, thresholds: &AnomalyThresholds) -> String {
-    json!({ "policy": policy, "thresholds": thresholds }).to_string()
+/// What prices `week`: the fee policy version in force for it and the anomaly thresholds, and the
+/// key of the two that a draft's inputs hash includes (a new version or new thresholds
+/// recompute the draft).
+async fn week_settings(
+    db: &Db,
+    config: &Config,
+    week: BillingWeek,
+) -> Result<(PolicyVersion, AnomalyThresholds, String), PreviewError> {
+    let thresholds: AnomalyThresholds = db.setting_or_default(AnomalyThresholds::KEY).await?;
+    let version = crate::fee_policies::for_week(db, config, week).await.map_err(PreviewError::Policy)?;
+    let key =
+        json!({ "policy": version.policy, "version": version.id, "thresholds": thresholds }).to_string();
+    Ok((version, thresholds, key))
 }
 
 /// Makes sure `week` has a stored preview made from its current rides, recomputing it if its
@@ -94,8 +108,8 @@ async fn refresh_planned(
     if start > Utc::now() {
         return Err(PreviewError::Future(week));
     }
-    let (policy, thresholds) = settings(db, config).await?;
-    let key = settings_key(&policy, &thresholds);
+    let (version, thresholds, key) = week_settings(db, config, week).await?;
+    let policy = version.policy;
     // An approved week is frozen: its page does not count the week's rides (millions of index
     // entries at a million passengers) to find out whether they changed.
     if let Some(stored) = db.stored_week(week).await? {
@@ -131,7 +145,8 @@ async fn refresh_planned(
     let history = db.history(week, thresholds.lookback_weeks).await?;
     let found = anomalies::find(&plan, &implausible, &history, &thresholds);
     drop(history);
-    let stored_hash = db.store_preview(&plan, start, end, &inputs, &found).await?;
+    let version_id = Some(version.id).filter(|id| *id != BUILT_IN_VERSION);
+    let stored_hash = db.store_preview(&plan, start, end, &inputs, &found, version_id).await?;
     db.refresh_statistics(&["invoices", "invoice_lines", "payouts", "payout_lines"]).await?;
     // Stored, or approved by someone meanwhile: either way the stored week is the answer, and
     // the plan only when it is the one stored.
@@ -169,8 +184,7 @@ pub async fn approve(
     if week.end(tz) > Utc::now() {
         return Err(PreviewError::NotEnded(week));
     }
-    let (policy, thresholds) = settings(db, config).await?;
-    let key = settings_key(&policy, &thresholds);
+    let (_, _, key) = week_settings(db, config, week).await?;
     Ok(db.approve_week(actor, week, week.start(tz), week.end(tz), &key, content_hash).await?)
 }
 
@@ -195,6 +209,7 @@ pub fn to_json(stored: &StoredWeek, plan: &WeekPlan, ids: &crate::db::weeks::Doc
         "currency": currency.code(),
         "status": stored.status.as_str(),
         "content_hash": stored.content_hash,
+        "fee_policy_version": stored.fee_policy_version.unwrap_or(BUILT_IN_VERSION),
         "computed_at": stored.computed_at.to_rfc3339_opts(SecondsFormat::Millis, true),
         "approved_at": stored.approved_at.map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true)),
         "approved_by": stored.approved_by,

@@ -77,6 +77,17 @@ fn sample_call(path: &str) -> (&'static str, String) {
         "/api/fn/alerts/settings" => {
             ("application/json", json!({ "settings": { "escalate_after_seconds": 600 } }).to_string())
         }
+        "/api/fn/pricing/versions" => (FORM, String::new()),
+        // A week in the past: refused with 422 for the roles that may propose.
+        "/api/fn/pricing/propose" => (
+            "application/json",
+            json!({ "version": { "effective_week": "2026-W01", "base": "2.00", "per_km": "0.35",
+                "platform_fee_bps": "1500", "no_show_fee": "3.00", "note": "" } })
+            .to_string(),
+        ),
+        // No such version: 404 for the roles that may decide.
+        "/api/fn/pricing/decide" => (FORM, "version_id=999999&decision=approve".into()),
+        "/api/fn/pricing/what-if" => (FORM, "version_id=999999&week=2026-W01".into()),
         other => {
             panic!("{other} has no sample call in this test: add one, with its entry in app::api::ACCESS")
         }

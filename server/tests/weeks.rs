@@ -31,18 +31,7 @@ fn actor() -> Actor {
 }
 
 async fn with_users(db: &Db) {
-    let users: Vec<NewUser> = ["dana", "ana", "bo", "cy"]
-        .iter()
-        .map(|id| NewUser {
-            id: (*id).into(),
-            name: format!("{id} Example"),
-            email: None,
-            phone: None,
-            language: "en".into(),
-            provider: Default::default(),
-        })
-        .collect();
-    db.add_users(&users).await.unwrap();
+    support::add_users(db, &["dana", "ana", "bo", "cy"]).await;
 }
 
 /// A ride of `week`, `hour` hours after it starts, with `passengers` who all rode.

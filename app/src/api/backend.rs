@@ -9,6 +9,7 @@ use crate::model::alerts::{AlertSettings, AlertView, AlertsPage};
 use crate::model::audit::{AuditPage, AuditQuery};
 use crate::model::customer::{ActivityPage, CustomerProfile, Section, UserHit};
 use crate::model::preview::{InvoiceDetail, InvoicePage, InvoiceQuery, PayoutPage, WeekSummary};
+use crate::model::pricing::{NewPolicyVersion, PolicyVersion, PolicyVersions, WhatIf};
 use crate::model::reconcile::{OpenMismatch, Reconciliation};
 use crate::model::refund::{InvoiceRecord, NewRefund, RefundAnswer, RefundView};
 use crate::model::report::Report;
@@ -197,6 +198,28 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<AlertSettings, AppError>;
     /// Raises a test alert to the first contact.
     async fn send_test_alert(&self, caller: &Principal) -> Result<AlertView, AppError>;
+    /// Every fee policy version and the one in force this week.
+    async fn pricing_versions(&self, caller: &Principal) -> Result<PolicyVersions, AppError>;
+    /// Proposes a fee policy version.
+    async fn propose_pricing(
+        &self,
+        caller: &Principal,
+        version: NewPolicyVersion,
+    ) -> Result<PolicyVersion, AppError>;
+    /// Approves another member's proposal, or withdraws a proposal.
+    async fn decide_pricing(
+        &self,
+        caller: &Principal,
+        id: i64,
+        approve: bool,
+    ) -> Result<PolicyVersion, AppError>;
+    /// A stored week priced with its version and with version `id`.
+    async fn pricing_what_if(
+        &self,
+        caller: &Principal,
+        id: i64,
+        week: BillingWeek,
+    ) -> Result<WhatIf, AppError>;
 }
 
 /// The backend of the current request.

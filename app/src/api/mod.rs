@@ -9,6 +9,7 @@ pub mod codec;
 pub mod customers;
 pub mod error;
 pub mod overview;
+pub mod pricing;
 pub mod reconcile;
 pub mod reports;
 pub mod runs;
@@ -82,6 +83,10 @@ pub const ACCESS: &[(&str, Access)] = &[
     ("/api/fn/alerts/settle",   Access::Requires(Action::HandleAlerts)),
     ("/api/fn/alerts/settings", Access::Requires(Action::ManageSettings)),
     ("/api/fn/alerts/test",     Access::Requires(Action::ManageSettings)),
+    ("/api/fn/pricing/versions", Access::Requires(Action::ManagePricing)),
+    ("/api/fn/pricing/propose", Access::Requires(Action::ManagePricing)),
+    ("/api/fn/pricing/decide",  Access::Requires(Action::ManagePricing)),
+    ("/api/fn/pricing/what-if", Access::Requires(Action::ManagePricing)),
 ];
 
 /// The access rule of the server function at `path`, if it has one.

@@ -65,6 +65,8 @@ pub enum AuthMethod {
     Session,
     /// A personal access token in `Authorization: Bearer`.
     Token,
+    /// The command line, on behalf of a staff account it names (`billing pricing … --as EMAIL`).
+    Cli,
 }
 
 /// The authenticated staff member behind a request, put in the request's extensions by the

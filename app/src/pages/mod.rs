@@ -7,6 +7,7 @@ pub mod invoice;
 pub mod login;
 pub mod not_found;
 pub mod overview;
+pub mod pricing;
 pub mod profile;
 pub mod reconcile;
 pub mod reports;

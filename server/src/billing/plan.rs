@@ -254,7 +254,7 @@ impl WeekHasher {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use app::model::billing::Seat;
     use chrono::{DateTime, Duration, Utc};
@@ -403,6 +403,46 @@ mod tests {
                         .collect(),
                 }
             })
+    }
+
+    /// Any fee policy version: amounts up to 100.00, any fee from 0 to 100 %.
+    pub(crate) fn arbitrary_policy() -> impl Strategy<Value = FeePolicy> {
+        (0i64..10_000, 0i64..1_000, 0u32..=10_000, 0i64..5_000).prop_map(|(base, per_km, bps, no_show)| {
+            FeePolicy {
+                base: usd(base),
+                per_km: usd(per_km),
+                platform_fee_bps: bps,
+                no_show_fee: usd(no_show),
+            }
+        })
+    }
+
+    proptest! {
+        /// A week priced under a fee policy version is the sum of its rides each priced alone
+        /// under that version, for the week and for every passenger.
+        #[test]
+        fn a_week_under_a_version_is_the_sum_of_its_rides_under_it(
+            rides in (1usize..60).prop_flat_map(|n| (0..n).map(arbitrary_ride).collect::<Vec<_>>()),
+            policy in arbitrary_policy(),
+        ) {
+            let plan = plan_week(&policy, week(), Tz::UTC, &rides).unwrap();
+            let mut per_passenger: std::collections::BTreeMap<String, i64> = Default::default();
+            for ride in &rides {
+                let mut seats = ride.seats.clone();
+                seats.sort_by(|a, b| a.passenger_id.cmp(&b.passenger_id));
+                let attendance: Vec<Attendance> = seats.iter().map(|s| s.attendance).collect();
+                let price = crate::billing::pricing::price_trip(&policy, ride.distance_m, &attendance).unwrap();
+                for (seat, share) in seats.iter().zip(&price.shares) {
+                    *per_passenger.entry(seat.passenger_id.clone()).or_default() += share.minor();
+                }
+            }
+            prop_assert_eq!(plan.totals.charged.minor(), per_passenger.values().sum::<i64>());
+            for invoice in &plan.invoices {
+                prop_assert_eq!(Some(&invoice.total.minor()), per_passenger.get(&invoice.user_id), "{}", invoice.user_id);
+            }
+            let invoiced: i64 = plan.invoices.iter().map(|i| i.total.minor()).sum();
+            prop_assert_eq!(invoiced, plan.totals.charged.minor(), "no passenger who owes something is left out");
+        }
     }
 
     proptest! {

@@ -14,6 +14,7 @@ mod control;
 mod demo_data;
 mod export;
 mod preview;
+mod pricing;
 mod psp_sim;
 mod reconcile;
 mod run;
@@ -22,6 +23,7 @@ mod staff;
 use self::control::ControlArgs;
 use self::export::ExportFormat;
 use self::preview::PreviewFormat;
+use self::pricing::PricingCommand;
 use self::psp_sim::PspSimArgs;
 use self::reconcile::ReconcileFormat;
 use self::staff::StaffCommand;
@@ -133,6 +135,10 @@ enum Command {
     Resume(ControlArgs),
     /// Stop a run for good: nothing more is charged or paid by it.
     Abort(ControlArgs),
+    /// Fee policy versions: list, propose, approve (a second person), withdraw, and a what-if of a
+    /// proposal on a stored week. Each acts for the staff account --as names.
+    #[command(subcommand)]
+    Pricing(PricingCommand),
     /// Apply every pending migration to DATABASE_URL, then exit.
     ///
     /// Creates the SQLite file (and its folder) if needed. Safe to run again, and from several
@@ -168,6 +174,7 @@ pub fn main() -> ExitCode {
             Command::Serve { addr } => crate::serve::serve(config, addr).await,
             Command::Migrate => crate::serve::migrate(config).await,
             Command::Staff(command) => staff::staff(config, command).await,
+            Command::Pricing(command) => pricing::pricing(config, command).await,
             Command::DemoData { passengers, drivers, weeks, seed, complete_weeks_only } => {
                 let size = crate::demo::DemoSize {
                     passengers,

@@ -34,11 +34,13 @@ impl Actor {
         Actor { kind: "cli", name: user, staff_id: None, source: format!("cli@{host}") }
     }
 
-    /// A signed-in staff member (dashboard session or personal access token).
+    /// A signed-in staff member (dashboard session or personal access token), or the staff
+    /// member a command line acts for.
     pub fn staff(principal: &app::model::staff::Principal) -> Actor {
         let kind = match principal.method {
             app::model::staff::AuthMethod::Session => "staff",
             app::model::staff::AuthMethod::Token => "token",
+            app::model::staff::AuthMethod::Cli => "cli",
         };
         Actor {
             kind,

@@ -20,6 +20,7 @@ use app::model::system::DatabaseBackend;
 pub mod alerts;
 pub mod audit;
 pub mod customers;
+pub mod fee_policies;
 pub mod held;
 pub mod migrations;
 pub mod provider;

@@ -66,6 +66,8 @@ pub struct StoredWeek {
     pub computed_at: DateTime<Utc>,
     pub approved_at: Option<DateTime<Utc>>,
     pub approved_by: Option<String>,
+    /// The fee policy version it was priced with (`None`: the built-in policy).
+    pub fee_policy_version: Option<i64>,
 }
 
 /// Why a week was not approved. Nothing is changed by any of these.
@@ -110,7 +112,7 @@ pub enum Approved {
 }
 
 type WeekRow = (
-    String,
+    Option<i64>,
     String,
     String,
     String,
@@ -242,6 +244,7 @@ impl Db {
         end: DateTime<Utc>,
         inputs_hash: &str,
         anomalies: &Anomalies,
+        fee_policy_version: Option<i64>,
     ) -> Result<Option<String>, sqlx::Error> {
         let week = plan.week.to_string();
         let currency = plan.currency.code();
@@ -256,14 +259,15 @@ impl Db {
             let mut tx = pool.begin_with(begin_writing(self)).await?;
             let stored = sqlx::query(
                 "INSERT INTO weeks (week, starts_at, ends_at, currency, status, inputs_hash, content_hash, invoices, \
-                 payouts, charged_minor, fees_minor, payouts_minor, late_lines, flagged, anomalies, computed_at) \
-                 VALUES ($1, $2, $3, $4, 'previewed', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+                 payouts, charged_minor, fees_minor, payouts_minor, late_lines, flagged, anomalies, computed_at, \
+                 fee_policy_version) \
+                 VALUES ($1, $2, $3, $4, 'previewed', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
                  ON CONFLICT (week) DO UPDATE SET currency = excluded.currency, inputs_hash = excluded.inputs_hash, \
                  content_hash = excluded.content_hash, invoices = excluded.invoices, payouts = excluded.payouts, \
                  charged_minor = excluded.charged_minor, fees_minor = excluded.fees_minor, \
                  payouts_minor = excluded.payouts_minor, late_lines = excluded.late_lines, \
-                 flagged = excluded.flagged, anomalies = excluded.anomalies, computed_at = excluded.computed_at \
-                 WHERE weeks.status = 'previewed'",
+                 flagged = excluded.flagged, anomalies = excluded.anomalies, computed_at = excluded.computed_at, \
+                 fee_policy_version = excluded.fee_policy_version WHERE weeks.status = 'previewed'",
             )
             .bind(&week)
             .bind(start)
@@ -280,6 +284,7 @@ impl Db {
             .bind(flagged)
             .bind(&week_anomalies)
             .bind(now)
+            .bind(fee_policy_version)
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -420,9 +425,9 @@ impl Db {
         let text = week.to_string();
         let row: Option<WeekRow> = with_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT week, currency, status, inputs_hash, content_hash, invoices, payouts, charged_minor, \
-                 fees_minor, payouts_minor, late_lines, flagged, anomalies, computed_at, approved_at, approved_by \
-                 FROM weeks WHERE week = $1",
+                "SELECT fee_policy_version, currency, status, inputs_hash, content_hash, invoices, payouts, \
+                 charged_minor, fees_minor, payouts_minor, late_lines, flagged, anomalies, computed_at, approved_at, \
+                 approved_by FROM weeks WHERE week = $1",
             )
             .bind(&text)
             .fetch_optional(pool)
@@ -430,7 +435,7 @@ impl Db {
         });
         let Some(row) = row else { return Ok(None) };
         let (
-            _,
+            fee_policy_version,
             currency,
             status,
             inputs_hash,
@@ -469,7 +474,21 @@ impl Db {
             computed_at,
             approved_at,
             approved_by,
+            fee_policy_version,
         }))
+    }
+
+    /// The fee policy version a frozen week was approved with: `None` when the week is not
+    /// approved, `Some(None)` for the built-in policy.
+    pub async fn stored_week_policy_version(
+        &self,
+        week: BillingWeek,
+    ) -> Result<Option<Option<i64>>, sqlx::Error> {
+        Ok(self
+            .stored_week(week)
+            .await?
+            .filter(|s| s.status == WeekStatus::Approved)
+            .map(|s| s.fee_policy_version))
     }
 
     /// Freezes the week's draft, if it is still made from the week's current inputs (computed

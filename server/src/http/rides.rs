@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{json, Value};
 
+use super::api::ErrorBody;
 use super::authenticate::IngestKey;
 use super::AppState;
 use crate::db::rides::{StoreRideError, Stored};
@@ -85,7 +86,19 @@ fn keyed_json(
     serde_json::from_slice(body).map_err(|e| (StatusCode::BAD_REQUEST, "body", format!("not JSON: {e}")))
 }
 
-/// One ride object, or `{"rides": [...]}`.
+/// One ride, or {rides: [...]} up to 10,000; idempotent by ride_id
+///
+/// Each ride is validated and stored once by its id; in a batch every refused ride comes back
+/// with its index, field and reason, and the others are stored anyway.
+#[utoipa::path(post, path = "/api/v1/rides", tag = "ingestion", security(("ingestKey" = [])),
+    request_body(content = serde_json::Value, description = "One ride {ride_id, driver_id, distance_m \
+        (metres), started_at, ended_at (RFC 3339; the ride belongs to the billing week in which it ended), \
+        seats: [{passenger_id, attendance: completed, cancelled or no_show}]}, or {rides: [...]} of up \
+        to 10,000 rides"),
+    responses((status = 200, description = "The same ride again ({ride_id, stored: already}), or a batch: {created, duplicates, rejected: [{index, ride_id, status, field, reason}]}"),
+        (status = 201, description = "Stored"),
+        (status = 409, description = "Another ride under this id: {stored, received}"),
+        (status = 422, description = "A refused ride, naming the field", body = ErrorBody)))]
 pub async fn ingest(
     State(state): State<AppState>,
     key: Option<Extension<IngestKey>>,
@@ -214,12 +227,17 @@ fn check_user(user: UserIn) -> Result<crate::db::rides::NewUser, (&'static str, 
     Ok(crate::db::rides::NewUser { id, name, email, phone: user.phone, language, provider })
 }
 
-/// `POST /api/v1/users` (ingestion key): `{"users": [...]}`, up to 10,000. Adds the users not
-/// known yet and applies the provider references each user carries (`provider_customer_id`,
-/// `provider_payment_method_id`, `provider_account_id`; a known user's are updated, every change
-/// audited with before and after; a known user's name and contact are left as they are). Each
-/// refused user comes back with its index, field and reason, with nothing stored for it, and the
-/// others are stored.
+/// The carpool app syncs its users: {users: [{id, name, email, phone, language, provider_customer_id (cus_…), provider_payment_method_id (pm_…), provider_account_id (acct_…)}]}, up to 10,000. New users are added; a known user's provider references are updated (null removes one), each change audited with before and after
+///
+/// A known user's name and contact are left as they are. Each refused user comes back with its
+/// index, field and reason, with nothing stored for it, and the others are stored.
+#[utoipa::path(post, path = "/api/v1/users", tag = "ingestion", security(("ingestKey" = [])),
+    request_body(content = serde_json::Value, description = "{users: [{id, name, email, phone, language \
+        (en or es; en when left out), provider_customer_id (cus_…), provider_payment_method_id (pm_…), \
+        provider_account_id (acct_…)}]}, up to 10,000 users; id and name required, a provider \
+        reference sent as null is removed"),
+    responses((status = 200, description = "{created, existing, updated, rejected: [{index, field, reason}]} (a refused user has nothing stored)"),
+        (status = 422, description = "No users array, or more than 10,000 users", body = ErrorBody)))]
 pub async fn add_users(
     State(state): State<AppState>,
     key: Option<Extension<IngestKey>>,

@@ -15,6 +15,7 @@ use app::model::alerts::{AlertSettings, AlertView, AlertsPage};
 use app::model::audit::{AuditPage, AuditQuery};
 use app::model::customer::{ActivityPage, CustomerProfile, Section, UserHit};
 use app::model::preview::{InvoiceDetail, InvoicePage, InvoiceQuery, PayoutPage, WeekSummary};
+use app::model::pricing::{NewPolicyVersion, PolicyVersion, PolicyVersions, WhatIf};
 use app::model::reconcile::{OpenMismatch, Reconciliation};
 use app::model::refund::{InvoiceRecord, NewRefund, RefundAnswer, RefundView};
 use app::model::report::Report;
@@ -462,6 +463,36 @@ impl Backend for AppState {
 
     async fn refunds_awaiting(&self, _caller: &Principal) -> Result<Vec<RefundView>, AppError> {
         Ok(crate::refunds::awaiting(&self.db).await?)
+    }
+
+    async fn pricing_versions(&self, caller: &Principal) -> Result<PolicyVersions, AppError> {
+        Ok(crate::fee_policies::list(&self.db, &self.config, caller).await?)
+    }
+
+    async fn propose_pricing(
+        &self,
+        caller: &Principal,
+        version: NewPolicyVersion,
+    ) -> Result<PolicyVersion, AppError> {
+        Ok(crate::fee_policies::propose(&self.db, &self.config, caller, &version).await?)
+    }
+
+    async fn decide_pricing(
+        &self,
+        caller: &Principal,
+        id: i64,
+        approve: bool,
+    ) -> Result<PolicyVersion, AppError> {
+        Ok(crate::fee_policies::decide(&self.db, &self.config, caller, id, approve).await?)
+    }
+
+    async fn pricing_what_if(
+        &self,
+        caller: &Principal,
+        id: i64,
+        week: BillingWeek,
+    ) -> Result<WhatIf, AppError> {
+        Ok(crate::fee_policies::what_if(&self.db, &self.config, caller, id, week).await?)
     }
 }
 

@@ -546,3 +546,19 @@ pub async fn ledger_by(sim: &PspSim, kind: &str, by: &str) -> std::collections::
     }
     found
 }
+
+/// Adds users with these ids (named "<id> Example", no contact details, English).
+pub async fn add_users(db: &Db, ids: &[&str]) {
+    let users: Vec<server::db::rides::NewUser> = ids
+        .iter()
+        .map(|id| server::db::rides::NewUser {
+            id: (*id).into(),
+            name: format!("{id} Example"),
+            email: None,
+            phone: None,
+            language: "en".into(),
+            provider: Default::default(),
+        })
+        .collect();
+    db.add_users(&users).await.unwrap();
+}

@@ -7,21 +7,27 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 
-use super::{body, ApiError, Caller};
+use super::{body, ApiError, Caller, ErrorBody};
 use crate::db::audit::Actor;
 use crate::http::AppState;
 use app::api::AppError;
 use app::auth::Action;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct AlertsQuery {
-    /// Only the messages in this state.
+    /// Only the messages in this state: `queued`, `retrying`, `sent` or `failed`.
+    #[param(pattern = "^(queued|retrying|sent|failed)$")]
     messages: Option<String>,
 }
 
-/// `GET /api/v1/alerts?messages=`: open and past alerts and the latest messages with their
-/// delivery state (of one state, when asked).
+/// Open and past alerts, the latest messages with their delivery state (queued, retrying, sent, failed with the reason), counts by state (every role; the channels for admins)
+///
+/// The messages are those of one state when `messages` asks for it.
+#[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", params(AlertsQuery),
+    responses((status = 200, description = "{open, past, messages, messages_state, counts, settings, smtp_configured}"),
+        (status = 422, description = "An unknown message state, naming the field", body = ErrorBody)))]
 pub(super) async fn alerts(
     State(state): State<AppState>,
     caller: Caller,
@@ -33,7 +39,14 @@ pub(super) async fn alerts(
     Ok(Json(page).into_response())
 }
 
-/// `POST /api/v1/alerts/:id/acknowledge` or `/resolve`.
+/// acknowledge (someone is on it: no escalation) or resolve an alert (every role; audited)
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/{action}", tag = "alerts",
+    params(("id" = i64, Path, description = "The alert's id"),
+        ("action" = String, Path, description = "`acknowledge` or `resolve`",
+            pattern = "^(acknowledge|resolve)$")),
+    responses((status = 200, description = "the alert"),
+        (status = 404, description = "No such alert, or an unknown action", body = ErrorBody),
+        (status = 409, description = "The alert is not in a state the action applies to", body = ErrorBody)))]
 pub(super) async fn settle_alert(
     State(state): State<AppState>,
     caller: Caller,
@@ -48,14 +61,19 @@ pub(super) async fn settle_alert(
     Ok(Json(crate::alerts::settle(&state.db, &Actor::staff(principal), id, resolve).await?).into_response())
 }
 
-/// `POST /api/v1/alerts/test` (admin): a test alert to the first contact.
+/// Send a test alert to the first contact (admin)
+#[utoipa::path(post, path = "/api/v1/alerts/test", tag = "alerts",
+    responses((status = 201, description = "the alert"), (status = 403, description = "Not an admin", body = ErrorBody)))]
 pub(super) async fn test_alert(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     let principal = caller.may(Action::ManageSettings)?;
     let alert = crate::alerts::send_test(&state.db, &Actor::staff(principal)).await?;
     Ok((StatusCode::CREATED, Json(alert)).into_response())
 }
 
-/// `GET /api/v1/settings/alerts` (admin): where alerts go.
+/// Where alerts go (admin)
+#[utoipa::path(get, path = "/api/v1/settings/alerts", tag = "alerts",
+    responses((status = 200, description = "{webhook_url, email, second_webhook_url, second_email, escalate_after_seconds, not_started_after_minutes, customer_notices}"),
+        (status = 403, description = "Not an admin", body = ErrorBody)))]
 pub(super) async fn alert_settings(
     State(state): State<AppState>,
     caller: Caller,
@@ -64,7 +82,11 @@ pub(super) async fn alert_settings(
     Ok(Json(crate::alerts::settings(&state.db).await?).into_response())
 }
 
-/// `PUT /api/v1/settings/alerts` (admin).
+/// Change it (admin); a wrong value is refused naming its field and nothing is stored
+#[utoipa::path(put, path = "/api/v1/settings/alerts", tag = "alerts",
+    request_body(content = serde_json::Value, description = "{webhook_url, email, second_webhook_url, second_email, escalate_after_seconds, not_started_after_minutes, customer_notices}: webhook URLs (Slack-compatible, JSON POST with `text`) and addresses, empty for none; seconds before an unacknowledged alert goes to the second contact (0: never); minutes after the scheduled moment at which a run that has not started alerts; customer_notices a boolean (receipts, refund and declined-charge notices by email)"),
+    responses((status = 200, description = "The settings"), (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 422, description = "A refused value, naming the field", body = ErrorBody)))]
 pub(super) async fn set_alert_settings(
     State(state): State<AppState>,
     caller: Caller,

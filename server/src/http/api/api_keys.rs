@@ -8,12 +8,15 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{body, path_id, ApiError, Caller};
+use super::{body, path_id, ApiError, Caller, ErrorBody};
 use crate::db::audit::Actor;
 use crate::http::AppState;
 use app::api::AppError;
 use app::auth::Action;
 
+/// Ride-ingestion keys (admin), never their secrets
+#[utoipa::path(get, path = "/api/v1/api-keys", tag = "api-keys",
+    responses((status = 200, description = "{api_keys: [...]}"), (status = 403, description = "Not an admin", body = ErrorBody)))]
 pub(super) async fn list_api_keys(
     State(state): State<AppState>,
     caller: Caller,
@@ -31,13 +34,19 @@ pub(super) async fn list_api_keys(
     Ok(Json(json!({ "api_keys": keys })).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NewApiKey {
+    /// What the key is for.
     name: String,
 }
 
-/// Creates a ride-ingestion key; the answer is the only time the secret is shown.
+/// Create a ride-ingestion key (admin): {name}; the secret is shown once
+///
+/// The answer is the only time the secret is shown.
+#[utoipa::path(post, path = "/api/v1/api-keys", tag = "api-keys", request_body = NewApiKey,
+    responses((status = 201, description = "{id, name, key, prefix}"), (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 422, description = "A refused name", body = ErrorBody)))]
 pub(super) async fn create_api_key(
     State(state): State<AppState>,
     caller: Caller,
@@ -59,6 +68,11 @@ pub(super) async fn create_api_key(
         .into_response())
 }
 
+/// Revoke a ride-ingestion key (admin)
+#[utoipa::path(post, path = "/api/v1/api-keys/{id}/revoke", tag = "api-keys",
+    params(("id" = i64, Path, description = "The key's id")),
+    responses((status = 200, description = "{id, revoked}"), (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No live key of this id", body = ErrorBody)))]
 pub(super) async fn revoke_api_key(
     State(state): State<AppState>,
     caller: Caller,

@@ -6,19 +6,28 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{path_id, ApiError, Caller};
+use super::{path_id, ApiError, Caller, ErrorBody};
 use crate::http::AppState;
 use app::api::AppError;
 use app::auth::Action;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct UserSearch {
+    /// The start of an id, name, email or phone (1 to 100 characters).
+    #[param(required = true)]
     q: Option<String>,
+    /// At most this many users (20 when left out).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
 }
 
-/// `GET /api/v1/users?q=&limit=`: users whose id, name, email or phone starts with `q` (every
-/// role; each search is in the audit log: who looked for whom).
+/// Users whose id, name, email or phone starts with q, ignoring case (every role; audited)
+///
+/// Each search is in the audit log: who looked for whom.
+#[utoipa::path(get, path = "/api/v1/users", tag = "customers", params(UserSearch),
+    responses((status = 200, description = "{users: [{id, name, email, phone}]}"),
+        (status = 422, description = "A refused q or limit, naming the field", body = ErrorBody)))]
 pub(super) async fn search_users(
     State(state): State<AppState>,
     caller: Caller,
@@ -36,7 +45,11 @@ pub(super) async fn search_users(
     Ok(Json(json!({ "users": users })).into_response())
 }
 
-/// `GET /api/v1/users/:id`: a customer's profile and last twelve weeks (audited).
+/// A customer's profile and last twelve weeks of charges (every role; audited)
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "customers",
+    params(("id" = String, Path, description = "The user's id, as the carpool app sent it")),
+    responses((status = 200, description = "{id, name, email, phone, language, created_at, is_driver, currency, weeks: [{week, invoiced, charged, refunded, state, invoice_id}], charged_total, refunded_total, open_refunds}"),
+        (status = 404, description = "No such user", body = ErrorBody)))]
 pub(super) async fn customer(
     State(state): State<AppState>,
     caller: Caller,
@@ -47,17 +60,23 @@ pub(super) async fn customer(
     Ok(Json(profile).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ChargesQuery {
     /// `invoices` (the default), `attempts` or `refunds`.
+    #[param(pattern = "^(invoices|attempts|refunds)$")]
     section: Option<String>,
     /// The `next` of the previous page.
     before: Option<String>,
 }
 
-/// `GET /api/v1/users/:id/charges?section=&before=`: a customer's invoices with their charge
-/// state and refunds (or every charge attempt, or every refund), newest first, paged.
+/// A customer's invoices with charge state and refunds, or every charge attempt (with idempotency keys, provider ids, outcomes, timings), or every refund; newest first, paged (audited)
+#[utoipa::path(get, path = "/api/v1/users/{id}/charges", tag = "customers",
+    params(("id" = String, Path, description = "The user's id, as the carpool app sent it"), ChargesQuery),
+    responses((status = 200, description = "{user_id, section, rows: {section, rows: [...]}, next}"),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 422, description = "An unknown section or a wrong before, naming the field", body = ErrorBody)))]
 pub(super) async fn customer_charges(
     State(state): State<AppState>,
     caller: Caller,
@@ -90,8 +109,11 @@ pub(super) async fn customer_charges(
         .into_response())
 }
 
-/// `GET /api/v1/invoices/:id`: the invoice with its lines, attempts, refunds, ledger entries
-/// and audit trail (audited).
+/// One invoice: lines, every charge attempt, refunds and their provider calls, ledger entries, audit trail (every role; audited)
+#[utoipa::path(get, path = "/api/v1/invoices/{id}", tag = "customers",
+    params(("id" = i64, Path, description = "The invoice's id")),
+    responses((status = 200, description = "{id, week, user_id, total, charge, charged, refunded, refundable, lines, attempts, refunds, refund_attempts, ledger, audit, new_request_id}"),
+        (status = 404, description = "No such invoice", body = ErrorBody)))]
 pub(super) async fn invoice(
     State(state): State<AppState>,
     caller: Caller,

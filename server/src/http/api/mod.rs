@@ -7,6 +7,7 @@
 mod alerts;
 mod api_keys;
 mod customers;
+mod pricing;
 mod reconcile;
 mod refunds;
 mod reports;
@@ -18,9 +19,11 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
+use utoipa::OpenApi;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use super::authenticate::json_error;
 use super::AppState;
@@ -29,53 +32,103 @@ use app::api::AppError;
 use app::auth::{authorize, Action};
 use app::model::staff::Principal;
 
-/// The `/api/v1` routes.
+/// The `/api/v1` routes, each registered with its OpenAPI description: a route cannot exist
+/// without being described, and `GET /api/v1/openapi.json` serves what these annotations generate.
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/openapi.json", get(openapi))
-        .route("/api/v1/me", get(me))
-        .route("/api/v1/staff", get(staff::list_staff).post(staff::add_staff))
-        .route("/api/v1/staff/{id}/disable", post(staff::disable_staff))
-        .route("/api/v1/weeks/{week}/preview", get(weeks::week_preview))
-        .route("/api/v1/weeks/{week}/approve", post(weeks::approve_week))
-        .route("/api/v1/runs/{id}", get(runs::run_status))
-        .route("/api/v1/runs/{id}/stream", get(runs::run_stream))
-        .route("/api/v1/runs/{id}/{action}", post(runs::control_run))
-        .route("/api/v1/runs/{id}/payouts/{payout_id}/retry", post(runs::retry_payout))
-        .route("/api/v1/runs/{id}/held/{kind}/{item}/look-again", post(runs::look_again))
-        .route("/api/v1/runs/{id}/held/{kind}/{item}/not-made", post(runs::mark_not_made))
-        .route("/api/v1/settings/run-schedule", get(runs::run_schedule).put(runs::set_run_schedule))
-        .route("/api/v1/settings/run", get(runs::run_settings).put(runs::set_run_settings))
-        .route("/api/v1/settings/alerts", get(alerts::alert_settings).put(alerts::set_alert_settings))
-        .route("/api/v1/alerts", get(alerts::alerts))
-        .route("/api/v1/alerts/test", post(alerts::test_alert))
-        .route("/api/v1/alerts/{id}/{action}", post(alerts::settle_alert))
-        .route(
-            "/api/v1/settings/anomaly-thresholds",
-            get(weeks::anomaly_thresholds).put(weeks::set_anomaly_thresholds),
-        )
-        .route("/api/v1/users", get(customers::search_users).post(super::rides::add_users))
-        .route("/api/v1/users/{id}", get(customers::customer))
-        .route("/api/v1/users/{id}/charges", get(customers::customer_charges))
-        .route("/api/v1/invoices/{id}", get(customers::invoice))
-        .route("/api/v1/invoices/{id}/refunds", post(refunds::refund_invoice))
-        .route("/api/v1/refunds", get(refunds::list_refunds))
-        .route("/api/v1/refunds/{id}/{decision}", post(refunds::decide_refund))
-        .route("/api/v1/settings/refund-limits", get(refunds::refund_limits).put(refunds::set_refund_limits))
-        .route("/api/v1/reports/{week}", get(reports::report))
-        .route(
-            "/api/v1/reconciliations/{week}",
-            get(reconcile::latest_reconciliation).post(reconcile::reconcile),
-        )
-        .route("/api/v1/reconciliations/{week}/repair", post(reconcile::repair))
-        .route("/api/v1/reconciliations/{week}/acknowledge", post(reconcile::acknowledge))
-        .route("/api/v1/api-keys", get(api_keys::list_api_keys).post(api_keys::create_api_key))
-        .route("/api/v1/api-keys/{id}/revoke", post(api_keys::revoke_api_key))
-        .route(
-            "/api/v1/rides",
-            post(super::rides::ingest)
-                .layer(axum::extract::DefaultBodyLimit::max(super::security::MAX_RIDES_BODY_BYTES)),
-        )
+    let (router, doc) = described_routes().split_for_parts();
+    let doc = doc.to_json().expect("the OpenAPI description serialises");
+    router.route_layer(axum::Extension(Description(std::sync::Arc::from(doc))))
+}
+
+/// The OpenAPI description the routes generate.
+pub fn description() -> utoipa::openapi::OpenApi {
+    described_routes().into_openapi()
+}
+
+fn described_routes() -> OpenApiRouter<AppState> {
+    let rides_body_limit = axum::extract::DefaultBodyLimit::max(super::security::MAX_RIDES_BODY_BYTES);
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(openapi))
+        .routes(routes!(me))
+        .routes(routes!(staff::list_staff, staff::add_staff))
+        .routes(routes!(staff::disable_staff))
+        .routes(routes!(weeks::week_preview))
+        .routes(routes!(weeks::approve_week))
+        .routes(routes!(runs::run_status))
+        .routes(routes!(runs::run_stream))
+        .routes(routes!(runs::control_run))
+        .routes(routes!(runs::retry_payout))
+        .routes(routes!(runs::look_again))
+        .routes(routes!(runs::mark_not_made))
+        .routes(routes!(runs::run_schedule, runs::set_run_schedule))
+        .routes(routes!(runs::run_settings, runs::set_run_settings))
+        .routes(routes!(alerts::alert_settings, alerts::set_alert_settings))
+        .routes(routes!(alerts::alerts))
+        .routes(routes!(alerts::test_alert))
+        .routes(routes!(alerts::settle_alert))
+        .routes(routes!(weeks::anomaly_thresholds, weeks::set_anomaly_thresholds))
+        .routes(routes!(customers::search_users, super::rides::add_users))
+        .routes(routes!(customers::customer))
+        .routes(routes!(customers::customer_charges))
+        .routes(routes!(customers::invoice))
+        .routes(routes!(refunds::refund_invoice))
+        .routes(routes!(refunds::list_refunds))
+        .routes(routes!(refunds::decide_refund))
+        .routes(routes!(refunds::refund_limits, refunds::set_refund_limits))
+        .routes(routes!(pricing::list_versions, pricing::propose_version))
+        .routes(routes!(pricing::approve_version))
+        .routes(routes!(pricing::withdraw_version))
+        .routes(routes!(pricing::what_if))
+        .routes(routes!(reports::report))
+        .routes(routes!(reconcile::latest_reconciliation, reconcile::reconcile))
+        .routes(routes!(reconcile::repair))
+        .routes(routes!(reconcile::acknowledge))
+        .routes(routes!(api_keys::list_api_keys, api_keys::create_api_key))
+        .routes(routes!(api_keys::revoke_api_key))
+        .routes(routes!(super::rides::ingest).layer(rides_body_limit))
+}
+
+/// The description's fixed parts; the paths come from the handlers' `#[utoipa::path]`.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Carpool Billing staff and ingestion API",
+        description = "Staff endpoints take a personal access token (Authorization: Bearer cbpat_…) \
+            or the dashboard session, under the same role table as the dashboard. Ride and user \
+            ingestion take an ingestion key (Bearer cbkey_…). Errors are {\"error\", \"field\"}: \
+            400 malformed JSON, 401, 403, 404, 409 a conflict with the current state, 413, 415, 422 \
+            a refused value. Amounts are strings in major units with the currency's decimals, \
+            beside a currency field; timestamps RFC 3339."
+    ),
+    components(schemas(ErrorBody)),
+    modifiers(&SecuritySchemes),
+    security(("staffToken" = []))
+)]
+struct ApiDoc;
+
+/// The two ways to call the API.
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for (name, what) in [
+            ("staffToken", "A staff personal access token (cbpat_…)"),
+            ("ingestKey", "A ride-ingestion key (cbkey_…)"),
+        ] {
+            let scheme = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some(what)).build();
+            components.add_security_scheme(name, SecurityScheme::Http(scheme));
+        }
+    }
+}
+
+/// Every error's body: what is wrong, and the field it is about when there is one.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Describes the JSON that `json_error` writes.
+pub(crate) struct ErrorBody {
+    error: String,
+    field: Option<String>,
 }
 
 /// An error answered as `{"error": "...", "field": "..."}`.
@@ -163,16 +216,20 @@ async fn save_setting(
     Ok(Json(value).into_response())
 }
 
-/// The OpenAPI description of this API, kept by hand beside the routes (a test checks that it
-/// lists every route of this file).
-pub const OPENAPI: &str = include_str!("openapi.json");
+/// The generated description, served by `GET /api/v1/openapi.json`.
+#[derive(Clone)]
+struct Description(std::sync::Arc<str>);
 
-/// `GET /api/v1/openapi.json`: public, like any API description.
-async fn openapi() -> Response {
-    ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+/// This description (OpenAPI 3.1); public, like any API description.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "api", security(()),
+    responses((status = 200, description = "OpenAPI 3.1", content_type = "application/json")))]
+async fn openapi(axum::Extension(doc): axum::Extension<Description>) -> Response {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], doc.0.to_string()).into_response()
 }
 
-/// `GET /api/v1/me`: who the token belongs to, and the role.
+/// Who the token belongs to, and the role.
+#[utoipa::path(get, path = "/api/v1/me", tag = "api",
+    responses((status = 200, description = "{id, email, role, auth}"), (status = 401, body = ErrorBody)))]
 async fn me(caller: Caller) -> Json<serde_json::Value> {
     let p = caller.0;
     Json(json!({ "id": p.staff.id, "email": p.staff.email, "role": p.staff.role, "auth": p.method }))

@@ -7,13 +7,19 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 
-use super::{body, path_week, ApiError, Caller};
+use super::{body, path_week, ApiError, Caller, ErrorBody};
 use crate::db::audit::Actor;
 use crate::http::AppState;
 use app::api::AppError;
 use app::auth::Action;
 
-/// `GET /api/v1/reconciliations/:week`: the week's latest reconciliation (finance, admin).
+/// The week's latest reconciliation with the provider: matched count, the unmatched items (provider only, ledger only, amount mismatch; each with user, invoice or payout, attempt key) and the stray charges with their repair refunds (finance, admin)
+#[utoipa::path(get, path = "/api/v1/reconciliations/{week}", tag = "reconciliations",
+    params(("week" = String, Path, description = "A billing week, e.g. 2026-W48", pattern = "^[0-9]{4}-W[0-9]{2}$")),
+    responses((status = 200, description = "{id, week, ran_at, ran_by, matched, unmatched, items, stray, acknowledged_by}"),
+        (status = 403, description = "Neither finance nor admin", body = ErrorBody),
+        (status = 404, description = "The week was never reconciled", body = ErrorBody),
+        (status = 422, description = "Not a week", body = ErrorBody)))]
 pub(super) async fn latest_reconciliation(
     State(state): State<AppState>,
     caller: Caller,
@@ -26,7 +32,12 @@ pub(super) async fn latest_reconciliation(
     Ok(Json(found).into_response())
 }
 
-/// `POST /api/v1/reconciliations/:week`: reconciles the week with the provider now.
+/// Reconcile the week with the provider now (finance, admin)
+#[utoipa::path(post, path = "/api/v1/reconciliations/{week}", tag = "reconciliations",
+    params(("week" = String, Path, description = "A billing week, e.g. 2026-W48", pattern = "^[0-9]{4}-W[0-9]{2}$")),
+    responses((status = 201, description = "the reconciliation"),
+        (status = 403, description = "Neither finance nor admin", body = ErrorBody),
+        (status = 422, description = "Not a week, naming the field", body = ErrorBody)))]
 pub(super) async fn reconcile(
     State(state): State<AppState>,
     caller: Caller,
@@ -45,15 +56,22 @@ pub(super) async fn reconcile(
     Ok((StatusCode::CREATED, Json(result)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RepairBody {
     /// The stray charges the reviewer saw: exactly those awaiting repair.
     payment_intents: Vec<String>,
 }
 
-/// `POST /api/v1/reconciliations/:week/repair` `{"payment_intents"}`: refunds the reviewed stray
-/// charges once each (409 if the list changed since it was reviewed).
+/// Approve the proposed repair: {payment_intents} exactly as reviewed; each stray charge is recorded in the ledger and refunded once through the refund path; approving again changes nothing
+///
+/// 409 when the list changed since it was reviewed.
+#[utoipa::path(post, path = "/api/v1/reconciliations/{week}/repair", tag = "reconciliations",
+    params(("week" = String, Path, description = "A billing week, e.g. 2026-W48", pattern = "^[0-9]{4}-W[0-9]{2}$")), request_body = RepairBody,
+    responses((status = 200, description = "the reconciliation with the repair refunds"),
+        (status = 403, description = "Neither finance nor admin", body = ErrorBody),
+        (status = 409, description = "The stray charges changed since they were reviewed", body = ErrorBody),
+        (status = 422, description = "A refused value, naming the field", body = ErrorBody)))]
 pub(super) async fn repair(
     State(state): State<AppState>,
     caller: Caller,
@@ -74,8 +92,14 @@ pub(super) async fn repair(
     Ok(Json(result).into_response())
 }
 
-/// `POST /api/v1/reconciliations/:week/acknowledge`: the latest reconciliation's mismatches are
-/// known (the dashboard's banner goes; the result stays).
+/// Acknowledge the latest reconciliation's mismatches (the dashboard banner goes; audited)
+///
+/// The result stays.
+#[utoipa::path(post, path = "/api/v1/reconciliations/{week}/acknowledge", tag = "reconciliations",
+    params(("week" = String, Path, description = "A billing week, e.g. 2026-W48", pattern = "^[0-9]{4}-W[0-9]{2}$")),
+    responses((status = 200, description = "the reconciliation"),
+        (status = 403, description = "Neither finance nor admin", body = ErrorBody),
+        (status = 404, description = "The week was never reconciled", body = ErrorBody)))]
 pub(super) async fn acknowledge(
     State(state): State<AppState>,
     caller: Caller,

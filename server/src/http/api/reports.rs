@@ -6,23 +6,30 @@ use axum::Json;
 use futures::StreamExt;
 use serde::Deserialize;
 
-use super::{ApiError, Caller};
+use super::{ApiError, Caller, ErrorBody};
 use crate::db::audit::Actor;
 use crate::http::AppState;
 use app::api::AppError;
 use app::auth::Action;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ReportQuery {
     /// `json` (the default), `csv` or `xlsx`.
+    #[param(pattern = "^(json|csv|xlsx)$")]
     format: Option<String>,
     /// The last week of a range starting with the path's week.
     to: Option<String>,
 }
 
-/// `GET /api/v1/reports/:week?format=json|csv|xlsx&to=`: the week's (or range's) report from the
-/// ledger as JSON, or its invoices as CSV (streamed) or XLSX (summary and detail sheets).
+/// The week's (or the range week..to's) report from the ledger as JSON, or its invoices as CSV (RFC 4180, streamed) or XLSX (summary and detail sheets); finance and admin; audited
+#[utoipa::path(get, path = "/api/v1/reports/{week}", tag = "reports",
+    params(("week" = String, Path, description = "A billing week, e.g. 2026-W48", pattern = "^[0-9]{4}-W[0-9]{2}$"),
+        ReportQuery),
+    responses((status = 200, description = "{from, to, currency, figures: {invoices, invoiced, charges, charged, outstanding, uncollectible_count, uncollectible, refunds, refunded, net, platform_fees, transfers, driver_payouts, payable, provider_clearing, provider_fees}, previous_from, previous_to, previous, refunds_by_reason, history}; or text/csv; or an XLSX file"),
+        (status = 403, description = "Neither finance nor admin", body = ErrorBody),
+        (status = 422, description = "A refused week, range or format, naming the field", body = ErrorBody)))]
 pub(super) async fn report(
     State(state): State<AppState>,
     caller: Caller,

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 
-use super::{body, path_id, save_setting, ApiError, Caller};
+use super::{body, path_id, save_setting, ApiError, Caller, ErrorBody};
 use crate::db::audit::Actor;
 use crate::http::AppState;
 use app::api::AppError;
@@ -32,8 +32,11 @@ async fn run_json(state: &AppState, run: crate::db::runs::RunRow) -> Result<serd
     Ok(serde_json::to_value(view).expect("a run view serialises"))
 }
 
-/// `GET /api/v1/runs/:id/stream`: the run as server-sent events, a `run` event with the
-/// run's JSON whenever it changes (checked every 500 ms), until it is over.
+/// The run as server-sent events: a `run` event with the run's JSON whenever it changes
+///
+/// Checked every 500 ms, until the run is over.
+#[utoipa::path(get, path = "/api/v1/runs/{id}/stream", tag = "runs", params(("id" = i64, Path, description = "The run's id")),
+    responses((status = 200, description = "text/event-stream")))]
 pub(super) async fn run_stream(
     State(state): State<AppState>,
     caller: Caller,
@@ -72,7 +75,10 @@ pub(super) async fn run_stream(
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
 }
 
-/// `GET /api/v1/runs/:id`: the run's phase, control and counts.
+/// A run: phase, control, counts, amounts, throughput, events
+#[utoipa::path(get, path = "/api/v1/runs/{id}", tag = "runs", params(("id" = i64, Path, description = "The run's id")),
+    responses((status = 200, description = "The run: {id, week, phase (canary, charging, paying_out, completed), control (running, paused, halted, aborted), reason, expected, charged, paid, invoices, charged_count, declined, pending, payouts, paid_count, events, ...}"),
+        (status = 404, description = "No such run", body = ErrorBody)))]
 pub(super) async fn run_status(
     State(state): State<AppState>,
     caller: Caller,
@@ -82,16 +88,26 @@ pub(super) async fn run_status(
     run_answer(&state, path_id(&id)?).await
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ControlBody {
+    /// Why (at most 500 characters); "<action> by <who>" when left out.
     #[serde(default)]
     reason: Option<String>,
 }
 
-/// `POST /api/v1/runs/:id/pause|resume|abort` `{"reason"}`: the kill switch. Pausing is open to
-/// everyone on call; resuming and aborting to finance and admin. 200 with the run; 409 when the
-/// run is not in a state the action applies to.
+/// The kill switch: pause (every role), resume or abort (finance, admin); body {reason} optional
+///
+/// Pausing is open to everyone on call; resuming and aborting to finance and admin.
+#[utoipa::path(post, path = "/api/v1/runs/{id}/{action}", tag = "runs",
+    params(("id" = i64, Path, description = "The run's id"),
+        ("action" = String, Path, description = "`pause`, `resume` or `abort`", pattern = "^(pause|resume|abort)$")),
+    request_body = Option<ControlBody>,
+    responses((status = 200, description = "The run after the change"),
+        (status = 403, description = "Resuming or aborting, neither finance nor admin", body = ErrorBody),
+        (status = 404, description = "No such run, or an unknown action", body = ErrorBody),
+        (status = 409, description = "The run is not in a state the action applies to", body = ErrorBody),
+        (status = 422, description = "A refused reason", body = ErrorBody)))]
 pub(super) async fn control_run(
     State(state): State<AppState>,
     caller: Caller,
@@ -109,8 +125,13 @@ pub(super) async fn control_run(
     Ok(Json(run_json(&state, run).await?).into_response())
 }
 
-/// `POST /api/v1/runs/:id/payouts/:payout_id/retry` (finance, admin): a failed payout is tried
-/// again (audited); 200 with the run, 404 unknown, 409 when the payout is not failed.
+/// Try a failed payout again (finance, admin; audited): a new attempt with its own key, the database refusing a second success
+#[utoipa::path(post, path = "/api/v1/runs/{id}/payouts/{payout_id}/retry", tag = "runs",
+    params(("id" = i64, Path, description = "The run's id"), ("payout_id" = i64, Path, description = "The payout's id")),
+    responses((status = 200, description = "The run"),
+        (status = 403, description = "Neither finance nor admin", body = ErrorBody),
+        (status = 404, description = "No such run or payout", body = ErrorBody),
+        (status = 409, description = "The payout is not failed", body = ErrorBody)))]
 pub(super) async fn retry_payout(
     State(state): State<AppState>,
     caller: Caller,
@@ -122,9 +143,12 @@ pub(super) async fn retry_payout(
     run_answer(&state, id).await
 }
 
-/// `POST /api/v1/runs/:id/held/:kind/:item/look-again` (finance, admin): a held charge or payout
-/// (`kind` = `charge` or `payout`) is looked up at the provider again (audited); 200 with the
-/// run, 404 when nothing of that id is held.
+/// Look a held charge or payout up at the provider again (finance, admin; audited): its attempt is past the key-reuse window and is never sent again
+#[utoipa::path(post, path = "/api/v1/runs/{id}/held/{kind}/{item}/look-again", tag = "runs",
+    params(("id" = i64, Path, description = "The run's id"), ("kind" = String, Path, description = "`charge` or `payout`", pattern = "^(charge|payout)$"), ("item" = i64, Path, description = "The held invoice's or payout's id")),
+    responses((status = 200, description = "The run"),
+        (status = 403, description = "Neither finance nor admin", body = ErrorBody),
+        (status = 404, description = "Nothing of that id is held", body = ErrorBody)))]
 pub(super) async fn look_again(
     State(state): State<AppState>,
     caller: Caller,
@@ -136,11 +160,16 @@ pub(super) async fn look_again(
     run_answer(&state, id).await
 }
 
-/// `POST /api/v1/runs/:id/held/:kind/:item/not-made` (finance, admin): asks that a held charge or
-/// payout be marked as not made at the provider (202 with the run: a second member must
-/// confirm), or confirms it as that second member (200 with the run: its attempt is closed and
-/// a new one, under a new key, goes out). 409 when the member who asked confirms; 404 when
-/// nothing of that id is held. Each step audited.
+/// Mark a held charge or payout as not made at the provider: one finance member asks (202), a second confirms (200; its attempt is closed and a new one goes out under a new key); audited
+///
+/// 409 when the member who asked confirms; 404 when nothing of that id is held.
+#[utoipa::path(post, path = "/api/v1/runs/{id}/held/{kind}/{item}/not-made", tag = "runs",
+    params(("id" = i64, Path, description = "The run's id"), ("kind" = String, Path, description = "`charge` or `payout`", pattern = "^(charge|payout)$"), ("item" = i64, Path, description = "The held invoice's or payout's id")),
+    responses((status = 200, description = "The run, confirmed"),
+        (status = 202, description = "The run, asked: a second member must confirm"),
+        (status = 403, description = "Neither finance nor admin", body = ErrorBody),
+        (status = 404, description = "Nothing of that id is held", body = ErrorBody),
+        (status = 409, description = "The member who asked cannot confirm", body = ErrorBody)))]
 pub(super) async fn mark_not_made(
     State(state): State<AppState>,
     caller: Caller,
@@ -156,7 +185,10 @@ pub(super) async fn mark_not_made(
     Ok(answer)
 }
 
-/// `GET /api/v1/settings/run-schedule`: when the weekly run is due.
+/// When the weekly run is due (finance, admin)
+#[utoipa::path(get, path = "/api/v1/settings/run-schedule", tag = "runs",
+    responses((status = 200, description = "{enabled, weekday, time, auto_approve}"),
+        (status = 403, description = "Neither finance nor admin", body = ErrorBody)))]
 pub(super) async fn run_schedule(
     State(state): State<AppState>,
     caller: Caller,
@@ -168,7 +200,13 @@ pub(super) async fn run_schedule(
     Ok(Json(schedule).into_response())
 }
 
-/// `PUT /api/v1/settings/run-schedule` (admin) `{"enabled","weekday","time","auto_approve"}`.
+/// Change it (admin)
+#[utoipa::path(put, path = "/api/v1/settings/run-schedule", tag = "runs",
+    request_body(content = serde_json::Value, description = "{enabled, weekday, time, auto_approve}: \
+        enabled and auto_approve booleans (auto_approve: approve the week's preview without a person); \
+        weekday mon … sun; time HH:MM, local time in BILLING_TZ"),
+    responses((status = 200, description = "The schedule"), (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 422, description = "A refused value, naming the field", body = ErrorBody)))]
 pub(super) async fn set_run_schedule(
     State(state): State<AppState>,
     caller: Caller,
@@ -180,8 +218,9 @@ pub(super) async fn set_run_schedule(
     save_setting(&state, principal, crate::run::schedule::RunSchedule::KEY, &schedule).await
 }
 
-/// `GET /api/v1/settings/run`: how runs work (the provider account's shared call limit,
-/// workers, batch, canary, attempts, retry delays, the guards).
+/// How runs work (every role): the provider account's call limit shared by every process, workers, batch, canary, attempts, retry delays, the guards
+#[utoipa::path(get, path = "/api/v1/settings/run", tag = "runs",
+    responses((status = 200, description = "{rate_per_second, workers, batch, canary_size, max_attempts, decline_retry_seconds, unknown_retry_seconds, funds_retry_seconds, lease_seconds, provider_timeout_seconds, key_window_seconds, user_cap_minor, failure_rate_pct, failure_min_attempts}")))]
 pub(super) async fn run_settings(
     State(state): State<AppState>,
     caller: Caller,
@@ -190,7 +229,14 @@ pub(super) async fn run_settings(
     Ok(Json(crate::run::settings::get(&state.db).await?).into_response())
 }
 
-/// `PUT /api/v1/settings/run` (admin): every field, each checked and named on refusal; audited.
+/// Change them (admin; audited); every field checked, a value out of range refused naming its field
+#[utoipa::path(put, path = "/api/v1/settings/run", tag = "runs",
+    request_body(content = serde_json::Value, description = "Every field: {rate_per_second, workers, batch, \
+        canary_size, max_attempts, decline_retry_seconds, unknown_retry_seconds, funds_retry_seconds, \
+        lease_seconds, provider_timeout_seconds, key_window_seconds, user_cap_minor, failure_rate_pct, \
+        failure_min_attempts}, integers"),
+    responses((status = 200, description = "The settings"), (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 422, description = "A value out of range, naming the field", body = ErrorBody)))]
 pub(super) async fn set_run_settings(
     State(state): State<AppState>,
     caller: Caller,

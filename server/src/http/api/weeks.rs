@@ -8,13 +8,19 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{body, path_week, save_setting, ApiError, Caller};
+use super::{body, path_week, save_setting, ApiError, Caller, ErrorBody};
 use crate::db::audit::Actor;
 use crate::http::AppState;
 use app::api::AppError;
 use app::auth::Action;
 
-/// `GET /api/v1/weeks/:week/preview`: the same JSON as `billing preview --format json`.
+/// The week's invoices and payouts as the run will charge and pay them (finance, admin)
+///
+/// The same JSON as `billing preview --format json`.
+#[utoipa::path(get, path = "/api/v1/weeks/{week}/preview", tag = "weeks", params(("week" = String, Path, description = "A billing week, e.g. 2026-W48", pattern = "^[0-9]{4}-W[0-9]{2}$")),
+    responses((status = 200, description = "{week, currency, status, content_hash, totals, anomalies, invoices, payouts, payment_gaps: {no_payment_method, no_payout_account, passengers, drivers}}"),
+        (status = 403, description = "Neither finance nor admin", body = ErrorBody),
+        (status = 422, description = "Not a week, naming the field", body = ErrorBody)))]
 pub(super) async fn week_preview(
     State(state): State<AppState>,
     caller: Caller,
@@ -28,16 +34,24 @@ pub(super) async fn week_preview(
     Ok(Json(body).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Approval {
     /// The `content_hash` of the preview the approver reviewed.
     content_hash: String,
 }
 
-/// `POST /api/v1/weeks/:week/approve` `{"content_hash"}`: freezes the week's invoices and
-/// payouts. 201 when this call approved it, 200 when the same content was approved before, 409
-/// when the preview changed since it was reviewed.
+/// Freeze the week's preview: {content_hash} of the preview reviewed (finance, admin)
+///
+/// 201 when this call approved it, 200 when the same content was approved before, 409 when the
+/// preview changed since it was reviewed.
+#[utoipa::path(post, path = "/api/v1/weeks/{week}/approve", tag = "weeks", params(("week" = String, Path, description = "A billing week, e.g. 2026-W48", pattern = "^[0-9]{4}-W[0-9]{2}$")),
+    request_body = Approval,
+    responses((status = 200, description = "Approved before with this content"),
+        (status = 201, description = "Approved now"),
+        (status = 403, description = "Neither finance nor admin", body = ErrorBody),
+        (status = 409, description = "The preview changed since it was reviewed", body = ErrorBody),
+        (status = 422, description = "A refused value, naming the field", body = ErrorBody)))]
 pub(super) async fn approve_week(
     State(state): State<AppState>,
     caller: Caller,
@@ -76,7 +90,10 @@ pub(super) async fn approve_week(
         .into_response())
 }
 
-/// `GET /api/v1/settings/anomaly-thresholds`: when the preview flags an invoice or a week.
+/// When the preview flags an invoice or a week (finance, admin)
+#[utoipa::path(get, path = "/api/v1/settings/anomaly-thresholds", tag = "weeks",
+    responses((status = 200, description = "{invoice_vs_average_pct, lookback_weeks, week_change_pct, max_distance_km, max_speed_kmh}"),
+        (status = 403, description = "Neither finance nor admin", body = ErrorBody)))]
 pub(super) async fn anomaly_thresholds(
     State(state): State<AppState>,
     caller: Caller,
@@ -87,8 +104,17 @@ pub(super) async fn anomaly_thresholds(
     Ok(Json(thresholds).into_response())
 }
 
-/// `PUT /api/v1/settings/anomaly-thresholds` (admin): every field, each checked; drafts are
-/// recomputed with the new thresholds the next time they are opened.
+/// Change them (admin); every field checked
+///
+/// Drafts are recomputed with the new thresholds the next time they are opened.
+#[utoipa::path(put, path = "/api/v1/settings/anomaly-thresholds", tag = "weeks",
+    request_body(content = serde_json::Value, description = "Every field, non-negative integers: \
+        {invoice_vs_average_pct (an invoice this percentage of the passenger's average is high; 300 = three times), \
+        lookback_weeks (the earlier weeks that make the averages), week_change_pct (the week's total is \
+        unusual beyond this change from the recent average), max_distance_km, max_speed_kmh (a longer \
+        or faster ride is implausible)}"),
+    responses((status = 200, description = "The thresholds"), (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 422, description = "A refused value, naming the field", body = ErrorBody)))]
 pub(super) async fn set_anomaly_thresholds(
     State(state): State<AppState>,
     caller: Caller,
