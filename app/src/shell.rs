@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes, A},
-    ParamSegment, StaticSegment,
+    ParamSegment, SsrMode, StaticSegment,
 };
 
 use crate::api::overview::whoami;
@@ -82,23 +82,26 @@ pub fn App() -> impl IntoView {
                 <HaltedBanner />
                 <MismatchBanner />
                 <OpenAlertsBanner />
+                // Every page waits for its data on the server (`SsrMode::Async`), so the first
+                // HTML holds it: pages work without scripts and paint data before the
+                // WebAssembly loads.
                 <Routes fallback=NotFound>
-                    <Route path=StaticSegment("") view=OverviewPage />
-                    <Route path=StaticSegment("login") view=LoginPage />
-                    <Route path=StaticSegment("audit") view=AuditLogPage />
-                    <Route path=StaticSegment("staff") view=StaffPage />
-                    <Route path=StaticSegment("profile") view=ProfilePage />
-                    <Route path=(StaticSegment("weeks"), ParamSegment("week")) view=WeekPage />
-                    <Route path=StaticSegment("runs") view=RunsPage />
-                    <Route path=(StaticSegment("runs"), ParamSegment("id")) view=RunPage />
-                    <Route path=StaticSegment("reports") view=ReportsPage />
-                    <Route path=StaticSegment("pricing") view=PricingPage />
-                    <Route path=StaticSegment("reconcile") view=ReconcilePage />
-                    <Route path=StaticSegment("alerts") view=AlertsPage />
-                    <Route path=StaticSegment("users") view=UsersPage />
-                    <Route path=(StaticSegment("users"), ParamSegment("id")) view=CustomerPage />
-                    <Route path=(StaticSegment("invoices"), ParamSegment("id")) view=InvoicePage />
-                    <Route path=(StaticSegment("invoices"), ParamSegment("id"), StaticSegment("receipt")) view=ReceiptPage />
+                    <Route path=StaticSegment("") view=OverviewPage ssr=SsrMode::Async />
+                    <Route path=StaticSegment("login") view=LoginPage ssr=SsrMode::Async />
+                    <Route path=StaticSegment("audit") view=AuditLogPage ssr=SsrMode::Async />
+                    <Route path=StaticSegment("staff") view=StaffPage ssr=SsrMode::Async />
+                    <Route path=StaticSegment("profile") view=ProfilePage ssr=SsrMode::Async />
+                    <Route path=(StaticSegment("weeks"), ParamSegment("week")) view=WeekPage ssr=SsrMode::Async />
+                    <Route path=StaticSegment("runs") view=RunsPage ssr=SsrMode::Async />
+                    <Route path=(StaticSegment("runs"), ParamSegment("id")) view=RunPage ssr=SsrMode::Async />
+                    <Route path=StaticSegment("reports") view=ReportsPage ssr=SsrMode::Async />
+                    <Route path=StaticSegment("pricing") view=PricingPage ssr=SsrMode::Async />
+                    <Route path=StaticSegment("reconcile") view=ReconcilePage ssr=SsrMode::Async />
+                    <Route path=StaticSegment("alerts") view=AlertsPage ssr=SsrMode::Async />
+                    <Route path=StaticSegment("users") view=UsersPage ssr=SsrMode::Async />
+                    <Route path=(StaticSegment("users"), ParamSegment("id")) view=CustomerPage ssr=SsrMode::Async />
+                    <Route path=(StaticSegment("invoices"), ParamSegment("id")) view=InvoicePage ssr=SsrMode::Async />
+                    <Route path=(StaticSegment("invoices"), ParamSegment("id"), StaticSegment("receipt")) view=ReceiptPage ssr=SsrMode::Async />
                 </Routes>
             </main>
         </Router>

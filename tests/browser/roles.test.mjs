@@ -7,10 +7,11 @@ import { start, openPage, signIn, clickUntil, outputDir } from './harness.mjs';
 
 const NAV = {
   support: ['Overview', 'Runs', 'Customers', 'Alerts'],
-  finance: ['Overview', 'Weeks', 'Runs', 'Customers', 'Reports', 'Reconcile', 'Alerts', 'Audit log'],
-  admin: ['Overview', 'Weeks', 'Runs', 'Customers', 'Reports', 'Reconcile', 'Alerts', 'Audit log', 'Staff'],
+  finance: ['Overview', 'Weeks', 'Runs', 'Customers', 'Reports', 'Pricing', 'Reconcile', 'Alerts', 'Audit log'],
+  admin: ['Overview', 'Weeks', 'Runs', 'Customers', 'Reports', 'Pricing', 'Reconcile', 'Alerts', 'Audit log', 'Staff'],
 };
-const PAGES = { '/audit': ['finance', 'admin'], '/staff': ['admin'] };
+const PAGES = { '/audit': ['finance', 'admin'], '/staff': ['admin'], '/pricing': ['finance', 'admin'] };
+const PAGE_DATA = { '/audit': '[data-testid="audit-table"]', '/staff': '[data-testid="staff-table"]', '/pricing': '[data-testid="versions"]' };
 
 test('anonymous visitors are sent to the sign-in page, and back after signing in', async () => {
   const app = await start();
@@ -46,7 +47,7 @@ for (const role of Object.keys(NAV)) {
       for (const [href, allowed] of Object.entries(PAGES)) {
         await page.goto(app.base + href);
         if (allowed.includes(role)) {
-          await page.waitForSelector(href === '/audit' ? '[data-testid="audit-table"]' : '[data-testid="staff-table"]');
+          await page.waitForSelector(PAGE_DATA[href]);
           assert.equal(await page.$('[data-testid="forbidden"]'), null, `${role} ${href}`);
         } else {
           const reason = await page.textContent('[data-testid="forbidden"]');
@@ -83,7 +84,7 @@ test('the admin adds a staff member, who can sign in, then disables them', async
     await clickUntil(page, '[data-testid="theme-toggle"]', async () => (await theme()) === 'dark');
 
     const own = page.locator('[data-testid="staff-table"] tr', { hasText: 'admin@browser.test' });
-    assert.equal(await own.locator('button', { hasText: 'Disable' }).count(), 0, 'no button to disable oneself');
+    assert.equal(await own.locator('[data-testid="disable-start"]').count(), 0, 'no button to disable oneself');
     await own.locator('text=you').waitFor();
 
     const form = page.locator('[data-testid="add-staff-form"]');
@@ -113,9 +114,21 @@ test('the admin adds a staff member, who can sign in, then disables them', async
     await form.locator('button[type="submit"]').click();
     await page.waitForSelector('text=a staff member with this email already exists');
 
-    await row.locator('button', { hasText: 'Disable' }).click();
+    // Disabling takes a second, separate step that names the person; Cancel leaves her be.
+    await row.locator('[data-testid="disable-start"]').click();
+    const confirm = page.locator('[data-testid="disable-confirm"]');
+    await confirm.waitFor();
+    assert.match(await confirm.locator('h2').textContent(), /Disable rosa@browser\.test \(finance\)\?/);
+    await page.screenshot({ path: path.join(outputDir, 'staff-disable-confirm.png'), fullPage: false });
+    await confirm.locator('[data-testid="disable-cancel"]').click();
+    await confirm.waitFor({ state: 'detached' });
+    await row.locator('text=active').waitFor();
+    await row.locator('[data-testid="disable-start"]').click();
+    await page.locator('[data-testid="disable-confirm-button"]', { hasText: 'Disable rosa@browser.test' }).click();
     await page.waitForSelector('text=Disabled rosa@browser.test.');
     await row.locator('text=disabled').waitFor();
+    assert.equal(await page.locator('[data-testid="disable-confirm"]').count(), 0, 'the confirmation closes');
+    assert.equal(await row.locator('[data-testid="disable-start"]').count(), 0);
 
     // Her open session ends with the account.
     await rosa.page.goto(app.base + '/');

@@ -1,9 +1,12 @@
 //! `/staff` (admin): the staff accounts, adding one, disabling one. The forms are `ActionForm`s,
-//! so they work before the WebAssembly loads.
+//! so they work before the WebAssembly loads. Disabling takes two steps: "Disable…" on a row
+//! opens a confirmation that names the person (`/staff?disable=ID`), away from the table, so that
+//! no click on a row disables anyone.
 
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::hooks::{use_navigate, use_query_map};
 
 use crate::api::resource;
 use crate::api::staff::{list_staff, AddStaff, DisableStaff};
@@ -17,7 +20,14 @@ pub fn StaffPage() -> impl IntoView {
     let add = ServerAction::<AddStaff>::new();
     let disable = ServerAction::<DisableStaff>::new();
     let staff = resource(move || (add.version().get(), disable.version().get()), |_| list_staff());
-
+    let query = use_query_map();
+    let asked = Memo::new(move |_| query.with(|q| q.get("disable").and_then(|id| id.parse::<i64>().ok())));
+    // Once disabled, the confirmation closes.
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = disable.value().get() {
+            use_navigate()("/staff", Default::default());
+        }
+    });
     view! {
         <Title text="Staff" />
         <div class="page-header">
@@ -33,7 +43,13 @@ pub fn StaffPage() -> impl IntoView {
         })}
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || staff.get().map(|result| match result {
-                Ok(list) => view! { <StaffTable list disable /> }.into_any(),
+                Ok(list) => {
+                    let confirm = asked.get().and_then(|id| list.iter().find(|s| s.id == id && s.disabled_at.is_none()).cloned());
+                    view! {
+                        {confirm.map(|person| view! { <ConfirmDisable person disable /> })}
+                        <StaffTable list />
+                    }.into_any()
+                }
                 Err(error) => view! { <ErrorNotice error /> }.into_any(),
             })}
         </Transition>
@@ -58,12 +74,31 @@ pub fn StaffPage() -> impl IntoView {
     }
 }
 
+/// The second step of disabling: who, what it does, and the one button that does it.
 #[component]
-fn StaffTable(list: Vec<Staff>, disable: ServerAction<DisableStaff>) -> impl IntoView {
+fn ConfirmDisable(person: Staff, disable: ServerAction<DisableStaff>) -> impl IntoView {
+    let label = format!("Disable {}", person.email);
+    view! {
+        <section class="card confirm" data-testid="disable-confirm" aria-labelledby="disable-title">
+            <h2 id="disable-title">{format!("Disable {} ({})?", person.email, person.role.as_str())}</h2>
+            <p>"They are signed out at once and their access tokens stop working. The account and its history stay; it cannot be enabled again, but a new account can be added."</p>
+            <div class="row-actions">
+                <ActionForm action=disable>
+                    <input type="hidden" name="staff_id" value=person.id />
+                    <button type="submit" class="btn btn-danger" autofocus data-testid="disable-confirm-button">{label}</button>
+                </ActionForm>
+                <a class="btn" href="/staff" data-testid="disable-cancel">"Cancel"</a>
+            </div>
+        </section>
+    }
+}
+
+#[component]
+fn StaffTable(list: Vec<Staff>) -> impl IntoView {
     view! {
         <table class="table" data-testid="staff-table">
             <thead>
-                <tr><th>"Email"</th><th>"Role"</th><th>"Status"</th><th>"Since"</th><th></th></tr>
+                <tr><th>"Email"</th><th>"Role"</th><th>"Status"</th><th>"Since"</th><th>"Actions"</th></tr>
             </thead>
             <tbody>
                 {list.into_iter().map(|s| {
@@ -82,11 +117,10 @@ fn StaffTable(list: Vec<Staff>, disable: ServerAction<DisableStaff>) -> impl Int
                             <td>{move || if is_me() {
                                 view! { <span class="muted">"you"</span> }.into_any()
                             } else if active {
+                                let href = format!("/staff?disable={}", s.id);
+                                let label = format!("Disable {}…", s.email);
                                 view! {
-                                    <ActionForm action=disable>
-                                        <input type="hidden" name="staff_id" value=s.id />
-                                        <button type="submit" class="btn btn-danger">"Disable"</button>
-                                    </ActionForm>
+                                    <a class="btn" href=href aria-label=label data-testid="disable-start">"Disable…"</a>
                                 }.into_any()
                             } else {
                                 ().into_any()
