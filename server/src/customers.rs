@@ -270,9 +270,7 @@ pub async fn invoice(
     // What was done to the invoice (its views are in the audit log, not on its page).
     let trail =
         db.object_changes("invoice", &id.to_string(), 100).await.map_err(failed("reading the audit log"))?;
-    let caller_limit = crate::refunds::limits_of(db, config, principal.staff.role)
-        .await?
-        .map(|(per_refund, _)| money(per_refund));
+    let limits = crate::refunds::limits_left(db, config, principal).await?;
     let record = InvoiceRecord {
         id,
         week: detail.week.to_string(),
@@ -294,7 +292,9 @@ pub async fn invoice(
         ledger: db.invoice_ledger(id).await.map_err(failed("reading the ledger"))?,
         audit: trail,
         new_request_id: uuid::Uuid::new_v4().to_string(),
-        caller_limit,
+        caller_limit: limits.map(|(per_refund, _, _)| money(per_refund)),
+        caller_daily_limit: limits.map(|(_, per_day, _)| money(per_day)),
+        caller_daily_left: limits.map(|(_, _, left)| money(left)),
     };
     audit_lookup(
         audit,

@@ -91,6 +91,23 @@ pub async fn limits_of(db: &Db, config: &Config, role: Role) -> Result<Option<(i
     Ok(Some(parsed))
 }
 
+/// The caller's limits and what is left of today's: `(per refund, per day, left today)` in minor
+/// units; `None` for the roles without limits.
+pub async fn limits_left(
+    db: &Db,
+    config: &Config,
+    principal: &Principal,
+) -> Result<Option<(i64, i64, i64)>, Error> {
+    let Some((per_refund, per_day)) = limits_of(db, config, principal.staff.role).await? else {
+        return Ok(None);
+    };
+    let today = db
+        .refunded_alone_since(&principal.staff.email, day_start(config))
+        .await
+        .map_err(|e| Error::internal("reading today's refunds", e))?;
+    Ok(Some((per_refund, per_day, (per_day - today).max(0))))
+}
+
 fn check_request_id(request_id: &str) -> Result<(), Error> {
     let ok = !request_id.is_empty()
         && request_id.len() <= MAX_REQUEST_ID

@@ -59,6 +59,13 @@ test('support refunds once on a double click; above the limit finance approves',
       if (request.method() === 'POST' && request.url().endsWith('/api/fn/refunds/create')) posts += 1;
     });
     await page.waitForFunction(() => document.querySelector('[data-testid="refund-request-id"]')?.value.length > 10);
+    // Nothing is chosen for support: no amount, no reason; the limits and what is left today show.
+    assert.equal(await page.inputValue('[data-testid="refund-amount-input"]'), '');
+    assert.equal(await page.inputValue('[data-testid="refund-reason"]'), '');
+    assert.match(await page.textContent('[data-testid="refund-limit"]'), /a day; .* is left today/);
+    assert.match(await page.textContent('[data-testid="refund-daily-left"]'), /^\d+\.\d\d USD$/);
+    await page.click('[data-testid="refund-whole"]');
+    assert.equal(await page.inputValue('[data-testid="refund-amount-input"]'), (await page.textContent('[data-testid="invoice-refundable"]')).trim().split(' ')[0]);
     await page.fill('[data-testid="refund-amount-input"]', '0.50');
     await page.selectOption('[data-testid="refund-reason"]', 'duplicate');
     await page.fill('[data-testid="refund-note"]', 'customer says they were charged twice');
@@ -70,8 +77,10 @@ test('support refunds once on a double click; above the limit finance approves',
     assert.equal(await page.locator('[data-testid="refund-row"]').count(), 1, 'one refund');
     assert.equal(await page.textContent('[data-testid="invoice-refunded"]'), '0.50');
 
-    // Above the limit: waits for a second person.
+    // Above the limit: waits for a second person. A new refund starts empty again.
     await page.click('[data-testid="another-refund"]');
+    assert.equal(await page.inputValue('[data-testid="refund-amount-input"]'), '');
+    assert.equal(await page.inputValue('[data-testid="refund-reason"]'), '');
     await page.fill('[data-testid="refund-amount-input"]', '2.00');
     await page.selectOption('[data-testid="refund-reason"]', 'service_issue');
     await page.click('[data-testid="refund-submit"]');
@@ -81,18 +90,20 @@ test('support refunds once on a double click; above the limit finance approves',
     assert.deepEqual(errors, [], 'no console errors (support)');
     await context.close();
 
-    // Finance sees it waiting and approves it.
+    // Finance sees it waiting in the queue and approves it there.
     const finance = await openPage(app.browser, app.base + '/login');
     await signIn(finance.page, app.base, 'finance');
     await finance.page.goto(app.base + '/users');
-    await finance.page.waitForSelector('[data-testid="refund-invoice-link"]');
+    const queued = finance.page.locator('[data-testid="refund-table"] [data-testid="refund-row"]');
+    await queued.first().waitFor();
+    assert.equal(await queued.count(), 1);
+    await finance.page.waitForTimeout(500);
+    await queued.first().locator('[data-testid="approve-refund"]').click();
+    await finance.page.waitForSelector('[data-testid="no-awaiting"]');
     await Promise.all([
       finance.page.waitForURL(new RegExp(`/invoices/${invoiceId}$`)),
-      finance.page.click('[data-testid="refund-invoice-link"]'),
+      finance.page.goto(`${app.base}/invoices/${invoiceId}`),
     ]);
-    await finance.page.waitForSelector('[data-testid="approve-refund"]');
-    await finance.page.waitForTimeout(500);
-    await finance.page.click('[data-testid="approve-refund"]');
     await finance.page.waitForFunction(() => [...document.querySelectorAll('[data-testid="refund-state"]')].every((s) => s.textContent === 'succeeded'), null, { timeout: 20_000 });
     assert.equal(await finance.page.textContent('[data-testid="invoice-refunded"]'), '2.50');
     await finance.page.screenshot({ path: path.join(outputDir, 'invoice-refunded.png'), fullPage: true });

@@ -278,6 +278,10 @@ pub struct InvoiceRecord {
     pub audit: Vec<AuditEntry>,
     /// A fresh request id for the refund form opened with this page.
     pub new_request_id: String,
-    /// What the caller may refund alone, when limited (support).
+    /// What the caller may refund alone in one refund, when limited (support).
     pub caller_limit: Option<Money>,
+    /// What the caller may refund alone in a day (the business zone's), when limited.
+    pub caller_daily_limit: Option<Money>,
+    /// What is left of that today.
+    pub caller_daily_left: Option<Money>,
 }

@@ -8,15 +8,17 @@ use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 use leptos_router::NavigateOptions;
 
-use crate::api::customers::{customer_activity, get_customer, refunds_awaiting, search_users};
+use crate::api::customers::{customer_activity, get_customer, refunds_awaiting, search_users, DecideRefund};
 use crate::api::resource;
 use crate::auth::Action;
 use crate::components::access::ErrorNotice;
+use crate::components::banner::{Banner, Tone};
 use crate::components::format::{money, state_class};
 use crate::components::link::with_query;
 use crate::components::stat::Stat;
 use crate::model::customer::{ActivityPage, ActivityRows, CustomerProfile, Section, WeekCharges};
 use crate::model::refund::RefundView;
+use crate::pages::invoice::DecisionButtons;
 
 /// `/users`: search by id, name, email or phone; finance and admin also see the refunds that
 /// wait for their approval.
@@ -91,14 +93,25 @@ pub fn UsersPage() -> impl IntoView {
 #[component]
 fn AwaitingApproval() -> impl IntoView {
     let tick = crate::components::tick::every(5);
-    let waiting = resource(move || tick.get(), |_| refunds_awaiting());
+    let decide = ServerAction::<DecideRefund>::new();
+    let waiting = resource(move || (tick.get(), decide.version().get()), |_| refunds_awaiting());
+    let outcome = move || {
+        decide.value().get().map(|result| match result {
+            Ok(r) => {
+                view! { <Banner tone=Tone::Success>"Refund #" {r.id} " is " {r.state.label()} "."</Banner> }
+                    .into_any()
+            }
+            Err(error) => view! { <ErrorNotice error /> }.into_any(),
+        })
+    };
     view! {
         <section class="section">
             <h2>"Refunds waiting for approval"</h2>
+            {outcome}
             <Transition fallback=|| ()>
                 {move || waiting.get().map(|result| match result {
                     Ok(refunds) if refunds.is_empty() => view! { <p class="muted" data-testid="no-awaiting">"None."</p> }.into_any(),
-                    Ok(refunds) => view! { <RefundTable refunds show_invoice=true /> }.into_any(),
+                    Ok(refunds) => view! { <RefundTable refunds show_invoice=true decide /> }.into_any(),
                     Err(error) => view! { <ErrorNotice error /> }.into_any(),
                 })}
             </Transition>
@@ -106,16 +119,27 @@ fn AwaitingApproval() -> impl IntoView {
     }
 }
 
-/// A list of refunds with their state, amount, reason and who asked.
+/// A list of refunds with their state, amount, reason and who asked. The queue (`show_invoice`,
+/// with `decide`) links each to its invoice and has its Approve and Reject buttons in place of the
+/// provider's references.
 #[component]
-pub fn RefundTable(refunds: Vec<RefundView>, #[prop(optional)] show_invoice: bool) -> impl IntoView {
+pub fn RefundTable(
+    refunds: Vec<RefundView>,
+    #[prop(optional)] show_invoice: bool,
+    #[prop(optional)] decide: Option<ServerAction<DecideRefund>>,
+) -> impl IntoView {
     view! {
         <div class="table-wrap">
             <table class="table" data-testid="refund-table">
                 <thead><tr>
                     <th>"Refund"</th>
                     {show_invoice.then(|| view! { <th>"Invoice"</th> })}
-                    <th>"State"</th><th class="num">"Amount"</th><th>"Reason"</th><th>"Requested"</th><th>"Decided"</th><th>"Provider"</th>
+                    <th>"State"</th><th class="num">"Amount"</th><th>"Reason"</th><th>"Requested"</th>
+                    {if decide.is_some() {
+                        view! { <th>"Decision"</th> }.into_any()
+                    } else {
+                        view! { <th>"Decided"</th><th>"Provider"</th> }.into_any()
+                    }}
                 </tr></thead>
                 <tbody>
                     {refunds.into_iter().map(|r| view! {
@@ -129,8 +153,13 @@ pub fn RefundTable(refunds: Vec<RefundView>, #[prop(optional)] show_invoice: boo
                             <td class="num" data-testid="refund-amount">{money(r.amount)}</td>
                             <td>{r.reason.label()} {(!r.note.is_empty()).then(|| view! { <div class="muted small">{r.note.clone()}</div> })}</td>
                             <td class="nowrap">{r.requested_by.clone()} <div class="muted small">{r.requested_at.clone()}</div></td>
-                            <td class="nowrap">{r.decided_by.clone().unwrap_or_default()} {r.decision_note.clone().map(|n| view! { <div class="muted small">{n}</div> })}</td>
-                            <td class="mono small">{r.provider_id.clone().unwrap_or_default()} <div class="muted">{r.idempotency_key.clone()} " · " {r.attempts} " call(s)"</div></td>
+                            {match decide {
+                                Some(decide) => view! { <td><DecisionButtons refund=r.clone() decide /></td> }.into_any(),
+                                None => view! {
+                                    <td class="nowrap">{r.decided_by.clone().unwrap_or_default()} {r.decision_note.clone().map(|n| view! { <div class="muted small">{n}</div> })}</td>
+                                    <td class="mono small">{r.provider_id.clone().unwrap_or_default()} <div class="muted">{r.idempotency_key.clone()} " · " {r.attempts} " call(s)"</div></td>
+                                }.into_any(),
+                            }}
                         </tr>
                     }).collect_view()}
                 </tbody>

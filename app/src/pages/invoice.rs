@@ -231,7 +231,10 @@ fn RefundPanel(
     let currency = record.total.currency();
     let fresh_id = StoredValue::new(record.new_request_id.clone());
     let current_id = move || request_id.get().unwrap_or_else(|| fresh_id.get_value());
-    let amount = RwSignal::new(record.refundable.to_string());
+    // Nothing is chosen for staff: no amount and no reason until they pick them.
+    let amount = RwSignal::new(String::new());
+    let reason = RwSignal::new(String::new());
+    let refundable = record.refundable;
     let chosen: RwSignal<Vec<String>> = RwSignal::new(Vec::new());
     let lines = StoredValue::new(record.lines.clone());
     let toggle = move |ride: String, on: bool| {
@@ -266,7 +269,12 @@ fn RefundPanel(
                         <span data-testid="refund-result">"Refund #" {answer.refund.id} " of " {money(answer.refund.amount)} " " {text} "."</span>
                         " "
                         <button type="button" class="btn btn-ghost" data-testid="another-refund"
-                            on:click=move |_| request_id.set(Some(fresh_id.get_value()))>"Start another refund"</button>
+                            on:click=move |_| {
+                                request_id.set(Some(fresh_id.get_value()));
+                                amount.set(String::new());
+                                reason.set(String::new());
+                                chosen.set(Vec::new());
+                            }>"Start another refund"</button>
                     </Banner>
                 }
                 .into_any()
@@ -274,11 +282,18 @@ fn RefundPanel(
             Err(error) => view! { <ErrorNotice error /> }.into_any(),
         })
     };
-    let caller_limit = record.caller_limit;
+    let (caller_limit, daily, left) =
+        (record.caller_limit, record.caller_daily_limit, record.caller_daily_left);
     let limit = move || {
-        caller_limit.map(|l| view! {
-        <p class="muted small" data-testid="refund-limit">"Refunds above " {money(l)} " (or above your daily limit) wait for a finance or admin approval."</p>
-    })
+        caller_limit.map(|l| {
+            view! {
+                <p class="muted small" data-testid="refund-limit">
+                    "You refund alone up to " {money(l)} " at a time and " {daily.map(money)} " a day; "
+                    <strong data-testid="refund-daily-left">{left.map(money)}</strong> " is left today. "
+                    "Above that, a refund waits for a finance or admin approval."
+                </p>
+            }
+        })
     };
     if record.charge.as_deref() != Some("charged") {
         return view! {
@@ -295,13 +310,23 @@ fn RefundPanel(
                     <input type="hidden" name="invoice_id" value=id />
                     <input type="hidden" name="request_id" prop:value=current_id data-testid="refund-request-id" />
                     <input type="hidden" name="lines" prop:value=move || chosen.get().join(",") />
+                    <div class="form-inline" role="group" aria-label="What to refund">
+                        <button type="button" class="btn" data-testid="refund-whole"
+                            on:click=move |_| { chosen.set(Vec::new()); amount.set(refundable.to_string()); }>
+                            "The whole invoice (" {money(refundable)} ")"
+                        </button>
+                        <span class="muted small">"or choose lines below, or type an amount."</span>
+                    </div>
                     <fieldset class="refund-lines">
-                        <legend>"Lines (optional: refund only these)"</legend>
+                        <legend>"Chosen lines (the amount is their sum)"</legend>
                         {lines.get_value().into_iter().map(|l| {
                             let ride = l.ride_id.clone();
+                            let checked_ride = l.ride_id.clone();
                             view! {
                                 <label class="check">
-                                    <input type="checkbox" data-testid="refund-line" on:change=move |ev| toggle(ride.clone(), event_target_checked(&ev)) />
+                                    <input type="checkbox" data-testid="refund-line"
+                                        prop:checked=move || chosen.with(|c| c.contains(&checked_ride))
+                                        on:change=move |ev| toggle(ride.clone(), event_target_checked(&ev)) />
                                     " " {l.ride_id.clone()} " · " {money(l.amount)}
                                 </label>
                             }
@@ -310,12 +335,14 @@ fn RefundPanel(
                     <div class="form-inline">
                         <label>
                             "Amount (" {currency.code()} ")"
-                            <input name="amount" inputmode="decimal" required prop:value=move || amount.get()
+                            <input name="amount" inputmode="decimal" required placeholder="0.00" prop:value=move || amount.get()
                                 on:input=move |ev| amount.set(event_target_value(&ev)) data-testid="refund-amount-input" />
                         </label>
                         <label>
                             "Reason"
-                            <select name="reason" required data-testid="refund-reason">
+                            <select name="reason" required data-testid="refund-reason"
+                                prop:value=move || reason.get() on:change=move |ev| reason.set(event_target_value(&ev))>
+                                <option value="" disabled selected=true>"Choose a reason"</option>
                                 {RefundReason::ALL.into_iter().map(|r| view! { <option value=r.as_str()>{r.label()}</option> }).collect_view()}
                             </select>
                         </label>
@@ -341,9 +368,6 @@ fn RefundPanel(
 /// their own request.
 #[component]
 fn Decisions(refunds: Vec<RefundView>, decide: ServerAction<DecideRefund>) -> impl IntoView {
-    let me = crate::SignedIn::principal();
-    let may = me.as_ref().is_some_and(|p| p.staff.role.can(Action::ApproveRefund));
-    let email = me.map(|p| p.staff.email).unwrap_or_default();
     let waiting: Vec<RefundView> =
         refunds.into_iter().filter(|r| r.state == RefundState::AwaitingApproval).collect();
     if waiting.is_empty() {
@@ -354,40 +378,50 @@ fn Decisions(refunds: Vec<RefundView>, decide: ServerAction<DecideRefund>) -> im
     view! {
         {error}
         {waiting.into_iter().map(|r| {
-            let own = r.requested_by == email;
             view! {
                 <div class="card decision" data-testid="decision">
                     <p>
                         <strong>"Refund #" {r.id} " of " {money(r.amount)}</strong>
                         " asked by " {r.requested_by.clone()} " waits for approval."
                     </p>
-                    {if !may {
-                        view! { <p class="muted">"A finance or admin member decides it."</p> }.into_any()
-                    } else if own {
-                        view! { <p class="muted" data-testid="own-request">"You asked for it: another finance or admin member must decide it."</p> }.into_any()
-                    } else {
-                        view! {
-                            <div class="form-inline">
-                                <ActionForm action=decide attr:class="form-inline">
-                                    <input type="hidden" name="refund_id" value=r.id />
-                                    <input type="hidden" name="decision" value="approve" />
-                                    <input type="hidden" name="note" value="" />
-                                    <button type="submit" class="btn btn-primary" data-testid="approve-refund">"Approve and refund"</button>
-                                </ActionForm>
-                                <ActionForm action=decide attr:class="form-inline">
-                                    <input type="hidden" name="refund_id" value=r.id />
-                                    <input type="hidden" name="decision" value="reject" />
-                                    <input name="note" required placeholder="Why not" data-testid="reject-note" />
-                                    <button type="submit" class="btn" data-testid="reject-refund">"Reject"</button>
-                                </ActionForm>
-                            </div>
-                        }.into_any()
-                    }}
+                    <DecisionButtons refund=r decide />
                 </div>
             }
         }).collect_view()}
     }
     .into_any()
+}
+
+/// Approve, or reject with a reason, one refund waiting for approval; for finance and admin, and
+/// never on their own request (the server refuses it too). Also in the queue on `/users`.
+#[component]
+pub fn DecisionButtons(refund: RefundView, decide: ServerAction<DecideRefund>) -> impl IntoView {
+    let me = crate::SignedIn::principal();
+    let may = me.as_ref().is_some_and(|p| p.staff.role.can(Action::ApproveRefund));
+    let own = me.is_some_and(|p| p.staff.email == refund.requested_by);
+    if !may {
+        view! { <p class="muted">"A finance or admin member decides it."</p> }.into_any()
+    } else if own {
+        view! { <p class="muted" data-testid="own-request">"You asked for it: another finance or admin member must decide it."</p> }.into_any()
+    } else {
+        view! {
+            <div class="form-inline decision-buttons">
+                <ActionForm action=decide attr:class="form-inline">
+                    <input type="hidden" name="refund_id" value=refund.id />
+                    <input type="hidden" name="decision" value="approve" />
+                    <input type="hidden" name="note" value="" />
+                    <button type="submit" class="btn btn-primary" data-testid="approve-refund">"Approve and refund"</button>
+                </ActionForm>
+                <ActionForm action=decide attr:class="form-inline">
+                    <input type="hidden" name="refund_id" value=refund.id />
+                    <input type="hidden" name="decision" value="reject" />
+                    <input name="note" required placeholder="Why not" aria-label="Why not" data-testid="reject-note" />
+                    <button type="submit" class="btn" data-testid="reject-refund">"Reject"</button>
+                </ActionForm>
+            </div>
+        }
+        .into_any()
+    }
 }
 
 /// `/invoices/:id/receipt`: what the customer was charged and given back, ready to print.

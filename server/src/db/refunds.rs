@@ -122,7 +122,21 @@ fn refund_notice(id: i64) -> super::alerts::Notice {
     super::alerts::Notice { kind: "refund", subject_id: id, dedupe_key: format!("refund:{id}") }
 }
 
+/// What a staff member refunded alone (without an approval) since a moment: what counts against
+/// support's daily limit.
+const REFUNDED_ALONE_SINCE: &str = "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM refunds \
+     WHERE requested_by = $1 AND requested_at >= $2 AND decided_by IS NULL AND state IN ('pending', 'succeeded', 'failed')";
+
 impl Db {
+    /// What `requested_by` refunded alone since `since` (see [`REFUNDED_ALONE_SINCE`]).
+    pub async fn refunded_alone_since(
+        &self,
+        requested_by: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<i64, sqlx::Error> {
+        with_pool!(self, pool => sqlx::query_scalar(REFUNDED_ALONE_SINCE).bind(requested_by).bind(since).fetch_one(pool).await)
+    }
+
     /// The invoice a refund would come from, with its charge and what is already reserved.
     pub async fn refundable(&self, invoice_id: i64) -> Result<Option<Refundable>, sqlx::Error> {
         with_pool!(self, pool => {
@@ -245,10 +259,7 @@ impl Db {
                         .execute(&mut *tx)
                         .await?;
                 }
-                let today: i64 = sqlx::query_scalar(
-                    "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM refunds WHERE requested_by = $1 \
-                     AND requested_at >= $2 AND decided_by IS NULL AND state IN ('pending', 'succeeded', 'failed')",
-                )
+                let today: i64 = sqlx::query_scalar(REFUNDED_ALONE_SINCE)
                 .bind(&new.requested_by)
                 .bind(day_start)
                 .fetch_one(&mut *tx)
