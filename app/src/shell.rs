@@ -162,19 +162,32 @@ fn Navigation(me: Option<Principal>) -> impl IntoView {
     .into_any()
 }
 
-/// A banner on every page while alerts are open (nobody acknowledged them), checked every ten
-/// seconds; nothing for anonymous callers.
+/// A banner on every page while alerts are not resolved, checked every ten seconds: each one's
+/// title, and who acknowledged it or that nobody has yet; nothing for anonymous callers.
 #[component]
 fn OpenAlertsBanner() -> impl IntoView {
     let tick = crate::components::tick::every(10);
     let open = resource(move || tick.get(), |_| crate::api::alerts::open_alerts());
     view! {
         <Transition fallback=|| ()>
-            {move || open.get().and_then(Result::ok).filter(|n| *n > 0).map(|n| view! {
-                <div class="banner banner-warning" data-testid="open-alerts-banner">
-                    <strong><span data-testid="open-alerts-count">{n}</span> " open alert(s)"</strong>
-                    " nobody acknowledged yet. " <a href="/alerts">"See the alerts"</a>
-                </div>
+            {move || open.get().and_then(Result::ok).filter(|alerts| !alerts.is_empty()).map(|alerts| {
+                let waiting = alerts.iter().filter(|a| a.acknowledged_by.is_none()).count();
+                let tone = if waiting > 0 { "banner banner-warning" } else { "banner banner-info" };
+                view! {
+                    <div class=tone data-testid="open-alerts-banner">
+                        <strong><span data-testid="open-alerts-count">{waiting}</span> " alert(s) nobody acknowledged yet"</strong>
+                        " · " <a href="/alerts">"See the alerts"</a>
+                        <ul class="banner-list">
+                            {alerts.into_iter().map(|a| {
+                                let who = match &a.acknowledged_by {
+                                    Some(by) => format!("acknowledged by {by}"),
+                                    None => "nobody acknowledged it yet".to_owned(),
+                                };
+                                view! { <li data-testid="open-alert">{a.title} " — " <span data-testid="open-alert-who">{who}</span></li> }
+                            }).collect_view()}
+                        </ul>
+                    </div>
+                }
             })}
         </Transition>
     }

@@ -416,3 +416,28 @@ on_both_databases! {
         held.abort();
     }
 }
+
+on_both_databases! {
+    // Alerts follow their cause: a run paused (with no reason given) raises its alert, which says
+    // who paused it once; resuming the run resolves the alert, so no banner outlives the pause.
+    async fn a_resumed_run_resolves_its_pause_alert(kind: Kind) {
+        let charged = support::charged_week(kind, &[]).await;
+        let db = &charged.app.db;
+        let (run_id,): (i64,) = support::rows(db, "SELECT MAX(id) FROM runs").await[0];
+        let actor = server::db::audit::Actor::cli();
+        server::run::apply_control(db, &actor, run_id, "pause", "  ").await.unwrap();
+        let open = db.alerts(true, 10).await.unwrap();
+        let paused: Vec<_> = open.iter().filter(|a| a.kind == app::model::alerts::AlertKind::RunPaused).collect();
+        assert_eq!(paused.len(), 1, "{open:?}");
+        assert!(paused[0].detail.contains("no reason given"), "{}", paused[0].detail);
+        assert_eq!(paused[0].detail.matches(" by ").count(), 1, "who paused it, once: {}", paused[0].detail);
+
+        server::run::apply_control(db, &actor, run_id, "resume", "").await.unwrap();
+        let open = db.alerts(true, 10).await.unwrap();
+        assert!(open.iter().all(|a| a.kind != app::model::alerts::AlertKind::RunPaused), "{open:?}");
+        let past = db.alerts(false, 10).await.unwrap();
+        let resolved = past.iter().find(|a| a.kind == app::model::alerts::AlertKind::RunPaused).unwrap();
+        assert_eq!(resolved.resolved_by.as_deref(), Some(actor.name.as_str()));
+        charged.app.server.terminate().await;
+    }
+}

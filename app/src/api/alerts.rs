@@ -20,15 +20,15 @@ pub async fn load_alerts(messages: String) -> Result<AlertsPage, AppError> {
     )
 }
 
-/// How many alerts are open (nobody acknowledged them), for the navigation; 0 for anonymous
-/// callers.
+/// The alerts not resolved yet, newest first (at most five), for the banner on every page: whom
+/// each waits for, or who acknowledged it; none for anonymous callers.
 #[server(prefix = "/api/fn", endpoint = "alerts/open")]
-pub async fn open_alerts() -> Result<i64, AppError> {
+pub async fn open_alerts() -> Result<Vec<AlertView>, AppError> {
     super::respond(
         async {
             match super::caller(<OpenAlerts as ServerFn>::PATH)? {
-                Some(caller) => super::backend()?.open_alert_count(&caller).await,
-                None => Ok(0),
+                Some(caller) => super::backend()?.unresolved_alerts(&caller).await,
+                None => Ok(Vec::new()),
             }
         }
         .await,

@@ -186,8 +186,8 @@ pub trait Backend: Send + Sync + 'static {
     /// The alerts page with the messages in state `messages` (empty: all); the channels only for
     /// those who may change them.
     async fn alerts_page(&self, caller: &Principal, messages: String) -> Result<AlertsPage, AppError>;
-    /// How many alerts are open.
-    async fn open_alert_count(&self, caller: &Principal) -> Result<i64, AppError>;
+    /// The alerts not resolved yet, newest first, at most five.
+    async fn unresolved_alerts(&self, caller: &Principal) -> Result<Vec<AlertView>, AppError>;
     /// Acknowledges (`resolve` false) or resolves an alert.
     async fn settle_alert(&self, caller: &Principal, id: i64, resolve: bool) -> Result<AlertView, AppError>;
     /// Stores where alerts go.

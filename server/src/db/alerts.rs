@@ -207,11 +207,6 @@ impl Db {
         Ok(rows.into_iter().map(AlertView::from).collect())
     }
 
-    /// How many alerts are open (not acknowledged, not resolved).
-    pub async fn open_alert_count(&self) -> Result<i64, sqlx::Error> {
-        with_pool!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM alerts WHERE state = 'open'").fetch_one(pool).await)
-    }
-
     /// One alert.
     pub async fn alert(&self, id: i64) -> Result<Option<AlertView>, sqlx::Error> {
         let row: Option<AlertRow> = with_pool!(self, pool => {

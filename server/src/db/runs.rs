@@ -439,6 +439,21 @@ impl Db {
                 let alert = NewAlert::for_run(kind, run_id, week, format!("{to}{by}: {reason}"));
                 tx.raise_alert(&alert).await?;
             }
+            // Alerts follow their cause: a run going on again, or stopped for good, resolves its
+            // pause and halt alerts (an abort raises its own).
+            if changed == 1 && matches!(to, Control::Running | Control::Aborted) {
+                let by = actor.map(|a| a.name.clone()).unwrap_or_else(|| "system".to_owned());
+                sqlx::query(
+                    "UPDATE alerts SET state = 'resolved', resolved_by = $1, resolved_at = $2, \
+                     acknowledged_by = COALESCE(acknowledged_by, $1), acknowledged_at = COALESCE(acknowledged_at, $2) \
+                     WHERE run_id = $3 AND kind IN ('run_paused', 'run_halted') AND state <> 'resolved'",
+                )
+                .bind(&by)
+                .bind(at)
+                .bind(run_id)
+                .execute(&mut *tx)
+                .await?;
+            }
             if changed == 1 {
                 sqlx::query("INSERT INTO run_events (run_id, at, kind, message) VALUES ($1, $2, $3, $4)")
                     .bind(run_id)

@@ -397,8 +397,8 @@ impl Backend for AppState {
         crate::alerts::page(&self.db, &self.config, caller, &messages).await.map_err(Into::into)
     }
 
-    async fn open_alert_count(&self, _caller: &Principal) -> Result<i64, AppError> {
-        self.db.open_alert_count().await.map_err(|e| internal_error("counting alerts", e))
+    async fn unresolved_alerts(&self, _caller: &Principal) -> Result<Vec<AlertView>, AppError> {
+        self.db.alerts(true, 5).await.map_err(|e| internal_error("reading alerts", e))
     }
 
     async fn settle_alert(&self, caller: &Principal, id: i64, resolve: bool) -> Result<AlertView, AppError> {

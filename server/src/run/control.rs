@@ -46,7 +46,8 @@ pub async fn apply_control(
     if reason.chars().count() > 500 {
         return Err(Error::invalid("reason", "at most 500 characters"));
     }
-    let reason = if reason.is_empty() { format!("{action} by {}", actor.name) } else { reason.to_owned() };
+    // The event and the alert name who did it already ("paused by …: reason").
+    let reason = if reason.is_empty() { "no reason given".to_owned() } else { reason.to_owned() };
     let internal = |e: sqlx::Error| crate::error::Error::internal("controlling a run", e);
     let run =
         db.run(run_id).await.map_err(internal)?.ok_or_else(|| Error::NotFound(format!("run {run_id}")))?;
