@@ -137,7 +137,18 @@ fn Navigation(me: Option<Principal>) -> impl IntoView {
         return view! { <nav class="nav" aria-label="Main"></nav> }.into_any();
     };
     let role = me.staff.role;
+    // On narrow screens the menu folds behind "Menu" (a checkbox and its label, so it opens
+    // without scripts); following a link closes it.
+    let toggle = NodeRef::<leptos::html::Input>::new();
+    let close = move |_| {
+        if let Some(toggle) = toggle.get() {
+            toggle.set_checked(false);
+        }
+    };
     view! {
+        <input type="checkbox" id="nav-toggle" class="nav-toggle" node_ref=toggle />
+        <label for="nav-toggle" class="btn nav-toggle-label" data-testid="nav-menu">"Menu"</label>
+        <div class="nav-menu-body" on:click=close>
         <nav class="nav" aria-label="Main" data-testid="nav">
             <A href="/" exact=true>"Overview"</A>
             // `/weeks` is answered by the server (it redirects to the last complete week).
@@ -157,6 +168,7 @@ fn Navigation(me: Option<Principal>) -> impl IntoView {
             <form method="post" action="/logout">
                 <button type="submit" class="btn btn-ghost" data-testid="sign-out">"Sign out"</button>
             </form>
+        </div>
         </div>
     }
     .into_any()

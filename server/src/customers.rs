@@ -159,11 +159,18 @@ pub async fn activity(
     let more = |n: usize| n as i64 > PAGE;
     let (rows, next) = match section {
         Section::Invoices => {
-            let mut rows = db
-                .user_invoices(id, id_cursor(before)?, PAGE + 1)
-                .await
-                .map_err(failed("reading invoices"))?;
-            let next = more(rows.len()).then(|| rows[PAGE as usize - 1].id.to_string());
+            // One invoice per week: the week is the cursor, newest first.
+            let before = match before.map(str::trim).filter(|b| !b.is_empty()) {
+                None => "9999-W99".to_owned(),
+                Some(b) => app::model::week::BillingWeek::parse(b)
+                    .map_err(|_| {
+                        Error::invalid("before", format!("{b:?} is not a cursor from a previous page"))
+                    })?
+                    .to_string(),
+            };
+            let mut rows =
+                db.user_invoices(id, &before, PAGE + 1).await.map_err(failed("reading invoices"))?;
+            let next = more(rows.len()).then(|| rows[PAGE as usize - 1].week.clone());
             rows.truncate(PAGE as usize);
             (ActivityRows::Invoices(rows), next)
         }

@@ -104,3 +104,51 @@ on_both_databases! {
         assert_eq!(seen, expected, "every ride once, newest first, across pages");
     }
 }
+
+on_both_databases! {
+    // A customer's invoices come newest week first, a draft week's invoice is marked as such,
+    // and the page cursor is the week.
+    async fn a_customers_invoices_are_newest_week_first_with_drafts_marked(kind: Kind) {
+        let app = support::StaffedServer::start(kind).await;
+        support::add_users(&app.db, &["dana", "ana"]).await;
+        let config = {
+            let url = app.test_db.url.clone();
+            server::config::Config::from_lookup(move |name| (name == "DATABASE_URL").then(|| url.clone())).unwrap()
+        };
+        let this = app::model::week::BillingWeek::containing(chrono::Utc::now(), chrono_tz::Tz::UTC);
+        let weeks = [this.previous().previous(), this.previous()];
+        for (n, week) in weeks.iter().enumerate() {
+            let ended = week.start(chrono_tz::Tz::UTC) + chrono::Duration::hours(5);
+            let ride = app::model::billing::Ride {
+                ride_id: format!("r{n}"),
+                driver_id: "dana".into(),
+                distance_m: 5_000,
+                started_at: ended - chrono::Duration::minutes(20),
+                ended_at: ended,
+                seats: vec![app::model::billing::Seat { passenger_id: "ana".into(), attendance: app::model::pricing::Attendance::Completed }],
+            };
+            app.db.store_ride(&ride).await.unwrap();
+        }
+        // The newer week previewed first, so the older week's invoice has the larger id: the list
+        // follows the weeks, not the ids. The older week is approved.
+        server::preview::refresh(&app.db, &config, weeks[1]).await.unwrap();
+        let older = server::preview::refresh(&app.db, &config, weeks[0]).await.unwrap();
+        server::preview::approve(&app.db, &config, &server::db::audit::Actor::cli(), weeks[0], &older.content_hash).await.unwrap();
+
+        let token = app.token_for(&support::email_of(app::model::staff::Role::Support)).await;
+        let page: serde_json::Value = reqwest::Client::new()
+            .get(app.url("/api/v1/users/ana/charges?section=invoices"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let rows = page["rows"]["rows"].as_array().cloned().unwrap_or_default();
+        let listed: Vec<(String, bool)> =
+            rows.iter().map(|r| (r["week"].as_str().unwrap().to_owned(), r["approved"].as_bool().unwrap())).collect();
+        assert_eq!(listed, [(weeks[1].to_string(), false), (weeks[0].to_string(), true)], "{page}");
+        app.server.terminate().await;
+    }
+}

@@ -166,5 +166,5 @@ export async function signIn(page, base, role) {
   await page.fill('input[name="email"]', emailOf(role));
   await page.fill('input[name="password"]', PASSWORD);
   await Promise.all([page.waitForURL(base + '/'), page.click('button[type="submit"]')]);
-  await page.waitForSelector('[data-testid="role"]');
+  await page.waitForSelector('[data-testid="role"]', { state: 'attached' });
 }

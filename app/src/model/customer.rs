@@ -40,6 +40,8 @@ pub struct CustomerInvoice {
     /// The charge's state once the week's run has it.
     pub charge: Option<String>,
     pub refunded: Money,
+    /// Whether its week is approved (frozen); a draft's invoice can still change.
+    pub approved: bool,
 }
 
 /// One call to the provider to charge an invoice.

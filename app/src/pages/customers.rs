@@ -342,7 +342,12 @@ fn ActivityList(id: String, section: Section, page: ActivityPage, paged: bool) -
                 <tbody>{rows.into_iter().map(|i| view! {
                     <tr data-testid="customer-invoice-row">
                         <td><a href=format!("/invoices/{}", i.id) data-testid="customer-invoice-link">"#" {i.id}</a></td>
-                        <td>{i.week}</td>
+                        <td>
+                            {i.week}
+                            {(!i.approved).then(|| view! {
+                                " " <span class="badge badge-warning" title="Its week is not approved yet: this invoice can still change" data-testid="draft-badge">"draft"</span>
+                            })}
+                        </td>
                         <td class="num">{i.lines}</td>
                         <td class="num">{money(i.total)}</td>
                         <td>{i.charge.map(|s| view! { <span class=state_class(&s)>{s.clone()}</span> })}</td>

@@ -96,6 +96,7 @@ fn ConfirmDisable(person: Staff, disable: ServerAction<DisableStaff>) -> impl In
 #[component]
 fn StaffTable(list: Vec<Staff>) -> impl IntoView {
     view! {
+        <div class="table-wrap">
         <table class="table" data-testid="staff-table">
             <thead>
                 <tr><th>"Email"</th><th>"Role"</th><th>"Status"</th><th>"Since"</th><th>"Actions"</th></tr>
@@ -130,5 +131,6 @@ fn StaffTable(list: Vec<Staff>) -> impl IntoView {
                 }).collect_view()}
             </tbody>
         </table>
+        </div>
     }
 }

@@ -402,6 +402,7 @@ fn InvoiceTable(week: String, page: InvoicePage, view_state: Memo<View>) -> impl
                         <th class="num">"Total"</th>
                         <th>"Charge"</th>
                         <th>"Anomalies"</th>
+                        <th>"Invoice"</th>
                     </tr>
                 </thead>
                 <tbody>
@@ -411,12 +412,13 @@ fn InvoiceTable(week: String, page: InvoicePage, view_state: Memo<View>) -> impl
                         view! {
                             <tr class:selected=selected data-testid="invoice-row">
                                 <td><a href=open data-testid="invoice-link">{row.user_id.clone()}</a></td>
-                                <td>{row.user_name}</td>
+                                <td><a href=format!("/users/{}", crate::components::link::encode(&row.user_id)) data-testid="invoice-customer-link">{row.user_name}</a></td>
                                 <td class="num">{row.lines}</td>
                                 <td class="num">{(row.late_lines > 0).then(|| view! { <span class="badge badge-info">{row.late_lines}</span> })}</td>
                                 <td class="num">{money(row.total)}</td>
                                 <td>{row.charge.map(|state| { let class = state_class(&state); view! { <span class=class data-testid="charge-state">{state}</span> } })}</td>
                                 <td><AnomalyBadges anomalies=row.anomalies /></td>
+                                <td><a href=format!("/invoices/{}", row.id) data-testid="invoice-page-link">"#" {row.id}</a></td>
                             </tr>
                         }
                     }).collect_view()}

@@ -128,20 +128,22 @@ impl Db {
         })
     }
 
-    /// The user's invoices with ids below `before`, newest first.
+    /// The user's invoices of weeks before `before` (`2026-W49`; one invoice per week), newest
+    /// week first, each with its week's status.
     pub async fn user_invoices(
         &self,
         id: &str,
-        before: i64,
+        before: &str,
         limit: i64,
     ) -> Result<Vec<CustomerInvoice>, sqlx::Error> {
-        type Row = (i64, String, i64, i64, Option<String>, i64, String);
+        type Row = (i64, String, i64, i64, Option<String>, i64, String, String);
         let rows: Vec<Row> = with_pool!(self, pool => {
             sqlx::query_as(
                 "SELECT i.id, i.week, i.total_minor, i.lines, c.state, \
                  CAST(COALESCE((SELECT SUM(r.amount_minor) FROM refunds r WHERE r.invoice_id = i.id AND r.state = 'succeeded' AND r.kind = 'customer'), 0) AS BIGINT), \
-                 i.currency FROM invoices i LEFT JOIN charges c ON c.invoice_id = i.id \
-                 WHERE i.user_id = $1 AND i.id < $2 ORDER BY i.id DESC LIMIT $3",
+                 i.currency, w.status FROM invoices i JOIN weeks w ON w.week = i.week \
+                 LEFT JOIN charges c ON c.invoice_id = i.id \
+                 WHERE i.user_id = $1 AND i.week < $2 ORDER BY i.week DESC LIMIT $3",
             )
             .bind(id)
             .bind(before)
@@ -150,7 +152,7 @@ impl Db {
             .await?
         });
         rows.into_iter()
-            .map(|(id, week, total, lines, charge, refunded, currency)| {
+            .map(|(id, week, total, lines, charge, refunded, currency, status)| {
                 let currency = currency_of(&currency)?;
                 Ok(CustomerInvoice {
                     id,
@@ -159,6 +161,7 @@ impl Db {
                     lines,
                     charge,
                     refunded: Money::from_minor(refunded, currency),
+                    approved: status == "approved",
                 })
             })
             .collect()
