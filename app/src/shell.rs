@@ -68,6 +68,7 @@ pub fn App() -> impl IntoView {
             if page.is_empty() { "Carpool Billing".to_string() } else { format!("{page} · Carpool Billing") }
         } />
         <Router>
+            <a class="skip-link" href="#main" data-testid="skip-link">"Skip to content"</a>
             <header class="topbar">
                 <a class="brand" href="/">
                     <span class="brand-mark" aria-hidden="true">"◆"</span>
@@ -78,7 +79,7 @@ pub fn App() -> impl IntoView {
                 </Transition>
                 <ThemeToggle />
             </header>
-            <main class="page">
+            <main class="page" id="main" tabindex="-1">
                 <HaltedBanner />
                 <MismatchBanner />
                 <OpenAlertsBanner />

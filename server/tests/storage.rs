@@ -314,3 +314,29 @@ on_both_databases! {
         assert_eq!(db.ride_count().await.unwrap(), 1);
     }
 }
+
+on_both_databases! {
+    // The audit log's actor filter takes the start of a name or email, ignoring case; `%` and `_`
+    // are matched as typed, not as wildcards.
+    async fn the_audit_log_finds_an_actor_by_the_start_of_their_email(kind: Kind) {
+        let (_test_db, db) = TestDb::migrated(kind).await;
+        for name in ["rosa@example.com", "rosalind@example.com", "bob@example.com", "r_x@example.com"] {
+            let actor = server::db::audit::Actor { kind: "staff", name: name.into(), staff_id: None, source: "test".into() };
+            db.audit(&server::db::audit::NewAuditEntry::new(&actor, "test.entry", "test", 1)).await.unwrap();
+        }
+        let actors = |filter: &str| {
+            let query = app::model::audit::AuditQuery { actor: Some(filter.into()), ..Default::default() };
+            let db = &db;
+            async move {
+                let mut found: Vec<String> =
+                    db.audit_page(&query).await.unwrap().entries.into_iter().map(|e| e.actor).collect();
+                found.sort();
+                found
+            }
+        };
+        assert_eq!(actors("Rosa").await, ["rosa@example.com", "rosalind@example.com"]);
+        assert_eq!(actors("rosa@example.com").await, ["rosa@example.com"]);
+        assert_eq!(actors("r_").await, ["r_x@example.com"], "_ is not a wildcard");
+        assert!(actors("%").await.is_empty(), "% is not a wildcard");
+    }
+}

@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod banner;
+pub mod form;
 pub mod format;
 pub mod link;
 pub mod stat;

@@ -204,6 +204,8 @@ pub fn CustomerPage() -> impl IntoView {
                 }.into_any(),
             })}
         </Transition>
+        // An unknown customer is said once, by the head, with no lists under it.
+        <Show when=move || profile.get().is_none_or(|r| r.is_ok())>
         <nav class="tabs" aria-label="Lists">
             {move || Section::ALL.into_iter().map(|s| {
                 let href = with_query(&format!("/users/{}", crate::components::link::encode(&id.get())), &[("tab", s.as_str())]);
@@ -216,6 +218,7 @@ pub fn CustomerPage() -> impl IntoView {
                 Err(error) => view! { <ErrorNotice error /> }.into_any(),
             })}
         </Transition>
+        </Show>
     }
 }
 
@@ -415,7 +418,7 @@ pub fn AttemptTable(rows: Vec<crate::model::customer::ChargeAttemptView>) -> imp
                     <td class="num">{money(a.amount)}</td>
                     <td class="mono small" data-testid="attempt-key">{a.idempotency_key}</td>
                     <td class="mono small">{a.provider_id.unwrap_or_default()}</td>
-                    <td class="nowrap small">{a.started_at} <div class="muted">{a.worker}</div></td>
+                    <td class="nowrap small">{a.started_at} <div class="muted" title="The process that made the call: host, process id and worker number">"by worker " {a.worker}</div></td>
                     <td class="num">{a.millis.map(|m| format!("{m} ms"))}</td>
                 </tr>
             }).collect_view()}</tbody>

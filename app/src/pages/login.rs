@@ -37,7 +37,7 @@ pub fn LoginPage() -> impl IntoView {
                 <input type="hidden" name="next" value=next />
                 <label>
                     "Email"
-                    <input type="email" name="email" autocomplete="username" required value=email />
+                    <input type="email" name="email" autocomplete="username" required autofocus value=email />
                 </label>
                 <label>
                     "Password"

@@ -328,10 +328,11 @@ fn Distribution(buckets: Vec<ChangeBucket>) -> impl IntoView {
 
 #[component]
 fn ProposalForm(propose: ServerAction<ProposePricing>) -> impl IntoView {
+    let form_ref = crate::components::form::reset_after(propose);
     view! {
         <section class="card">
             <h2>"Propose a version"</h2>
-            <ActionForm action=propose attr:class="form" attr:data-testid="propose-form">
+            <ActionForm action=propose node_ref=form_ref attr:class="form" attr:data-testid="propose-form">
                 <label>"From week" <input name="version[effective_week]" placeholder="2026-W52" pattern="\\d{4}-W\\d{2}" required data-testid="propose-week" /></label>
                 <label>"Per trip" <input name="version[base]" inputmode="decimal" placeholder="2.00" required data-testid="propose-base" /></label>
                 <label>"Per km" <input name="version[per_km]" inputmode="decimal" placeholder="0.35" required data-testid="propose-per-km" /></label>

@@ -16,16 +16,33 @@ pub fn ProfilePage() -> impl IntoView {
     let create = ServerAction::<CreateMyToken>::new();
     let revoke = ServerAction::<RevokeMyToken>::new();
     let tokens = resource(move || (create.version().get(), revoke.version().get()), |_| list_my_tokens());
+    let form_ref = crate::components::form::reset_after(create);
     view! {
         <Title text="Profile" />
         <div class="page-header"><h1>"Profile"</h1></div>
         {move || create.value().get().map(|result| match result {
-            Ok(new) => view! {
-                <Banner tone=Tone::Success>
-                    "Token “" {new.token.name} "” created. Copy it now: it is not shown again."
-                    <pre class="secret" data-testid="new-token">{new.secret}</pre>
-                </Banner>
-            }.into_any(),
+            Ok(new) => {
+                let copied = RwSignal::new(false);
+                let secret = new.secret.clone();
+                let copy = move |_| {
+                    #[cfg(feature = "hydrate")]
+                    if let Some(window) = web_sys::window() {
+                        let _ = window.navigator().clipboard().write_text(&secret);
+                        copied.set(true);
+                    }
+                    #[cfg(not(feature = "hydrate"))]
+                    let _ = &secret;
+                };
+                view! {
+                    <Banner tone=Tone::Success>
+                        "Token “" {new.token.name} "” created. Copy it now: it is not shown again."
+                        <pre class="secret" data-testid="new-token">{new.secret}</pre>
+                        <button type="button" class="btn" on:click=copy data-testid="copy-token">
+                            {move || if copied.get() { "Copied" } else { "Copy" }}
+                        </button>
+                    </Banner>
+                }.into_any()
+            }
             Err(error) => view! { <ErrorNotice error /> }.into_any(),
         })}
         {move || revoke.value().get().and_then(Result::err).map(|error| view! { <ErrorNotice error /> })}
@@ -41,7 +58,7 @@ pub fn ProfilePage() -> impl IntoView {
                     Err(error) => view! { <ErrorNotice error /> }.into_any(),
                 })}
             </Transition>
-            <ActionForm action=create attr:class="form form-inline" attr:data-testid="create-token-form">
+            <ActionForm action=create node_ref=form_ref attr:class="form form-inline" attr:data-testid="create-token-form">
                 <label>"Name" <input name="name" required maxlength="100" placeholder="weekly export script" /></label>
                 <label>
                     "Valid for"

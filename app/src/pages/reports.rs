@@ -26,11 +26,18 @@ pub fn ReportsPage() -> impl IntoView {
         <Transition fallback=|| view! { <p class="muted">"Adding up the ledger…"</p> }>
             {move || report.get().map(|result| match result {
                 Ok(report) => view! { <ReportView report /> }.into_any(),
-                Err(error) => view! {
-                    <div class="page-header"><h1>"Reports"</h1></div>
-                    <ErrorNotice error />
-                    <p><a href="/reports">"The last complete week"</a></p>
-                }.into_any(),
+                Err(error) => {
+                    // A refused role gets the way out; a bad week, the default one.
+                    let (href, label) = match error {
+                        crate::api::AppError::Forbidden(_) | crate::api::AppError::Unauthenticated => ("/", "Back to the overview"),
+                        _ => ("/reports", "The last complete week"),
+                    };
+                    view! {
+                        <div class="page-header"><h1>"Reports"</h1></div>
+                        <ErrorNotice error />
+                        <p><a href=href data-testid="report-way-out">{label}</a></p>
+                    }.into_any()
+                }
             })}
         </Transition>
     }

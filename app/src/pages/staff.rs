@@ -20,6 +20,7 @@ pub fn StaffPage() -> impl IntoView {
     let add = ServerAction::<AddStaff>::new();
     let disable = ServerAction::<DisableStaff>::new();
     let staff = resource(move || (add.version().get(), disable.version().get()), |_| list_staff());
+    let form_ref = crate::components::form::reset_after(add);
     let query = use_query_map();
     let asked = Memo::new(move |_| query.with(|q| q.get("disable").and_then(|id| id.parse::<i64>().ok())));
     // Once disabled, the confirmation closes.
@@ -55,7 +56,7 @@ pub fn StaffPage() -> impl IntoView {
         </Transition>
         <section class="card">
             <h2>"Add a staff member"</h2>
-            <ActionForm action=add attr:class="form form-inline" attr:data-testid="add-staff-form">
+            <ActionForm action=add node_ref=form_ref attr:class="form form-inline" attr:data-testid="add-staff-form">
                 <label>"Email" <input type="email" name="email" required /></label>
                 <label>
                     "Role"

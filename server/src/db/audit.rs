@@ -123,7 +123,7 @@ impl Db {
 
     /// A page of entries matching `query`, newest first, with the cursor of the next page.
     /// Every filter is a bound parameter, and only the filters given are in the statement, so
-    /// that an actor, an action or an object is a seek into its index (`$1 IS NULL OR actor =
+    /// that an action or an object is a seek into its index (`$1 IS NULL OR action =
     /// $1` is not: both databases read the whole log backwards for it); the cursor is the entry
     /// id, so each page goes on from where the last one stopped.
     pub async fn audit_page(&self, query: &AuditQuery) -> Result<AuditPage, crate::error::Error> {
@@ -136,7 +136,12 @@ impl Db {
         let until = query.until.as_deref().map(|v| parse_instant("until", v)).transpose()?;
         let mut filters: Vec<(&str, Filter)> = Vec::new();
         let text = |v: &Option<String>| v.clone().map(Filter::Text);
-        filters.extend(text(&query.actor).map(|v| ("actor =", v)));
+        // The actor by the start of their name or email ("rosa" finds rosa@example.com),
+        // ignoring case; `%` and `_` typed are themselves.
+        filters.extend(query.actor.as_deref().map(str::trim).filter(|a| !a.is_empty()).map(|a| {
+            let escaped = a.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            ("lower(actor) LIKE", Filter::Text(format!("{escaped}%")))
+        }));
         filters.extend(query.action.as_deref().map(|a| match a.strip_suffix('.') {
             Some(_) => ("action LIKE", Filter::Text(format!("{a}%"))),
             None => ("action =", Filter::Text(a.to_owned())),
@@ -146,8 +151,14 @@ impl Db {
         filters.extend(since.map(|t| ("at >=", Filter::Time(t))));
         filters.extend(until.map(|t| ("at <", Filter::Time(t))));
         filters.extend(query.before_id.map(|id| ("id <", Filter::Int(id))));
-        let conditions: Vec<String> =
-            filters.iter().enumerate().map(|(i, (condition, _))| format!("{condition} ${}", i + 1)).collect();
+        let conditions: Vec<String> = filters
+            .iter()
+            .enumerate()
+            .map(|(i, (condition, _))| {
+                let escape = if condition.ends_with("LIKE") { " ESCAPE '\\'" } else { "" };
+                format!("{condition} ${}{escape}", i + 1)
+            })
+            .collect();
         let sql = format!(
             "SELECT {columns} FROM audit_log {where_}{conditions} ORDER BY id DESC LIMIT ${last}",
             columns = self.audit_columns(),
