@@ -82,3 +82,30 @@ test('what is typed into the sign-in form before the WebAssembly loads is kept',
     await app.stop();
   }
 });
+
+test('the assets go out compressed and revalidated, the pages never cached by others', async () => {
+  const app = await start();
+  try {
+    const url = `${app.base}/pkg/billing.wasm`;
+    const whole = await fetch(url, { headers: { 'accept-encoding': 'identity' } });
+    const size = (await whole.arrayBuffer()).byteLength;
+    assert.equal(whole.headers.get('content-encoding'), null);
+    let modified;
+    for (const encoding of ['br', 'gzip']) {
+      const response = await fetch(url, { headers: { 'accept-encoding': encoding } });
+      if (encoding === 'br') modified = response.headers.get('last-modified');
+      assert.equal(response.headers.get('content-encoding'), encoding);
+      const sent = Number(response.headers.get('content-length'));
+      assert.ok(sent > 0 && sent < size / 3, `${encoding}: ${sent} bytes sent of ${size}`);
+      assert.equal(response.headers.get('cache-control'), 'no-cache');
+      await response.arrayBuffer();
+    }
+    assert.ok(modified, 'a Last-Modified to revalidate with');
+    const again = await fetch(url, { headers: { 'if-modified-since': modified, 'accept-encoding': 'br' } });
+    assert.equal(again.status, 304, 'an unchanged asset is not sent again');
+    const page = await fetch(`${app.base}/login`);
+    assert.equal(page.headers.get('cache-control'), 'private, no-cache');
+  } finally {
+    await app.stop();
+  }
+});

@@ -16,8 +16,11 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Headers set on every response unless the handler set them itself (the Content-Security-Policy
 /// comes from `csp.rs`, with its nonce).
-pub fn headers() -> [(HeaderName, HeaderValue); 4] {
+pub fn headers() -> [(HeaderName, HeaderValue); 5] {
     [
+        // Pages and answers hold staff's and customers' data: kept only by this browser, and
+        // checked again before each use (the assets under /pkg set their own).
+        (header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache")),
         (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
         (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
         (header::REFERRER_POLICY, HeaderValue::from_static("strict-origin-when-cross-origin")),
