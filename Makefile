@@ -69,7 +69,7 @@ tools:
 ## What the tests need beyond the build tools: Chromium, Playwright, PostgreSQL server binaries.
 test-tools:
 	@[ -x /usr/bin/chromium ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
-	@[ -d tests/browser/node_modules/playwright-core ] || (cd tests/browser && npm ci --no-audit --no-fund)
+	@[ -d tests/browser/node_modules/playwright-core ] && [ -d tests/browser/node_modules/axe-core ] || (cd tests/browser && npm ci --no-audit --no-fund)
 	@# localstripe (PyPI), the third-party Stripe emulator the Stripe client is checked against,
 	@# in a virtual environment inside the build directory.
 	@[ -x target/localstripe/bin/localstripe ] || { python3 -m venv target/localstripe \

@@ -147,7 +147,7 @@ fn Navigation(me: Option<Principal>) -> impl IntoView {
         }
     };
     view! {
-        <input type="checkbox" id="nav-toggle" class="nav-toggle" node_ref=toggle />
+        <input type="checkbox" id="nav-toggle" class="nav-toggle" aria-label="Menu" node_ref=toggle />
         <label for="nav-toggle" class="btn nav-toggle-label" data-testid="nav-menu">"Menu"</label>
         <div class="nav-menu-body" on:click=close>
         <nav class="nav" aria-label="Main" data-testid="nav">

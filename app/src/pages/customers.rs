@@ -205,6 +205,7 @@ pub fn CustomerPage() -> impl IntoView {
             })}
         </Transition>
         // An unknown customer is said once, by the head, with no lists under it.
+        <Transition fallback=|| ()>
         <Show when=move || profile.get().is_none_or(|r| r.is_ok())>
         <nav class="tabs" aria-label="Lists">
             {move || Section::ALL.into_iter().map(|s| {
@@ -219,6 +220,7 @@ pub fn CustomerPage() -> impl IntoView {
             })}
         </Transition>
         </Show>
+        </Transition>
     }
 }
 

@@ -445,7 +445,7 @@ pub fn ReceiptPage() -> impl IntoView {
                     view! {
                         <article class="receipt" data-testid="receipt">
                             <header class="receipt-head">
-                                <div><strong>"Carpool Billing"</strong><div class="muted">"Receipt for invoice #" {r.id}</div></div>
+                                <div><strong>"Carpool Billing"</strong><h1 class="receipt-title">"Receipt for invoice #" {r.id}</h1></div>
                                 <button type="button" class="btn no-print" on:click=print data-testid="print">"Print"</button>
                             </header>
                             <p>{r.user_name.clone()} <br /> {r.user_email.clone().unwrap_or_default()}</p>
