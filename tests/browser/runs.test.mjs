@@ -21,9 +21,8 @@ test('finance starts a run, watches it live, pauses, resumes and sees it complet
     await page.click('[data-testid="approve-reviewed"]');
     await page.click('[data-testid="approve-button"]');
     await page.waitForSelector('[data-testid="start-run"]');
-    await page.click('[data-testid="start-run"]');
-    await page.waitForSelector('[data-testid="run-link"]');
-    await Promise.all([page.waitForURL(/\/runs\/\d+$/), page.click('[data-testid="run-link"]')]);
+    // Start leads to the run's live page.
+    await Promise.all([page.waitForURL(/\/runs\/\d+$/), page.click('[data-testid="start-run"]')]);
     await page.waitForSelector('[data-testid="run-controls"]');
 
     // Live: the figures change on their own; a marker set on the page survives (no reload).
@@ -33,6 +32,8 @@ test('finance starts a run, watches it live, pauses, resumes and sees it complet
     await page.waitForFunction((n) => Number(document.querySelector('[data-testid="run-charged-count"]').textContent) > n, first, { timeout: 10_000 });
     assert.equal(await page.evaluate(() => window.__sameDocument), true, 'updated without a reload');
     assert.match(await page.textContent('[data-testid="run-state"]'), /canary|charging/);
+    // Mid-run it shows a rate, not 0.0 calls/s.
+    await page.waitForFunction(() => parseFloat(document.querySelector('[data-testid="run-rate"]')?.textContent) > 0, null, { timeout: 15_000 });
     await page.screenshot({ path: path.join(outputDir, 'run-live.png'), fullPage: true });
 
     // The kill switch.

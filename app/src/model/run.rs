@@ -112,7 +112,8 @@ pub struct RunView {
     pub unknown_attempts: i64,
     /// Successful provider calls in each of the last 24 five-second slots, oldest first.
     pub sparkline: Vec<i64>,
-    /// Calls per second over the last ten seconds, times ten (an integer: 125 = 12.5/s).
+    /// Successful calls per second over the last ten to fifteen seconds (or since the run started, when
+    /// later), times ten (an integer: 125 = 12.5/s).
     pub rate_x10: i64,
     /// Seconds to go at that rate, when it is moving.
     pub eta_seconds: Option<i64>,

@@ -231,6 +231,12 @@ fn RunPanel(summary: WeekSummary) -> impl IntoView {
     let can_start = move || crate::SignedIn::can(Action::ApproveRun);
     let week_value = StoredValue::new(summary.week.to_string());
     let started = move || start.value().get().and_then(Result::ok).map(|run| run.id);
+    // Started: on to the run's live page (without scripts, the page comes back with its link).
+    Effect::new(move |_| {
+        if let Some(id) = started() {
+            leptos_router::hooks::use_navigate()(&format!("/runs/{id}"), Default::default());
+        }
+    });
     let error =
         move || start.value().get().and_then(Result::err).map(|error| view! { <ErrorNotice error /> });
     let existing = summary.run_id;

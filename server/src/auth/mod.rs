@@ -8,16 +8,19 @@ pub mod throttle;
 pub mod token;
 
 /// The role check a service makes itself, for every edge that calls it (dashboard, API, CLI):
-/// `app::auth::authorize`'s answer as a service error.
+/// the same rule as `app::auth::authorize` (an active account whose role allows `action`), as a
+/// service error.
 pub fn may(
     principal: &app::model::staff::Principal,
     action: app::auth::Action,
 ) -> Result<(), crate::error::Error> {
     use crate::error::Error;
-    use app::api::AppError;
-    app::auth::authorize(Some(principal), action).map(|_| ()).map_err(|e| match e {
-        AppError::Forbidden(message) => Error::Forbidden(message),
-        AppError::Unauthenticated => Error::Unauthenticated,
-        other => Error::internal("checking the role", other),
-    })
+    let role = principal.staff.role;
+    if principal.staff.disabled_at.is_some() {
+        Err(Error::Unauthenticated)
+    } else if role.can(action) {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(format!("the {role} role may not {}", app::auth::describe(action))))
+    }
 }

@@ -30,8 +30,7 @@ pub async fn view(db: &Db, run: RunRow) -> anyhow::Result<RunView> {
     let counts = db.run_counts(run.id, run.canary_size).await?;
     let currency = BillingCurrency::from_code(&run.currency)?;
     let money = |minor| Money::from_minor(minor, currency);
-    // The slots of the last two minutes, the current (partial) one last; the rate is that of
-    // the two complete slots before it: successes in ten seconds = per second × 10.
+    // The slots of the last two minutes, the current (partial) one last.
     let current = Utc::now().timestamp().div_euclid(SLOT_SECONDS);
     let first = current - (SLOTS - 1);
     let mut sparkline = vec![0i64; SLOTS as usize];
@@ -40,7 +39,12 @@ pub async fn view(db: &Db, run: RunRow) -> anyhow::Result<RunView> {
             *count += successes;
         }
     }
-    let rate_x10 = sparkline[SLOTS as usize - 3..SLOTS as usize - 1].iter().sum::<i64>();
+    // The rate over the last ten to fifteen seconds (the two complete slots and the current one so far), or
+    // since the run started when that is later, so that a run's first seconds show a rate.
+    let since = ((current - 2) * SLOT_SECONDS).max(run.started_at.timestamp());
+    let seconds = (Utc::now().timestamp() - since).max(1);
+    let recent: i64 = sparkline[SLOTS as usize - 3..].iter().sum();
+    let rate_x10 = recent * 10 / seconds;
     // Failed payouts are not to go (finance may retry them): only pending ones are.
     let remaining = counts.pending + counts.transfers_pending;
     let waiting_rows = db.run_waiting(run.id).await?;
