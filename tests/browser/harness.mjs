@@ -168,3 +168,10 @@ export async function signIn(page, base, role) {
   await Promise.all([page.waitForURL(base + '/'), page.click('button[type="submit"]')]);
   await page.waitForSelector('[data-testid="role"]', { state: 'attached' });
 }
+
+/** An API amount ("7200.36") as the dashboard writes it ("7,200.36"). */
+export function grouped(amount) {
+  const [whole, decimals] = amount.split('.');
+  const digits = whole.replace('-', '').replace(/\B(?=(\d{3})+$)/g, ',');
+  return `${whole.startsWith('-') ? '-' : ''}${digits}${decimals === undefined ? '' : `.${decimals}`}`;
+}

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { start, openPage, signIn, outputDir, lastWeek, emailOf } from './harness.mjs';
+import { start, openPage, signIn, outputDir, lastWeek, emailOf, grouped } from './harness.mjs';
 
 test('finance proposes a version, prices last week both ways, and an admin approves it', async () => {
   const app = await start({ demoData: ['--passengers', '40', '--drivers', '5', '--weeks', '1', '--seed', '4'] });
@@ -51,7 +51,7 @@ test('finance proposes a version, prices last week both ways, and an admin appro
     await page.waitForSelector('[data-testid="what-if"]');
     const api = await (await fetch(`${app.base}/api/v1/pricing/versions/1/what-if?week=${week}`, { headers: auth })).json();
     assert.equal(api.before.charged.amount, before.totals.charged, 'the what-if starts from the preview');
-    assert.equal(await page.textContent('[data-testid="what-if-charged"]'), `${api.after.charged.amount} USD`);
+    assert.equal(await page.textContent('[data-testid="what-if-charged"]'), `${grouped(api.after.charged.amount)} USD`);
     assert.equal(await page.textContent('[data-testid="what-if-up"]'), String(api.up));
     assert.ok(api.up > 0 && api.down === 0, 'a dearer version raises invoices and lowers none');
     assert.equal(await page.locator('[data-testid="distribution-bar"]').count(), api.distribution.length);

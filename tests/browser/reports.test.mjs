@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { start, startSim, openPage, signIn, outputDir, lastWeek, emailOf } from './harness.mjs';
+import { start, startSim, openPage, signIn, outputDir, lastWeek, emailOf, grouped } from './harness.mjs';
 
 test('finance opens the report and downloads CSV and XLSX', async () => {
   const sim = await startSim(['--decline-rate', '0.2', '--seed', '2']);
@@ -31,7 +31,7 @@ test('finance opens the report and downloads CSV and XLSX', async () => {
     await signIn(page, app.base, 'finance');
     await Promise.all([page.waitForURL(/\/reports$/), page.click('nav >> text=Reports')]);
     await page.waitForSelector('[data-testid="report-figures"]');
-    assert.equal(await page.textContent('[data-testid="fig-charged"]'), `${api.figures.charged.amount} USD`);
+    assert.equal(await page.textContent('[data-testid="fig-charged"]'), `${grouped(api.figures.charged.amount)} USD`);
     assert.equal(await page.textContent('[data-testid="fig-refunded"]'), '2.75 USD');
     assert.equal(await page.textContent('[data-testid="count-invoices"]'), String(api.figures.invoices));
     assert.equal(await page.locator('[data-testid="history-bar"]').count(), 12);

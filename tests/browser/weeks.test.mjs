@@ -7,7 +7,7 @@ import { start, openPage, clickUntil, signIn, outputDir } from './harness.mjs';
 
 /** Cents from "12.30 USD". */
 const cents = (text) => {
-  const match = text.trim().match(/^(\d+)\.(\d\d) USD$/);
+  const match = text.trim().replaceAll(',', '').match(/^(\d+)\.(\d\d) USD$/);
   assert.ok(match, `an amount: ${text}`);
   return Number(match[1]) * 100 + Number(match[2]);
 };

@@ -240,8 +240,8 @@ fn ProfileHead(profile: CustomerProfile) -> impl IntoView {
         </div>
         <ProviderRefs profile=profile.clone() />
         <div class="stats">
-            <Stat label="Charged in all" value=profile.charged_total.to_string() unit=profile.currency.clone() testid="customer-charged" />
-            <Stat label="Refunded" value=profile.refunded_total.to_string() unit=profile.currency.clone() testid="customer-refunded" />
+            <Stat label="Charged in all" value=crate::components::format::grouped(profile.charged_total) unit=profile.currency.clone() testid="customer-charged" />
+            <Stat label="Refunded" value=crate::components::format::grouped(profile.refunded_total) unit=profile.currency.clone() testid="customer-refunded" />
             <Stat label="Refunds under way" value=profile.open_refunds.to_string() testid="customer-open-refunds" />
         </div>
         <section class="card">

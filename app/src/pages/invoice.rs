@@ -100,10 +100,10 @@ fn InvoiceView(
             <a class="btn" href=format!("/invoices/{id}/receipt") data-testid="receipt-link">"Receipt"</a>
         </div>
         <div class="stats">
-            <Stat label="Total" value=record.total.to_string() unit=currency.clone() testid="invoice-total" />
-            <Stat label="Charged" value=record.charged.to_string() unit=currency.clone() testid="invoice-charged" />
-            <Stat label="Refunded" value=record.refunded.to_string() unit=currency.clone() testid="invoice-refunded" />
-            <Stat label="Refundable" value=record.refundable.to_string() unit=currency.clone() testid="invoice-refundable" />
+            <Stat label="Total" value=crate::components::format::grouped(record.total) unit=currency.clone() testid="invoice-total" />
+            <Stat label="Charged" value=crate::components::format::grouped(record.charged) unit=currency.clone() testid="invoice-charged" />
+            <Stat label="Refunded" value=crate::components::format::grouped(record.refunded) unit=currency.clone() testid="invoice-refunded" />
+            <Stat label="Refundable" value=crate::components::format::grouped(record.refundable) unit=currency.clone() testid="invoice-refundable" />
         </div>
         <RefundPanel record=record.clone() create request_id />
         <section class="section">

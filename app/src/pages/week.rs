@@ -139,9 +139,9 @@ fn WeekView(
         })}
         <div class="stats" data-testid="week-totals">
             <Stat label="Invoices" value=t.invoices.to_string() testid="total-invoices" />
-            <Stat label="Charged" value=t.charged.to_string() unit=summary.currency.clone() testid="total-charged" />
-            <Stat label="Platform fees" value=t.fees.to_string() unit=summary.currency.clone() testid="total-fees" />
-            <Stat label="Driver payouts" value=t.payouts.to_string() unit=summary.currency.clone() testid="total-payouts" />
+            <Stat label="Charged" value=crate::components::format::grouped(t.charged) unit=summary.currency.clone() testid="total-charged" />
+            <Stat label="Platform fees" value=crate::components::format::grouped(t.fees) unit=summary.currency.clone() testid="total-fees" />
+            <Stat label="Driver payouts" value=crate::components::format::grouped(t.payouts) unit=summary.currency.clone() testid="total-payouts" />
             <Stat label="Drivers paid" value=summary.payouts.to_string() testid="total-drivers" />
             <Stat label="Late lines" value=summary.late_lines.to_string() testid="total-late" />
             <Stat label="Flagged invoices" value=summary.flagged.to_string() testid="total-flagged" />
