@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The release WebAssembly bundle: raw and gzip -9 sizes of what a browser downloads, and the time
+# The release WebAssembly bundle: raw, gzip -9 and brotli (as sent) sizes of what a browser downloads, and the time
 # to interactive of the overview page in headless Chromium (from navigation to the moment the
 # WebAssembly has hydrated the page), five cold loads on a fresh SQLite database, served by the
 # release `billing`.
@@ -17,8 +17,11 @@ if [ -z "$SITE" ]; then
   SITE=target/site
 fi
 machine
+# What the server sends: the brotli copies made at build time (scripts/precompress.mjs).
+node scripts/precompress.mjs "$SITE/pkg" > /dev/null
 for file in "$SITE/pkg/billing.wasm" "$SITE/pkg/billing.js" "$SITE/pkg/billing.css"; do
-  printf "%-36s %10d bytes raw %10d bytes gzip -9\n" "${file##*/}" "$(wc -c < "$file")" "$(gzip -9 -c "$file" | wc -c)"
+  printf "%-36s %10d bytes raw %10d bytes gzip -9 %10d bytes brotli (as sent)\n" "${file##*/}" "$(wc -c < "$file")" \
+    "$(gzip -9 -c "$file" | wc -c)" "$(wc -c < "$file.br")"
 done
 MODULE=target/front/wasm32-unknown-unknown/wasm-release/app.wasm
 if command -v twiggy > /dev/null && [ -f "$MODULE" ]; then

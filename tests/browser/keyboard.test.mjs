@@ -1,5 +1,5 @@
 // Keyboard and dead ends: the sign-in form focuses the email, the first Tab is a skip link to
-// the content, unknown invoices and customers answer 404 and say so once, a refused page offers
+// the content, an action's result takes the focus, unknown invoices and customers answer 404 and say so once, a refused page offers
 // a way out that is not itself, and a new token has a Copy button.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -43,6 +43,7 @@ test('the keyboard reaches the content, and no page is a dead end', async () => 
     await admin.page.fill('[data-testid="create-token-form"] input[name="name"]', 'copy test');
     await admin.page.click('[data-testid="create-token-form"] button[type="submit"]');
     const secret = (await admin.page.textContent('[data-testid="new-token"]')).trim();
+    assert.equal(await admin.page.evaluate(() => document.activeElement?.dataset.testid), 'action-result', 'the focus moves to the result');
     await admin.page.click('[data-testid="copy-token"]');
     await admin.page.waitForSelector('[data-testid="copy-token"] >> text=Copied');
     assert.equal(await admin.page.evaluate(() => navigator.clipboard.readText()), secret);

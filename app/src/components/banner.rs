@@ -23,12 +23,21 @@ impl Tone {
 }
 
 /// A message that spans the page: `role="alert"` for warnings and errors so screen readers
-/// announce it.
+/// announce it. The result of an action (`focus`) takes the keyboard focus when it appears, so
+/// the next Tab goes on from what just happened.
 #[component]
-pub fn Banner(tone: Tone, children: Children) -> impl IntoView {
+pub fn Banner(tone: Tone, children: Children, #[prop(optional)] focus: bool) -> impl IntoView {
     let role = match tone {
         Tone::Warning | Tone::Danger => "alert",
         Tone::Info | Tone::Success => "status",
     };
-    view! { <div class=tone.class() role=role>{children()}</div> }
+    let node = NodeRef::<leptos::html::Div>::new();
+    if focus {
+        Effect::new(move |_| {
+            if let Some(banner) = node.get() {
+                let _ = banner.focus();
+            }
+        });
+    }
+    view! { <div class=tone.class() role=role tabindex=focus.then_some("-1") node_ref=node data-testid=focus.then_some("action-result")>{children()}</div> }
 }

@@ -98,7 +98,7 @@ fn AwaitingApproval() -> impl IntoView {
     let outcome = move || {
         decide.value().get().map(|result| match result {
             Ok(r) => {
-                view! { <Banner tone=Tone::Success>"Refund #" {r.id} " is " {r.state.label()} "."</Banner> }
+                view! { <Banner focus=true tone=Tone::Success>"Refund #" {r.id} " is " {r.state.label()} "."</Banner> }
                     .into_any()
             }
             Err(error) => view! { <ErrorNotice error /> }.into_any(),

@@ -265,7 +265,7 @@ fn RefundPanel(
                     _ => (Tone::Info, "is on its way to the provider"),
                 };
                 view! {
-                    <Banner tone>
+                    <Banner focus=true tone>
                         <span data-testid="refund-result">"Refund #" {answer.refund.id} " of " {money(answer.refund.amount)} " " {text} "."</span>
                         " "
                         <button type="button" class="btn btn-ghost" data-testid="another-refund"

@@ -52,11 +52,11 @@ pub fn PricingPage() -> impl IntoView {
             </div>
         </div>
         {move || propose.value().get().map(|result| match result {
-            Ok(v) => view! { <Banner tone=Tone::Success>"Proposed version " {v.id} " from " {v.effective_week.unwrap_or_default()} ". Another finance or admin member approves it."</Banner> }.into_any(),
+            Ok(v) => view! { <Banner focus=true tone=Tone::Success>"Proposed version " {v.id} " from " {v.effective_week.unwrap_or_default()} ". Another finance or admin member approves it."</Banner> }.into_any(),
             Err(error) => view! { <ErrorNotice error /> }.into_any(),
         })}
         {move || decide.value().get().map(|result| match result {
-            Ok(v) => view! { <Banner tone=Tone::Success>"Version " {v.id} " is " {v.status.as_str()} "."</Banner> }.into_any(),
+            Ok(v) => view! { <Banner focus=true tone=Tone::Success>"Version " {v.id} " is " {v.status.as_str()} "."</Banner> }.into_any(),
             Err(error) => view! { <ErrorNotice error /> }.into_any(),
         })}
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>

@@ -34,7 +34,7 @@ pub fn ProfilePage() -> impl IntoView {
                     let _ = &secret;
                 };
                 view! {
-                    <Banner tone=Tone::Success>
+                    <Banner focus=true tone=Tone::Success>
                         "Token “" {new.token.name} "” created. Copy it now: it is not shown again."
                         <pre class="secret" data-testid="new-token">{new.secret}</pre>
                         <button type="button" class="btn" on:click=copy data-testid="copy-token">

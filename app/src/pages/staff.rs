@@ -35,11 +35,11 @@ pub fn StaffPage() -> impl IntoView {
             <h1>"Staff"</h1>
         </div>
         {move || add.value().get().map(|result| match result {
-            Ok(s) => view! { <Banner tone=Tone::Success>"Added " {s.email} " as " {s.role.as_str()} "."</Banner> }.into_any(),
+            Ok(s) => view! { <Banner focus=true tone=Tone::Success>"Added " {s.email} " as " {s.role.as_str()} "."</Banner> }.into_any(),
             Err(error) => view! { <ErrorNotice error /> }.into_any(),
         })}
         {move || disable.value().get().map(|result| match result {
-            Ok(s) => view! { <Banner tone=Tone::Success>"Disabled " {s.email} "."</Banner> }.into_any(),
+            Ok(s) => view! { <Banner focus=true tone=Tone::Success>"Disabled " {s.email} "."</Banner> }.into_any(),
             Err(error) => view! { <ErrorNotice error /> }.into_any(),
         })}
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
