@@ -235,6 +235,14 @@ pub async fn activity(
     Ok(ActivityPage { rows, next })
 }
 
+/// A moment sent as RFC 3339 (UTC) rewritten in the business time zone, with its offset, for the
+/// dashboard's `format::when`; anything else is left as it is.
+pub fn in_zone(moment: &mut String, tz: chrono_tz::Tz) {
+    if let Ok(at) = DateTime::parse_from_rfc3339(moment) {
+        *moment = at.with_timezone(&tz).to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
+    }
+}
+
 fn local(at: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
     at.with_timezone(&tz).format("%a %-d %b %Y %H:%M").to_string()
 }
@@ -302,7 +310,34 @@ pub async fn invoice(
         caller_limit: limits.map(|(per_refund, _, _)| money(per_refund)),
         caller_daily_limit: limits.map(|(_, per_day, _)| money(per_day)),
         caller_daily_left: limits.map(|(_, _, left)| money(left)),
+        time_zone: config.time_zone.name().to_owned(),
     };
+    let mut record = record;
+    let tz = config.time_zone;
+    for refund in &mut record.refunds {
+        in_zone(&mut refund.requested_at, tz);
+        if let Some(at) = refund.decided_at.as_mut() {
+            in_zone(at, tz);
+        }
+    }
+    for attempt in &mut record.attempts {
+        in_zone(&mut attempt.started_at, tz);
+        if let Some(at) = attempt.finished_at.as_mut() {
+            in_zone(at, tz);
+        }
+    }
+    for attempt in &mut record.refund_attempts {
+        in_zone(&mut attempt.started_at, tz);
+        if let Some(at) = attempt.finished_at.as_mut() {
+            in_zone(at, tz);
+        }
+    }
+    for entry in &mut record.ledger {
+        in_zone(&mut entry.created_at, tz);
+    }
+    for entry in &mut record.audit {
+        in_zone(&mut entry.at, tz);
+    }
     audit_lookup(
         audit,
         principal,
@@ -313,4 +348,20 @@ pub async fn invoice(
     )
     .await?;
     Ok(record)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn moments_are_rewritten_in_the_business_zone() {
+        let mut moment = "2026-12-07T05:24:27.844Z".to_owned();
+        super::in_zone(&mut moment, chrono_tz::Europe::Paris);
+        assert_eq!(moment, "2026-12-07T06:24:27+01:00");
+        let mut summer = "2026-07-07T05:24:27Z".to_owned();
+        super::in_zone(&mut summer, chrono_tz::Europe::Paris);
+        assert_eq!(summer, "2026-07-07T07:24:27+02:00");
+        let mut other = "not a moment".to_owned();
+        super::in_zone(&mut other, chrono_tz::Europe::Paris);
+        assert_eq!(other, "not a moment");
+    }
 }

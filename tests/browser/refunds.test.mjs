@@ -75,6 +75,8 @@ test('support refunds once on a double click; above the limit finance approves',
     await page.waitForTimeout(1000);
     assert.ok(posts >= 2, `the double click sent the form ${posts} times`);
     assert.equal(await page.locator('[data-testid="refund-row"]').count(), 1, 'one refund');
+    // Moments are written one way, in the business zone with its offset.
+    assert.match(await page.textContent('[data-testid="refund-requested-at"]'), /^\w{3} \d{1,2} \w{3} \d{4} \d\d:\d\d:\d\d UTC \(\+00:00\)$/);
     assert.equal(await page.textContent('[data-testid="invoice-refunded"]'), '0.50');
 
     // Above the limit: waits for a second person. A new refund starts empty again.

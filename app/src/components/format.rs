@@ -25,6 +25,17 @@ pub fn grouped(m: Money) -> String {
     }
 }
 
+/// A moment the one way every page writes it: `Mon 7 Dec 2026 06:24:27 Europe/Paris (+01:00)`.
+/// The server sends it in the business time zone (RFC 3339 with that zone's offset, see
+/// `customers::in_zone`) with the zone's name, so the browser needs no time zone database;
+/// `Mon 7 Dec 2026 05:24:27 UTC (+00:00)` when no zone is named. What is not a moment is shown as
+/// it is.
+pub fn when(iso: &str, zone: &str) -> String {
+    let Ok(at) = chrono::DateTime::parse_from_rfc3339(iso) else { return iso.to_owned() };
+    let zone = if zone.is_empty() { "UTC" } else { zone };
+    format!("{} {zone} ({})", at.format("%a %-d %b %Y %H:%M:%S"), at.format("%:z"))
+}
+
 /// The badge class of a charge, transfer or refund state.
 pub fn state_class(state: &str) -> &'static str {
     match state {
@@ -40,6 +51,16 @@ pub fn state_class(state: &str) -> &'static str {
 mod tests {
     use super::*;
     use crate::model::money::BillingCurrency;
+
+    #[test]
+    fn moments_are_written_in_the_business_zone_with_its_offset() {
+        assert_eq!(
+            when("2026-12-07T06:24:27+01:00", "Europe/Paris"),
+            "Mon 7 Dec 2026 06:24:27 Europe/Paris (+01:00)"
+        );
+        assert_eq!(when("2026-12-07T05:24:27.844Z", ""), "Mon 7 Dec 2026 05:24:27 UTC (+00:00)");
+        assert_eq!(when("not a time", "UTC"), "not a time");
+    }
 
     #[test]
     fn amounts_group_their_thousands() {

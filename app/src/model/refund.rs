@@ -284,4 +284,6 @@ pub struct InvoiceRecord {
     pub caller_daily_limit: Option<Money>,
     /// What is left of that today.
     pub caller_daily_left: Option<Money>,
+    /// The business time zone (IANA name) the page writes its moments in.
+    pub time_zone: String,
 }

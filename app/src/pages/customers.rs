@@ -13,7 +13,7 @@ use crate::api::resource;
 use crate::auth::Action;
 use crate::components::access::ErrorNotice;
 use crate::components::banner::{Banner, Tone};
-use crate::components::format::{money, state_class};
+use crate::components::format::{money, state_class, when};
 use crate::components::link::with_query;
 use crate::components::stat::Stat;
 use crate::model::customer::{ActivityPage, ActivityRows, CustomerProfile, Section, WeekCharges};
@@ -127,6 +127,9 @@ pub fn RefundTable(
     refunds: Vec<RefundView>,
     #[prop(optional)] show_invoice: bool,
     #[prop(optional)] decide: Option<ServerAction<DecideRefund>>,
+    /// The business time zone to write the moments in (UTC when not given).
+    #[prop(optional, into)]
+    zone: String,
 ) -> impl IntoView {
     view! {
         <div class="table-wrap">
@@ -152,7 +155,7 @@ pub fn RefundTable(
                             </td>
                             <td class="num" data-testid="refund-amount">{money(r.amount)}</td>
                             <td>{r.reason.label()} {(!r.note.is_empty()).then(|| view! { <div class="muted small">{r.note.clone()}</div> })}</td>
-                            <td class="nowrap">{r.requested_by.clone()} <div class="muted small">{r.requested_at.clone()}</div></td>
+                            <td class="nowrap">{r.requested_by.clone()} <div class="muted small" data-testid="refund-requested-at">{when(&r.requested_at, &zone)}</div></td>
                             {match decide {
                                 Some(decide) => view! { <td><DecisionButtons refund=r.clone() decide /></td> }.into_any(),
                                 None => view! {
@@ -407,7 +410,12 @@ fn ActivityList(id: String, section: Section, page: ActivityPage, paged: bool) -
 
 /// Charge attempts: key, outcome, provider id, timing.
 #[component]
-pub fn AttemptTable(rows: Vec<crate::model::customer::ChargeAttemptView>) -> impl IntoView {
+pub fn AttemptTable(
+    rows: Vec<crate::model::customer::ChargeAttemptView>,
+    /// The business time zone to write the moments in (UTC when not given).
+    #[prop(optional, into)]
+    zone: String,
+) -> impl IntoView {
     view! {
         <table class="table" data-testid="attempt-table">
             <thead><tr><th>"Invoice"</th><th>"#"</th><th>"Outcome"</th><th class="num">"Amount"</th><th>"Idempotency key"</th><th>"Provider id"</th><th>"Started"</th><th class="num">"Took"</th></tr></thead>
@@ -420,7 +428,7 @@ pub fn AttemptTable(rows: Vec<crate::model::customer::ChargeAttemptView>) -> imp
                     <td class="num">{money(a.amount)}</td>
                     <td class="mono small" data-testid="attempt-key">{a.idempotency_key}</td>
                     <td class="mono small">{a.provider_id.unwrap_or_default()}</td>
-                    <td class="nowrap small">{a.started_at} <div class="muted" title="The process that made the call: host, process id and worker number">"by worker " {a.worker}</div></td>
+                    <td class="nowrap small">{when(&a.started_at, &zone)} <div class="muted" title="The process that made the call: host, process id and worker number">"by worker " {a.worker}</div></td>
                     <td class="num">{a.millis.map(|m| format!("{m} ms"))}</td>
                 </tr>
             }).collect_view()}</tbody>

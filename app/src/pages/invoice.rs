@@ -16,7 +16,7 @@ use crate::api::resource;
 use crate::auth::Action;
 use crate::components::access::ErrorNotice;
 use crate::components::banner::{Banner, Tone};
-use crate::components::format::{money, state_class};
+use crate::components::format::{money, state_class, when};
 use crate::components::stat::Stat;
 use crate::model::money::Money;
 use crate::model::refund::{InvoiceRecord, RefundReason, RefundState, RefundView};
@@ -70,6 +70,7 @@ fn InvoiceView(
 ) -> impl IntoView {
     let id = record.id;
     let currency = record.total.currency().code().to_string();
+    let zone = StoredValue::new(record.time_zone.clone());
     let charge = record.charge.clone().unwrap_or_else(|| "not run".into());
     // The refunds, polled while one of them may still change.
     let tick = crate::components::tick::every(2);
@@ -114,7 +115,7 @@ fn InvoiceView(
                     view! { <p class="muted" data-testid="no-refunds">"No refund."</p> }.into_any()
                 } else {
                     view! {
-                        <RefundTable refunds=list.clone() />
+                        <RefundTable refunds=list.clone() zone=zone.get_value() />
                         <Decisions refunds=list decide />
                     }.into_any()
                 }
@@ -142,7 +143,7 @@ fn InvoiceView(
             {if record.attempts.is_empty() {
                 view! { <p class="muted">"None: the week's run has not charged this invoice."</p> }.into_any()
             } else {
-                view! { <div class="table-wrap"><AttemptTable rows=record.attempts.clone() /></div> }.into_any()
+                view! { <div class="table-wrap"><AttemptTable rows=record.attempts.clone() zone=zone.get_value() /></div> }.into_any()
             }}
         </section>
         {(!record.refund_attempts.is_empty()).then(|| view! {
@@ -157,8 +158,8 @@ fn InvoiceView(
                                 <td class="num">{a.attempt}</td>
                                 <td><span class=state_class(&a.outcome)>{a.outcome.clone()}</span> {a.detail.clone().map(|d| view! { <div class="muted small">{d}</div> })}</td>
                                 <td class="mono small">{a.provider_id.clone().unwrap_or_default()}</td>
-                                <td class="nowrap small">{a.started_at.clone()}</td>
-                                <td class="nowrap small">{a.finished_at.clone().unwrap_or_default()}</td>
+                                <td class="nowrap small">{when(&a.started_at, &zone.get_value())}</td>
+                                <td class="nowrap small">{a.finished_at.as_deref().map(|t| when(t, &zone.get_value())).unwrap_or_default()}</td>
                             </tr>
                         }).collect_view()}</tbody>
                     </table>
@@ -184,7 +185,7 @@ fn InvoiceView(
                                         <td class="mono small">{account.clone()}</td>
                                         <td class="num">{debit}</td>
                                         <td class="num">{credit}</td>
-                                        <td class="nowrap small">{t.created_at.clone()}</td>
+                                        <td class="nowrap small">{when(&t.created_at, &zone.get_value())}</td>
                                     </tr>
                                 }
                             })).collect_view()}</tbody>
@@ -204,7 +205,7 @@ fn InvoiceView(
                             <thead><tr><th>"At"</th><th>"Who"</th><th>"What"</th><th>"Detail"</th></tr></thead>
                             <tbody>{record.audit.iter().map(|e| view! {
                                 <tr>
-                                    <td class="nowrap small">{e.at.clone()}</td>
+                                    <td class="nowrap small">{when(&e.at, &zone.get_value())}</td>
                                     <td>{e.actor.clone()}</td>
                                     <td><code>{e.action.clone()}</code></td>
                                     <td class="small">{e.detail.clone().unwrap_or_default()}</td>

@@ -313,7 +313,15 @@ impl Backend for AppState {
     ) -> Result<Vec<RefundView>, AppError> {
         let rows =
             self.db.refunds_of_invoice(invoice_id).await.map_err(|e| internal_error("reading refunds", e))?;
-        Ok(rows.iter().map(crate::refunds::view).collect::<Result<_, _>>()?)
+        let mut refunds: Vec<RefundView> = rows.iter().map(crate::refunds::view).collect::<Result<_, _>>()?;
+        // In the business time zone, as the invoice page's other moments.
+        for refund in &mut refunds {
+            crate::customers::in_zone(&mut refund.requested_at, self.config.time_zone);
+            if let Some(at) = refund.decided_at.as_mut() {
+                crate::customers::in_zone(at, self.config.time_zone);
+            }
+        }
+        Ok(refunds)
     }
 
     async fn request_refund(
