@@ -69,10 +69,9 @@ impl From<PreviewError> for Error {
     }
 }
 
-/// The pricing settings in force: the fee policy and the anomaly thresholds.
-pub async fn settings(db: &Db, config: &Config) -> Result<(FeePolicy, AnomalyThresholds), PreviewError> {
-    let thresholds: AnomalyThresholds = db.setting_or_default(AnomalyThresholds::KEY).await?;
-    Ok((default_policy(config.currency)?, thresholds))
+/// The anomaly thresholds in force (the fee policy is a week's: see [`week_settings`]).
+pub async fn thresholds(db: &Db) -> Result<AnomalyThresholds, PreviewError> {
+    Ok(db.setting_or_default(AnomalyThresholds::KEY).await?)
 }
 
 /// What prices `week`: the fee policy version in force for it and the anomaly thresholds, and the

@@ -71,6 +71,11 @@ test('finance proposes a version, prices last week both ways, and an admin appro
     await admin.page.locator('[data-testid="version-1"] [data-testid="version-status"] >> text=in force').waitFor();
     assert.match(await admin.page.textContent('[data-testid="in-force"]'), /version 1/);
     await admin.page.screenshot({ path: path.join(outputDir, 'pricing-approved.png'), fullPage: true });
+    // Each week's preview names the version that prices it.
+    await admin.page.goto(`${app.base}/weeks/${thisWeek}`);
+    assert.equal(await admin.page.textContent('[data-testid="week-fee-policy"]'), 'fee policy version 1');
+    await admin.page.goto(`${app.base}/weeks/${week}`);
+    assert.equal(await admin.page.textContent('[data-testid="week-fee-policy"]'), 'the built-in policy');
     assert.deepEqual(admin.errors, [], 'no console errors');
     await admin.context.close();
 

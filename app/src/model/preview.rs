@@ -154,6 +154,10 @@ pub struct WeekSummary {
     pub unpaid_drivers: Vec<String>,
     /// The hash of every invoice and payout: an approval names the one it approves.
     pub content_hash: String,
+    /// The fee policy version the week is priced with (0: the built-in policy); a frozen week
+    /// keeps the one it was approved with.
+    #[serde(default)]
+    pub fee_policy_version: i64,
     pub computed_at: DateTime<Utc>,
     pub approved_at: Option<DateTime<Utc>>,
     pub approved_by: Option<String>,

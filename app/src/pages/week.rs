@@ -123,6 +123,12 @@ fn WeekView(
                 <p class="muted">
                     {summary.first_day.clone()} " – " {summary.last_day.clone()} " · " {summary.time_zone.clone()}
                     " · computed " {summary.computed_at.format("%Y-%m-%d %H:%M UTC").to_string()}
+                    " · priced by "
+                    <a href="/pricing" data-testid="week-fee-policy">{if summary.fee_policy_version == 0 {
+                        "the built-in policy".to_owned()
+                    } else {
+                        format!("fee policy version {}", summary.fee_policy_version)
+                    }}</a>
                 </p>
             </div>
             <div class="week-nav">

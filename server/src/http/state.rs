@@ -527,8 +527,7 @@ impl AppState {
     async fn summary_of(&self, stored: crate::db::weeks::StoredWeek) -> Result<WeekSummary, AppError> {
         let tz = self.config.time_zone;
         let week = stored.week;
-        let (_, thresholds) =
-            crate::preview::settings(&self.db, &self.config).await.map_err(crate::error::Error::from)?;
+        let thresholds = crate::preview::thresholds(&self.db).await.map_err(crate::error::Error::from)?;
         let now = Utc::now();
         let gaps = crate::preview::payment_gaps(&self.db, &self.config, week)
             .await
@@ -550,6 +549,7 @@ impl AppState {
             unpayable: gaps.passengers,
             unpaid_drivers: gaps.drivers,
             content_hash: stored.content_hash,
+            fee_policy_version: stored.fee_policy_version.unwrap_or(app::model::pricing::BUILT_IN_VERSION),
             computed_at: stored.computed_at,
             approved_at: stored.approved_at,
             approved_by: stored.approved_by,

@@ -99,8 +99,7 @@ pub(super) async fn anomaly_thresholds(
     caller: Caller,
 ) -> Result<Response, ApiError> {
     caller.may(Action::PreviewWeek)?;
-    let (_, thresholds) =
-        crate::preview::settings(&state.db, &state.config).await.map_err(crate::error::Error::from)?;
+    let thresholds = crate::preview::thresholds(&state.db).await.map_err(crate::error::Error::from)?;
     Ok(Json(thresholds).into_response())
 }
 
