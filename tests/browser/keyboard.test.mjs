@@ -1,12 +1,17 @@
-// Keyboard and dead ends: the sign-in form focuses the email, the first Tab is a skip link to
-// the content, an action's result takes the focus, unknown invoices and customers answer 404 and say so once, a refused page offers
-// a way out that is not itself, and a new token has a Copy button.
+// Keyboard, dead ends and moments: the sign-in form focuses the email, the first Tab is a skip
+// link to the content, an action's result takes the focus, unknown invoices and customers answer
+// 404 and say so once, a refused page offers a way out that is not itself, a new token has a Copy
+// button, and the audit log writes its moments in the business zone with its offset.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { start, openPage, signIn, emailOf, PASSWORD } from './harness.mjs';
 
 test('the keyboard reaches the content, and no page is a dead end', async () => {
-  const app = await start({ demoData: ['--passengers', '5', '--drivers', '2', '--weeks', '1', '--seed', '7'] });
+  // A business zone other than UTC, so that moments show it with its offset.
+  const app = await start({
+    env: { BILLING_TZ: 'Europe/Paris' },
+    demoData: ['--passengers', '5', '--drivers', '2', '--weeks', '1', '--seed', '7'],
+  });
   try {
     const { context, page } = await openPage(app.browser, app.base + '/login');
     assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('name')), 'email', 'the email field has the focus');
@@ -48,6 +53,10 @@ test('the keyboard reaches the content, and no page is a dead end', async () => 
     await admin.page.waitForSelector('[data-testid="copy-token"] >> text=Copied');
     assert.equal(await admin.page.evaluate(() => navigator.clipboard.readText()), secret);
     assert.equal(await admin.page.inputValue('[data-testid="create-token-form"] input[name="name"]'), '', 'the form starts again empty');
+
+    // Moments in the business zone with its offset, one way.
+    await admin.page.goto(app.base + '/audit');
+    assert.match(await admin.page.textContent('[data-testid="audit-when"]'), /^\w{3} \d{1,2} \w{3} \d{4} \d\d:\d\d:\d\d Europe\/Paris \(\+0[12]:00\)$/);
     await admin.context.close();
   } finally {
     await app.stop();

@@ -50,4 +50,7 @@ pub struct AuditPage {
     pub entries: Vec<AuditEntry>,
     /// Pass as `before_id` to get the next (older) page; `None` on the last page.
     pub next: Option<i64>,
+    /// The business time zone the entries' moments are written in (empty: UTC).
+    #[serde(default)]
+    pub time_zone: String,
 }

@@ -74,7 +74,7 @@ pub fn AuditLogPage() -> impl IntoView {
                 Ok(page) => {
                     let next = page.next.map(|n| next_link(&query.get_untracked(), n));
                     view! {
-                        <AuditTable entries=page.entries />
+                        <AuditTable entries=page.entries zone=page.time_zone />
                         {next.map(|href| view! { <a class="btn" href=href data-testid="audit-older">"Older entries →"</a> })}
                     }.into_any()
                 }
@@ -85,7 +85,7 @@ pub fn AuditLogPage() -> impl IntoView {
 }
 
 #[component]
-fn AuditTable(entries: Vec<AuditEntry>) -> impl IntoView {
+fn AuditTable(entries: Vec<AuditEntry>, #[prop(into)] zone: String) -> impl IntoView {
     if entries.is_empty() {
         return view! { <p class="card muted">"No entries match these filters."</p> }.into_any();
     }
@@ -94,7 +94,7 @@ fn AuditTable(entries: Vec<AuditEntry>) -> impl IntoView {
             <table class="table" data-testid="audit-table">
                 <thead>
                     <tr>
-                        <th>"When (UTC)"</th>
+                        <th>"When"</th>
                         <th>"Actor"</th>
                         <th>"From"</th>
                         <th>"Action"</th>
@@ -117,7 +117,7 @@ fn AuditTable(entries: Vec<AuditEntry>) -> impl IntoView {
                         };
                         view! {
                             <tr>
-                                <td class="nowrap">{e.at.replace('T', " ")}</td>
+                                <td class="nowrap" data-testid="audit-when">{crate::components::format::when(&e.at, &zone)}</td>
                                 <td>
                                     {e.actor} " "
                                     <span class="badge">{e.actor_kind}</span>

@@ -184,7 +184,7 @@ impl Db {
         let more = rows.len() > limit as usize;
         let entries: Vec<AuditEntry> = rows.into_iter().take(limit as usize).map(entry_of).collect();
         let next = if more { entries.last().map(|e| e.id) } else { None };
-        Ok(AuditPage { entries, next })
+        Ok(AuditPage { entries, next, time_zone: String::new() })
     }
 
     /// The latest `limit` entries about one object but its lookups (who looked at it), newest

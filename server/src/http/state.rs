@@ -95,7 +95,13 @@ impl Backend for AppState {
     }
 
     async fn audit(&self, _caller: &Principal, query: AuditQuery) -> Result<AuditPage, AppError> {
-        self.db.audit_page(&query).await.map_err(Into::into)
+        let mut page = self.db.audit_page(&query).await?;
+        // In the business time zone, as every moment the dashboard shows.
+        for entry in &mut page.entries {
+            crate::customers::in_zone(&mut entry.at, self.config.time_zone);
+        }
+        page.time_zone = self.config.time_zone.name().to_owned();
+        Ok(page)
     }
 
     async fn list_staff(&self, _caller: &Principal) -> Result<Vec<Staff>, AppError> {
