@@ -102,10 +102,7 @@ pub fn check(
         ));
     }
     let amount = |field: &'static str, text: &str| -> Result<Money, Error> {
-        let money = Money::parse(text, config.currency).map_err(|e| match e {
-            MoneyError::BadAmount { .. } => Error::invalid(field, e.to_string()),
-            other => Error::invalid(field, other.to_string()),
-        })?;
+        let money = Money::parse(text, config.currency).map_err(|e| Error::invalid(field, e.to_string()))?;
         if money.minor() < 0 {
             return Err(Error::invalid(field, format!("{text} is negative; a price is 0 or more")));
         }
@@ -173,28 +170,14 @@ pub async fn decide(
 ) -> Result<PolicyVersion, Error> {
     crate::auth::may(principal, Action::ManagePricing)?;
     let current = current_week(config);
-    if approve {
-        // Time passes between a proposal and its approval: the week must still be to come.
-        let version = get(db, config, principal, id).await?;
-        if let Some(week) = version.effective_week.as_deref().and_then(|w| BillingWeek::parse(w).ok()) {
-            if week < current && version.status == VersionStatus::Proposed {
-                return Err(Error::conflict(
-                    "effective_week",
-                    format!(
-                        "{week} has passed since this was proposed; propose it again for {current} or later"
-                    ),
-                ));
-            }
-        }
-    }
     db.decide_fee_policy(&Actor::staff(principal), id, approve, &current.to_string()).await.map_err(|e| {
         match e {
             DecideError::NotFound(_) => Error::NotFound(format!("fee policy version {id}")),
             e @ DecideError::OwnProposal(_) => Error::Forbidden(e.to_string()),
             e @ DecideError::NotProposed { .. } => Error::conflict("status", e.to_string()),
-            e @ (DecideError::WeekApproved { .. } | DecideError::InForce { .. }) => {
-                Error::conflict("effective_week", e.to_string())
-            }
+            e @ (DecideError::WeekApproved { .. }
+            | DecideError::InForce { .. }
+            | DecideError::Passed { .. }) => Error::conflict("effective_week", e.to_string()),
             DecideError::Database(e) => Error::internal("deciding on a fee policy", e),
         }
     })

@@ -68,6 +68,15 @@ impl VersionStatus {
 /// The id of the built-in policy, in force for every week before the first approved version.
 pub const BUILT_IN_VERSION: i64 = 0;
 
+/// How pages name version `id`: "version 3", or "the built-in policy".
+pub fn version_label(id: i64) -> String {
+    if id == BUILT_IN_VERSION {
+        "the built-in policy".to_owned()
+    } else {
+        format!("version {id}")
+    }
+}
+
 /// A version of the fee policy: never edited once approved; a later version replaces it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicyVersion {
@@ -87,11 +96,7 @@ pub struct PolicyVersion {
 impl PolicyVersion {
     /// "version 3", or "the built-in policy".
     pub fn label(&self) -> String {
-        if self.id == BUILT_IN_VERSION {
-            "the built-in policy".to_owned()
-        } else {
-            format!("version {}", self.id)
-        }
+        version_label(self.id)
     }
 }
 

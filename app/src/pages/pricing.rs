@@ -15,7 +15,7 @@ use crate::components::banner::{Banner, Tone};
 use crate::components::format::money;
 use crate::model::money::Money;
 use crate::model::pricing::{
-    ChangeBucket, PolicyVersion, PolicyVersions, VersionStatus, WhatIf, BUILT_IN_VERSION,
+    version_label, ChangeBucket, PolicyVersion, PolicyVersions, VersionStatus, WhatIf,
 };
 use crate::model::week::BillingWeek;
 
@@ -210,16 +210,8 @@ fn WhatIfForm(list: PolicyVersions) -> impl IntoView {
 
 #[component]
 fn WhatIfView(w: WhatIf) -> impl IntoView {
-    let proposed = if w.proposed_version == BUILT_IN_VERSION {
-        "the built-in policy".to_owned()
-    } else {
-        format!("version {}", w.proposed_version)
-    };
-    let current = if w.current_version == BUILT_IN_VERSION {
-        "the built-in policy".to_owned()
-    } else {
-        format!("version {}", w.current_version)
-    };
+    let proposed = version_label(w.proposed_version);
+    let current = version_label(w.current_version);
     let rows = [
         ("Charged", "what-if-charged", w.before.charged, w.after.charged),
         ("Platform fees", "what-if-fees", w.before.fees, w.after.fees),

@@ -32,6 +32,8 @@ pub enum DecideError {
     WeekApproved { week: String },
     #[error("version {id} is in force from {week}, which has begun; propose a later week")]
     InForce { id: i64, week: String },
+    #[error("{week} has passed since this was proposed; propose it again for {current} or later")]
+    Passed { week: String, current: String },
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -190,26 +192,26 @@ impl Db {
             actor.staff_id.ok_or_else(|| sqlx::Error::Protocol("a decision needs a staff member".into()))?;
         let at = now();
         let status = if approve { "approved" } else { "withdrawn" };
-        // The row's lock (PostgreSQL's; SQLite's writer lock is already held), then the row with
-        // its people's emails (a lock cannot reach through the outer join).
-        let lock = format!("SELECT id FROM fee_policy_versions WHERE id = $1{}", for_update(self));
+        // The row's lock (PostgreSQL's; SQLite's writer lock is already held) with its proposer,
+        // then the row with its people's emails (a lock cannot reach through the outer join).
+        let lock = format!("SELECT proposed_by FROM fee_policy_versions WHERE id = $1{}", for_update(self));
         let reread = format!("{SELECT_VERSION} WHERE v.id = $1");
         with_pool!(self, pool => {
             let mut tx = pool.begin_with(begin_writing(self)).await?;
-            let locked: Option<i64> = sqlx::query_scalar(&lock).bind(id).fetch_optional(&mut *tx).await?;
-            locked.ok_or(DecideError::NotFound(id))?;
+            let proposer: Option<i64> = sqlx::query_scalar(&lock).bind(id).fetch_optional(&mut *tx).await?;
+            let proposer = proposer.ok_or(DecideError::NotFound(id))?;
             let before = version_from(sqlx::query_as(&reread).bind(id).fetch_one(&mut *tx).await?)?;
             if before.status != VersionStatus::Proposed {
                 return Err(DecideError::NotProposed { id, status: before.status.as_str() });
             }
             let week = before.effective_week.clone().unwrap_or_default();
             if approve {
-                let proposer: i64 = sqlx::query_scalar("SELECT proposed_by FROM fee_policy_versions WHERE id = $1")
-                    .bind(id)
-                    .fetch_one(&mut *tx)
-                    .await?;
                 if proposer == staff_id {
                     return Err(DecideError::OwnProposal(id));
+                }
+                // Time passes between a proposal and its approval: the week must still be to come.
+                if week.as_str() < current_week {
+                    return Err(DecideError::Passed { week, current: current_week.to_owned() });
                 }
                 let frozen: Option<String> = sqlx::query_scalar("SELECT status FROM weeks WHERE week = $1")
                     .bind(&week)
