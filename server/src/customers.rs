@@ -243,6 +243,14 @@ pub fn in_zone(moment: &mut String, tz: chrono_tz::Tz) {
     }
 }
 
+/// A refund's moments in the business time zone (see [`in_zone`]).
+pub fn refund_in_zone(refund: &mut app::model::refund::RefundView, tz: chrono_tz::Tz) {
+    in_zone(&mut refund.requested_at, tz);
+    if let Some(at) = refund.decided_at.as_mut() {
+        in_zone(at, tz);
+    }
+}
+
 fn local(at: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
     at.with_timezone(&tz).format("%a %-d %b %Y %H:%M").to_string()
 }
@@ -315,10 +323,7 @@ pub async fn invoice(
     let mut record = record;
     let tz = config.time_zone;
     for refund in &mut record.refunds {
-        in_zone(&mut refund.requested_at, tz);
-        if let Some(at) = refund.decided_at.as_mut() {
-            in_zone(at, tz);
-        }
+        refund_in_zone(refund, tz);
     }
     for attempt in &mut record.attempts {
         in_zone(&mut attempt.started_at, tz);

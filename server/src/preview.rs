@@ -82,7 +82,7 @@ async fn week_settings(
     config: &Config,
     week: BillingWeek,
 ) -> Result<(PolicyVersion, AnomalyThresholds, String), PreviewError> {
-    let thresholds: AnomalyThresholds = db.setting_or_default(AnomalyThresholds::KEY).await?;
+    let thresholds = thresholds(db).await?;
     let version = crate::fee_policies::for_week(db, config, week).await.map_err(PreviewError::Policy)?;
     let key =
         json!({ "policy": version.policy, "version": version.id, "thresholds": thresholds }).to_string();

@@ -322,10 +322,7 @@ impl Backend for AppState {
         let mut refunds: Vec<RefundView> = rows.iter().map(crate::refunds::view).collect::<Result<_, _>>()?;
         // In the business time zone, as the invoice page's other moments.
         for refund in &mut refunds {
-            crate::customers::in_zone(&mut refund.requested_at, self.config.time_zone);
-            if let Some(at) = refund.decided_at.as_mut() {
-                crate::customers::in_zone(at, self.config.time_zone);
-            }
+            crate::customers::refund_in_zone(refund, self.config.time_zone);
         }
         Ok(refunds)
     }
