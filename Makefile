@@ -38,11 +38,11 @@ test: tools test-tools lint build-debug browser-tests rust-tests
 
 build-release:
 	cargo leptos build --release
-	node scripts/precompress.mjs target/site/pkg
+	node scripts/publish-assets.mjs target/site/pkg
 
 build-debug:
 	cargo leptos build
-	node scripts/precompress.mjs target/site/pkg
+	node scripts/publish-assets.mjs target/site/pkg
 
 lint:
 	cargo fmt --all --check

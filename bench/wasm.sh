@@ -17,9 +17,11 @@ if [ -z "$SITE" ]; then
   SITE=target/site
 fi
 machine
-# What the server sends: the brotli copies made at build time (scripts/precompress.mjs).
-node scripts/precompress.mjs "$SITE/pkg" > /dev/null
-for file in "$SITE/pkg/billing.wasm" "$SITE/pkg/billing.js" "$SITE/pkg/billing.css"; do
+# What the server sends: the content-named files and their brotli copies made at build time
+# (scripts/publish-assets.mjs).
+node scripts/publish-assets.mjs "$SITE/pkg" > /dev/null
+BUNDLE=$(node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync(process.argv[1])).bundle)' "$SITE/pkg/assets.json")
+for file in "$SITE/pkg/$BUNDLE.wasm" "$SITE/pkg/$BUNDLE.js" "$SITE/pkg/$BUNDLE.css"; do
   printf "%-36s %10d bytes raw %10d bytes gzip -9 %10d bytes brotli (as sent)\n" "${file##*/}" "$(wc -c < "$file")" \
     "$(gzip -9 -c "$file" | wc -c)" "$(wc -c < "$file.br")"
 done

@@ -45,6 +45,13 @@ pub enum Action {
     /// See, propose, approve (another member's) and withdraw fee policy versions, and price a
     /// week under a proposal.
     ManagePricing,
+    /// The dispute queue, and sending a dispute's evidence to the provider.
+    ManageDisputes,
+    /// Waive a line or an invoice of a draft week (support within the per-refund limit; above
+    /// it, the waiver waits for approval).
+    Waive,
+    /// Approve or reject a waiver another staff member asked for.
+    ApproveWaiver,
 }
 
 const Y: bool = true;
@@ -59,7 +66,7 @@ pub const ROLE_TABLE: &[(Action, [bool; 3])] = &[
     (Action::LookupUsers,         [Y,      Y,      Y]),
     (Action::Refund,              [Y,      Y,      Y]),
     (Action::ApproveRefund,       [N,      Y,      Y]),
-    (Action::PreviewWeek,         [N,      Y,      Y]),
+    (Action::PreviewWeek,         [Y,      Y,      Y]),
     (Action::ApproveRun,          [N,      Y,      Y]),
     (Action::PauseRun,            [Y,      Y,      Y]),
     (Action::ResumeOrAbortRun,    [N,      Y,      Y]),
@@ -70,6 +77,9 @@ pub const ROLE_TABLE: &[(Action, [bool; 3])] = &[
     (Action::ManageSettings,      [N,      N,      Y]),
     (Action::HandleAlerts,        [Y,      Y,      Y]),
     (Action::ManagePricing,       [N,      Y,      Y]),
+    (Action::ManageDisputes,      [N,      Y,      Y]),
+    (Action::Waive,               [Y,      Y,      Y]),
+    (Action::ApproveWaiver,       [N,      Y,      Y]),
 ];
 
 impl Role {
@@ -118,6 +128,9 @@ pub fn describe(action: Action) -> &'static str {
         Action::ManageSettings => "change settings",
         Action::HandleAlerts => "handle alerts",
         Action::ManagePricing => "manage pricing",
+        Action::ManageDisputes => "handle disputes",
+        Action::Waive => "waive invoice lines",
+        Action::ApproveWaiver => "approve waivers",
     }
 }
 

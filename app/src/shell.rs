@@ -1,7 +1,7 @@
 //! The HTML document, the navigation and the routes.
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::{
     components::{Route, Router, Routes, A},
     ParamSegment, SsrMode, StaticSegment,
@@ -16,6 +16,7 @@ use crate::pages::{
     alerts::AlertsPage,
     audit::AuditLogPage,
     customers::{CustomerPage, UsersPage},
+    disputes::DisputesPage,
     invoice::{InvoicePage, ReceiptPage},
     login::LoginPage,
     not_found::NotFound,
@@ -46,6 +47,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="color-scheme" content="light dark" />
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
+                <link rel="stylesheet" href=format!("/pkg/{}.css", options.output_name) />
                 <HydrationScripts options />
                 <MetaTags />
             </head>
@@ -63,7 +65,6 @@ pub fn App() -> impl IntoView {
     let me = resource(|| (), |_| whoami());
     provide_context(SignedIn(me));
     view! {
-        <Stylesheet id="leptos" href="/pkg/billing.css" />
         <Title formatter=|page: String| {
             if page.is_empty() { "Carpool Billing".to_string() } else { format!("{page} · Carpool Billing") }
         } />
@@ -98,6 +99,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("reports") view=ReportsPage ssr=SsrMode::Async />
                     <Route path=StaticSegment("pricing") view=PricingPage ssr=SsrMode::Async />
                     <Route path=StaticSegment("reconcile") view=ReconcilePage ssr=SsrMode::Async />
+                    <Route path=StaticSegment("disputes") view=DisputesPage ssr=SsrMode::Async />
                     <Route path=StaticSegment("alerts") view=AlertsPage ssr=SsrMode::Async />
                     <Route path=StaticSegment("users") view=UsersPage ssr=SsrMode::Async />
                     <Route path=(StaticSegment("users"), ParamSegment("id")) view=CustomerPage ssr=SsrMode::Async />
@@ -159,6 +161,7 @@ fn Navigation(me: Option<Principal>) -> impl IntoView {
             {role.can(Action::ExportReports).then(|| view! { <A href="/reports">"Reports"</A> })}
             {role.can(Action::ManagePricing).then(|| view! { <A href="/pricing">"Pricing"</A> })}
             {role.can(Action::Reconcile).then(|| view! { <A href="/reconcile">"Reconcile"</A> })}
+            {role.can(Action::ManageDisputes).then(|| view! { <A href="/disputes">"Disputes"</A> })}
             <A href="/alerts">"Alerts"</A>
             {role.can(Action::ViewAudit).then(|| view! { <A href="/audit">"Audit log"</A> })}
             {role.can(Action::ManageStaff).then(|| view! { <A href="/staff">"Staff"</A> })}

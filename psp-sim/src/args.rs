@@ -41,7 +41,8 @@ pub struct Args {
     /// (`balance_insufficient`), as Stripe does. Without it, funds are there for any transfer.
     #[arg(long, value_name = "N")]
     funds_delay_seconds: Option<u64>,
-    /// Send a signed event (as Stripe does) for every payment, refund and transfer to this URL.
+    /// Send signed events (as Stripe does) for every payment, refund, transfer and dispute change
+    /// to this URL.
     #[arg(long, value_name = "URL")]
     webhook_url: Option<String>,
     /// The signing secret of those events (whsec_…).

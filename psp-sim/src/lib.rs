@@ -22,10 +22,15 @@
 //! - `POST /v1/accounts` (connected accounts, for drivers), `GET …/:id`
 //! - `POST /v1/payment_intents` (`confirm=true`, `off_session=true`): 200 `succeeded` with a
 //!   `latest_charge` id, or 402 `card_error`/`card_declined`; `GET /v1/payment_intents[/:id]`
-//! - `POST /v1/refunds` (by `payment_intent` or `charge`; `amount` defaults to what is left)
+//! - `POST /v1/refunds` (by `payment_intent` or `charge`; `amount` defaults to what is left;
+//!   refused with 400 `charge_disputed` while the charge has an open or lost dispute)
 //! - `POST /v1/transfers` (to a connected account), `GET /v1/charges`, `/v1/refunds`,
 //!   `/v1/transfers` (each also `/:id`), listed newest first with `limit`, `starting_after`
 //!   and `ending_before`.
+//! - `GET /v1/disputes[/:id]` (listed like charges, filtered by `charge` or `payment_intent`)
+//!   and `POST /v1/disputes/:id` (Stripe's "update a dispute": `evidence[<text field>]`, up to
+//!   150,000 characters in all, `metadata[…]`, and `submit`, which defaults to `true` as in
+//!   Stripe). Disputes themselves are opened and decided by the test controls below.
 //!
 //! # Idempotency
 //!
@@ -47,9 +52,22 @@
 //! Not authenticated (the simulator is meant for localhost and test networks only):
 //! `GET /sim/ledger`; `POST /sim/reset` (forgets everything and restores the starting faults);
 //! `GET /sim/faults` and `PUT /sim/faults` (a JSON object with any of [`SimConfig`]'s fields,
-//! to change faults while running).
+//! to change faults while running); `POST /sim/clock` (`{"advance_seconds": N}`);
+//! `POST /sim/disputes` (`{"charge": "ch_…", "reason"?: "fraudulent", "amount"?: N}`: the
+//! cardholder's bank disputes a charge) and `POST /sim/disputes/:id/close`
+//! (`{"outcome": "won"|"lost"}`: the bank decides). Their refusals use Stripe's error shape,
+//! with `param` naming the field at fault.
+//!
+//! # Webhooks
+//!
+//! With `webhook_url` and `webhook_secret`, signed events as Stripe sends them:
+//! `payment_intent.succeeded`, `refund.created`, `transfer.created`; for disputes,
+//! `charge.dispute.created` then `charge.dispute.funds_withdrawn` when opened,
+//! `charge.dispute.updated` on evidence or metadata, `charge.dispute.closed` (then
+//! `charge.dispute.funds_reinstated` on a win) when decided.
 
 mod args;
+mod disputes;
 mod error;
 mod form;
 mod idempotency;
@@ -111,7 +129,8 @@ pub struct SimConfig {
     /// 400 `balance_insufficient`, as Stripe refuses it; without it (the default) the platform
     /// has funds for any transfer.
     pub funds_delay_seconds: Option<u64>,
-    /// Where to send a signed event for every payment, refund and transfer, as Stripe does.
+    /// Where to send signed events for every payment, refund, transfer and dispute change, as
+    /// Stripe does.
     pub webhook_url: Option<String>,
     /// The signing secret of those events (`whsec_…`).
     pub webhook_secret: Option<String>,

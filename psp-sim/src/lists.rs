@@ -25,6 +25,7 @@ pub(crate) enum Kind {
     Charge,
     Refund,
     Transfer,
+    Dispute,
 }
 
 impl Store {
@@ -42,6 +43,7 @@ impl Store {
             Kind::Charge => one(&self.charges, id),
             Kind::Refund => one(&self.refunds, id),
             Kind::Transfer => one(&self.transfers, id),
+            Kind::Dispute => one(&self.disputes, id),
         }
     }
 
@@ -77,6 +79,13 @@ impl Store {
                 page(&self.transfers, &q, "/v1/transfers", |t| {
                     q.matches("destination", Some(&t.destination))
                         && q.matches("transfer_group", t.transfer_group.as_deref())
+                })
+            }
+            Kind::Dispute => {
+                let q = ListQuery::parse(params, &["charge", "payment_intent"])?;
+                page(&self.disputes, &q, "/v1/disputes", |d| {
+                    q.matches("charge", Some(&d.charge))
+                        && q.matches("payment_intent", Some(&d.payment_intent))
                 })
             }
             Kind::PaymentMethod | Kind::Account => Err(StripeError::invalid(

@@ -229,6 +229,8 @@ pub(crate) struct Charge {
     pub paid: bool,
     pub captured: bool,
     pub refunded: bool,
+    /// Whether a dispute was ever opened on this charge (it stays `true` once closed).
+    pub disputed: bool,
     pub failure_code: Option<&'static str>,
     pub failure_message: Option<&'static str>,
     pub outcome: Outcome,
@@ -268,6 +270,83 @@ pub(crate) struct Transfer {
     pub livemode: bool,
 }
 
+/// A card issuer's dispute (chargeback) of a charge, as Stripe's `dispute` object.
+///
+/// `metadata` starts as a copy of the charge's (which is its payment intent's), so the product
+/// can find the invoice by `metadata[invoice_id]`. Real Stripe does not copy it: a dispute
+/// starts with empty metadata, and a product must also match disputes by `payment_intent` or
+/// `charge`.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Dispute {
+    pub id: String,
+    pub object: &'static str,
+    pub created: i64,
+    /// Minor units disputed (and withdrawn from the platform's balance).
+    pub amount: i64,
+    pub currency: String,
+    pub charge: String,
+    pub payment_intent: String,
+    /// One of Stripe's dispute reasons, such as `fraudulent` or `product_not_received`.
+    pub reason: &'static str,
+    /// `needs_response`, then `under_review` once evidence is submitted, then `won` or `lost`.
+    pub status: &'static str,
+    /// Every evidence field Stripe has, `null` until given (the simulator takes text fields only).
+    pub evidence: std::collections::BTreeMap<&'static str, Option<String>>,
+    pub evidence_details: EvidenceDetails,
+    pub is_charge_refundable: bool,
+    /// The withdrawal, and on a win the reinstatement.
+    pub balance_transactions: Vec<BalanceTransaction>,
+    pub metadata: Metadata,
+    pub livemode: bool,
+}
+
+/// Where a dispute's evidence stands.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct EvidenceDetails {
+    /// The last moment to submit evidence, in unix seconds of the simulator's clock.
+    pub due_by: i64,
+    /// Whether any evidence is staged or submitted.
+    pub has_evidence: bool,
+    /// Whether the last submission came after `due_by` (never: the simulator refuses those).
+    pub past_due: bool,
+    pub submission_count: u32,
+}
+
+/// A movement of the platform's balance, as Stripe attaches them to a dispute.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct BalanceTransaction {
+    pub id: String,
+    pub object: &'static str,
+    pub created: i64,
+    pub available_on: i64,
+    /// Minor units: negative for the withdrawal, positive for the reinstatement.
+    pub amount: i64,
+    pub currency: String,
+    pub description: String,
+    /// Minor units the provider keeps (the dispute fee on the withdrawal).
+    pub fee: i64,
+    pub fee_details: Vec<FeeDetail>,
+    /// `amount - fee`.
+    pub net: i64,
+    /// `dispute` or `dispute_reversal`.
+    pub reporting_category: &'static str,
+    /// The dispute's id.
+    pub source: String,
+    pub status: &'static str,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+}
+
+/// One fee inside a balance transaction's `fee`.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct FeeDetail {
+    pub amount: i64,
+    pub currency: String,
+    pub description: &'static str,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+}
+
 macro_rules! object {
     ($type:ty, $noun:literal) => {
         impl Object for $type {
@@ -289,6 +368,7 @@ object!(PaymentIntent, "payment_intent");
 object!(Charge, "charge");
 object!(Refund, "refund");
 object!(Transfer, "transfer");
+object!(Dispute, "dispute");
 
 #[cfg(test)]
 mod tests {

@@ -4,6 +4,7 @@
 //! simulator reserves an idempotency key or draws a fault: such a refusal is a validation
 //! failure, which Stripe does not save, so a corrected retry with the same key runs normally.
 
+use super::disputes::DisputeUpdate;
 use super::error::StripeError;
 use super::form::{Metadata, Params};
 use super::objects::TestCard;
@@ -21,6 +22,8 @@ pub(crate) enum Endpoint {
     PaymentIntents,
     Refunds,
     Transfers,
+    /// `POST /v1/disputes/:id`: evidence and metadata.
+    UpdateDispute(String),
 }
 
 /// A parsed, well-formed POST; the references it makes (customers, cards, charges) are checked
@@ -34,6 +37,7 @@ pub(crate) enum Mutation {
     CreatePaymentIntent(NewPaymentIntent),
     CreateRefund(NewRefund),
     CreateTransfer(NewTransfer),
+    UpdateDispute(DisputeUpdate),
 }
 
 #[derive(Clone, Debug)]
@@ -117,6 +121,7 @@ impl Mutation {
             Endpoint::Accounts => Self::CreateAccount(account(p)?),
             Endpoint::PaymentIntents => Self::CreatePaymentIntent(payment_intent(p)?),
             Endpoint::Refunds => Self::CreateRefund(refund(p)?),
+            Endpoint::UpdateDispute(id) => Self::UpdateDispute(DisputeUpdate::parse(id, p)?),
             Endpoint::Transfers => {
                 p.only(&["amount", "currency", "destination", "description", "transfer_group", "metadata"])?;
                 Self::CreateTransfer(NewTransfer {

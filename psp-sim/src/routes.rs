@@ -10,6 +10,7 @@ use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+use super::disputes::{NewDispute, Verdict};
 use super::error::StripeError;
 use super::form::Params;
 use super::idempotency::{Begin, Fingerprint, Saved, Scope, MAX_KEY_CHARS};
@@ -17,7 +18,7 @@ use super::lists::Kind;
 use super::objects::new_id;
 use super::requests::{Endpoint, Mutation};
 use super::state::{FaultsUpdate, Reservation, Sim};
-use super::store::{json_of, Context};
+use super::store::{json_of, Context, Executed};
 
 /// Every route the simulator answers.
 pub(crate) fn routes(sim: Sim) -> Router {
@@ -50,12 +51,27 @@ pub(crate) fn routes(sim: Sim) -> Router {
         .route("/v1/refunds/{id}", retrieve(Kind::Refund))
         .route("/v1/transfers", create(Endpoint::Transfers).merge(list(Kind::Transfer)))
         .route("/v1/transfers/{id}", retrieve(Kind::Transfer))
+        .route("/v1/disputes", list(Kind::Dispute))
+        .route(
+            "/v1/disputes/{id}",
+            retrieve(Kind::Dispute).merge(post(
+                |State(sim): State<Sim>,
+                 Path(id): Path<String>,
+                 uri: Uri,
+                 headers: HeaderMap,
+                 body: Bytes| {
+                    mutate(sim, Endpoint::UpdateDispute(id), uri, headers, body)
+                },
+            )),
+        )
         .route_layer(axum::middleware::from_fn_with_state(sim.clone(), count_request))
         .route("/sim/ledger", get(ledger))
         .route("/sim/stats", get(stats))
         .route("/sim/reset", post(reset))
         .route("/sim/faults", get(faults).put(set_faults))
         .route("/sim/clock", post(move_clock))
+        .route("/sim/disputes", post(open_dispute))
+        .route("/sim/disputes/{id}/close", post(close_dispute))
         .fallback(unrecognized)
         .method_not_allowed_fallback(unrecognized)
         .with_state(sim)
@@ -180,14 +196,7 @@ async fn run(sim: Sim, job: Job, request_id: String) -> Answer {
         Ok(executed) => {
             let hold_ms = if executed.moved_money { state.faults.holds_answer() } else { None };
             let garble = if executed.moved_money { state.faults.garbles() } else { None };
-            if executed.moved_money {
-                let hook =
-                    state.faults.config.webhook_url.clone().zip(state.faults.config.webhook_secret.clone());
-                if let (Some((url, secret)), Some(event)) = (hook, super::webhook::event_for(&executed.body))
-                {
-                    super::webhook::deliver(url, secret, event);
-                }
-            }
+            super::webhook::send(&state.faults.config, &executed.body, &executed.events);
             if let Some(reservation) = reservation {
                 let saved = Saved {
                     status: executed.status,
@@ -498,6 +507,42 @@ async fn move_clock(State(sim): State<Sim>, body: Bytes) -> Response {
     let now = state.now();
     Json(json!({ "now": now.to_rfc3339(), "offset_seconds": state.clock_offset.num_seconds() }))
         .into_response()
+}
+
+/// `POST /sim/disputes` `{"charge": "ch_…", "reason"?: "fraudulent", "amount"?: N}`: the
+/// cardholder's bank disputes the charge. Answers the dispute (`needs_response`) and sends
+/// `charge.dispute.created` then `charge.dispute.funds_withdrawn`.
+async fn open_dispute(State(sim): State<Sim>, body: Bytes) -> Response {
+    let opened = NewDispute::parse(&body).and_then(|req| {
+        let mut state = sim.lock();
+        let now = state.now();
+        state.store.open_dispute(req, now).inspect(|done| announce(&state, done))
+    });
+    answer(opened)
+}
+
+/// `POST /sim/disputes/:id/close` `{"outcome": "won"|"lost"}`: the bank decides. Answers the
+/// dispute and sends `charge.dispute.closed` (then `charge.dispute.funds_reinstated` on a win).
+async fn close_dispute(State(sim): State<Sim>, Path(id): Path<String>, body: Bytes) -> Response {
+    let closed = Verdict::parse(&body).and_then(|verdict| {
+        let mut state = sim.lock();
+        let now = state.now();
+        state.store.close_dispute(&id, verdict, now).inspect(|done| announce(&state, done))
+    });
+    answer(closed)
+}
+
+/// Sends the webhook events of a test control's change.
+fn announce(state: &super::state::State, done: &Executed) {
+    super::webhook::send(&state.faults.config, &done.body, &done.events);
+}
+
+/// A test control's answer: its object, or the refusal in Stripe's error shape.
+fn answer(done: Result<Executed, StripeError>) -> Response {
+    match done {
+        Ok(done) => Answer::ok(done.body, new_id("req")).into_response(),
+        Err(error) => Answer::refusal(error, new_id("req"), None).into_response(),
+    }
 }
 
 /// `POST /sim/reset`: an empty provider with the starting faults, for the next test.

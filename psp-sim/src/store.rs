@@ -15,7 +15,8 @@ use serde_json::{json, Value};
 use super::error::StripeError;
 use super::ledger::LedgerEntry;
 use super::objects::{
-    new_id, Account, Charge, Customer, Object, Outcome, PaymentIntent, PaymentMethod, Refund, Transfer,
+    new_id, Account, Charge, Customer, Dispute, Object, Outcome, PaymentIntent, PaymentMethod, Refund,
+    Transfer,
 };
 use super::requests::{Mutation, NewAccount, NewPaymentIntent, NewRefund, NewTransfer};
 
@@ -66,6 +67,7 @@ pub(crate) struct Store {
     pub charges: Table<Charge>,
     pub refunds: Table<Refund>,
     pub transfers: Table<Transfer>,
+    pub disputes: Table<Dispute>,
     pub ledger: Vec<LedgerEntry>,
     pub balance: Balance,
 }
@@ -88,6 +90,13 @@ impl Balance {
             let (_, currency, amount) = self.pending.pop_front().expect("a front");
             *self.available.entry(currency).or_default() += amount;
         }
+    }
+
+    /// Adds `delta` (negative: takes) to the available balance, whatever is there (it may go
+    /// below zero, as refunds and disputes take from a Stripe balance).
+    pub fn adjust(&mut self, currency: &str, delta: i64, now: DateTime<Utc>) {
+        self.settle(now);
+        *self.available.entry(currency.to_owned()).or_default() += delta;
     }
 
     fn receive(&mut self, currency: &str, amount: i64, available_on: DateTime<Utc>) {
@@ -141,17 +150,26 @@ pub(crate) struct Context<'a> {
     pub funds_delay: Option<chrono::Duration>,
 }
 
-/// A request that executed: its answer (saved under its idempotency key), and whether it
-/// attempted to move money, which is when the dangerous timeout fault can strike.
+/// A request that executed: its answer (saved under its idempotency key), whether it
+/// attempted to move money, which is when the dangerous timeout fault can strike, and the
+/// webhook events it causes.
+#[derive(Debug)]
 pub(crate) struct Executed {
     pub status: StatusCode,
     pub body: Value,
     pub moved_money: bool,
+    /// The types of the events to send about `body`, in order (`payment_intent.succeeded`).
+    pub events: Vec<&'static str>,
 }
 
 impl Executed {
-    fn ok(body: Value, moved_money: bool) -> Self {
-        Self { status: StatusCode::OK, body, moved_money }
+    pub fn ok(body: Value, moved_money: bool) -> Self {
+        Self { status: StatusCode::OK, body, moved_money, events: Vec::new() }
+    }
+
+    pub fn with_events(mut self, events: &[&'static str]) -> Self {
+        self.events.extend_from_slice(events);
+        self
     }
 }
 
@@ -187,6 +205,7 @@ impl Store {
             Mutation::CreatePaymentIntent(pi) => self.create_payment_intent(pi, ctx),
             Mutation::CreateRefund(r) => self.create_refund(r, ctx),
             Mutation::CreateTransfer(t) => self.create_transfer(t, ctx),
+            Mutation::UpdateDispute(d) => self.update_dispute(d, ctx),
         }
     }
 
@@ -315,6 +334,7 @@ impl Store {
             paid: decline.is_none(),
             captured: decline.is_none(),
             refunded: false,
+            disputed: false,
             failure_code: decline.map(|_| "card_declined"),
             failure_message: decline.map(|(_, message)| message),
             outcome: match decline {
@@ -340,7 +360,7 @@ impl Store {
                 intent.amount_received = intent.amount + ctx.overcharge_minor;
                 let available_on = ctx.now + ctx.funds_delay.unwrap_or_default();
                 self.balance.receive(&intent.currency, intent.amount_received, available_on);
-                Executed::ok(json_of(&intent), true)
+                Executed::ok(json_of(&intent), true).with_events(&["payment_intent.succeeded"])
             }
             Some((code, message)) => {
                 let error = StripeError::card_declined(code, message)
@@ -352,7 +372,7 @@ impl Store {
                 intent.payment_method = None;
                 intent.last_payment_error = Some(error.object());
                 let error = error.with_extra("payment_intent", json_of(&intent));
-                Executed { status: error.status, body: error.body(), moved_money: true }
+                Executed { status: error.status, body: error.body(), moved_money: true, events: Vec::new() }
             }
         };
         self.charges.insert(charge);
@@ -393,6 +413,17 @@ impl Store {
 
     fn create_refund(&mut self, req: NewRefund, ctx: &Context) -> Result<Executed, StripeError> {
         let (charge_id, param) = self.charge_to_refund(&req)?;
+        if let Some(dispute) = self.dispute_blocking_refund(&charge_id) {
+            return Err(StripeError::invalid_param(
+                param,
+                format!(
+                    "Charge {charge_id} has a dispute ({}, {}): it has been charged back, so it cannot be \
+                     refunded.",
+                    dispute.id, dispute.status
+                ),
+            )
+            .with_code("charge_disputed"));
+        }
         let charge = self
             .charges
             .get_mut(&charge_id)
@@ -422,8 +453,7 @@ impl Store {
         charge.amount_refunded += amount;
         charge.refunded = charge.amount_refunded == charge.amount;
         // Refunds come out of the balance whatever is available (it may go below zero).
-        self.balance.settle(ctx.now);
-        *self.balance.available.entry(charge.currency.clone()).or_default() -= amount;
+        self.balance.adjust(&charge.currency, -amount, ctx.now);
         let refund = Refund {
             id: new_id("re"),
             object: "refund",
@@ -439,7 +469,7 @@ impl Store {
         self.ledger.push(LedgerEntry::refund(&refund, charge.customer.clone(), ctx.idempotency_key, ctx.now));
         let body = json_of(&refund);
         self.refunds.insert(refund);
-        Ok(Executed::ok(body, true))
+        Ok(Executed::ok(body, true).with_events(&["refund.created"]))
     }
 
     fn create_transfer(&mut self, req: NewTransfer, ctx: &Context) -> Result<Executed, StripeError> {
@@ -471,6 +501,6 @@ impl Store {
         self.ledger.push(LedgerEntry::transfer(&transfer, ctx.idempotency_key, ctx.now));
         let body = json_of(&transfer);
         self.transfers.insert(transfer);
-        Ok(Executed::ok(body, true))
+        Ok(Executed::ok(body, true).with_events(&["transfer.created"]))
     }
 }

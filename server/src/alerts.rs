@@ -2,10 +2,11 @@
 //! of every message, the channels, and a test alert.
 
 use crate::error::Error;
-use app::model::alerts::{AlertKind, AlertSettings, AlertView, AlertsPage, MESSAGE_STATES};
+use app::model::alerts::{AlertKind, AlertSettings, AlertView, AlertsPage, MessageView, MESSAGE_STATES};
 use app::model::staff::Principal;
 
 use crate::config::Config;
+use crate::customers::zoned;
 use crate::db::alerts::NewAlert;
 use crate::db::audit::Actor;
 use crate::db::Db;
@@ -14,8 +15,8 @@ use crate::db::Db;
 const PAGE_ALERTS: i64 = 100;
 const PAGE_MESSAGES: i64 = 200;
 
-/// The page for `caller`, its messages in `messages` state (empty: all); the channels only for
-/// those who may change them.
+/// The page for `caller`, its messages in `messages` state (empty: all), every moment in the
+/// business time zone; the channels only for those who may change them.
 pub async fn page(db: &Db, config: &Config, caller: &Principal, messages: &str) -> Result<AlertsPage, Error> {
     let failed = |e: sqlx::Error| Error::internal("reading alerts", e);
     let state = match messages.trim() {
@@ -28,15 +29,46 @@ pub async fn page(db: &Db, config: &Config, caller: &Principal, messages: &str) 
     };
     let may_configure = caller.staff.role.can(app::auth::Action::ManageSettings);
     let settings = if may_configure { Some(settings(db).await?) } else { None };
+    let tz = config.time_zone;
+    let alerts = |rows: Vec<AlertView>| rows.into_iter().map(|a| alert_in_zone(a, tz)).collect();
     Ok(AlertsPage {
-        open: db.alerts(true, PAGE_ALERTS).await.map_err(failed)?,
-        past: db.alerts(false, PAGE_ALERTS).await.map_err(failed)?,
-        messages: db.messages(state, PAGE_MESSAGES).await.map_err(failed)?,
+        open: alerts(db.alerts(true, PAGE_ALERTS).await.map_err(failed)?),
+        past: alerts(db.alerts(false, PAGE_ALERTS).await.map_err(failed)?),
+        messages: db
+            .messages(state, PAGE_MESSAGES)
+            .await
+            .map_err(failed)?
+            .into_iter()
+            .map(|m| message_in_zone(m, tz))
+            .collect(),
         messages_state: state.map(str::to_owned),
         counts: db.message_counts().await.map_err(failed)?,
         settings,
         smtp_configured: config.smtp.is_some(),
+        time_zone: tz.name().to_owned(),
     })
+}
+
+/// The alert with its moments in the business time zone `tz` (the same instants).
+fn alert_in_zone(a: AlertView, tz: chrono_tz::Tz) -> AlertView {
+    AlertView {
+        first_at: zoned(a.first_at, tz),
+        last_at: zoned(a.last_at, tz),
+        acknowledged_at: a.acknowledged_at.map(|at| zoned(at, tz)),
+        resolved_at: a.resolved_at.map(|at| zoned(at, tz)),
+        escalated_at: a.escalated_at.map(|at| zoned(at, tz)),
+        ..a
+    }
+}
+
+/// The message with its moments in the business time zone `tz`.
+fn message_in_zone(m: MessageView, tz: chrono_tz::Tz) -> MessageView {
+    MessageView {
+        next_attempt_at: zoned(m.next_attempt_at, tz),
+        created_at: zoned(m.created_at, tz),
+        sent_at: m.sent_at.map(|at| zoned(at, tz)),
+        ..m
+    }
 }
 
 /// The stored channels, or the defaults.

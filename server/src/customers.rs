@@ -9,7 +9,9 @@ use crate::config::Config;
 use crate::db::audit::{Actor, NewAuditEntry, LOOKUP_ACTIONS};
 use crate::db::Db;
 use crate::error::Error;
-use app::model::customer::{ActivityPage, ActivityRows, CustomerProfile, Section, UserHit, WeekCharges};
+use app::model::customer::{
+    ActivityPage, ActivityRows, ChargeAttemptView, CustomerProfile, Section, UserHit, WeekCharges,
+};
 use app::model::money::Money;
 use app::model::refund::InvoiceRecord;
 use app::model::staff::Principal;
@@ -112,6 +114,10 @@ pub async fn profile(
     let (charged, refunded, open) = db.user_totals(id).await.map_err(failed("reading a user's totals"))?;
     let is_driver = db.is_driver(id).await.map_err(failed("reading a user"))?;
     let refs = db.provider_refs(id).await.map_err(failed("reading a user's provider references"))?;
+    let mut disputes = db.user_disputes(id).await.map_err(failed("reading a user's disputes"))?;
+    for dispute in &mut disputes {
+        crate::disputes::in_business_zone(dispute, config.time_zone);
+    }
     audit_lookup(audit, principal, "user.view", "user", id, format!("{} ({})", user.name, user.id)).await?;
     Ok(CustomerProfile {
         id: user.id,
@@ -129,6 +135,8 @@ pub async fn profile(
         provider_customer_id: refs.provider_customer_id,
         provider_payment_method_id: refs.provider_payment_method_id,
         provider_account_id: refs.provider_account_id,
+        disputes,
+        time_zone: config.time_zone.name().to_owned(),
     })
 }
 
@@ -142,8 +150,9 @@ fn id_cursor(before: Option<&str>) -> Result<i64, Error> {
     }
 }
 
-/// One page of one of a customer's lists, newest first; every page audited as `user.view` with
-/// the list (and the cursor), whoever asks: the dashboard or the API.
+/// One page of one of a customer's lists, newest first, its moments in the business time zone;
+/// every page audited as `user.view` with the list (and the cursor), whoever asks: the dashboard
+/// or the API.
 pub async fn activity(
     db: &Db,
     config: &Config,
@@ -181,7 +190,8 @@ pub async fn activity(
                 .map_err(failed("reading attempts"))?;
             let next = more(rows.len()).then(|| rows[PAGE as usize - 1].0.to_string());
             rows.truncate(PAGE as usize);
-            (ActivityRows::Attempts(rows.into_iter().map(|(_, a)| a).collect()), next)
+            let attempts = rows.into_iter().map(|(_, a)| attempt_in_zone(a, config.time_zone)).collect();
+            (ActivityRows::Attempts(attempts), next)
         }
         Section::Refunds => {
             let mut rows = db
@@ -190,7 +200,10 @@ pub async fn activity(
                 .map_err(failed("reading refunds"))?;
             let next = more(rows.len()).then(|| rows[PAGE as usize - 1].id.to_string());
             rows.truncate(PAGE as usize);
-            let views = rows.iter().map(crate::refunds::view).collect::<Result<_, _>>()?;
+            let mut views: Vec<_> = rows.iter().map(crate::refunds::view).collect::<Result<_, _>>()?;
+            for refund in &mut views {
+                refund_in_zone(refund, config.time_zone);
+            }
             (ActivityRows::Refunds(views), next)
         }
         Section::Rides => {
@@ -213,7 +226,7 @@ pub async fn activity(
             let rides = rows
                 .into_iter()
                 .map(|(at, mut ride)| {
-                    ride.ended_local = local(at, tz);
+                    ride.ended_at = zoned(at, tz).to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
                     ride
                 })
                 .collect();
@@ -232,15 +245,30 @@ pub async fn activity(
         Some(b) => format!("{} page before {b}", section.as_str()),
     };
     audit_lookup(audit, principal, "user.view", "user", id, detail).await?;
-    Ok(ActivityPage { rows, next })
+    Ok(ActivityPage { rows, next, time_zone: config.time_zone.name().to_owned() })
 }
 
 /// A moment sent as RFC 3339 (UTC) rewritten in the business time zone, with its offset, for the
 /// dashboard's `format::when`; anything else is left as it is.
 pub fn in_zone(moment: &mut String, tz: chrono_tz::Tz) {
     if let Ok(at) = DateTime::parse_from_rfc3339(moment) {
-        *moment = at.with_timezone(&tz).to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
+        *moment = zoned(at, tz).to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
     }
+}
+
+/// The same instant in the business time zone, with that zone's offset: how a moment the
+/// dashboard shows goes to it (`format::moment` writes it without a time zone database).
+pub fn zoned<Z: chrono::TimeZone>(at: DateTime<Z>, tz: chrono_tz::Tz) -> DateTime<chrono::FixedOffset> {
+    at.with_timezone(&tz).fixed_offset()
+}
+
+/// A charge attempt's moments in the business time zone (see [`in_zone`]).
+fn attempt_in_zone(mut attempt: ChargeAttemptView, tz: chrono_tz::Tz) -> ChargeAttemptView {
+    in_zone(&mut attempt.started_at, tz);
+    if let Some(at) = attempt.finished_at.as_mut() {
+        in_zone(at, tz);
+    }
+    attempt
 }
 
 /// A refund's moments in the business time zone (see [`in_zone`]).
@@ -319,18 +347,17 @@ pub async fn invoice(
         caller_daily_limit: limits.map(|(_, per_day, _)| money(per_day)),
         caller_daily_left: limits.map(|(_, _, left)| money(left)),
         time_zone: config.time_zone.name().to_owned(),
+        disputes: db.invoice_disputes(id).await.map_err(failed("reading disputes"))?,
     };
     let mut record = record;
+    for dispute in &mut record.disputes {
+        crate::disputes::in_business_zone(dispute, config.time_zone);
+    }
     let tz = config.time_zone;
     for refund in &mut record.refunds {
         refund_in_zone(refund, tz);
     }
-    for attempt in &mut record.attempts {
-        in_zone(&mut attempt.started_at, tz);
-        if let Some(at) = attempt.finished_at.as_mut() {
-            in_zone(at, tz);
-        }
-    }
+    record.attempts = record.attempts.into_iter().map(|a| attempt_in_zone(a, tz)).collect();
     for attempt in &mut record.refund_attempts {
         in_zone(&mut attempt.started_at, tz);
         if let Some(at) = attempt.finished_at.as_mut() {
@@ -368,5 +395,16 @@ mod tests {
         let mut other = "not a moment".to_owned();
         super::in_zone(&mut other, chrono_tz::Europe::Paris);
         assert_eq!(other, "not a moment");
+    }
+
+    #[test]
+    fn zoned_moments_keep_their_instant() {
+        use chrono::TimeZone;
+        let at = chrono::Utc.with_ymd_and_hms(2026, 12, 7, 5, 24, 27).unwrap();
+        let paris = super::zoned(at, chrono_tz::Europe::Paris);
+        assert_eq!(paris.to_rfc3339(), "2026-12-07T06:24:27+01:00");
+        assert_eq!(paris, at, "the same instant");
+        let tokyo = super::zoned(paris, chrono_tz::Asia::Tokyo);
+        assert_eq!(tokyo.to_rfc3339(), "2026-12-07T14:24:27+09:00");
     }
 }

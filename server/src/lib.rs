@@ -9,6 +9,7 @@ pub mod config;
 pub mod customers;
 pub mod db;
 pub mod demo;
+pub mod disputes;
 pub mod error;
 pub mod fee_policies;
 pub mod http;
@@ -22,6 +23,7 @@ pub mod run;
 pub mod serve;
 pub mod staff;
 pub mod telemetry;
+pub mod waivers;
 
 /// The dependency arrow inside the server: the HTTP edge (`http/`, and `serve.rs` and `cli/`
 /// that start things) may use everything; nothing else uses the HTTP edge or the dashboard's

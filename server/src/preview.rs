@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use crate::billing::anomalies;
 use crate::billing::plan::{PlanError, WeekPlan};
 use crate::billing::planner::{LeanPlan, Planner};
+use crate::billing::waived::Waived;
 use crate::config::Config;
 use crate::db::audit::Actor;
 use crate::db::weeks::{inputs_hash, ApproveError, Approved, StoredWeek};
@@ -49,6 +50,9 @@ pub enum PreviewError {
     /// Reading the fee policy version in force.
     #[error(transparent)]
     Policy(Error),
+    /// Reading the week's waivers.
+    #[error(transparent)]
+    Waivers(Error),
 }
 
 /// For every caller: a week not started or not ended is an invalid `week` (422); an approval
@@ -63,7 +67,7 @@ impl From<PreviewError> for Error {
                 Error::internal("previewing a week", e)
             }
             PreviewError::Approve(e) => Error::conflict(e.field(), e.to_string()),
-            PreviewError::Policy(e) => e,
+            PreviewError::Policy(e) | PreviewError::Waivers(e) => e,
             other => Error::internal("previewing a week", other),
         }
     }
@@ -111,19 +115,23 @@ async fn refresh_planned(
     let policy = version.policy;
     // An approved week is frozen: its page does not count the week's rides (millions of index
     // entries at a million passengers) to find out whether they changed.
-    if let Some(stored) = db.stored_week(week).await? {
-        if stored.status == WeekStatus::Approved {
-            return Ok((stored, None));
-        }
+    let stored = db.stored_week(week).await?;
+    if stored.as_ref().is_some_and(|s| s.status == WeekStatus::Approved) {
+        return Ok((stored.expect("just checked"), None));
+    }
+    // The applied waivers: part of the draft's inputs, and what the planner leaves out.
+    let waived = Waived::new(db.applied_waivers(&week.to_string()).await?);
+    let waiver_ids: Vec<i64> = waived.keys().iter().map(|w| w.id).collect();
+    if let Some(stored) = stored {
         let (count, late_ids) = db.week_fingerprint(start, end).await?;
-        if stored.inputs_hash == inputs_hash(&key, count, &late_ids) {
+        if stored.inputs_hash == inputs_hash(&key, count, &late_ids, &waiver_ids) {
             return Ok((stored, None));
         }
     }
     // The fingerprint is taken from the rides actually planned, so it names exactly them. The
     // rides are priced as they are read and the week kept compactly (see `billing::planner`);
     // each ride is checked for plausibility on the way.
-    let mut planner = Planner::new(&policy, week, tz);
+    let mut planner = Planner::new(&policy, week, tz).waiving(&waived);
     let mut implausible: HashMap<u32, String> = HashMap::new();
     let mut add = |ride: Ride| -> Result<(), PreviewError> {
         let index = planner.add(&ride)?;
@@ -139,7 +147,7 @@ async fn refresh_planned(
         add(ride)?;
     }
     let own = db.each_ride_ended_between(start, end, &mut add).await?;
-    let inputs = inputs_hash(&key, own, &late);
+    let inputs = inputs_hash(&key, own, &late, &waiver_ids);
     let plan = planner.finish()?;
     let history = db.history(week, thresholds.lookback_weeks).await?;
     let found = anomalies::find(&plan, &implausible, &history, &thresholds);
@@ -187,13 +195,16 @@ pub async fn approve(
     Ok(db.approve_week(actor, week, week.start(tz), week.end(tz), &key, content_hash).await?)
 }
 
-/// The contract's JSON of `week`'s preview, with who cannot be charged or paid: what `billing
+/// The contract's JSON of `week`'s preview, with who cannot be charged or paid and the week's
+/// waivers (every state; the applied ones are what its invoices leave out): what `billing
 /// preview --format json` prints and `GET /api/v1/weeks/:week/preview` answers.
 pub async fn preview_json(db: &Db, config: &Config, week: BillingWeek) -> Result<Value, PreviewError> {
     let (stored, plan) = preview(db, config, week).await?;
     let ids = db.document_ids(week).await?;
     let mut body = to_json(&stored, &plan, &ids);
     body["payment_gaps"] = gaps_json(db, config, week).await?;
+    let waivers = crate::waivers::list(db, config, week, None).await.map_err(PreviewError::Waivers)?;
+    body["waivers"] = serde_json::to_value(waivers).expect("waivers serialise");
     Ok(body)
 }
 

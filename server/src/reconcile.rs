@@ -1,8 +1,12 @@
 //! Reconciliation with the provider: the provider's charges, refunds and transfers of a week,
 //! listed through the provider's API page by page, matched one to one with what the ledger
-//! records. Charges at the provider that the ledger does not explain become stray charges, and a
-//! finance member's approval repairs them: each is recorded in the ledger and refunded through the
-//! same idempotent refund path as every refund. Runs after every completed run as well.
+//! records, and its disputes of the week's payments with the disputes the product recorded
+//! ([`disputes`]). Charges at the provider that the ledger does not explain become stray charges,
+//! and a finance member's approval repairs them: each is recorded in the ledger and refunded
+//! through the same idempotent refund path as every refund. Disputes are not repaired: they are
+//! answered on /disputes. Runs after every completed run as well.
+
+mod disputes;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -208,17 +212,26 @@ struct Ledger {
     transfers: LedgerSide,
 }
 
+/// The provider's side of a week: its charges, refunds and transfers that do not match the
+/// ledger, and its disputes of the week's payments.
+struct ProviderSide {
+    charges: Vec<ProviderItem>,
+    refunds: Vec<ProviderItem>,
+    transfers: Vec<ProviderItem>,
+    disputes: Vec<disputes::Listed>,
+}
+
 /// The provider's charges, refunds and transfers of `week` that do not match `ledger` (every
-/// object listed is noted in it). Listed in slices of creation time from the week's first attempt on
-/// (not the provider's whole history), side by side, each object matched as its page comes and
-/// kept only when it does not match. A provider that does not list by creation time
-/// (localstripe) is listed whole.
+/// object listed is noted in it), and its disputes of the week's payments. Listed in slices of
+/// creation time from the week's first attempt on (not the provider's whole history), side by
+/// side, each object matched as its page comes and kept only when it does not match. A provider
+/// that does not list by creation time (localstripe) is listed whole.
 async fn provider_side(
     db: &Db,
     client: &StripeClient,
     week: &str,
     ledger: &Ledger,
-) -> Result<(Vec<ProviderItem>, Vec<ProviderItem>, Vec<ProviderItem>), Error> {
+) -> Result<ProviderSide, Error> {
     let failed = |e: ProviderError| Error::internal("listing the provider's records", e);
     let stored = |e: sqlx::Error| Error::internal("reconciling", e);
     let settings = crate::run::load_settings(db).await.map_err(stored)?;
@@ -287,8 +300,21 @@ async fn provider_side(
             listed => listed,
         }
     };
-    // The three lists side by side.
-    let (charges, refunds, transfers) = futures::try_join!(charges, refunds, transfers).map_err(failed)?;
+    // A dispute is opened after its payment: from the first slice's start on, in one listing,
+    // kept until the week's payments are known. Disputes are few; each is kept.
+    let disputes = async {
+        match list_slices(client, "/v1/disputes", &refund_slices, pace, disputes::listed).await {
+            // A Stripe-shaped server without disputes (localstripe): none were opened there.
+            Err(ProviderError::Refused(message)) if message.contains(": 404 ") => {
+                tracing::warn!(%message, "the provider lists no disputes; reconciling without them");
+                Ok(Vec::new())
+            }
+            listed => listed,
+        }
+    };
+    // The four lists side by side.
+    let (charges, refunds, transfers, disputes) =
+        futures::try_join!(charges, refunds, transfers, disputes).map_err(failed)?;
     // The refunds of the week's payments: those the ledger matched, and those of a payment the
     // provider listed as the week's.
     let unmatched_charges: BTreeSet<&str> = charges.iter().map(|c| c.id.as_str()).collect();
@@ -299,7 +325,16 @@ async fn provider_side(
         })
         .map(|(_, r)| r)
         .collect();
-    Ok((charges, refunds, transfers))
+    // The disputes of the week's payments, as refunds are picked, or of its metadata's week.
+    let disputes = disputes
+        .into_iter()
+        .filter(|d| {
+            d.names_week(week)
+                || d.payment_intent()
+                    .is_some_and(|pi| ledger.charges.was_listed(pi) || unmatched_charges.contains(pi))
+        })
+        .collect();
+    Ok(ProviderSide { charges, refunds, transfers, disputes })
 }
 
 /// The items of one kind of movement that do not match: the provider's `unmatched` (an amount
@@ -333,6 +368,7 @@ fn unmatched_items(
                     invoice_id,
                     payout_id,
                     attempt_key: l.3.clone(),
+                    note: None,
                 });
             }
             None => {
@@ -348,6 +384,7 @@ fn unmatched_items(
                     invoice_id,
                     payout_id,
                     attempt_key: attempt,
+                    note: None,
                 });
             }
         }
@@ -364,6 +401,7 @@ fn unmatched_items(
             invoice_id,
             payout_id,
             attempt_key: l.3.clone(),
+            note: None,
         });
     }
     (matched, items)
@@ -383,7 +421,8 @@ pub async fn run(
     db.ledger_charges(&week, |item| ledger.charges.add(&item)).await.map_err(failed)?;
     db.ledger_refunds(&week, |item| ledger.refunds.add(&item)).await.map_err(failed)?;
     db.ledger_transfers(&week, |item| ledger.transfers.add(&item)).await.map_err(failed)?;
-    let (charges, refunds, transfers) = provider_side(db, client, &week, &ledger).await?;
+    let ProviderSide { charges, refunds, transfers, disputes } =
+        provider_side(db, client, &week, &ledger).await?;
     let mut matched = 0;
     let mut items = Vec::new();
     for (kind, unmatched, side) in [
@@ -412,6 +451,10 @@ pub async fn run(
         matched += side.matched.load(Ordering::Relaxed) + late;
         items.extend(unmatched);
     }
+    let (disputes_matched, dispute_items) =
+        disputes::reconcile(db, &week, &disputes, currency).await.map_err(failed)?;
+    matched += disputes_matched;
+    items.extend(dispute_items);
     let stray: Vec<NewStray> = items
         .iter()
         .filter(|i| i.kind == "charge" && i.class == MatchClass::ProviderOnly)

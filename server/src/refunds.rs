@@ -225,6 +225,7 @@ pub async fn request(
             format!("invoice {invoice_id} was not charged ({state}), so there is nothing to refund"),
         ));
     }
+    refuse_if_disputed(db, invoice_id).await?;
     let currency = BillingCurrency::from_code(&invoice.currency)
         .map_err(|e| Error::internal("reading an invoice", e))?;
     let (amount_minor, lines) = amount_of(db, invoice_id, currency, &new).await?;
@@ -294,6 +295,23 @@ pub async fn request(
             };
             Ok(RefundAnswer { outcome: "created".into(), refund: view(&row)? })
         }
+    }
+}
+
+/// Refuses a refund of an invoice whose charge a card issuer disputes (or took back): the issuer
+/// decides where that money goes, and the provider refuses the refund anyway.
+async fn refuse_if_disputed(db: &Db, invoice_id: i64) -> Result<(), Error> {
+    let dispute =
+        db.blocking_dispute(invoice_id).await.map_err(|e| Error::internal("reading disputes", e))?;
+    match dispute {
+        None => Ok(()),
+        Some((dispute, status)) => Err(Error::conflict(
+            "invoice",
+            format!(
+                "invoice {invoice_id}'s charge is disputed by the card issuer (dispute {dispute}, {}): it cannot be refunded; answer the dispute from the invoice page instead",
+                status.replace('_', " ")
+            ),
+        )),
     }
 }
 
@@ -397,6 +415,9 @@ pub async fn decide(
     }
     if !approve && note.is_empty() {
         return Err(Error::invalid("note", "say why the refund is rejected"));
+    }
+    if approve {
+        refuse_if_disputed(db, refund.invoice_id).await?;
     }
     let action = if approve { "refund.approve" } else { "refund.reject" };
     let mut audit = NewAuditEntry::new(&Actor::staff(principal), action, "invoice", refund.invoice_id);

@@ -75,6 +75,10 @@ pub fn figures(sums: &[LedgerSum], currency: BillingCurrency) -> ReportFigures {
     let (receivable, _) = sum(sums, "", "passenger_receivable");
     let (payable, _) = sum(sums, "", "driver_payable");
     let (clearing, _) = sum(sums, "", "provider_clearing");
+    let (disputed, disputes) = sum(sums, "dispute.withdrawal", "disputes");
+    let (dispute_fees, _) = sum(sums, "dispute.withdrawal", "dispute_fees");
+    let (won, won_count) = sum(sums, "dispute.won", "provider_clearing");
+    let (lost, lost_count) = sum(sums, "dispute.lost", "dispute_losses");
     ReportFigures {
         invoices,
         invoiced: money(invoiced),
@@ -93,6 +97,14 @@ pub fn figures(sums: &[LedgerSum], currency: BillingCurrency) -> ReportFigures {
         payable: money(-payable),
         provider_clearing: money(clearing),
         provider_fees: None,
+        disputes,
+        disputed: money(disputed),
+        dispute_fees: money(dispute_fees),
+        disputes_won_count: won_count,
+        disputes_won: money(won),
+        disputes_lost_count: lost_count,
+        disputes_lost: money(lost),
+        disputes_by_status: Vec::new(),
     }
 }
 
@@ -151,10 +163,15 @@ pub async fn report(db: &Db, currency: BillingCurrency, from: &str, to: &str) ->
     let no_card = |from: BillingWeek, to: BillingWeek| async move {
         db.no_payment_method_count(&from.to_string(), &to.to_string()).await.map_err(failed)
     };
+    let statuses = |from: BillingWeek, to: BillingWeek| async move {
+        db.disputes_by_status(&from.to_string(), &to.to_string(), code).await.map_err(failed)
+    };
     let mut figures_now = figures(&sums, currency);
     figures_now.no_payment_method_count = no_card(first, last).await?;
+    figures_now.disputes_by_status = statuses(first, last).await?;
     let mut figures_before = figures(&previous, currency);
     figures_before.no_payment_method_count = no_card(previous_first, previous_last).await?;
+    figures_before.disputes_by_status = statuses(previous_first, previous_last).await?;
     Ok(Report {
         from: first.to_string(),
         to: last.to_string(),
@@ -364,6 +381,39 @@ pub async fn write_xlsx(
     ];
     for (i, (label, now, before)) in counts.iter().enumerate() {
         let r = 16 + i as u32;
+        summary.write(r, 0, *label).map_err(failed)?;
+        summary.write_number(r, 1, *now as f64).map_err(failed)?;
+        summary.write_number(r, 2, *before as f64).map_err(failed)?;
+    }
+    // Disputes in a block of their own below, so that every cell above stays where it was.
+    let still_open = |f: &ReportFigures| -> i64 {
+        f.disputes_by_status
+            .iter()
+            .filter(|(status, _)| app::model::dispute::is_open(status))
+            .map(|(_, n)| n)
+            .sum()
+    };
+    let dispute_rows: [(&str, Money, Money); 4] = [
+        ("Disputed", f.disputed, p.disputed),
+        ("Dispute fees", f.dispute_fees, p.dispute_fees),
+        ("Reinstated (disputes won)", f.disputes_won, p.disputes_won),
+        ("Lost in disputes", f.disputes_lost, p.disputes_lost),
+    ];
+    let dispute_start = 16 + counts.len() as u32 + 1;
+    for (i, (label, now, before)) in dispute_rows.iter().enumerate() {
+        let r = dispute_start + i as u32;
+        summary.write(r, 0, *label).map_err(failed)?;
+        summary.write_number_with_format(r, 1, amount(*now), &money_format).map_err(failed)?;
+        summary.write_number_with_format(r, 2, amount(*before), &money_format).map_err(failed)?;
+    }
+    let dispute_counts: [(&str, i64, i64); 4] = [
+        ("Disputes", f.disputes, p.disputes),
+        ("Disputes won", f.disputes_won_count, p.disputes_won_count),
+        ("Disputes lost", f.disputes_lost_count, p.disputes_lost_count),
+        ("Disputes still open", still_open(f), still_open(p)),
+    ];
+    for (i, (label, now, before)) in dispute_counts.iter().enumerate() {
+        let r = dispute_start + dispute_rows.len() as u32 + 1 + i as u32;
         summary.write(r, 0, *label).map_err(failed)?;
         summary.write_number(r, 1, *now as f64).map_err(failed)?;
         summary.write_number(r, 2, *before as f64).map_err(failed)?;

@@ -105,9 +105,11 @@ pub async fn serve(config: Config, addr: SocketAddr) -> anyhow::Result<()> {
 }
 
 /// Leptos's settings, built here rather than read from Cargo.toml so the binary runs anywhere.
+/// The output name is the bundle's content-named stem (`http::assets`), which the HTML's
+/// scripts and stylesheet link point to.
 fn leptos_options(addr: SocketAddr, site_root: &str) -> LeptosOptions {
     LeptosOptions::builder()
-        .output_name("billing")
+        .output_name(crate::http::assets::bundle_name(site_root))
         .site_root(site_root)
         .site_pkg_dir("pkg")
         .site_addr(addr)
@@ -116,7 +118,9 @@ fn leptos_options(addr: SocketAddr, site_root: &str) -> LeptosOptions {
 }
 
 fn warn_if_assets_missing(options: &LeptosOptions) {
-    let wasm = std::path::Path::new(options.site_root.as_ref()).join("pkg").join("billing.wasm");
+    let wasm = std::path::Path::new(options.site_root.as_ref())
+        .join("pkg")
+        .join(format!("{}.wasm", options.output_name));
     if !wasm.exists() {
         tracing::warn!(
             path = %wasm.display(),

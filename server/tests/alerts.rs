@@ -86,6 +86,7 @@ on_both_databases! {
         let get = |query: &str, token: &str| http.get(app.url(&format!("/api/v1/alerts{query}"))).bearer_auth(token.to_owned()).send();
         let page: serde_json::Value = get("?messages=queued", &admin).await.unwrap().json().await.unwrap();
         assert_eq!(page["open"].as_array().unwrap().len(), 1);
+        assert_eq!(page["time_zone"], "UTC", "the zone the moments are in");
         assert!(page["messages"].as_array().unwrap().iter().all(|m| m["state"] == "queued"), "{page}");
         assert!(!page["settings"].is_null(), "admins see the channels");
         let failed: serde_json::Value = get("?messages=failed", &admin).await.unwrap().json().await.unwrap();

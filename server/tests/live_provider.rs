@@ -399,7 +399,7 @@ async fn billing_run_says_what_a_waiting_run_waits_for() {
     );
     let run = db.run_of_week(&week).await.unwrap().unwrap();
     assert_eq!(run.phase.as_str(), "paying_out");
-    let view = server::run::view::view(&db, run).await.unwrap();
+    let view = server::run::view::view(&db, run, chrono_tz::Tz::UTC).await.unwrap();
     assert_eq!(view.waiting.len(), 1, "{:?}", view.waiting);
     assert_eq!((view.waiting[0].waiting_for.as_str(), view.waiting[0].payouts), ("funds", view.payouts));
     assert!(view.waiting[0].next_at > chrono::Utc::now() + chrono::Duration::minutes(50));

@@ -85,6 +85,27 @@ impl PspSim {
         response.json().await.expect("JSON")
     }
 
+    /// A JSON POST to one of the simulator's test controls (`/sim/…`): its status and JSON.
+    async fn control(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let response = self.http.post(self.url(path)).json(&body).send().await.expect("control answered");
+        (response.status(), response.json().await.expect("JSON"))
+    }
+
+    /// A successful off-session payment of `amount` cents: `(payment intent id, charge id)`.
+    async fn charge(&self, amount: &str, invoice: &str) -> (String, String) {
+        let (customer, method) = self.customer_with_card("tok_visa").await;
+        let intent = self.create("/v1/payment_intents", &payment(&customer, &method, amount, invoice)).await;
+        let charge = intent["latest_charge"].as_str().expect("latest_charge").to_owned();
+        (id_of(&intent, "pi_"), charge)
+    }
+
+    /// Opens a dispute on `charge` (the cardholder's bank's move); the dispute.
+    async fn dispute(&self, body: Value) -> Value {
+        let (status, dispute) = self.control("/sim/disputes", body).await;
+        assert_eq!(status, StatusCode::OK, "{dispute}");
+        dispute
+    }
+
     /// A customer with a card attached: `(customer id, payment method id)`.
     async fn customer_with_card(&self, token: &str) -> (String, String) {
         let customer = self
@@ -672,4 +693,380 @@ async fn sigterm_stops_it_cleanly() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(status.success(), "{status}");
+}
+
+/// Error `param` and `code` of a refusal, for compact assertions.
+fn refusal(body: &Value) -> (Option<&str>, Option<&str>) {
+    (body["error"]["param"].as_str(), body["error"]["code"].as_str())
+}
+
+#[tokio::test]
+async fn a_dispute_withdraws_the_money_and_blocks_refunds_until_won() {
+    let sim = PspSim::start(&[]);
+    let (intent, charge) = sim.charge("1230", "2026-W48/u1").await;
+    let dispute = sim.dispute(json!({ "charge": charge, "reason": "fraudulent" })).await;
+    let id = id_of(&dispute, "dp_");
+    assert_eq!(dispute["object"], "dispute");
+    assert_eq!((dispute["amount"].as_i64(), dispute["currency"].as_str()), (Some(1230), Some("usd")));
+    assert_eq!(
+        (dispute["charge"].as_str(), dispute["payment_intent"].as_str()),
+        (Some(&*charge), Some(&*intent))
+    );
+    assert_eq!(
+        (dispute["reason"].as_str(), dispute["status"].as_str()),
+        (Some("fraudulent"), Some("needs_response"))
+    );
+    assert_eq!(
+        dispute["metadata"]["invoice_id"], "2026-W48/u1",
+        "the simulator copies the charge's metadata"
+    );
+    assert_eq!(
+        (dispute["is_charge_refundable"].as_bool(), dispute["livemode"].as_bool()),
+        (Some(false), Some(false))
+    );
+    let details = &dispute["evidence_details"];
+    let created = dispute["created"].as_i64().expect("created");
+    assert_eq!(details["due_by"].as_i64(), Some(created + 7 * 24 * 3600));
+    assert_eq!(
+        (details["has_evidence"].as_bool(), details["submission_count"].as_i64()),
+        (Some(false), Some(0))
+    );
+    assert_eq!(dispute["evidence"]["uncategorized_text"], Value::Null);
+    let withdrawal = &dispute["balance_transactions"][0];
+    assert_eq!(
+        (withdrawal["amount"].as_i64(), withdrawal["fee"].as_i64(), withdrawal["net"].as_i64()),
+        (Some(-1230), Some(1500), Some(-2730))
+    );
+    assert_eq!(withdrawal["reporting_category"], "dispute");
+
+    let (status, fetched) = sim.get(&format!("/v1/disputes/{id}")).await;
+    assert_eq!((status, &fetched), (StatusCode::OK, &dispute));
+    let (_, listed) = sim.get(&format!("/v1/disputes?charge={charge}")).await;
+    assert_eq!((listed["object"].as_str(), listed["url"].as_str()), (Some("list"), Some("/v1/disputes")));
+    assert_eq!(listed["data"][0]["id"], id.as_str());
+    let (_, none) = sim.get("/v1/disputes?payment_intent=pi_nobody").await;
+    assert_eq!(none["data"], json!([]));
+    let (_, charged) = sim.get(&format!("/v1/charges/{charge}")).await;
+    assert_eq!(charged["disputed"], true);
+
+    let ledger = sim.ledger().await;
+    assert_eq!(kinds(&ledger), ["charge", "dispute", "dispute_fee"]);
+    for (entry, amount) in [(&ledger[1], 1230), (&ledger[2], 1500)] {
+        assert_eq!((entry["id"].as_str(), entry["amount"].as_i64()), (Some(&*id), Some(amount)));
+        assert_eq!(
+            (entry["charge"].as_str(), entry["payment_intent"].as_str()),
+            (Some(&*charge), Some(&*intent))
+        );
+        assert_eq!((&entry["customer"], &entry["currency"]), (&ledger[0]["customer"], &json!("usd")));
+        assert_eq!(entry["metadata"], ledger[0]["metadata"]);
+        assert_eq!(entry["idempotency_key"], Value::Null);
+    }
+
+    for form in [[("charge", charge.as_str())], [("payment_intent", intent.as_str())]] {
+        let refused = sim.post("/v1/refunds", &form, None).await;
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+        let body: Value = refused.json().await.expect("JSON");
+        assert_eq!(
+            (body["error"]["type"].as_str(), refusal(&body).1),
+            (Some("invalid_request_error"), Some("charge_disputed"))
+        );
+        assert!(body["error"]["message"].as_str().expect("message").contains("has a dispute"), "{body}");
+    }
+
+    let evidence = [
+        ("evidence[uncategorized_text]", "The rider took the rides on these dates."),
+        ("evidence[customer_email_address]", "rider@example.test"),
+        ("evidence[service_date]", "2026-11-23"),
+        ("metadata[case]", "c-1"),
+        ("submit", "true"),
+    ];
+    let submitted = sim.post(&format!("/v1/disputes/{id}"), &evidence, Some("evidence-1")).await;
+    assert_eq!(submitted.status(), StatusCode::OK);
+    let submitted: Value = submitted.json().await.expect("JSON");
+    assert_eq!(submitted["status"], "under_review");
+    assert_eq!(submitted["evidence"]["uncategorized_text"], "The rider took the rides on these dates.");
+    assert_eq!(submitted["evidence"]["service_date"], "2026-11-23");
+    let details = &submitted["evidence_details"];
+    assert_eq!(
+        (details["has_evidence"].as_bool(), details["submission_count"].as_i64()),
+        (Some(true), Some(1))
+    );
+    assert_eq!(
+        (submitted["metadata"]["case"].as_str(), submitted["metadata"]["invoice_id"].as_str()),
+        (Some("c-1"), Some("2026-W48/u1"))
+    );
+    let replay = sim.post(&format!("/v1/disputes/{id}"), &evidence, Some("evidence-1")).await;
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    assert_eq!(replay.json::<Value>().await.expect("JSON"), submitted);
+    let (_, stored) = sim.get(&format!("/v1/disputes/{id}")).await;
+    assert_eq!(stored, submitted, "a replay submits nothing more");
+    let again = sim.post(&format!("/v1/disputes/{id}"), &[("evidence[customer_name]", "Rider")], None).await;
+    assert_eq!(again.status(), StatusCode::BAD_REQUEST, "evidence is submitted once");
+
+    let (status, won) = sim.control(&format!("/sim/disputes/{id}/close"), json!({ "outcome": "won" })).await;
+    assert_eq!((status, won["status"].as_str()), (StatusCode::OK, Some("won")));
+    let reinstated = &won["balance_transactions"][1];
+    assert_eq!(
+        (reinstated["amount"].as_i64(), reinstated["fee"].as_i64(), reinstated["net"].as_i64()),
+        (Some(1230), Some(0), Some(1230))
+    );
+    assert_eq!(reinstated["reporting_category"], "dispute_reversal");
+    let ledger = sim.ledger().await;
+    assert_eq!(kinds(&ledger), ["charge", "dispute", "dispute_fee", "dispute_reversal"]);
+    assert_eq!((ledger[3]["id"].as_str(), ledger[3]["amount"].as_i64()), (Some(&*id), Some(1230)));
+    assert_eq!(ledger[3]["charge"], charge.as_str());
+    let (status, twice) =
+        sim.control(&format!("/sim/disputes/{id}/close"), json!({ "outcome": "lost" })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a dispute closes once: {twice}");
+    let evidence_late =
+        sim.post(&format!("/v1/disputes/{id}"), &[("evidence[customer_name]", "Rider")], None).await;
+    assert_eq!(evidence_late.status(), StatusCode::BAD_REQUEST, "no evidence on a closed dispute");
+    let closed: Value = evidence_late.json().await.expect("JSON");
+    assert!(closed["error"]["message"].as_str().expect("message").contains("closed"), "{closed}");
+
+    let refund = sim.post("/v1/refunds", &[("charge", charge.as_str()), ("amount", "230")], None).await;
+    assert_eq!(refund.status(), StatusCode::OK, "a won dispute leaves the charge refundable");
+}
+
+#[tokio::test]
+async fn a_lost_dispute_keeps_the_money_and_the_charge_unrefundable() {
+    let sim = PspSim::start(&[]);
+    let (_, charge) = sim.charge("1000", "2026-W48/u2").await;
+    let refund = sim.post("/v1/refunds", &[("charge", charge.as_str()), ("amount", "300")], None).await;
+    assert_eq!(refund.status(), StatusCode::OK);
+    let (status, over) = sim.control("/sim/disputes", json!({ "charge": charge, "amount": 701 })).await;
+    assert_eq!(
+        (status, refusal(&over)),
+        (StatusCode::BAD_REQUEST, (Some("amount"), Some("amount_too_large")))
+    );
+    let dispute =
+        sim.dispute(json!({ "charge": charge, "amount": 400, "reason": "product_not_received" })).await;
+    let id = id_of(&dispute, "dp_");
+    assert_eq!(
+        (dispute["amount"].as_i64(), dispute["reason"].as_str()),
+        (Some(400), Some("product_not_received"))
+    );
+    let (status, second) = sim.control("/sim/disputes", json!({ "charge": charge })).await;
+    assert_eq!(
+        (status, refusal(&second)),
+        (StatusCode::BAD_REQUEST, (Some("charge"), Some("charge_disputed")))
+    );
+
+    let (status, lost) =
+        sim.control(&format!("/sim/disputes/{id}/close"), json!({ "outcome": "lost" })).await;
+    assert_eq!((status, lost["status"].as_str()), (StatusCode::OK, Some("lost")));
+    assert_eq!(lost["balance_transactions"].as_array().expect("transactions").len(), 1, "nothing reinstated");
+    assert_eq!(kinds(&sim.ledger().await), ["charge", "refund", "dispute", "dispute_fee"], "no reversal");
+    let refused = sim.post("/v1/refunds", &[("charge", charge.as_str())], None).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(refusal(&refused.json::<Value>().await.expect("JSON")).1, Some("charge_disputed"));
+    let (_, listed) = sim.get("/v1/disputes").await;
+    assert_eq!(listed["data"][0]["status"], "lost");
+}
+
+#[tokio::test]
+async fn dispute_requests_name_the_field_at_fault() {
+    let sim = PspSim::start(&[]);
+    let (_, charge) = sim.charge("800", "2026-W48/u3").await;
+    for (body, param, code) in [
+        (json!({ "charge": "ch_nope" }), Some("charge"), Some("resource_missing")),
+        (json!({ "reason": "fraudulent" }), Some("charge"), Some("parameter_missing")),
+        (json!({ "charge": charge, "amount": 801 }), Some("amount"), Some("amount_too_large")),
+        (json!({ "charge": charge, "amount": 0 }), Some("amount"), Some("parameter_invalid_integer")),
+        (json!({ "charge": charge, "amount": "8.00" }), Some("amount"), None),
+        (json!({ "charge": charge, "reason": "angry" }), Some("reason"), None),
+        (json!({ "charge": charge, "colour": "red" }), Some("colour"), None),
+    ] {
+        let (status, refused) = sim.control("/sim/disputes", body.clone()).await;
+        assert_eq!(
+            (status, refusal(&refused)),
+            (StatusCode::BAD_REQUEST, (param, code)),
+            "{body}: {refused}"
+        );
+        assert_eq!(refused["error"]["type"], "invalid_request_error");
+    }
+    assert_eq!(kinds(&sim.ledger().await), ["charge"], "refusals move nothing");
+
+    let dispute = sim.dispute(json!({ "charge": charge })).await;
+    let id = id_of(&dispute, "dp_");
+    assert_eq!(
+        (dispute["reason"].as_str(), dispute["amount"].as_i64()),
+        (Some("general"), Some(800)),
+        "the defaults"
+    );
+    let (status, bad) = sim.control(&format!("/sim/disputes/{id}/close"), json!({ "outcome": "draw" })).await;
+    assert_eq!((status, refusal(&bad).0), (StatusCode::BAD_REQUEST, Some("outcome")));
+    let (status, missing) = sim.control("/sim/disputes/dp_nope/close", json!({ "outcome": "won" })).await;
+    assert_eq!((status, refusal(&missing).1), (StatusCode::NOT_FOUND, Some("resource_missing")));
+    let (status, _) = sim.get("/v1/disputes/dp_nope").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let path = format!("/v1/disputes/{id}");
+    let too_long = "x".repeat(150_001);
+    for (form, param) in [
+        (vec![("evidence[uncategorized_text]", too_long.as_str())], "evidence[uncategorized_text]"),
+        (vec![("evidence[mood]", "calm")], "evidence[mood]"),
+        (vec![("evidence[receipt]", "file_123")], "evidence[receipt]"),
+    ] {
+        let refused = sim.post(&path, &form, None).await;
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{param}");
+        let body: Value = refused.json().await.expect("JSON");
+        assert_eq!(refusal(&body).0, Some(param), "{body}");
+        assert!(body["error"]["message"].as_str().expect("message").contains(param), "{body}");
+    }
+    let maybe = sim.post(&path, &[("submit", "maybe")], None).await;
+    assert_eq!(refusal(&maybe.json::<Value>().await.expect("JSON")).0, Some("submit"));
+    let staged = sim.create(&path, &[("evidence[customer_name]", "Rider"), ("submit", "false")]).await;
+    assert_eq!(
+        (staged["status"].as_str(), staged["evidence_details"]["has_evidence"].as_bool()),
+        (Some("needs_response"), Some(true))
+    );
+
+    let week = json!({ "advance_seconds": 7 * 24 * 3600 + 1 });
+    assert_eq!(sim.control("/sim/clock", week).await.0, StatusCode::OK);
+    let late = sim
+        .post(&path, &[("evidence[product_description]", "Carpool rides"), ("submit", "true")], None)
+        .await;
+    assert_eq!(late.status(), StatusCode::BAD_REQUEST, "past due_by");
+    let body: Value = late.json().await.expect("JSON");
+    assert!(body["error"]["message"].as_str().expect("message").contains("due"), "{body}");
+    let (_, unchanged) = sim.get(&path).await;
+    assert_eq!(unchanged["status"], "needs_response");
+
+    let reset = sim.http.post(sim.url("/sim/reset")).send().await.expect("reset answered");
+    assert_eq!(reset.status(), StatusCode::NO_CONTENT);
+    let (status, _) = sim.get(&path).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "reset forgets disputes");
+    let (_, listed) = sim.get("/v1/disputes").await;
+    assert_eq!(listed["data"], json!([]));
+}
+
+/// Signed events received on a local URL, as the product's webhook endpoint receives them.
+struct Hooks {
+    url: String,
+    events: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+}
+
+impl Hooks {
+    /// Listens on a free port; takes every event whose signature checks out with `secret`,
+    /// refuses the others with 400.
+    async fn start(secret: &'static str) -> Hooks {
+        use axum::body::Bytes;
+        use axum::http::{HeaderMap, StatusCode};
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/hooks", listener.local_addr().expect("address"));
+        let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let received = events.clone();
+        let take = move |headers: HeaderMap, body: Bytes| async move {
+            let signature = headers.get("stripe-signature").and_then(|v| v.to_str().ok());
+            let now = chrono::Utc::now().timestamp();
+            if psp_signature::verify(signature, &body, secret, now).is_err() {
+                return StatusCode::BAD_REQUEST;
+            }
+            let event: Value = serde_json::from_slice(&body).expect("an event is JSON");
+            received.lock().expect("events").push(event);
+            StatusCode::OK
+        };
+        let app = axum::Router::new().route("/hooks", axum::routing::post(take));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Hooks { url, events }
+    }
+
+    /// The events about disputes received so far, once at least `count` have arrived.
+    async fn disputes(&self, count: usize) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let events: Vec<Value> = self
+                .events
+                .lock()
+                .expect("events")
+                .iter()
+                .filter(|e| e["type"].as_str().is_some_and(|t| t.starts_with("charge.dispute.")))
+                .cloned()
+                .collect();
+            if events.len() >= count {
+                return events;
+            }
+            assert!(Instant::now() < deadline, "{count} dispute events expected, got {events:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn dispute_events_are_signed_and_arrive_in_order() {
+    const SECRET: &str = "whsec_psp_sim_disputes";
+    let hooks = Hooks::start(SECRET).await;
+    let sim = PspSim::start(&["--webhook-url", &hooks.url, "--webhook-secret", SECRET]);
+    let (_, won_charge) = sim.charge("1500", "2026-W48/u4").await;
+    let won = id_of(&sim.dispute(json!({ "charge": won_charge, "reason": "duplicate" })).await, "dp_");
+    let events = hooks.disputes(2).await;
+    let summary = |events: &[Value]| -> Vec<(String, String)> {
+        events
+            .iter()
+            .map(|e| {
+                let object = &e["data"]["object"];
+                assert_eq!(e["object"], "event");
+                assert_eq!(object["object"], "dispute", "{e}");
+                (
+                    e["type"].as_str().expect("type").to_owned(),
+                    object["status"].as_str().expect("status").to_owned(),
+                )
+            })
+            .collect()
+    };
+    let created = [
+        ("charge.dispute.created".to_owned(), "needs_response".to_owned()),
+        ("charge.dispute.funds_withdrawn".to_owned(), "needs_response".to_owned()),
+    ];
+    assert_eq!(summary(&events), created);
+
+    sim.create(
+        &format!("/v1/disputes/{won}"),
+        &[("evidence[duplicate_charge_explanation]", "Two weeks, two charges.")],
+    )
+    .await;
+    let events = hooks.disputes(3).await;
+    assert_eq!(summary(&events[2..]), [("charge.dispute.updated".to_owned(), "under_review".to_owned())]);
+    assert_eq!(
+        events[2]["data"]["object"]["evidence"]["duplicate_charge_explanation"],
+        "Two weeks, two charges."
+    );
+
+    let (status, _) = sim.control(&format!("/sim/disputes/{won}/close"), json!({ "outcome": "won" })).await;
+    assert_eq!(status, StatusCode::OK);
+    let events = hooks.disputes(5).await;
+    assert_eq!(
+        summary(&events[3..]),
+        [
+            ("charge.dispute.closed".to_owned(), "won".to_owned()),
+            ("charge.dispute.funds_reinstated".to_owned(), "won".to_owned()),
+        ]
+    );
+    assert!(events.iter().all(|e| e["data"]["object"]["id"] == won.as_str()));
+    assert_eq!(
+        events[4]["data"]["object"]["balance_transactions"][1]["reporting_category"],
+        "dispute_reversal"
+    );
+
+    let (_, lost_charge) = sim.charge("700", "2026-W48/u5").await;
+    let lost = id_of(&sim.dispute(json!({ "charge": lost_charge })).await, "dp_");
+    hooks.disputes(7).await;
+    let (status, _) = sim.control(&format!("/sim/disputes/{lost}/close"), json!({ "outcome": "lost" })).await;
+    assert_eq!(status, StatusCode::OK);
+    let events = hooks.disputes(8).await;
+    assert_eq!(
+        summary(&events[5..]),
+        [created[0].clone(), created[1].clone(), ("charge.dispute.closed".to_owned(), "lost".to_owned())]
+    );
+    assert!(events[5..].iter().all(|e| e["data"]["object"]["id"] == lost.as_str()));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(hooks.disputes(8).await.len(), 8, "no funds_reinstated for a loss");
+
+    let mut ids: Vec<&str> = events.iter().map(|e| e["id"].as_str().expect("event id")).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 8, "every event has its own id");
+    assert!(ids.iter().all(|id| id.starts_with("evt_")));
 }

@@ -127,8 +127,13 @@ on_both_databases! {
         assert_eq!((run.phase.as_str(), run.control.as_str()), ("completed", "running"));
         // The run took seconds: its page's last two minutes hold every movement the provider made.
         let moved = sim.ledger().await.iter().filter(|e| e["kind"] == "charge" || e["kind"] == "transfer").count();
-        let view = server::run::view::view(&db, run.clone()).await.unwrap();
+        let view = server::run::view::view(&db, run.clone(), chrono_tz::Tz::UTC).await.unwrap();
         assert_eq!(view.sparkline.iter().sum::<i64>(), moved as i64, "{:?}", view.sparkline);
+        // Its moments go out in the business time zone, with its offset: the same instants.
+        let paris = server::run::view::view(&db, run.clone(), chrono_tz::Europe::Paris).await.unwrap();
+        assert_eq!(paris.time_zone, "Europe/Paris");
+        assert_eq!(paris.started_at, run.started_at.fixed_offset(), "the same instant");
+        assert!(matches!(paris.started_at.offset().local_minus_utc(), 3600 | 7200), "{}", paris.started_at);
 
         // Running it again joins the completed run: nothing more moves.
         let before = sim.ledger().await.len();

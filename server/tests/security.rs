@@ -88,6 +88,17 @@ fn sample_call(path: &str) -> (&'static str, String) {
         // No such version: 404 for the roles that may decide.
         "/api/fn/pricing/decide" => (FORM, "version_id=999999&decision=approve".into()),
         "/api/fn/pricing/what-if" => (FORM, "version_id=999999&week=2026-W01".into()),
+        "/api/fn/disputes/list" => (FORM, "status=".into()),
+        "/api/fn/disputes/evidence" => (FORM, "dispute_id=999999&note=".into()),
+        // A week without rides: nobody has an invoice, so 422 naming user_id for the roles that
+        // may waive.
+        "/api/fn/waivers/create" => (
+            FORM,
+            "week=2026-W01&user_id=nobody&target=invoice&reason=goodwill&note=&request_id=matrix".into(),
+        ),
+        // No such waiver: 404 for the roles that may decide or withdraw.
+        "/api/fn/waivers/decide" => (FORM, "waiver_id=999999&decision=approve&note=".into()),
+        "/api/fn/waivers/withdraw" => (FORM, "waiver_id=999999&note=".into()),
         other => {
             panic!("{other} has no sample call in this test: add one, with its entry in app::api::ACCESS")
         }
@@ -145,7 +156,7 @@ on_both_databases! {
 
     async fn server_rendered_pages_show_only_what_the_role_may_see(kind: Kind) {
         let app = StaffedServer::start(kind).await;
-        for (role, page, marker) in [(Role::Support, "/audit", "audit-table"), (Role::Finance, "/staff", "staff-table"), (Role::Support, "/staff", "staff-table"), (Role::Support, "/weeks/2026-W01", "week-totals")] {
+        for (role, page, marker) in [(Role::Support, "/audit", "audit-table"), (Role::Finance, "/staff", "staff-table"), (Role::Support, "/staff", "staff-table"), (Role::Support, "/pricing", "data-testid=\"versions\"")] {
             let client = app.signed_in(&email_of(role)).await;
             let response = client.get(app.url(page)).send().await.unwrap();
             assert_eq!(response.status(), StatusCode::FORBIDDEN, "{role} {page}");
@@ -154,10 +165,16 @@ on_both_databases! {
             assert!(html.contains(&format!("the {role} role may not")), "{role} {page} says why");
         }
         let admin = app.signed_in(&email_of(Role::Admin)).await;
-        for (page, marker) in [("/audit", "audit-table"), ("/staff", "staff-table"), ("/weeks/2026-W01", "week-totals")] {
+        for (page, marker) in [("/audit", "audit-table"), ("/staff", "staff-table"), ("/weeks/2026-W01", "week-totals"), ("/pricing", "data-testid=\"versions\"")] {
             let html = admin.get(app.url(page)).send().await.unwrap().text().await.unwrap();
             assert!(html.contains(marker), "admin sees {page}");
         }
+        // Support reads the week (to waive its lines) but is offered no approval.
+        let support = app.signed_in(&email_of(Role::Support)).await;
+        let week = support.get(app.url("/weeks/2026-W01")).send().await.unwrap();
+        assert_eq!(week.status(), StatusCode::OK);
+        let html = week.text().await.unwrap();
+        assert!(html.contains("week-totals") && !html.contains("approve-form"), "support sees the week, not the approval");
     }
 
     async fn pages_and_api_refuse_anonymous_callers(kind: Kind) {

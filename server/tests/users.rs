@@ -86,7 +86,10 @@ on_both_databases! {
             assert_eq!(response.status(), StatusCode::OK);
             let page: Value = response.json().await.unwrap();
             assert_eq!(page["rows"]["section"], "rides");
+            assert_eq!(page["time_zone"], "UTC");
             for ride in page["rows"]["rows"].as_array().unwrap() {
+                let ended = ride["ended_at"].as_str().unwrap_or_default();
+                assert!(chrono::DateTime::parse_from_rfc3339(ended).is_ok(), "{ride}");
                 seen.push(ride["ride_id"].as_str().unwrap().to_owned());
             }
             pages += 1;

@@ -99,13 +99,7 @@ on_both_databases! {
 on_both_databases! {
     async fn the_simulator_signs_its_events_as_stripe_does_and_the_product_takes_them_once(kind: Kind) {
         let Charged { app, sim } = charged_week_with(kind, &[], &[("STRIPE_WEBHOOK_SECRET", SECRET)]).await;
-        let hook = reqwest::Client::new()
-            .put(format!("{}/sim/faults", sim.base))
-            .json(&json!({ "webhook_url": app.url("/webhooks/stripe"), "webhook_secret": SECRET }))
-            .send()
-            .await
-            .unwrap();
-        assert!(hook.status().is_success());
+        sim.send_webhooks_to(&app.url("/webhooks/stripe"), SECRET).await;
         let token = app.token_for(&email_of(Role::Finance)).await;
         let charged: Vec<(i64,)> = rows(&app.db, "SELECT invoice_id FROM charges WHERE state = 'charged' ORDER BY invoice_id LIMIT 1").await;
         let made: Value = reqwest::Client::new()

@@ -59,6 +59,10 @@ test('an admin sets the webhook, sends a test alert, sees it delivered, acknowle
     await Promise.all([page.waitForURL(/messages=sent$/), page.click('[data-testid="filter-sent"]')]);
     await page.waitForSelector('[data-testid="message-row"][data-state="sent"]');
     assert.match(await page.textContent('[data-testid="filter-sent"]'), /sent \(1\)/);
+    // Moments are written one way, in the business time zone (UTC here) with its offset.
+    const moment = /^\w{3} \d{1,2} \w{3} \d{4} \d\d:\d\d:\d\d UTC \(\+00:00\)$/;
+    assert.match(await page.textContent('[data-testid="message-created-at"]'), moment);
+    assert.match(await page.textContent('[data-testid="alert-first-at"]'), moment);
 
     // Every page counts the open alert (it looks every ten seconds).
     await page.waitForFunction(() => document.querySelector('[data-testid="open-alerts-count"]')?.textContent === '1', null, { timeout: 15_000 });
@@ -68,6 +72,7 @@ test('an admin sets the webhook, sends a test alert, sees it delivered, acknowle
     const open = page.locator('[data-testid="open-alerts"] [data-testid="alert-row"][data-kind="test"]');
     await open.locator('[data-testid="acknowledge-alert"]').click();
     await page.waitForFunction(() => /acknowledged/.test(document.querySelector('[data-testid="open-alerts"] [data-kind="test"] [data-testid="alert-state"]')?.textContent ?? ''));
+    assert.match(await page.textContent('[data-testid="open-alerts"] [data-kind="test"] [data-testid="alert-acknowledged-at"]'), moment);
     await page.locator('[data-testid="open-alerts"] [data-kind="test"] [data-testid="resolve-alert"]').click();
     await page.waitForSelector('[data-testid="past-alerts"] [data-kind="test"]');
     await page.waitForSelector('[data-testid="no-open-alerts"]');

@@ -83,28 +83,38 @@ test('what is typed into the sign-in form before the WebAssembly loads is kept',
   }
 });
 
-test('the assets go out compressed and revalidated, the pages never cached by others', async () => {
+test('the assets go out compressed under content names kept a year, the pages revalidated and never cached by others', async () => {
   const app = await start();
   try {
-    const url = `${app.base}/pkg/billing.wasm`;
-    const whole = await fetch(url, { headers: { 'accept-encoding': 'identity' } });
-    const size = (await whole.arrayBuffer()).byteLength;
-    assert.equal(whole.headers.get('content-encoding'), null);
-    let modified;
-    for (const encoding of ['br', 'gzip']) {
-      const response = await fetch(url, { headers: { 'accept-encoding': encoding } });
-      if (encoding === 'br') modified = response.headers.get('last-modified');
-      assert.equal(response.headers.get('content-encoding'), encoding);
-      const sent = Number(response.headers.get('content-length'));
-      assert.ok(sent > 0 && sent < size / 3, `${encoding}: ${sent} bytes sent of ${size}`);
-      assert.equal(response.headers.get('cache-control'), 'no-cache');
-      await response.arrayBuffer();
+    const login = await fetch(`${app.base}/login`);
+    assert.equal(login.headers.get('cache-control'), 'private, no-cache');
+    const html = await login.text();
+    // The page names the bundle by its content: a new build is a new name, so the old one can be
+    // kept by browsers for a year.
+    const bundle = html.match(/\/pkg\/(billing\.[0-9a-f]{20})\.wasm/)?.[1];
+    assert.ok(bundle, 'the HTML loads a content-named WebAssembly');
+    assert.ok(html.includes(`/pkg/${bundle}.js`), 'and its JavaScript under the same name');
+    assert.ok(html.includes(`<link rel="stylesheet" href="/pkg/${bundle}.css"`), 'and its stylesheet');
+    for (const kind of ['wasm', 'js', 'css']) {
+      const url = `${app.base}/pkg/${bundle}.${kind}`;
+      const whole = await fetch(url, { headers: { 'accept-encoding': 'identity' } });
+      assert.equal(whole.status, 200, url);
+      assert.equal(whole.headers.get('content-encoding'), null);
+      assert.equal(whole.headers.get('cache-control'), 'public, max-age=31536000, immutable');
+      const size = (await whole.arrayBuffer()).byteLength;
+      for (const encoding of ['br', 'gzip']) {
+        const response = await fetch(url, { headers: { 'accept-encoding': encoding } });
+        assert.equal(response.headers.get('content-encoding'), encoding, `${kind} ${encoding}`);
+        const sent = Number(response.headers.get('content-length'));
+        assert.ok(sent > 0 && sent < size / 2, `${kind} ${encoding}: ${sent} bytes sent of ${size}`);
+        assert.equal(response.headers.get('cache-control'), 'public, max-age=31536000, immutable');
+        await response.arrayBuffer();
+      }
     }
-    assert.ok(modified, 'a Last-Modified to revalidate with');
-    const again = await fetch(url, { headers: { 'if-modified-since': modified, 'accept-encoding': 'br' } });
-    assert.equal(again.status, 304, 'an unchanged asset is not sent again');
-    const page = await fetch(`${app.base}/login`);
-    assert.equal(page.headers.get('cache-control'), 'private, no-cache');
+    // The plain names are gone, and what is not there is not cached.
+    const plain = await fetch(`${app.base}/pkg/billing.wasm`);
+    assert.equal(plain.status, 404);
+    assert.equal(plain.headers.get('cache-control'), 'no-cache');
   } finally {
     await app.stop();
   }

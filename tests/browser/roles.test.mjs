@@ -6,9 +6,9 @@ import path from 'node:path';
 import { start, openPage, signIn, clickUntil, outputDir } from './harness.mjs';
 
 const NAV = {
-  support: ['Overview', 'Runs', 'Customers', 'Alerts'],
-  finance: ['Overview', 'Weeks', 'Runs', 'Customers', 'Reports', 'Pricing', 'Reconcile', 'Alerts', 'Audit log'],
-  admin: ['Overview', 'Weeks', 'Runs', 'Customers', 'Reports', 'Pricing', 'Reconcile', 'Alerts', 'Audit log', 'Staff'],
+  support: ['Overview', 'Weeks', 'Runs', 'Customers', 'Alerts'],
+  finance: ['Overview', 'Weeks', 'Runs', 'Customers', 'Reports', 'Pricing', 'Reconcile', 'Disputes', 'Alerts', 'Audit log'],
+  admin: ['Overview', 'Weeks', 'Runs', 'Customers', 'Reports', 'Pricing', 'Reconcile', 'Disputes', 'Alerts', 'Audit log', 'Staff'],
 };
 const PAGES = { '/audit': ['finance', 'admin'], '/staff': ['admin'], '/pricing': ['finance', 'admin'] };
 const PAGE_DATA = { '/audit': '[data-testid="audit-table"]', '/staff': '[data-testid="staff-table"]', '/pricing': '[data-testid="versions"]' };

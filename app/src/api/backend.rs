@@ -8,6 +8,7 @@ use super::AppError;
 use crate::model::alerts::{AlertSettings, AlertView, AlertsPage};
 use crate::model::audit::{AuditPage, AuditQuery};
 use crate::model::customer::{ActivityPage, CustomerProfile, Section, UserHit};
+use crate::model::dispute::{DisputeView, DisputesPage, EvidenceRequest};
 use crate::model::preview::{InvoiceDetail, InvoicePage, InvoiceQuery, PayoutPage, WeekSummary};
 use crate::model::pricing::{NewPolicyVersion, PolicyVersion, PolicyVersions, WhatIf};
 use crate::model::reconcile::{OpenMismatch, Reconciliation};
@@ -16,6 +17,7 @@ use crate::model::report::Report;
 use crate::model::run::{HaltedRun, RunView};
 use crate::model::staff::{AccessToken, NewAccessToken, Principal, Role, Staff};
 use crate::model::system::Overview;
+use crate::model::waiver::{NewWaiver, WaiverAnswer, WaiverView};
 use crate::model::week::BillingWeek;
 
 /// What the server offers the dashboard. The `server` crate implements it and provides an
@@ -200,6 +202,15 @@ pub trait Backend: Send + Sync + 'static {
     async fn send_test_alert(&self, caller: &Principal) -> Result<AlertView, AppError>;
     /// Every fee policy version and the one in force this week.
     async fn pricing_versions(&self, caller: &Principal) -> Result<PolicyVersions, AppError>;
+    /// The dispute queue, filtered to `status` when it is not empty.
+    async fn disputes(&self, caller: &Principal, status: String) -> Result<DisputesPage, AppError>;
+    /// Sends dispute `id`'s evidence to the provider and submits it.
+    async fn send_dispute_evidence(
+        &self,
+        caller: &Principal,
+        id: i64,
+        request: EvidenceRequest,
+    ) -> Result<DisputeView, AppError>;
     /// Proposes a fee policy version.
     async fn propose_pricing(
         &self,
@@ -220,6 +231,28 @@ pub trait Backend: Send + Sync + 'static {
         id: i64,
         week: BillingWeek,
     ) -> Result<WhatIf, AppError>;
+    /// Waives a line (or the whole invoice) of `week`'s draft, once per request id.
+    async fn request_waiver(
+        &self,
+        caller: &Principal,
+        week: BillingWeek,
+        waiver: NewWaiver,
+    ) -> Result<WaiverAnswer, AppError>;
+    /// Approves or rejects a waiver waiting for approval; never one's own.
+    async fn decide_waiver(
+        &self,
+        caller: &Principal,
+        waiver_id: i64,
+        approve: bool,
+        note: String,
+    ) -> Result<WaiverView, AppError>;
+    /// Withdraws a waiver of a draft week (the requester's, or by finance or admin).
+    async fn withdraw_waiver(
+        &self,
+        caller: &Principal,
+        waiver_id: i64,
+        note: String,
+    ) -> Result<WaiverView, AppError>;
 }
 
 /// The backend of the current request.

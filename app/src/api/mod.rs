@@ -7,6 +7,7 @@ pub mod alerts;
 pub mod audit;
 pub mod codec;
 pub mod customers;
+pub mod disputes;
 pub mod error;
 pub mod overview;
 pub mod pricing;
@@ -15,6 +16,7 @@ pub mod reports;
 pub mod runs;
 pub mod staff;
 pub mod tokens;
+pub mod waivers;
 pub mod weeks;
 
 pub use codec::resource;
@@ -87,6 +89,11 @@ pub const ACCESS: &[(&str, Access)] = &[
     ("/api/fn/pricing/propose", Access::Requires(Action::ManagePricing)),
     ("/api/fn/pricing/decide",  Access::Requires(Action::ManagePricing)),
     ("/api/fn/pricing/what-if", Access::Requires(Action::ManagePricing)),
+    ("/api/fn/disputes/list",   Access::Requires(Action::ManageDisputes)),
+    ("/api/fn/disputes/evidence", Access::Requires(Action::ManageDisputes)),
+    ("/api/fn/waivers/create",  Access::Requires(Action::Waive)),
+    ("/api/fn/waivers/decide",  Access::Requires(Action::ApproveWaiver)),
+    ("/api/fn/waivers/withdraw", Access::Requires(Action::Waive)),
 ];
 
 /// The access rule of the server function at `path`, if it has one.

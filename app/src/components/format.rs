@@ -1,5 +1,7 @@
 //! How figures and states are written on every page.
 
+use chrono::{DateTime, FixedOffset};
+
 use crate::model::money::Money;
 
 /// `7,200.36 USD`.
@@ -31,7 +33,16 @@ pub fn grouped(m: Money) -> String {
 /// `Mon 7 Dec 2026 05:24:27 UTC (+00:00)` when no zone is named. What is not a moment is shown as
 /// it is.
 pub fn when(iso: &str, zone: &str) -> String {
-    let Ok(at) = chrono::DateTime::parse_from_rfc3339(iso) else { return iso.to_owned() };
+    match DateTime::parse_from_rfc3339(iso) {
+        Ok(at) => moment(at, zone),
+        Err(_) => iso.to_owned(),
+    }
+}
+
+/// A moment the server built in the business time zone `zone` (`at.with_timezone(&tz)
+/// .fixed_offset()`), written as [`when`] writes it: `Mon 7 Dec 2026 06:24:27 Europe/Paris
+/// (+01:00)`; named `UTC` when no zone is.
+pub fn moment(at: DateTime<FixedOffset>, zone: &str) -> String {
     let zone = if zone.is_empty() { "UTC" } else { zone };
     format!("{} {zone} ({})", at.format("%a %-d %b %Y %H:%M:%S"), at.format("%:z"))
 }
@@ -51,6 +62,7 @@ pub fn state_class(state: &str) -> &'static str {
 mod tests {
     use super::*;
     use crate::model::money::BillingCurrency;
+    use chrono::TimeZone;
 
     #[test]
     fn moments_are_written_in_the_business_zone_with_its_offset() {
@@ -60,6 +72,17 @@ mod tests {
         );
         assert_eq!(when("2026-12-07T05:24:27.844Z", ""), "Mon 7 Dec 2026 05:24:27 UTC (+00:00)");
         assert_eq!(when("not a time", "UTC"), "not a time");
+    }
+
+    #[test]
+    fn parsed_moments_are_written_as_their_text_is() {
+        let paris = DateTime::parse_from_rfc3339("2026-07-07T07:24:27.844+02:00").unwrap();
+        assert_eq!(moment(paris, "Europe/Paris"), "Tue 7 Jul 2026 07:24:27 Europe/Paris (+02:00)");
+        assert_eq!(moment(paris, "Europe/Paris"), when("2026-07-07T07:24:27.844+02:00", "Europe/Paris"));
+        let utc = chrono::Utc.with_ymd_and_hms(2026, 12, 7, 5, 24, 27).unwrap().fixed_offset();
+        assert_eq!(moment(utc, ""), "Mon 7 Dec 2026 05:24:27 UTC (+00:00)");
+        let tokyo = utc.with_timezone(&chrono_tz::Asia::Tokyo).fixed_offset();
+        assert_eq!(moment(tokyo, "Asia/Tokyo"), "Mon 7 Dec 2026 14:24:27 Asia/Tokyo (+09:00)");
     }
 
     #[test]

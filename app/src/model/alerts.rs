@@ -1,7 +1,7 @@
 //! Alerts to the people on call and the messages (alerts and customer notices) the outbox
 //! delivers.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 
 /// What an alert is about.
@@ -22,10 +22,12 @@ pub enum AlertKind {
     RunNotStarted,
     /// Sent from the alerts page to check the channels.
     Test,
+    /// Card issuers opened as many disputes on one week's charges as the threshold.
+    Disputes,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 7] = [
+    pub const ALL: [AlertKind; 8] = [
         AlertKind::RunHalted,
         AlertKind::FailureRate,
         AlertKind::RunPaused,
@@ -33,6 +35,7 @@ impl AlertKind {
         AlertKind::Reconciliation,
         AlertKind::RunNotStarted,
         AlertKind::Test,
+        AlertKind::Disputes,
     ];
 
     /// The stored name.
@@ -45,6 +48,7 @@ impl AlertKind {
             AlertKind::Reconciliation => "reconciliation",
             AlertKind::RunNotStarted => "run_not_started",
             AlertKind::Test => "test",
+            AlertKind::Disputes => "disputes",
         }
     }
 
@@ -62,11 +66,13 @@ impl AlertKind {
             AlertKind::Reconciliation => "reconciliation mismatch",
             AlertKind::RunNotStarted => "run not started on time",
             AlertKind::Test => "test alert",
+            AlertKind::Disputes => "disputes on a week's charges",
         }
     }
 }
 
-/// An alert as the dashboard shows it.
+/// An alert as the dashboard shows it. Its moments are RFC 3339 instants; on the alerts page
+/// they are in the business time zone the page names ([`AlertsPage::time_zone`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlertView {
     pub id: i64,
@@ -81,20 +87,20 @@ pub struct AlertView {
     pub occurrences: i64,
     /// `open`, `acknowledged` or `resolved`.
     pub state: String,
-    pub first_at: DateTime<Utc>,
-    pub last_at: DateTime<Utc>,
+    pub first_at: DateTime<FixedOffset>,
+    pub last_at: DateTime<FixedOffset>,
     pub acknowledged_by: Option<String>,
-    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub acknowledged_at: Option<DateTime<FixedOffset>>,
     pub resolved_by: Option<String>,
-    pub resolved_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<FixedOffset>>,
     /// When it was sent to the second contact because nobody acknowledged it in time.
-    pub escalated_at: Option<DateTime<Utc>>,
+    pub escalated_at: Option<DateTime<FixedOffset>>,
 }
 
 /// Where a message's delivery stands, in the order the page counts them.
 pub const MESSAGE_STATES: [&str; 4] = ["queued", "retrying", "sent", "failed"];
 
-/// One message of the outbox and where its delivery stands.
+/// One message of the outbox and where its delivery stands (its moments as [`AlertView`]'s).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageView {
     pub id: i64,
@@ -110,11 +116,11 @@ pub struct MessageView {
     /// `queued`, `retrying`, `sent` or `failed`.
     pub state: String,
     pub attempts: i64,
-    pub next_attempt_at: DateTime<Utc>,
+    pub next_attempt_at: DateTime<FixedOffset>,
     /// Why the last attempt failed.
     pub last_error: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub sent_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<FixedOffset>,
+    pub sent_at: Option<DateTime<FixedOffset>>,
 }
 
 /// Where alerts go, when they go again, and whether customers are told (the `alerts` setting).
@@ -142,6 +148,9 @@ pub struct AlertSettings {
     /// Receipts, refund notices and declined-charge notices by email.
     #[serde(default)]
     pub customer_notices: bool,
+    /// Disputes on one week's charges that raise an alert; 0: never.
+    #[serde(default = "default_dispute_threshold")]
+    pub dispute_threshold: u32,
 }
 
 fn default_escalate_after() -> u32 {
@@ -150,6 +159,10 @@ fn default_escalate_after() -> u32 {
 
 fn default_not_started_after() -> u32 {
     30
+}
+
+fn default_dispute_threshold() -> u32 {
+    3
 }
 
 impl Default for AlertSettings {
@@ -162,9 +175,14 @@ impl Default for AlertSettings {
             escalate_after_seconds: default_escalate_after(),
             not_started_after_minutes: default_not_started_after(),
             customer_notices: false,
+            dispute_threshold: default_dispute_threshold(),
         }
     }
 }
+
+/// The highest dispute threshold: more disputes than this in a week is an incident however large
+/// the week.
+pub const MAX_DISPUTE_THRESHOLD: u32 = 10_000;
 
 /// The longest wait before escalation, and before a late run alerts: a week.
 pub const MAX_WAIT_SECONDS: u32 = 7 * 24 * 3600;
@@ -207,6 +225,9 @@ impl AlertSettings {
                 format!("from 1 to {} (a week)", MAX_WAIT_SECONDS / 60),
             ));
         }
+        if self.dispute_threshold > MAX_DISPUTE_THRESHOLD {
+            return Err(("dispute_threshold", format!("from 0 (never) to {MAX_DISPUTE_THRESHOLD}")));
+        }
         Ok(())
     }
 
@@ -244,6 +265,9 @@ pub struct AlertsPage {
     pub settings: Option<AlertSettings>,
     /// Whether this server has a mail server (`SMTP_URL`).
     pub smtp_configured: bool,
+    /// The business time zone the alerts' and messages' moments are in (empty: UTC).
+    #[serde(default)]
+    pub time_zone: String,
 }
 
 #[cfg(test)]
@@ -269,6 +293,8 @@ mod tests {
         assert_eq!(bad.validate().unwrap_err().0, "second_email");
         let bad = AlertSettings { escalate_after_seconds: MAX_WAIT_SECONDS + 1, ..Default::default() };
         assert_eq!(bad.validate().unwrap_err().0, "escalate_after_seconds");
+        let bad = AlertSettings { dispute_threshold: MAX_DISPUTE_THRESHOLD + 1, ..Default::default() };
+        assert_eq!(bad.validate().unwrap_err().0, "dispute_threshold");
         let bad = AlertSettings { not_started_after_minutes: 0, ..Default::default() };
         assert_eq!(bad.validate().unwrap_err().0, "not_started_after_minutes");
         for kind in AlertKind::ALL {

@@ -72,8 +72,8 @@ pub struct CustomerRide {
     /// `passenger` or `driver`.
     pub role: String,
     pub driver_id: String,
-    /// In the business time zone, for people.
-    pub ended_local: String,
+    /// When it ended: RFC 3339, in the business time zone ([`ActivityPage::time_zone`]).
+    pub ended_at: String,
     pub distance_m: i64,
     /// What the passenger was billed for it, once a preview or an approval billed it.
     pub billed: Option<Money>,
@@ -141,11 +141,15 @@ pub enum ActivityRows {
     Payouts(Vec<CustomerPayout>),
 }
 
+/// One page of one of a customer's lists; its moments are in the business time zone.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActivityPage {
     pub rows: ActivityRows,
     /// Pass as `before` for the next (older) page; `None` on the last one.
     pub next: Option<String>,
+    /// The business time zone the rows' moments are written in (empty: UTC).
+    #[serde(default)]
+    pub time_zone: String,
 }
 
 /// Who the customer is and their last twelve weeks; the lists come page by page.
@@ -175,4 +179,10 @@ pub struct CustomerProfile {
     /// The driver's connected account payouts go to (`acct_…`).
     #[serde(default)]
     pub provider_account_id: Option<String>,
+    /// Card issuers' disputes of the customer's charges, newest first (at most 100).
+    #[serde(default)]
+    pub disputes: Vec<super::dispute::DisputeView>,
+    /// The business time zone (IANA name) the disputes' moments are written in.
+    #[serde(default)]
+    pub time_zone: String,
 }

@@ -158,8 +158,9 @@ pub struct WeekSummary {
     /// keeps the one it was approved with.
     #[serde(default)]
     pub fee_policy_version: i64,
-    pub computed_at: DateTime<Utc>,
-    pub approved_at: Option<DateTime<Utc>>,
+    /// When the draft was computed and when it was approved, in the business time zone.
+    pub computed_at: DateTime<chrono::FixedOffset>,
+    pub approved_at: Option<DateTime<chrono::FixedOffset>>,
     pub approved_by: Option<String>,
     pub anomalies: Vec<Anomaly>,
     pub thresholds: AnomalyThresholds,
@@ -167,6 +168,9 @@ pub struct WeekSummary {
     pub next: Option<BillingWeek>,
     /// The week's run, once one was started.
     pub run_id: Option<i64>,
+    /// The week's waivers, oldest first (each passenger's also on their invoice).
+    #[serde(default)]
+    pub waivers: Vec<super::waiver::WaiverView>,
 }
 
 /// Which invoices to list: a prefix of the user's id or name, after a user id (keyset paging).
@@ -236,6 +240,17 @@ pub struct InvoiceDetail {
     pub content_hash: String,
     pub lines: Vec<InvoiceLineView>,
     pub anomalies: Vec<Anomaly>,
+    /// The waivers of this passenger in this week, oldest first: applied ones are the lines
+    /// struck through (not in `lines` nor in `total`), the others are shown with their state.
+    /// An invoice waived whole has no stored invoice: `id` 0, no lines, total 0.
+    #[serde(default)]
+    pub waivers: Vec<super::waiver::WaiverView>,
+    /// A fresh request id for the waiver form opened with this invoice.
+    #[serde(default)]
+    pub waiver_request_id: String,
+    /// The business time zone (IANA name) the waivers' moments are written in.
+    #[serde(default)]
+    pub time_zone: String,
 }
 
 /// One driver's payout in the week's table.

@@ -33,9 +33,9 @@ impl MatchClass {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReconItem {
     pub class: MatchClass,
-    /// `charge`, `refund` or `transfer`.
+    /// `charge`, `refund`, `transfer` or `dispute`.
     pub kind: String,
-    /// The provider's id (payment intent, refund or transfer).
+    /// The provider's id (payment intent, refund, transfer or dispute).
     pub provider_id: String,
     pub provider_amount: Option<Money>,
     pub ledger_amount: Option<Money>,
@@ -45,6 +45,10 @@ pub struct ReconItem {
     pub payout_id: Option<i64>,
     /// The idempotency key of the product's attempt, when the ledger side has one.
     pub attempt_key: Option<String>,
+    /// What differs and what to do, when the class does not say it all (a dispute's status, or
+    /// that a dispute is answered on /disputes rather than repaired). Absent on other items.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// A charge at the provider that the ledger does not explain, and its repair.

@@ -286,4 +286,7 @@ pub struct InvoiceRecord {
     pub caller_daily_left: Option<Money>,
     /// The business time zone (IANA name) the page writes its moments in.
     pub time_zone: String,
+    /// Card issuers' disputes of the invoice's charge, newest first.
+    #[serde(default)]
+    pub disputes: Vec<super::dispute::DisputeView>,
 }

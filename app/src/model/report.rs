@@ -39,6 +39,21 @@ pub struct ReportFigures {
     pub provider_clearing: Money,
     /// The provider's own fees, when the provider reports them (the simulator does not).
     pub provider_fees: Option<Money>,
+    /// Disputes whose money the provider withdrew (a card issuer took it back while it decides),
+    /// and how much: the `dispute.withdrawal` postings to `disputes`.
+    pub disputes: i64,
+    pub disputed: Money,
+    /// What the provider charged for those disputes (`dispute_fees`), won or lost alike.
+    pub dispute_fees: Money,
+    /// Disputes won, and the money the provider gave back (reinstated).
+    pub disputes_won_count: i64,
+    pub disputes_won: Money,
+    /// Disputes lost, and the money gone for good (`dispute_losses`).
+    pub disputes_lost_count: i64,
+    pub disputes_lost: Money,
+    /// The weeks' disputes by their status now (`needs_response`, `won`, …), from the disputes
+    /// the product recorded, inquiries included; statuses without one are left out.
+    pub disputes_by_status: Vec<(String, i64)>,
 }
 
 /// Refunds of one reason.

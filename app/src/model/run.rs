@@ -1,7 +1,7 @@
 //! The weekly run as the dashboard shows it: phase, control, counts, amounts, throughput and
 //! the latest events.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 
 use super::money::Money;
@@ -81,12 +81,14 @@ run_state! {
 /// One line of a run's log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunEvent {
-    pub at: DateTime<Utc>,
+    /// In the business time zone (RFC 3339 with its offset, as every moment of [`RunView`]).
+    pub at: DateTime<FixedOffset>,
     pub kind: String,
     pub message: String,
 }
 
-/// A run and where it stands.
+/// A run and where it stands. Its moments are in the business time zone, named by
+/// `time_zone` (RFC 3339 with that zone's offset: the same instants, whatever the zone).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunView {
     pub id: i64,
@@ -94,9 +96,9 @@ pub struct RunView {
     pub phase: Phase,
     pub control: Control,
     pub reason: Option<String>,
-    pub started_at: DateTime<Utc>,
+    pub started_at: DateTime<FixedOffset>,
     pub started_by: String,
-    pub completed_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<FixedOffset>>,
     /// The approved total, what is charged so far, what is paid to drivers so far.
     pub expected: Money,
     pub charged: Money,
@@ -128,6 +130,9 @@ pub struct RunView {
     /// Charges and payouts that wait for a person (the first hundred).
     #[serde(default)]
     pub held: Vec<HeldItem>,
+    /// The business time zone the moments are in (empty: UTC).
+    #[serde(default)]
+    pub time_zone: String,
 }
 
 /// A charge or payout that waits for a person: its attempt is past the key-reuse window (the
@@ -146,7 +151,7 @@ pub struct HeldItem {
     pub detail: Option<String>,
     /// The open attempt's idempotency key, and when it was first sent.
     pub key: Option<String>,
-    pub since: Option<DateTime<Utc>>,
+    pub since: Option<DateTime<FixedOffset>>,
     /// Who asked to mark it as not made, waiting for a second member to confirm.
     pub proposed_by: Option<String>,
 }
@@ -169,26 +174,27 @@ pub struct RunWaiting {
     pub waiting_for: String,
     pub payouts: i64,
     pub amount: Money,
-    /// The next try.
-    pub next_at: DateTime<Utc>,
+    /// The next try, in the business time zone.
+    pub next_at: DateTime<FixedOffset>,
     /// The provider's or the run's words for it.
     pub detail: Option<String>,
 }
 
 impl RunWaiting {
-    /// The wait in a sentence, as the run page and `billing run` say it.
-    pub fn sentence(&self) -> String {
+    /// The wait in a sentence, as the run page and `billing run` say it; `zone` names the
+    /// business time zone `next_at` is in.
+    pub fn sentence(&self, zone: &str) -> String {
         let what = match self.waiting_for.as_str() {
             "funds" => "for funds: the provider's available balance cannot cover them yet",
             "account" => "for the drivers' payout accounts, which the carpool app has not sent",
             _ => "for the provider",
         };
         format!(
-            "{} payout(s) of {} {} wait {what}; next try at {} UTC",
+            "{} payout(s) of {} {} wait {what}; next try at {}",
             self.payouts,
             self.amount,
             self.amount.currency().code(),
-            self.next_at.format("%Y-%m-%d %H:%M:%S")
+            crate::components::format::moment(self.next_at, zone)
         )
     }
 }
@@ -207,6 +213,11 @@ impl RunView {
     /// Whether workers may still make calls.
     pub fn running(&self) -> bool {
         self.control == Control::Running && self.phase != Phase::Completed
+    }
+
+    /// Whether the run is over for good: completed or aborted (its stream ends then).
+    pub fn over(&self) -> bool {
+        self.phase == Phase::Completed || self.control == Control::Aborted
     }
 }
 
@@ -328,6 +339,28 @@ impl RunSettings {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod waiting_tests {
+    use super::*;
+    use crate::model::money::BillingCurrency;
+
+    #[test]
+    fn a_wait_names_its_next_try_in_the_business_zone() {
+        let wait = RunWaiting {
+            waiting_for: "funds".into(),
+            payouts: 2,
+            amount: Money::from_minor(12_345, BillingCurrency::from_code("EUR").unwrap()),
+            next_at: DateTime::parse_from_rfc3339("2026-12-07T06:24:27+01:00").unwrap(),
+            detail: None,
+        };
+        assert_eq!(
+            wait.sentence("Europe/Paris"),
+            "2 payout(s) of 123.45 EUR wait for funds: the provider's available balance cannot cover \
+             them yet; next try at Mon 7 Dec 2026 06:24:27 Europe/Paris (+01:00)"
+        );
     }
 }
 

@@ -10,6 +10,7 @@ use crate::api::alerts::{load_alerts, SaveAlertSettings, SendTestAlert, SettleAl
 use crate::api::resource;
 use crate::components::access::ErrorNotice;
 use crate::components::banner::{Banner, Tone};
+use crate::components::format::moment;
 use crate::components::stat::Stat;
 use crate::model::alerts::{AlertSettings, AlertView, AlertsPage as PageData, MessageView, MESSAGE_STATES};
 
@@ -90,7 +91,7 @@ fn Content(
             {if p.open.is_empty() {
                 view! { <p class="card muted" data-testid="no-open-alerts">"No open alerts."</p> }.into_any()
             } else {
-                view! { <AlertTable alerts=p.open.clone() settle testid="open-alerts" /> }.into_any()
+                view! { <AlertTable alerts=p.open.clone() settle testid="open-alerts" zone=p.time_zone.clone() /> }.into_any()
             }}
         </section>
         <section class="section">
@@ -108,7 +109,7 @@ fn Content(
                     }
                 }).collect_view()}
             </p>
-            <MessageTable messages=p.messages.clone() />
+            <MessageTable messages=p.messages.clone() zone=p.time_zone.clone() />
         </section>
         {p.settings.clone().map(|s| view! { <SettingsForm s smtp=p.smtp_configured save test /> })}
         <section class="section">
@@ -116,14 +117,10 @@ fn Content(
             {if p.past.is_empty() {
                 view! { <p class="muted">"No resolved alerts yet."</p> }.into_any()
             } else {
-                view! { <AlertTable alerts=p.past.clone() settle testid="past-alerts" /> }.into_any()
+                view! { <AlertTable alerts=p.past.clone() settle testid="past-alerts" zone=p.time_zone.clone() /> }.into_any()
             }}
         </section>
     }
-}
-
-fn when(at: chrono::DateTime<chrono::Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
 fn alert_state_class(state: &str) -> &'static str {
@@ -139,7 +136,10 @@ fn AlertTable(
     alerts: Vec<AlertView>,
     settle: ServerAction<SettleAlert>,
     testid: &'static str,
+    /// The business time zone the moments are in.
+    zone: String,
 ) -> impl IntoView {
+    let when = move |at| moment(at, &zone);
     view! {
         <div class="table-wrap">
             <table class="table" data-testid=testid>
@@ -156,13 +156,17 @@ fn AlertTable(
                             </td>
                             <td>
                                 <span class=alert_state_class(&a.state) data-testid="alert-state">{a.state.clone()}</span>
-                                {a.escalated_at.map(|at| view! { <div class="small muted">"sent to the second contact " {when(at)}</div> })}
+                                {a.escalated_at.map(|at| view! { <div class="small muted" data-testid="alert-escalated-at">"sent to the second contact " {when(at)}</div> })}
                             </td>
                             <td class="num" data-testid="alert-occurrences">{a.occurrences}</td>
-                            <td class="small">{when(a.first_at)} <br /> {when(a.last_at)}</td>
+                            <td class="small nowrap"><span data-testid="alert-first-at">{when(a.first_at)}</span> <br /> {when(a.last_at)}</td>
                             <td class="small">
-                                {a.acknowledged_by.clone().map(|by| view! { <div>"ack: " {by}</div> })}
-                                {a.resolved_by.clone().map(|by| view! { <div>"resolved: " {by}</div> })}
+                                {a.acknowledged_by.clone().map(|by| view! {
+                                    <div>"ack: " {by} {a.acknowledged_at.map(|at| view! { <div class="muted nowrap" data-testid="alert-acknowledged-at">{when(at)}</div> })}</div>
+                                })}
+                                {a.resolved_by.clone().map(|by| view! {
+                                    <div>"resolved: " {by} {a.resolved_at.map(|at| view! { <div class="muted nowrap" data-testid="alert-resolved-at">{when(at)}</div> })}</div>
+                                })}
                             </td>
                             <td>
                                 {open.then(|| view! { <SettleButton settle id=a.id action="acknowledge" label="Acknowledge" /> })}
@@ -204,7 +208,12 @@ fn message_state_class(state: &str) -> &'static str {
 }
 
 #[component]
-fn MessageTable(messages: Vec<MessageView>) -> impl IntoView {
+fn MessageTable(
+    messages: Vec<MessageView>,
+    /// The business time zone the moments are in.
+    zone: String,
+) -> impl IntoView {
+    let when = move |at| moment(at, &zone);
     if messages.is_empty() {
         return view! { <p class="muted" data-testid="no-messages">"No messages yet."</p> }.into_any();
     }
@@ -221,7 +230,7 @@ fn MessageTable(messages: Vec<MessageView>) -> impl IntoView {
                     };
                     view! {
                         <tr data-testid="message-row" data-state=m.state.clone()>
-                            <td class="small">{when(m.created_at)}</td>
+                            <td class="small nowrap" data-testid="message-created-at">{when(m.created_at)}</td>
                             <td>{m.kind.clone()} {m.alert_id.map(|id| format!(" (alert {id})"))}</td>
                             <td class="small">{m.channel.clone()} ": " <span class="mono">{m.recipient.clone()}</span></td>
                             <td>
@@ -262,6 +271,9 @@ fn SettingsForm(
                 </label>
                 <label>"Alert when the scheduled run has not started after (minutes)"
                     <input name="settings[not_started_after_minutes]" type="number" min="1" value=s.not_started_after_minutes.to_string() />
+                </label>
+                <label>"Alert when one week's charges have this many disputes (0: never)"
+                    <input name="settings[dispute_threshold]" type="number" min="0" max="10000" value=s.dispute_threshold.to_string() data-testid="dispute-threshold" />
                 </label>
                 <label class="check">
                     <input type="checkbox" name="settings[customer_notices]" value="true" checked=s.customer_notices data-testid="customer-notices" />

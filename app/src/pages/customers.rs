@@ -247,6 +247,28 @@ fn ProfileHead(profile: CustomerProfile) -> impl IntoView {
             <Stat label="Refunded" value=crate::components::format::grouped(profile.refunded_total) unit=profile.currency.clone() testid="customer-refunded" />
             <Stat label="Refunds under way" value=profile.open_refunds.to_string() testid="customer-open-refunds" />
         </div>
+        {(!profile.disputes.is_empty()).then(|| {
+            let zone = profile.time_zone.clone();
+            view! {
+                <section class="card" data-testid="customer-disputes">
+                    <h2>"Disputed by the card issuer"</h2>
+                    <div class="table-wrap">
+                        <table class="table">
+                            <thead><tr><th>"Invoice"</th><th class="num">"Amount"</th><th>"Reason"</th><th>"Status"</th><th>"Evidence due"</th></tr></thead>
+                            <tbody>{profile.disputes.iter().map(|d| view! {
+                                <tr data-testid="customer-dispute">
+                                    <td><a href=format!("/invoices/{}#dispute", d.invoice_id)>"#" {d.invoice_id}</a> " · " {d.week.clone()}</td>
+                                    <td class="num">{crate::components::format::money(d.amount)}</td>
+                                    <td>{d.reason.replace('_', " ")}</td>
+                                    <td><span class=crate::pages::disputes::status_class(&d.status)>{d.status.replace('_', " ")}</span></td>
+                                    <td class="nowrap">{d.evidence_due_at.as_deref().map(|at| crate::components::format::when(at, &zone)).unwrap_or_default()}</td>
+                                </tr>
+                            }).collect_view()}</tbody>
+                        </table>
+                    </div>
+                </section>
+            }
+        })}
         <section class="card">
             <h2>"Last twelve weeks"</h2>
             <WeekChart weeks=profile.weeks.clone() />
@@ -340,6 +362,7 @@ fn WeekChart(weeks: Vec<WeekCharges>) -> impl IntoView {
 
 #[component]
 fn ActivityList(id: String, section: Section, page: ActivityPage, paged: bool) -> impl IntoView {
+    let zone = page.time_zone;
     let path = format!("/users/{}", crate::components::link::encode(&id));
     let older = page.next.map(|before| with_query(&path, &[("tab", section.as_str()), ("before", &before)]));
     let newest = paged.then(|| with_query(&path, &[("tab", section.as_str())]));
@@ -364,8 +387,8 @@ fn ActivityList(id: String, section: Section, page: ActivityPage, paged: bool) -
                 }).collect_view()}</tbody>
             </table>
         }.into_any(),
-        ActivityRows::Attempts(rows) if !rows.is_empty() => view! { <AttemptTable rows /> }.into_any(),
-        ActivityRows::Refunds(rows) if !rows.is_empty() => view! { <RefundTable refunds=rows show_invoice=true /> }.into_any(),
+        ActivityRows::Attempts(rows) if !rows.is_empty() => view! { <AttemptTable rows zone /> }.into_any(),
+        ActivityRows::Refunds(rows) if !rows.is_empty() => view! { <RefundTable refunds=rows show_invoice=true zone /> }.into_any(),
         ActivityRows::Rides(rows) if !rows.is_empty() => view! {
             <table class="table" data-testid="customer-rides">
                 <thead><tr><th>"Ride"</th><th>"As"</th><th>"Driver"</th><th>"Ended"</th><th class="num">"Distance"</th><th class="num">"Billed"</th></tr></thead>
@@ -374,7 +397,7 @@ fn ActivityList(id: String, section: Section, page: ActivityPage, paged: bool) -
                         <td class="mono">{r.ride_id}</td>
                         <td>{r.role}</td>
                         <td>{r.driver_id}</td>
-                        <td class="nowrap">{r.ended_local}</td>
+                        <td class="nowrap" data-testid="ride-ended-at">{when(&r.ended_at, &zone)}</td>
                         <td class="num">{format!("{}.{} km", r.distance_m / 1000, r.distance_m % 1000 / 100)}</td>
                         <td class="num">{match (r.billed, r.invoice_id) {
                             (Some(m), Some(i)) => view! { <a href=format!("/invoices/{i}")>{money(m)}</a> }.into_any(),

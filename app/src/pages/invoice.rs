@@ -106,7 +106,19 @@ fn InvoiceView(
             <Stat label="Refunded" value=crate::components::format::grouped(record.refunded) unit=currency.clone() testid="invoice-refunded" />
             <Stat label="Refundable" value=crate::components::format::grouped(record.refundable) unit=currency.clone() testid="invoice-refundable" />
         </div>
-        <RefundPanel record=record.clone() create request_id />
+        {(!record.disputes.is_empty()).then(|| view! {
+            <crate::pages::disputes::DisputePanel disputes=record.disputes.clone() zone=zone.get_value() />
+        })}
+        {if record.disputes.iter().any(|d| d.status != "won" && d.status != "warning_closed") {
+            view! {
+                <section class="section card" data-testid="refund-closed">
+                    <h2>"Refund"</h2>
+                    <p class="muted">"The card issuer disputes this charge: it cannot be refunded while the issuer decides, nor once it took the money back. Answer the dispute above."</p>
+                </section>
+            }.into_any()
+        } else {
+            view! { <RefundPanel record=record.clone() create request_id /> }.into_any()
+        }}
         <section class="section">
             <h2>"Refunds"</h2>
             {move || {

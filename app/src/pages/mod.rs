@@ -3,6 +3,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod customers;
+pub mod disputes;
 pub mod invoice;
 pub mod login;
 pub mod not_found;
@@ -14,3 +15,4 @@ pub mod reports;
 pub mod runs;
 pub mod staff;
 pub mod week;
+pub mod week_waivers;

@@ -1,6 +1,7 @@
 //! `/reconcile?week=` (finance and admin): the week's latest reconciliation with the provider,
-//! what did not match (each naming the user, the invoice or payout, and the attempt), and the
-//! proposed repair of charges the ledger does not explain, approved as one reviewed action.
+//! what did not match (each naming the user, the invoice or payout, and the attempt, or for a
+//! dispute what differs and that it is answered on /disputes), and the proposed repair of charges
+//! the ledger does not explain, approved as one reviewed action.
 
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -69,7 +70,7 @@ pub fn ReconcilePage() -> impl IntoView {
                     <div class="page-header">
                         <div>
                             <h1>"Reconciliation · " {week.clone()}</h1>
-                            <p class="muted">"The provider's charges, refunds and transfers of the week, matched one to one with the ledger."</p>
+                            <p class="muted">"The provider's charges, refunds, transfers and disputes of the week, matched one to one with the ledger."</p>
                         </div>
                         <ActionForm action=run attr:class="form-inline" attr:data-testid="reconcile-form">
                             <input type="hidden" name="week" value=hidden.clone() />
@@ -133,7 +134,7 @@ fn ResultView(
                 <h2>"Not matched"</h2>
                 <div class="table-wrap">
                     <table class="table" data-testid="reconcile-items">
-                        <thead><tr><th>"What"</th><th>"Provider id"</th><th class="num">"Provider"</th><th class="num">"Ledger"</th><th>"Customer"</th><th>"Invoice / payout"</th><th>"Attempt"</th></tr></thead>
+                        <thead><tr><th>"What"</th><th>"Provider id"</th><th class="num">"Provider"</th><th class="num">"Ledger"</th><th>"Customer"</th><th>"Invoice / payout"</th><th>"Attempt / note"</th></tr></thead>
                         <tbody>{r.items.iter().map(|i| {
                             let class = if i.class == MatchClass::AmountMismatch { "badge badge-warning" } else { "badge badge-danger" };
                             view! {
@@ -147,7 +148,11 @@ fn ResultView(
                                         {i.invoice_id.map(|id| view! { <a href=format!("/invoices/{id}")>"invoice #" {id}</a> })}
                                         {i.payout_id.map(|id| view! { "payout #" {id} })}
                                     </td>
-                                    <td class="mono small">{i.attempt_key.clone().unwrap_or_else(|| "none: the product never made it".into())}</td>
+                                    {match i.note.clone() {
+                                        // A dispute: what differs, and where it is answered.
+                                        Some(note) => view! { <td class="small" data-testid="reconcile-note">{note}</td> }.into_any(),
+                                        None => view! { <td class="mono small">{i.attempt_key.clone().unwrap_or_else(|| "none: the product never made it".into())}</td> }.into_any(),
+                                    }}
                                 </tr>
                             }
                         }).collect_view()}</tbody>

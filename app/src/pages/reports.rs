@@ -1,6 +1,6 @@
 //! `/reports` (finance and admin): a week or a range of weeks from the ledger, against the same
-//! number of weeks before, with the last twelve weeks as bars, refunds by reason, and the CSV
-//! and XLSX downloads. The weeks live in the query string.
+//! number of weeks before, with the last twelve weeks as bars, refunds by reason, the weeks'
+//! disputes, and the CSV and XLSX downloads. The weeks live in the query string.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -9,7 +9,7 @@ use leptos_router::hooks::use_query_map;
 use crate::api::reports::get_report;
 use crate::api::resource;
 use crate::components::access::ErrorNotice;
-use crate::components::format::money;
+use crate::components::format::{grouped, money};
 use crate::components::link::with_query;
 use crate::model::money::Money;
 use crate::model::report::{ReasonTotal, Report, ReportFigures, WeekBar};
@@ -97,6 +97,7 @@ fn ReportView(report: Report) -> impl IntoView {
                 </tbody>
             </table>
         </div>
+        <DisputesBlock f=f.clone() p=p.clone() currency=report.currency.clone() />
         <div class="grid-2">
             <section class="card">
                 <h2>"Last twelve weeks"</h2>
@@ -144,6 +145,59 @@ fn count_rows(f: &ReportFigures, p: &ReportFigures) -> Vec<(&'static str, &'stat
         ),
         ("Transfers to drivers", "count-transfers", f.transfers, p.transfers),
     ]
+}
+
+/// The weeks' disputes: what card issuers took back, the provider's fees, what came back (won)
+/// and what is gone (lost), from the ledger, against the weeks before; and how many disputes are
+/// in each status now.
+#[component]
+fn DisputesBlock(f: ReportFigures, p: ReportFigures, currency: String) -> impl IntoView {
+    if f.disputes_by_status.is_empty() && f.disputes == 0 && p.disputes == 0 {
+        return view! {
+            <section class="card section" data-testid="report-disputes">
+                <h2>"Disputes"</h2>
+                <p class="muted" data-testid="no-disputes">"No disputes in these weeks."</p>
+            </section>
+        }
+        .into_any();
+    }
+    let amounts = [
+        ("Disputed (taken back by issuers)", "dispute-disputed", Some(f.disputes), f.disputed, p.disputed),
+        ("Dispute fees", "dispute-fees", None, f.dispute_fees, p.dispute_fees),
+        ("Won (given back)", "dispute-won", Some(f.disputes_won_count), f.disputes_won, p.disputes_won),
+        ("Lost", "dispute-lost", Some(f.disputes_lost_count), f.disputes_lost, p.disputes_lost),
+    ];
+    let statuses = if f.disputes_by_status.is_empty() {
+        "none. ".into_any()
+    } else {
+        f.disputes_by_status
+            .iter()
+            .map(|(status, count)| {
+                view! { <span class="badge" data-testid=format!("dispute-status-{status}")>{status.replace('_', " ")} " " {*count}</span> " " }
+            })
+            .collect_view()
+            .into_any()
+    };
+    view! {
+        <section class="card section" data-testid="report-disputes">
+            <h2>"Disputes"</h2>
+            <table class="table">
+                <thead><tr><th></th><th class="num">"Disputes"</th><th class="num">"This period (" {currency.clone()} ")"</th><th class="num">"Previous (" {currency} ")"</th></tr></thead>
+                <tbody>
+                    {amounts.into_iter().map(|(label, testid, count, now, before)| view! {
+                        <tr>
+                            <td>{label}</td>
+                            <td class="num">{count}</td>
+                            <td class="num" data-testid=testid>{grouped(now)}</td>
+                            <td class="num muted">{grouped(before)}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+            <p class="small">"By status now: " {statuses} <a href="/disputes">"the disputes queue"</a></p>
+        </section>
+    }
+    .into_any()
 }
 
 fn signed(n: i64) -> String {

@@ -16,7 +16,7 @@ use crate::api::{resource, AppError};
 use crate::auth::Action;
 use crate::components::access::ErrorNotice;
 use crate::components::banner::{Banner, Tone};
-use crate::components::format::money;
+use crate::components::format::{moment, money};
 use crate::model::run::{Control, Phase, RunSettings, RunView};
 
 /// The badge of a run's control and phase.
@@ -57,7 +57,7 @@ pub fn RunsPage() -> impl IntoView {
                                         <td>{state_badge(&run)}</td>
                                         <td class="num">{money(run.charged)}</td>
                                         <td class="num">{run.charged_count} " / " {run.invoices}</td>
-                                        <td class="nowrap">{run.started_at.format("%Y-%m-%d %H:%M UTC").to_string()} " · " {run.started_by.clone()}</td>
+                                        <td class="nowrap"><span data-testid="run-started">{moment(run.started_at, &run.time_zone)}</span> " · " {run.started_by.clone()}</td>
                                     </tr>
                                 }).collect_view()}
                             </tbody>
@@ -289,9 +289,10 @@ pub fn RunPage() -> impl IntoView {
     }
 }
 
-/// Subscribes to the run's event stream in the browser and puts every view into `live`.
+/// Subscribes to the run's event stream in the browser and puts every view into `live`; closes
+/// it once the run is over (the server ends the stream then, and the browser would reconnect).
 #[cfg(feature = "hydrate")]
-fn follow(id: Memo<i64>, live: RwSignal<Option<RunView>>) {
+pub(crate) fn follow(id: Memo<i64>, live: RwSignal<Option<RunView>>) {
     use leptos::wasm_bindgen::prelude::Closure;
     use leptos::wasm_bindgen::JsCast;
     let source: StoredValue<Option<web_sys::EventSource>, LocalStorage> = StoredValue::new_local(None);
@@ -301,9 +302,14 @@ fn follow(id: Memo<i64>, live: RwSignal<Option<RunView>>) {
             old.close();
         }
         let Ok(es) = web_sys::EventSource::new(&format!("/api/v1/runs/{id}/stream")) else { return };
+        let stream = es.clone();
         let on_run = Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
             if let Some(text) = event.data().as_string() {
-                if let Ok(view) = serde_json::from_str::<RunView>(&text) {
+                // `from_slice`, as every other answer is read (see `api::codec`): one deserializer.
+                if let Ok(view) = serde_json::from_slice::<RunView>(text.as_bytes()) {
+                    if view.over() {
+                        stream.close();
+                    }
                     live.set(Some(view));
                 }
             }
@@ -321,7 +327,7 @@ fn follow(id: Memo<i64>, live: RwSignal<Option<RunView>>) {
 
 /// On the server there is nothing to follow: the page renders the run as it is.
 #[cfg(not(feature = "hydrate"))]
-fn follow(_id: Memo<i64>, _live: RwSignal<Option<RunView>>) {}
+pub(crate) fn follow(_id: Memo<i64>, _live: RwSignal<Option<RunView>>) {}
 
 /// A small line chart of the last two minutes' successful calls.
 fn sparkline(points: &[i64]) -> impl IntoView {
@@ -358,8 +364,8 @@ fn RunDetail(run: Signal<RunView>, control: ServerAction<ControlRun>) -> impl In
                     <div>
                         <h1>"Run #" {r.id} " · week " <a href=format!("/weeks/{}", r.week)>{r.week.clone()}</a> " " {state_badge(&r)}</h1>
                         <p class="muted">
-                            "Started " {r.started_at.format("%Y-%m-%d %H:%M:%S UTC").to_string()} " by " {r.started_by.clone()}
-                            {r.completed_at.map(|t| format!(" · completed {}", t.format("%H:%M:%S UTC")))}
+                            "Started " <span data-testid="run-started">{moment(r.started_at, &r.time_zone)}</span> " by " {r.started_by.clone()}
+                            {r.completed_at.map(|t| view! { " · completed " <span data-testid="run-completed">{moment(t, &r.time_zone)}</span> })}
                         </p>
                     </div>
                 </div>
@@ -378,7 +384,7 @@ fn RunDetail(run: Signal<RunView>, control: ServerAction<ControlRun>) -> impl In
                             <strong>"Waiting. "</strong>
                             {r.waiting.iter().map(|w| view! {
                                 <p data-testid="run-waiting-item">
-                                    {w.sentence()}
+                                    {w.sentence(&r.time_zone)}
                                     {w.detail.clone().map(|d| view! { <br /> <span class="muted small">{d}</span> })}
                                 </p>
                             }).collect_view()}
@@ -456,9 +462,12 @@ fn RunDetail(run: Signal<RunView>, control: ServerAction<ControlRun>) -> impl In
         <section class="card">
             <h2>"Events"</h2>
             <ul class="plain-list events" data-testid="run-events">
-                {move || run.get().events.into_iter().map(|e| view! {
-                    <li><span class="muted nowrap">{e.at.format("%H:%M:%S").to_string()}</span> " " <span class="badge">{e.kind}</span> " " {e.message}</li>
-                }).collect_view()}
+                {move || {
+                    let RunView { events, time_zone, .. } = run.get();
+                    events.into_iter().map(|e| view! {
+                        <li><span class="muted" data-testid="run-event-at">{moment(e.at, &time_zone)}</span> " " <span class="badge">{e.kind}</span> " " {e.message}</li>
+                    }).collect_view()
+                }}
             </ul>
         </section>
     }

@@ -23,6 +23,15 @@ use crate::model::preview::{
     Anomaly, InvoiceDetail, InvoicePage, InvoiceQuery, PayoutPage, WeekStatus, WeekSummary,
 };
 use crate::model::pricing::Attendance;
+use crate::pages::week_waivers::{waived_rows, InvoiceWaivers, WeekWaivers};
+
+/// What brings the week's figures up to date while its run moves: the tables are fetched again
+/// at each change of the run's counts, the whole week once when the run ends.
+#[derive(Clone, Copy)]
+struct Refresh {
+    tables: RwSignal<u32>,
+    week: RwSignal<u32>,
+}
 
 fn param(q: &ParamsMap, name: &str) -> String {
     q.get(name).map(|v| v.trim().to_string()).unwrap_or_default()
@@ -75,7 +84,12 @@ pub fn WeekPage() -> impl IntoView {
     let week = Memo::new(move |_| params.with(|p| p.get("week").unwrap_or_default()));
     let view_state = Memo::new(move |_| query.with(View::from));
     let approve = ServerAction::<ApproveWeek>::new();
-    let summary = resource(move || (week.get(), approve.version().get()), |(week, _)| get_week_summary(week));
+    let refresh = Refresh { tables: RwSignal::new(0), week: RwSignal::new(0) };
+    provide_context(refresh);
+    let summary = resource(
+        move || (week.get(), approve.version().get(), refresh.week.get()),
+        |(week, _, _)| get_week_summary(week),
+    );
 
     view! {
         <Title text=move || format!("Week {}", week.get()) />
@@ -102,11 +116,12 @@ fn WeekView(
         WeekStatus::Previewed => view! { <span class="badge badge-warning" data-testid="week-status">"preview · not approved"</span> }.into_any(),
         WeekStatus::Approved => view! { <span class="badge badge-success" data-testid="week-status">"approved"</span> }.into_any(),
     };
+    let zone = summary.time_zone.clone();
     let approved_line = summary.approved_at.map(|at| {
         let by = summary.approved_by.clone().unwrap_or_default();
         view! {
             <p class="muted" data-testid="approved-by">
-                "Approved by " {by} " on " {at.format("%Y-%m-%d %H:%M UTC").to_string()}
+                "Approved by " {by} " on " {crate::components::format::moment(at, &zone)}
                 ". Frozen: new rides of this week go into the next open week as late lines."
             </p>
         }
@@ -115,6 +130,7 @@ fn WeekView(
     let next = summary.next.map(|n| format!("/weeks/{n}"));
     let t = summary.totals.clone();
     let tabs_week = week.clone();
+    let waivers_week = week.clone();
     let week_anomalies = summary.anomalies.clone();
     view! {
         <div class="page-header">
@@ -122,7 +138,7 @@ fn WeekView(
                 <h1>"Week " {week.clone()} " " {status}</h1>
                 <p class="muted">
                     {summary.first_day.clone()} " – " {summary.last_day.clone()} " · " {summary.time_zone.clone()}
-                    " · computed " {summary.computed_at.format("%Y-%m-%d %H:%M UTC").to_string()}
+                    " · computed " {crate::components::format::moment(summary.computed_at, &summary.time_zone)}
                     " · priced by "
                     <a href="/pricing" data-testid="week-fee-policy">{if summary.fee_policy_version == 0 {
                         "the built-in policy".to_owned()
@@ -156,6 +172,7 @@ fn WeekView(
         </div>
         <PaymentGaps summary=summary.clone() />
         <ApprovePanel summary=summary.clone() approve />
+        <WeekWaivers week=waivers_week waivers=summary.waivers.clone() />
         <nav class="tabs" aria-label="Invoices or payouts">
             {move || {
                 let v = view_state.get();
@@ -253,6 +270,7 @@ fn RunPanel(summary: WeekSummary) -> impl IntoView {
             {move || match existing.or_else(started) {
                 Some(id) => view! {
                     <p>"This week's run is " <a href=format!("/runs/{id}") data-testid="run-link">"run #" {id}</a> "."</p>
+                    <RunProgress id />
                 }.into_any(),
                 None if can_start() => view! {
                     <ActionForm action=start attr:class="form form-inline" attr:data-testid="start-run-form">
@@ -264,6 +282,47 @@ fn RunPanel(summary: WeekSummary) -> impl IntoView {
                 None => view! { <p class="muted">"Not started yet."</p> }.into_any(),
             }}
         </section>
+    }
+}
+
+/// Where the week's run stands, live in the browser; each change of its counts fetches the
+/// tables again, and its end the whole week (totals, charge states).
+#[component]
+fn RunProgress(id: i64) -> impl IntoView {
+    let refresh = expect_context::<Refresh>();
+    let live: RwSignal<Option<crate::model::run::RunView>> = RwSignal::new(None);
+    crate::pages::runs::follow(Memo::new(move |_| id), live);
+    // The counts last seen, and whether the run was over then.
+    let seen: StoredValue<Option<(bool, [i64; 5])>> = StoredValue::new(None);
+    Effect::new(move |_| {
+        let Some(run) = live.get() else { return };
+        let now =
+            (run.over(), [run.charged_count, run.declined, run.uncollectible, run.pending, run.paid_count]);
+        let before = seen.get_value();
+        seen.set_value(Some(now));
+        match before {
+            // The page was rendered after the run ended: it is current.
+            None if now.0 => {}
+            Some(before) if before == now => {}
+            // Seen running, now over: the totals and states have moved.
+            Some((false, _)) if now.0 => refresh.week.update(|n| *n += 1),
+            _ => refresh.tables.update(|n| *n += 1),
+        }
+    });
+    move || {
+        live.get().map(|run| {
+            let state = if run.over() {
+                format!("{}.", run.phase.as_str().replace('_', " "))
+            } else {
+                format!("{} ({}).", run.phase.as_str().replace('_', " "), run.control.as_str())
+            };
+            view! {
+                <p class="muted" data-testid="run-progress" aria-live="polite">
+                    {state} " " {run.charged_count} " of " {run.invoices} " invoices charged, "
+                    {run.paid_count} " of " {run.payouts} " payouts paid."
+                </p>
+            }
+        })
     }
 }
 
@@ -320,9 +379,10 @@ fn AnomalyBadges(anomalies: Vec<Anomaly>) -> impl IntoView {
 #[component]
 fn InvoicesTab(week: String, view_state: Memo<View>) -> impl IntoView {
     let page_week = week.clone();
+    let refresh = expect_context::<Refresh>();
     let page = resource(
-        move || view_state.get(),
-        move |v| {
+        move || (view_state.get(), refresh.tables.get()),
+        move |(v, _)| {
             week_invoices(InvoiceQuery {
                 week: page_week.clone(),
                 q: v.q,
@@ -456,7 +516,11 @@ fn attendance_label(a: Attendance) -> &'static str {
 #[component]
 fn InvoicePanel(week: String, user_id: String, view_state: Memo<View>) -> impl IntoView {
     let close = View { invoice: String::new(), ..view_state.get_untracked() }.href(&week);
-    let invoice = resource(move || (week.clone(), user_id.clone()), |(w, u)| week_invoice(w, u));
+    let refresh = expect_context::<Refresh>();
+    let invoice = resource(
+        move || (week.clone(), user_id.clone(), refresh.tables.get()),
+        |(w, u, _)| week_invoice(w, u),
+    );
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading the invoice…"</p> }>
             {move || invoice.get().map(|result| match result {
@@ -470,6 +534,9 @@ fn InvoicePanel(week: String, user_id: String, view_state: Memo<View>) -> impl I
 #[component]
 fn InvoiceCard(invoice: InvoiceDetail, close: String) -> impl IntoView {
     let frozen = invoice.status == WeekStatus::Approved;
+    let refresh = expect_context::<Refresh>();
+    let waived = waived_rows(&invoice.waivers);
+    let waivers_panel = invoice.clone();
     view! {
         <section class="card invoice" data-testid="invoice-detail">
             <div class="page-header">
@@ -517,8 +584,10 @@ fn InvoiceCard(invoice: InvoiceDetail, close: String) -> impl IntoView {
                             <td class="num">{money(l.amount)}</td>
                         </tr>
                     }).collect_view()}
+                    {waived}
                 </tbody>
             </table>
+            <InvoiceWaivers invoice=waivers_panel changed=refresh.week />
         </section>
     }
 }
@@ -526,7 +595,11 @@ fn InvoiceCard(invoice: InvoiceDetail, close: String) -> impl IntoView {
 #[component]
 fn PayoutsTab(week: String, view_state: Memo<View>) -> impl IntoView {
     let page_week = week.clone();
-    let page = resource(move || view_state.get().after, move |after| week_payouts(page_week.clone(), after));
+    let refresh = expect_context::<Refresh>();
+    let page = resource(
+        move || (view_state.get().after, refresh.tables.get()),
+        move |(after, _)| week_payouts(page_week.clone(), after),
+    );
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading payouts…"</p> }>
             {move || page.get().map(|result| match result {

@@ -14,6 +14,10 @@
 //! - `bad_debt`: invoices given up as uncollectible, debited when written off.
 //! - `unexplained_charges`: money the provider took that no invoice explains (found by
 //!   reconciliation): credited when it is recorded, debited when its repair refund is made.
+//! - `disputes`: money a card issuer took back while it decides a dispute. Debited when the
+//!   provider withdraws it, credited when the dispute is won (the money comes back) or lost.
+//! - `dispute_fees`: what the provider charges per dispute, debited with the withdrawal.
+//! - `dispute_losses`: disputed money gone for good, debited when a dispute is lost.
 
 use std::fmt;
 
@@ -29,6 +33,9 @@ pub enum Account {
     Refunds,
     BadDebt,
     UnexplainedCharges,
+    Disputes,
+    DisputeFees,
+    DisputeLosses,
 }
 
 impl fmt::Display for Account {
@@ -41,6 +48,9 @@ impl fmt::Display for Account {
             Account::Refunds => f.write_str("refunds"),
             Account::BadDebt => f.write_str("bad_debt"),
             Account::UnexplainedCharges => f.write_str("unexplained_charges"),
+            Account::Disputes => f.write_str("disputes"),
+            Account::DisputeFees => f.write_str("dispute_fees"),
+            Account::DisputeLosses => f.write_str("dispute_losses"),
         }
     }
 }
@@ -127,11 +137,58 @@ impl Transaction {
     }
 }
 
+/// The money of a dispute, one transaction per step, each referenced by the provider's dispute id
+/// (so the same step is recorded once however often its events arrive).
+pub mod dispute {
+    use super::*;
+
+    /// The issuer took `amount` back and the provider charged `fee` for the dispute.
+    pub fn withdrawal(dispute: &str, amount: Money, fee: Money) -> Result<Transaction, LedgerError> {
+        let mut postings = vec![Posting { account: Account::Disputes, minor: amount.minor() }];
+        if fee.minor() != 0 {
+            postings.push(Posting { account: Account::DisputeFees, minor: fee.minor() });
+        }
+        postings.push(Posting { account: Account::ProviderClearing, minor: -(amount.minor() + fee.minor()) });
+        Transaction::new("dispute.withdrawal", dispute, amount.currency(), postings)
+    }
+
+    /// The dispute was won: the provider gives the money back.
+    pub fn won(dispute: &str, amount: Money) -> Result<Transaction, LedgerError> {
+        Transaction::transfer("dispute.won", dispute, Account::ProviderClearing, Account::Disputes, amount)
+    }
+
+    /// The dispute was lost: the money is gone.
+    pub fn lost(dispute: &str, amount: Money) -> Result<Transaction, LedgerError> {
+        Transaction::transfer("dispute.lost", dispute, Account::DisputeLosses, Account::Disputes, amount)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::billing::fixtures::usd;
     use proptest::prelude::*;
+
+    /// What `transactions` leave in `account`.
+    fn balance(transactions: &[Transaction], account: &Account) -> i64 {
+        transactions.iter().flat_map(|t| &t.postings).filter(|p| &p.account == account).map(|p| p.minor).sum()
+    }
+
+    #[test]
+    fn a_won_dispute_costs_its_fee_and_a_lost_one_its_amount_too() {
+        let (amount, fee) = (usd(4_250), usd(1_500));
+        let withdrawn = dispute::withdrawal("dp_1", amount, fee).unwrap();
+        assert_eq!(balance(std::slice::from_ref(&withdrawn), &Account::ProviderClearing), -5_750);
+        let won = [withdrawn.clone(), dispute::won("dp_1", amount).unwrap()];
+        assert_eq!(balance(&won, &Account::Disputes), 0, "nothing held once decided");
+        assert_eq!(balance(&won, &Account::ProviderClearing), -1_500, "only the fee is gone");
+        let lost = [withdrawn, dispute::lost("dp_1", amount).unwrap()];
+        assert_eq!(balance(&lost, &Account::Disputes), 0);
+        assert_eq!(balance(&lost, &Account::DisputeLosses), 4_250);
+        assert_eq!(balance(&lost, &Account::ProviderClearing), -5_750);
+        // Without a fee there is no zero posting.
+        assert_eq!(dispute::withdrawal("dp_2", amount, usd(0)).unwrap().postings.len(), 2);
+    }
 
     #[test]
     fn unbalanced_and_degenerate_transactions_are_refused() {

@@ -1,5 +1,5 @@
-//! Pure billing rules: no I/O, unit and property tests: pricing, splitting, planning a week and
-//! finding its anomalies.
+//! Pure billing rules: no I/O, unit and property tests: pricing, splitting, planning a week (with
+//! its waivers) and finding its anomalies.
 
 pub mod anomalies;
 pub mod ledger;
@@ -7,6 +7,7 @@ pub mod plan;
 pub mod planner;
 pub mod pricing;
 pub mod split;
+pub mod waived;
 
 /// Amounts and the policy the rules' tests share.
 #[cfg(test)]

@@ -6,6 +6,7 @@ use chrono_tz::Tz;
 
 use super::planner::Planner;
 use super::pricing::PricingError;
+use super::waived::{Waived, WaivedKey};
 use app::model::billing::{Invoice, Payout, Ride, WeekTotals};
 use app::model::money::{BillingCurrency, Money, MoneyError};
 use app::model::pricing::{Attendance, FeePolicy};
@@ -107,9 +108,21 @@ pub fn plan_week(
     tz: Tz,
     rides: &[Ride],
 ) -> Result<WeekPlan, PlanError> {
+    plan_week_waived(policy, week, tz, rides, &Waived::default())
+}
+
+/// [`plan_week`] with the week's applied waivers: a waived seat makes no line and is not part of
+/// what its ride's passengers paid (see [`super::waived`]).
+pub fn plan_week_waived(
+    policy: &FeePolicy,
+    week: BillingWeek,
+    tz: Tz,
+    rides: &[Ride],
+    waived: &Waived,
+) -> Result<WeekPlan, PlanError> {
     let mut rides: Vec<&Ride> = rides.iter().collect();
     rides.sort_by(|a, b| (a.ended_at, &a.ride_id).cmp(&(b.ended_at, &b.ride_id)));
-    let mut planner = Planner::new(policy, week, tz);
+    let mut planner = Planner::new(policy, week, tz).waiving(waived);
     for ride in rides {
         planner.add(ride)?;
     }
@@ -245,10 +258,25 @@ impl WeekHasher {
     }
 
     /// The week's hash, in hex.
-    pub fn finish(mut self) -> String {
+    pub fn finish(self) -> String {
+        self.finish_with(&[])
+    }
+
+    /// The week's hash, in hex, naming the week's applied waivers: none, the same hash as
+    /// [`WeekHasher::finish`] (weeks without waivers keep the hashes they had); else the
+    /// waivers, in id order, as a last list (`[id, user, ride or null, part]` each), so an
+    /// approval pins exactly the waivers its approver saw, not only their amounts.
+    pub fn finish_with(mut self, waivers: &[WaivedKey]) -> String {
         use sha2::Digest as _;
         self.start_payouts();
-        self.write(b"]]");
+        if waivers.is_empty() {
+            self.write(b"]]");
+        } else {
+            self.write(b"],");
+            let list: Vec<_> = waivers.iter().map(|w| (w.id, &w.user_id, &w.ride_id, w.part)).collect();
+            serde_json::to_writer(&mut self.sha, &list).expect("plain data serialises");
+            self.write(b"]");
+        }
         format!("{:x}", self.sha.finalize())
     }
 }
@@ -261,6 +289,7 @@ pub(crate) mod tests {
     use proptest::prelude::*;
 
     use crate::billing::fixtures::{policy, usd};
+    use app::model::waiver::WaiverPart;
 
     fn week() -> BillingWeek {
         BillingWeek::parse("2026-W48").unwrap()
@@ -311,6 +340,52 @@ pub(crate) mod tests {
         );
         let drivers: Vec<&str> = plan.payouts.iter().map(|p| p.driver_id.as_str()).collect();
         assert_eq!(drivers, ["dana", "eve"]);
+    }
+
+    #[test]
+    fn a_waived_seat_is_charged_to_nobody_and_paid_to_nobody() {
+        use crate::billing::waived::WaivedKey;
+        use Attendance::*;
+        // r1: 5.50 shared by ana and bo (2.75 each); r2: ana's no-show, 3.00. Bo's share and
+        // ana's no-show fee are waived.
+        let rides = [
+            ride("r1", "dana", 10, in_week(8), &[("ana", Completed), ("bo", Completed)]),
+            ride("r2", "dana", 4, in_week(32), &[("ana", NoShow)]),
+        ];
+        let key = |id, user: &str, ride: &str, part| WaivedKey {
+            id,
+            user_id: user.into(),
+            ride_id: Some(ride.into()),
+            part,
+        };
+        let waived = Waived::new([
+            key(1, "bo", "r1", WaiverPart::RideShare),
+            key(2, "ana", "r2", WaiverPart::NoShowFee),
+        ]);
+        let plan = plan_week_waived(&policy(), week(), Tz::UTC, &rides, &waived).unwrap();
+        let by_user: Vec<(&str, i64)> =
+            plan.invoices.iter().map(|i| (i.user_id.as_str(), i.total.minor())).collect();
+        assert_eq!(by_user, [("ana", 275)], "bo has nothing left to pay, ana only her share of r1");
+        // The driver is paid on what is charged: r1's gross is ana's 2.75, fee 15 % = 0.41 (half
+        // to even of 0.4125), net 2.34; r2 is charged nothing and makes no payout line.
+        let lines: Vec<(&str, i64, i64, i64)> = plan.payouts[0]
+            .lines
+            .iter()
+            .map(|l| (l.ride_id.as_str(), l.gross.minor(), l.fee.minor(), l.net.minor()))
+            .collect();
+        assert_eq!(lines, [("r1", 275, 41, 234)]);
+        assert_eq!(
+            (plan.totals.charged.minor(), plan.totals.fees.minor(), plan.totals.payouts.minor()),
+            (275, 41, 234)
+        );
+        // Waiving the whole of ana's invoice leaves nothing to charge or pay.
+        let all = Waived::new([
+            WaivedKey { id: 3, user_id: "ana".into(), ride_id: None, part: WaiverPart::Invoice },
+            key(1, "bo", "r1", WaiverPart::RideShare),
+        ]);
+        let nothing = plan_week_waived(&policy(), week(), Tz::UTC, &rides, &all).unwrap();
+        assert!(nothing.invoices.is_empty() && nothing.payouts.is_empty());
+        assert_eq!(nothing.totals.charged.minor(), 0);
     }
 
     #[test]
@@ -442,6 +517,86 @@ pub(crate) mod tests {
             }
             let invoiced: i64 = plan.invoices.iter().map(|i| i.total.minor()).sum();
             prop_assert_eq!(invoiced, plan.totals.charged.minor(), "no passenger who owes something is left out");
+        }
+    }
+
+    proptest! {
+        /// Waivers (of ride shares, no-show fees and whole invoices, drawn among the week's
+        /// seats and passengers) keep the week balanced to the minor unit: what is charged drops
+        /// by exactly the waived seats' shares, no waived seat is a line, every payout line is
+        /// what its charged passengers paid less the fee on it, and the week's hash names them.
+        #[test]
+        fn waivers_keep_the_totals_balanced(
+            rides in (1usize..40).prop_flat_map(|n| (0..n).map(arbitrary_ride).collect::<Vec<_>>()),
+            picks in prop::collection::vec((0usize..40, 0usize..4, 0u8..4), 0..12),
+            policy in arbitrary_policy(),
+        ) {
+            // A pick names a seat of a ride: its own part (3 in 4), the other part (a waiver
+            // that covers nothing), or its passenger's whole invoice.
+            let mut keys = Vec::new();
+            for (i, (ride, seat, how)) in picks.iter().enumerate() {
+                let ride = &rides[ride % rides.len()];
+                let seat = &ride.seats[seat % ride.seats.len()];
+                let own = crate::billing::waived::WaivedKey {
+                    id: i as i64 + 1,
+                    user_id: seat.passenger_id.clone(),
+                    ride_id: Some(ride.ride_id.clone()),
+                    part: WaiverPart::of_seat(seat.attendance).unwrap_or(WaiverPart::RideShare),
+                };
+                keys.push(match how {
+                    0 => crate::billing::waived::WaivedKey { ride_id: None, part: WaiverPart::Invoice, ..own },
+                    1 => crate::billing::waived::WaivedKey {
+                        part: if own.part == WaiverPart::RideShare { WaiverPart::NoShowFee } else { WaiverPart::RideShare },
+                        ..own
+                    },
+                    _ => own,
+                });
+            }
+            let waived = Waived::new(keys.clone());
+            let plain = plan_week(&policy, week(), Tz::UTC, &rides).unwrap();
+            let plan = plan_week_waived(&policy, week(), Tz::UTC, &rides, &waived).unwrap();
+            // What the waivers cover, priced as the planner prices each ride.
+            let mut waived_minor = 0i64;
+            let mut covered = std::collections::BTreeSet::new();
+            for ride in &rides {
+                let mut seats = ride.seats.clone();
+                seats.sort_by(|a, b| a.passenger_id.cmp(&b.passenger_id));
+                let attendance: Vec<Attendance> = seats.iter().map(|s| s.attendance).collect();
+                let price = crate::billing::pricing::price_trip(&policy, ride.distance_m, &attendance).unwrap();
+                for (seat, share) in seats.iter().zip(&price.shares) {
+                    if waived.covers(&ride.ride_id, &seat.passenger_id, seat.attendance) {
+                        waived_minor += share.minor();
+                        covered.insert((seat.passenger_id.clone(), ride.ride_id.clone()));
+                    }
+                }
+            }
+            prop_assert_eq!(plan.totals.charged.minor(), plain.totals.charged.minor() - waived_minor);
+            prop_assert_eq!(plan.totals.fees.minor() + plan.totals.payouts.minor(), plan.totals.charged.minor());
+            let lines: i64 = plan.invoices.iter().flat_map(|i| &i.lines).map(|l| l.amount.minor()).sum();
+            prop_assert_eq!(lines, plan.totals.charged.minor());
+            prop_assert_eq!(plan.invoices.iter().map(|i| i.total.minor()).sum::<i64>(), plan.totals.charged.minor());
+            let gross: i64 = plan.payouts.iter().flat_map(|p| &p.lines).map(|l| l.gross.minor()).sum();
+            prop_assert_eq!(gross, plan.totals.charged.minor(), "the drivers' gross is what is charged");
+            for payout in &plan.payouts {
+                for line in &payout.lines {
+                    prop_assert_eq!(line.fee.minor() + line.net.minor(), line.gross.minor());
+                    prop_assert!(line.gross.minor() > 0);
+                }
+            }
+            for invoice in &plan.invoices {
+                prop_assert!(invoice.total.minor() > 0);
+                for line in &invoice.lines {
+                    prop_assert!(!covered.contains(&(invoice.user_id.clone(), line.ride_id.clone())), "{} {} is waived", invoice.user_id, line.ride_id);
+                }
+            }
+            // The lean plan's streamed hash names the waivers: with any, it is not the plain week's.
+            let mut planner = Planner::new(&policy, week(), Tz::UTC).waiving(&waived);
+            for ride in &rides {
+                planner.add(ride).unwrap();
+            }
+            let lean = planner.finish().unwrap();
+            prop_assert_eq!(lean.to_week_plan(), plan.clone());
+            prop_assert_eq!(lean.hash() == plan_hash(&plan), keys.is_empty());
         }
     }
 

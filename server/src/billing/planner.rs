@@ -19,6 +19,7 @@ use hashbrown::DefaultHashBuilder;
 use super::plan::{invoice_hash_of, payout_hash_of, validate_ride, Digest, PlanError, WeekHasher};
 use super::pricing::price_trip;
 use super::split::fee_minor;
+use super::waived::{Waived, WaivedKey};
 use app::model::billing::{Invoice, InvoiceLine, Payout, PayoutLine, Ride, WeekTotals};
 use app::model::money::{BillingCurrency, Money};
 use app::model::pricing::{Attendance, FeePolicy};
@@ -234,6 +235,7 @@ pub struct Planner<'a> {
     policy: &'a FeePolicy,
     week: BillingWeek,
     tz: Tz,
+    waived: Option<&'a Waived>,
     people: Interner,
     ride_ids: RideIds,
     rides: Vec<PlannedRide>,
@@ -247,12 +249,21 @@ impl<'a> Planner<'a> {
             policy,
             week,
             tz,
+            waived: None,
             people: Interner::default(),
             ride_ids: RideIds::default(),
             rides: Vec::new(),
             long_rides: HashMap::new(),
             charges: Vec::new(),
         }
+    }
+
+    /// The same planner, leaving out the seats `waived` covers: a waived seat makes no line,
+    /// and its share is not part of what its ride's passengers paid, so neither the driver's
+    /// payout nor the platform's fee counts it (see [`super::waived`]).
+    pub fn waiving(mut self, waived: &'a Waived) -> Planner<'a> {
+        self.waived = Some(waived).filter(|w| !w.is_empty());
+        self
     }
 
     /// Prices `ride` (one that ended in the week, or a late one of an earlier week) and adds its
@@ -273,8 +284,13 @@ impl<'a> Planner<'a> {
         let gross = price.total()?;
         debug_assert_eq!(price.fee.minor(), fee_minor(gross.minor(), self.policy.platform_fee_bps));
         let index = self.ride_ids.push(&ride.ride_id)?;
+        let mut waived_minor = 0i64;
         for (seat, amount) in seats.iter().zip(&price.shares) {
             if seat.attendance == Attendance::Cancelled || amount.minor() == 0 {
+                continue;
+            }
+            if self.waived.is_some_and(|w| w.covers(&ride.ride_id, &seat.passenger_id, seat.attendance)) {
+                waived_minor += amount.minor();
                 continue;
             }
             let user = self.people.intern(&seat.passenger_id)?;
@@ -293,7 +309,9 @@ impl<'a> Planner<'a> {
             return Err(PlanError::TooLarge);
         }
         let late = if ride_week < self.week { LATE } else { 0 };
-        self.rides.push(PlannedRide { ended_at, gross: gross.minor(), length, driver: driver | late });
+        // What the passengers who are charged pay: the fee and the payout are of that.
+        let gross = gross.minor() - waived_minor;
+        self.rides.push(PlannedRide { ended_at, gross, length, driver: driver | late });
         Ok(index)
     }
 
@@ -301,7 +319,7 @@ impl<'a> Planner<'a> {
     /// byte), each one's lines in the order the rides ended (then by ride id); an invoice or
     /// payout of zero is not made.
     pub fn finish(self) -> Result<LeanPlan, PlanError> {
-        let Planner { policy, week, people, ride_ids, rides, long_rides, mut charges, .. } = self;
+        let Planner { policy, week, people, ride_ids, rides, long_rides, mut charges, waived, .. } = self;
         let currency = policy.base.currency();
         let fee_bps = policy.platform_fee_bps;
         let names = people.names;
@@ -341,6 +359,7 @@ impl<'a> Planner<'a> {
             week,
             currency,
             fee_bps,
+            waivers: waived.map(|w| w.keys().to_vec()).unwrap_or_default(),
             names,
             ride_ids,
             rides,
@@ -389,6 +408,7 @@ pub struct LeanPlan {
     pub week: BillingWeek,
     pub currency: BillingCurrency,
     fee_bps: u32,
+    waivers: Vec<WaivedKey>,
     names: Arena,
     ride_ids: RideIds,
     rides: Vec<PlannedRide>,
@@ -496,7 +516,8 @@ impl LeanPlan {
     }
 
     /// The content hash of the whole week: what [`super::plan::plan_hash`] gives for the same
-    /// week, computed without holding every invoice's hash as a string.
+    /// week, computed without holding every invoice's hash as a string; with applied waivers,
+    /// naming them too ([`WeekHasher::finish_with`]).
     pub fn hash(&self) -> String {
         let mut hasher = WeekHasher::new(self.week, self.currency);
         for invoice in self.invoices() {
@@ -505,7 +526,12 @@ impl LeanPlan {
         for payout in self.payouts() {
             hasher.payout(payout.driver_id(), &payout.digest());
         }
-        hasher.finish()
+        hasher.finish_with(&self.waivers)
+    }
+
+    /// The applied waivers it was planned with, in id order.
+    pub fn waivers(&self) -> &[WaivedKey] {
+        &self.waivers
     }
 
     /// The week with owned strings, for the contract's JSON and for tests (a large week is

@@ -76,10 +76,10 @@ pub(super) async fn run(
     // serve` (or to this command run again): stopping between calls is safe.
     let finished = tokio::select! {
         finished = crate::run::work_run(&db, &client, &settings, run) => finished,
-        waiting = waiting_long(&db, run_id, canary) => {
+        waiting = waiting_long(&db, run_id, canary, config.time_zone) => {
             progress.abort();
             for w in &waiting {
-                eprintln!("{}", w.sentence());
+                eprintln!("{}", w.sentence(config.time_zone.name()));
             }
             db.close().await;
             return Err(RunStopped(format!(
@@ -116,8 +116,13 @@ pub(super) async fn run(
 const LEAVE_WAITING_AFTER: chrono::Duration = chrono::Duration::seconds(60);
 
 /// Resolves once the run has nothing left to do but payouts that wait, the next of them more
-/// than [`LEAVE_WAITING_AFTER`] away: with what they wait for.
-async fn waiting_long(db: &crate::db::Db, run_id: i64, canary: i64) -> Vec<app::model::run::RunWaiting> {
+/// than [`LEAVE_WAITING_AFTER`] away: with what they wait for (the next tries in `tz`).
+async fn waiting_long(
+    db: &crate::db::Db,
+    run_id: i64,
+    canary: i64,
+    tz: chrono_tz::Tz,
+) -> Vec<app::model::run::RunWaiting> {
     loop {
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         let (Ok(Some(run)), Ok(counts)) = (db.run(run_id).await, db.run_counts(run_id, canary).await) else {
@@ -136,7 +141,7 @@ async fn waiting_long(db: &crate::db::Db, run_id: i64, canary: i64) -> Vec<app::
         if waiting_payouts == counts.transfers_pending
             && soonest.is_some_and(|at| at > chrono::Utc::now() + LEAVE_WAITING_AFTER)
         {
-            return crate::run::view::waiting_of(waiting, currency);
+            return crate::run::view::waiting_of(waiting, currency, tz);
         }
     }
 }

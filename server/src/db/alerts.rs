@@ -119,13 +119,13 @@ impl From<AlertRow> for AlertView {
             link: r.link,
             occurrences: r.occurrences,
             state: r.state,
-            first_at: r.first_at,
-            last_at: r.last_at,
+            first_at: r.first_at.fixed_offset(),
+            last_at: r.last_at.fixed_offset(),
             acknowledged_by: r.acknowledged_by,
-            acknowledged_at: r.acknowledged_at,
+            acknowledged_at: r.acknowledged_at.map(|at| at.fixed_offset()),
             resolved_by: r.resolved_by,
-            resolved_at: r.resolved_at,
-            escalated_at: r.escalated_at,
+            resolved_at: r.resolved_at.map(|at| at.fixed_offset()),
+            escalated_at: r.escalated_at.map(|at| at.fixed_offset()),
         }
     }
 }
@@ -159,10 +159,10 @@ impl From<MessageRow> for MessageView {
             user_id: r.user_id,
             state: r.state,
             attempts: r.attempts,
-            next_attempt_at: r.next_attempt_at,
+            next_attempt_at: r.next_attempt_at.fixed_offset(),
             last_error: r.last_error,
-            created_at: r.created_at,
-            sent_at: r.sent_at,
+            created_at: r.created_at.fixed_offset(),
+            sent_at: r.sent_at.map(|at| at.fixed_offset()),
         }
     }
 }

@@ -243,7 +243,7 @@ impl Db {
                     ride_id,
                     role,
                     driver_id,
-                    ended_local: String::new(),
+                    ended_at: String::new(),
                     distance_m,
                     billed: billed.map(|m| Money::from_minor(m, currency)),
                     invoice_id,
@@ -289,8 +289,9 @@ impl Db {
         type Row = (i64, String, String, String, DateTime<Utc>, String, i64);
         let rows: Vec<Row> = with_pool!(self, pool => {
             sqlx::query_as(
-                // Two seeks into (kind, reference), one per kind of reference, whatever plan the
-                // statistics of the moment would give an OR of the two.
+                // One seek into (kind, reference) per kind of reference (the invoice's, its
+                // refunds', its disputes'), whatever plan the statistics of the moment would give
+                // an OR of them.
                 "SELECT t.id, t.kind, t.reference, t.currency, t.created_at, p.account, p.amount_minor \
                  FROM ledger_transactions t JOIN ledger_postings p ON p.transaction_id = t.id \
                  WHERE t.kind IN ('charge', 'write_off') AND t.reference = $1 \
@@ -298,6 +299,11 @@ impl Db {
                  SELECT t.id, t.kind, t.reference, t.currency, t.created_at, p.account, p.amount_minor \
                  FROM refunds r JOIN ledger_transactions t ON t.kind = 'refund' AND t.reference = 'refund-' || CAST(r.id AS TEXT) \
                  JOIN ledger_postings p ON p.transaction_id = t.id WHERE r.invoice_id = $2 \
+                 UNION ALL \
+                 SELECT t.id, t.kind, t.reference, t.currency, t.created_at, p.account, p.amount_minor \
+                 FROM disputes d JOIN ledger_transactions t ON t.kind IN ('dispute.withdrawal', 'dispute.won', 'dispute.lost') \
+                 AND t.reference = d.provider_id \
+                 JOIN ledger_postings p ON p.transaction_id = t.id WHERE d.invoice_id = $2 \
                  ORDER BY 1, 7 DESC",
             )
             .bind(format!("invoice-{invoice_id}"))

@@ -20,6 +20,7 @@ use app::model::system::DatabaseBackend;
 pub mod alerts;
 pub mod audit;
 pub mod customers;
+pub mod disputes;
 pub mod fee_policies;
 pub mod held;
 pub mod migrations;
@@ -32,6 +33,7 @@ pub mod runs;
 pub mod settings;
 pub mod staff;
 pub mod tokens;
+pub mod waivers;
 pub mod weeks;
 pub mod writes;
 

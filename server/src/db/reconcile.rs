@@ -1,6 +1,6 @@
 //! Reconciliation's storage: the ledger's side of a week (every charge, refund and transfer the
-//! ledger records, with the provider id and the amount the ledger booked), the reconciliations
-//! kept, and the stray charges with their repair refunds.
+//! ledger records, with the provider id and the amount the ledger booked, and the disputes with
+//! their postings), the reconciliations kept, and the stray charges with their repair refunds.
 
 use chrono::{DateTime, Utc};
 
@@ -42,6 +42,24 @@ pub struct StrayRow {
     /// Its invoice has an attempt whose outcome is not known yet (started or unknown): repair
     /// waits for it, since that attempt may be the charge the ledger will explain.
     pub undecided: bool,
+}
+
+/// A dispute of a week as the product has it: its `disputes` row (none for a withdrawal in the
+/// ledger that no recorded dispute explains) and what the ledger posted for it.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct LedgerDispute {
+    /// The provider's dispute id (`dp_…`), the reference of its ledger transactions.
+    pub provider_id: String,
+    pub invoice_id: Option<i64>,
+    pub user_id: Option<String>,
+    pub status: Option<String>,
+    pub amount_minor: Option<i64>,
+    /// What its withdrawal posted to `disputes`, once the provider took the money.
+    pub withdrawn_minor: Option<i64>,
+    /// What its withdrawal posted to `dispute_fees`.
+    pub fee_minor: Option<i64>,
+    /// `dispute.won` or `dispute.lost`, once the ledger has the issuer's decision.
+    pub decided: Option<String>,
 }
 
 /// A stray charge under its lock: invoice, user, amount, currency, repair refund.
@@ -109,6 +127,48 @@ impl Db {
             each,
         )
         .await
+    }
+
+    /// The week's disputes as the product recorded them, with their ledger postings, and the
+    /// ledger's dispute withdrawals of the week that no recorded dispute explains; by provider id.
+    pub async fn ledger_disputes(&self, week: &str) -> Result<Vec<LedgerDispute>, sqlx::Error> {
+        let posted = |account: &str| {
+            format!(
+                "(SELECT CAST(SUM(p.amount_minor) AS BIGINT) FROM ledger_transactions t \
+                 JOIN ledger_postings p ON p.transaction_id = t.id AND p.account = '{account}' \
+                 WHERE t.kind = 'dispute.withdrawal' AND t.reference = d.provider_id)"
+            )
+        };
+        let query = format!(
+            "SELECT d.provider_id, d.invoice_id, d.user_id, d.status, d.amount_minor, {} AS withdrawn_minor, \
+             {} AS fee_minor, (SELECT MIN(t.kind) FROM ledger_transactions t WHERE t.reference = d.provider_id \
+             AND t.kind IN ('dispute.won', 'dispute.lost')) AS decided FROM disputes d WHERE d.week = $1 \
+             UNION ALL \
+             SELECT t.reference, NULL, NULL, NULL, NULL, p.amount_minor, NULL, NULL FROM ledger_transactions t \
+             JOIN ledger_postings p ON p.transaction_id = t.id AND p.account = 'disputes' \
+             WHERE t.kind = 'dispute.withdrawal' AND t.week = $1 \
+             AND NOT EXISTS (SELECT 1 FROM disputes d WHERE d.provider_id = t.reference) \
+             ORDER BY 1",
+            posted("disputes"),
+            posted("dispute_fees")
+        );
+        with_pool!(self, pool => sqlx::query_as(&query).bind(week).fetch_all(pool).await)
+    }
+
+    /// The invoice and passenger the product charged with payment intent `payment_intent`.
+    pub async fn invoice_of_payment(
+        &self,
+        payment_intent: &str,
+    ) -> Result<Option<(i64, String)>, sqlx::Error> {
+        with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT i.id, i.user_id FROM charge_attempts a JOIN invoices i ON i.id = a.invoice_id \
+                 WHERE a.provider_id = $1 ORDER BY a.invoice_id LIMIT 1",
+            )
+            .bind(payment_intent)
+            .fetch_optional(pool)
+            .await
+        })
     }
 
     /// Each row of `sql` (a query of ledger items with the week as `$1`), as it is read.

@@ -95,6 +95,27 @@ impl Db {
         })
     }
 
+    /// The disputes of weeks `from` to `to` in `currency` by their status now: (status, count),
+    /// in status order.
+    pub async fn disputes_by_status(
+        &self,
+        from: &str,
+        to: &str,
+        currency: &str,
+    ) -> Result<Vec<(String, i64)>, sqlx::Error> {
+        with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT status, COUNT(*) FROM disputes WHERE week >= $1 AND week <= $2 AND currency = $3 \
+                 GROUP BY status ORDER BY status",
+            )
+            .bind(from)
+            .bind(to)
+            .bind(currency)
+            .fetch_all(pool)
+            .await
+        })
+    }
+
     /// The weeks of the latest `limit` completed runs, newest first.
     pub async fn completed_weeks(&self, limit: i64) -> Result<Vec<String>, sqlx::Error> {
         with_pool!(self, pool => {

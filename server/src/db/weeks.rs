@@ -2,11 +2,12 @@
 //!
 //! The preview of a week is stored (`weeks`, `invoices`, `payouts` and their lines) with a hash of
 //! what it was computed from (`inputs_hash`: the number of the week's rides, which are only ever
-//! added, the ids of the late rides waiting, and the pricing settings) and a hash of its content.
+//! added, the ids of the late rides waiting, the pricing settings and the applied waivers) and a
+//! hash of its content.
 //! A draft is replaced whenever its inputs change. Approving freezes it, in one transaction that
-//! holds the freeze lock, checks the inputs are still the ones the draft was made from and that
-//! the approver saw this content, records every billed ride once (`billed_rides`' primary key)
-//! and empties the late rides it took.
+//! holds the freeze lock, checks that no waiver of the week waits for a decision, that the inputs
+//! are still the ones the draft was made from and that the approver saw this content, records
+//! every billed ride once (`billed_rides`' primary key) and empties the late rides it took.
 //!
 //! The freeze lock: on SQLite the approval's `BEGIN IMMEDIATE` (the single writer); on PostgreSQL
 //! an advisory lock, exclusive for the approval and shared by every ride being stored, so a ride
@@ -39,14 +40,22 @@ pub const FREEZE_LOCK: i64 = 0x0062_696c_6c66_727a;
 
 const COUNT_RIDES: &str = "SELECT COUNT(*) FROM rides WHERE ended_at >= $1 AND ended_at < $2";
 const LATE_IDS: &str = "SELECT ride_id FROM late_rides WHERE ended_at < $1 ORDER BY ride_id";
+const APPLIED_WAIVERS: &str = "SELECT id FROM waivers WHERE week = $1 AND state = 'applied' ORDER BY id";
 /// Rows per multi-row INSERT (SQLite allows 32,766 parameters per statement).
 const CHUNK: usize = 500;
 
 /// What a draft was computed from. Rides are never changed or deleted, so their number says
-/// which rides of the week there were.
-pub fn inputs_hash(settings_key: &str, rides: i64, late: &[String]) -> String {
+/// which rides of the week there were; `waivers` are the ids of its applied waivers (a waiver is
+/// applied once and only ever leaves that state, so their ids say which). Without waivers, the
+/// hash is the one drafts had before waivers existed.
+pub fn inputs_hash(settings_key: &str, rides: i64, late: &[String], waivers: &[i64]) -> String {
     use sha2::{Digest, Sha256};
-    let json = serde_json::to_vec(&("inputs/1", settings_key, rides, late)).expect("plain data serialises");
+    let json = if waivers.is_empty() {
+        serde_json::to_vec(&("inputs/1", settings_key, rides, late))
+    } else {
+        serde_json::to_vec(&("inputs/2", settings_key, rides, late, waivers))
+    }
+    .expect("plain data serialises");
     format!("{:x}", Sha256::digest(json))
 }
 
@@ -75,12 +84,14 @@ pub struct StoredWeek {
 pub enum ApproveError {
     #[error("{0} has no preview to approve; open its preview first")]
     NotPreviewed(BillingWeek),
-    #[error("rides of {0} changed since this preview was made; review the new preview")]
+    #[error("the rides or waivers of {0} changed since this preview was made; review the new preview")]
     Stale(BillingWeek),
     #[error("the preview of {week} is now {current}, not the one approved; review it again")]
     Changed { week: BillingWeek, current: String },
     #[error("ride {ride_id} is already billed in {billed_in}")]
     AlreadyBilled { ride_id: String, billed_in: String },
+    #[error("waiver {waiver} of {user_id}'s invoice of {week} waits for a finance or admin decision; approve or reject it first")]
+    WaiverAwaiting { week: BillingWeek, waiver: i64, user_id: String },
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -384,7 +395,7 @@ impl Db {
                     insert.build().persistent(lines.len() == CHUNK).execute(&mut *tx).await?;
                 }
             }
-            let content_hash = hasher.finish();
+            let content_hash = hasher.finish_with(plan.waivers());
             sqlx::query("UPDATE weeks SET content_hash = $1 WHERE week = $2")
                 .bind(&content_hash)
                 .bind(&week)
@@ -524,9 +535,20 @@ impl Db {
                 if status == WeekStatus::Approved.as_str() {
                     return Ok(None);
                 }
+                // A waiver waiting for a decision is decided first: what is approved is final.
+                let waiting: Option<(i64, String)> = sqlx::query_as(
+                    "SELECT id, user_id FROM waivers WHERE week = $1 AND state = 'awaiting_approval' ORDER BY id LIMIT 1",
+                )
+                .bind(&text)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some((waiver, user_id)) = waiting {
+                    return Err(ApproveError::WaiverAwaiting { week, waiver, user_id });
+                }
                 let rides: i64 = sqlx::query_scalar(COUNT_RIDES).bind(start).bind(end).fetch_one(&mut *tx).await?;
                 let late: Vec<String> = sqlx::query_scalar(LATE_IDS).bind(start).fetch_all(&mut *tx).await?;
-                if inputs_hash(settings_key, rides, &late) != stored_inputs {
+                let waivers: Vec<i64> = sqlx::query_scalar(APPLIED_WAIVERS).bind(&text).fetch_all(&mut *tx).await?;
+                if inputs_hash(settings_key, rides, &late, &waivers) != stored_inputs {
                     return Err(ApproveError::Stale(week));
                 }
                 let updated = sqlx::query(
@@ -723,6 +745,9 @@ impl Db {
             content_hash,
             lines,
             anomalies: anomalies_of(&anomalies)?,
+            waivers: Vec::new(),
+            waiver_request_id: String::new(),
+            time_zone: String::new(),
         }))
     }
 

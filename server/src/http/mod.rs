@@ -1,6 +1,7 @@
 //! The HTTP side of `billing serve`: router, shared state, health, metrics.
 
 pub mod api;
+pub mod assets;
 pub mod authenticate;
 pub mod csp;
 pub mod error;

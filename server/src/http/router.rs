@@ -16,7 +16,7 @@ use tower_http::trace::TraceLayer;
 
 use super::authenticate::authenticate;
 use super::login;
-use super::{api, csp, health, metrics, security, webhooks, AppState};
+use super::{api, assets, csp, health, metrics, security, webhooks, AppState};
 use crate::auth::session;
 use app::api::Backend;
 use app::{shell, App};
@@ -26,45 +26,6 @@ async fn last_week(axum::extract::State(state): axum::extract::State<AppState>) 
     let week =
         app::model::week::BillingWeek::containing(chrono::Utc::now(), state.config.time_zone).previous();
     axum::response::Redirect::to(&format!("/weeks/{week}"))
-}
-
-/// The dashboard's compiled assets (`/pkg/…`): a file's brotli or gzip copy made at build time
-/// (`scripts/precompress.mjs`) when the browser takes it, else the file itself; revalidated on
-/// every visit (`no-cache` with `Last-Modified`: an unchanged file is a 304, not a download).
-fn assets(site_root: &str) -> axum::routing::MethodRouter {
-    use axum::http::header::{HeaderValue, CACHE_CONTROL};
-    let dir = std::path::Path::new(site_root).join("pkg");
-    drop_stale_copies(&dir);
-    let files = tower_http::services::ServeDir::new(&dir).precompressed_br().precompressed_gzip();
-    let files = tower::ServiceBuilder::new()
-        .layer(SetResponseHeaderLayer::overriding(CACHE_CONTROL, HeaderValue::from_static("no-cache")))
-        .service(files);
-    axum::routing::get_service(files)
-}
-
-/// Removes a compressed copy older than its asset (the assets were built again without
-/// `scripts/precompress.mjs`): sent, it would be an old dashboard; without it, the asset goes out
-/// whole.
-fn drop_stale_copies(dir: &std::path::Path) {
-    let modified = |path: &std::path::Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
-        let copy = entry.path();
-        let Some(ext) = copy.extension().and_then(|e| e.to_str()).filter(|e| matches!(*e, "br" | "gz"))
-        else {
-            continue;
-        };
-        let source = copy.with_extension("");
-        let stale = match (modified(&copy), modified(&source)) {
-            (Some(copied), Some(built)) => copied < built,
-            (_, None) => true,
-            _ => false,
-        };
-        if stale {
-            tracing::warn!(copy = %copy.display(), "a {ext} copy is older than its asset: removed, the asset goes out uncompressed");
-            let _ = std::fs::remove_file(&copy);
-        }
-    }
 }
 
 /// The application, ready to serve. Tests bind it to port 0.
@@ -99,7 +60,7 @@ pub fn router(state: AppState) -> Router {
         .route("/logout", post(login::logout))
         .route("/weeks", get(last_week))
         .route("/webhooks/stripe", post(webhooks::stripe))
-        .nest_service("/pkg", assets(&state.config.site_root))
+        .nest_service("/pkg", assets::service(&state.config.site_root, &state.leptos.output_name))
         .merge(api::routes())
         .leptos_routes_with_context(&state, generate_route_list(App), context.clone(), move || {
             shell(leptos.clone())

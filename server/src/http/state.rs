@@ -14,6 +14,7 @@ use app::api::{AppError, Backend};
 use app::model::alerts::{AlertSettings, AlertView, AlertsPage};
 use app::model::audit::{AuditPage, AuditQuery};
 use app::model::customer::{ActivityPage, CustomerProfile, Section, UserHit};
+use app::model::dispute::{DisputeView, DisputesPage, EvidenceRequest};
 use app::model::preview::{InvoiceDetail, InvoicePage, InvoiceQuery, PayoutPage, WeekSummary};
 use app::model::pricing::{NewPolicyVersion, PolicyVersion, PolicyVersions, WhatIf};
 use app::model::reconcile::{OpenMismatch, Reconciliation};
@@ -22,6 +23,7 @@ use app::model::report::Report;
 use app::model::run::{HaltedRun, RunView};
 use app::model::staff::{AccessToken, NewAccessToken, Principal, Role, Staff};
 use app::model::system::Overview;
+use app::model::waiver::{NewWaiver, WaiverAnswer, WaiverView};
 use app::model::week::BillingWeek;
 
 /// Shared by every handler, cheap to clone.
@@ -187,22 +189,27 @@ impl Backend for AppState {
         user_id: String,
     ) -> Result<InvoiceDetail, AppError> {
         let not_found = || AppError::NotFound(format!("the invoice of {user_id} for {week}"));
-        let id = self
-            .db
-            .invoice_id(week, &user_id)
-            .await
-            .map_err(|e| internal_error("finding an invoice", e))?
-            .ok_or_else(not_found)?;
-        let mut invoice = self
-            .db
-            .invoice_detail(id)
-            .await
-            .map_err(|e| internal_error("reading an invoice", e))?
-            .ok_or_else(not_found)?;
+        let id =
+            self.db.invoice_id(week, &user_id).await.map_err(|e| internal_error("finding an invoice", e))?;
+        let mut invoice = match id {
+            Some(id) => self
+                .db
+                .invoice_detail(id)
+                .await
+                .map_err(|e| internal_error("reading an invoice", e))?
+                .ok_or_else(not_found)?,
+            // Waived whole, the passenger has no stored invoice: the panel shows the waivers.
+            None => crate::waivers::waived_invoice(&self.db, &self.config, week, &user_id)
+                .await?
+                .ok_or_else(not_found)?,
+        };
         for line in &mut invoice.lines {
             line.ended_local =
                 line.ended_at.with_timezone(&self.config.time_zone).format("%a %-d %b %H:%M").to_string();
         }
+        invoice.waivers = self.waivers_in_zone(week, Some(&user_id)).await?;
+        invoice.waiver_request_id = uuid::Uuid::new_v4().to_string();
+        invoice.time_zone = self.config.time_zone.name().to_owned();
         Ok(invoice)
     }
 
@@ -223,7 +230,7 @@ impl Backend for AppState {
         let mut views = Vec::with_capacity(runs.len());
         for run in runs {
             views.push(
-                crate::run::view::view(&self.db, run)
+                crate::run::view::view(&self.db, run, self.config.time_zone)
                     .await
                     .map_err(|e| internal_error("reading a run", e))?,
             );
@@ -238,7 +245,9 @@ impl Backend for AppState {
             .await
             .map_err(|e| internal_error("reading a run", e))?
             .ok_or_else(|| AppError::NotFound(format!("run {id}")))?;
-        crate::run::view::view(&self.db, run).await.map_err(|e| internal_error("reading a run", e))
+        crate::run::view::view(&self.db, run, self.config.time_zone)
+            .await
+            .map_err(|e| internal_error("reading a run", e))
     }
 
     async fn start_run(&self, caller: &Principal, week: BillingWeek) -> Result<RunView, AppError> {
@@ -252,7 +261,9 @@ impl Backend for AppState {
             }
             Err(crate::db::runs::StartError::Database(e)) => return Err(internal_error("starting a run", e)),
         };
-        crate::run::view::view(&self.db, run).await.map_err(|e| internal_error("reading a run", e))
+        crate::run::view::view(&self.db, run, self.config.time_zone)
+            .await
+            .map_err(|e| internal_error("reading a run", e))
     }
 
     async fn control_run(
@@ -263,7 +274,9 @@ impl Backend for AppState {
         reason: String,
     ) -> Result<RunView, AppError> {
         let run = crate::run::apply_control(&self.db, &Actor::staff(caller), id, &action, &reason).await?;
-        crate::run::view::view(&self.db, run).await.map_err(|e| internal_error("reading a run", e))
+        crate::run::view::view(&self.db, run, self.config.time_zone)
+            .await
+            .map_err(|e| internal_error("reading a run", e))
     }
 
     async fn halted_runs(&self, _caller: &Principal) -> Result<Vec<HaltedRun>, AppError> {
@@ -480,6 +493,20 @@ impl Backend for AppState {
         Ok(crate::fee_policies::list(&self.db, &self.config, caller).await?)
     }
 
+    async fn disputes(&self, caller: &Principal, status: String) -> Result<DisputesPage, AppError> {
+        Ok(crate::disputes::page(&self.db, &self.config, caller, &status).await?)
+    }
+
+    async fn send_dispute_evidence(
+        &self,
+        caller: &Principal,
+        id: i64,
+        request: EvidenceRequest,
+    ) -> Result<DisputeView, AppError> {
+        Ok(crate::disputes::send_evidence(&self.db, &self.config, self.provider(), caller, id, request)
+            .await?)
+    }
+
     async fn propose_pricing(
         &self,
         caller: &Principal,
@@ -505,9 +532,54 @@ impl Backend for AppState {
     ) -> Result<WhatIf, AppError> {
         Ok(crate::fee_policies::what_if(&self.db, &self.config, caller, id, week).await?)
     }
+
+    async fn request_waiver(
+        &self,
+        caller: &Principal,
+        week: BillingWeek,
+        waiver: NewWaiver,
+    ) -> Result<WaiverAnswer, AppError> {
+        Ok(crate::waivers::request(&self.db, &self.config, caller, week, waiver).await?)
+    }
+
+    async fn decide_waiver(
+        &self,
+        caller: &Principal,
+        waiver_id: i64,
+        approve: bool,
+        note: String,
+    ) -> Result<WaiverView, AppError> {
+        Ok(crate::waivers::decide(&self.db, &self.config, caller, waiver_id, approve, &note).await?)
+    }
+
+    async fn withdraw_waiver(
+        &self,
+        caller: &Principal,
+        waiver_id: i64,
+        note: String,
+    ) -> Result<WaiverView, AppError> {
+        Ok(crate::waivers::withdraw(&self.db, &self.config, caller, waiver_id, &note).await?)
+    }
 }
 
 impl AppState {
+    /// The waivers of `week` (one passenger's when given), their moments in the business time
+    /// zone as the dashboard writes every moment.
+    async fn waivers_in_zone(
+        &self,
+        week: BillingWeek,
+        user_id: Option<&str>,
+    ) -> Result<Vec<WaiverView>, AppError> {
+        let mut waivers = crate::waivers::list(&self.db, &self.config, week, user_id).await?;
+        for waiver in &mut waivers {
+            crate::customers::in_zone(&mut waiver.requested_at, self.config.time_zone);
+            if let Some(at) = waiver.decided_at.as_mut() {
+                crate::customers::in_zone(at, self.config.time_zone);
+            }
+        }
+        Ok(waivers)
+    }
+
     /// `week`, checked, or the last complete week when it is empty.
     fn week_or_last(&self, week: &str) -> Result<String, AppError> {
         if week.trim().is_empty() {
@@ -553,8 +625,8 @@ impl AppState {
             unpaid_drivers: gaps.drivers,
             content_hash: stored.content_hash,
             fee_policy_version: stored.fee_policy_version.unwrap_or(app::model::pricing::BUILT_IN_VERSION),
-            computed_at: stored.computed_at,
-            approved_at: stored.approved_at,
+            computed_at: crate::customers::zoned(stored.computed_at, self.config.time_zone),
+            approved_at: stored.approved_at.map(|at| crate::customers::zoned(at, self.config.time_zone)),
             approved_by: stored.approved_by,
             anomalies: stored.anomalies,
             thresholds,
@@ -565,6 +637,7 @@ impl AppState {
                 .await
                 .map_err(|e| internal_error("finding the week's run", e))?
                 .map(|run| run.id),
+            waivers: self.waivers_in_zone(week, None).await?,
         })
     }
 }

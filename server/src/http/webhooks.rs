@@ -2,7 +2,8 @@
 //! header: HMAC-SHA256 of `timestamp.body` with the endpoint's secret, compared in constant time,
 //! the timestamp within five minutes), then handled once by its id, by the state it carries (a
 //! late or repeated event never moves anything back): a refund, or a transfer to a driver, that
-//! finished at the provider after the product's call returned is recorded here. Refusals and ignored types are answered
+//! finished at the provider after the product's call returned is recorded here, and so is every
+//! dispute a card issuer opens (`disputes::webhook`). Refusals and ignored types are answered
 //! (400, or 200 for a type the product does not use) and logged once each.
 
 use axum::body::Bytes;
@@ -97,6 +98,11 @@ async fn handle(state: &AppState, kind: &str, object: &Value) -> Result<&'static
             let amount = object["amount"].as_i64();
             crate::run::payouts::provider_reports(&state.db, payout_id, provider_id, amount).await
         }
+        "charge.dispute.created"
+        | "charge.dispute.updated"
+        | "charge.dispute.closed"
+        | "charge.dispute.funds_withdrawn"
+        | "charge.dispute.funds_reinstated" => crate::disputes::webhook(&state.db, object).await,
         _ => Ok("ignored"),
     }
 }

@@ -436,6 +436,22 @@ impl StripeClient {
             other => Err(ProviderError::Unknown(format!("POST {path}: refund {id} is {other:?}"))),
         }
     }
+
+    /// Sends `evidence` (Stripe's `evidence[<field>]` text fields) for dispute `dispute` and
+    /// submits it to the issuer (`submit=true`): the dispute as the provider has it now.
+    pub async fn submit_dispute_evidence(
+        &self,
+        dispute: &str,
+        evidence: &[(&'static str, String)],
+        idempotency_key: &str,
+    ) -> Result<Value, ProviderError> {
+        let mut form: Vec<(String, String)> =
+            evidence.iter().map(|(field, text)| (format!("evidence[{field}]"), text.clone())).collect();
+        form.push(("submit".to_owned(), "true".to_owned()));
+        let path = format!("/v1/disputes/{dispute}");
+        let (_, body) = self.post(&path, &form, idempotency_key).await?;
+        Ok(body)
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
 //! A run as the dashboard and the JSON API show it.
 
 use chrono::Utc;
+use chrono_tz::Tz;
 
+use crate::customers::zoned;
 use crate::db::runs::RunRow;
 use crate::db::Db;
 use app::model::money::{BillingCurrency, Money};
@@ -12,21 +14,27 @@ use app::model::run::{FailedPayout, HeldItem, RunEvent, RunView, RunWaiting};
 const SLOTS: i64 = 24;
 const SLOT_SECONDS: i64 = 5;
 
-/// What a run's payouts wait for, as the run page and `billing run` say it.
-pub fn waiting_of(rows: Vec<crate::db::provider::Waiting>, currency: BillingCurrency) -> Vec<RunWaiting> {
+/// What a run's payouts wait for, as the run page and `billing run` say it, the next tries in
+/// the business time zone `tz`.
+pub fn waiting_of(
+    rows: Vec<crate::db::provider::Waiting>,
+    currency: BillingCurrency,
+    tz: Tz,
+) -> Vec<RunWaiting> {
     rows.into_iter()
         .map(|w| RunWaiting {
             waiting_for: w.waiting_for,
             payouts: w.payouts,
             amount: Money::from_minor(w.amount_minor, currency),
-            next_at: w.next_at,
+            next_at: zoned(w.next_at, tz),
             detail: w.detail,
         })
         .collect()
 }
 
-/// The view of `run`: counts, amounts, throughput, ETA and the latest events.
-pub async fn view(db: &Db, run: RunRow) -> anyhow::Result<RunView> {
+/// The view of `run`: counts, amounts, throughput, ETA and the latest events, its moments in the
+/// business time zone `tz`.
+pub async fn view(db: &Db, run: RunRow, tz: Tz) -> anyhow::Result<RunView> {
     let counts = db.run_counts(run.id, run.canary_size).await?;
     let currency = BillingCurrency::from_code(&run.currency)?;
     let money = |minor| Money::from_minor(minor, currency);
@@ -57,9 +65,9 @@ pub async fn view(db: &Db, run: RunRow) -> anyhow::Result<RunView> {
         .run_events(run.id, 20)
         .await?
         .into_iter()
-        .map(|(at, kind, message)| RunEvent { at, kind, message })
+        .map(|(at, kind, message)| RunEvent { at: zoned(at, tz), kind, message })
         .collect();
-    let waiting = waiting_of(waiting_rows, currency);
+    let waiting = waiting_of(waiting_rows, currency, tz);
     let failed_payouts = db
         .failed_payouts(run.id)
         .await?
@@ -83,7 +91,7 @@ pub async fn view(db: &Db, run: RunRow) -> anyhow::Result<RunView> {
             amount: money(h.amount_minor),
             detail: h.detail,
             key: h.key,
-            since: h.since,
+            since: h.since.map(|at| zoned(at, tz)),
             proposed_by: h.proposed_by,
         })
         .collect();
@@ -93,9 +101,9 @@ pub async fn view(db: &Db, run: RunRow) -> anyhow::Result<RunView> {
         phase: run.phase,
         control: run.control,
         reason: run.reason,
-        started_at: run.started_at,
+        started_at: zoned(run.started_at, tz),
         started_by: run.started_by,
-        completed_at: run.completed_at,
+        completed_at: run.completed_at.map(|at| zoned(at, tz)),
         expected: money(run.expected_minor),
         charged: money(counts.charged_minor),
         paid: money(counts.paid_minor),
@@ -115,5 +123,6 @@ pub async fn view(db: &Db, run: RunRow) -> anyhow::Result<RunView> {
         waiting,
         failed_payouts,
         held,
+        time_zone: tz.name().to_owned(),
     })
 }

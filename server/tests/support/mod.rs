@@ -352,6 +352,17 @@ impl PspSim {
         PspSim { child, base }
     }
 
+    /// Has the simulator send its signed events to `url`, signed with `secret`.
+    pub async fn send_webhooks_to(&self, url: &str, secret: &str) {
+        let answer = reqwest::Client::new()
+            .put(format!("{}/sim/faults", self.base))
+            .json(&serde_json::json!({ "webhook_url": url, "webhook_secret": secret }))
+            .send()
+            .await
+            .unwrap();
+        assert!(answer.status().is_success(), "{}", answer.text().await.unwrap());
+    }
+
     /// Every money movement the simulator made, in order.
     pub async fn ledger(&self) -> Vec<serde_json::Value> {
         let body: serde_json::Value =

@@ -72,7 +72,7 @@ pub(super) async fn test_alert(State(state): State<AppState>, caller: Caller) ->
 
 /// Where alerts go (admin)
 #[utoipa::path(get, path = "/api/v1/settings/alerts", tag = "alerts",
-    responses((status = 200, description = "{webhook_url, email, second_webhook_url, second_email, escalate_after_seconds, not_started_after_minutes, customer_notices}"),
+    responses((status = 200, description = "{webhook_url, email, second_webhook_url, second_email, escalate_after_seconds, not_started_after_minutes, customer_notices, dispute_threshold}"),
         (status = 403, description = "Not an admin", body = ErrorBody)))]
 pub(super) async fn alert_settings(
     State(state): State<AppState>,
@@ -84,7 +84,7 @@ pub(super) async fn alert_settings(
 
 /// Change it (admin); a wrong value is refused naming its field and nothing is stored
 #[utoipa::path(put, path = "/api/v1/settings/alerts", tag = "alerts",
-    request_body(content = serde_json::Value, description = "{webhook_url, email, second_webhook_url, second_email, escalate_after_seconds, not_started_after_minutes, customer_notices}: webhook URLs (Slack-compatible, JSON POST with `text`) and addresses, empty for none; seconds before an unacknowledged alert goes to the second contact (0: never); minutes after the scheduled moment at which a run that has not started alerts; customer_notices a boolean (receipts, refund and declined-charge notices by email)"),
+    request_body(content = serde_json::Value, description = "{webhook_url, email, second_webhook_url, second_email, escalate_after_seconds, not_started_after_minutes, customer_notices, dispute_threshold}: webhook URLs (Slack-compatible, JSON POST with `text`) and addresses, empty for none; seconds before an unacknowledged alert goes to the second contact (0: never); minutes after the scheduled moment at which a run that has not started alerts; customer_notices a boolean (receipts, refund and declined-charge notices by email); dispute_threshold the disputes on one week's charges that raise an alert (0: never)"),
     responses((status = 200, description = "The settings"), (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 422, description = "A refused value, naming the field", body = ErrorBody)))]
 pub(super) async fn set_alert_settings(

@@ -7,12 +7,14 @@
 mod alerts;
 mod api_keys;
 mod customers;
+mod disputes;
 mod pricing;
 mod reconcile;
 mod refunds;
 mod reports;
 mod runs;
 mod staff;
+mod waivers;
 mod weeks;
 
 use axum::extract::rejection::JsonRejection;
@@ -54,6 +56,9 @@ fn described_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(staff::disable_staff))
         .routes(routes!(weeks::week_preview))
         .routes(routes!(weeks::approve_week))
+        .routes(routes!(waivers::list_waivers, waivers::waive))
+        .routes(routes!(waivers::decide_waiver))
+        .routes(routes!(waivers::withdraw_waiver))
         .routes(routes!(runs::run_status))
         .routes(routes!(runs::run_stream))
         .routes(routes!(runs::control_run))
@@ -79,6 +84,8 @@ fn described_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(pricing::approve_version))
         .routes(routes!(pricing::withdraw_version))
         .routes(routes!(pricing::what_if))
+        .routes(routes!(disputes::list_disputes))
+        .routes(routes!(disputes::send_evidence))
         .routes(routes!(reports::report))
         .routes(routes!(reconcile::latest_reconciliation, reconcile::reconcile))
         .routes(routes!(reconcile::repair))

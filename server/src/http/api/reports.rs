@@ -27,7 +27,7 @@ pub(super) struct ReportQuery {
 #[utoipa::path(get, path = "/api/v1/reports/{week}", tag = "reports",
     params(("week" = String, Path, description = "A billing week, e.g. 2026-W48", pattern = "^[0-9]{4}-W[0-9]{2}$"),
         ReportQuery),
-    responses((status = 200, description = "{from, to, currency, figures: {invoices, invoiced, charges, charged, outstanding, uncollectible_count, uncollectible, refunds, refunded, net, platform_fees, transfers, driver_payouts, payable, provider_clearing, provider_fees}, previous_from, previous_to, previous, refunds_by_reason, history}; or text/csv; or an XLSX file"),
+    responses((status = 200, description = "{from, to, currency, figures: {invoices, invoiced, charges, charged, outstanding, uncollectible_count, uncollectible, refunds, refunded, net, platform_fees, transfers, driver_payouts, payable, provider_clearing, provider_fees, disputes, disputed, dispute_fees, disputes_won_count, disputes_won, disputes_lost_count, disputes_lost, disputes_by_status: [[status, count]]}, previous_from, previous_to, previous, refunds_by_reason, history}; or text/csv; or an XLSX file"),
         (status = 403, description = "Neither finance nor admin", body = ErrorBody),
         (status = 422, description = "A refused week, range or format, naming the field", body = ErrorBody)))]
 pub(super) async fn report(

@@ -26,7 +26,7 @@ async fn run_answer(state: &AppState, id: i64) -> Result<Response, ApiError> {
 
 /// A run with its counts, as the API and the run page show it.
 async fn run_json(state: &AppState, run: crate::db::runs::RunRow) -> Result<serde_json::Value, ApiError> {
-    let view = crate::run::view::view(&state.db, run)
+    let view = crate::run::view::view(&state.db, run, state.config.time_zone)
         .await
         .map_err(|e| crate::http::state::internal_error("reading a run", e))?;
     Ok(serde_json::to_value(view).expect("a run view serialises"))
@@ -45,7 +45,7 @@ pub(super) async fn run_stream(
     use axum::response::sse::{Event, KeepAlive, Sse};
     caller.may(Action::ViewOverview)?;
     let id = path_id(&id)?;
-    let db = state.db.clone();
+    let (db, tz) = (state.db.clone(), state.config.time_zone);
     let stream = futures::stream::unfold((db, None::<String>, false), move |(db, last, done)| async move {
         if done {
             return None;
@@ -58,7 +58,7 @@ pub(super) async fn run_stream(
             };
             let over = run.phase == app::model::run::Phase::Completed
                 || run.control == app::model::run::Control::Aborted;
-            let view = match crate::run::view::view(&db, run).await {
+            let view = match crate::run::view::view(&db, run, tz).await {
                 Ok(view) => view,
                 Err(_) => return None,
             };
@@ -185,10 +185,9 @@ pub(super) async fn mark_not_made(
     Ok(answer)
 }
 
-/// When the weekly run is due (finance, admin)
+/// When the weekly run is due (any staff: those who may preview weeks)
 #[utoipa::path(get, path = "/api/v1/settings/run-schedule", tag = "runs",
-    responses((status = 200, description = "{enabled, weekday, time, auto_approve}"),
-        (status = 403, description = "Neither finance nor admin", body = ErrorBody)))]
+    responses((status = 200, description = "{enabled, weekday, time, auto_approve}")))]
 pub(super) async fn run_schedule(
     State(state): State<AppState>,
     caller: Caller,

@@ -14,12 +14,11 @@ use crate::http::AppState;
 use app::api::AppError;
 use app::auth::Action;
 
-/// The week's invoices and payouts as the run will charge and pay them (finance, admin)
+/// The week's invoices and payouts as the run will charge and pay them (any staff)
 ///
-/// The same JSON as `billing preview --format json`.
+/// The same JSON as `billing preview --format json`, with the week's waivers.
 #[utoipa::path(get, path = "/api/v1/weeks/{week}/preview", tag = "weeks", params(("week" = String, Path, description = "A billing week, e.g. 2026-W48", pattern = "^[0-9]{4}-W[0-9]{2}$")),
-    responses((status = 200, description = "{week, currency, status, content_hash, totals, anomalies, invoices, payouts, payment_gaps: {no_payment_method, no_payout_account, passengers, drivers}}"),
-        (status = 403, description = "Neither finance nor admin", body = ErrorBody),
+    responses((status = 200, description = "{week, currency, status, content_hash, totals, anomalies, invoices, payouts, payment_gaps: {no_payment_method, no_payout_account, passengers, drivers}, waivers}"),
         (status = 422, description = "Not a week, naming the field", body = ErrorBody)))]
 pub(super) async fn week_preview(
     State(state): State<AppState>,
@@ -50,7 +49,7 @@ pub(super) struct Approval {
     responses((status = 200, description = "Approved before with this content"),
         (status = 201, description = "Approved now"),
         (status = 403, description = "Neither finance nor admin", body = ErrorBody),
-        (status = 409, description = "The preview changed since it was reviewed", body = ErrorBody),
+        (status = 409, description = "The preview changed since it was reviewed (content_hash, week), or a waiver of the week waits for a decision (week)", body = ErrorBody),
         (status = 422, description = "A refused value, naming the field", body = ErrorBody)))]
 pub(super) async fn approve_week(
     State(state): State<AppState>,
@@ -90,10 +89,9 @@ pub(super) async fn approve_week(
         .into_response())
 }
 
-/// When the preview flags an invoice or a week (finance, admin)
+/// When the preview flags an invoice or a week (any staff)
 #[utoipa::path(get, path = "/api/v1/settings/anomaly-thresholds", tag = "weeks",
-    responses((status = 200, description = "{invoice_vs_average_pct, lookback_weeks, week_change_pct, max_distance_km, max_speed_kmh}"),
-        (status = 403, description = "Neither finance nor admin", body = ErrorBody)))]
+    responses((status = 200, description = "{invoice_vs_average_pct, lookback_weeks, week_change_pct, max_distance_km, max_speed_kmh}")))]
 pub(super) async fn anomaly_thresholds(
     State(state): State<AppState>,
     caller: Caller,
