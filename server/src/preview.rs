@@ -196,8 +196,9 @@ pub async fn approve(
 }
 
 /// The contract's JSON of `week`'s preview, with who cannot be charged or paid and the week's
-/// waivers (every state; the applied ones are what its invoices leave out): what `billing
-/// preview --format json` prints and `GET /api/v1/weeks/:week/preview` answers.
+/// waivers (every state; the applied ones are what its invoices leave out), built whole in
+/// memory: what `billing preview --format json` prints and `GET /api/v1/weeks/:week/preview`
+/// sends, which [`write_json`] writes a page at a time (this is what it is tested against).
 pub async fn preview_json(db: &Db, config: &Config, week: BillingWeek) -> Result<Value, PreviewError> {
     let (stored, plan) = preview(db, config, week).await?;
     let ids = db.document_ids(week).await?;
@@ -208,48 +209,154 @@ pub async fn preview_json(db: &Db, config: &Config, week: BillingWeek) -> Result
     Ok(body)
 }
 
-/// The contract's JSON shape of a preview, with the stored week's status and hash. Invoices
-/// and payouts carry their stored ids (`ids`), the ones the provider, the dashboard and the API
-/// know them by.
-pub fn to_json(stored: &StoredWeek, plan: &WeekPlan, ids: &crate::db::weeks::DocumentIds) -> Value {
-    let week = plan.week.to_string();
+/// Invoices (or payouts) read and written per page of the streamed JSON.
+pub const JSON_PAGE: i64 = 2_000;
+
+/// The same JSON as [`preview_json`], written `page` invoices (then payouts) at a time into
+/// `out` from the stored week `stored` (bring it up to date with [`refresh`] first, so that
+/// refusals come before anything is written): what `billing preview --format json` prints and
+/// `GET /api/v1/weeks/:week/preview` sends, in flat memory whatever the week's size. Stops early,
+/// without an error, when the receiver is gone (the client left).
+pub async fn write_json(
+    db: &Db,
+    config: &Config,
+    stored: &StoredWeek,
+    page: i64,
+    out: tokio::sync::mpsc::Sender<Vec<u8>>,
+) -> Result<(), PreviewError> {
+    let week = stored.week;
     let currency = stored.currency;
+    let money = |minor: i64| Money::from_minor(minor, currency).to_string();
+    let mut text = serde_json::to_vec(&head_json(stored, &stored.totals)).expect("JSON serialises");
+    text.pop(); // the closing brace: the lists follow
+    text.extend_from_slice(br#","invoices":["#);
+    let mut after = String::new();
+    let mut first = true;
+    loop {
+        let invoices = db.invoice_documents(week, &after, page).await?;
+        let Some(last) = invoices.last() else { break };
+        after = last.user_id.clone();
+        for invoice in &invoices {
+            if !std::mem::take(&mut first) {
+                text.push(b',');
+            }
+            let lines: Vec<Value> = invoice
+                .lines
+                .iter()
+                .map(|l| {
+                    json!({
+                        "ride_id": l.ride_id,
+                        "amount": money(l.amount_minor),
+                        "attendance": l.attendance,
+                        "ended_at": l.ended_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+                        "late": l.late,
+                    })
+                })
+                .collect();
+            let body = json!({
+                "invoice_id": invoice.id,
+                "user_id": invoice.user_id,
+                "total": money(invoice.total_minor),
+                "lines": lines,
+            });
+            serde_json::to_writer(&mut text, &body).expect("JSON serialises");
+        }
+        if out.send(std::mem::take(&mut text)).await.is_err() {
+            return Ok(());
+        }
+    }
+    text.extend_from_slice(br#"],"payouts":["#);
+    let (mut after, mut first) = (String::new(), true);
+    loop {
+        let payouts = db.payout_documents(week, &after, page).await?;
+        let Some(last) = payouts.last() else { break };
+        after = last.1.clone();
+        for (id, driver_id, total, rides, fees) in &payouts {
+            if !std::mem::take(&mut first) {
+                text.push(b',');
+            }
+            let body = json!({
+                "payout_id": id,
+                "driver_id": driver_id,
+                "total": money(*total),
+                "rides": rides,
+                "fees": money(*fees),
+            });
+            serde_json::to_writer(&mut text, &body).expect("JSON serialises");
+        }
+        if out.send(std::mem::take(&mut text)).await.is_err() {
+            return Ok(());
+        }
+    }
+    text.extend_from_slice(br#"],"payment_gaps":"#);
+    serde_json::to_writer(&mut text, &gaps_json(db, config, week).await?).expect("JSON serialises");
+    let waivers = crate::waivers::list(db, config, week, None).await.map_err(PreviewError::Waivers)?;
+    text.extend_from_slice(br#","waivers":"#);
+    serde_json::to_writer(&mut text, &waivers).expect("JSON serialises");
+    text.push(b'}');
+    let _ = out.send(text).await;
+    Ok(())
+}
+
+/// The preview JSON's fields that describe the stored week and its `totals`, without its lists.
+fn head_json(stored: &StoredWeek, totals: &app::model::billing::WeekTotals) -> Value {
     json!({
-        "week": week,
-        "currency": currency.code(),
+        "totals": {
+            "invoices": totals.invoices,
+            "charged": totals.charged.to_string(),
+            "fees": totals.fees.to_string(),
+            "payouts": totals.payouts.to_string(),
+        },
+        "week": stored.week.to_string(),
+        "currency": stored.currency.code(),
         "status": stored.status.as_str(),
         "content_hash": stored.content_hash,
         "fee_policy_version": stored.fee_policy_version.unwrap_or(BUILT_IN_VERSION),
         "computed_at": stored.computed_at.to_rfc3339_opts(SecondsFormat::Millis, true),
         "approved_at": stored.approved_at.map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true)),
         "approved_by": stored.approved_by,
-        "totals": {
-            "invoices": plan.totals.invoices,
-            "charged": plan.totals.charged.to_string(),
-            "fees": plan.totals.fees.to_string(),
-            "payouts": plan.totals.payouts.to_string(),
-        },
         "anomalies": stored.anomalies,
-        "invoices": plan.invoices.iter().map(|i| json!({
-            "invoice_id": ids.invoices.get(&i.user_id),
-            "user_id": i.user_id,
-            "total": i.total.to_string(),
-            "lines": i.lines.iter().map(|l| json!({
-                "ride_id": l.ride_id,
-                "amount": l.amount.to_string(),
-                "attendance": l.attendance,
-                "ended_at": l.ended_at.to_rfc3339_opts(SecondsFormat::Millis, true),
-                "late": l.late,
-            })).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
-        "payouts": plan.payouts.iter().map(|p| json!({
-            "payout_id": ids.payouts.get(&p.driver_id),
-            "driver_id": p.driver_id,
-            "total": p.total.to_string(),
-            "rides": p.lines.len(),
-            "fees": Money::sum(currency, p.lines.iter().map(|l| l.fee)).map(|m| m.to_string()).unwrap_or_default(),
-        })).collect::<Vec<_>>(),
     })
+}
+
+/// The contract's JSON shape of a preview, with the stored week's status and hash. Invoices
+/// and payouts carry their stored ids (`ids`), the ones the provider, the dashboard and the API
+/// know them by.
+pub fn to_json(stored: &StoredWeek, plan: &WeekPlan, ids: &crate::db::weeks::DocumentIds) -> Value {
+    let currency = stored.currency;
+    let mut body = head_json(stored, &plan.totals);
+    body["invoices"] = plan
+        .invoices
+        .iter()
+        .map(|i| {
+            json!({
+                "invoice_id": ids.invoices.get(&i.user_id),
+                "user_id": i.user_id,
+                "total": i.total.to_string(),
+                "lines": i.lines.iter().map(|l| json!({
+                    "ride_id": l.ride_id,
+                    "amount": l.amount.to_string(),
+                    "attendance": l.attendance,
+                    "ended_at": l.ended_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+                    "late": l.late,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    body["payouts"] = plan
+        .payouts
+        .iter()
+        .map(|p| {
+            json!({
+                "payout_id": ids.payouts.get(&p.driver_id),
+                "driver_id": p.driver_id,
+                "total": p.total.to_string(),
+                "rides": p.lines.len(),
+                "fees": Money::sum(currency, p.lines.iter().map(|l| l.fee)).map(|m| m.to_string()).unwrap_or_default(),
+            })
+        })
+        .collect();
+    body
 }
 
 /// Who cannot be charged or paid in `week` with the provider objects stored now: none when the

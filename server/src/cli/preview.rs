@@ -20,10 +20,25 @@ pub(super) async fn preview(config: Config, week: &str, format: PreviewFormat) -
         e => e.into(),
     };
     let stored = match format {
+        // Written a page at a time as it is read: flat in memory whatever the week's size.
         PreviewFormat::Json => {
-            let body = crate::preview::preview_json(&db, &config, week).await.map_err(future)?;
+            let stored = crate::preview::refresh(&db, &config, week).await.map_err(future)?;
+            let (chunks, mut written) = tokio::sync::mpsc::channel::<Vec<u8>>(2);
+            let print = async {
+                let mut out = std::io::BufWriter::new(std::io::stdout());
+                while let Some(chunk) = written.recv().await {
+                    out.write_all(&chunk)?;
+                }
+                writeln!(out)?;
+                out.flush()
+            };
+            let (made, printed) = tokio::join!(
+                crate::preview::write_json(&db, &config, &stored, crate::preview::JSON_PAGE, chunks),
+                print
+            );
             db.close().await;
-            println!("{body}");
+            made?;
+            printed?;
             return Ok(());
         }
         // The table and the CSV list the invoices as stored, read as they are printed: a week

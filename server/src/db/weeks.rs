@@ -122,6 +122,25 @@ pub enum Approved {
     Before(StoredWeek),
 }
 
+/// A stored invoice as the preview's JSON writes it (see [`Db::invoice_documents`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvoiceDocument {
+    pub id: i64,
+    pub user_id: String,
+    pub total_minor: i64,
+    pub lines: Vec<DocumentLine>,
+}
+
+/// One line of an [`InvoiceDocument`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DocumentLine {
+    pub ride_id: String,
+    pub amount_minor: i64,
+    pub attendance: app::model::pricing::Attendance,
+    pub ended_at: DateTime<Utc>,
+    pub late: bool,
+}
+
 type WeekRow = (
     Option<i64>,
     String,
@@ -796,6 +815,78 @@ impl Db {
     }
 
     /// The stored invoices and payouts of a week, as a plan (for the CLI and the JSON API).
+    /// Up to `limit` of a stored week's invoices after user `after` (in user-id byte order), each
+    /// with its stored id and lines (in the order they ended): one page of the preview's JSON,
+    /// read so that a week of any size is written a page at a time.
+    pub async fn invoice_documents(
+        &self,
+        week: BillingWeek,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<InvoiceDocument>, sqlx::Error> {
+        let text = week.to_string();
+        let heads: Vec<(i64, String, i64)> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, user_id, total_minor FROM invoices WHERE week = $1 AND user_id > $2 \
+                 ORDER BY user_id LIMIT $3",
+            )
+            .bind(&text)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        });
+        let (Some(first), Some(last)) = (heads.first(), heads.last()) else { return Ok(Vec::new()) };
+        // The page's lines in one range read: its invoices are consecutive in user order, and
+        // their ids were given in that order when the week was stored.
+        type LineRow = (i64, String, i64, String, DateTime<Utc>, bool);
+        let rows: Vec<LineRow> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT l.invoice_id, l.ride_id, l.amount_minor, l.attendance, l.ended_at, l.late \
+                 FROM invoices i JOIN invoice_lines l ON l.invoice_id = i.id \
+                 WHERE i.week = $1 AND i.user_id >= $2 AND i.user_id <= $3 \
+                 ORDER BY i.user_id, l.ended_at, l.ride_id",
+            )
+            .bind(&text)
+            .bind(&first.1)
+            .bind(&last.1)
+            .fetch_all(pool)
+            .await?
+        });
+        let mut documents: Vec<InvoiceDocument> = heads
+            .into_iter()
+            .map(|(id, user_id, total_minor)| InvoiceDocument { id, user_id, total_minor, lines: Vec::new() })
+            .collect();
+        let index: HashMap<i64, usize> = documents.iter().enumerate().map(|(n, d)| (d.id, n)).collect();
+        for (invoice, ride_id, amount_minor, attendance, ended_at, late) in rows {
+            let Some(&n) = index.get(&invoice) else { continue };
+            let attendance = attendance_from(&attendance)?;
+            documents[n].lines.push(DocumentLine { ride_id, amount_minor, attendance, ended_at, late });
+        }
+        Ok(documents)
+    }
+
+    /// Up to `limit` of a stored week's payouts after driver `after` (in driver-id byte order):
+    /// (stored id, driver, total, rides, fees) in minor units.
+    pub async fn payout_documents(
+        &self,
+        week: BillingWeek,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<(i64, String, i64, i64, i64)>, sqlx::Error> {
+        with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, driver_id, total_minor, rides, fees_minor FROM payouts \
+                 WHERE week = $1 AND driver_id > $2 ORDER BY driver_id LIMIT $3",
+            )
+            .bind(week.to_string())
+            .bind(after)
+            .bind(limit)
+            .fetch_all(pool)
+            .await
+        })
+    }
+
     pub async fn stored_plan(&self, stored: &StoredWeek) -> Result<WeekPlan, sqlx::Error> {
         let week = stored.week;
         let text = week.to_string();

@@ -27,10 +27,29 @@ pub(super) async fn week_preview(
 ) -> Result<Response, ApiError> {
     caller.may(Action::PreviewWeek)?;
     let week = path_week(&week)?;
-    let body = crate::preview::preview_json(&state.db, &state.config, week)
-        .await
-        .map_err(crate::error::Error::from)?;
-    Ok(Json(body).into_response())
+    // Refusals come before the answer starts; then the JSON goes out a page at a time as it is
+    // read, in flat memory whatever the week's size. A failure after that breaks the answer off.
+    let stored =
+        crate::preview::refresh(&state.db, &state.config, week).await.map_err(crate::error::Error::from)?;
+    let (chunks, written) = tokio::sync::mpsc::channel::<Vec<u8>>(2);
+    let producer = tokio::spawn(async move {
+        crate::preview::write_json(&state.db, &state.config, &stored, crate::preview::JSON_PAGE, chunks).await
+    });
+    let body =
+        futures::stream::unfold((written, Some(producer)), move |(mut written, producer)| async move {
+            if let Some(chunk) = written.recv().await {
+                return Some((Ok(bytes::Bytes::from(chunk)), (written, producer)));
+            }
+            let failed = match producer?.await {
+                Ok(Ok(())) => return None,
+                Ok(Err(e)) => e.to_string(),
+                Err(e) => e.to_string(),
+            };
+            tracing::error!(week = %week, error = %failed, "the preview's JSON broke off");
+            Some((Err(std::io::Error::other(failed)), (written, None)))
+        });
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], axum::body::Body::from_stream(body))
+        .into_response())
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
