@@ -226,7 +226,6 @@ pub async fn write_json(
 ) -> Result<(), PreviewError> {
     let week = stored.week;
     let currency = stored.currency;
-    let money = |minor: i64| Money::from_minor(minor, currency).to_string();
     let mut text = serde_json::to_vec(&head_json(stored, &stored.totals)).expect("JSON serialises");
     text.pop(); // the closing brace: the lists follow
     text.extend_from_slice(br#","invoices":["#);
@@ -240,26 +239,7 @@ pub async fn write_json(
             if !std::mem::take(&mut first) {
                 text.push(b',');
             }
-            let lines: Vec<Value> = invoice
-                .lines
-                .iter()
-                .map(|l| {
-                    json!({
-                        "ride_id": l.ride_id,
-                        "amount": money(l.amount_minor),
-                        "attendance": l.attendance,
-                        "ended_at": l.ended_at.to_rfc3339_opts(SecondsFormat::Millis, true),
-                        "late": l.late,
-                    })
-                })
-                .collect();
-            let body = json!({
-                "invoice_id": invoice.id,
-                "user_id": invoice.user_id,
-                "total": money(invoice.total_minor),
-                "lines": lines,
-            });
-            serde_json::to_writer(&mut text, &body).expect("JSON serialises");
+            serde_json::to_writer(&mut text, &invoice_json(invoice, currency)).expect("JSON serialises");
         }
         if out.send(std::mem::take(&mut text)).await.is_err() {
             return Ok(());
@@ -271,18 +251,11 @@ pub async fn write_json(
         let payouts = db.payout_documents(week, &after, page).await?;
         let Some(last) = payouts.last() else { break };
         after = last.1.clone();
-        for (id, driver_id, total, rides, fees) in &payouts {
+        for payout in &payouts {
             if !std::mem::take(&mut first) {
                 text.push(b',');
             }
-            let body = json!({
-                "payout_id": id,
-                "driver_id": driver_id,
-                "total": money(*total),
-                "rides": rides,
-                "fees": money(*fees),
-            });
-            serde_json::to_writer(&mut text, &body).expect("JSON serialises");
+            serde_json::to_writer(&mut text, &payout_json(payout, currency)).expect("JSON serialises");
         }
         if out.send(std::mem::take(&mut text)).await.is_err() {
             return Ok(());
@@ -296,6 +269,96 @@ pub async fn write_json(
     text.push(b'}');
     let _ = out.send(text).await;
     Ok(())
+}
+
+/// One invoice of the preview's JSON, as stored.
+fn invoice_json(invoice: &crate::db::weeks::InvoiceDocument, currency: BillingCurrency) -> Value {
+    let money = |minor: i64| Money::from_minor(minor, currency).to_string();
+    let lines: Vec<Value> = invoice
+        .lines
+        .iter()
+        .map(|l| {
+            json!({
+                "ride_id": l.ride_id,
+                "amount": money(l.amount_minor),
+                "attendance": l.attendance,
+                "ended_at": l.ended_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+                "late": l.late,
+            })
+        })
+        .collect();
+    json!({
+        "invoice_id": invoice.id,
+        "user_id": invoice.user_id,
+        "total": money(invoice.total_minor),
+        "lines": lines,
+    })
+}
+
+/// One payout of the preview's JSON, as stored: (id, driver, total, rides, fees).
+fn payout_json(payout: &(i64, String, i64, i64, i64), currency: BillingCurrency) -> Value {
+    let (id, driver_id, total, rides, fees) = payout;
+    let money = |minor: i64| Money::from_minor(minor, currency).to_string();
+    json!({
+        "payout_id": id,
+        "driver_id": driver_id,
+        "total": money(*total),
+        "rides": rides,
+        "fees": money(*fees),
+    })
+}
+
+/// The most invoices or payouts one page of the API gives.
+pub const MAX_PAGE: i64 = 10_000;
+
+/// Which list a page of the preview is of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageOf {
+    Invoices,
+    Payouts,
+}
+
+/// One page of the week's invoices (or payouts) as the preview's JSON writes them, after user
+/// (or driver) `after` in id order, at most `limit`: `{week, currency, status, content_hash,
+/// invoices|payouts, next_after}`, `next_after` naming where the next page starts (null on the
+/// last). The draft is brought up to date first; a client reads a whole week page by page.
+pub async fn page_json(
+    db: &Db,
+    config: &Config,
+    week: BillingWeek,
+    of: PageOf,
+    after: &str,
+    limit: i64,
+) -> Result<Value, Error> {
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(Error::invalid("limit", format!("from 1 to {MAX_PAGE}")));
+    }
+    if after.chars().count() > 100 {
+        return Err(Error::invalid("after", "at most 100 characters: an id from the page before"));
+    }
+    let stored = refresh(db, config, week).await?;
+    let currency = stored.currency;
+    let failed = |e: sqlx::Error| Error::internal("reading a page of the preview", e);
+    let (key, items, next): (&str, Vec<Value>, Option<String>) = match of {
+        PageOf::Invoices => {
+            let page = db.invoice_documents(week, after, limit).await.map_err(failed)?;
+            let next = page.last().filter(|_| page.len() as i64 == limit).map(|i| i.user_id.clone());
+            ("invoices", page.iter().map(|i| invoice_json(i, currency)).collect(), next)
+        }
+        PageOf::Payouts => {
+            let page = db.payout_documents(week, after, limit).await.map_err(failed)?;
+            let next = page.last().filter(|_| page.len() as i64 == limit).map(|p| p.1.clone());
+            ("payouts", page.iter().map(|p| payout_json(p, currency)).collect(), next)
+        }
+    };
+    Ok(json!({
+        "week": week.to_string(),
+        "currency": currency.code(),
+        "status": stored.status.as_str(),
+        "content_hash": stored.content_hash,
+        key: items,
+        "next_after": next,
+    }))
 }
 
 /// The preview JSON's fields that describe the stored week and its `totals`, without its lists.

@@ -90,6 +90,39 @@ on_both_databases! {
             assert_eq!(response.json::<Value>().await.unwrap(), cli, "the API and the CLI show the same preview");
         }
         let token = app.token_for(&support::email_of(app::model::staff::Role::Finance)).await;
+        // Page by page, the same invoices and payouts in the same order.
+        for (list, limit) in [("invoices", 3), ("payouts", 2)] {
+            let (mut after, mut read, mut pages) = (String::new(), Vec::new(), 0);
+            loop {
+                let page: Value = http
+                    .get(app.url(&format!("/api/v1/weeks/{week}/{list}")))
+                    .query(&[("after", after.as_str()), ("limit", &limit.to_string())])
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                assert_eq!(page["content_hash"], cli["content_hash"]);
+                let items = page[list].as_array().unwrap();
+                assert!(items.len() <= limit, "{page}");
+                read.extend(items.iter().cloned());
+                pages += 1;
+                match page["next_after"].as_str() {
+                    Some(next) => after = next.to_owned(),
+                    None => break,
+                }
+            }
+            assert_eq!(Value::Array(read), cli[list], "{list} page by page");
+            assert!(pages > 1, "{list}: more than one page");
+        }
+        for bad in ["limit=0", "limit=10001", "limit=many", "offset=3"] {
+            let response = http.get(app.url(&format!("/api/v1/weeks/{week}/invoices?{bad}"))).bearer_auth(&token).send().await.unwrap();
+            assert_eq!(response.status(), reqwest::StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+            let field = response.json::<Value>().await.unwrap()["field"].clone();
+            assert_eq!(field, if bad.starts_with("limit") { "limit" } else { "query" }, "{bad}");
+        }
         for bad in ["2026-48", "2999-W01"] {
             let response = http.get(app.url(&format!("/api/v1/weeks/{bad}/preview"))).bearer_auth(&token).send().await.unwrap();
             assert_eq!(response.status(), reqwest::StatusCode::UNPROCESSABLE_ENTITY, "{bad}");

@@ -55,6 +55,8 @@ fn described_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(staff::list_staff, staff::add_staff))
         .routes(routes!(staff::disable_staff))
         .routes(routes!(weeks::week_preview))
+        .routes(routes!(weeks::week_invoices))
+        .routes(routes!(weeks::week_payouts))
         .routes(routes!(weeks::approve_week))
         .routes(routes!(waivers::list_waivers, waivers::waive))
         .routes(routes!(waivers::decide_waiver))

@@ -1,7 +1,8 @@
 //! A billing week: its preview, its approval, and the preview's anomaly thresholds.
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -50,6 +51,69 @@ pub(super) async fn week_preview(
         });
     Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], axum::body::Body::from_stream(body))
         .into_response())
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PageQuery {
+    /// Where the page starts: the `next_after` of the page before (empty: the first page).
+    after: Option<String>,
+    /// How many, from 1 to 10,000 (1,000 when not given).
+    limit: Option<i64>,
+}
+
+/// One page of the week's invoices, with their lines, as the preview writes them (any staff)
+///
+/// `{week, currency, status, content_hash, invoices, next_after}`; `next_after` is where the next
+/// page starts, null on the last. A whole week is read page by page in flat memory on both sides.
+#[utoipa::path(get, path = "/api/v1/weeks/{week}/invoices", tag = "weeks", params(("week" = String, Path, description = "A billing week, e.g. 2026-W48", pattern = "^[0-9]{4}-W[0-9]{2}$"), PageQuery),
+    responses((status = 200, description = "{week, currency, status, content_hash, invoices, next_after}"),
+        (status = 422, description = "A bad week, limit or cursor, naming the field", body = ErrorBody)))]
+pub(super) async fn week_invoices(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(week): Path<String>,
+    page: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    preview_page(state, caller, &week, page, crate::preview::PageOf::Invoices).await
+}
+
+/// One page of the week's payouts, as the preview writes them (any staff)
+///
+/// `{week, currency, status, content_hash, payouts, next_after}`, as the invoices' pages.
+#[utoipa::path(get, path = "/api/v1/weeks/{week}/payouts", tag = "weeks", params(("week" = String, Path, description = "A billing week, e.g. 2026-W48", pattern = "^[0-9]{4}-W[0-9]{2}$"), PageQuery),
+    responses((status = 200, description = "{week, currency, status, content_hash, payouts, next_after}"),
+        (status = 422, description = "A bad week, limit or cursor, naming the field", body = ErrorBody)))]
+pub(super) async fn week_payouts(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(week): Path<String>,
+    page: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    preview_page(state, caller, &week, page, crate::preview::PageOf::Payouts).await
+}
+
+async fn preview_page(
+    state: AppState,
+    caller: Caller,
+    week: &str,
+    page: Result<Query<PageQuery>, QueryRejection>,
+    of: crate::preview::PageOf,
+) -> Result<Response, ApiError> {
+    caller.may(Action::PreviewWeek)?;
+    let week = path_week(week)?;
+    // A limit that is not a number, or another parameter, names what is wrong.
+    let Query(page) = page.map_err(|e| {
+        let text = e.body_text();
+        let field = if !text.contains("unknown field") && text.contains("limit") { "limit" } else { "query" };
+        AppError::invalid(field, format!("{text}: after and limit (a number) are the parameters"))
+    })?;
+    let after = page.after.unwrap_or_default();
+    let body =
+        crate::preview::page_json(&state.db, &state.config, week, of, &after, page.limit.unwrap_or(1_000))
+            .await?;
+    Ok(Json(body).into_response())
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
