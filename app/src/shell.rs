@@ -64,12 +64,20 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     let me = resource(|| (), |_| whoami());
     provide_context(SignedIn(me));
+    let content = NodeRef::<leptos::html::Main>::new();
     view! {
         <Title formatter=|page: String| {
             if page.is_empty() { "Carpool Billing".to_string() } else { format!("{page} · Carpool Billing") }
         } />
         <Router>
-            <a class="skip-link" href="#main" data-testid="skip-link">"Skip to content"</a>
+            // Without scripts the browser follows the link and focuses `main`; once the page is
+            // interactive the router takes in-page links, so the focus is moved here.
+            <a class="skip-link" href="#main" data-testid="skip-link" on:click=move |event| {
+                if let Some(main) = content.get() {
+                    event.prevent_default();
+                    let _ = main.focus();
+                }
+            }>"Skip to content"</a>
             <header class="topbar">
                 <a class="brand" href="/">
                     <span class="brand-mark" aria-hidden="true">"◆"</span>
@@ -80,7 +88,7 @@ pub fn App() -> impl IntoView {
                 </Transition>
                 <ThemeToggle />
             </header>
-            <main class="page" id="main" tabindex="-1">
+            <main class="page" id="main" tabindex="-1" node_ref=content>
                 <HaltedBanner />
                 <MismatchBanner />
                 <OpenAlertsBanner />

@@ -21,6 +21,9 @@ test('the keyboard reaches the content, and no page is a dead end', async () => 
     await Promise.all([page.waitForURL(app.base + '/'), page.keyboard.press('Enter')]);
 
     await page.goto(app.base + '/alerts');
+    // Interactive first: a key pressed while the page hydrates may land before the router takes
+    // over the page's links.
+    await page.waitForSelector('html[data-hydrated]');
     await page.keyboard.press('Tab');
     assert.equal(await page.evaluate(() => document.activeElement?.dataset.testid), 'skip-link');
     await page.keyboard.press('Enter');
