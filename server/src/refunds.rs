@@ -12,6 +12,7 @@ use std::time::Duration as StdDuration;
 
 use chrono::{Duration, NaiveTime, TimeZone, Utc};
 
+use crate::auth::four_eyes::{decision_note, four_eyes};
 use crate::billing::ledger::{Account, Transaction};
 use crate::config::Config;
 use crate::db::audit::{Actor, NewAuditEntry};
@@ -404,18 +405,8 @@ pub async fn decide(
         .await
         .map_err(failed)?
         .ok_or_else(|| Error::NotFound(format!("refund {refund_id}")))?;
-    if refund.requested_by_id == Some(principal.staff.id) || refund.requested_by == principal.staff.email {
-        return Err(Error::Forbidden(format!(
-            "refund {refund_id} was requested by you; another finance or admin member must decide it (four eyes)"
-        )));
-    }
-    let note = note.trim();
-    if note.chars().count() > MAX_NOTE {
-        return Err(Error::invalid("note", format!("at most {MAX_NOTE} characters")));
-    }
-    if !approve && note.is_empty() {
-        return Err(Error::invalid("note", "say why the refund is rejected"));
-    }
+    four_eyes(refund.requested_by_id, &refund.requested_by, principal, &format!("refund {refund_id}"))?;
+    let note = decision_note(note, approve, "refund")?;
     if approve {
         refuse_if_disputed(db, refund.invoice_id).await?;
     }

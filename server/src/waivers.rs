@@ -18,6 +18,7 @@ use app::model::staff::{Principal, Role};
 use app::model::waiver::{NewWaiver, WaiverAnswer, WaiverPart, WaiverReason, WaiverState, WaiverView};
 use app::model::week::BillingWeek;
 
+use crate::auth::four_eyes::{decision_note, four_eyes, is_requester, trimmed_note};
 use crate::config::Config;
 use crate::db::audit::{Actor, NewAuditEntry};
 use crate::db::waivers::{WaiverChanged, WaiverInsert, WaiverInserted, WaiverRow};
@@ -383,18 +384,8 @@ pub async fn decide(
         .await
         .map_err(internal("reading a waiver"))?
         .ok_or_else(|| Error::NotFound(format!("waiver {waiver_id}")))?;
-    if waiver.requested_by_id == Some(principal.staff.id) || waiver.requested_by == principal.staff.email {
-        return Err(Error::Forbidden(format!(
-            "waiver {waiver_id} was requested by you; another finance or admin member must decide it (four eyes)"
-        )));
-    }
-    let note = note.trim();
-    if note.chars().count() > MAX_NOTE {
-        return Err(Error::invalid("note", format!("at most {MAX_NOTE} characters")));
-    }
-    if !approve && note.is_empty() {
-        return Err(Error::invalid("note", "say why the waiver is rejected"));
-    }
+    four_eyes(waiver.requested_by_id, &waiver.requested_by, principal, &format!("waiver {waiver_id}"))?;
+    let note = decision_note(note, approve, "waiver")?;
     let action = if approve { "waiver.approve" } else { "waiver.reject" };
     let mut audit = NewAuditEntry::new(&Actor::staff(principal), action, "week", &waiver.week);
     audit.detail = Some(format!(
@@ -430,8 +421,7 @@ pub async fn withdraw(
         .await
         .map_err(internal("reading a waiver"))?
         .ok_or_else(|| Error::NotFound(format!("waiver {waiver_id}")))?;
-    let own =
-        waiver.requested_by_id == Some(principal.staff.id) || waiver.requested_by == principal.staff.email;
+    let own = is_requester(waiver.requested_by_id, &waiver.requested_by, principal);
     let role = principal.staff.role;
     let may = role.can(Action::ApproveWaiver) || (own && role.can(Action::Waive));
     if !may {
@@ -440,10 +430,7 @@ pub async fn withdraw(
             waiver.requested_by
         )));
     }
-    let note = note.trim();
-    if note.chars().count() > MAX_NOTE {
-        return Err(Error::invalid("note", format!("at most {MAX_NOTE} characters")));
-    }
+    let note = trimmed_note(note)?;
     let mut audit = NewAuditEntry::new(&Actor::staff(principal), "waiver.withdraw", "week", &waiver.week);
     audit.detail = Some(format!(
         "waiver {waiver_id} of {} requested by {}{}",

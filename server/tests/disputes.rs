@@ -6,13 +6,11 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
-
 use app::model::staff::Role;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use server::db::Db;
-use support::{charged_week_with, email_of, execute, rows, Charged, PspSim, SIM_KEY};
+use support::{charged_week_with, email_of, execute, rows, until_count, Charged, PspSim, SIM_KEY};
 
 const SECRET: &str = "whsec_disputes_test";
 
@@ -58,19 +56,6 @@ async fn close(sim: &PspSim, dispute: &str, outcome: &str) {
         .await
         .unwrap();
     assert_eq!(answer.status(), StatusCode::OK, "{}", answer.text().await.unwrap());
-}
-
-/// Waits until `sql` (one count) reaches `n`.
-async fn until_count(db: &Db, sql: &str, n: i64) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let found: Vec<(i64,)> = rows(db, sql).await;
-        if found[0].0 >= n {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{sql}: {} of {n}", found[0].0);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// What the provider's ledger and ours hold for a dispute: the provider's (withdrawn, fee,

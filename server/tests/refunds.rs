@@ -6,7 +6,7 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use app::model::staff::Role;
 use reqwest::StatusCode;
@@ -44,15 +44,15 @@ async fn refund(
 
 /// Waits until no refund is pending or failed (the worker asks again with the same key).
 async fn settled(db: &Db) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    support::eventually(Duration::from_secs(60), || async move {
         let open: Vec<(i64,)> = rows(db, "SELECT id FROM refunds WHERE state IN ('pending', 'failed')").await;
         if open.is_empty() {
-            return;
+            Ok(())
+        } else {
+            Err(format!("refunds {open:?} never settled"))
         }
-        assert!(Instant::now() < deadline, "refunds {open:?} never settled");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await
 }
 
 /// The simulator's refunds of an invoice: (count, sum).
@@ -379,14 +379,11 @@ on_both_databases! {
         let (status, answer) = refund(&http, &app, &finance, invoice, json!({ "amount": "0.50", "reason": "duplicate", "request_id": "finance-usd" })).await;
         assert_eq!(status, StatusCode::CREATED, "{answer}");
         let (email,) = rows::<(String,)>(&app.db, &format!("SELECT email FROM users WHERE id = '{user}'")).await[0].clone();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let notice = loop {
-            if let Some(mail) = smtp.received().into_iter().find(|m| m.body.contains(&email)) {
-                break mail;
-            }
-            assert!(Instant::now() < deadline, "the refund notice arrived");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
+        let notice = support::eventually(Duration::from_secs(30), || {
+            let mail = smtp.received().into_iter().find(|m| m.body.contains(&email));
+            async move { mail.ok_or_else(|| "the refund notice never arrived".to_owned()) }
+        })
+        .await;
         let subject = support::receivers::header(&notice.body, "Subject").unwrap();
         assert!(subject.contains("0.50"), "in the refund's currency: {subject}");
     }

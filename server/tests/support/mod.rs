@@ -454,6 +454,36 @@ where
     }
 }
 
+/// Asks `check` every 100 ms until it answers `Ok`, and gives that answer; once `timeout` has
+/// passed, fails the test with its last `Err` (what it saw instead).
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        match check().await {
+            Ok(done) => return done,
+            Err(seen) => assert!(std::time::Instant::now() < deadline, "after {timeout:?}: {seen}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits (20 s at most) until `sql`, one count, reaches `n`.
+pub async fn until_count(db: &Db, sql: &str, n: i64) {
+    eventually(Duration::from_secs(20), || async move {
+        let found: Vec<(i64,)> = rows(db, sql).await;
+        if found[0].0 >= n {
+            Ok(())
+        } else {
+            Err(format!("{sql}: {} of {n}", found[0].0))
+        }
+    })
+    .await
+}
+
 /// A running localstripe (the third-party Stripe emulator, installed by `make test-tools` into
 /// `target/localstripe`), bound to 127.0.0.1 without a state file; killed when dropped.
 pub struct Localstripe {
