@@ -1,10 +1,10 @@
 //! The planner behind [`super::plan::plan_week`], for a week of any size: rides are priced one
 //! at a time as they are read, and the week is kept compactly. Each passenger's and driver's
 //! id is stored once, end to end in one string; each ride's id as what it adds to the id of the
-//! ride read before it ([`RideIds`]); a line is a few integers naming them. A ride is 24 bytes
-//! besides its id (when it ended, to the microsecond, as rides are stored, and how long it
-//! lasted; the driver; what the passengers paid, the platform's fee being a function of it), a
-//! line 16.
+//! ride read before it, or as its 16 bytes if it is a UUID ([`RideIds`]); a line is a few
+//! integers naming them. A ride is 24 bytes besides its id (when it ended, to the microsecond,
+//! as rides are stored, and how long it lasted; the driver; what the passengers paid, the
+//! platform's fee being a function of it), a line 16.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -61,7 +61,9 @@ fn fits(n: usize) -> Result<u32, PlanError> {
 /// with the id before it and the bytes that follow (front coding), every [`BLOCK`]th one whole,
 /// so that any one is rebuilt from at most [`BLOCK`] entries. Ids read in the order rides ended
 /// often share a prefix (the demo's share 17 of their 25 bytes); ids that share nothing cost
-/// two bytes more than the id, less than an offset would.
+/// two bytes more than the id, less than an offset would. An id that is a UUID written as
+/// [`uuid_bytes`] wants it (random ones share next to nothing) is stored whole as [`UUID_TAG`]
+/// and its 16 bytes: 17 bytes, not 38.
 #[derive(Clone, Debug, Default)]
 struct RideIds {
     bytes: Vec<u8>,
@@ -73,19 +75,46 @@ struct RideIds {
 /// How many ride ids a [`RideIds`] block holds.
 const BLOCK: u32 = 16;
 
+/// The first byte of a [`RideIds`] entry that is a UUID, its 16 bytes following: never the
+/// first byte of a length ([`write_length`]).
+const UUID_TAG: u8 = 0xFF;
+
+/// The bytes of `id` if it is a UUID written lowercase and hyphenated, as [`uuid_text`] writes
+/// it back byte for byte.
+fn uuid_bytes(id: &str) -> Option<[u8; 16]> {
+    if id.len() != 36 {
+        return None;
+    }
+    let uuid = uuid::Uuid::try_parse_ascii(id.as_bytes()).ok()?;
+    (uuid_text(uuid.as_bytes(), &mut [0; 36]) == id).then(|| uuid.into_bytes())
+}
+
+/// The UUID of `bytes`, lowercase and hyphenated, written in `buffer`.
+fn uuid_text<'b>(bytes: &[u8; 16], buffer: &'b mut [u8; 36]) -> &'b str {
+    uuid::Uuid::from_bytes(*bytes).hyphenated().encode_lower(buffer)
+}
+
 impl RideIds {
     fn push(&mut self, id: &str) -> Result<u32, PlanError> {
         let index = self.len;
-        let shared = if index.is_multiple_of(BLOCK) {
+        let whole = index.is_multiple_of(BLOCK);
+        if whole {
             self.blocks.push(fits(self.bytes.len())?);
-            0
+        }
+        if let Some(uuid) = uuid_bytes(id) {
+            self.bytes.push(UUID_TAG);
+            self.bytes.extend_from_slice(&uuid);
         } else {
-            self.last.iter().zip(id.as_bytes()).take_while(|(a, b)| a == b).count()
-        };
-        let rest = &id.as_bytes()[shared..];
-        write_length(&mut self.bytes, shared);
-        write_length(&mut self.bytes, rest.len());
-        self.bytes.extend_from_slice(rest);
+            let shared = if whole {
+                0
+            } else {
+                self.last.iter().zip(id.as_bytes()).take_while(|(a, b)| a == b).count()
+            };
+            let rest = &id.as_bytes()[shared..];
+            write_length(&mut self.bytes, shared);
+            write_length(&mut self.bytes, rest.len());
+            self.bytes.extend_from_slice(rest);
+        }
         fits(self.bytes.len())?;
         self.last.clear();
         self.last.extend_from_slice(id.as_bytes());
@@ -97,6 +126,13 @@ impl RideIds {
         let mut at = self.blocks[(index / BLOCK) as usize] as usize;
         let mut id = Vec::new();
         for _ in 0..=index % BLOCK {
+            if self.bytes[at] == UUID_TAG {
+                let bytes = self.bytes[at + 1..at + 17].try_into().expect("16 bytes");
+                id.clear();
+                id.extend_from_slice(uuid_text(bytes, &mut [0; 36]).as_bytes());
+                at += 17;
+                continue;
+            }
             let shared = read_length(&self.bytes, &mut at);
             let rest = read_length(&self.bytes, &mut at);
             id.truncate(shared);
@@ -107,12 +143,13 @@ impl RideIds {
     }
 }
 
-/// Appends `n` (an id's length in bytes, at most 400) in one byte below 128, else two.
+/// Appends `n` (an id's length in bytes, at most 400) in one byte below 128, else two, the
+/// first below 0x82 (so never [`UUID_TAG`]).
 fn write_length(bytes: &mut Vec<u8>, n: usize) {
     if n < 0x80 {
         bytes.push(n as u8);
     } else {
-        debug_assert!(n < 1 << 15);
+        debug_assert!(n < usize::from(UUID_TAG & 0x7f) << 8);
         bytes.extend_from_slice(&[0x80 | (n >> 8) as u8, n as u8]);
     }
 }
@@ -695,10 +732,15 @@ mod tests {
 
     proptest! {
         /// Every id comes back as it went in, whatever it shares with the ids before it (ids
-        /// drawn from a few prefixes and short tails share a lot; some are long or not ASCII).
+        /// drawn from a few prefixes and short tails share a lot; some are long or not ASCII);
+        /// so do UUIDs among them, whether stored in 16 bytes (written lowercase and hyphenated)
+        /// or as text (any other way, or ids like them that are not UUIDs).
         #[test]
         fn ride_ids_come_back_whole(
-            ids in proptest::collection::vec("(ride-|ride-2026-|é|ż{0,130})[a-c0-2]{0,3}", 0..100)
+            ids in prop_oneof![
+                proptest::collection::vec("(ride-|ride-2026-|é|ż{0,130})[a-c0-2]{0,3}", 0..100),
+                mixed_ids(),
+            ]
         ) {
             let mut stored = RideIds::default();
             for (i, id) in ids.iter().enumerate() {
@@ -707,6 +749,73 @@ mod tests {
             for (i, id) in ids.iter().enumerate() {
                 prop_assert_eq!(&stored.get(i as u32), id);
             }
+        }
+
+        /// The interner gives each distinct id one index and the id back from it.
+        #[test]
+        fn interned_ids_come_back_whole(ids in mixed_ids()) {
+            let mut people = Interner::default();
+            let mut seen: HashMap<&str, u32> = HashMap::new();
+            for id in &ids {
+                let index = people.intern(id).unwrap();
+                prop_assert_eq!(*seen.entry(id).or_insert(index), index);
+                prop_assert_eq!(people.intern(id).unwrap(), index);
+            }
+            prop_assert_eq!(people.names.len(), seen.len());
+            for (id, &index) in &seen {
+                prop_assert_eq!(people.names.get(index), *id);
+            }
+        }
+    }
+
+    /// Ids drawn from a few UUIDs, written lowercase and hyphenated, in capitals, in braces,
+    /// without hyphens, with the hyphens moved, a character off (36 characters, not a UUID), or
+    /// followed by more; and ids with nothing of a UUID.
+    fn mixed_ids() -> impl Strategy<Value = Vec<String>> {
+        let other = "(ride-|é|ż{0,130})[a-c0-2]{0,3}";
+        let picks = proptest::collection::vec((0..10u8, any::<prop::sample::Index>(), other), 0..100);
+        (proptest::collection::vec(any::<[u8; 16]>(), 1..4), picks).prop_map(|(uuids, picks)| {
+            picks
+                .into_iter()
+                .map(|(shape, i, other)| {
+                    let uuid = uuid::Uuid::from_bytes(uuids[i.index(uuids.len())]).hyphenated().to_string();
+                    match shape {
+                        0..3 => uuid,
+                        3 => uuid.to_uppercase(),
+                        4 => format!("{{{uuid}}}"),
+                        5 => uuid.replace('-', ""),
+                        6 => format!("{}----", uuid.replace('-', "")),
+                        7 => format!("{}g", &uuid[..35]),
+                        8 => format!("{uuid}{other}"),
+                        _ => other,
+                    }
+                })
+                .collect()
+        })
+    }
+
+    #[test]
+    fn a_uuid_ride_id_takes_17_bytes() {
+        let mut stored = RideIds::default();
+        let ids: Vec<String> = (0..40u8).map(|i| uuid::Uuid::from_bytes([i; 16]).to_string()).collect();
+        for id in &ids {
+            stored.push(id).unwrap();
+        }
+        assert_eq!(stored.bytes.len(), 40 * 17);
+        assert!(ids.iter().enumerate().all(|(i, id)| &stored.get(i as u32) == id));
+    }
+
+    #[test]
+    fn only_a_lowercase_hyphenated_uuid_is_stored_as_bytes() {
+        let id = "0f8e2c1a-5b7d-4e9f-8a3b-6c2d1e0f9a8b";
+        assert_eq!(uuid_bytes(id).map(|b| uuid::Uuid::from_bytes(b).to_string()).as_deref(), Some(id));
+        let upper = id.to_uppercase();
+        let braced = format!("{{{id}}}");
+        let urn = format!("urn:uuid:{id}");
+        let simple = id.replace('-', "");
+        let moved = format!("{simple}----");
+        for other in [&upper, &braced, &urn, &simple, &moved, "0f8e2c1a-5b7d-4e9f-8a3b-6c2d1e0f9a8g"] {
+            assert_eq!(uuid_bytes(other), None, "{other}");
         }
     }
 
