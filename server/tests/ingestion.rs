@@ -118,6 +118,34 @@ on_both_databases! {
         assert_eq!(app.db.ride_count().await.unwrap(), 2);
     }
 
+    async fn a_batch_answers_each_ride_as_one_at_a_time_would(kind: Kind) {
+        let app = StaffedServer::start(kind).await;
+        let key = with_key_and_users(&app).await;
+        let http = reqwest::Client::new();
+        let send = |body: Value| http.post(app.url("/api/v1/rides")).bearer_auth(&key).json(&body).send();
+        assert_eq!(send(ride("s1", 10)).await.unwrap().status(), StatusCode::CREATED);
+        let mut unknown_passenger = ride("u1", 5);
+        unknown_passenger["seats"][1]["passenger_id"] = json!("ghost");
+        // s1 stored with 10 km: the same again is a duplicate, 12 km a conflict; n1 comes twice
+        // in the batch, the second time different.
+        let batch = json!({ "rides": [ride("s1", 10), ride("s1", 12), ride("n1", 3), unknown_passenger, ride("n1", 4), ride("n2", 5)] });
+        let body: Value = send(batch).await.unwrap().json().await.unwrap();
+        assert_eq!((body["created"].as_u64(), body["duplicates"].as_u64()), (Some(2), Some(1)), "{body}");
+        let rejected: Vec<(u64, u64, &str)> = body["rejected"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["index"].as_u64().unwrap(), r["status"].as_u64().unwrap(), r["field"].as_str().unwrap()))
+            .collect();
+        assert_eq!(rejected, [(1, 409, "ride_id"), (3, 422, "seats[1].passenger_id"), (4, 409, "ride_id")], "{body}");
+        assert_eq!(body["rejected"][0]["stored"]["distance_m"], 10_000, "{body}");
+        assert_eq!(body["rejected"][2]["stored"]["distance_m"], 3_000, "the batch's first n1 was stored: {body}");
+        assert!(body["rejected"][1]["reason"].as_str().unwrap().contains("ghost"), "{body}");
+        assert_eq!(app.db.ride_count().await.unwrap(), 3);
+        assert_eq!(app.db.ride("n1").await.unwrap().unwrap().distance_m, 3_000);
+        assert_eq!(app.db.ride("u1").await.unwrap(), None, "nothing stored for a refused ride");
+    }
+
     async fn batches_have_limits(kind: Kind) {
         let app = StaffedServer::start(kind).await;
         let key = with_key_and_users(&app).await;

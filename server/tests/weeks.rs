@@ -12,7 +12,7 @@ use chrono_tz::Tz;
 use server::config::Config;
 use server::db::audit::Actor;
 use server::db::rides::NewUser;
-use server::db::weeks::{ApproveError, Approved};
+use server::db::weeks::{ApproveError, Approved, FREEZE_LOCK};
 use server::db::Db;
 use server::preview::{self, PreviewError};
 use support::{execute, Kind, TestDb};
@@ -136,6 +136,90 @@ on_both_databases! {
         };
         let expect = |r: &str, w: BillingWeek| (r.to_string(), w.to_string());
         assert_eq!(billed, [expect("a1", a), expect("late", b), expect("r1", week)]);
+    }
+
+    async fn a_week_keeps_count_of_its_rides_as_they_arrive(kind: Kind) {
+        let (test_db, db) = TestDb::migrated(kind).await;
+        let config = config(&test_db.url);
+        with_users(&db).await;
+        let week = last_week();
+        let counted = |db: Db| async move {
+            let found: Vec<(i64,)> = support::rows(&db, "SELECT rides FROM week_ride_counts").await;
+            found.into_iter().map(|(n,)| n).collect::<Vec<i64>>()
+        };
+        db.store_ride(&ride("r1", week, 10, &["ana"])).await.unwrap();
+        assert_eq!(counted(db.clone()).await, Vec::<i64>::new(), "nothing counted before the week is opened");
+        let first = preview::refresh(&db, &config, week).await.unwrap();
+        assert_eq!(counted(db.clone()).await, Vec::<i64>::new(), "a draft made from the rides needs no count");
+        assert_eq!(preview::refresh(&db, &config, week).await.unwrap(), first);
+        assert_eq!(counted(db.clone()).await, [1], "the draft's second opening counted them");
+
+        // A batch: a ride of the week, one of the next week, a resend; only the first counts.
+        let outcomes = db
+            .store_rides(&[ride("r2", week, 20, &["bo"]), ride("n1", week.next(), 2, &["bo"]), ride("r1", week, 10, &["ana"])])
+            .await
+            .unwrap();
+        let outcomes: Vec<String> = outcomes.into_iter().map(|o| format!("{:?}", o.unwrap())).collect();
+        assert_eq!(outcomes, ["Created", "Created", "AlreadyStored"]);
+        assert_eq!(counted(db.clone()).await, [2]);
+        let second = preview::refresh(&db, &config, week).await.unwrap();
+        assert_eq!(second.totals.invoices, 2, "the batch's ride made the draft stale");
+        assert_ne!(second.content_hash, first.content_hash);
+
+        // A count that went wrong (here by hand) shows a stale draft as current, but the approval
+        // counts the rides itself: it refuses, the count is taken again, and the ride is billed.
+        db.store_ride(&ride("r3", week, 30, &["cy"])).await.unwrap();
+        execute(&db, "UPDATE week_ride_counts SET rides = rides - 1").await;
+        let wrong = preview::refresh(&db, &config, week).await.unwrap();
+        assert_eq!(wrong.content_hash, second.content_hash);
+        let refused = preview::approve(&db, &config, &actor(), week, &wrong.content_hash).await;
+        assert!(matches!(refused, Err(PreviewError::Approve(ApproveError::Stale(_)))), "{refused:?}");
+        let third = preview::refresh(&db, &config, week).await.unwrap();
+        assert_eq!((third.totals.invoices, counted(db.clone()).await), (3, vec![3]));
+        preview::approve(&db, &config, &actor(), week, &third.content_hash).await.unwrap();
+    }
+
+    async fn a_week_counted_while_a_ride_is_being_stored_counts_it(kind: Kind) {
+        let (_test_db, db) = TestDb::migrated(kind).await;
+        with_users(&db).await;
+        let week = last_week();
+        let (start, end) = (week.start(Tz::UTC), week.end(Tz::UTC));
+        let r1 = ride("r1", week, 3, &["ana"]);
+        // A writer midway through storing a ride, as `store_ride` does: the shared freeze lock
+        // (PostgreSQL), the ride, the week counts it adds to (none kept yet); not committed.
+        macro_rules! midway {
+            ($pool:expr) => {{
+                let mut tx = $pool.begin().await.unwrap();
+                if let Db::Postgres(_) = &db {
+                    sqlx::query("SELECT pg_advisory_xact_lock_shared($1)").bind(FREEZE_LOCK).execute(&mut *tx).await.unwrap();
+                }
+                sqlx::query("INSERT INTO rides (ride_id, driver_id, distance_m, started_at, ended_at, content_hash, received_at) VALUES ($1, $2, $3, $4, $5, 'x', $5)")
+                    .bind(&r1.ride_id).bind(&r1.driver_id).bind(r1.distance_m).bind(r1.started_at).bind(r1.ended_at)
+                    .execute(&mut *tx).await.unwrap();
+                sqlx::query("UPDATE week_ride_counts SET rides = rides + 1 WHERE starts_at <= $1 AND ends_at > $1")
+                    .bind(r1.ended_at).execute(&mut *tx).await.unwrap();
+                tx
+            }};
+        }
+        macro_rules! race {
+            ($tx:expr) => {{
+                let counting = tokio::spawn({
+                    let db = db.clone();
+                    async move { db.week_fingerprint(start, end).await.unwrap().0 }
+                });
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                assert!(!counting.is_finished(), "the count waits for the writer");
+                $tx.commit().await.unwrap();
+                counting.await.unwrap()
+            }};
+        }
+        let counted = match &db {
+            Db::Sqlite(p) => { let tx = midway!(p); race!(tx) }
+            Db::Postgres(p) => { let tx = midway!(p); race!(tx) }
+        };
+        assert_eq!(counted, 1, "the ride committed while the week was counted is in the count");
+        let kept: Vec<(i64,)> = support::rows(&db, "SELECT rides FROM week_ride_counts").await;
+        assert_eq!(kept, [(1,)]);
     }
 
     async fn a_changed_invoice_no_longer_matches_its_hash(kind: Kind) {

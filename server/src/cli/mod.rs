@@ -73,6 +73,10 @@ enum Command {
         /// Only the complete weeks, not the current week so far (what the benchmarks bill).
         #[arg(long)]
         complete_weeks_only: bool,
+        /// The shape of user and ride ids: short readable ones, or random-looking UUIDs (still
+        /// the same for the same arguments).
+        #[arg(long, value_enum, default_value_t = crate::demo::IdShape::Demo)]
+        ids: crate::demo::IdShape,
     },
     /// The week's invoices and payouts exactly as the run would charge and pay them.
     Preview {
@@ -175,13 +179,14 @@ pub fn main() -> ExitCode {
             Command::Migrate => crate::serve::migrate(config).await,
             Command::Staff(command) => staff::staff(config, command).await,
             Command::Pricing(command) => pricing::pricing(config, command).await,
-            Command::DemoData { passengers, drivers, weeks, seed, complete_weeks_only } => {
+            Command::DemoData { passengers, drivers, weeks, seed, complete_weeks_only, ids } => {
                 let size = crate::demo::DemoSize {
                     passengers,
                     drivers,
                     weeks,
                     seed,
                     current_week: !complete_weeks_only,
+                    ids,
                 };
                 demo_data::demo_data(config, size).await
             }

@@ -150,6 +150,21 @@ pub fn content_hash(ride: &Ride) -> String {
 
 pub use app::model::customer::UserHit;
 
+/// The users `ride` names: its driver, then its passengers.
+fn user_ids(ride: &Ride) -> impl Iterator<Item = &str> {
+    std::iter::once(ride.driver_id.as_str()).chain(ride.seats.iter().map(|s| s.passenger_id.as_str()))
+}
+
+/// The first user `ride` names that is not in `known`, refused as [`Db::store_ride`] refuses it.
+fn unknown_user(ride: &Ride, known: &std::collections::HashSet<String>) -> Option<StoreRideError> {
+    user_ids(ride).enumerate().find(|(_, id)| !known.contains(*id)).map(|(i, id)| {
+        StoreRideError::UnknownUser {
+            field: if i == 0 { "driver_id".to_owned() } else { format!("seats[{}].passenger_id", i - 1) },
+            id: id.to_owned(),
+        }
+    })
+}
+
 /// Rides per multi-row INSERT in [`Db::store_rides`] (7 parameters each; SQLite allows 32,766).
 const RIDE_CHUNK: usize = 1_000;
 
@@ -351,6 +366,7 @@ impl Db {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
+                tx.count_new_rides(&[ride.ended_at]).await?;
                 tx.commit().await?;
                 Ok(true)
             }
@@ -373,33 +389,101 @@ impl Db {
         }
     }
 
-    /// Stores many rides in one transaction, as [`Db::store_ride`] stores each (validated,
-    /// canonical, hashed, queued as late when their week is approved) but with multi-row
-    /// statements: how `billing demo-data` fills a database of a million passengers. A ride
-    /// already stored under its id is left as it is and counted, not compared (the generator
-    /// makes the same ride every time). Returns how many were created and how many were there.
-    pub async fn store_rides(&self, rides: &[Ride]) -> Result<(u64, u64), StoreRideError> {
-        for ride in rides {
-            validate_ride(ride)?;
+    /// Stores many rides as [`Db::store_ride`] stores each (validated, canonical, hashed, queued
+    /// as late when their week is approved, counted in their week), with the outcome of each in
+    /// the order given, but in one transaction of multi-row statements: how a batch of
+    /// `POST /api/v1/rides` and `billing demo-data` store thousands of rides a second.
+    ///
+    /// Refusals are found before the transaction (an invalid ride, a user that does not exist)
+    /// or after it (a different ride already stored under the id); a ride id sent twice in the
+    /// batch is stored by its first occurrence and the later ones answered as [`Db::store_ride`]
+    /// answers a resend. Should the transaction fail on a foreign key all the same (a user
+    /// removed meanwhile), each ride is stored on its own instead.
+    pub async fn store_rides(
+        &self,
+        rides: &[Ride],
+    ) -> Result<Vec<Result<Stored, StoreRideError>>, sqlx::Error> {
+        let mut outcomes: Vec<Option<Result<Stored, StoreRideError>>> = Vec::with_capacity(rides.len());
+        let mut first: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        let mut candidates: Vec<(usize, Ride, String)> = Vec::with_capacity(rides.len());
+        let mut again: Vec<usize> = Vec::new();
+        for (index, ride) in rides.iter().enumerate() {
+            if let Err(e) = validate_ride(ride) {
+                outcomes.push(Some(Err(e.into())));
+                continue;
+            }
+            outcomes.push(None);
+            if first.insert(ride.ride_id.as_str(), index).is_some() {
+                again.push(index);
+                continue;
+            }
+            let ride = canonical(ride);
+            let hash = content_hash(&ride);
+            candidates.push((index, ride, hash));
         }
-        let rides: Vec<(Ride, String)> = rides
+        // Rides naming a user who does not exist are refused as `store_ride` refuses them.
+        let known = self.known_users(candidates.iter().flat_map(|(_, ride, _)| user_ids(ride))).await?;
+        candidates.retain(|(index, ride, _)| match unknown_user(ride, &known) {
+            Some(refused) => {
+                outcomes[*index] = Some(Err(refused));
+                false
+            }
+            None => true,
+        });
+        let created = match self.insert_rides(&candidates).await {
+            Ok(created) => created,
+            Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
+                for (index, ride, _) in &candidates {
+                    outcomes[*index] = Some(self.store_ride(ride).await);
+                }
+                candidates.clear();
+                Default::default()
+            }
+            Err(e) => return Err(e),
+        };
+        // The rides not created were there already: the same ride, or another under its id.
+        let there: Vec<&str> = candidates
             .iter()
-            .map(|r| {
-                let ride = canonical(r);
-                let hash = content_hash(&ride);
-                (ride, hash)
-            })
+            .filter(|(_, ride, _)| !created.contains(ride.ride_id.as_str()))
+            .map(|(_, ride, _)| ride.ride_id.as_str())
             .collect();
+        let stored_hashes = self.ride_hashes(&there).await?;
+        for (index, ride, hash) in &candidates {
+            outcomes[*index] = Some(if created.contains(ride.ride_id.as_str()) {
+                Ok(Stored::Created)
+            } else if stored_hashes.get(ride.ride_id.as_str()) == Some(hash) {
+                Ok(Stored::AlreadyStored)
+            } else {
+                // Compared again from the stored ride itself, as `store_ride` does.
+                self.store_ride(ride).await
+            });
+        }
+        for index in again {
+            outcomes[index] = Some(self.store_ride(&rides[index]).await);
+        }
+        Ok(outcomes.into_iter().map(|o| o.expect("every ride has an outcome")).collect())
+    }
+
+    /// Inserts `rides` (canonical, with their hashes) in one transaction, each once by its id,
+    /// with their seats, late queue entries and week counts. Returns the ids it created.
+    async fn insert_rides(
+        &self,
+        rides: &[(usize, Ride, String)],
+    ) -> Result<std::collections::HashSet<String>, sqlx::Error> {
+        if rides.is_empty() {
+            return Ok(Default::default());
+        }
         let now = super::now();
-        let created: Vec<String> = with_pool!(self, pool => {
+        with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             tx.share_freeze_lock().await?;
-            let mut created: Vec<String> = Vec::with_capacity(rides.len());
+            let mut created: std::collections::HashSet<String> = std::collections::HashSet::with_capacity(rides.len());
+            let mut ended = Vec::with_capacity(rides.len());
             for chunk in rides.chunks(RIDE_CHUNK) {
                 let mut insert = sqlx::QueryBuilder::new(
                     "INSERT INTO rides (ride_id, driver_id, distance_m, started_at, ended_at, content_hash, received_at) ",
                 );
-                insert.push_values(chunk, |mut row, (ride, hash)| {
+                insert.push_values(chunk, |mut row, (_, ride, hash)| {
                     row.push_bind(&ride.ride_id)
                         .push_bind(&ride.driver_id)
                         .push_bind(ride.distance_m)
@@ -411,10 +495,11 @@ impl Db {
                 insert.push(" ON CONFLICT (ride_id) DO NOTHING RETURNING ride_id");
                 let ids: Vec<String> = insert.build_query_scalar().fetch_all(&mut *tx).await?;
                 let new: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
-                let seats: Vec<(&str, &Seat)> = chunk
+                let new_rides: Vec<&Ride> =
+                    chunk.iter().map(|(_, ride, _)| ride).filter(|ride| new.contains(ride.ride_id.as_str())).collect();
+                let seats: Vec<(&str, &Seat)> = new_rides
                     .iter()
-                    .filter(|(ride, _)| new.contains(ride.ride_id.as_str()))
-                    .flat_map(|(ride, _)| ride.seats.iter().map(|s| (ride.ride_id.as_str(), s)))
+                    .flat_map(|ride| ride.seats.iter().map(|s| (ride.ride_id.as_str(), s)))
                     .collect();
                 for seats in seats.chunks(RIDE_CHUNK) {
                     let mut insert = sqlx::QueryBuilder::new("INSERT INTO ride_seats (ride_id, passenger_id, attendance) ");
@@ -432,29 +517,56 @@ impl Db {
                     late.push(" AND EXISTS (SELECT 1 FROM weeks w WHERE w.status = 'approved' AND w.starts_at <= r.ended_at AND w.ends_at > r.ended_at)");
                     late.build().execute(&mut *tx).await?;
                 }
+                ended.extend(new_rides.iter().map(|ride| ride.ended_at));
                 created.extend(ids);
             }
+            tx.count_new_rides(&ended).await?;
             tx.commit().await?;
-            created
-        });
-        let created = created.len() as u64;
-        Ok((created, rides.len() as u64 - created))
+            Ok(created)
+        })
+    }
+
+    /// Which of `ids` are users.
+    async fn known_users<'a>(
+        &self,
+        ids: impl Iterator<Item = &'a str>,
+    ) -> Result<std::collections::HashSet<String>, sqlx::Error> {
+        let ids: std::collections::BTreeSet<&str> = ids.collect();
+        let ids: Vec<&str> = ids.into_iter().collect();
+        let mut known = std::collections::HashSet::with_capacity(ids.len());
+        for chunk in ids.chunks(RIDE_CHUNK) {
+            let found: Vec<String> = with_pool!(self, pool => {
+                let mut select = sqlx::QueryBuilder::new("SELECT id FROM users WHERE id IN (");
+                super::push_in_list(&mut select, chunk.iter());
+                select.build_query_scalar().fetch_all(pool).await?
+            });
+            known.extend(found);
+        }
+        Ok(known)
+    }
+
+    /// The stored content hash of each of `ids` that is a ride.
+    async fn ride_hashes(
+        &self,
+        ids: &[&str],
+    ) -> Result<std::collections::HashMap<String, String>, sqlx::Error> {
+        let mut hashes = std::collections::HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(RIDE_CHUNK) {
+            let found: Vec<(String, String)> = with_pool!(self, pool => {
+                let mut select = sqlx::QueryBuilder::new("SELECT ride_id, content_hash FROM rides WHERE ride_id IN (");
+                super::push_in_list(&mut select, chunk.iter());
+                select.build_query_as().fetch_all(pool).await?
+            });
+            hashes.extend(found);
+        }
+        Ok(hashes)
     }
 
     /// Names the first user of `ride` that does not exist.
     async fn missing_user(&self, ride: &Ride) -> Result<StoreRideError, sqlx::Error> {
-        let fields = std::iter::once(("driver_id".to_owned(), &ride.driver_id)).chain(
-            ride.seats.iter().enumerate().map(|(i, s)| (format!("seats[{i}].passenger_id"), &s.passenger_id)),
-        );
-        for (field, id) in fields {
-            let exists: bool = with_pool!(self, pool => {
-                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)").bind(id).fetch_one(pool).await?
-            });
-            if !exists {
-                return Ok(StoreRideError::UnknownUser { field, id: id.clone() });
-            }
-        }
-        Err(sqlx::Error::Protocol("a foreign key failed but every user exists".into()))
+        let known = self.known_users(user_ids(ride)).await?;
+        unknown_user(ride, &known)
+            .ok_or_else(|| sqlx::Error::Protocol("a foreign key failed but every user exists".into()))
     }
 
     /// The stored ride with this id.

@@ -39,6 +39,7 @@ use app::model::week::BillingWeek;
 pub const FREEZE_LOCK: i64 = 0x0062_696c_6c66_727a;
 
 const COUNT_RIDES: &str = "SELECT COUNT(*) FROM rides WHERE ended_at >= $1 AND ended_at < $2";
+const KEPT_COUNT: &str = "SELECT rides FROM week_ride_counts WHERE starts_at = $1 AND ends_at = $2";
 const LATE_IDS: &str = "SELECT ride_id FROM late_rides WHERE ended_at < $1 ORDER BY ride_id";
 const APPLIED_WAIVERS: &str = "SELECT id FROM waivers WHERE week = $1 AND state = 'applied' ORDER BY id";
 /// Rows per multi-row INSERT (SQLite allows 32,766 parameters per statement).
@@ -204,17 +205,62 @@ impl Db {
     }
 
     /// The fingerprint of a week's inputs now: the number of its rides, and the late rides of
-    /// earlier weeks waiting for an approval.
+    /// earlier weeks waiting for an approval. The number is the week range's kept count
+    /// (`week_ride_counts`), one row read however many rides the week has; the first time a
+    /// range is asked for, its rides are counted once (see [`Db::count_week_rides`]).
     pub async fn week_fingerprint(
         &self,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Result<(i64, Vec<String>), sqlx::Error> {
+        let (kept, late): (Option<i64>, Vec<String>) = with_pool!(self, pool => {
+            let kept = sqlx::query_scalar(KEPT_COUNT).bind(start).bind(end).fetch_optional(pool).await?;
+            (kept, sqlx::query_scalar(LATE_IDS).bind(start).fetch_all(pool).await?)
+        });
+        let rides = match kept {
+            Some(rides) => rides,
+            None => self.count_week_rides(start, end).await?,
+        };
+        Ok((rides, late))
+    }
+
+    /// Counts the rides that ended in `[start, end)` and keeps the count, which every ride stored
+    /// afterwards adds to ([`super::writes::Writes::count_new_rides`]). Counted as the only
+    /// writer (SQLite's `BEGIN IMMEDIATE`; PostgreSQL's exclusive freeze lock, which waits for
+    /// the transactions storing rides, each holding it shared), so no ride is missed or counted
+    /// twice.
+    async fn count_week_rides(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<i64, sqlx::Error> {
         with_pool!(self, pool => {
-            let rides: i64 = sqlx::query_scalar(COUNT_RIDES).bind(start).bind(end).fetch_one(pool).await?;
-            let late: Vec<String> = sqlx::query_scalar(LATE_IDS).bind(start).fetch_all(pool).await?;
-            Ok((rides, late))
+            let mut tx = pool.begin_with(begin_writing(self)).await?;
+            if let Db::Postgres(_) = self {
+                sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(FREEZE_LOCK).execute(&mut *tx).await?;
+            }
+            // As the only writer, the count is exact: it replaces a count kept meanwhile.
+            let rides: i64 = sqlx::query_scalar(
+                "INSERT INTO week_ride_counts (starts_at, ends_at, rides) \
+                 SELECT $1, $2, COUNT(*) FROM rides WHERE ended_at >= $1 AND ended_at < $2 \
+                 ON CONFLICT (starts_at, ends_at) DO UPDATE SET rides = excluded.rides RETURNING rides",
+            )
+            .bind(start)
+            .bind(end)
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(rides)
         })
+    }
+
+    /// Forgets the kept count of `[start, end)`, so that the next fingerprint counts the rides
+    /// again: what an approval that found the draft stale does, in case the count was wrong.
+    async fn forget_week_count(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<(), sqlx::Error> {
+        with_pool!(self, pool => {
+            sqlx::query("DELETE FROM week_ride_counts WHERE starts_at = $1 AND ends_at = $2")
+                .bind(start)
+                .bind(end)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
     }
 
     /// The rides that arrived after their own (approved) week, ended before `before`.
@@ -608,6 +654,9 @@ impl Db {
             }
             .await
         });
+        if let Err(ApproveError::Stale(_)) = &outcome {
+            self.forget_week_count(start, end).await?;
+        }
         let stored = self.stored_week(week).await?.ok_or(ApproveError::NotPreviewed(week))?;
         Ok(match outcome? {
             Some(_) => Approved::Now(stored),

@@ -129,6 +129,12 @@ pub(crate) trait Writes {
     /// Takes the freeze lock in shared mode for the rest of the transaction (PostgreSQL;
     /// SQLite's single writer already orders a ride with an approval).
     async fn share_freeze_lock(&mut self) -> Result<(), sqlx::Error>;
+
+    /// Adds the rides just stored, by when each ended, to the counted weeks whose range holds
+    /// them (`week_ride_counts`; see [`super::Db::week_fingerprint`]). Called in the transaction
+    /// that stores them, after its first write (SQLite's write lock, PostgreSQL's shared freeze
+    /// lock): a count made meanwhile either includes them or is added to.
+    async fn count_new_rides(&mut self, ended: &[DateTime<Utc>]) -> Result<(), sqlx::Error>;
 }
 
 macro_rules! writes_for {
@@ -325,6 +331,36 @@ macro_rules! writes_for {
                         .bind(super::weeks::FREEZE_LOCK)
                         .execute(&mut **self)
                         .await?;
+                }
+                Ok(())
+            }
+
+            async fn count_new_rides(&mut self, ended: &[DateTime<Utc>]) -> Result<(), sqlx::Error> {
+                let (Some(first), Some(last)) = (ended.iter().min(), ended.iter().max()) else {
+                    return Ok(());
+                };
+                // A handful of rows: one per week range ever opened. Updated in key order, so
+                // concurrent writers lock them in the same order.
+                let ranges: Vec<(DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+                    "SELECT starts_at, ends_at FROM week_ride_counts WHERE starts_at <= $1 AND ends_at > $2 \
+                     ORDER BY starts_at, ends_at",
+                )
+                .bind(last)
+                .bind(first)
+                .fetch_all(&mut **self)
+                .await?;
+                for (starts, ends) in ranges {
+                    let added = ended.iter().filter(|at| starts <= **at && **at < ends).count() as i64;
+                    if added > 0 {
+                        sqlx::query(
+                            "UPDATE week_ride_counts SET rides = rides + $3 WHERE starts_at = $1 AND ends_at = $2",
+                        )
+                        .bind(starts)
+                        .bind(ends)
+                        .bind(added)
+                        .execute(&mut **self)
+                        .await?;
+                    }
                 }
                 Ok(())
             }

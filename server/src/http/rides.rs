@@ -28,21 +28,18 @@ enum Outcome {
     Refused { status: StatusCode, field: String, reason: String, stored: Option<Ride> },
 }
 
-async fn ingest_one(state: &AppState, value: Value) -> (Option<String>, Outcome) {
-    let ride_id = value.get("ride_id").and_then(Value::as_str).map(str::to_owned);
-    let ride: Ride = match serde_path_to_error::deserialize(value) {
-        Ok(ride) => ride,
-        Err(e) => {
-            let field = e.path().to_string();
-            let reason = e.into_inner().to_string();
-            let field = if field == "." { "ride".to_owned() } else { field };
-            return (
-                ride_id,
-                Outcome::Refused { status: StatusCode::UNPROCESSABLE_ENTITY, field, reason, stored: None },
-            );
-        }
-    };
-    let outcome = match state.db.store_ride(&ride).await {
+/// A ride as sent, or why it could not be read (the field and the reason).
+fn parse_ride(value: Value) -> Result<Ride, (String, String)> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let field = e.path().to_string();
+        let field = if field == "." { "ride".to_owned() } else { field };
+        (field, e.into_inner().to_string())
+    })
+}
+
+/// How the answer reports what storing a ride did.
+fn outcome(stored: Result<Stored, StoreRideError>) -> Outcome {
+    match stored {
         Ok(stored) => Outcome::Stored(stored),
         Err(StoreRideError::Conflict { stored }) => Outcome::Refused {
             status: StatusCode::CONFLICT,
@@ -69,8 +66,11 @@ async fn ingest_one(state: &AppState, value: Value) -> (Option<String>, Outcome)
                 stored: None,
             }
         }
-    };
-    (Some(ride.ride_id), outcome)
+    }
+}
+
+fn unreadable((field, reason): (String, String)) -> Outcome {
+    Outcome::Refused { status: StatusCode::UNPROCESSABLE_ENTITY, field, reason, stored: None }
 }
 
 /// The body as JSON, once an ingestion key authenticated the request; else the error to answer
@@ -123,12 +123,39 @@ pub async fn ingest(
             format!("at most {MAX_BATCH} rides per request"),
         );
     }
-    let (mut created, mut duplicates, mut rejected) = (0u64, 0u64, Vec::new());
+    // Every ride read first, then the readable ones stored together (one transaction), each
+    // answered at its index.
+    let mut ids: Vec<Option<String>> = Vec::with_capacity(batch.len());
+    let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(batch.len());
+    let (mut rides, mut at) = (Vec::new(), Vec::new());
     for (index, value) in batch.into_iter().enumerate() {
-        match ingest_one(&state, value).await {
-            (_, Outcome::Stored(Stored::Created)) => created += 1,
-            (_, Outcome::Stored(Stored::AlreadyStored)) => duplicates += 1,
-            (ride_id, Outcome::Refused { status, field, reason, stored }) => rejected.push(json!({
+        ids.push(value.get("ride_id").and_then(Value::as_str).map(str::to_owned));
+        match parse_ride(value) {
+            Ok(ride) => {
+                outcomes.push(None);
+                rides.push(ride);
+                at.push(index);
+            }
+            Err(unread) => outcomes.push(Some(unreadable(unread))),
+        }
+    }
+    match state.db.store_rides(&rides).await {
+        Ok(stored) => {
+            for (index, stored) in at.into_iter().zip(stored) {
+                outcomes[index] = Some(outcome(stored));
+            }
+        }
+        Err(e) => {
+            let error = super::state::internal_error("storing a batch of rides", e);
+            return super::authenticate::json_error(&error, &error.to_string());
+        }
+    }
+    let (mut created, mut duplicates, mut rejected) = (0u64, 0u64, Vec::new());
+    for (index, (ride_id, outcome)) in ids.into_iter().zip(outcomes).enumerate() {
+        match outcome.expect("every ride has an outcome") {
+            Outcome::Stored(Stored::Created) => created += 1,
+            Outcome::Stored(Stored::AlreadyStored) => duplicates += 1,
+            Outcome::Refused { status, field, reason, stored } => rejected.push(json!({
                 "index": index,
                 "ride_id": ride_id,
                 "status": status.as_u16(),
@@ -143,7 +170,12 @@ pub async fn ingest(
 
 async fn answer_single(state: &AppState, value: Value) -> Response {
     let received = value.clone();
-    match ingest_one(state, value).await {
+    let ride_id = value.get("ride_id").and_then(Value::as_str).map(str::to_owned);
+    let answer = match parse_ride(value) {
+        Ok(ride) => (Some(ride.ride_id.clone()), outcome(state.db.store_ride(&ride).await)),
+        Err(unread) => (ride_id, unreadable(unread)),
+    };
+    match answer {
         (ride_id, Outcome::Stored(Stored::Created)) => {
             (StatusCode::CREATED, Json(json!({ "ride_id": ride_id, "stored": "created" }))).into_response()
         }
