@@ -9,9 +9,12 @@
 #   bench/preview.sh [PASSENGERS ...]
 #   BENCH_DATABASES="sqlite postgres" BENCH_PG=postgres://postgres@127.0.0.1:5432 BENCH_REPEAT=1
 #   BENCH_CACHE=DIR   (where SQLite templates are kept between calls; default a temporary directory)
+#   BENCH_IDS=uuid    (ride and user ids as 36-character UUIDs: `demo-data --ids uuid`; default demo)
+#   BENCH_KEEP=DIR    (keep the last copy, its preview stored, for bench/dashboard.sh; prints its URL)
 source "$(dirname "$0")/lib.sh"
 SIZES=("${@:-100000}")
 CACHE=${BENCH_CACHE:-$WORK}
+IDS=${BENCH_IDS:-demo}
 mkdir -p "$CACHE"
 machine
 
@@ -19,23 +22,23 @@ for kind in $DATABASES; do
   for n in "${SIZES[@]}"; do
     drivers=$(( n / 10 > 0 ? n / 10 : 1 ))
     if [ "$kind" = sqlite ]; then
-      template=$CACHE/preview_$n.db
+      template=$CACHE/preview_${n}_$IDS.db
       if [ ! -f "$template" ]; then
         DB_KIND=sqlite DATABASE_URL="sqlite://$template" "$BIN" migrate > /dev/null
         DB_KIND=sqlite DATABASE_URL="sqlite://$template" "$BIN" demo-data --passengers "$n" --drivers "$drivers" \
-          --weeks 1 --complete-weeks-only --seed 1 > /dev/null
+          --weeks 1 --complete-weeks-only --seed 1 --ids "$IDS" > /dev/null
         sqlite3 "$template" "PRAGMA wal_checkpoint(TRUNCATE)" > /dev/null
       fi
     else
-      template=billing_bench_preview_$n
+      template=billing_bench_preview_${n}_$IDS
       if [ "$(psql -q "$PG/postgres" -Atc "SELECT COUNT(*) FROM pg_database WHERE datname = '$template'")" = 0 ]; then
         psql -q "$PG/postgres" -c "CREATE DATABASE $template"
         DATABASE_URL="$PG/$template" "$BIN" migrate > /dev/null
         DATABASE_URL="$PG/$template" "$BIN" demo-data --passengers "$n" --drivers "$drivers" \
-          --weeks 1 --complete-weeks-only --seed 1 > /dev/null
+          --weeks 1 --complete-weeks-only --seed 1 --ids "$IDS" > /dev/null
       fi
     fi
-    echo "== $kind, $n passengers, $drivers drivers, week $WEEK"
+    echo "== $kind, $n passengers, $drivers drivers, $IDS ids, week $WEEK"
     for _ in $(seq "${BENCH_REPEAT:-1}"); do
       if [ "$kind" = sqlite ]; then
         cp "$template" "$WORK/copy.db"
@@ -45,7 +48,7 @@ for kind in $DATABASES; do
         copy=billing_bench_preview_copy_$$
         psql -q "$PG/postgres" -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $copy" \
           -c "CREATE DATABASE $copy TEMPLATE $template"
-        CLEANUP+=("psql -q '$PG/postgres' -c 'DROP DATABASE IF EXISTS $copy WITH (FORCE)'")
+        [ -n "${BENCH_KEEP:-}" ] || CLEANUP+=("psql -q '$PG/postgres' -c 'DROP DATABASE IF EXISTS $copy WITH (FORCE)'")
         export DB_KIND=postgres DATABASE_URL="$PG/$copy"
       fi
       rows=$(sql "SELECT COUNT(*) FROM ride_seats")
@@ -61,5 +64,14 @@ for kind in $DATABASES; do
       measure "what-if: seats read, twice priced" "$rows" "$BIN" pricing what-if "$id" --week "$WEEK" --as admin@bench.test
       grep -m1 passengers "$WORK/out" || true
     done
+    if [ -n "${BENCH_KEEP:-}" ]; then
+      if [ "$kind" = sqlite ]; then
+        mkdir -p "$BENCH_KEEP" && sqlite3 "$WORK/copy.db" "PRAGMA wal_checkpoint(TRUNCATE)" > /dev/null
+        cp "$WORK/copy.db" "$BENCH_KEEP/preview_${n}_$IDS.db"
+        echo "kept: sqlite://$BENCH_KEEP/preview_${n}_$IDS.db"
+      else
+        echo "kept: $DATABASE_URL"
+      fi
+    fi
   done
 done

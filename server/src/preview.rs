@@ -53,6 +53,11 @@ pub enum PreviewError {
     /// Reading the week's waivers.
     #[error(transparent)]
     Waivers(Error),
+    /// The draft is still being computed by this process, for a request that stopped waiting.
+    #[error(
+        "{0}'s draft is being computed from its rides (for {1} s so far); open the week again in a minute"
+    )]
+    Computing(BillingWeek, u64),
 }
 
 /// For every caller: a week not started or not ended is an invalid `week` (422); an approval
@@ -63,6 +68,7 @@ impl From<PreviewError> for Error {
             e @ (PreviewError::Future(_) | PreviewError::NotEnded(_)) => {
                 Error::invalid("week", e.to_string())
             }
+            e @ PreviewError::Computing(..) => Error::conflict("week", e.to_string()),
             PreviewError::Approve(ApproveError::Database(e)) | PreviewError::Database(e) => {
                 Error::internal("previewing a week", e)
             }
@@ -97,6 +103,55 @@ async fn week_settings(
 /// inputs changed, and returns it. An approved week is returned as frozen, never recomputed.
 pub async fn refresh(db: &Db, config: &Config, week: BillingWeek) -> Result<StoredWeek, PreviewError> {
     Ok(refresh_planned(db, config, week).await?.0)
+}
+
+/// A draft being recomputed by this process: when it started, and its outcome once known.
+type Computation =
+    (std::time::Instant, futures::future::Shared<futures::future::BoxFuture<'static, Option<StoredWeek>>>);
+
+/// The drafts this process is recomputing, shared by every request that opens their week: a
+/// recomputation runs as a task of its own, once per week however many people open it, and goes
+/// on when a request stops waiting for it (a million passengers' week takes minutes, more than
+/// a request may last), so that the next opening finds it stored.
+#[derive(Clone, Default)]
+pub struct Drafts {
+    running: std::sync::Arc<std::sync::Mutex<HashMap<BillingWeek, Computation>>>,
+}
+
+impl Drafts {
+    /// [`refresh`] through the shared computation of `week`, waiting at most `patience` for it:
+    /// after that, [`PreviewError::Computing`], the computation going on. A computation that
+    /// failed is answered by refreshing again here, which gives the request its own error.
+    pub async fn refresh(
+        &self,
+        db: &Db,
+        config: &std::sync::Arc<Config>,
+        week: BillingWeek,
+        patience: std::time::Duration,
+    ) -> Result<StoredWeek, PreviewError> {
+        use futures::FutureExt;
+        let (started, computation) = {
+            let mut running = self.running.lock().expect("the drafts' lock is never poisoned");
+            running
+                .entry(week)
+                .or_insert_with(|| {
+                    let (db, config, drafts) = (db.clone(), config.clone(), self.clone());
+                    let task = tokio::spawn(async move {
+                        let outcome = refresh(&db, &config, week).await;
+                        drafts.running.lock().expect("the drafts' lock is never poisoned").remove(&week);
+                        outcome.ok()
+                    });
+                    let outcome = task.map(|joined| joined.ok().flatten()).boxed().shared();
+                    (std::time::Instant::now(), outcome)
+                })
+                .clone()
+        };
+        match tokio::time::timeout(patience, computation).await {
+            Ok(Some(stored)) => Ok(stored),
+            Ok(None) => refresh(db, config, week).await,
+            Err(_) => Err(PreviewError::Computing(week, started.elapsed().as_secs())),
+        }
+    }
 }
 
 /// [`refresh`], with the plan when this call made the stored week from it (`None` when the

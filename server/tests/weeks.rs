@@ -222,6 +222,35 @@ on_both_databases! {
         assert_eq!(kept, [(1,)]);
     }
 
+    async fn a_draft_goes_on_being_computed_when_its_request_stops_waiting(kind: Kind) {
+        let (test_db, db) = TestDb::migrated(kind).await;
+        let config = std::sync::Arc::new(config(&test_db.url));
+        with_users(&db).await;
+        let week = last_week();
+        let rides: Vec<Ride> = (0..200).map(|i| ride(&format!("r{i}"), week, 1 + i % 100, &["ana", "bo"])).collect();
+        db.store_rides(&rides).await.unwrap();
+        let drafts = preview::Drafts::default();
+        // A request that waits for nothing is told the draft is being computed, as a conflict
+        // about the week...
+        let early = drafts.refresh(&db, &config, week, std::time::Duration::ZERO).await;
+        let Err(PreviewError::Computing(w, _)) = early else { panic!("{early:?}") };
+        assert_eq!(w, week);
+        let error = server::error::Error::from(PreviewError::Computing(week, 3));
+        assert!(matches!(&error, server::error::Error::Conflict { field, .. } if field == "week"), "{error:?}");
+        // ...and the computation goes on without it: the draft is stored.
+        let stored = support::eventually(std::time::Duration::from_secs(20), || {
+            let db = db.clone();
+            async move { db.stored_week(week).await.unwrap().ok_or_else(|| "no draft stored yet".to_owned()) }
+        })
+        .await;
+        assert_eq!(stored.totals.invoices, 2);
+        // Two requests that wait get the stored draft, computed once.
+        let wait = std::time::Duration::from_secs(30);
+        let (a, b) = tokio::join!(drafts.refresh(&db, &config, week, wait), drafts.refresh(&db, &config, week, wait));
+        assert_eq!(a.unwrap(), stored);
+        assert_eq!(b.unwrap(), stored);
+    }
+
     async fn a_changed_invoice_no_longer_matches_its_hash(kind: Kind) {
         let (test_db, db) = TestDb::migrated(kind).await;
         let config = config(&test_db.url);

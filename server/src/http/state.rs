@@ -42,7 +42,13 @@ pub struct AppState {
     /// The provider's platform account as `GET /v1/account` answered when the process started
     /// (`acct_… (name)`), or why it could not be read; `None` before anyone asked.
     pub provider_account: Option<Arc<str>>,
+    /// The week drafts this process is recomputing, shared by the requests that open them.
+    pub drafts: crate::preview::Drafts,
 }
+
+/// How long a request opening a week waits for its draft to be recomputed before answering
+/// that it is being computed (the computation goes on): within the request timeout.
+pub const DRAFT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(20);
 
 impl AppState {
     /// Which provider, which mode and which account this process bills through.
@@ -67,6 +73,7 @@ impl AppState {
             leptos,
             provider: None,
             provider_account: None,
+            drafts: Default::default(),
         }
     }
 }
@@ -173,8 +180,11 @@ impl Backend for AppState {
     }
 
     async fn week_summary(&self, _caller: &Principal, week: BillingWeek) -> Result<WeekSummary, AppError> {
-        let stored =
-            crate::preview::refresh(&self.db, &self.config, week).await.map_err(crate::error::Error::from)?;
+        let stored = self
+            .drafts
+            .refresh(&self.db, &self.config, week, DRAFT_PATIENCE)
+            .await
+            .map_err(crate::error::Error::from)?;
         self.summary_of(stored).await
     }
 

@@ -30,8 +30,11 @@ pub(super) async fn week_preview(
     let week = path_week(&week)?;
     // Refusals come before the answer starts; then the JSON goes out a page at a time as it is
     // read, in flat memory whatever the week's size. A failure after that breaks the answer off.
-    let stored =
-        crate::preview::refresh(&state.db, &state.config, week).await.map_err(crate::error::Error::from)?;
+    let stored = state
+        .drafts
+        .refresh(&state.db, &state.config, week, crate::http::state::DRAFT_PATIENCE)
+        .await
+        .map_err(crate::error::Error::from)?;
     let (chunks, written) = tokio::sync::mpsc::channel::<Vec<u8>>(2);
     let producer = tokio::spawn(async move {
         crate::preview::write_json(&state.db, &state.config, &stored, crate::preview::JSON_PAGE, chunks).await

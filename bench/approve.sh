@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Approving (freezing) a stored draft week: `billing serve` (release) on a database whose week
+# has its preview stored (bench/preview.sh with BENCH_KEEP keeps one), then
+# `POST /api/v1/weeks/:week/approve` with the draft's content hash, timed by curl; the server's
+# peak RSS is read from /proc. The database is changed (the week approved): use a copy.
+#
+#   bench/approve.sh URL...      (BENCH_WEEK, default the last complete week)
+# Needs curl.
+source "$(dirname "$0")/lib.sh"
+WEEK=${BENCH_WEEK:-$WEEK}
+machine
+
+for url in "$@"; do
+  export DATABASE_URL=$url
+  case $url in sqlite:*) DB_KIND=sqlite ;; *) DB_KIND=postgres ;; esac
+  hash=$(sql "SELECT content_hash FROM weeks WHERE week = '$WEEK' AND status = 'previewed'")
+  [ -n "$hash" ] || { echo "$url: $WEEK has no draft to approve" >&2; exit 1; }
+  email="bench-$$@bench.test"
+  echo "approval benchmark password" | "$BIN" staff add --email "$email" --role finance > /dev/null
+  token=$("$BIN" staff token --email "$email" --name bench)
+  PSP_URL=sim "$BIN" serve --addr 127.0.0.1:0 > "$WORK/serve.out" 2> "$WORK/serve.err" &
+  server=$!
+  CLEANUP+=("kill $server")
+  until grep -q serving "$WORK/serve.out" 2> /dev/null; do sleep 0.1; done
+  base=$(sed -n 's/.*serving \(http:[^ ]*\).*/\1/p' "$WORK/serve.out")
+  rides=$(sql "SELECT COUNT(*) FROM billed_rides")
+  status_time=$(curl -s -o "$WORK/answer" -w '%{http_code} %{time_total}' -H "Authorization: Bearer $token" \
+    -H 'Content-Type: application/json' -d "{\"content_hash\": \"$hash\"}" "$base/api/v1/weeks/$WEEK/approve")
+  billed=$(sql "SELECT COUNT(*) FROM billed_rides")
+  rss=$(awk '/VmHWM/ { print $2 }' "/proc/$server/status")
+  echo "$DB_KIND approving $WEEK: HTTP ${status_time% *} in ${status_time#* } s; $(( billed - rides )) rides billed; serve peak RSS $(( rss / 1024 )) MiB"
+  kill $server; wait $server 2> /dev/null || true
+done
