@@ -250,6 +250,22 @@ pub async fn approve(
     Ok(db.approve_week(actor, week, week.start(tz), week.end(tz), &key, content_hash).await?)
 }
 
+/// [`approve`] in a task of its own, awaited: an approval that outlasts the request that asked
+/// for it (a million passengers' week freezes in tens of seconds) still commits rather than being
+/// cancelled midway by the request's timeout, and the week's page then shows it approved.
+pub async fn approve_detached(
+    db: &Db,
+    config: &std::sync::Arc<Config>,
+    actor: Actor,
+    week: BillingWeek,
+    content_hash: String,
+) -> Result<Approved, PreviewError> {
+    let (db, config) = (db.clone(), config.clone());
+    tokio::spawn(async move { approve(&db, &config, &actor, week, &content_hash).await }).await.map_err(
+        |e| PreviewError::Database(sqlx::Error::Protocol(format!("the approval's task failed: {e}"))),
+    )?
+}
+
 /// The contract's JSON of `week`'s preview, with who cannot be charged or paid and the week's
 /// waivers (every state; the applied ones are what its invoices leave out), built whole in
 /// memory: what `billing preview --format json` prints and `GET /api/v1/weeks/:week/preview`

@@ -303,10 +303,15 @@ impl Backend for AppState {
         week: BillingWeek,
         content_hash: String,
     ) -> Result<WeekSummary, AppError> {
-        let approved =
-            crate::preview::approve(&self.db, &self.config, &Actor::staff(caller), week, &content_hash)
-                .await
-                .map_err(crate::error::Error::from)?;
+        let approved = crate::preview::approve_detached(
+            &self.db,
+            &self.config,
+            Actor::staff(caller),
+            week,
+            content_hash,
+        )
+        .await
+        .map_err(crate::error::Error::from)?;
         let (crate::db::weeks::Approved::Now(stored) | crate::db::weeks::Approved::Before(stored)) = approved;
         self.summary_of(stored).await
     }

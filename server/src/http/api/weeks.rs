@@ -146,12 +146,12 @@ pub(super) async fn approve_week(
     let principal = caller.may(Action::ApproveRun)?;
     let week = path_week(&week)?;
     let approval = body(payload)?;
-    let approved = crate::preview::approve(
+    let approved = crate::preview::approve_detached(
         &state.db,
         &state.config,
-        &Actor::staff(principal),
+        Actor::staff(principal),
         week,
-        &approval.content_hash,
+        approval.content_hash,
     )
     .await
     .map_err(crate::error::Error::from)?;
