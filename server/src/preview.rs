@@ -506,6 +506,78 @@ pub async fn payment_gaps(
     db.payment_gaps(&week.to_string()).await
 }
 
+/// The week page's counts of who cannot be charged or paid, kept per draft (its week and content
+/// hash) for a few seconds and then counted again in the background while the kept counts are
+/// still shown: counting them reads every invoice of the week (a quarter of a second at a
+/// million passengers), too much for each view of a page people reload. A card added shows
+/// within `fresh` plus one count. The preview's JSON and the CLI count every time.
+#[derive(Clone)]
+pub struct GapsCache {
+    fresh: std::time::Duration,
+    kept: std::sync::Arc<std::sync::Mutex<HashMap<(BillingWeek, String), KeptGaps>>>,
+}
+
+/// Counts of a draft: when they were taken, and whether a new count is under way.
+struct KeptGaps {
+    counted: std::time::Instant,
+    gaps: crate::db::provider::PaymentGaps,
+    counting: bool,
+}
+
+impl GapsCache {
+    /// Counts reused for `fresh` after they were taken.
+    pub fn new(fresh: std::time::Duration) -> GapsCache {
+        GapsCache { fresh, kept: Default::default() }
+    }
+
+    /// [`payment_gaps`] of the draft `stored`: as kept when fresh; as kept, a new count started,
+    /// when older; counted here when none are kept.
+    pub async fn get(
+        &self,
+        db: &Db,
+        config: &std::sync::Arc<Config>,
+        stored: &StoredWeek,
+    ) -> Result<crate::db::provider::PaymentGaps, sqlx::Error> {
+        let key = (stored.week, stored.content_hash.clone());
+        {
+            let mut kept = self.kept.lock().expect("the gaps' lock is never poisoned");
+            if let Some(entry) = kept.get_mut(&key) {
+                if entry.counted.elapsed() >= self.fresh && !entry.counting {
+                    entry.counting = true;
+                    let (cache, db, config, key) = (self.clone(), db.clone(), config.clone(), key.clone());
+                    tokio::spawn(async move {
+                        let counted = payment_gaps(&db, &config, key.0).await;
+                        if let Err(e) = &counted {
+                            tracing::warn!(week = %key.0, error = %e, "counting who cannot be charged or paid");
+                        }
+                        cache.keep(key, counted.ok());
+                    });
+                }
+                return Ok(entry.gaps.clone());
+            }
+        }
+        let gaps = payment_gaps(db, config, stored.week).await?;
+        self.keep(key, Some(gaps.clone()));
+        Ok(gaps)
+    }
+
+    /// Keeps `gaps` (when counted) as the counts of `key`'s draft, forgetting other drafts of its week.
+    fn keep(&self, key: (BillingWeek, String), gaps: Option<crate::db::provider::PaymentGaps>) {
+        let mut kept = self.kept.lock().expect("the gaps' lock is never poisoned");
+        match gaps {
+            Some(gaps) => {
+                kept.retain(|(week, hash), _| *week != key.0 || *hash == key.1);
+                kept.insert(key, KeptGaps { counted: std::time::Instant::now(), gaps, counting: false });
+            }
+            None => {
+                if let Some(entry) = kept.get_mut(&key) {
+                    entry.counting = false;
+                }
+            }
+        }
+    }
+}
+
 /// [`payment_gaps`] as the preview JSON's `payment_gaps`: counts and the first ids.
 pub async fn gaps_json(db: &Db, config: &Config, week: BillingWeek) -> Result<Value, sqlx::Error> {
     let gaps = payment_gaps(db, config, week).await?;

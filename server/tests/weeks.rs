@@ -251,6 +251,44 @@ on_both_databases! {
         assert_eq!(b.unwrap(), stored);
     }
 
+    async fn the_week_pages_payment_gaps_are_kept_briefly_then_counted_again(kind: Kind) {
+        let (test_db, db) = TestDb::migrated(kind).await;
+        let config = std::sync::Arc::new(config(&test_db.url));
+        with_users(&db).await;
+        let week = last_week();
+        db.store_ride(&ride("r1", week, 10, &["ana", "bo"])).await.unwrap();
+        let stored = preview::refresh(&db, &config, week).await.unwrap();
+        // Kept for no time at all: every look after the first starts a count in the background
+        // and shows the counts kept until it lands.
+        let gaps = preview::GapsCache::new(std::time::Duration::ZERO);
+        assert_eq!(gaps.get(&db, &config, &stored).await.unwrap().no_payment_method, 2, "neither rider has a card");
+        let mut ana = server::db::rides::NewUser {
+            id: "ana".into(),
+            name: "ana".into(),
+            email: None,
+            phone: None,
+            language: "en".into(),
+            provider: Default::default(),
+        };
+        ana.provider.customer_id = Some(Some("cus_ana".into()));
+        ana.provider.payment_method_id = Some(Some("pm_ana".into()));
+        db.sync_users(&[ana], &actor()).await.unwrap();
+        let counted = support::eventually(std::time::Duration::from_secs(10), || {
+            let (gaps, db, config, stored) = (gaps.clone(), db.clone(), config.clone(), stored.clone());
+            async move {
+                let now = gaps.get(&db, &config, &stored).await.unwrap();
+                if now.no_payment_method == 1 { Ok(now) } else { Err(format!("{now:?}")) }
+            }
+        })
+        .await;
+        assert_eq!(counted.passengers, ["bo"]);
+        // Kept for an hour: the count taken first is what is shown.
+        let kept = preview::GapsCache::new(std::time::Duration::from_secs(3600));
+        assert_eq!(kept.get(&db, &config, &stored).await.unwrap().no_payment_method, 1);
+        execute(&db, "DELETE FROM provider_accounts").await;
+        assert_eq!(kept.get(&db, &config, &stored).await.unwrap().no_payment_method, 1);
+    }
+
     async fn a_changed_invoice_no_longer_matches_its_hash(kind: Kind) {
         let (test_db, db) = TestDb::migrated(kind).await;
         let config = config(&test_db.url);

@@ -44,7 +44,12 @@ pub struct AppState {
     pub provider_account: Option<Arc<str>>,
     /// The week drafts this process is recomputing, shared by the requests that open them.
     pub drafts: crate::preview::Drafts,
+    /// The week page's counts of who cannot be charged or paid, reused for [`GAPS_FRESH`].
+    pub gaps: crate::preview::GapsCache,
 }
+
+/// How long the week page reuses its counts of who cannot be charged or paid.
+pub const GAPS_FRESH: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How long a request opening a week waits for its draft to be recomputed before answering
 /// that it is being computed (the computation goes on): within the request timeout.
@@ -74,6 +79,7 @@ impl AppState {
             provider: None,
             provider_account: None,
             drafts: Default::default(),
+            gaps: crate::preview::GapsCache::new(GAPS_FRESH),
         }
     }
 }
@@ -619,7 +625,9 @@ impl AppState {
         let week = stored.week;
         let thresholds = crate::preview::thresholds(&self.db).await.map_err(crate::error::Error::from)?;
         let now = Utc::now();
-        let gaps = crate::preview::payment_gaps(&self.db, &self.config, week)
+        let gaps = self
+            .gaps
+            .get(&self.db, &self.config, &stored)
             .await
             .map_err(|e| internal_error("finding who cannot be charged or paid", e))?;
         Ok(WeekSummary {
