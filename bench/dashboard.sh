@@ -52,7 +52,7 @@ for url in "$@"; do
         /Requests\/sec:/ { rps = $2 }
         function ms(value, unit) { return unit ~ /^s/ ? value * 1000 : unit ~ /^(µs|us)/ ? value / 1000 : value }
         /^ *50(\.00)?% in/ { p50 = ms($3, $4) } /^ *99(\.00)?% in/ { p99 = ms($3, $4) }
-        /^ *\[[0-9]+\]/ { code = $1; gsub(/[][]/, "", code); if (code != 200) bad += $2 }
+        /^ *\[[0-9]+\] [0-9]+ responses/ { code = $1; gsub(/[][]/, "", code); if (code != 200) bad += $2 }
         END { printf "%-28s %9.0f requests/s  p50 %6.2fms  p99 %6.2fms  (%d bytes%s)\n", p, rps, p50, p99, size, (bad ? ", " bad " non-200" : "") }' "$WORK/oha"
       continue
     fi

@@ -515,6 +515,9 @@ pub async fn payment_gaps(
 pub struct GapsCache {
     fresh: std::time::Duration,
     kept: std::sync::Arc<std::sync::Mutex<HashMap<(BillingWeek, String), KeptGaps>>>,
+    /// Held while a draft's first counts are taken, so that the views arriving meanwhile wait
+    /// for them instead of each counting.
+    first: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Counts of a draft: when they were taken, and whether a new count is under way.
@@ -527,7 +530,7 @@ struct KeptGaps {
 impl GapsCache {
     /// Counts reused for `fresh` after they were taken.
     pub fn new(fresh: std::time::Duration) -> GapsCache {
-        GapsCache { fresh, kept: Default::default() }
+        GapsCache { fresh, kept: Default::default(), first: Default::default() }
     }
 
     /// [`payment_gaps`] of the draft `stored`: as kept when fresh; as kept, a new count started,
@@ -539,26 +542,39 @@ impl GapsCache {
         stored: &StoredWeek,
     ) -> Result<crate::db::provider::PaymentGaps, sqlx::Error> {
         let key = (stored.week, stored.content_hash.clone());
-        {
-            let mut kept = self.kept.lock().expect("the gaps' lock is never poisoned");
-            if let Some(entry) = kept.get_mut(&key) {
-                if entry.counted.elapsed() >= self.fresh && !entry.counting {
-                    entry.counting = true;
-                    let (cache, db, config, key) = (self.clone(), db.clone(), config.clone(), key.clone());
-                    tokio::spawn(async move {
-                        let counted = payment_gaps(&db, &config, key.0).await;
-                        if let Err(e) = &counted {
-                            tracing::warn!(week = %key.0, error = %e, "counting who cannot be charged or paid");
-                        }
-                        cache.keep(key, counted.ok());
-                    });
-                }
-                return Ok(entry.gaps.clone());
-            }
+        if let Some(gaps) = self.kept(db, config, &key) {
+            return Ok(gaps);
+        }
+        let _first = self.first.lock().await;
+        if let Some(gaps) = self.kept(db, config, &key) {
+            return Ok(gaps);
         }
         let gaps = payment_gaps(db, config, stored.week).await?;
         self.keep(key, Some(gaps.clone()));
         Ok(gaps)
+    }
+
+    /// The counts kept for `key`'s draft, a new count started when they are no longer fresh.
+    fn kept(
+        &self,
+        db: &Db,
+        config: &std::sync::Arc<Config>,
+        key: &(BillingWeek, String),
+    ) -> Option<crate::db::provider::PaymentGaps> {
+        let mut kept = self.kept.lock().expect("the gaps' lock is never poisoned");
+        let entry = kept.get_mut(key)?;
+        if entry.counted.elapsed() >= self.fresh && !entry.counting {
+            entry.counting = true;
+            let (cache, db, config, key) = (self.clone(), db.clone(), config.clone(), key.clone());
+            tokio::spawn(async move {
+                let counted = payment_gaps(&db, &config, key.0).await;
+                if let Err(e) = &counted {
+                    tracing::warn!(week = %key.0, error = %e, "counting who cannot be charged or paid");
+                }
+                cache.keep(key, counted.ok());
+            });
+        }
+        Some(entry.gaps.clone())
     }
 
     /// Keeps `gaps` (when counted) as the counts of `key`'s draft, forgetting other drafts of its week.
