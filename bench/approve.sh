@@ -29,9 +29,10 @@ for url in "$@"; do
   from=$(date +%s.%N)
   curl -s -o "$WORK/answer" -w '%{http_code}' -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
     -d "{\"content_hash\": \"$hash\"}" "$base/api/v1/weeks/$WEEK/approve" > "$WORK/status" &
+  request=$!
   until [ "$(sql "SELECT status FROM weeks WHERE week = '$WEEK'")" = approved ]; do sleep 0.2; done
   took=$(echo "$(date +%s.%N) - $from" | bc)
-  wait
+  wait $request
   billed=$(sql "SELECT COUNT(*) FROM billed_rides")
   rss=$(awk '/VmHWM/ { print $2 }' "/proc/$server/status")
   printf '%s approving %s: approved after %.1f s (HTTP %s); %d rides billed; serve peak RSS %d MiB\n' \

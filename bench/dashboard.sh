@@ -52,8 +52,10 @@ for url in "$@"; do
         /Requests\/sec:/ { rps = $2 }
         function ms(value, unit) { return unit ~ /^s/ ? value * 1000 : unit ~ /^(µs|us)/ ? value / 1000 : value }
         /^ *50(\.00)?% in/ { p50 = ms($3, $4) } /^ *99(\.00)?% in/ { p99 = ms($3, $4) }
-        /^ *\[[0-9]+\] [0-9]+ responses/ { code = $1; gsub(/[][]/, "", code); if (code != 200) bad += $2 }
-        END { printf "%-28s %9.0f requests/s  p50 %6.2fms  p99 %6.2fms  (%d bytes%s)\n", p, rps, p50, p99, size, (bad ? ", " bad " non-200" : "") }' "$WORK/oha"
+        /^ *\[[0-9]+\] [0-9]+ responses/ { code = $1; gsub(/[][]/, "", code); if (code != 200) bad = bad " " $2 " x " code }
+        /aborted due to deadline/ { cut = $1; gsub(/[][]/, "", cut) }
+        END { printf "%-28s %9.0f requests/s  p50 %6.2fms  p99 %6.2fms  (%d bytes%s%s)\n", p, rps, p50, p99, size,
+          (bad ? ", not 200:" bad : ""), (cut ? ", " cut " cut off at the end" : "") }' "$WORK/oha"
       continue
     fi
     wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -H "Cookie: $cookie" "$base$page" > "$WORK/wrk"
