@@ -15,14 +15,8 @@ for url in "$@"; do
   case $url in sqlite:*) DB_KIND=sqlite ;; *) DB_KIND=postgres ;; esac
   hash=$(sql "SELECT content_hash FROM weeks WHERE week = '$WEEK' AND status = 'previewed'")
   [ -n "$hash" ] || { echo "$url: $WEEK has no draft to approve" >&2; exit 1; }
-  email="bench-$$@bench.test"
-  echo "approval benchmark password" | "$BIN" staff add --email "$email" --role finance > /dev/null
-  token=$("$BIN" staff token --email "$email" --name bench 2> /dev/null)
-  PSP_URL=sim "$BIN" serve --addr 127.0.0.1:0 > "$WORK/serve.out" 2> "$WORK/serve.err" &
-  server=$!
-  CLEANUP+=("kill $server")
-  until grep -q serving "$WORK/serve.out" 2> /dev/null; do sleep 0.1; done
-  base=$(sed -n 's/.*serving \(http:[^ ]*\).*/\1/p' "$WORK/serve.out")
+  token=$(staff_token finance)
+  start_serve
   rides=$(sql "SELECT COUNT(*) FROM billed_rides")
   # The approval is timed until the week reads approved: an answer may come first (a request
   # lasts 30 s at most; the approval goes on in its own task).

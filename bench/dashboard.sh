@@ -27,11 +27,7 @@ for url in "$@"; do
   case $url in sqlite:*) DB_KIND=sqlite ;; *) DB_KIND=postgres ;; esac
   email="bench-$$@bench.test"
   echo "dashboard benchmark password" | "$BIN" staff add --email "$email" --role admin > /dev/null
-  PSP_URL=sim LEPTOS_SITE_ROOT=target/site "$BIN" serve --addr 127.0.0.1:0 > "$WORK/serve.out" 2> "$WORK/serve.err" &
-  server=$!
-  CLEANUP+=("kill $server")
-  until grep -q serving "$WORK/serve.out" 2> /dev/null; do sleep 0.1; done
-  base=$(sed -n 's/.*serving \(http:[^ ]*\).*/\1/p' "$WORK/serve.out")
+  start_serve
   curl -sf -o /dev/null -c "$WORK/jar" -H "Origin: $base" -H "Sec-Fetch-Site: same-origin" \
     --data-urlencode "email=$email" --data-urlencode "password=dashboard benchmark password" -d next=/ "$base/login"
   cookie=$(sed 's/^#HttpOnly_//' "$WORK/jar" | awk '!/^#/ && NF >= 7 { print $6 "=" $7 }' | tail -n1)

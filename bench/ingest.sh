@@ -24,14 +24,8 @@ for kind in $DATABASES; do
   "$BIN" demo-data --passengers "$PASSENGERS" --drivers $(( PASSENGERS / 10 )) --weeks 0 \
     --complete-weeks-only --ids "$IDS" > /dev/null
   sql "SELECT id || '|' || name FROM users ORDER BY id" > "$WORK/users"
-  email="bench-$$@bench.test"
-  echo "ingestion benchmark password" | "$BIN" staff add --email "$email" --role admin > /dev/null
-  token=$("$BIN" staff token --email "$email" --name bench 2> /dev/null)
-  PSP_URL=sim "$BIN" serve --addr 127.0.0.1:0 > "$WORK/serve.out" 2> "$WORK/serve.err" &
-  server=$!
-  CLEANUP+=("kill $server")
-  until grep -q serving "$WORK/serve.out" 2> /dev/null; do sleep 0.1; done
-  base=$(sed -n 's/.*serving \(http:[^ ]*\).*/\1/p' "$WORK/serve.out")
+  token=$(staff_token admin)
+  start_serve
   key=$(curl -sf -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
     -d '{"name": "bench"}' "$base/api/v1/api-keys" | python3 -c 'import json, sys; print(json.load(sys.stdin)["key"])')
   # Opens the week until its draft is stored (a request waits 20 s for a recomputation, then is

@@ -63,3 +63,22 @@ machine() {
   echo "# $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/ {print $2}') GiB," \
     "$(sqlite3 --version | cut -d' ' -f1) sqlite3 CLI, $(psql -V | cut -d' ' -f3) psql, $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 }
+
+# start_serve: `billing serve` (against the simulator's name, the dashboard's site) on
+# $DATABASE_URL at a free port, in the background, stopped at exit; sets $server (its pid) and
+# $base (http://127.0.0.1:PORT) once it serves.
+start_serve() {
+  PSP_URL=sim LEPTOS_SITE_ROOT=target/site "$BIN" serve --addr 127.0.0.1:0 > "$WORK/serve.out" 2> "$WORK/serve.err" &
+  server=$!
+  CLEANUP+=("kill $server")
+  until grep -q serving "$WORK/serve.out" 2> /dev/null; do sleep 0.1; done
+  base=$(sed -n 's/.*serving \(http:[^ ]*\).*/\1/p' "$WORK/serve.out")
+}
+
+# staff_token ROLE: adds a staff member of ROLE to $DATABASE_URL and prints a personal access
+# token of theirs for the JSON API.
+staff_token() {
+  local email="bench-$$-$1@bench.test"
+  echo "benchmark password of $1" | "$BIN" staff add --email "$email" --role "$1" > /dev/null
+  "$BIN" staff token --email "$email" --name bench 2> /dev/null
+}
