@@ -404,7 +404,7 @@ impl Db {
         rides: &[Ride],
     ) -> Result<Vec<Result<Stored, StoreRideError>>, sqlx::Error> {
         let mut outcomes: Vec<Option<Result<Stored, StoreRideError>>> = Vec::with_capacity(rides.len());
-        let mut first: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
         let mut candidates: Vec<(usize, Ride, String)> = Vec::with_capacity(rides.len());
         let mut again: Vec<usize> = Vec::new();
         for (index, ride) in rides.iter().enumerate() {
@@ -413,7 +413,7 @@ impl Db {
                 continue;
             }
             outcomes.push(None);
-            if first.insert(ride.ride_id.as_str(), index).is_some() {
+            if !seen.insert(ride.ride_id.as_str()) {
                 again.push(index);
                 continue;
             }
