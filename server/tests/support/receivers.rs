@@ -137,7 +137,10 @@ async fn session(socket: tokio::net::TcpStream, state: Arc<Shared>) -> std::io::
             "DATA" => {
                 write.write_all(b"354 go on\r\n").await?;
                 let mut body = String::new();
-                while let Some(data) = lines.next_line().await? {
+                loop {
+                    // A connection that ends before the lone dot (a sender killed mid-message)
+                    // delivered nothing: the message is neither seen nor received.
+                    let Some(data) = lines.next_line().await? else { return Ok(()) };
                     if data == "." {
                         break;
                     }
