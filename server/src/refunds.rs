@@ -12,7 +12,7 @@ use std::time::Duration as StdDuration;
 
 use chrono::{Duration, NaiveTime, TimeZone, Utc};
 
-use crate::auth::four_eyes::{decision_note, four_eyes};
+use crate::auth::four_eyes::{check_request_id, decision_note, four_eyes};
 use crate::billing::ledger::{Account, Transaction};
 use crate::config::Config;
 use crate::db::audit::{Actor, NewAuditEntry};
@@ -30,8 +30,6 @@ use app::model::staff::{Principal, Role};
 const LEASE: StdDuration = StdDuration::from_secs(60);
 /// The longest a note may be.
 const MAX_NOTE: usize = 1000;
-/// The longest request id.
-const MAX_REQUEST_ID: usize = 100;
 
 /// The refund as the pages and the API show it.
 pub fn view(row: &RefundRow) -> Result<RefundView, Error> {
@@ -107,20 +105,6 @@ pub async fn limits_left(
         .await
         .map_err(|e| Error::internal("reading today's refunds", e))?;
     Ok(Some((per_refund, per_day, (per_day - today).max(0))))
-}
-
-fn check_request_id(request_id: &str) -> Result<(), Error> {
-    let ok = !request_id.is_empty()
-        && request_id.len() <= MAX_REQUEST_ID
-        && request_id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            "request_id",
-            format!("give 1 to {MAX_REQUEST_ID} letters, digits, '-', '_', '.' or ':' (a UUID made when the form opens)"),
-        ))
-    }
 }
 
 /// The amount asked for, in minor units: `amount`, or the sum of the chosen lines, or both when

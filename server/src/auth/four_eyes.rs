@@ -1,6 +1,7 @@
 //! Four eyes: a request that waits for approval (a support member's refund or waiver above their
 //! limit) is decided by a finance or admin member other than the one who asked, and a rejection
-//! says why. Refunds and waivers decide through these, so both refuse alike.
+//! says why. Refunds and waivers decide through these, so both refuse alike; both are made once
+//! per request id.
 
 use app::model::staff::Principal;
 
@@ -8,6 +9,24 @@ use crate::error::Error;
 
 /// The longest a note on a decision (or a withdrawal) may be, in characters.
 pub const MAX_NOTE: usize = 1000;
+
+/// The longest request id.
+const MAX_REQUEST_ID: usize = 100;
+
+/// Checks a request's id (made when its form opens; the same id sent again is the same request).
+pub fn check_request_id(request_id: &str) -> Result<(), Error> {
+    let ok = !request_id.is_empty()
+        && request_id.len() <= MAX_REQUEST_ID
+        && request_id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "request_id",
+            format!("give 1 to {MAX_REQUEST_ID} letters, digits, '-', '_', '.' or ':' (a UUID made when the form opens)"),
+        ))
+    }
+}
 
 /// Whether `principal` is who asked: the request's `requested_by_id`, or its `requested_by` email
 /// (requests recorded before staff ids were have only that).
@@ -76,6 +95,19 @@ mod tests {
             if m == "refund 12 was requested by you; another finance or admin member must decide it (four eyes)"));
         assert!(four_eyes(None, "me@example.com", &me, "waiver 3").is_err(), "an old request: by email");
         assert!(four_eyes(Some(8), "other@example.com", &me, "waiver 3").is_ok());
+    }
+
+    #[test]
+    fn a_request_id_is_a_short_plain_token() {
+        assert!(check_request_id("0f8e2c1a-77b3-4c3e-9d51-2f0c5e4b9a10").is_ok());
+        assert!(check_request_id(&"a".repeat(100)).is_ok());
+        for bad in ["", "two words", "semi;colon", &"a".repeat(101)] {
+            let refused = check_request_id(bad).unwrap_err();
+            assert!(
+                matches!(&refused, Error::Invalid { field, .. } if field == "request_id"),
+                "{bad:?}: {refused:?}"
+            );
+        }
     }
 
     #[test]
