@@ -105,6 +105,10 @@ pub async fn refresh(db: &Db, config: &Config, week: BillingWeek) -> Result<Stor
     Ok(refresh_planned(db, config, week).await?.0)
 }
 
+/// How long a request opening a week waits for its draft to be recomputed before answering
+/// that it is being computed (the computation goes on): within the request timeout.
+pub const DRAFT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// A draft being recomputed by this process: when it started, and its outcome once known.
 type Computation =
     (std::time::Instant, futures::future::Shared<futures::future::BoxFuture<'static, Option<StoredWeek>>>);
@@ -121,7 +125,8 @@ pub struct Drafts {
 impl Drafts {
     /// [`refresh`] through the shared computation of `week`, waiting at most `patience` for it:
     /// after that, [`PreviewError::Computing`], the computation going on. A computation that
-    /// failed is answered by refreshing again here, which gives the request its own error.
+    /// failed is answered by refreshing again here, which gives the request its own error. A
+    /// current draft is answered at once, without a task.
     pub async fn refresh(
         &self,
         db: &Db,
@@ -129,29 +134,102 @@ impl Drafts {
         week: BillingWeek,
         patience: std::time::Duration,
     ) -> Result<StoredWeek, PreviewError> {
-        use futures::FutureExt;
-        let (started, computation) = {
-            let mut running = self.running.lock().expect("the drafts' lock is never poisoned");
-            running
-                .entry(week)
-                .or_insert_with(|| {
-                    let (db, config, drafts) = (db.clone(), config.clone(), self.clone());
-                    let task = tokio::spawn(async move {
-                        let outcome = refresh(&db, &config, week).await;
-                        drafts.running.lock().expect("the drafts' lock is never poisoned").remove(&week);
-                        outcome.ok()
-                    });
-                    let outcome = task.map(|joined| joined.ok().flatten()).boxed().shared();
-                    (std::time::Instant::now(), outcome)
-                })
-                .clone()
-        };
-        match tokio::time::timeout(patience, computation).await {
-            Ok(Some(stored)) => Ok(stored),
-            Ok(None) => refresh(db, config, week).await,
-            Err(_) => Err(PreviewError::Computing(week, started.elapsed().as_secs())),
+        self.refresh_since(db, config, week, patience, None).await
+    }
+
+    /// [`Drafts::refresh`] for a caller that has just changed the week's inputs (a waiver) at
+    /// `changed`: a computation that started before then is left to finish and a new one is
+    /// made, so the draft answered includes the change.
+    pub async fn refresh_since(
+        &self,
+        db: &Db,
+        config: &std::sync::Arc<Config>,
+        week: BillingWeek,
+        patience: std::time::Duration,
+        changed: Option<std::time::Instant>,
+    ) -> Result<StoredWeek, PreviewError> {
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            let running =
+                self.running.lock().expect("the drafts' lock is never poisoned").get(&week).cloned();
+            let (started, computation) = match running {
+                Some(running) => running,
+                None => match check(db, config, week).await? {
+                    Checked::Current(stored) => return Ok(*stored),
+                    Checked::Stale(_) => self.computation(db, config, week),
+                },
+            };
+            match tokio::time::timeout_at(deadline, computation).await {
+                Ok(Some(_)) if changed.is_some_and(|changed| started < changed) => continue,
+                Ok(Some(stored)) => return Ok(stored),
+                Ok(None) => return refresh(db, config, week).await,
+                Err(_) => return Err(PreviewError::Computing(week, started.elapsed().as_secs())),
+            }
         }
     }
+
+    /// The computation of `week` running in this process, started now if none is.
+    fn computation(&self, db: &Db, config: &std::sync::Arc<Config>, week: BillingWeek) -> Computation {
+        use futures::FutureExt;
+        let mut running = self.running.lock().expect("the drafts' lock is never poisoned");
+        running
+            .entry(week)
+            .or_insert_with(|| {
+                let (db, config, drafts) = (db.clone(), config.clone(), self.clone());
+                let task = tokio::spawn(async move {
+                    let outcome = refresh(&db, &config, week).await;
+                    drafts.running.lock().expect("the drafts' lock is never poisoned").remove(&week);
+                    outcome.ok()
+                });
+                let outcome = task.map(|joined| joined.ok().flatten()).boxed().shared();
+                (std::time::Instant::now(), outcome)
+            })
+            .clone()
+    }
+}
+
+/// What a draft is checked against: the week's pricing settings and applied waivers.
+struct Inputs {
+    version: PolicyVersion,
+    thresholds: AnomalyThresholds,
+    key: String,
+    waived: Waived,
+    waiver_ids: Vec<i64>,
+}
+
+/// A week's stored draft if it is made from the week's current inputs (or approved), else the
+/// inputs to compute it from.
+enum Checked {
+    Current(Box<StoredWeek>),
+    Stale(Box<Inputs>),
+}
+
+/// Whether `week`'s stored draft is current: an approved week always is (its page does not count
+/// the week's rides, millions of index entries at a million passengers); a draft when its
+/// inputs hash names the week's kept ride count, late rides, settings and waivers.
+async fn check(db: &Db, config: &Config, week: BillingWeek) -> Result<Checked, PreviewError> {
+    let tz = config.time_zone;
+    let (start, end) = (week.start(tz), week.end(tz));
+    if start > Utc::now() {
+        return Err(PreviewError::Future(week));
+    }
+    let (version, thresholds, key) = week_settings(db, config, week).await?;
+    let stored = match db.stored_week(week).await? {
+        Some(approved) if approved.status == WeekStatus::Approved => {
+            return Ok(Checked::Current(Box::new(approved)))
+        }
+        draft => draft,
+    };
+    // The applied waivers: part of the draft's inputs, and what the planner leaves out.
+    let waived = Waived::new(db.applied_waivers(&week.to_string()).await?);
+    let waiver_ids: Vec<i64> = waived.keys().iter().map(|w| w.id).collect();
+    if let Some(stored) = stored {
+        let (count, late_ids) = db.week_fingerprint(start, end).await?;
+        if stored.inputs_hash == inputs_hash(&key, count, &late_ids, &waiver_ids) {
+            return Ok(Checked::Current(Box::new(stored)));
+        }
+    }
+    Ok(Checked::Stale(Box::new(Inputs { version, thresholds, key, waived, waiver_ids })))
 }
 
 /// [`refresh`], with the plan when this call made the stored week from it (`None` when the
@@ -161,28 +239,13 @@ async fn refresh_planned(
     config: &Config,
     week: BillingWeek,
 ) -> Result<(StoredWeek, Option<LeanPlan>), PreviewError> {
+    let Inputs { version, thresholds, key, waived, waiver_ids } = match check(db, config, week).await? {
+        Checked::Current(stored) => return Ok((*stored, None)),
+        Checked::Stale(inputs) => *inputs,
+    };
+    let policy = version.policy;
     let tz = config.time_zone;
     let (start, end) = (week.start(tz), week.end(tz));
-    if start > Utc::now() {
-        return Err(PreviewError::Future(week));
-    }
-    let (version, thresholds, key) = week_settings(db, config, week).await?;
-    let policy = version.policy;
-    // An approved week is frozen: its page does not count the week's rides (millions of index
-    // entries at a million passengers) to find out whether they changed.
-    let stored = db.stored_week(week).await?;
-    if stored.as_ref().is_some_and(|s| s.status == WeekStatus::Approved) {
-        return Ok((stored.expect("just checked"), None));
-    }
-    // The applied waivers: part of the draft's inputs, and what the planner leaves out.
-    let waived = Waived::new(db.applied_waivers(&week.to_string()).await?);
-    let waiver_ids: Vec<i64> = waived.keys().iter().map(|w| w.id).collect();
-    if let Some(stored) = stored {
-        let (count, late_ids) = db.week_fingerprint(start, end).await?;
-        if stored.inputs_hash == inputs_hash(&key, count, &late_ids, &waiver_ids) {
-            return Ok((stored, None));
-        }
-    }
     // The fingerprint is taken from the rides actually planned, so it names exactly them. The
     // rides are priced as they are read and the week kept compactly (see `billing::planner`);
     // each ride is checked for plausibility on the way.

@@ -18,17 +18,18 @@ use app::model::staff::{Principal, Role};
 use app::model::waiver::{NewWaiver, WaiverAnswer, WaiverPart, WaiverReason, WaiverState, WaiverView};
 use app::model::week::BillingWeek;
 
-use crate::auth::four_eyes::{decision_note, four_eyes, is_requester, trimmed_note};
+use crate::auth::four_eyes::{check_request_id, decision_note, four_eyes, is_requester, trimmed_note};
+use std::sync::Arc;
+
 use crate::config::Config;
 use crate::db::audit::{Actor, NewAuditEntry};
 use crate::db::waivers::{WaiverChanged, WaiverInsert, WaiverInserted, WaiverRow};
 use crate::db::Db;
 use crate::error::Error;
+use crate::preview::{Drafts, PreviewError, DRAFT_PATIENCE};
 
 /// The longest a note may be.
 pub const MAX_NOTE: usize = 1000;
-/// The longest request id.
-const MAX_REQUEST_ID: usize = 100;
 
 /// What a waiver of an approved week is told: the week is charged as approved.
 const FROZEN: &str = "the week is approved and charged as approved; refund the invoice instead";
@@ -115,20 +116,6 @@ pub async fn limit_of(db: &Db, config: &Config, role: Role) -> Result<Option<i64
     Ok(Some(per_refund))
 }
 
-fn check_request_id(request_id: &str) -> Result<(), Error> {
-    let ok = !request_id.is_empty()
-        && request_id.len() <= MAX_REQUEST_ID
-        && request_id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            "request_id",
-            format!("give 1 to {MAX_REQUEST_ID} letters, digits, '-', '_', '.' or ':' (a UUID made when the form opens)"),
-        ))
-    }
-}
-
 /// A request's checked fields.
 struct Checked {
     user_id: String,
@@ -171,10 +158,10 @@ fn check_fields(new: &NewWaiver) -> Result<Checked, Error> {
 
 /// Handles a waiver request on behalf of `principal` for `week`'s draft: 201/202/200 by
 /// [`WaiverAnswer::status`], or an error naming the field, nothing changed. An applied waiver
-/// recomputes the stored draft before this returns.
+/// recomputes the stored draft (see [`redraft`]).
 pub async fn request(
     db: &Db,
-    config: &Config,
+    (config, drafts): (&Arc<Config>, &Drafts),
     principal: &Principal,
     week: BillingWeek,
     new: NewWaiver,
@@ -193,7 +180,7 @@ pub async fn request(
     }
     let checked = check_fields(&new)?;
     // The week's draft as it stands: what the line costs now, and whether it can still change.
-    let stored = crate::preview::refresh(db, config, week).await?;
+    let stored = drafts.refresh(db, config, week, DRAFT_PATIENCE).await?;
     if stored.status == WeekStatus::Approved {
         return Err(frozen(&week_text));
     }
@@ -243,7 +230,7 @@ pub async fn request(
         }
     };
     if state == WaiverState::Applied {
-        crate::preview::refresh(db, config, week).await?;
+        redraft(db, (config, drafts), &row.week).await?;
     }
     Ok(WaiverAnswer { outcome: state.as_str().to_owned(), waiver: view(&row, config.time_zone)? })
 }
@@ -367,10 +354,10 @@ fn repeated(
 
 /// Approves (`approve`: it applies now) or rejects (with a note) a waiver waiting for approval.
 /// Finance or admin, never the requester; refused once its week is approved. An approval
-/// recomputes the stored draft before this returns.
+/// recomputes the stored draft (see [`redraft`]).
 pub async fn decide(
     db: &Db,
-    config: &Config,
+    (config, drafts): (&Arc<Config>, &Drafts),
     principal: &Principal,
     waiver_id: i64,
     approve: bool,
@@ -401,17 +388,17 @@ pub async fn decide(
         .map_err(internal("deciding a waiver"))?;
     let row = changed_or_refused(changed, waiver_id, "waiting for approval")?;
     if approve {
-        refresh(db, config, &row.week).await?;
+        redraft(db, (config, drafts), &row.week).await?;
     }
     view(&row, config.time_zone)
 }
 
 /// Withdraws a waiver, applied or waiting: its line is charged again. The requester, or a
-/// finance or admin member; refused once its week is approved. Recomputes the stored draft
-/// before this returns.
+/// finance or admin member; refused once its week is approved. Recomputes the stored draft (see
+/// [`redraft`]).
 pub async fn withdraw(
     db: &Db,
-    config: &Config,
+    (config, drafts): (&Arc<Config>, &Drafts),
     principal: &Principal,
     waiver_id: i64,
     note: &str,
@@ -442,7 +429,7 @@ pub async fn withdraw(
     let changed =
         db.withdraw_waiver(waiver_id, by, note, &audit).await.map_err(internal("withdrawing a waiver"))?;
     let row = changed_or_refused(changed, waiver_id, "applied or waiting")?;
-    refresh(db, config, &row.week).await?;
+    redraft(db, (config, drafts), &row.week).await?;
     view(&row, config.time_zone)
 }
 
@@ -463,11 +450,21 @@ fn changed_or_refused(changed: WaiverChanged, waiver_id: i64, expected: &str) ->
     }
 }
 
-/// Recomputes the stored draft of the week named `week` (its applied waivers changed).
-async fn refresh(db: &Db, config: &Config, week: &str) -> Result<(), Error> {
+/// Recomputes the stored draft of the week named `week`, whose applied waivers have just changed
+/// (committed), waiting for it as a week's page does. A computation that outlasts the wait goes
+/// on without the request (a million passengers' week takes minutes): the waiver stands, and the
+/// week's page shows the draft once computed.
+async fn redraft(db: &Db, (config, drafts): (&Arc<Config>, &Drafts), week: &str) -> Result<(), Error> {
+    let changed = std::time::Instant::now();
     let week = BillingWeek::parse(week).map_err(|m| Error::internal("reading a waiver's week", m))?;
-    crate::preview::refresh(db, config, week).await?;
-    Ok(())
+    match drafts.refresh_since(db, config, week, DRAFT_PATIENCE, Some(changed)).await {
+        Ok(_) => Ok(()),
+        Err(PreviewError::Computing(..)) => {
+            tracing::info!(%week, "a waiver changed a draft that is still being computed");
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The invoice panel of a passenger who has no stored invoice in `week` because it is waived

@@ -273,7 +273,7 @@ on_both_databases! {
             let url = app.test_db.url.clone();
             move |name| (name == "DATABASE_URL").then(|| url.clone())
         }).unwrap();
-        let own = server::waivers::decide(&app.db, &config, &requester, cy_id, true, "").await.unwrap_err();
+        let own = server::waivers::decide(&app.db, (&std::sync::Arc::new(config), &Default::default()), &requester, cy_id, true, "").await.unwrap_err();
         assert!(matches!(own, server::error::Error::Forbidden(ref m) if m.contains("four eyes")), "{own:?}");
 
         // A rejection needs a note; rejected, bo's line stays charged.

@@ -249,6 +249,16 @@ on_both_databases! {
         let (a, b) = tokio::join!(drafts.refresh(&db, &config, week, wait), drafts.refresh(&db, &config, week, wait));
         assert_eq!(a.unwrap(), stored);
         assert_eq!(b.unwrap(), stored);
+        // A change made while a computation from before it runs (as a waiver is): whoever made it
+        // is answered a draft that includes it, not the one being computed.
+        db.store_ride(&ride("r200", week, 40, &["ana"])).await.unwrap();
+        let early = drafts.refresh(&db, &config, week, std::time::Duration::ZERO).await;
+        assert!(matches!(early, Err(PreviewError::Computing(..))), "{early:?}");
+        db.store_ride(&ride("r201", week, 50, &["bo"])).await.unwrap();
+        let changed = std::time::Instant::now();
+        let after = drafts.refresh_since(&db, &config, week, wait, Some(changed)).await.unwrap();
+        assert_eq!(after, preview::refresh(&db, &config, week).await.unwrap(), "the draft answered is current");
+        assert!(after.totals.charged.minor() > stored.totals.charged.minor());
     }
 
     async fn the_week_pages_payment_gaps_are_kept_briefly_then_counted_again(kind: Kind) {

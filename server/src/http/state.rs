@@ -51,10 +51,6 @@ pub struct AppState {
 /// How long the week page reuses its counts of who cannot be charged or paid.
 pub const GAPS_FRESH: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// How long a request opening a week waits for its draft to be recomputed before answering
-/// that it is being computed (the computation goes on): within the request timeout.
-pub const DRAFT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(20);
-
 impl AppState {
     /// Which provider, which mode and which account this process bills through.
     pub fn provider_info(&self) -> app::model::system::ProviderInfo {
@@ -188,7 +184,7 @@ impl Backend for AppState {
     async fn week_summary(&self, _caller: &Principal, week: BillingWeek) -> Result<WeekSummary, AppError> {
         let stored = self
             .drafts
-            .refresh(&self.db, &self.config, week, DRAFT_PATIENCE)
+            .refresh(&self.db, &self.config, week, crate::preview::DRAFT_PATIENCE)
             .await
             .map_err(crate::error::Error::from)?;
         self.summary_of(stored).await
@@ -560,7 +556,7 @@ impl Backend for AppState {
         week: BillingWeek,
         waiver: NewWaiver,
     ) -> Result<WaiverAnswer, AppError> {
-        Ok(crate::waivers::request(&self.db, &self.config, caller, week, waiver).await?)
+        Ok(crate::waivers::request(&self.db, (&self.config, &self.drafts), caller, week, waiver).await?)
     }
 
     async fn decide_waiver(
@@ -570,7 +566,8 @@ impl Backend for AppState {
         approve: bool,
         note: String,
     ) -> Result<WaiverView, AppError> {
-        Ok(crate::waivers::decide(&self.db, &self.config, caller, waiver_id, approve, &note).await?)
+        Ok(crate::waivers::decide(&self.db, (&self.config, &self.drafts), caller, waiver_id, approve, &note)
+            .await?)
     }
 
     async fn withdraw_waiver(
@@ -579,7 +576,7 @@ impl Backend for AppState {
         waiver_id: i64,
         note: String,
     ) -> Result<WaiverView, AppError> {
-        Ok(crate::waivers::withdraw(&self.db, &self.config, caller, waiver_id, &note).await?)
+        Ok(crate::waivers::withdraw(&self.db, (&self.config, &self.drafts), caller, waiver_id, &note).await?)
     }
 }
 

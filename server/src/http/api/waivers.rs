@@ -43,7 +43,8 @@ pub(super) async fn waive(
     let principal = caller.may(Action::Waive)?;
     let week = path_week(&week)?;
     let new = body(payload)?;
-    let answer = crate::waivers::request(&state.db, &state.config, principal, week, new).await?;
+    let answer =
+        crate::waivers::request(&state.db, (&state.config, &state.drafts), principal, week, new).await?;
     let status = StatusCode::from_u16(answer.status()).unwrap_or(StatusCode::OK);
     Ok((status, Json(answer)).into_response())
 }
@@ -96,7 +97,9 @@ pub(super) async fn decide_waiver(
         other => return Err(AppError::NotFound(format!("waiver action {other:?}")).into()),
     };
     let note = payload.map(|Json(d)| d.note.unwrap_or_default()).unwrap_or_default();
-    let waiver = crate::waivers::decide(&state.db, &state.config, principal, id, approve, &note).await?;
+    let waiver =
+        crate::waivers::decide(&state.db, (&state.config, &state.drafts), principal, id, approve, &note)
+            .await?;
     Ok(Json(waiver).into_response())
 }
 
@@ -117,6 +120,7 @@ pub(super) async fn withdraw_waiver(
     let principal = caller.may(Action::Waive)?;
     let id = path_id(&id)?;
     let note = payload.map(|Json(d)| d.note.unwrap_or_default()).unwrap_or_default();
-    let waiver = crate::waivers::withdraw(&state.db, &state.config, principal, id, &note).await?;
+    let waiver =
+        crate::waivers::withdraw(&state.db, (&state.config, &state.drafts), principal, id, &note).await?;
     Ok(Json(waiver).into_response())
 }

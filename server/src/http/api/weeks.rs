@@ -32,7 +32,7 @@ pub(super) async fn week_preview(
     // read, in flat memory whatever the week's size. A failure after that breaks the answer off.
     let stored = state
         .drafts
-        .refresh(&state.db, &state.config, week, crate::http::state::DRAFT_PATIENCE)
+        .refresh(&state.db, &state.config, week, crate::preview::DRAFT_PATIENCE)
         .await
         .map_err(crate::error::Error::from)?;
     let (chunks, written) = tokio::sync::mpsc::channel::<Vec<u8>>(2);
