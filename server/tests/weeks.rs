@@ -79,6 +79,16 @@ on_both_databases! {
         let (_, stored) = preview::preview(&db, &config, week).await.unwrap();
         assert_eq!(stored.invoices.len(), 3);
         assert_eq!(second.content_hash, server::billing::plan::plan_hash(&stored));
+        // The replaced draft's lines went with it (they have no foreign key to cascade from):
+        // the week holds exactly the second draft's 4 invoice lines and 3 payout lines.
+        let lines: Vec<(i64, i64, i64, i64)> = support::rows(
+            &db,
+            "SELECT (SELECT COUNT(*) FROM invoice_lines), (SELECT COUNT(*) FROM payout_lines), \
+             (SELECT COUNT(*) FROM invoice_lines WHERE invoice_id NOT IN (SELECT id FROM invoices)), \
+             (SELECT COUNT(*) FROM payout_lines WHERE payout_id NOT IN (SELECT id FROM payouts))",
+        )
+        .await;
+        assert_eq!(lines, [(4, 3, 0, 0)]);
         let wrong = preview::approve(&db, &config, &actor(), week, &first.content_hash).await;
         assert!(matches!(wrong, Err(PreviewError::Approve(ApproveError::Changed { .. }))), "{wrong:?}");
 

@@ -217,10 +217,10 @@ impl Db {
             sqlx::query_as(
                 "SELECT * FROM ( \
                    SELECT r.ride_id, 'passenger' AS role, r.driver_id, r.ended_at, r.distance_m, \
-                     (SELECT l.amount_minor FROM invoice_lines l JOIN invoices i ON i.id = l.invoice_id \
-                      WHERE l.ride_id = r.ride_id AND i.user_id = $1 ORDER BY i.id DESC LIMIT 1) AS billed, \
-                     (SELECT l.invoice_id FROM invoice_lines l JOIN invoices i ON i.id = l.invoice_id \
-                      WHERE l.ride_id = r.ride_id AND i.user_id = $1 ORDER BY i.id DESC LIMIT 1) AS invoice_id \
+                     (SELECT l.amount_minor FROM invoices i JOIN invoice_lines l ON l.invoice_id = i.id \
+                      AND l.ride_id = r.ride_id WHERE i.user_id = $1 ORDER BY i.id DESC LIMIT 1) AS billed, \
+                     (SELECT l.invoice_id FROM invoices i JOIN invoice_lines l ON l.invoice_id = i.id \
+                      AND l.ride_id = r.ride_id WHERE i.user_id = $1 ORDER BY i.id DESC LIMIT 1) AS invoice_id \
                    FROM ride_seats s JOIN rides r ON r.ride_id = s.ride_id WHERE s.passenger_id = $1 \
                    UNION ALL \
                    SELECT r.ride_id, 'driver' AS role, r.driver_id, r.ended_at, r.distance_m, NULL, NULL \

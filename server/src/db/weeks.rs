@@ -367,8 +367,15 @@ impl Db {
             if stored == 0 {
                 return Ok(None);
             }
-            sqlx::query("DELETE FROM invoices WHERE week = $1").bind(&week).execute(&mut *tx).await?;
-            sqlx::query("DELETE FROM payouts WHERE week = $1").bind(&week).execute(&mut *tx).await?;
+            // The draft it replaces, lines first (they have no foreign key to cascade from).
+            for statement in [
+                "DELETE FROM invoice_lines WHERE invoice_id IN (SELECT id FROM invoices WHERE week = $1)",
+                "DELETE FROM payout_lines WHERE payout_id IN (SELECT id FROM payouts WHERE week = $1)",
+                "DELETE FROM invoices WHERE week = $1",
+                "DELETE FROM payouts WHERE week = $1",
+            ] {
+                sqlx::query(statement).bind(&week).execute(&mut *tx).await?;
+            }
 
             // Invoices a chunk at a time, each chunk followed by its lines (their ids known), as
             // the plan lists them. Only the statements of full chunks are kept prepared: one of
@@ -402,20 +409,7 @@ impl Db {
                     insert.build_query_as().persistent(chunk.len() == CHUNK).fetch_all(&mut *tx).await?.into_iter().map(|(id, user)| (user, id)).collect();
                 let lines: Vec<(i64, LeanLine)> =
                     chunk.iter().flat_map(|i| i.lines().map(|l| (ids[i.user_id()], l))).collect();
-                for lines in lines.chunks(CHUNK) {
-                    let mut insert = QueryBuilder::new(
-                        "INSERT INTO invoice_lines (invoice_id, ride_id, amount_minor, attendance, ended_at, late) ",
-                    );
-                    insert.push_values(lines, |mut row, (id, line)| {
-                        row.push_bind(*id)
-                            .push_bind(&line.ride.ride_id)
-                            .push_bind(line.amount.minor())
-                            .push_bind(attendance_str(line.attendance))
-                            .push_bind(line.ride.ended_at)
-                            .push_bind(line.ride.late);
-                    });
-                    insert.build().persistent(lines.len() == CHUNK).execute(&mut *tx).await?;
-                }
+                tx.invoice_lines(&lines).await?;
             }
 
             let mut payouts = plan.payouts();
@@ -445,20 +439,7 @@ impl Db {
                     insert.build_query_as().persistent(chunk.len() == CHUNK).fetch_all(&mut *tx).await?.into_iter().map(|(id, driver)| (driver, id)).collect();
                 let lines: Vec<(i64, LeanPayoutLine)> =
                     chunk.iter().flat_map(|p| p.lines().map(|l| (ids[p.driver_id()], l))).collect();
-                for lines in lines.chunks(CHUNK) {
-                    let mut insert = QueryBuilder::new(
-                        "INSERT INTO payout_lines (payout_id, ride_id, gross_minor, fee_minor, net_minor, late) ",
-                    );
-                    insert.push_values(lines, |mut row, (id, line)| {
-                        row.push_bind(*id)
-                            .push_bind(&line.ride.ride_id)
-                            .push_bind(line.gross.minor())
-                            .push_bind(line.fee.minor())
-                            .push_bind(line.net.minor())
-                            .push_bind(line.ride.late);
-                    });
-                    insert.build().persistent(lines.len() == CHUNK).execute(&mut *tx).await?;
-                }
+                tx.payout_lines(&lines).await?;
             }
             let content_hash = hasher.finish_with(plan.waivers());
             sqlx::query("UPDATE weeks SET content_hash = $1 WHERE week = $2")
@@ -1052,5 +1033,147 @@ impl Db {
             checked.insert(id, (sum == total && invoice_hash(&invoice) == hash).then_some(total));
         }
         Ok(checked)
+    }
+}
+
+/// A draft's lines, written inside the transaction that stores the draft (their invoice's or
+/// payout's id known): SQLite takes them as INSERTs of [`CHUNK`] rows, prepared once; PostgreSQL
+/// by COPY, one stream of rows per call with no statement to parse or parameters to bind.
+trait DraftLines {
+    async fn invoice_lines(&mut self, lines: &[(i64, LeanLine)]) -> Result<(), sqlx::Error>;
+    async fn payout_lines(&mut self, lines: &[(i64, LeanPayoutLine)]) -> Result<(), sqlx::Error>;
+}
+
+impl DraftLines for sqlx::Transaction<'_, sqlx::Sqlite> {
+    async fn invoice_lines(&mut self, lines: &[(i64, LeanLine)]) -> Result<(), sqlx::Error> {
+        for lines in lines.chunks(CHUNK) {
+            let mut insert = QueryBuilder::new(
+                "INSERT INTO invoice_lines (invoice_id, ride_id, amount_minor, attendance, ended_at, late) ",
+            );
+            insert.push_values(lines, |mut row, (id, line)| {
+                row.push_bind(*id)
+                    .push_bind(&line.ride.ride_id)
+                    .push_bind(line.amount.minor())
+                    .push_bind(attendance_str(line.attendance))
+                    .push_bind(line.ride.ended_at)
+                    .push_bind(line.ride.late);
+            });
+            insert.build().persistent(lines.len() == CHUNK).execute(&mut **self).await?;
+        }
+        Ok(())
+    }
+
+    async fn payout_lines(&mut self, lines: &[(i64, LeanPayoutLine)]) -> Result<(), sqlx::Error> {
+        for lines in lines.chunks(CHUNK) {
+            let mut insert = QueryBuilder::new(
+                "INSERT INTO payout_lines (payout_id, ride_id, gross_minor, fee_minor, net_minor, late) ",
+            );
+            insert.push_values(lines, |mut row, (id, line)| {
+                row.push_bind(*id)
+                    .push_bind(&line.ride.ride_id)
+                    .push_bind(line.gross.minor())
+                    .push_bind(line.fee.minor())
+                    .push_bind(line.net.minor())
+                    .push_bind(line.ride.late);
+            });
+            insert.build().persistent(lines.len() == CHUNK).execute(&mut **self).await?;
+        }
+        Ok(())
+    }
+}
+
+impl DraftLines for sqlx::Transaction<'_, sqlx::Postgres> {
+    async fn invoice_lines(&mut self, lines: &[(i64, LeanLine)]) -> Result<(), sqlx::Error> {
+        let mut rows = CopyRows::with_capacity(lines.len());
+        for (id, line) in lines {
+            rows.field(id)
+                .text(&line.ride.ride_id)
+                .field(line.amount.minor())
+                .text(attendance_str(line.attendance))
+                .field(line.ride.ended_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+                .last(line.ride.late);
+        }
+        rows.copy(
+            self,
+            "COPY invoice_lines (invoice_id, ride_id, amount_minor, attendance, ended_at, late) FROM STDIN",
+        )
+        .await
+    }
+
+    async fn payout_lines(&mut self, lines: &[(i64, LeanPayoutLine)]) -> Result<(), sqlx::Error> {
+        let mut rows = CopyRows::with_capacity(lines.len());
+        for (id, line) in lines {
+            rows.field(id)
+                .text(&line.ride.ride_id)
+                .field(line.gross.minor())
+                .field(line.fee.minor())
+                .field(line.net.minor())
+                .last(line.ride.late);
+        }
+        rows.copy(
+            self,
+            "COPY payout_lines (payout_id, ride_id, gross_minor, fee_minor, net_minor, late) FROM STDIN",
+        )
+        .await
+    }
+}
+
+/// Rows in COPY's text format: fields separated by tabs, rows ended by newlines, a text field's
+/// backslashes, tabs and line breaks escaped.
+struct CopyRows(String);
+
+impl CopyRows {
+    fn with_capacity(rows: usize) -> CopyRows {
+        CopyRows(String::with_capacity(rows * 96))
+    }
+
+    /// A field whose text needs no escaping (numbers, times), and the tab after it.
+    fn field(&mut self, value: impl std::fmt::Display) -> &mut CopyRows {
+        use std::fmt::Write;
+        write!(self.0, "{value}\t").expect("writing to a string");
+        self
+    }
+
+    /// A text field, escaped, and the tab after it.
+    fn text(&mut self, value: &str) -> &mut CopyRows {
+        for c in value.chars() {
+            match c {
+                '\\' => self.0.push_str("\\\\"),
+                '\t' => self.0.push_str("\\t"),
+                '\n' => self.0.push_str("\\n"),
+                '\r' => self.0.push_str("\\r"),
+                c => self.0.push(c),
+            }
+        }
+        self.0.push('\t');
+        self
+    }
+
+    /// A row's last field, a boolean, and the row's end.
+    fn last(&mut self, value: bool) {
+        self.0.push_str(if value { "t\n" } else { "f\n" });
+    }
+
+    async fn copy(self, conn: &mut sqlx::PgConnection, statement: &str) -> Result<(), sqlx::Error> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        let mut copy = conn.copy_in_raw(statement).await?;
+        copy.send(self.0.into_bytes()).await?;
+        copy.finish().await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CopyRows;
+
+    #[test]
+    fn copy_rows_escape_text_and_end_each_row() {
+        let mut rows = CopyRows::with_capacity(2);
+        rows.field(7).text("r\\1\tx\ny\r").field("2026-12-01T10:00:00.000001Z").last(true);
+        rows.field(8).text("plain").field(-3).last(false);
+        assert_eq!(rows.0, "7\tr\\\\1\\tx\\ny\\r\t2026-12-01T10:00:00.000001Z\tt\n8\tplain\t-3\tf\n");
     }
 }
