@@ -197,6 +197,10 @@ pub async fn generate(db: &Db, tz: Tz, size: DemoSize) -> anyhow::Result<DemoRep
         week = week.next();
     }
     store(&mut batch).await?;
+    // As after any bulk load: PostgreSQL's statistics of the tables just filled, so the first
+    // queries are not planned as if they were empty (a customer's page took 240 ms, most of it
+    // compiling a plan costed for tens of thousands of seats where there were six).
+    db.refresh_statistics(&["users", "rides", "ride_seats"]).await?;
     Ok(report)
 }
 
