@@ -10,6 +10,8 @@
 //! week is approved nothing about its waivers changes: money already approved is given back by a
 //! refund.
 
+use std::sync::Arc;
+
 use app::auth::Action;
 use app::model::money::{BillingCurrency, Money};
 use app::model::preview::{InvoiceLineView, WeekStatus};
@@ -19,8 +21,6 @@ use app::model::waiver::{NewWaiver, WaiverAnswer, WaiverPart, WaiverReason, Waiv
 use app::model::week::BillingWeek;
 
 use crate::auth::four_eyes::{check_request_id, decision_note, four_eyes, is_requester, trimmed_note};
-use std::sync::Arc;
-
 use crate::config::Config;
 use crate::db::audit::{Actor, NewAuditEntry};
 use crate::db::waivers::{WaiverChanged, WaiverInsert, WaiverInserted, WaiverRow};
