@@ -1,9 +1,10 @@
 # Helpers shared by the benchmark scripts (sourced, not run).
 # BENCH_DATABASES="sqlite postgres" (default both); PostgreSQL at BENCH_PG
-# (default postgres://postgres@127.0.0.1:5432); the release binary target/release/billing.
+# (default postgres://postgres@127.0.0.1:5432); the release binary target/release/billing, or
+# BENCH_BIN (another build's binary, to compare two builds on the same data).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-BIN=$PWD/target/release/billing
+BIN=${BENCH_BIN:-$PWD/target/release/billing}
 [ -x "$BIN" ] || cargo build --release -p server --bin billing
 DATABASES=${BENCH_DATABASES:-sqlite postgres}
 PG=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}

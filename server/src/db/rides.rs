@@ -347,9 +347,12 @@ impl Db {
                     return Ok(false);
                 }
                 for seat in &ride.seats {
-                    sqlx::query("INSERT INTO ride_seats (ride_id, passenger_id, attendance) VALUES ($1, $2, $3)")
-                        .bind(&ride.ride_id)
-                        .bind(&seat.passenger_id)
+                    sqlx::query(
+                        "INSERT INTO ride_seats (ended_at, ride_id, passenger_id, attendance) VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(ride.ended_at)
+                    .bind(&ride.ride_id)
+                    .bind(&seat.passenger_id)
                         .bind(attendance_str(seat.attendance))
                         .execute(&mut *tx)
                         .await?;
@@ -497,14 +500,14 @@ impl Db {
                 let new: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
                 let new_rides: Vec<&Ride> =
                     chunk.iter().map(|(_, ride, _)| ride).filter(|ride| new.contains(ride.ride_id.as_str())).collect();
-                let seats: Vec<(&str, &Seat)> = new_rides
-                    .iter()
-                    .flat_map(|ride| ride.seats.iter().map(|s| (ride.ride_id.as_str(), s)))
-                    .collect();
+                let seats: Vec<(&Ride, &Seat)> =
+                    new_rides.iter().flat_map(|ride| ride.seats.iter().map(move |s| (*ride, s))).collect();
                 for seats in seats.chunks(RIDE_CHUNK) {
-                    let mut insert = sqlx::QueryBuilder::new("INSERT INTO ride_seats (ride_id, passenger_id, attendance) ");
-                    insert.push_values(seats, |mut row, (ride_id, seat)| {
-                        row.push_bind(*ride_id)
+                    let mut insert =
+                        sqlx::QueryBuilder::new("INSERT INTO ride_seats (ended_at, ride_id, passenger_id, attendance) ");
+                    insert.push_values(seats, |mut row, (ride, seat)| {
+                        row.push_bind(ride.ended_at)
+                            .push_bind(&ride.ride_id)
                             .push_bind(&seat.passenger_id)
                             .push_bind(attendance_str(seat.attendance));
                     });
@@ -601,7 +604,8 @@ impl Db {
 impl Db {
     /// Each ride that ended in `[start, end)`, with its seats in passenger-id order, given to
     /// `each` as it is read (by end, then id): a million passengers' rides are never held at
-    /// once. Returns how many there were.
+    /// once. Returns how many there were. The seats are joined by their ride's end time and id,
+    /// the order SQLite keeps them in, so the week is read in order (migration 0025).
     pub async fn each_ride_ended_between<E: From<sqlx::Error>>(
         &self,
         start: DateTime<Utc>,
@@ -615,7 +619,7 @@ impl Db {
         with_pool!(self, pool => {
             let mut rows = sqlx::query_as::<_, RideRow>(
                 "SELECT r.ride_id, r.driver_id, r.distance_m, r.started_at, r.ended_at, s.passenger_id, s.attendance \
-                 FROM rides r JOIN ride_seats s ON s.ride_id = r.ride_id \
+                 FROM rides r JOIN ride_seats s ON s.ended_at = r.ended_at AND s.ride_id = r.ride_id \
                  WHERE r.ended_at >= $1 AND r.ended_at < $2 ORDER BY r.ended_at, r.ride_id, s.passenger_id",
             )
             .bind(start)
