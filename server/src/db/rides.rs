@@ -604,8 +604,8 @@ impl Db {
 impl Db {
     /// Each ride that ended in `[start, end)`, with its seats in passenger-id order, given to
     /// `each` as it is read (by end, then id): a million passengers' rides are never held at
-    /// once. Returns how many there were. The seats are joined by their ride's end time and id,
-    /// the order SQLite keeps them in, so the week is read in order (migration 0025).
+    /// once. Returns how many there were. PostgreSQL joins the week's rides and seats (a hash
+    /// join); SQLite reads them in chunks, in the order it keeps them (migration 0025).
     pub async fn each_ride_ended_between<E: From<sqlx::Error>>(
         &self,
         start: DateTime<Utc>,
@@ -613,31 +613,104 @@ impl Db {
         mut each: impl FnMut(Ride) -> Result<(), E>,
     ) -> Result<i64, E> {
         use futures::TryStreamExt;
+        let pool = match self {
+            Db::Sqlite(pool) => return each_ride_in_chunks(pool, start, end, each).await,
+            Db::Postgres(pool) => pool,
+        };
         let mut count = 0;
         // The ride being read, and the one before it once the next one starts.
         let mut rides: Vec<Ride> = Vec::with_capacity(2);
-        with_pool!(self, pool => {
-            let mut rows = sqlx::query_as::<_, RideRow>(
-                "SELECT r.ride_id, r.driver_id, r.distance_m, r.started_at, r.ended_at, s.passenger_id, s.attendance \
-                 FROM rides r JOIN ride_seats s ON s.ended_at = r.ended_at AND s.ride_id = r.ride_id \
-                 WHERE r.ended_at >= $1 AND r.ended_at < $2 ORDER BY r.ended_at, r.ride_id, s.passenger_id",
-            )
-            .bind(start)
-            .bind(end)
-            .fetch(pool);
-            while let Some(row) = rows.try_next().await? {
-                push_seat(&mut rides, row)?;
-                if rides.len() > 1 {
-                    count += 1;
-                    each(rides.remove(0))?;
-                }
+        let mut rows = sqlx::query_as::<_, RideRow>(
+            "SELECT r.ride_id, r.driver_id, r.distance_m, r.started_at, r.ended_at, s.passenger_id, s.attendance \
+             FROM rides r JOIN ride_seats s ON s.ride_id = r.ride_id \
+             WHERE r.ended_at >= $1 AND r.ended_at < $2 ORDER BY r.ended_at, r.ride_id, s.passenger_id",
+        )
+        .bind(start)
+        .bind(end)
+        .fetch(pool);
+        while let Some(row) = rows.try_next().await? {
+            push_seat(&mut rides, row)?;
+            if rides.len() > 1 {
+                count += 1;
+                each(rides.remove(0))?;
             }
-        });
+        }
         for done in rides {
             count += 1;
             each(done)?;
         }
         Ok(count)
+    }
+}
+
+/// How many rides SQLite reads into one row of a week's read.
+const WEEK_READ_CHUNK: i64 = 2_000;
+
+/// A ride as SQLite's chunked read writes it: id, driver, distance, start, end (as stored), and
+/// its seats as (passenger, attendance).
+type ChunkedRide = (String, String, i64, String, String, Vec<(String, String)>);
+
+/// [`Db::each_ride_ended_between`] on SQLite: the rides are read `WEEK_READ_CHUNK` at a time,
+/// each chunk one row of JSON that SQLite writes from the rides' covering index and the seats
+/// beside them. A row of sqlx's SQLite driver is handed from its worker thread to the reader
+/// one at a time, with a thread wake-up each (most of a week's read, measured: half the CPU in
+/// futex wake-ups and context switches); a chunk is one hand-over for thousands of seats.
+async fn each_ride_in_chunks<E: From<sqlx::Error>>(
+    pool: &sqlx::SqlitePool,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    mut each: impl FnMut(Ride) -> Result<(), E>,
+) -> Result<i64, E> {
+    let time = |text: &str| -> Result<DateTime<Utc>, sqlx::Error> {
+        DateTime::parse_from_rfc3339(text)
+            .map(|t| t.to_utc())
+            .map_err(|e| super::weeks::decode_msg(format!("a ride's time {text:?}: {e}")))
+    };
+    let mut count = 0;
+    // The last ride read, as stored: the next chunk starts after it; the first chunk, at the
+    // week's start, written as sqlx writes a time (every ride id has a character). The key
+    // (end, id) is what SQLite seeks to in the rides' index, each chunk where the last ended.
+    let mut after_end = start.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false);
+    let mut after_id = String::new();
+    loop {
+        let chunk: String = sqlx::query_scalar(
+            "SELECT json_group_array(json_array(r.ride_id, r.driver_id, r.distance_m, r.started_at, r.ended_at, \
+               json((SELECT json_group_array(json_array(s.passenger_id, s.attendance) ORDER BY s.passenger_id) \
+                     FROM ride_seats s WHERE s.ended_at = r.ended_at AND s.ride_id = r.ride_id))) \
+               ORDER BY r.ended_at, r.ride_id) \
+             FROM (SELECT ride_id, driver_id, distance_m, started_at, ended_at FROM rides \
+                   WHERE (ended_at, ride_id) > ($1, $2) AND ended_at < $3 \
+                   ORDER BY ended_at, ride_id LIMIT $4) r",
+        )
+        .bind(&after_end)
+        .bind(&after_id)
+        .bind(end)
+        .bind(WEEK_READ_CHUNK)
+        .fetch_one(pool)
+        .await?;
+        let rides: Vec<ChunkedRide> = serde_json::from_str(&chunk)
+            .map_err(|e| super::weeks::decode_msg(format!("a week's rides: {e}")))?;
+        let Some(last) = rides.last() else { return Ok(count) };
+        (after_end, after_id) = (last.4.clone(), last.0.clone());
+        let whole = rides.len() as i64 == WEEK_READ_CHUNK;
+        for (ride_id, driver_id, distance_m, started_at, ended_at, seats) in rides {
+            // As the join of the other database: a ride without seats is not read.
+            if seats.is_empty() {
+                continue;
+            }
+            let seats = seats
+                .into_iter()
+                .map(|(passenger_id, attendance)| {
+                    Ok(Seat { passenger_id, attendance: attendance_from(&attendance)? })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()?;
+            let (started_at, ended_at) = (time(&started_at)?, time(&ended_at)?);
+            count += 1;
+            each(Ride { ride_id, driver_id, distance_m, started_at, ended_at, seats })?;
+        }
+        if !whole {
+            return Ok(count);
+        }
     }
 }
 
