@@ -8,7 +8,10 @@
 # next opening of the week (the draft recomputed with the new rides).
 #
 #   bench/ingest.sh 1000000        (BENCH_PASSENGERS=100000 BENCH_BATCH=10000 BENCH_SENDERS=2
-#                                   BENCH_IDS=demo|uuid BENCH_DATABASES="sqlite postgres")
+#                                   BENCH_IDS=demo|uuid BENCH_DATABASES="sqlite postgres"
+#                                   BENCH_ORDER=random|time: rides' end times drawn at random
+#                                   over the week, or rising from batch to batch as rides
+#                                   arrive when they are sent as they end)
 # Needs curl, python3, sqlite3 and psql.
 source "$(dirname "$0")/lib.sh"
 RIDES=${1:-1000000}
@@ -16,8 +19,9 @@ PASSENGERS=${BENCH_PASSENGERS:-100000}
 BATCH=${BENCH_BATCH:-10000}
 SENDERS=${BENCH_SENDERS:-2}
 IDS=${BENCH_IDS:-demo}
+ORDER=${BENCH_ORDER:-random}
 machine
-echo "# $RIDES rides in batches of $BATCH, $SENDERS senders, $PASSENGERS passengers, ids $IDS, week $WEEK"
+echo "# $RIDES rides in batches of $BATCH, $SENDERS senders, $PASSENGERS passengers, ids $IDS, end times $ORDER, week $WEEK"
 
 for kind in $DATABASES; do
   fresh_database "$kind" "ingest_$RIDES"
@@ -43,9 +47,9 @@ for kind in $DATABASES; do
   # The batches, written before the clock starts: rides of the week with one or two passengers
   # (users named P… ride, users named D… drive; by id shape, the demo's or UUIDs).
   rm -rf "$WORK/batches" && mkdir "$WORK/batches"
-  python3 - "$WORK/users" "$WORK/batches" "$RIDES" "$BATCH" "$WEEK" "$IDS" <<'PY'
+  python3 - "$WORK/users" "$WORK/batches" "$RIDES" "$BATCH" "$WEEK" "$IDS" "$ORDER" <<'PY'
 import datetime, json, random, sys, uuid
-users, out, rides, batch, week, ids = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
+users, out, rides, batch, week, ids, order = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6], sys.argv[7]
 everyone = [line.strip().split("|", 1) for line in open(users) if line.strip()]
 # demo-data names drivers "… D12" and passengers "… P4711", whatever the ids' shape.
 drivers = [i for i, name in everyone if name.split()[-1].startswith("D")]
@@ -55,7 +59,8 @@ monday = datetime.datetime.fromisocalendar(int(week[:4]), int(week[6:]), 1).repl
 for b in range(0, rides, batch):
     body = []
     for n in range(b, min(b + batch, rides)):
-        ended = monday + datetime.timedelta(minutes=rng.randrange(60, 7 * 24 * 60 - 1))
+        minute = rng.randrange(60, 7 * 24 * 60 - 1) if order == "random" else 60 + n * (7 * 24 * 60 - 61) // rides
+        ended = monday + datetime.timedelta(minutes=minute)
         seats = rng.sample(passengers, 2 if rng.random() < 0.4 else 1)
         body.append({
             "ride_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)) if ids == "uuid" else f"ingest-{n}",
