@@ -353,9 +353,9 @@ impl Db {
                     .bind(ride.ended_at)
                     .bind(&ride.ride_id)
                     .bind(&seat.passenger_id)
-                        .bind(attendance_str(seat.attendance))
-                        .execute(&mut *tx)
-                        .await?;
+                    .bind(attendance_str(seat.attendance))
+                    .execute(&mut *tx)
+                    .await?;
                 }
                 // A ride whose week is already approved waits for the next approval, as a late
                 // line. The approval holds the freeze lock (see `super::weeks`), so this check
