@@ -241,7 +241,7 @@ on_both_databases! {
                 rows.into_iter().map(|r| r.3).collect()
             }
             server::db::Db::Postgres(pool) => {
-                let mut tx = pool.begin().await.unwrap();
+                let mut tx = pool.begin_with("BEGIN").await.unwrap();
                 sqlx::query("SET LOCAL enable_seqscan = off").execute(&mut *tx).await.unwrap();
                 sqlx::query_scalar(&format!("EXPLAIN {sql}")).fetch_all(&mut *tx).await.unwrap()
             }

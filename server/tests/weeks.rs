@@ -199,7 +199,7 @@ on_both_databases! {
         // (PostgreSQL), the ride, the week counts it adds to (none kept yet); not committed.
         macro_rules! midway {
             ($pool:expr) => {{
-                let mut tx = $pool.begin().await.unwrap();
+                let mut tx = $pool.begin_with(server::db::begin_writing(&db)).await.unwrap();
                 if let Db::Postgres(_) = &db {
                     sqlx::query("SELECT pg_advisory_xact_lock_shared($1)").bind(FREEZE_LOCK).execute(&mut *tx).await.unwrap();
                 }
@@ -427,7 +427,7 @@ async fn an_approval_waits_for_rides_being_stored() {
     db.store_ride(&ride("r1", week, 1, &["ana"])).await.unwrap();
     let draft = preview::refresh(&db, &config, week).await.unwrap();
     let Db::Postgres(pool) = &db else { unreachable!() };
-    let mut in_flight = pool.begin().await.unwrap();
+    let mut in_flight = pool.begin_with(server::db::begin_writing(&db)).await.unwrap();
     sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
         .bind(server::db::weeks::FREEZE_LOCK)
         .execute(&mut *in_flight)

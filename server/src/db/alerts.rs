@@ -191,7 +191,7 @@ impl Db {
     /// that did not start, a test).
     pub async fn raise_alert(&self, alert: &NewAlert) -> Result<i64, sqlx::Error> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(super::begin_writing(self)).await?;
             let id = tx.raise_alert(alert).await?;
             tx.commit().await?;
             Ok(id)
@@ -234,7 +234,7 @@ impl Db {
             )
         };
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(super::begin_writing(self)).await?;
             let changed = sqlx::query(sql).bind(&actor.name).bind(at).bind(id).execute(&mut *tx).await?.rows_affected();
             if changed == 1 {
                 let entry = NewAuditEntry::new(actor, action, "alert", id);
@@ -387,7 +387,7 @@ impl Db {
         let mut escalated = 0;
         for id in due {
             let went = with_pool!(self, pool => {
-                let mut tx = pool.begin().await?;
+                let mut tx = pool.begin_with(super::begin_writing(self)).await?;
                 let changed = sqlx::query(
                     "UPDATE alerts SET escalated_at = $1 WHERE id = $2 AND state = 'open' AND escalated_at IS NULL",
                 )

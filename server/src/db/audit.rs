@@ -104,7 +104,7 @@ impl Db {
     /// Writes one entry on its own (for events that change nothing else, like a failed login).
     pub async fn audit(&self, entry: &NewAuditEntry) -> Result<(), sqlx::Error> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(super::begin_writing(self)).await?;
             tx.audit(entry).await?;
             tx.commit().await
         })
@@ -113,7 +113,7 @@ impl Db {
     /// Writes entries, each at its own time, in one transaction: all of them or none.
     pub async fn audit_all(&self, entries: &[(DateTime<Utc>, &NewAuditEntry)]) -> Result<(), sqlx::Error> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(super::begin_writing(self)).await?;
             for (at, entry) in entries {
                 tx.audit_at(entry, *at).await?;
             }

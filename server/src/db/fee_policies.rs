@@ -150,7 +150,7 @@ impl Db {
         let at = now();
         let p = &new.policy;
         let id: i64 = with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(begin_writing(self)).await?;
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO fee_policy_versions (effective_week, currency, base_minor, per_km_minor, \
                  platform_fee_bps, no_show_fee_minor, note, status, proposed_by, proposed_at) \

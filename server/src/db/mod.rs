@@ -55,8 +55,11 @@ pub(crate) fn now() -> chrono::DateTime<chrono::Utc> {
 }
 
 /// The statement that opens a transaction that writes: on SQLite it takes the write lock at
-/// once, so no other writer commits between its reads and its writes.
-pub(crate) fn begin_writing(db: &Db) -> &'static str {
+/// once, so no other writer commits between its reads and its writes. Every transaction opens
+/// with it: one opened with a plain `BEGIN` that reads before it writes fails at once with
+/// "database is locked" when another connection commits in between, whatever the busy timeout
+/// (`clippy.toml` forbids `Pool::begin`).
+pub fn begin_writing(db: &Db) -> &'static str {
     match db {
         Db::Sqlite(_) => "BEGIN IMMEDIATE",
         Db::Postgres(_) => "BEGIN",

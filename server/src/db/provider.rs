@@ -90,7 +90,7 @@ impl Db {
         }
         let at = now();
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(super::begin_writing(self)).await?;
             let mut given_up = Vec::new();
             let mut notices = Vec::new();
             for (invoice, write_off) in write_offs {
@@ -130,7 +130,7 @@ impl Db {
         retry_at: DateTime<Utc>,
     ) -> Result<(), sqlx::Error> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(super::begin_writing(self)).await?;
             for payout in payouts {
                 sqlx::query(
                     "UPDATE transfers SET waiting_for = $1, waiting_detail = $2, next_at = $3, lease_owner = NULL, \

@@ -221,7 +221,7 @@ impl Db {
     ) -> Result<i64, sqlx::Error> {
         let at = now();
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(begin_writing(self)).await?;
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO reconciliations (week, ran_at, ran_by, matched, unmatched, items) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
             )
@@ -300,7 +300,7 @@ impl Db {
         audit: &NewAuditEntry,
     ) -> Result<bool, sqlx::Error> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(begin_writing(self)).await?;
             let done = sqlx::query(
                 "UPDATE reconciliations SET acknowledged_by = $2, acknowledged_at = $3 WHERE id = $1 AND acknowledged_by IS NULL",
             )

@@ -426,7 +426,7 @@ impl Db {
     ) -> Result<(), sqlx::Error> {
         let at = now();
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(begin_writing(self)).await?;
             sqlx::query(
                 "UPDATE refund_attempts SET outcome = 'succeeded', provider_id = $3, finished_at = $4 WHERE refund_id = $1 AND attempt = $2",
             )
@@ -465,7 +465,7 @@ impl Db {
         let at = now();
         let (outcome, state) = if refused { ("failed", "failed") } else { ("unknown", "pending") };
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(begin_writing(self)).await?;
             sqlx::query(
                 // Only an open attempt: a success recorded meanwhile (by the webhook) stays.
                 "UPDATE refund_attempts SET outcome = $3, detail = $4, finished_at = $5 WHERE refund_id = $1 AND attempt = $2 \
@@ -505,7 +505,7 @@ impl Db {
     ) -> Result<(), sqlx::Error> {
         let at = now();
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(begin_writing(self)).await?;
             sqlx::query(
                 "UPDATE refund_attempts SET outcome = 'failed', detail = $3, finished_at = $4 WHERE refund_id = $1 \
                  AND attempt = $2 AND outcome IN ('started', 'unknown')",
@@ -590,7 +590,7 @@ impl Db {
     ) -> Result<bool, sqlx::Error> {
         let at = now();
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(begin_writing(self)).await?;
             let changed = sqlx::query(
                 "UPDATE refunds SET state = 'succeeded', provider_id = $2, detail = NULL, updated_at = $3 \
                  WHERE id = $1 AND state IN ('pending', 'failed')",

@@ -237,7 +237,7 @@ impl Db {
     ) -> Result<Synced, sqlx::Error> {
         let now = super::now();
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(super::begin_writing(self)).await?;
             let mut synced = Synced::default();
             for user in users {
                 synced.created += sqlx::query(
@@ -328,7 +328,7 @@ impl Db {
                 // The first statement writes, so SQLite takes its write lock at once (no
                 // read-then-write upgrade that could fail under contention). On PostgreSQL the
                 // shared freeze lock orders this ride with any approval of its week.
-                let mut tx = pool.begin().await?;
+                let mut tx = pool.begin_with(super::begin_writing(self)).await?;
                 tx.share_freeze_lock().await?;
                 let created: Option<String> = sqlx::query_scalar(
                     "INSERT INTO rides (ride_id, driver_id, distance_m, started_at, ended_at, content_hash, received_at) \
@@ -478,7 +478,7 @@ impl Db {
         }
         let now = super::now();
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(super::begin_writing(self)).await?;
             tx.share_freeze_lock().await?;
             let mut created: std::collections::HashSet<String> = std::collections::HashSet::with_capacity(rides.len());
             let mut ended = Vec::with_capacity(rides.len());

@@ -284,7 +284,7 @@ impl Db {
         let at = now();
         let created: Result<(), sqlx::Error> = with_pool!(self, pool => {
             async {
-                let mut tx = pool.begin().await?;
+                let mut tx = pool.begin_with(super::begin_writing(self)).await?;
                 let id: Option<i64> = sqlx::query_scalar(
                     "INSERT INTO runs (week, phase, control, currency, canary_size, expected_minor, started_at, started_by, updated_at) \
                      VALUES ($1, 'canary', 'running', $2, $3, $4, $5, $6, $5) ON CONFLICT (week) DO NOTHING RETURNING id",
@@ -431,7 +431,7 @@ impl Db {
         );
         let by = actor.map(|a| format!(" by {}", a.name)).unwrap_or_default();
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(super::begin_writing(self)).await?;
             let week: Option<String> =
                 sqlx::query_scalar(&sql).bind(to.as_str()).bind(reason).bind(at).bind(run_id).fetch_optional(&mut *tx).await?;
             let changed = u64::from(week.is_some());
@@ -485,7 +485,7 @@ impl Db {
         let at = now();
         let completed = (to == Phase::Completed).then_some(at);
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(super::begin_writing(self)).await?;
             let changed = sqlx::query(
                 "UPDATE runs SET phase = $1, updated_at = $2, completed_at = COALESCE($3, completed_at) \
                  WHERE id = $4 AND phase = $5 AND control = 'running'",
@@ -604,7 +604,7 @@ impl Db {
         let ids: Vec<i64> = items.iter().map(|i| i.id).collect();
         let at = now();
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(super::begin_writing(self)).await?;
             let mut held: std::collections::HashSet<i64> = ids.iter().copied().collect();
             if let Some(lease) = renew {
                 let mut query = sqlx::QueryBuilder::new(format!("UPDATE {table} SET lease_until = "));
@@ -847,7 +847,7 @@ impl Db {
             .collect();
         let together = successes.len() > 1;
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(super::begin_writing(self)).await?;
             if together {
                 for chunk in successes.chunks(500) {
                     let mut query = sqlx::QueryBuilder::new(format!(
@@ -1104,7 +1104,7 @@ impl Db {
     pub async fn record_ledger(&self, ledger: &Transaction) -> Result<(), sqlx::Error> {
         let at = now();
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(super::begin_writing(self)).await?;
             tx.ledger_once(ledger, at).await?;
             tx.commit().await?;
             Ok(())

@@ -92,7 +92,7 @@ impl Db {
         let text = value.to_string();
         with_pool!(self, pool => {
             let sql = upsert_sql(self);
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(super::begin_writing(self)).await?;
             sqlx::query(sql).bind(key).bind(&text).bind(now).bind(&actor.name).execute(&mut *tx).await?;
             let mut entry = NewAuditEntry::new(actor, "setting.change", "setting", key);
             entry.before = before;

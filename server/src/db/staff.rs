@@ -57,7 +57,7 @@ impl Db {
         let created_at = now();
         let result: Result<StaffRow, sqlx::Error> = with_pool!(self, pool => {
             async {
-                let mut tx = pool.begin().await?;
+                let mut tx = pool.begin_with(super::begin_writing(self)).await?;
                 let row: StaffRow = sqlx::query_as(&format!(
                     "INSERT INTO staff (email, role, password_hash, created_at) VALUES ($1, $2, $3, $4) \
                      RETURNING {STAFF_COLUMNS}"
@@ -121,7 +121,7 @@ impl Db {
             "UPDATE staff SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL RETURNING {STAFF_COLUMNS}"
         );
         let changed: Option<StaffRow> = with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(super::begin_writing(self)).await?;
             let row: Option<StaffRow> = sqlx::query_as(&sql).bind(at).bind(id).fetch_optional(&mut *tx).await?;
             if row.is_some() {
                 sqlx::query("UPDATE access_tokens SET revoked_at = $1 WHERE staff_id = $2 AND revoked_at IS NULL")

@@ -35,7 +35,7 @@ impl Db {
         let created_at = super::now();
         let expires_at = expires_at.trunc_subsecs(6);
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(super::begin_writing(self)).await?;
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO access_tokens (kind, staff_id, name, token_hash, prefix, created_at, expires_at) \
                  VALUES ('staff', $1, $2, $3, $4, $5, $6) RETURNING id",
@@ -97,7 +97,7 @@ impl Db {
     ) -> Result<Option<TokenInfo>, sqlx::Error> {
         let at = super::now();
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(super::begin_writing(self)).await?;
             let token: Option<TokenInfo> = sqlx::query_as(
                 "UPDATE access_tokens SET revoked_at = $1 \
                  WHERE id = $2 AND staff_id = $3 AND kind = 'staff' AND revoked_at IS NULL \
@@ -129,7 +129,7 @@ impl Db {
     ) -> Result<i64, sqlx::Error> {
         let created_at = super::now();
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(super::begin_writing(self)).await?;
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO access_tokens (kind, name, token_hash, prefix, created_at) \
                  VALUES ('ingest', $1, $2, $3, $4) RETURNING id",
@@ -164,7 +164,7 @@ impl Db {
     pub async fn revoke_ingest_key(&self, actor: &Actor, id: i64) -> Result<bool, sqlx::Error> {
         let at = super::now();
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(super::begin_writing(self)).await?;
             let done = sqlx::query(
                 "UPDATE access_tokens SET revoked_at = $1 WHERE id = $2 AND kind = 'ingest' AND revoked_at IS NULL",
             )

@@ -4,7 +4,7 @@
 //! ledger transaction, its audit entry and its alert in the same commit:
 //!
 //! ```ignore
-//! let mut tx = pool.begin().await?;
+//! let mut tx = pool.begin_with(begin_writing(db)).await?;
 //! // … the change itself …
 //! tx.ledger_once(&ledger, at).await?;
 //! tx.audit(&entry).await?;
