@@ -477,10 +477,10 @@ mod tests {
             for (side, policy) in [(0, &before), (1, &after)] {
                 let plan = plan(policy, &rides);
                 prop_assert_eq!(&tally.totals(side), &plan.totals);
-                let invoices: std::collections::BTreeMap<&str, i64> =
-                    plan.invoices().map(|i| (i.user_id(), i.total().minor())).collect();
-                let tallied: std::collections::BTreeMap<&str, i64> =
-                    tally.passengers().filter(|(_, t)| t[side] != 0).map(|(u, t)| (u, t[side])).collect();
+                let invoices: std::collections::BTreeMap<String, i64> =
+                    plan.invoices().map(|i| (i.user_id().into_owned(), i.total().minor())).collect();
+                let tallied: std::collections::BTreeMap<String, i64> =
+                    tally.passengers().filter(|(_, t)| t[side] != 0).map(|(u, t)| (u.to_owned(), t[side])).collect();
                 prop_assert_eq!(tallied, invoices);
             }
         }

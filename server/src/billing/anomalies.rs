@@ -72,7 +72,7 @@ pub fn find(
 
     for invoice in plan.invoices() {
         let mut list = Vec::new();
-        if let Some(&(sum, weeks)) = history.users.get(invoice.user_id()) {
+        if let Some(&(sum, weeks)) = history.users.get(&*invoice.user_id()) {
             // total > pct% of sum / weeks  <=>  total * weeks * 100 > sum * pct
             let total = invoice.total().minor();
             if weeks > 0
@@ -130,7 +130,7 @@ pub fn find(
         // Implausible rides after the overlaps, in the order the invoice lists them.
         list.extend(flagged);
         if !list.is_empty() {
-            found.invoices.insert(invoice.user_id().to_owned(), list);
+            found.invoices.insert(invoice.user_id().into_owned(), list);
         }
     }
 

@@ -1,11 +1,13 @@
 //! The planner behind [`super::plan::plan_week`], for a week of any size: rides are priced one
 //! at a time as they are read, and the week is kept compactly. Each passenger's and driver's
-//! id is stored once, end to end in one string; each ride's id as what it adds to the id of the
-//! ride read before it, or as its 16 bytes if it is a UUID ([`RideIds`]); a line is a few
-//! integers naming them. A ride is 24 bytes besides its id (when it ended, to the microsecond,
-//! as rides are stored, and how long it lasted; the driver; what the passengers paid, the
-//! platform's fee being a function of it), a line 16.
+//! id is stored once, end to end in one buffer, as its 16 bytes if it is a UUID ([`Arena`]);
+//! each ride's id as what it adds to the id of the ride read before it, or as its 16 bytes if
+//! it is a UUID ([`RideIds`]); a line is a few integers naming them. A ride is 20 bytes besides
+//! its id (when it ended, to the microsecond, as rides are stored, and how long it lasted; the
+//! driver; what the passengers paid, the platform's fee being a function of it), a line 12
+//! (amounts in four bytes, any wider kept aside: [`Narrow`]).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::marker::PhantomData;
@@ -25,26 +27,68 @@ use app::model::money::{BillingCurrency, Money};
 use app::model::pricing::{Attendance, FeePolicy};
 use app::model::week::BillingWeek;
 
-/// Strings stored end to end in one buffer, each named by its index.
+/// Strings stored end to end in one buffer, each named by its index: one that is a UUID written
+/// as [`uuid_bytes`] wants it as [`UUID_TAG`] and its 16 bytes (17 bytes, not 36), any other as
+/// its UTF-8 bytes (which never hold the tag).
 #[derive(Clone, Debug, Default)]
 struct Arena {
-    text: String,
+    bytes: Vec<u8>,
     ends: Vec<u32>,
 }
 
+/// How [`Arena`] stores `s`, written in `buffer` if `s` is a UUID.
+fn arena_key<'a>(s: &'a str, buffer: &'a mut [u8; 17]) -> &'a [u8] {
+    match uuid_bytes(s) {
+        Some(uuid) => {
+            buffer[0] = UUID_TAG;
+            buffer[1..].copy_from_slice(&uuid);
+            buffer
+        }
+        None => s.as_bytes(),
+    }
+}
+
 impl Arena {
-    fn push(&mut self, s: &str) -> Result<u32, PlanError> {
+    /// Stores `key`, made by [`arena_key`].
+    fn push(&mut self, key: &[u8]) -> Result<u32, PlanError> {
         let index = fits(self.ends.len())?;
-        let end = fits(self.text.len() + s.len())?;
-        self.text.push_str(s);
+        let end = fits(self.bytes.len() + key.len())?;
+        self.bytes.extend_from_slice(key);
         self.ends.push(end);
         Ok(index)
     }
 
-    fn get(&self, index: u32) -> &str {
+    /// The string at `index` as stored (its [`arena_key`]).
+    fn key(&self, index: u32) -> &[u8] {
         let i = index as usize;
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        &self.text[start..self.ends[i] as usize]
+        &self.bytes[start..self.ends[i] as usize]
+    }
+
+    /// The string at `index`, written in `buffer` when stored as a UUID's bytes.
+    fn get<'a>(&'a self, index: u32, buffer: &'a mut [u8; 36]) -> &'a str {
+        match self.key(index) {
+            [UUID_TAG, uuid @ ..] => uuid_text(uuid.try_into().expect("a tag and 16 bytes"), buffer),
+            text => std::str::from_utf8(text).expect("stored from a string"),
+        }
+    }
+
+    /// The string at `index`, borrowed unless stored as a UUID's bytes.
+    fn cow(&self, index: u32) -> Cow<'_, str> {
+        match self.key(index) {
+            [UUID_TAG, ..] => Cow::Owned(self.get(index, &mut [0; 36]).to_owned()),
+            text => Cow::Borrowed(std::str::from_utf8(text).expect("stored from a string")),
+        }
+    }
+
+    /// The strings at `a` and `b` in byte order: two UUIDs by their bytes, in the order of their
+    /// text (lowercase hexadecimal digits sort as the values they write, hyphens stand at the
+    /// same places).
+    fn cmp(&self, a: u32, b: u32) -> std::cmp::Ordering {
+        match (self.key(a), self.key(b)) {
+            ([UUID_TAG, x @ ..], [UUID_TAG, y @ ..]) => x.cmp(y),
+            _ => self.get(a, &mut [0; 36]).cmp(self.get(b, &mut [0; 36])),
+        }
     }
 
     fn len(&self) -> usize {
@@ -177,11 +221,13 @@ struct Interner {
 impl Interner {
     fn intern(&mut self, s: &str) -> Result<u32, PlanError> {
         let Interner { names, table, hasher } = self;
-        let hash = hasher.hash_one(s);
-        match table.entry(hash, |&i| names.get(i) == s, |&i| hasher.hash_one(names.get(i))) {
+        let mut buffer = [0; 17];
+        let key = arena_key(s, &mut buffer);
+        let hash = hasher.hash_one(key);
+        match table.entry(hash, |&i| names.key(i) == key, |&i| hasher.hash_one(names.key(i))) {
             Entry::Occupied(found) => Ok(*found.get()),
             Entry::Vacant(slot) => {
-                let index = names.push(s)?;
+                let index = names.push(key)?;
                 slot.insert(index);
                 Ok(index)
             }
@@ -191,15 +237,54 @@ impl Interner {
 
 /// What the plan keeps of a ride: when it ended (microseconds since 1970) and how long it
 /// lasted (microseconds; [`LONG`]: longer than that, its start kept aside), its driver (the top
-/// bit, [`LATE`], marks a ride of an earlier week) and what its passengers paid (`gross` 0: the
-/// ride makes no payout line; the platform's fee is [`fee_minor`] of it, as [`price_trip`]
-/// computes it).
+/// bit, [`LATE`], marks a ride of an earlier week) and what its passengers paid (a [`Narrow`]
+/// amount; 0: the ride makes no payout line; the platform's fee is [`fee_minor`] of it, as
+/// [`price_trip`] computes it). 20 bytes: packed to four-byte alignment, so `ended_at` takes no
+/// padding after it.
 #[derive(Clone, Copy, Debug)]
+#[repr(C, packed(4))]
 struct PlannedRide {
     ended_at: i64,
-    gross: i64,
+    gross: Narrow,
     length: u32,
     driver: u32,
+}
+
+/// An amount in minor units in four bytes: itself when it is in `0..WIDE`, else [`WIDE`] and
+/// kept aside whole ([`Wide`]). A ride's or a seat's price never nears 42 million units of a
+/// currency, so the side table stays empty in practice; it is there so no amount is ever cut.
+type Narrow = u32;
+
+/// The [`Narrow`] that says "kept aside".
+const WIDE: Narrow = Narrow::MAX;
+
+/// `minor` as a [`Narrow`], or [`WIDE`].
+fn narrow(minor: i64) -> Narrow {
+    Narrow::try_from(minor).ok().filter(|&n| n != WIDE).unwrap_or(WIDE)
+}
+
+/// The amounts that are not [`Narrow`]: rides' by their number, charges' by their passenger and
+/// seat.
+#[derive(Clone, Debug, Default)]
+struct Wide {
+    gross: HashMap<u32, i64>,
+    amounts: HashMap<(u32, u32), i64>,
+}
+
+impl Wide {
+    fn gross(&self, ride: u32, rides: &[PlannedRide]) -> i64 {
+        match rides[ride as usize].gross {
+            WIDE => self.gross[&ride],
+            gross => i64::from(gross),
+        }
+    }
+
+    fn amount(&self, charge: &Charge) -> i64 {
+        match charge.amount {
+            WIDE => self.amounts[&(charge.user, charge.seat)],
+            amount => i64::from(amount),
+        }
+    }
 }
 
 /// [`PlannedRide::length`] of a ride of 71 minutes or more, whose start is kept aside.
@@ -215,11 +300,6 @@ impl PlannedRide {
 
     fn late(&self) -> bool {
         self.driver & LATE != 0
-    }
-
-    /// The platform's fee on what its passengers paid.
-    fn fee(&self, fee_bps: u32) -> i64 {
-        fee_minor(self.gross, fee_bps)
     }
 }
 
@@ -237,21 +317,31 @@ fn time(micros: i64) -> DateTime<Utc> {
 const NO_SHOW: u32 = 1 << 31;
 
 /// A passenger's line: who, which ride and how they ended it (a cancelled seat makes no line),
-/// how much.
+/// how much (a [`Narrow`] amount). 12 bytes.
 #[derive(Clone, Copy, Debug)]
 struct Charge {
     user: u32,
     seat: u32,
-    amount: i64,
+    amount: Narrow,
 }
 
 impl Charge {
-    fn new(user: u32, ride: u32, attendance: Attendance, amount: i64) -> Result<Charge, PlanError> {
+    fn new(
+        user: u32,
+        ride: u32,
+        attendance: Attendance,
+        amount: i64,
+        wide: &mut Wide,
+    ) -> Result<Charge, PlanError> {
         if ride >= NO_SHOW {
             return Err(PlanError::TooLarge);
         }
         let seat = if attendance == Attendance::NoShow { ride | NO_SHOW } else { ride };
-        Ok(Charge { user, seat, amount })
+        let narrowed = narrow(amount);
+        if narrowed == WIDE {
+            wide.amounts.insert((user, seat), amount);
+        }
+        Ok(Charge { user, seat, amount: narrowed })
     }
 
     fn ride(&self) -> u32 {
@@ -278,6 +368,7 @@ pub struct Planner<'a> {
     rides: Vec<PlannedRide>,
     long_rides: HashMap<u32, i64>,
     charges: Vec<Charge>,
+    wide: Wide,
 }
 
 impl<'a> Planner<'a> {
@@ -292,6 +383,7 @@ impl<'a> Planner<'a> {
             rides: Vec::new(),
             long_rides: HashMap::new(),
             charges: Vec::new(),
+            wide: Wide::default(),
         }
     }
 
@@ -331,7 +423,7 @@ impl<'a> Planner<'a> {
                 continue;
             }
             let user = self.people.intern(&seat.passenger_id)?;
-            self.charges.push(Charge::new(user, index, seat.attendance, amount.minor())?);
+            self.charges.push(Charge::new(user, index, seat.attendance, amount.minor(), &mut self.wide)?);
         }
         let (started_at, ended_at) = (micros(ride.started_at), micros(ride.ended_at));
         let length = match u32::try_from(ended_at - started_at) {
@@ -348,7 +440,11 @@ impl<'a> Planner<'a> {
         let late = if ride_week < self.week { LATE } else { 0 };
         // What the passengers who are charged pay: the fee and the payout are of that.
         let gross = gross.minor() - waived_minor;
-        self.rides.push(PlannedRide { ended_at, gross, length, driver: driver | late });
+        let narrowed = narrow(gross);
+        if narrowed == WIDE {
+            self.wide.gross.insert(index, gross);
+        }
+        self.rides.push(PlannedRide { ended_at, gross: narrowed, length, driver: driver | late });
         Ok(index)
     }
 
@@ -356,40 +452,42 @@ impl<'a> Planner<'a> {
     /// byte), each one's lines in the order the rides ended (then by ride id); an invoice or
     /// payout of zero is not made.
     pub fn finish(self) -> Result<LeanPlan, PlanError> {
-        let Planner { policy, week, people, ride_ids, rides, long_rides, mut charges, waived, .. } = self;
+        let Planner { policy, week, people, ride_ids, rides, long_rides, mut charges, waived, wide, .. } =
+            self;
         let currency = policy.base.currency();
         let fee_bps = policy.platform_fee_bps;
         let names = people.names;
         // Each person's place in id order.
         let mut order: Vec<u32> = (0..fits(names.len())?).collect();
-        order.sort_unstable_by(|&a, &b| names.get(a).cmp(names.get(b)));
+        order.sort_unstable_by(|&a, &b| names.cmp(a, b));
         let mut rank = vec![0u32; order.len()];
         for (place, &person) in order.iter().enumerate() {
             rank[person as usize] = place as u32;
         }
         drop(order);
         let by_ride = |a: u32, b: u32| {
-            let (x, y) = (&rides[a as usize], &rides[b as usize]);
-            x.ended_at.cmp(&y.ended_at).then_with(|| ride_ids.get(a).cmp(&ride_ids.get(b)))
+            let (x, y) = (rides[a as usize].ended_at, rides[b as usize].ended_at);
+            x.cmp(&y).then_with(|| ride_ids.get(a).cmp(&ride_ids.get(b)))
         };
 
         charges.sort_unstable_by(|a, b| {
             rank[a.user as usize].cmp(&rank[b.user as usize]).then_with(|| by_ride(a.ride(), b.ride()))
         });
-        let invoices = groups(&charges, currency, |c| c.user, |c| c.amount)?;
+        let invoices = groups(&charges, currency, |c| c.user, |c| wide.amount(c))?;
 
         let mut payout_rides: Vec<u32> =
-            (0..fits(rides.len())?).filter(|&r| rides[r as usize].gross > 0).collect();
+            (0..fits(rides.len())?).filter(|&r| wide.gross(r, &rides) > 0).collect();
         let driver = |r: u32| rides[r as usize].driver();
         payout_rides.sort_unstable_by(|&a, &b| {
             rank[driver(a) as usize].cmp(&rank[driver(b) as usize]).then_with(|| by_ride(a, b))
         });
-        let net = |r: u32| rides[r as usize].gross - rides[r as usize].fee(fee_bps);
+        let fee = |r: u32| fee_minor(wide.gross(r, &rides), fee_bps);
+        let net = |r: u32| wide.gross(r, &rides) - fee(r);
         let payouts = groups(&payout_rides, currency, |&r| driver(r), |&r| net(r))?;
 
         let money = |minor| Money::from_minor(minor, currency);
         let charged = Money::sum(currency, invoices.iter().map(|i| money(i.total)))?;
-        let fees = Money::sum(currency, payout_rides.iter().map(|&r| money(rides[r as usize].fee(fee_bps))))?;
+        let fees = Money::sum(currency, payout_rides.iter().map(|&r| money(fee(r))))?;
         let paid_out = Money::sum(currency, payouts.iter().map(|p| money(p.total)))?;
         let totals = WeekTotals { invoices: invoices.len() as u64, charged, fees, payouts: paid_out };
         Ok(LeanPlan {
@@ -402,6 +500,7 @@ impl<'a> Planner<'a> {
             rides,
             long_rides,
             charges,
+            wide,
             invoices,
             payout_rides,
             payouts,
@@ -451,6 +550,7 @@ pub struct LeanPlan {
     rides: Vec<PlannedRide>,
     long_rides: HashMap<u32, i64>,
     charges: Vec<Charge>,
+    wide: Wide,
     invoices: Vec<Group>,
     payout_rides: Vec<u32>,
     payouts: Vec<Group>,
@@ -517,6 +617,12 @@ impl LeanPlan {
         Money::from_minor(minor, self.currency)
     }
 
+    /// What ride `r`'s passengers paid, and the platform's fee on it.
+    fn gross_and_fee(&self, r: u32) -> (i64, i64) {
+        let gross = self.wide.gross(r, &self.rides);
+        (gross, fee_minor(gross, self.fee_bps))
+    }
+
     fn ride(&self, index: u32) -> RideRef {
         let ride = &self.rides[index as usize];
         let started_at = match ride.length {
@@ -558,10 +664,10 @@ impl LeanPlan {
     pub fn hash(&self) -> String {
         let mut hasher = WeekHasher::new(self.week, self.currency);
         for invoice in self.invoices() {
-            hasher.invoice(invoice.user_id(), &invoice.digest());
+            hasher.invoice(&invoice.user_id(), &invoice.digest());
         }
         for payout in self.payouts() {
-            hasher.payout(payout.driver_id(), &payout.digest());
+            hasher.payout(&payout.driver_id(), &payout.digest());
         }
         hasher.finish_with(&self.waivers)
     }
@@ -582,8 +688,8 @@ impl LeanPlan {
 
 impl<'p, Side> LeanGroup<'p, Side> {
     /// Whose it is: the passenger's or the driver's id.
-    fn person(&self) -> &'p str {
-        self.plan.names.get(self.group.person)
+    fn person(&self) -> Cow<'p, str> {
+        self.plan.names.cow(self.group.person)
     }
 
     pub fn total(&self) -> Money {
@@ -604,7 +710,7 @@ impl<'p, Side> LeanGroup<'p, Side> {
 }
 
 impl<'p> LeanInvoice<'p> {
-    pub fn user_id(&self) -> &'p str {
+    pub fn user_id(&self) -> Cow<'p, str> {
         self.person()
     }
 
@@ -613,7 +719,7 @@ impl<'p> LeanInvoice<'p> {
         let plan = self.plan;
         plan.charges[self.range()].iter().map(move |c| LeanLine {
             ride: plan.ride(c.ride()),
-            amount: plan.money(c.amount),
+            amount: plan.money(plan.wide.amount(c)),
             attendance: c.attendance(),
         })
     }
@@ -629,7 +735,7 @@ impl<'p> LeanInvoice<'p> {
         let lines: Vec<LeanLine> = self.lines().collect();
         invoice_hash_of(
             self.plan.week,
-            self.user_id(),
+            &self.user_id(),
             self.total(),
             lines
                 .iter()
@@ -640,7 +746,7 @@ impl<'p> LeanInvoice<'p> {
 
     pub fn to_invoice(&self) -> Invoice {
         Invoice {
-            user_id: self.user_id().to_owned(),
+            user_id: self.user_id().into_owned(),
             week: self.plan.week,
             lines: self
                 .lines()
@@ -658,7 +764,7 @@ impl<'p> LeanInvoice<'p> {
 }
 
 impl<'p> LeanPayout<'p> {
-    pub fn driver_id(&self) -> &'p str {
+    pub fn driver_id(&self) -> Cow<'p, str> {
         self.person()
     }
 
@@ -666,8 +772,7 @@ impl<'p> LeanPayout<'p> {
     pub fn lines(&self) -> impl ExactSizeIterator<Item = LeanPayoutLine> + 'p {
         let plan = self.plan;
         plan.payout_rides[self.range()].iter().map(move |&r| {
-            let ride = &plan.rides[r as usize];
-            let (gross, fee) = (ride.gross, ride.fee(plan.fee_bps));
+            let (gross, fee) = plan.gross_and_fee(r);
             LeanPayoutLine {
                 ride: plan.ride(r),
                 gross: plan.money(gross),
@@ -681,8 +786,8 @@ impl<'p> LeanPayout<'p> {
     pub fn gross_and_fees(&self) -> (Money, Money) {
         let plan = self.plan;
         let (gross, fees) = plan.payout_rides[self.range()].iter().fold((0, 0), |(gross, fees), &r| {
-            let ride = &plan.rides[r as usize];
-            (gross + ride.gross, fees + ride.fee(plan.fee_bps))
+            let (ride_gross, fee) = plan.gross_and_fee(r);
+            (gross + ride_gross, fees + fee)
         });
         (plan.money(gross), plan.money(fees))
     }
@@ -692,7 +797,7 @@ impl<'p> LeanPayout<'p> {
         let lines: Vec<LeanPayoutLine> = self.lines().collect();
         payout_hash_of(
             self.plan.week,
-            self.driver_id(),
+            &self.driver_id(),
             self.total(),
             lines
                 .iter()
@@ -705,7 +810,7 @@ impl<'p> LeanPayout<'p> {
 
     pub fn to_payout(&self) -> Payout {
         Payout {
-            driver_id: self.driver_id().to_owned(),
+            driver_id: self.driver_id().into_owned(),
             week: self.plan.week,
             lines: self
                 .lines()
@@ -763,9 +868,34 @@ mod tests {
             }
             prop_assert_eq!(people.names.len(), seen.len());
             for (id, &index) in &seen {
-                prop_assert_eq!(people.names.get(index), *id);
+                prop_assert_eq!(&*people.names.cow(index), *id);
             }
         }
+    }
+
+    proptest! {
+        /// The interned ids sort as their text does, byte by byte, UUIDs stored as bytes or not.
+        #[test]
+        fn interned_ids_sort_as_their_text(ids in mixed_ids()) {
+            let mut people = Interner::default();
+            let indexes: Vec<u32> = ids.iter().map(|id| people.intern(id).unwrap()).collect();
+            for (a, x) in indexes.iter().zip(&ids) {
+                for (b, y) in indexes.iter().zip(&ids) {
+                    prop_assert_eq!(people.names.cmp(*a, *b), x.as_str().cmp(y.as_str()), "{} against {}", x, y);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_uuid_user_id_takes_17_bytes() {
+        let mut people = Interner::default();
+        let ids: Vec<String> = (0..40u8).map(|i| uuid::Uuid::from_bytes([i; 16]).to_string()).collect();
+        for id in ids.iter().chain(&ids) {
+            people.intern(id).unwrap();
+        }
+        assert_eq!(people.names.bytes.len(), 40 * 17);
+        assert!(ids.iter().enumerate().all(|(i, id)| people.names.cow(i as u32) == *id));
     }
 
     /// Ids drawn from a few UUIDs, written lowercase and hyphenated, in capitals, in braces,
@@ -816,6 +946,55 @@ mod tests {
         let moved = format!("{simple}----");
         for other in [&upper, &braced, &urn, &simple, &moved, "0f8e2c1a-5b7d-4e9f-8a3b-6c2d1e0f9a8g"] {
             assert_eq!(uuid_bytes(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn a_planned_ride_takes_20_bytes_and_a_charge_12() {
+        assert_eq!((size_of::<PlannedRide>(), size_of::<Charge>()), (20, 12));
+    }
+
+    /// Amounts that do not fit four bytes (a ride's and a seat's over 42 million units, which
+    /// no real week holds) come back whole, beside ordinary ones.
+    #[test]
+    fn amounts_too_wide_for_four_bytes_come_back_whole() {
+        let week = BillingWeek::parse("2026-W48").unwrap();
+        let ended = week.start(Tz::UTC) + Duration::hours(30);
+        let ordinary = policy();
+        let huge = FeePolicy { base: crate::billing::fixtures::usd(10_000_000_000), ..policy() };
+        for policy in [&ordinary, &huge] {
+            let mut planner = Planner::new(policy, week, Tz::UTC);
+            let seats =
+                [("ana", Attendance::Completed), ("bo", Attendance::NoShow), ("cy", Attendance::Completed)];
+            let ride = Ride {
+                ride_id: "r1".into(),
+                driver_id: "dana".into(),
+                distance_m: 12_345,
+                started_at: ended - Duration::minutes(20),
+                ended_at: ended,
+                seats: seats
+                    .iter()
+                    .map(|(p, a)| Seat { passenger_id: (*p).into(), attendance: *a })
+                    .collect(),
+            };
+            planner.add(&ride).unwrap();
+            let plan = planner.finish().unwrap();
+            let attendance: Vec<Attendance> = seats.iter().map(|s| s.1).collect();
+            let price = price_trip(policy, ride.distance_m, &attendance).unwrap();
+            let billed: Vec<(String, i64)> = plan
+                .invoices()
+                .map(|i| (i.user_id().into_owned(), i.lines().next().unwrap().amount.minor()))
+                .collect();
+            let priced: Vec<(String, i64)> =
+                seats.iter().zip(&price.shares).map(|(s, m)| (s.0.to_owned(), m.minor())).collect();
+            assert_eq!(billed, priced);
+            let gross = price.total().unwrap().minor();
+            let line = plan.payouts().next().unwrap().lines().next().unwrap();
+            assert_eq!((line.gross.minor(), line.fee.minor()), (gross, price.fee.minor()));
+            assert_eq!(plan.totals.charged.minor(), gross);
+            let wide = gross > i64::from(u32::MAX);
+            assert_eq!(wide, std::ptr::eq(policy, &huge), "the huge policy's amounts are wide: {gross}");
+            assert_eq!(!plan.wide.amounts.is_empty(), wide);
         }
     }
 

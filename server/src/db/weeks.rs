@@ -326,7 +326,8 @@ impl Db {
         let currency = plan.currency.code();
         let now = super::now();
         let late_lines = plan.late_lines() as i64;
-        let flagged = plan.invoices().filter(|i| anomalies.invoices.contains_key(i.user_id())).count() as i64;
+        let flagged =
+            plan.invoices().filter(|i| anomalies.invoices.contains_key(&*i.user_id())).count() as i64;
         let week_anomalies = serde_json::to_string(&anomalies.week).expect("anomalies serialise");
         // The week's content hash is computed as its invoices and payouts are stored, each one's
         // hash computed once, and set on the week's row before the transaction commits.
@@ -391,11 +392,12 @@ impl Db {
                     "INSERT INTO invoices (week, user_id, currency, total_minor, lines, late_lines, content_hash, anomalies, flagged) ",
                 );
                 insert.push_values(&chunk, |mut row, invoice| {
-                    let found = anomalies.invoices.get(invoice.user_id());
+                    let user_id = invoice.user_id();
+                    let found = anomalies.invoices.get(&*user_id);
                     let digest = invoice.digest();
-                    hasher.invoice(invoice.user_id(), &digest);
+                    hasher.invoice(&user_id, &digest);
                     row.push_bind(&week)
-                        .push_bind(invoice.user_id())
+                        .push_bind(user_id.into_owned())
                         .push_bind(currency)
                         .push_bind(invoice.total().minor())
                         .push_bind(invoice.len() as i64)
@@ -408,7 +410,10 @@ impl Db {
                 let ids: HashMap<String, i64> =
                     insert.build_query_as().persistent(chunk.len() == CHUNK).fetch_all(&mut *tx).await?.into_iter().map(|(id, user)| (user, id)).collect();
                 let lines: Vec<(i64, LeanLine)> =
-                    chunk.iter().flat_map(|i| i.lines().map(|l| (ids[i.user_id()], l))).collect();
+                    chunk.iter().flat_map(|i| {
+                        let id = ids[&*i.user_id()];
+                        i.lines().map(move |l| (id, l))
+                    }).collect();
                 tx.invoice_lines(&lines).await?;
             }
 
@@ -423,10 +428,11 @@ impl Db {
                 );
                 insert.push_values(&chunk, |mut row, payout| {
                     let digest = payout.digest();
-                    hasher.payout(payout.driver_id(), &digest);
+                    let driver_id = payout.driver_id();
+                    hasher.payout(&driver_id, &digest);
                     let (gross, fees) = payout.gross_and_fees();
                     row.push_bind(&week)
-                        .push_bind(payout.driver_id())
+                        .push_bind(driver_id.into_owned())
                         .push_bind(currency)
                         .push_bind(gross.minor())
                         .push_bind(fees.minor())
@@ -438,7 +444,10 @@ impl Db {
                 let ids: HashMap<String, i64> =
                     insert.build_query_as().persistent(chunk.len() == CHUNK).fetch_all(&mut *tx).await?.into_iter().map(|(id, driver)| (driver, id)).collect();
                 let lines: Vec<(i64, LeanPayoutLine)> =
-                    chunk.iter().flat_map(|p| p.lines().map(|l| (ids[p.driver_id()], l))).collect();
+                    chunk.iter().flat_map(|p| {
+                        let id = ids[&*p.driver_id()];
+                        p.lines().map(move |l| (id, l))
+                    }).collect();
                 tx.payout_lines(&lines).await?;
             }
             let content_hash = hasher.finish_with(plan.waivers());
