@@ -583,10 +583,15 @@ pub(crate) mod tests {
                     prop_assert!(line.gross.minor() > 0);
                 }
             }
+            // Every ride an invoice bills is on a payout: the approval takes the rides it bills
+            // from the payout lines alone (`Db::approve_week`).
+            let paid: std::collections::BTreeSet<&str> =
+                plan.payouts.iter().flat_map(|p| &p.lines).map(|l| l.ride_id.as_str()).collect();
             for invoice in &plan.invoices {
                 prop_assert!(invoice.total.minor() > 0);
                 for line in &invoice.lines {
                     prop_assert!(!covered.contains(&(invoice.user_id.clone(), line.ride_id.clone())), "{} {} is waived", invoice.user_id, line.ride_id);
+                    prop_assert!(paid.contains(line.ride_id.as_str()), "{} is billed but on no payout", line.ride_id);
                 }
             }
             // The lean plan's streamed hash names the waivers: with any, it is not the plain week's.
