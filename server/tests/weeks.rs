@@ -442,3 +442,31 @@ async fn an_approval_waits_for_rides_being_stored() {
     in_flight.commit().await.unwrap();
     assert!(matches!(approval.await.unwrap(), Ok(Approved::Now(_))));
 }
+
+on_both_databases! {
+    // What the anomaly checks find is stored with each invoice it concerns, and the week counts
+    // the flagged invoices: ana rides r2 while r1 is still going (an overlap); bo's ride is plain.
+    async fn each_invoice_is_stored_with_its_own_anomalies(kind: Kind) {
+        let (test_db, db) = TestDb::migrated(kind).await;
+        let config = config(&test_db.url);
+        with_users(&db).await;
+        let week = last_week();
+        db.store_ride(&ride("r1", week, 10, &["ana"])).await.unwrap();
+        db.store_ride(&Ride { started_at: ride("r1", week, 10, &[]).ended_at - Duration::minutes(10), ..ride("r2", week, 11, &["ana"]) }).await.unwrap();
+        db.store_ride(&ride("r3", week, 20, &["bo"])).await.unwrap();
+        let stored = preview::refresh(&db, &config, week).await.unwrap();
+        assert_eq!(stored.flagged, 1);
+        let rows: Vec<(String, String, bool)> =
+            support::rows(&db, "SELECT user_id, anomalies, flagged FROM invoices ORDER BY user_id").await;
+        let anomalies: Vec<(String, Vec<app::model::preview::Anomaly>, bool)> =
+            rows.into_iter().map(|(user, json, flagged)| (user, serde_json::from_str(&json).unwrap(), flagged)).collect();
+        assert_eq!(anomalies.len(), 2);
+        let (ana, bo) = (&anomalies[0], &anomalies[1]);
+        assert_eq!((ana.0.as_str(), ana.2, bo.0.as_str(), bo.2), ("ana", true, "bo", false));
+        assert_eq!(ana.1.len(), 1, "{:?}", ana.1);
+        assert_eq!(ana.1[0].kind, app::model::preview::AnomalyKind::OverlappingRides);
+        assert_eq!(ana.1[0].ride_id.as_deref(), Some("r2"));
+        assert!(ana.1[0].detail.starts_with("ride r2 starts at"), "{}", ana.1[0].detail);
+        assert!(bo.1.is_empty());
+    }
+}

@@ -2,11 +2,11 @@
 //! passenger's recent average, a passenger on two rides at once, a ride too long or too fast to
 //! be real, a week total far from the recent weeks'. Pure, integer arithmetic on minor units.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use rust_decimal::Decimal;
 
-use super::planner::{LeanPlan, RideRef};
+use super::planner::{LeanInvoice, LeanPlan, RideRef};
 use app::model::billing::Ride;
 use app::model::money::Money;
 use app::model::preview::{Anomaly, AnomalyKind, AnomalyThresholds};
@@ -19,11 +19,25 @@ pub struct History {
     pub week_totals: Vec<i64>,
 }
 
-/// The anomalies of a week: per invoice (by user id) and for the week as a whole.
+/// The anomalies of a week: per invoice, as the JSON array stored with it, by the passenger's
+/// number in the plan; and for the week as a whole. A million passengers' demo week flags about
+/// 108,000 invoices: as text they take 27 MB, as lists of [`Anomaly`] keyed by user id 60 MB.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Anomalies {
-    pub invoices: BTreeMap<String, Vec<Anomaly>>,
+    invoices: HashMap<u32, Box<str>>,
     pub week: Vec<Anomaly>,
+}
+
+impl Anomalies {
+    /// `invoice`'s anomalies as the JSON array stored with it, if it has any.
+    pub fn of(&self, invoice: &LeanInvoice) -> Option<&str> {
+        self.invoices.get(&invoice.person_number()).map(|json| &**json)
+    }
+
+    /// How many invoices have anomalies.
+    pub fn flagged(&self) -> usize {
+        self.invoices.len()
+    }
 }
 
 /// `part / whole` as a decimal with one digit, for the words of an anomaly.
@@ -130,7 +144,8 @@ pub fn find(
         // Implausible rides after the overlaps, in the order the invoice lists them.
         list.extend(flagged);
         if !list.is_empty() {
-            found.invoices.insert(invoice.user_id().into_owned(), list);
+            let json = serde_json::to_string(&list).expect("anomalies serialise");
+            found.invoices.insert(invoice.person_number(), json.into_boxed_str());
         }
     }
 
@@ -170,6 +185,7 @@ mod tests {
     use app::model::week::BillingWeek;
     use chrono::{Duration, TimeZone, Utc};
     use chrono_tz::Tz;
+    use std::collections::BTreeMap;
 
     fn ride(id: &str, passenger: &str, start_h: i64, minutes: i64, km: i64) -> Ride {
         let started_at = Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap() + Duration::hours(start_h);
@@ -183,7 +199,14 @@ mod tests {
         }
     }
 
-    fn anomalies(rides: &[Ride], history: &History) -> Anomalies {
+    /// What [`find`] found, each invoice's by its user id.
+    #[derive(Debug)]
+    struct Found {
+        invoices: BTreeMap<String, Vec<Anomaly>>,
+        week: Vec<Anomaly>,
+    }
+
+    fn anomalies(rides: &[Ride], history: &History) -> Found {
         let week = BillingWeek::parse("2026-W48").unwrap();
         let thresholds = AnomalyThresholds::default();
         let policy = policy();
@@ -195,7 +218,16 @@ mod tests {
                 flagged.insert(index, why);
             }
         }
-        find(&planner.finish().unwrap(), &flagged, history, &thresholds)
+        let plan = planner.finish().unwrap();
+        let found = find(&plan, &flagged, history, &thresholds);
+        let invoices: BTreeMap<String, Vec<Anomaly>> = plan
+            .invoices()
+            .filter_map(|i| {
+                found.of(&i).map(|json| (i.user_id().into_owned(), serde_json::from_str(json).unwrap()))
+            })
+            .collect();
+        assert_eq!(invoices.len(), found.flagged());
+        Found { invoices, week: found.week }
     }
 
     #[test]

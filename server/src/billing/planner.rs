@@ -692,6 +692,11 @@ impl<'p, Side> LeanGroup<'p, Side> {
         self.plan.names.cow(self.group.person)
     }
 
+    /// The passenger's or the driver's number in the plan: the same for each of their lines.
+    pub fn person_number(&self) -> u32 {
+        self.group.person
+    }
+
     pub fn total(&self) -> Money {
         self.plan.money(self.group.total)
     }

@@ -326,8 +326,7 @@ impl Db {
         let currency = plan.currency.code();
         let now = super::now();
         let late_lines = plan.late_lines() as i64;
-        let flagged =
-            plan.invoices().filter(|i| anomalies.invoices.contains_key(&*i.user_id())).count() as i64;
+        let flagged = anomalies.flagged() as i64;
         let week_anomalies = serde_json::to_string(&anomalies.week).expect("anomalies serialise");
         // The week's content hash is computed as its invoices and payouts are stored, each one's
         // hash computed once, and set on the week's row before the transaction commits.
@@ -393,7 +392,7 @@ impl Db {
                 );
                 insert.push_values(&chunk, |mut row, invoice| {
                     let user_id = invoice.user_id();
-                    let found = anomalies.invoices.get(&*user_id);
+                    let found = anomalies.of(invoice);
                     let digest = invoice.digest();
                     hasher.invoice(&user_id, &digest);
                     row.push_bind(&week)
@@ -403,7 +402,7 @@ impl Db {
                         .push_bind(invoice.len() as i64)
                         .push_bind(invoice.late_lines() as i64)
                         .push_bind(format!("{digest:x}"))
-                        .push_bind(serde_json::to_string(&found.cloned().unwrap_or_default()).expect("anomalies serialise"))
+                        .push_bind(found.unwrap_or("[]").to_owned())
                         .push_bind(found.is_some());
                 });
                 insert.push(" RETURNING id, user_id");
