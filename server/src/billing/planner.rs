@@ -279,6 +279,12 @@ impl Wide {
         }
     }
 
+    /// What ride `ride`'s passengers paid, and the platform's fee on it.
+    fn gross_and_fee(&self, ride: u32, rides: &[PlannedRide], fee_bps: u32) -> (i64, i64) {
+        let gross = self.gross(ride, rides);
+        (gross, fee_minor(gross, fee_bps))
+    }
+
     fn amount(&self, charge: &Charge) -> i64 {
         match charge.amount {
             WIDE => self.amounts[&(charge.user, charge.seat)],
@@ -481,13 +487,20 @@ impl<'a> Planner<'a> {
         payout_rides.sort_unstable_by(|&a, &b| {
             rank[driver(a) as usize].cmp(&rank[driver(b) as usize]).then_with(|| by_ride(a, b))
         });
-        let fee = |r: u32| fee_minor(wide.gross(r, &rides), fee_bps);
-        let net = |r: u32| wide.gross(r, &rides) - fee(r);
-        let payouts = groups(&payout_rides, currency, |&r| driver(r), |&r| net(r))?;
+        let gross_and_fee = |r: u32| wide.gross_and_fee(r, &rides, fee_bps);
+        let payouts = groups(
+            &payout_rides,
+            currency,
+            |&r| driver(r),
+            |&r| {
+                let (gross, fee) = gross_and_fee(r);
+                gross - fee
+            },
+        )?;
 
         let money = |minor| Money::from_minor(minor, currency);
         let charged = Money::sum(currency, invoices.iter().map(|i| money(i.total)))?;
-        let fees = Money::sum(currency, payout_rides.iter().map(|&r| money(fee(r))))?;
+        let fees = Money::sum(currency, payout_rides.iter().map(|&r| money(gross_and_fee(r).1)))?;
         let paid_out = Money::sum(currency, payouts.iter().map(|p| money(p.total)))?;
         let totals = WeekTotals { invoices: invoices.len() as u64, charged, fees, payouts: paid_out };
         Ok(LeanPlan {
@@ -619,8 +632,7 @@ impl LeanPlan {
 
     /// What ride `r`'s passengers paid, and the platform's fee on it.
     fn gross_and_fee(&self, r: u32) -> (i64, i64) {
-        let gross = self.wide.gross(r, &self.rides);
-        (gross, fee_minor(gross, self.fee_bps))
+        self.wide.gross_and_fee(r, &self.rides, self.fee_bps)
     }
 
     fn ride(&self, index: u32) -> RideRef {

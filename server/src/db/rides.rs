@@ -325,8 +325,7 @@ impl Db {
         let now = super::now();
         let inserted: Result<bool, sqlx::Error> = with_pool!(self, pool => {
             async {
-                // The first statement writes, so SQLite takes its write lock at once (no
-                // read-then-write upgrade that could fail under contention). On PostgreSQL the
+                // SQLite's write lock is taken as the transaction begins; on PostgreSQL the
                 // shared freeze lock orders this ride with any approval of its week.
                 let mut tx = pool.begin_with(super::begin_writing(self)).await?;
                 tx.share_freeze_lock().await?;
