@@ -437,3 +437,41 @@ on_both_databases! {
         assert!(actors("%").await.is_empty(), "% is not a wildcard");
     }
 }
+
+on_both_databases! {
+    // The check that ends a run's canary reads the ledger transactions of the run's week only
+    // (the whole ledger grows by a week's movements every week); the whole-ledger check the
+    // tests audit with still sees every week's.
+    async fn the_canary_reads_only_its_weeks_ledger(kind: Kind) {
+        use app::model::money::{BillingCurrency, Money};
+        use server::billing::ledger::{Account, Transaction};
+        let (_test_db, db) = TestDb::migrated(kind).await;
+        let eur = BillingCurrency::from_code("EUR").unwrap();
+        for (week, reference) in [("2026-W01", "invoice-1"), ("2026-W02", "invoice-2"), ("2026-W02", "invoice-3")] {
+            let receivable = Account::PassengerReceivable("ana".into());
+            let charge = Transaction::transfer("charge", reference, Account::ProviderClearing, receivable, Money::from_minor(500, eur));
+            db.record_ledger(&charge.unwrap().of_week(week)).await.unwrap();
+        }
+        assert!(db.unbalanced_transactions("2026-W01").await.unwrap().is_empty());
+        assert!(db.unbalanced_transactions("2026-W02").await.unwrap().is_empty());
+        // One posting more on a transaction of each week: neither balances any more.
+        support::execute(
+            &db,
+            "INSERT INTO ledger_postings (transaction_id, account, amount_minor) \
+             SELECT id, 'provider_clearing', 1 FROM ledger_transactions WHERE reference IN ('invoice-1', 'invoice-3')",
+        )
+        .await;
+        let ids: Vec<(i64,)> = support::rows(
+            &db,
+            "SELECT id FROM ledger_transactions WHERE reference IN ('invoice-1', 'invoice-3') ORDER BY reference",
+        )
+        .await;
+        let (first, third) = (ids[0].0, ids[1].0);
+        assert_eq!(db.unbalanced_transactions("2026-W01").await.unwrap(), [first]);
+        assert_eq!(db.unbalanced_transactions("2026-W02").await.unwrap(), [third]);
+        assert!(db.unbalanced_transactions("2026-W03").await.unwrap().is_empty());
+        let (_, mut all) = db.ledger_check().await.unwrap();
+        all.sort();
+        assert_eq!(all, [first, third]);
+    }
+}

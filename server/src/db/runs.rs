@@ -1291,6 +1291,23 @@ impl Db {
         Ok((count, bad))
     }
 
+    /// The ledger transactions of `week` whose postings do not sum to zero (there must be none).
+    /// Only the week's: the check before a run goes on reads what the run wrote, not every week
+    /// before it (a whole-ledger check grows by a week's movements every week).
+    pub async fn unbalanced_transactions(&self, week: &str) -> Result<Vec<i64>, sqlx::Error> {
+        with_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT p.transaction_id FROM ledger_postings p \
+                 JOIN ledger_transactions t ON t.id = p.transaction_id \
+                 WHERE t.week = $1 GROUP BY p.transaction_id HAVING SUM(p.amount_minor) <> 0 \
+                 ORDER BY p.transaction_id",
+            )
+            .bind(week)
+            .fetch_all(pool)
+            .await
+        })
+    }
+
     /// An account's balance (debits positive).
     pub async fn ledger_balance(&self, account: &Account) -> Result<i64, sqlx::Error> {
         with_pool!(self, pool => {

@@ -212,7 +212,7 @@ async fn coordinate_step(shared: &Arc<Shared>, looks: &mut Looks) -> anyhow::Res
     } else {
         match status.phase {
             Phase::Canary if counts.canary_open == 0 => {
-                let (_, unbalanced) = shared.db.ledger_check().await?;
+                let unbalanced = shared.db.unbalanced_transactions(&run.week).await?;
                 if !unbalanced.is_empty() {
                     let reason = format!("the canary left unbalanced ledger transactions {unbalanced:?}");
                     halt(shared, &reason).await?;
