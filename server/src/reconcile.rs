@@ -142,7 +142,7 @@ fn slices(marks: &[i64]) -> Vec<(Option<i64>, Option<i64>)> {
 /// The objects of list `path` created in `slices`, listed side by side, the pages of each in
 /// turn, every request within `limiter`, `in_flight` slices at once; `keep` picks what is
 /// needed of each object.
-async fn list_slices<T>(
+pub(crate) async fn list_slices<T>(
     client: &StripeClient,
     path: &str,
     slices: &[(Option<i64>, Option<i64>)],

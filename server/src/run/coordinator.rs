@@ -147,8 +147,6 @@ struct Looks {
     analyzed_at: i64,
     /// When it last checked the latest charges against the provider while charging.
     sampled: Option<std::time::Instant>,
-    /// The provider's payments of the week, as the guard that reads the provider saw them.
-    watch: super::outside::Watch,
 }
 
 /// How often the latest charges are checked against the provider while charging.
@@ -165,19 +163,9 @@ async fn coordinate_step(shared: &Arc<Shared>, looks: &mut Looks) -> anyhow::Res
     refresh_statistics_as_the_run_grows(shared, counts.charged + counts.paid, &mut looks.analyzed_at).await?;
     let top_charged = shared.db.top_charged_user(run.id).await?;
     let sums = started.elapsed();
-    // The provider's own list of the week's payments: one the ledger does not explain (made
-    // outside the run) halts it. A provider that does not answer is asked again next time.
-    let outside = match looks.watch.look(shared).await {
-        Ok(problem) => problem,
-        Err(e) => {
-            tracing::warn!(run = run.id, error = %e, "listing the provider's payments failed");
-            None
-        }
-    };
-    // Guards first: a wrong run must not move on.
-    if let Some(problem) = outside {
-        halt(shared, &problem).await?;
-    } else if counts.charged_minor > run.expected_minor {
+    // Guards first: a wrong run must not move on. (The guard that reads the provider's own list
+    // of the week's payments works in its own task: `super::outside::watch_payments`.)
+    if counts.charged_minor > run.expected_minor {
         halt(
             shared,
             &format!(

@@ -5,7 +5,7 @@
 //! the first one its ledger does not explain: a second payment of an invoice, a payment of an
 //! invoice the run does not have, or one of the wrong amount.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use serde_json::Value;
 
@@ -14,8 +14,24 @@ use super::*;
 /// How often the provider's new payments are listed.
 pub(super) const WATCH_EVERY: StdDuration = StdDuration::from_secs(1);
 
-/// How far before the run began the first listing reads, for a difference between clocks.
-const SLACK_SECONDS: i64 = 600;
+/// How far before the run began the first listing reads, for a difference between clocks (as
+/// far as the reconciliation after the run does).
+const SLACK_SECONDS: i64 = 60;
+
+/// How long after a second ends its payments are listed: the provider dates a payment when it
+/// makes it and lists it once made. A payment listed later than this (a provider clock behind
+/// this one by more) is left to the reconciliation after the run, which lists the whole week.
+const SETTLE_SECONDS: i64 = 2;
+
+/// Seconds of the run listed side by side, each a creation-time window paged through in turn.
+const WINDOWS_IN_FLIGHT: usize = 16;
+
+/// The most seconds of the run one look lists: a watch that fell behind catches up over
+/// several looks, each short enough for the run's end to stop it.
+const MOST_SECONDS: i64 = 120;
+
+/// Invoices asked about in one query.
+const EXPLAIN_AT_ONCE: usize = 1000;
 
 /// The payments of one invoice as the database explains them.
 #[derive(Clone, Debug)]
@@ -27,15 +43,54 @@ pub struct Explained {
     pub open: bool,
 }
 
+/// Whether a payment intent took the money: `Some(true)` it did, `Some(false)` it did not and
+/// will not, `None` not yet known (on its way).
+fn settled(payment: &Value) -> Option<bool> {
+    match payment["status"].as_str() {
+        Some("succeeded") => Some(true),
+        // On its way: it may still succeed.
+        Some("processing" | "requires_confirmation" | "requires_action" | "requires_capture") => None,
+        // Failed or cancelled: no payment.
+        _ => Some(false),
+    }
+}
+
+/// The guard that reads the provider, in its own task beside the coordinator (a look may take a
+/// while; the phases and the other guards do not wait for it): a look every [`WATCH_EVERY`]
+/// until the run is over for workers, and a halt at the first payment the ledger does not
+/// explain. A provider that cannot be asked is asked again at the next look.
+pub(super) async fn watch_payments(shared: Arc<Shared>) {
+    let mut watch = Watch::default();
+    let mut status = shared.status.clone();
+    loop {
+        if status.borrow_and_update().finished() {
+            return;
+        }
+        match watch.look(&shared).await {
+            Ok(Some(problem)) => match halt(&shared, &problem).await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(run = shared.run.id, error = %e, "halting the run failed; the watch looks again")
+                }
+            },
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(run = shared.run.id, error = %e, "listing the provider's payments failed")
+            }
+        }
+        let _ = tokio::time::timeout(WATCH_EVERY, status.changed()).await;
+    }
+}
+
 /// What the guard remembers between listings.
 #[derive(Default)]
 pub(super) struct Watch {
-    /// Payments already found explained.
-    explained: HashSet<String>,
-    /// Lists from here (seconds since 1970, the provider's clock): no unexplained or undecided
-    /// payment is older.
+    /// Every payment created before this (seconds since 1970, the provider's clock) was listed
+    /// and explained, or is among `undecided`.
     since: Option<i64>,
-    last: Option<std::time::Instant>,
+    /// Payments of the week listed that could not be told yet (their attempt open, or the
+    /// payment on its way): looked at again at every look, without listing them again.
+    undecided: Vec<Value>,
 }
 
 /// Why a payment of the week is not explained by the ledger, or `None` when it is; `Err(())`
@@ -71,70 +126,96 @@ fn verdict(week: &str, payment: &Value, known: &HashMap<i64, Explained>) -> Resu
 }
 
 impl Watch {
-    /// Lists the provider's payments made since the last look (once every [`WATCH_EVERY`], at
-    /// most a twentieth of the account's limit in pages) and checks each new one of the run's
-    /// week against the database. `Some(problem)` at the first one not explained.
+    /// One look at the provider's payments of the run's week: the seconds that ended
+    /// [`SETTLE_SECONDS`] ago and were not listed yet, each its own creation-time window listed
+    /// whole (never a part of the range cut off at a budget and read again from its start: at a
+    /// thousand payments a second that left most unread), side by side, every request within
+    /// the account's limit; and the newest page, so that a payment made outside the product a
+    /// moment ago halts the run without waiting for its second to settle. `Some(problem)` at the
+    /// first payment not explained.
     pub(super) async fn look(&mut self, shared: &Shared) -> anyhow::Result<Option<String>> {
-        if self.last.is_some_and(|at| at.elapsed() < WATCH_EVERY) {
-            return Ok(None);
-        }
-        self.last = Some(std::time::Instant::now());
         let week = shared.run.week.as_str();
-        let since = *self.since.get_or_insert(shared.run.started_at.timestamp() - SLACK_SECONDS);
-        let budget = (shared.settings.rate_per_second / 20).max(1) as usize;
-        // Newest first; a page at a time up to the budget. What is left is read next time (the
-        // start of the range only moves past what was read and explained).
-        let mut path = format!("/v1/payment_intents?created[gte]={since}&limit=100");
-        let mut payments = Vec::new();
-        let mut complete = false;
-        for _ in 0..budget {
+        let started = shared.run.started_at.timestamp();
+        let since = *self.since.get_or_insert(started - SLACK_SECONDS);
+        let until = (Utc::now().timestamp() - SETTLE_SECONDS).min(since + MOST_SECONDS);
+        // A window per second, the slack before the run's start too: the week before's run may
+        // have ended just before it, and its payments are skipped a second at a time, not paged
+        // through.
+        let windows: Vec<_> = (since..until).map(|second| (Some(second), Some(second + 1))).collect();
+        let ours =
+            |p: &Value| (p["metadata"]["week"] == week && settled(p) != Some(false)).then(|| p.clone());
+        let pace = (&shared.limiter, WINDOWS_IN_FLIGHT);
+        let listed =
+            crate::reconcile::list_slices(&shared.client, "/v1/payment_intents", &windows, pace, ours);
+        let newest = async {
             shared.limiter.until_ready().await;
-            let page = shared.client.list_page(&path).await?;
-            let data = page["data"].as_array().cloned().unwrap_or_default();
-            let after = data.last().and_then(|p| p["id"].as_str()).map(str::to_owned);
-            payments.extend(data);
-            match after {
-                Some(after) if page["has_more"].as_bool().unwrap_or(false) => {
-                    path =
-                        format!("/v1/payment_intents?created[gte]={since}&limit=100&starting_after={after}");
+            let path = format!("/v1/payment_intents?created%5Bgte%5D={}&limit=100", until.max(since));
+            shared.client.list_page(&path).await
+        };
+        let (listed, newest) = tokio::join!(listed, newest);
+        let listed = listed?;
+        let newest: Vec<Value> = newest?["data"].as_array().into_iter().flatten().filter_map(ours).collect();
+
+        // The undecided of earlier looks, each as the provider has it now.
+        let mut payments = Vec::with_capacity(listed.len() + self.undecided.len());
+        for before in &self.undecided {
+            let fresh = match settled(before) {
+                None => {
+                    shared.limiter.until_ready().await;
+                    shared.client.payment_intent(before["id"].as_str().unwrap_or_default()).await?
                 }
-                _ => {
-                    complete = true;
-                    break;
-                }
-            }
+                Some(_) => before.clone(),
+            };
+            payments.push(fresh);
         }
-        let ours: Vec<&Value> = payments
-            .iter()
-            .filter(|p| p["status"] == "succeeded" && p["metadata"]["week"] == week)
-            .filter(|p| p["id"].as_str().is_some_and(|id| !self.explained.contains(id)))
-            .collect();
-        let invoices: Vec<i64> = ours
+        payments.extend(listed);
+        let mut undecided = Vec::new();
+        if let Some(problem) = explain(shared, week, &payments, Some(&mut undecided)).await? {
+            return Ok(Some(problem));
+        }
+        // The newest: only what is wrong now counts (they are listed again once their second
+        // settles).
+        if let Some(problem) = explain(shared, week, &newest, None).await? {
+            return Ok(Some(problem));
+        }
+        self.undecided = undecided;
+        self.since = Some(until.max(since));
+        Ok(None)
+    }
+}
+
+/// Checks `payments` against the run's ledger: the first that it does not explain, or `None`;
+/// the payments that cannot be told yet go to `undecided` (when given).
+async fn explain(
+    shared: &Shared,
+    week: &str,
+    payments: &[Value],
+    mut undecided: Option<&mut Vec<Value>>,
+) -> anyhow::Result<Option<String>> {
+    for payments in payments.chunks(EXPLAIN_AT_ONCE) {
+        let invoices: Vec<i64> = payments
             .iter()
             .filter_map(|p| p["metadata"]["invoice_id"].as_str().and_then(|i| i.parse().ok()))
             .collect();
         let known = shared.db.charges_explaining(shared.run.id, &invoices).await?;
-        let mut oldest_open: Option<i64> = None;
-        for payment in ours {
-            match verdict(week, payment, &known) {
-                Ok(None) => {
-                    self.explained.insert(payment["id"].as_str().unwrap_or_default().to_owned());
-                }
+        for payment in payments {
+            let verdict = match settled(payment) {
+                Some(true) => verdict(week, payment, &known),
+                Some(false) => Ok(None),
+                None => Err(()),
+            };
+            match verdict {
+                Ok(None) => {}
                 Ok(Some(problem)) => return Ok(Some(problem)),
                 Err(()) => {
-                    let created = payment["created"].as_i64().unwrap_or(since);
-                    oldest_open = Some(oldest_open.map_or(created, |o| o.min(created)));
+                    if let Some(undecided) = undecided.as_deref_mut() {
+                        undecided.push(payment.clone());
+                    }
                 }
             }
         }
-        if complete {
-            // Everything up to now was read: the next listing starts at the oldest payment
-            // still undecided, or a few seconds back (payments appear in the list in order).
-            let newest = payments.iter().filter_map(|p| p["created"].as_i64()).max().unwrap_or(since);
-            self.since = Some(oldest_open.unwrap_or(newest - 5).max(since));
-        }
-        Ok(None)
     }
+    Ok(None)
 }
 
 #[cfg(test)]

@@ -58,6 +58,10 @@ pub async fn work_run(
         let shared = shared.clone();
         tokio::spawn(async move { coordinate(shared).await })
     };
+    // The guard that reads the provider, until the run is over for workers or this ends.
+    let _watch = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(super::outside::watch_payments(
+        shared.clone(),
+    )));
     let workers: Vec<_> = (0..settings.workers.max(1))
         .map(|task| {
             let shared = shared.clone();
