@@ -127,34 +127,55 @@ fn verdict(week: &str, payment: &Value, known: &HashMap<i64, Explained>) -> Resu
 
 impl Watch {
     /// One look at the provider's payments of the run's week: the seconds that ended
-    /// [`SETTLE_SECONDS`] ago and were not listed yet, each its own creation-time window listed
-    /// whole (never a part of the range cut off at a budget and read again from its start: at a
-    /// thousand payments a second that left most unread), side by side, every request within
-    /// the account's limit; and the newest page, so that a payment made outside the product a
-    /// moment ago halts the run without waiting for its second to settle. `Some(problem)` at the
-    /// first payment not explained.
+    /// [`SETTLE_SECONDS`] ago and were not listed yet, in one request when a page holds them,
+    /// otherwise each second its own creation-time window listed whole (never a part of the
+    /// range cut off at a budget and read again from its start: at a thousand payments a second
+    /// that left most unread), side by side, every request within the account's limit; and the
+    /// newest page, so that a payment made outside the product a moment ago halts the run
+    /// without waiting for its second to settle. `Some(problem)` at the first payment not
+    /// explained.
     pub(super) async fn look(&mut self, shared: &Shared) -> anyhow::Result<Option<String>> {
         let week = shared.run.week.as_str();
         let started = shared.run.started_at.timestamp();
         let since = *self.since.get_or_insert(started - SLACK_SECONDS);
         let until = (Utc::now().timestamp() - SETTLE_SECONDS).min(since + MOST_SECONDS);
-        // A window per second, the slack before the run's start too: the week before's run may
-        // have ended just before it, and its payments are skipped a second at a time, not paged
-        // through.
-        let windows: Vec<_> = (since..until).map(|second| (Some(second), Some(second + 1))).collect();
         let ours =
             |p: &Value| (p["metadata"]["week"] == week && settled(p) != Some(false)).then(|| p.clone());
-        let pace = (&shared.limiter, WINDOWS_IN_FLIGHT);
-        let listed =
-            crate::reconcile::list_slices(&shared.client, "/v1/payment_intents", &windows, pace, ours);
-        let newest = async {
-            shared.limiter.until_ready().await;
-            let path = format!("/v1/payment_intents?created%5Bgte%5D={}&limit=100", until.max(since));
-            shared.client.list_page(&path).await
+        let page = |from: i64, until: Option<i64>| {
+            let bound = until.map(|t| format!("&created%5Blt%5D={t}")).unwrap_or_default();
+            let path = format!("/v1/payment_intents?created%5Bgte%5D={from}{bound}&limit=100");
+            async move {
+                shared.limiter.until_ready().await;
+                shared.client.list_page(&path).await
+            }
         };
-        let (listed, newest) = tokio::join!(listed, newest);
-        let listed = listed?;
-        let newest: Vec<Value> = newest?["data"].as_array().into_iter().flatten().filter_map(ours).collect();
+        // The range in one request when one page holds it (a quiet stretch, or a pause the watch
+        // catches up on); the newest page beside it.
+        let whole = async {
+            if since < until {
+                page(since, Some(until)).await.map(Some)
+            } else {
+                Ok(None)
+            }
+        };
+        let (whole, newest) = tokio::join!(whole, page(until.max(since), None));
+        let data = |page: &Value| -> Vec<Value> {
+            page["data"].as_array().into_iter().flatten().filter_map(ours).collect()
+        };
+        let newest = data(&newest?);
+        let listed = match whole? {
+            Some(whole) if whole["has_more"].as_bool().unwrap_or(false) => {
+                // Otherwise a window per second, the slack before the run's start too: the week
+                // before's run may have ended just before it, and its payments are skipped a
+                // second at a time, not paged through.
+                let windows: Vec<_> = (since..until).map(|second| (Some(second), Some(second + 1))).collect();
+                let pace = (&shared.limiter, WINDOWS_IN_FLIGHT);
+                crate::reconcile::list_slices(&shared.client, "/v1/payment_intents", &windows, pace, ours)
+                    .await?
+            }
+            Some(whole) => data(&whole),
+            None => Vec::new(),
+        };
 
         // The undecided of earlier looks, each as the provider has it now.
         let mut payments = Vec::with_capacity(listed.len() + self.undecided.len());
