@@ -670,3 +670,38 @@ async fn a_charge_the_ledger_does_not_explain_halts_the_run_at_the_canary() {
     let charges = sim.ledger().await.iter().filter(|e| e["kind"] == "charge").count();
     assert!(charges <= 4, "only the canary (and the stray charge) reached the provider: {charges}");
 }
+
+// The provider account is busy with more than the run: payments of other weeks (a retry of an
+// older week, another product on the same account) go on beside it. A duplicate of this week's
+// invoice followed at once by a burst of other payments is still found: the guard lists every
+// second of the run whole, not only the newest pages (which the burst would fill), and the run
+// halts on the duplicate.
+on_both_databases! {
+    async fn a_duplicate_buried_under_other_payments_still_halts_the_run(kind: Kind) {
+        let (test_db, db, sim) = setup(kind, "300", &[]).await;
+        settings(&db, serde_json::json!({ "workers": 2, "batch": 4, "canary_size": 5, "rate_per_second": 20 })).await;
+        let week = approve(&test_db, &db).await;
+        let mut run = sim.billing(&test_db.url).args(["run", "--week", &week]).spawn().unwrap();
+        let charged: Vec<(i64, String, i64)> = support::eventually(Duration::from_secs(60), || async {
+            let charged: Vec<(i64, String, i64)> = support::rows(&db, "SELECT i.id, i.user_id, i.total_minor FROM invoices i JOIN charges c ON c.invoice_id = i.id WHERE c.state = 'charged' ORDER BY c.seq").await;
+            if charged.len() >= 20 { Ok(charged) } else { Err(format!("{} charged", charged.len())) }
+        })
+        .await;
+        // The duplicate: of the first invoice charged (not among the latest few the run samples).
+        let (invoice, user, amount) = &charged[0];
+        let duplicate = support::charge_outside(&db, &sim, (*invoice, user, *amount), &week, "stale-job-1").await;
+        // At once, 300 payments of another week on the same customers: three pages newer than it.
+        let other = futures::future::join_all(charged.iter().cycle().take(300).enumerate().map(|(i, (invoice, user, amount))| {
+            let (db, sim) = (&db, &sim);
+            async move { support::charge_outside(db, sim, (*invoice, user, *amount), "2020-W01", &format!("other-week-{i}")).await }
+        }))
+        .await;
+        assert_eq!(other.len(), 300);
+        let status = tokio::time::timeout(Duration::from_secs(60), run.wait()).await.expect("billing run stopped").unwrap();
+        assert_eq!(status.code(), Some(3), "the run halted");
+        let run = db.run_of_week(&week).await.unwrap().unwrap();
+        let reason = run.reason.clone().unwrap_or_default();
+        assert_eq!(run.control.as_str(), "halted", "{run:?}");
+        assert!(reason.contains(&format!("second payment of invoice {invoice}")) && reason.contains(&duplicate), "{reason}");
+    }
+}
